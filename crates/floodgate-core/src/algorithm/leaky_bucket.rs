@@ -1,0 +1,143 @@
+//! Leaky bucket, as a meter (policing) and as a queue (shaping).
+//!
+//! Policing: the level starts at 0 and leaks at `r`/s; a request of cost `n`
+//! is allowed iff `level + n ≤ C`. Levels are in units of `1/P`, as in the
+//! token bucket.
+//!
+//! Shaping: requests leave at a constant rate. The first leaves at once;
+//! each later one at `s = max(t, last_departure + n/r)`, and it is allowed,
+//! held for `s − t`, iff `(s − t)·r ≤ C` (at most `C` wait ahead of it). So
+//! from idle a burst of `C + 1` unit requests is admitted: one leaves at
+//! once and `C` queue. The departure time is kept exactly, as whole µs plus
+//! a remainder in `1/k` µs.
+
+use super::{allowed, ceil_div, ceil_div_signed, denied};
+use crate::quota::Rate;
+use crate::Decision;
+
+/// Policing state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meter {
+    /// Level, in units of `1/period_us` request.
+    pub level: u64,
+    /// When `level` was measured (µs).
+    pub last: u64,
+}
+
+fn level_at(s: &Meter, t: u64, k: u64) -> u64 {
+    let elapsed = t.saturating_sub(s.last);
+    if elapsed.saturating_mul(k) >= s.level {
+        0
+    } else {
+        s.level - elapsed * k
+    }
+}
+
+pub(crate) fn evaluate_policing(
+    s: &mut Meter,
+    t: u64,
+    cost: u64,
+    capacity: u64,
+    rate: &Rate,
+) -> Decision {
+    let (k, p) = (rate.amount(), rate.period_us());
+    let full = capacity * p;
+    let level = level_at(s, t, k);
+    if cost > capacity {
+        return denied(capacity, (full - level) / p, ceil_div(level, k), None);
+    }
+    let after = level + cost * p;
+    if after <= full {
+        allowed(capacity, (full - after) / p, ceil_div(after, k))
+    } else {
+        denied(
+            capacity,
+            (full - level) / p,
+            ceil_div(level, k),
+            Some(ceil_div(after - full, k)),
+        )
+    }
+}
+
+pub(crate) fn consume_policing(s: &mut Meter, t: u64, cost: u64, _capacity: u64, rate: &Rate) {
+    let level = level_at(s, t, rate.amount());
+    s.level = level + cost * rate.period_us();
+    s.last = s.last.max(t);
+}
+
+/// Shaping state: the last departure, `at + frac/k` µs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Queue {
+    /// Whole µs of the last departure.
+    pub at: u64,
+    /// Remainder, in `1/k` µs (`0 ≤ frac < k`).
+    pub frac: u64,
+}
+
+/// This request's departure: `max(t, last + n·P/k)`.
+fn departure(s: &Queue, t: u64, cost: u64, k: u64, p: u64) -> Queue {
+    let frac = s.frac + cost * p;
+    let at = s.at + frac / k;
+    let frac = frac % k;
+    if at < t || (at == t && frac == 0) {
+        Queue { at: t, frac: 0 }
+    } else {
+        Queue { at, frac }
+    }
+}
+
+/// `(q − t)·k`, floored at 0: how far ahead of `t` the departure `q` is.
+fn ahead(q: &Queue, t: u64, k: u64) -> u64 {
+    if q.at >= t {
+        (q.at - t) * k + q.frac
+    } else {
+        0
+    }
+}
+
+/// Unit requests admissible at `t` after departure `last`: the next leaves
+/// `w` ahead of `t` (scaled), each later one `P` after it, and all those
+/// with `w + j·P ≤ C·P` fit.
+fn room(last: &Queue, t: u64, capacity: u64, k: u64, p: u64) -> u64 {
+    let w = ahead(&departure(last, t, 1, k, p), t, k);
+    let full = capacity * p;
+    if w > full {
+        0
+    } else {
+        (full - w) / p + 1
+    }
+}
+
+pub(crate) fn evaluate_shaping(
+    s: &mut Queue,
+    t: u64,
+    cost: u64,
+    capacity: u64,
+    rate: &Rate,
+) -> Decision {
+    let (k, p) = (rate.amount(), rate.period_us());
+    let limit = capacity + 1;
+    let drain = |q: &Queue| ceil_div(ahead(q, t, k), k);
+    if cost > capacity {
+        return denied(limit, room(s, t, capacity, k, p), drain(s), None);
+    }
+    let dep = departure(s, t, cost, k, p);
+    let wait = ahead(&dep, t, k);
+    if wait <= capacity * p {
+        let mut d = allowed(limit, room(&dep, t, capacity, k, p), drain(&dep));
+        d.delay = super::us(ceil_div(wait, k));
+        d
+    } else {
+        // Earliest t' with (last + n·P/k − t')·k ≤ C·P.
+        let num = s.frac as i128 + (cost * p) as i128 - (capacity * p) as i128;
+        let earliest = s.at as i128 + ceil_div_signed(num, k as i128);
+        let retry = earliest - t as i128;
+        debug_assert!(retry > 0, "a denied request must wait");
+        let retry = retry as u64;
+        denied(limit, room(s, t, capacity, k, p), drain(s), Some(retry))
+    }
+}
+
+pub(crate) fn consume_shaping(s: &mut Queue, t: u64, cost: u64, rate: &Rate) {
+    *s = departure(s, t, cost, rate.amount(), rate.period_us());
+}

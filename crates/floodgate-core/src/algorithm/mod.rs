@@ -1,0 +1,212 @@
+//! The six algorithms, as pure state transitions.
+//!
+//! Each algorithm has a state type and two functions:
+//!
+//! - `evaluate(&mut state, now, cost, params) -> Decision` decides without
+//!   consuming. It may bring the state up to `now` (refill, drop expired log
+//!   entries), which changes no decision, ever.
+//! - `consume(&mut state, now, cost, params)` records an allowed request.
+//!
+//! Splitting the two lets a store decide every limit of a request first and
+//! consume only when all of them allow. [`decide`] does both for one limit.
+//!
+//! All arithmetic is on integers below 2^53 (microseconds, and quantities
+//! scaled so that rates are whole numbers), except the sliding window
+//! counter's weighted estimate, which is a double computed in a fixed order.
+//! The Redis Lua scripts repeat the same operations, so both stores agree
+//! exactly.
+
+pub mod fixed_window;
+pub mod gcra;
+pub mod leaky_bucket;
+pub mod sliding_counter;
+pub mod sliding_log;
+pub mod token_bucket;
+
+use std::time::Duration;
+
+use crate::decision::{Decision, RetryAfter};
+use crate::quota::{LeakMode, Quota};
+use crate::time::Timestamp;
+
+/// The state of one key under one quota.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Token bucket.
+    TokenBucket(token_bucket::Bucket),
+    /// Leaky bucket, policing.
+    LeakyBucket(leaky_bucket::Meter),
+    /// Leaky bucket, shaping.
+    Shaping(leaky_bucket::Queue),
+    /// Fixed window.
+    FixedWindow(fixed_window::Window),
+    /// Sliding window log (boxed: it grows with the limit).
+    SlidingLog(Box<sliding_log::Log>),
+    /// Sliding window counter.
+    SlidingCounter(sliding_counter::Counter),
+    /// GCRA.
+    Gcra(gcra::Tat),
+}
+
+impl State {
+    /// The idle state for `quota` at `now` (a key nobody has used).
+    pub fn fresh(quota: &Quota, now: Timestamp) -> State {
+        match *quota {
+            Quota::TokenBucket { capacity, refill } => {
+                State::TokenBucket(token_bucket::Bucket::full(capacity, &refill, now))
+            }
+            Quota::LeakyBucket {
+                mode: LeakMode::Policing,
+                ..
+            } => State::LeakyBucket(leaky_bucket::Meter::default()),
+            Quota::LeakyBucket {
+                mode: LeakMode::Shaping,
+                ..
+            } => State::Shaping(leaky_bucket::Queue::default()),
+            Quota::FixedWindow { .. } => State::FixedWindow(fixed_window::Window::default()),
+            Quota::SlidingLog { .. } => State::SlidingLog(Box::default()),
+            Quota::SlidingCounter { .. } => {
+                State::SlidingCounter(sliding_counter::Counter::default())
+            }
+            Quota::Gcra { .. } => State::Gcra(gcra::Tat::default()),
+        }
+    }
+
+    /// Whether this state belongs to `quota`'s algorithm.
+    pub fn fits(&self, quota: &Quota) -> bool {
+        matches!(
+            (self, quota),
+            (State::TokenBucket(_), Quota::TokenBucket { .. })
+                | (
+                    State::LeakyBucket(_),
+                    Quota::LeakyBucket {
+                        mode: LeakMode::Policing,
+                        ..
+                    }
+                )
+                | (
+                    State::Shaping(_),
+                    Quota::LeakyBucket {
+                        mode: LeakMode::Shaping,
+                        ..
+                    }
+                )
+                | (State::FixedWindow(_), Quota::FixedWindow { .. })
+                | (State::SlidingLog(_), Quota::SlidingLog { .. })
+                | (State::SlidingCounter(_), Quota::SlidingCounter { .. })
+                | (State::Gcra(_), Quota::Gcra { .. })
+        )
+    }
+}
+
+/// Decides without consuming. A state of another algorithm is replaced by
+/// a fresh one first.
+pub fn evaluate(state: &mut State, now: Timestamp, cost: u64, quota: &Quota) -> Decision {
+    if !state.fits(quota) {
+        *state = State::fresh(quota, now);
+    }
+    let t = now.as_micros();
+    match (state, *quota) {
+        (State::TokenBucket(s), Quota::TokenBucket { capacity, refill }) => {
+            token_bucket::evaluate(s, t, cost, capacity, &refill)
+        }
+        (State::LeakyBucket(s), Quota::LeakyBucket { capacity, leak, .. }) => {
+            leaky_bucket::evaluate_policing(s, t, cost, capacity, &leak)
+        }
+        (State::Shaping(s), Quota::LeakyBucket { capacity, leak, .. }) => {
+            leaky_bucket::evaluate_shaping(s, t, cost, capacity, &leak)
+        }
+        (State::FixedWindow(s), Quota::FixedWindow { limit, window_us }) => {
+            fixed_window::evaluate(s, t, cost, limit, window_us)
+        }
+        (State::SlidingLog(s), Quota::SlidingLog { limit, window_us }) => {
+            sliding_log::evaluate(s, t, cost, limit, window_us)
+        }
+        (State::SlidingCounter(s), Quota::SlidingCounter { limit, window_us }) => {
+            sliding_counter::evaluate(s, t, cost, limit, window_us)
+        }
+        (State::Gcra(s), Quota::Gcra { rate, burst }) => gcra::evaluate(s, t, cost, burst, &rate),
+        _ => unreachable!("state was made to fit the quota above"),
+    }
+}
+
+/// Records an allowed request. Call only after [`evaluate`] allowed it at
+/// the same `now` with the same `cost`.
+pub fn consume(state: &mut State, now: Timestamp, cost: u64, quota: &Quota) {
+    let t = now.as_micros();
+    match (state, *quota) {
+        (State::TokenBucket(s), Quota::TokenBucket { capacity, refill }) => {
+            token_bucket::consume(s, t, cost, capacity, &refill)
+        }
+        (State::LeakyBucket(s), Quota::LeakyBucket { capacity, leak, .. }) => {
+            leaky_bucket::consume_policing(s, t, cost, capacity, &leak)
+        }
+        (State::Shaping(s), Quota::LeakyBucket { leak, .. }) => {
+            leaky_bucket::consume_shaping(s, t, cost, &leak)
+        }
+        (State::FixedWindow(s), Quota::FixedWindow { window_us, .. }) => {
+            fixed_window::consume(s, t, cost, window_us)
+        }
+        (State::SlidingLog(s), Quota::SlidingLog { window_us, .. }) => {
+            sliding_log::consume(s, t, cost, window_us)
+        }
+        (State::SlidingCounter(s), Quota::SlidingCounter { window_us, .. }) => {
+            sliding_counter::consume(s, t, cost, window_us)
+        }
+        (State::Gcra(s), Quota::Gcra { rate, .. }) => gcra::consume(s, t, cost, &rate),
+        (s, q) => debug_assert!(false, "consume on a state that does not fit: {s:?} {q:?}"),
+    }
+}
+
+/// Decides one limit and consumes when allowed.
+pub fn decide(state: &mut State, now: Timestamp, cost: u64, quota: &Quota) -> Decision {
+    let d = evaluate(state, now, cost, quota);
+    if d.allowed {
+        consume(state, now, cost, quota);
+    }
+    d
+}
+
+/// `ceil(a / b)` for `b > 0`.
+pub(crate) fn ceil_div(a: u64, b: u64) -> u64 {
+    a.div_ceil(b)
+}
+
+/// `ceil(a / b)` for signed `a` and `b > 0`.
+pub(crate) fn ceil_div_signed(a: i128, b: i128) -> i128 {
+    let q = a.div_euclid(b);
+    if a.rem_euclid(b) == 0 {
+        q
+    } else {
+        q + 1
+    }
+}
+
+pub(crate) fn us(d: u64) -> Duration {
+    Duration::from_micros(d)
+}
+
+pub(crate) fn allowed(limit: u64, remaining: u64, reset_after: u64) -> Decision {
+    Decision {
+        allowed: true,
+        limit,
+        remaining,
+        reset_after: us(reset_after),
+        retry_after: None,
+        delay: Duration::ZERO,
+    }
+}
+
+pub(crate) fn denied(limit: u64, remaining: u64, reset_after: u64, retry: Option<u64>) -> Decision {
+    Decision {
+        allowed: false,
+        limit,
+        remaining,
+        reset_after: us(reset_after),
+        retry_after: Some(match retry {
+            Some(r) => RetryAfter::After(us(r)),
+            None => RetryAfter::Never,
+        }),
+        delay: Duration::ZERO,
+    }
+}

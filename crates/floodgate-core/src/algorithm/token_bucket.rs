@@ -1,0 +1,73 @@
+//! Token bucket: starts full with `C` tokens, refills at `r` tokens/s up to
+//! `C`; a request of cost `n` is allowed iff at least `n` tokens are there.
+//!
+//! The level is kept in units of `1/P` token (`P` the rate's period in µs),
+//! so that `e` µs refill exactly `e·k` units (`k` tokens per period).
+
+use super::{allowed, ceil_div, denied};
+use crate::quota::Rate;
+
+/// Token bucket state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bucket {
+    /// Tokens, in units of `1/period_us` token.
+    pub level: u64,
+    /// When `level` was measured (µs).
+    pub last: u64,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn full(capacity: u64, rate: &Rate, now: crate::time::Timestamp) -> Bucket {
+        Bucket {
+            level: capacity * rate.period_us(),
+            last: now.as_micros(),
+        }
+    }
+}
+
+/// The level at `t`, refilled and capped.
+fn level_at(s: &Bucket, t: u64, full: u64, k: u64) -> u64 {
+    let elapsed = t.saturating_sub(s.last);
+    let missing = full.saturating_sub(s.level);
+    if elapsed.saturating_mul(k) >= missing {
+        full
+    } else {
+        s.level + elapsed * k
+    }
+}
+
+pub(crate) fn evaluate(
+    s: &mut Bucket,
+    t: u64,
+    cost: u64,
+    capacity: u64,
+    rate: &Rate,
+) -> crate::Decision {
+    let (k, p) = (rate.amount(), rate.period_us());
+    let full = capacity * p;
+    let level = level_at(s, t, full, k);
+    if cost > capacity {
+        return denied(capacity, level / p, ceil_div(full - level, k), None);
+    }
+    let need = cost * p;
+    if level >= need {
+        let after = level - need;
+        allowed(capacity, after / p, ceil_div(full - after, k))
+    } else {
+        denied(
+            capacity,
+            level / p,
+            ceil_div(full - level, k),
+            Some(ceil_div(need - level, k)),
+        )
+    }
+}
+
+pub(crate) fn consume(s: &mut Bucket, t: u64, cost: u64, capacity: u64, rate: &Rate) {
+    let p = rate.period_us();
+    let level = level_at(s, t, capacity * p, rate.amount());
+    s.level = level.saturating_sub(cost * p);
+    // A clock that steps back must not refill the same interval twice.
+    s.last = s.last.max(t);
+}

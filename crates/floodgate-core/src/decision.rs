@@ -1,0 +1,56 @@
+//! The outcome of one limit check.
+
+use std::time::Duration;
+
+/// When a denied request may be retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryAfter {
+    /// The same request is allowed once this much time has passed (and not
+    /// a microsecond earlier), provided nothing else consumes meanwhile.
+    After(Duration),
+    /// The request can never be allowed: its cost exceeds the capacity.
+    Never,
+}
+
+impl RetryAfter {
+    /// Whole seconds, rounded up, as sent in `Retry-After`. `Never` gives
+    /// `None`.
+    pub fn whole_seconds(self) -> Option<u64> {
+        match self {
+            RetryAfter::After(d) => Some(ceil_secs(d)),
+            RetryAfter::Never => None,
+        }
+    }
+}
+
+/// Whole seconds in `d`, rounded up.
+pub fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// The decision of one limit on one request. Being limited is a value, not
+/// an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the request may go on.
+    pub allowed: bool,
+    /// The limit's size: capacity, burst or requests per window.
+    pub limit: u64,
+    /// How many unit-cost requests could still be allowed right now, after
+    /// this one (floored).
+    pub remaining: u64,
+    /// Time until the limiter is back to its idle state.
+    pub reset_after: Duration,
+    /// Only when denied: when the same request would be allowed.
+    pub retry_after: Option<RetryAfter>,
+    /// Only for shaping limits: how long to hold the request before
+    /// forwarding it.
+    pub delay: Duration,
+}
+
+impl Decision {
+    /// Whether this is a denial that no amount of waiting can lift.
+    pub fn is_never(&self) -> bool {
+        self.retry_after == Some(RetryAfter::Never)
+    }
+}

@@ -1,0 +1,47 @@
+//! Floodgate's core: rate-limiting algorithms, the policy engine and the
+//! in-memory store.
+//!
+//! # Layout
+//!
+//! - [`time`]: `Timestamp` (µs since the epoch), the `Clock` trait,
+//!   `SystemClock` and `ManualClock`.
+//! - [`quota`]: `Quota` (an algorithm and its validated parameters), `Rate`.
+//! - [`algorithm`]: the six algorithms as pure state transitions.
+//! - [`decision`]: `Decision`, `RetryAfter`.
+//! - [`store`]: the `Store` trait and the sharded, bounded `MemoryStore`.
+//! - [`policy`]: rules, keys, tiers, the YAML policy config and `Limiter`.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use floodgate_core::{algorithm, Quota, Rate, Timestamp};
+//!
+//! let quota = Quota::token_bucket(2, Rate::per_second(1).unwrap()).unwrap();
+//! let t = Timestamp::from_micros(0);
+//! let mut state = algorithm::State::fresh(&quota, t);
+//! assert!(algorithm::decide(&mut state, t, 1, &quota).allowed);
+//! assert!(algorithm::decide(&mut state, t, 1, &quota).allowed);
+//! let denied = algorithm::decide(&mut state, t, 1, &quota);
+//! assert!(!denied.allowed);
+//! assert_eq!(
+//!     denied.retry_after,
+//!     Some(floodgate_core::RetryAfter::After(Duration::from_secs(1)))
+//! );
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod algorithm;
+pub mod decision;
+pub mod policy;
+pub mod quota;
+pub mod store;
+pub mod time;
+
+pub use decision::{Decision, RetryAfter};
+pub use policy::{CheckError, Limiter, Policy, Request, Verdict};
+pub use quota::{LeakMode, Quota, Rate};
+pub use store::{LimitCheck, MemoryStore, MemoryStoreConfig, Store, StoreError};
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};

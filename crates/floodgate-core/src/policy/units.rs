@@ -1,0 +1,187 @@
+//! Durations (`500ms`, `1s`, `1m30s`, `1h`, `1d`) and rates (`100/minute`,
+//! `10/s`, `1/500ms`) as written in the config file.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::quota::Rate;
+
+/// Parses a duration: one or more `<number><unit>` with units `us`, `ms`,
+/// `s`, `m`, `h`, `d` (e.g. `1m30s`). A bare number is refused: its unit
+/// would be a guess.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total: u128 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!(
+                "`{text}` is not a duration (e.g. 500ms, 1s, 1m, 1h, 1d)"
+            ));
+        }
+        let n: u128 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}`: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let micros: u128 = match unit {
+            "us" | "µs" => 1,
+            "ms" => 1_000,
+            "s" => 1_000_000,
+            "m" => 60_000_000,
+            "h" => 3_600_000_000,
+            "d" => 86_400_000_000,
+            "" => {
+                return Err(format!(
+                    "`{text}` needs a unit: us, ms, s, m, h or d (e.g. {n}s)"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{other}` (use us, ms, s, m, h or d)"
+                ))
+            }
+        };
+        total = total
+            .checked_add(n.checked_mul(micros).ok_or("duration too large")?)
+            .ok_or("duration too large")?;
+    }
+    let us = u64::try_from(total).map_err(|_| "duration too large".to_string())?;
+    Ok(Duration::from_micros(us))
+}
+
+/// Parses a rate `<amount>/<period>`, the period a unit name (`s`, `second`,
+/// `m`, `min`, `minute`, `h`, `hour`, `d`, `day`) or a duration (`500ms`,
+/// `10s`).
+pub fn parse_rate(text: &str) -> Result<Rate, String> {
+    let (amount, per) = text.split_once('/').ok_or_else(|| {
+        format!("`{text}` is not a rate (write it as amount/period, e.g. 100/minute or 10/s)")
+    })?;
+    let amount: u64 = amount.trim().parse().map_err(|_| {
+        format!(
+            "`{text}`: the amount `{}` is not a whole number",
+            amount.trim()
+        )
+    })?;
+    let per = per.trim();
+    let period = match per {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3_600),
+        "d" | "day" => Duration::from_secs(86_400),
+        other => parse_duration(other)?,
+    };
+    Rate::new(amount, period).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// A duration field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurationField(pub Duration);
+
+/// A rate field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateField(pub Rate);
+
+struct DurationVisitor;
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = DurationField;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as 500ms, 1s, 1m, 1h or 1d")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        parse_duration(v).map(DurationField).map_err(E::custom)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Err(E::custom(format!(
+            "a duration needs a unit: write `{v}s`, `{v}ms`, `{v}m`…"
+        )))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Err(E::custom(format!("`{v}` is not a duration")))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Err(E::custom(format!(
+            "`{v}` is not a duration: use whole numbers with a unit, e.g. 1500ms"
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DurationVisitor)
+    }
+}
+
+struct RateVisitor;
+
+impl Visitor<'_> for RateVisitor {
+    type Value = RateField;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a rate such as 100/minute or 10/s")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        parse_rate(v).map(RateField).map_err(E::custom)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Err(E::custom(format!(
+            "a rate needs a period: write `{v}/s`, `{v}/minute`…"
+        )))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Err(E::custom(format!("`{v}` is not a rate")))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Err(E::custom(format!(
+            "`{v}` is not a rate: write amount/period, e.g. 10/s"
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for RateField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RateVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("1w").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("ms").is_err());
+    }
+
+    #[test]
+    fn rates() {
+        let r = parse_rate("100/minute").unwrap();
+        assert_eq!((r.amount(), r.period_us()), (1, 600_000));
+        let r = parse_rate("3/s").unwrap();
+        assert_eq!((r.amount(), r.period_us()), (3, 1_000_000));
+        let r = parse_rate("1/500ms").unwrap();
+        assert_eq!(r.period_us(), 500_000);
+        assert!(parse_rate("100").is_err());
+        assert!(parse_rate("x/s").is_err());
+        assert!(parse_rate("0/s").is_err());
+    }
+}

@@ -1,0 +1,342 @@
+//! Quotas: an algorithm and its parameters, validated.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::time::duration_micros;
+
+/// The largest integer all stores compute with exactly (2^53: the Redis Lua
+/// scripts use doubles). Validation keeps every scaled quantity below it.
+pub const MAX_EXACT: u64 = 1 << 53;
+
+/// A rate: `amount` tokens every `period_us` microseconds, kept in lowest
+/// terms so that scaled quantities stay small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rate {
+    amount: u64,
+    period_us: u64,
+}
+
+impl Rate {
+    /// `amount` per `period`. Errors when either is zero.
+    pub fn new(amount: u64, period: Duration) -> Result<Rate, QuotaError> {
+        let period_us = duration_micros(period);
+        if amount == 0 {
+            return Err(QuotaError::new("rate amount must be at least 1"));
+        }
+        if period_us == 0 {
+            return Err(QuotaError::new("rate period must be at least 1µs"));
+        }
+        let g = gcd(amount, period_us);
+        Ok(Rate {
+            amount: amount / g,
+            period_us: period_us / g,
+        })
+    }
+
+    /// `n` per second.
+    pub fn per_second(n: u64) -> Result<Rate, QuotaError> {
+        Rate::new(n, Duration::from_secs(1))
+    }
+
+    /// Tokens per period (lowest terms).
+    pub fn amount(&self) -> u64 {
+        self.amount
+    }
+
+    /// Period in microseconds (lowest terms).
+    pub fn period_us(&self) -> u64 {
+        self.period_us
+    }
+
+    /// Tokens per second, as a real number (for display).
+    pub fn per_sec_f64(&self) -> f64 {
+        self.amount as f64 * 1e6 / self.period_us as f64
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}us", self.amount, self.period_us)
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// What a leaky bucket does with a request that fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LeakMode {
+    /// A meter: the request goes on at once or is denied.
+    Policing,
+    /// A queue: the request is held until its turn (`Decision::delay`).
+    Shaping,
+}
+
+/// An algorithm with its parameters. Build with the constructors, which
+/// validate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Quota {
+    /// Bucket of `capacity` tokens, starting full, refilled at `refill`.
+    TokenBucket {
+        /// Bucket size.
+        capacity: u64,
+        /// Refill rate.
+        refill: Rate,
+    },
+    /// Bucket of `capacity`, starting empty, leaking at `leak`.
+    LeakyBucket {
+        /// Bucket (or queue) size.
+        capacity: u64,
+        /// Leak rate.
+        leak: Rate,
+        /// Policing or shaping.
+        mode: LeakMode,
+    },
+    /// At most `limit` per epoch-aligned window of `window_us`.
+    FixedWindow {
+        /// Requests per window.
+        limit: u64,
+        /// Window length in microseconds.
+        window_us: u64,
+    },
+    /// At most `limit` in any window `(t - window, t]`.
+    SlidingLog {
+        /// Requests per window.
+        limit: u64,
+        /// Window length in microseconds.
+        window_us: u64,
+    },
+    /// Weighted estimate over the previous and current fixed windows.
+    SlidingCounter {
+        /// Requests per window.
+        limit: u64,
+        /// Window length in microseconds.
+        window_us: u64,
+    },
+    /// Generic cell rate algorithm: `rate`, with bursts of `burst`.
+    Gcra {
+        /// Sustained rate.
+        rate: Rate,
+        /// Burst size (requests allowed at once from idle).
+        burst: u64,
+    },
+}
+
+/// The largest limit a sliding log accepts: it keeps one entry per allowed
+/// request, so the limit bounds its memory per key.
+pub const MAX_SLIDING_LOG_LIMIT: u64 = 100_000;
+
+/// A quota whose parameters cannot work.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QuotaError(String);
+
+impl QuotaError {
+    fn new(msg: impl Into<String>) -> Self {
+        QuotaError(msg.into())
+    }
+}
+
+fn check_scaled(what: &str, size: u64, rate: &Rate) -> Result<(), QuotaError> {
+    if size == 0 {
+        return Err(QuotaError::new(format!("{what} must be at least 1")));
+    }
+    match size.checked_mul(rate.period_us) {
+        Some(v) if v < MAX_EXACT => Ok(()),
+        _ => Err(QuotaError::new(format!(
+            "{what} {size} is too large for a rate of {} per {}µs; \
+             {what} × period must stay below 2^53 µs (state it per a shorter period)",
+            rate.amount, rate.period_us
+        ))),
+    }
+}
+
+fn check_window(limit: u64, window: Duration) -> Result<u64, QuotaError> {
+    if limit == 0 {
+        return Err(QuotaError::new("limit must be at least 1"));
+    }
+    if limit >= MAX_EXACT {
+        return Err(QuotaError::new("limit must be below 2^53"));
+    }
+    let w = duration_micros(window);
+    if w == 0 {
+        return Err(QuotaError::new("window must be at least 1µs"));
+    }
+    if w >= MAX_EXACT / 4 {
+        return Err(QuotaError::new("window is too long"));
+    }
+    Ok(w)
+}
+
+impl Quota {
+    /// Token bucket of `capacity`, refilled at `refill`.
+    pub fn token_bucket(capacity: u64, refill: Rate) -> Result<Quota, QuotaError> {
+        check_scaled("capacity", capacity, &refill)?;
+        Ok(Quota::TokenBucket { capacity, refill })
+    }
+
+    /// Leaky bucket of `capacity`, leaking at `leak`.
+    pub fn leaky_bucket(capacity: u64, leak: Rate, mode: LeakMode) -> Result<Quota, QuotaError> {
+        check_scaled("capacity", capacity, &leak)?;
+        Ok(Quota::LeakyBucket {
+            capacity,
+            leak,
+            mode,
+        })
+    }
+
+    /// Fixed window of `limit` per `window`.
+    pub fn fixed_window(limit: u64, window: Duration) -> Result<Quota, QuotaError> {
+        let window_us = check_window(limit, window)?;
+        Ok(Quota::FixedWindow { limit, window_us })
+    }
+
+    /// Sliding log of `limit` per `window`.
+    pub fn sliding_log(limit: u64, window: Duration) -> Result<Quota, QuotaError> {
+        let window_us = check_window(limit, window)?;
+        if limit > MAX_SLIDING_LOG_LIMIT {
+            return Err(QuotaError::new(format!(
+                "a sliding log keeps one entry per request; its limit must be at most {MAX_SLIDING_LOG_LIMIT} \
+                 (use sliding_window_counter for larger limits)"
+            )));
+        }
+        Ok(Quota::SlidingLog { limit, window_us })
+    }
+
+    /// Sliding window counter of `limit` per `window`.
+    pub fn sliding_counter(limit: u64, window: Duration) -> Result<Quota, QuotaError> {
+        let window_us = check_window(limit, window)?;
+        Ok(Quota::SlidingCounter { limit, window_us })
+    }
+
+    /// GCRA at `rate` with bursts of `burst`.
+    pub fn gcra(rate: Rate, burst: u64) -> Result<Quota, QuotaError> {
+        check_scaled("burst", burst, &rate)?;
+        Ok(Quota::Gcra { rate, burst })
+    }
+
+    /// The limit's size as reported in `X-RateLimit-Limit`.
+    pub fn limit(&self) -> u64 {
+        match *self {
+            Quota::TokenBucket { capacity, .. } => capacity,
+            // A shaping queue holds `capacity` behind the request departing.
+            Quota::LeakyBucket {
+                capacity,
+                mode: LeakMode::Shaping,
+                ..
+            } => capacity + 1,
+            Quota::LeakyBucket { capacity, .. } => capacity,
+            Quota::FixedWindow { limit, .. }
+            | Quota::SlidingLog { limit, .. }
+            | Quota::SlidingCounter { limit, .. } => limit,
+            Quota::Gcra { burst, .. } => burst,
+        }
+    }
+
+    /// The policy window in whole seconds (rounded up, at least 1), as sent
+    /// in `RateLimit-Policy` (`w=`): the window for window algorithms, the
+    /// time to refill or drain the whole capacity for the others.
+    pub fn window_secs(&self) -> u64 {
+        let us = match *self {
+            Quota::TokenBucket { capacity, refill } => {
+                (capacity as u128 * refill.period_us as u128).div_ceil(refill.amount as u128)
+            }
+            Quota::LeakyBucket { capacity, leak, .. } => {
+                (capacity as u128 * leak.period_us as u128).div_ceil(leak.amount as u128)
+            }
+            Quota::Gcra { rate, burst } => {
+                (burst as u128 * rate.period_us as u128).div_ceil(rate.amount as u128)
+            }
+            Quota::FixedWindow { window_us, .. }
+            | Quota::SlidingLog { window_us, .. }
+            | Quota::SlidingCounter { window_us, .. } => window_us as u128,
+        };
+        (us.div_ceil(1_000_000) as u64).max(1)
+    }
+
+    /// The algorithm's name as written in the config file.
+    pub fn algorithm_name(&self) -> &'static str {
+        match self {
+            Quota::TokenBucket { .. } => "token_bucket",
+            Quota::LeakyBucket {
+                mode: LeakMode::Policing,
+                ..
+            } => "leaky_bucket",
+            Quota::LeakyBucket {
+                mode: LeakMode::Shaping,
+                ..
+            } => "leaky_bucket_shaping",
+            Quota::FixedWindow { .. } => "fixed_window",
+            Quota::SlidingLog { .. } => "sliding_window_log",
+            Quota::SlidingCounter { .. } => "sliding_window_counter",
+            Quota::Gcra { .. } => "gcra",
+        }
+    }
+}
+
+impl fmt::Display for Quota {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Quota::TokenBucket { capacity, refill } => {
+                write!(f, "token_bucket(capacity={capacity}, refill={refill})")
+            }
+            Quota::LeakyBucket {
+                capacity,
+                leak,
+                mode,
+            } => write!(
+                f,
+                "leaky_bucket(capacity={capacity}, leak={leak}, mode={mode:?})"
+            ),
+            Quota::FixedWindow { limit, window_us } => {
+                write!(f, "fixed_window(limit={limit}, window={window_us}us)")
+            }
+            Quota::SlidingLog { limit, window_us } => {
+                write!(f, "sliding_window_log(limit={limit}, window={window_us}us)")
+            }
+            Quota::SlidingCounter { limit, window_us } => {
+                write!(
+                    f,
+                    "sliding_window_counter(limit={limit}, window={window_us}us)"
+                )
+            }
+            Quota::Gcra { rate, burst } => write!(f, "gcra(rate={rate}, burst={burst})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_reduced() {
+        let r = Rate::new(100, Duration::from_secs(60)).unwrap();
+        assert_eq!((r.amount(), r.period_us()), (1, 600_000));
+        assert!(Rate::new(0, Duration::from_secs(1)).is_err());
+        assert!(Rate::new(1, Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn oversized_quotas_are_refused() {
+        let per_day = Rate::new(1, Duration::from_secs(86_400)).unwrap();
+        assert!(Quota::token_bucket(1_000_000_000, per_day).is_err());
+        assert!(Quota::token_bucket(1_000, per_day).is_ok());
+        assert!(Quota::token_bucket(0, per_day).is_err());
+        assert!(Quota::sliding_log(MAX_SLIDING_LOG_LIMIT + 1, Duration::from_secs(1)).is_err());
+        assert!(Quota::fixed_window(1, Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn policy_window_is_time_to_refill() {
+        let q = Quota::token_bucket(100, Rate::per_second(1).unwrap()).unwrap();
+        assert_eq!(q.window_secs(), 100);
+        let q = Quota::fixed_window(5, Duration::from_millis(500)).unwrap();
+        assert_eq!(q.window_secs(), 1);
+    }
+}

@@ -1,0 +1,309 @@
+//! The in-memory store: sharded hash maps behind short-held locks.
+//!
+//! - Keys are 64-bit hashes of `(limit_id, identity)` under a per-process
+//!   random seed, so an entry costs no heap allocation and clients cannot
+//!   aim collisions at one another (two of a million keys collide with
+//!   probability about 3·10⁻⁸).
+//! - Shards are `parking_lot` mutexes; a request whose limits span several
+//!   shards locks them in shard order, so there is no deadlock and the
+//!   decision over all limits is atomic.
+//! - Every entry records when its state will be idle again; each shard
+//!   drops idle entries every `sweep_interval`.
+//! - A hard cap on keys: a shard that is full first drops idle entries,
+//!   then evicts the eighth of its entries closest to idle (their loss
+//!   grants the least extra quota).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Mutex, MutexGuard};
+
+use super::{BoxFuture, LimitCheck, Store, StoreError};
+use crate::algorithm::{self, State};
+use crate::decision::Decision;
+use crate::time::{duration_micros, Timestamp};
+
+/// Settings of a [`MemoryStore`].
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryStoreConfig {
+    /// Most keys held at once; past it, entries are evicted.
+    pub max_keys: usize,
+    /// Number of shards (rounded up to a power of two).
+    pub shards: usize,
+    /// How often each shard drops idle entries.
+    pub sweep_interval: Duration,
+}
+
+impl Default for MemoryStoreConfig {
+    fn default() -> Self {
+        MemoryStoreConfig {
+            max_keys: 1_000_000,
+            shards: 64,
+            sweep_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The hashes are already uniform; the map only needs its high bits mixed
+/// (they are fixed within a shard).
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, _bytes: &[u8]) {
+        unreachable!("only u64 keys are hashed")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+struct Entry {
+    /// When the state is idle again (µs); past it, the entry can go.
+    idle_at: u64,
+    state: State,
+}
+
+struct Shard {
+    map: HashMap<u64, Entry, BuildHasherDefault<PreHashed>>,
+    next_sweep: u64,
+}
+
+impl Shard {
+    fn sweep(&mut self, now: u64) {
+        self.map.retain(|_, e| e.idle_at > now);
+    }
+
+    /// Makes room for one more key under `cap`.
+    fn make_room(&mut self, now: u64, cap: usize) -> u64 {
+        let before = self.map.len();
+        self.sweep(now);
+        if self.map.len() >= cap {
+            let mut idle: Vec<u64> = self.map.values().map(|e| e.idle_at).collect();
+            let cut = (idle.len() / 8).max(1) - 1;
+            let (_, &mut threshold, _) = idle.select_nth_unstable(cut);
+            let mut evict = cut + 1;
+            self.map.retain(|_, e| {
+                if evict > 0 && e.idle_at <= threshold {
+                    evict -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        (before - self.map.len()) as u64
+    }
+}
+
+/// Thread-safe, sharded, bounded in-memory store.
+pub struct MemoryStore {
+    shards: Box<[Mutex<Shard>]>,
+    shard_bits: u32,
+    per_shard_cap: usize,
+    sweep_us: u64,
+    seed: foldhash::quality::RandomState,
+    evicted: AtomicU64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new(MemoryStoreConfig::default())
+    }
+}
+
+impl MemoryStore {
+    /// A store with `config`.
+    pub fn new(config: MemoryStoreConfig) -> Self {
+        let n = config.shards.clamp(1, 1 << 16).next_power_of_two();
+        let per_shard_cap = config.max_keys.div_ceil(n).max(1);
+        let shards = (0..n)
+            .map(|_| {
+                Mutex::new(Shard {
+                    map: HashMap::default(),
+                    next_sweep: 0,
+                })
+            })
+            .collect();
+        MemoryStore {
+            shards,
+            shard_bits: n.trailing_zeros(),
+            per_shard_cap,
+            sweep_us: duration_micros(config.sweep_interval).max(1),
+            seed: foldhash::quality::RandomState::default(),
+            evicted: AtomicU64::new(0),
+        }
+    }
+
+    fn hash(&self, check: &LimitCheck) -> u64 {
+        let mut h = self.seed.build_hasher();
+        h.write(check.limit_id.as_bytes());
+        h.write_u8(0xff);
+        h.write(check.identity.as_bytes());
+        h.finish()
+    }
+
+    fn shard_of(&self, hash: u64) -> usize {
+        if self.shard_bits == 0 {
+            0
+        } else {
+            (hash >> (64 - self.shard_bits)) as usize
+        }
+    }
+
+    /// Decides every check at `now`, atomically (see [`Store::check`]).
+    pub fn check_sync(&self, checks: &[LimitCheck], now: Timestamp) -> Vec<Decision> {
+        match checks {
+            [] => Vec::new(),
+            [one] => vec![self.check_one(one, now)],
+            many => self.check_many(many, now),
+        }
+    }
+
+    /// Decides one check (the common case, with one lock and no sorting).
+    pub fn check_one(&self, check: &LimitCheck, now: Timestamp) -> Decision {
+        let hash = self.hash(check);
+        let mut shard = self.shards[self.shard_of(hash)].lock();
+        let t = now.as_micros();
+        self.maybe_sweep(&mut shard, t);
+        if let Some(entry) = shard.map.get_mut(&hash) {
+            let d = algorithm::decide(&mut entry.state, now, check.cost, &check.quota);
+            if d.allowed {
+                entry.idle_at = idle_at(t, &d);
+            }
+            return d;
+        }
+        let mut state = State::fresh(&check.quota, now);
+        let d = algorithm::decide(&mut state, now, check.cost, &check.quota);
+        if d.allowed {
+            self.insert(
+                &mut shard,
+                hash,
+                t,
+                Entry {
+                    idle_at: idle_at(t, &d),
+                    state,
+                },
+            );
+        }
+        d
+    }
+
+    fn check_many(&self, checks: &[LimitCheck], now: Timestamp) -> Vec<Decision> {
+        let t = now.as_micros();
+        let hashes: Vec<u64> = checks.iter().map(|c| self.hash(c)).collect();
+        let mut order: Vec<usize> = hashes.iter().map(|&h| self.shard_of(h)).collect();
+        order.sort_unstable();
+        order.dedup();
+        // Lock in shard order: no two requests can wait on each other.
+        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> =
+            order.iter().map(|&i| (i, self.shards[i].lock())).collect();
+        let guard_of = |shard: usize| order.binary_search(&shard).expect("locked");
+
+        let mut decisions = Vec::with_capacity(checks.len());
+        let mut fresh: Vec<Option<State>> = vec![None; checks.len()];
+        for (i, c) in checks.iter().enumerate() {
+            let g = &mut guards[guard_of(self.shard_of(hashes[i]))].1;
+            let d = match g.map.get_mut(&hashes[i]) {
+                Some(e) => algorithm::evaluate(&mut e.state, now, c.cost, &c.quota),
+                None => {
+                    let mut s = State::fresh(&c.quota, now);
+                    let d = algorithm::evaluate(&mut s, now, c.cost, &c.quota);
+                    fresh[i] = Some(s);
+                    d
+                }
+            };
+            decisions.push(d);
+        }
+        if decisions.iter().all(|d| d.allowed) {
+            for (i, c) in checks.iter().enumerate() {
+                let (_, g) = &mut guards[guard_of(self.shard_of(hashes[i]))];
+                // The same key twice in one request: the second sees the first.
+                let state = match g.map.get_mut(&hashes[i]) {
+                    Some(e) => &mut e.state,
+                    None => {
+                        let s = fresh[i].take().expect("evaluated above");
+                        let entry = Entry {
+                            idle_at: t,
+                            state: s,
+                        };
+                        self.insert(g, hashes[i], t, entry);
+                        &mut g.map.get_mut(&hashes[i]).expect("inserted").state
+                    }
+                };
+                algorithm::consume(state, now, c.cost, &c.quota);
+                let e = g.map.get_mut(&hashes[i]).expect("present");
+                e.idle_at = e.idle_at.max(idle_at(t, &decisions[i]));
+            }
+        }
+        drop(guards);
+        decisions
+    }
+
+    fn maybe_sweep(&self, shard: &mut Shard, t: u64) {
+        if t >= shard.next_sweep {
+            shard.sweep(t);
+            shard.next_sweep = t.saturating_add(self.sweep_us);
+        }
+    }
+
+    fn insert(&self, shard: &mut Shard, hash: u64, t: u64, entry: Entry) {
+        if shard.map.len() >= self.per_shard_cap {
+            let n = shard.make_room(t, self.per_shard_cap);
+            self.evicted.fetch_add(n, Ordering::Relaxed);
+        }
+        shard.map.insert(hash, entry);
+    }
+
+    /// Drops every idle entry now (a shard also does it on its own every
+    /// `sweep_interval`).
+    pub fn sweep(&self, now: Timestamp) {
+        for s in self.shards.iter() {
+            s.lock().sweep(now.as_micros());
+        }
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().map.len()).sum()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entries dropped to make room (idle ones included) since start.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// The most keys this store holds.
+    pub fn capacity(&self) -> usize {
+        self.per_shard_cap * self.shards.len()
+    }
+}
+
+fn idle_at(t: u64, d: &Decision) -> u64 {
+    t.saturating_add(duration_micros(d.reset_after))
+}
+
+impl Store for MemoryStore {
+    fn check<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        let out = self.check_sync(checks, now);
+        Box::pin(std::future::ready(Ok(out)))
+    }
+
+    fn active_keys(&self) -> Option<u64> {
+        Some(self.len() as u64)
+    }
+}

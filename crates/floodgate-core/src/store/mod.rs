@@ -1,0 +1,93 @@
+//! Stores keep the state of every key and decide all limits of one request
+//! together: when one denies, none consumes.
+
+pub mod memory;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::decision::Decision;
+use crate::quota::Quota;
+use crate::time::Timestamp;
+
+pub use memory::{MemoryStore, MemoryStoreConfig};
+
+/// One limit to decide for one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitCheck {
+    /// Which limit: stable while the limit's definition is unchanged (it
+    /// holds a fingerprint of the quota), so a reload that leaves a limit
+    /// alone keeps its counters.
+    pub limit_id: Arc<str>,
+    /// Whose counter: the client identity (already free of secrets).
+    pub identity: Arc<str>,
+    /// The algorithm and its parameters.
+    pub quota: Quota,
+    /// The request's cost (default 1).
+    pub cost: u64,
+}
+
+/// A store that could not decide.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    /// What went wrong.
+    pub message: String,
+    /// Whether trying again later may work (a timeout, a lost connection),
+    /// as opposed to a fault that will repeat (a script error).
+    pub transient: bool,
+}
+
+impl StoreError {
+    /// A transient error.
+    pub fn transient(message: impl Into<String>) -> Self {
+        StoreError {
+            message: message.into(),
+            transient: true,
+        }
+    }
+
+    /// A permanent error.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        StoreError {
+            message: message.into(),
+            transient: false,
+        }
+    }
+}
+
+/// A boxed future, as returned by [`Store::check`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where limit state lives. Implemented by [`MemoryStore`] and by the Redis
+/// store.
+pub trait Store: Send + Sync + 'static {
+    /// Decides every check at `now`, atomically: either every check allows
+    /// and each consumes its cost, or nothing is consumed. Returns one
+    /// decision per check, in order.
+    fn check<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>>;
+
+    /// The number of keys the store holds, when it knows cheaply.
+    fn active_keys(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn check<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        (**self).check(checks, now)
+    }
+
+    fn active_keys(&self) -> Option<u64> {
+        (**self).active_keys()
+    }
+}

@@ -1,0 +1,2 @@
+//! Test helpers shared by Floodgate's crates.
+#![forbid(unsafe_code)]
