@@ -57,8 +57,31 @@ impl Rate {
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}us", self.amount, self.period_us)
+        write!(f, "{}/{}", self.amount, human_micros(self.period_us))
     }
+}
+
+/// A duration in µs as the config file writes it: `1d`, `1m30s`, `500ms`.
+pub fn human_micros(us: u64) -> String {
+    if us == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut rest = us;
+    for (unit, size) in [
+        ("d", 86_400_000_000),
+        ("h", 3_600_000_000),
+        ("m", 60_000_000),
+        ("s", 1_000_000),
+        ("ms", 1_000),
+        ("us", 1),
+    ] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -294,15 +317,24 @@ impl fmt::Display for Quota {
                 "leaky_bucket(capacity={capacity}, leak={leak}, mode={mode:?})"
             ),
             Quota::FixedWindow { limit, window_us } => {
-                write!(f, "fixed_window(limit={limit}, window={window_us}us)")
+                write!(
+                    f,
+                    "fixed_window(limit={limit}, window={})",
+                    human_micros(*window_us)
+                )
             }
             Quota::SlidingLog { limit, window_us } => {
-                write!(f, "sliding_window_log(limit={limit}, window={window_us}us)")
+                write!(
+                    f,
+                    "sliding_window_log(limit={limit}, window={})",
+                    human_micros(*window_us)
+                )
             }
             Quota::SlidingCounter { limit, window_us } => {
                 write!(
                     f,
-                    "sliding_window_counter(limit={limit}, window={window_us}us)"
+                    "sliding_window_counter(limit={limit}, window={})",
+                    human_micros(*window_us)
                 )
             }
             Quota::Gcra { rate, burst } => write!(f, "gcra(rate={rate}, burst={burst})"),
@@ -313,6 +345,15 @@ impl fmt::Display for Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_micros(90_000_000), "1m30s");
+        assert_eq!(human_micros(500_000), "500ms");
+        assert_eq!(human_micros(86_400_000_000), "1d");
+        let r = Rate::new(100, Duration::from_secs(60)).unwrap();
+        assert_eq!(r.to_string(), "1/600ms");
+    }
 
     #[test]
     fn rates_are_reduced() {

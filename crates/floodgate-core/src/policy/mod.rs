@@ -174,6 +174,28 @@ pub enum PathPattern {
     Prefix(String),
 }
 
+impl std::fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathPattern::Any => f.write_str("*"),
+            PathPattern::Exact(p) => f.write_str(p),
+            PathPattern::Prefix(p) => write!(f, "{p}/*"),
+        }
+    }
+}
+
+impl std::fmt::Display for KeyPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyPart::Ip => "ip",
+            KeyPart::ApiKey => "api_key",
+            KeyPart::User => "user",
+            KeyPart::Route => "route",
+            KeyPart::Global => "global",
+        })
+    }
+}
+
 impl PathPattern {
     /// Parses `/exact`, `/prefix/*` or `*`.
     pub fn parse(p: &str) -> Result<PathPattern, String> {
