@@ -176,6 +176,10 @@ pub struct RuleConfig {
     /// Decide and report, never deny.
     #[serde(default)]
     pub shadow: bool,
+    /// `fail_open`, `fail_closed` or `local` when the store fails (default:
+    /// the store's `on_failure`).
+    #[serde(default)]
+    pub on_store_failure: Option<super::FailureMode>,
 }
 
 /// Request matching.
@@ -537,6 +541,7 @@ impl PolicyConfig {
                 limits: base,
                 tiers: by_tier,
                 shadow: r.shadow,
+                on_store_failure: r.on_store_failure,
             });
         }
         let global = limits(&cx, &["global".into()], "global", "global", &self.global)?;

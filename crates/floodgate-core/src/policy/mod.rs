@@ -82,6 +82,38 @@ pub struct Rule {
     pub tiers: HashMap<Arc<str>, Vec<Limit>>,
     /// Decide and report, never deny.
     pub shadow: bool,
+    /// What to do when the store fails (the store's default when `None`).
+    pub on_store_failure: Option<FailureMode>,
+}
+
+/// What a rule does when its store cannot decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// Allow the request.
+    FailOpen,
+    /// Deny the request.
+    FailClosed,
+    /// Decide on a local in-memory store.
+    Local,
+}
+
+impl FailureMode {
+    /// The name as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureMode::FailOpen => "fail_open",
+            FailureMode::FailClosed => "fail_closed",
+            FailureMode::Local => "local",
+        }
+    }
+}
+
+/// The rule a limit id belongs to (limit ids are `rule/name/hash`, or
+/// `rule@tier/name/hash` for tier overrides).
+pub fn rule_of_limit_id(limit_id: &str) -> &str {
+    let end = limit_id.find(['/', '@']).unwrap_or(limit_id.len());
+    &limit_id[..end]
 }
 
 /// One limit of a rule.
@@ -560,6 +592,17 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limit_ids_name_their_rule() {
+        let q = Quota::fixed_window(1, Duration::from_secs(1)).unwrap();
+        assert_eq!(rule_of_limit_id(&Limit::new("api", "daily", q).id), "api");
+        assert_eq!(
+            rule_of_limit_id(&Limit::new("api@pro", "daily", q).id),
+            "api"
+        );
+        assert_eq!(rule_of_limit_id("global/global/0"), "global");
+    }
 
     #[test]
     fn path_patterns() {
