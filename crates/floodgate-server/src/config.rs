@@ -1,15 +1,21 @@
 //! The config file: one YAML document with the policy sections (see
 //! `floodgate_core::policy::config`) and the server's own.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use floodgate_core::policy::config::{
     ClientConfig, ConfigError, IdentityConfig, LimitConfig, PolicyConfig, RuleConfig,
 };
 use floodgate_core::policy::locate::Seg;
+use floodgate_core::policy::units::DurationField;
 use floodgate_core::{MemoryStoreConfig, Policy};
+use floodgate_tower::TrustedProxies;
 use serde::Deserialize;
+
+use crate::logs::LogFormat;
 
 /// The file as written.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -36,6 +42,93 @@ pub struct FileConfig {
     /// Where state lives.
     #[serde(default)]
     pub store: StoreSection,
+    /// Public listener address.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Admin listener.
+    #[serde(default)]
+    pub admin: AdminSection,
+    /// Forward allowed requests here (`http://host:port`); without it the
+    /// public listener serves the built-in demo endpoints.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// How long to wait for the upstream's response headers.
+    #[serde(default)]
+    pub upstream_timeout: Option<DurationField>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` are believed (CIDRs).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+    /// Time allowed to finish in-flight requests on shutdown.
+    #[serde(default)]
+    pub shutdown_grace: Option<DurationField>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+/// `admin:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Admin listener address (loopback by default).
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+    /// Bearer token required on admin endpoints (all but `/healthz` and
+    /// `/readyz`). Required when `listen` is not a loopback address.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:9090".into()
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            listen: default_admin_listen(),
+            token: None,
+        }
+    }
+}
+
+/// `log:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` or `json`.
+    #[serde(default = "default_log_format")]
+    pub format: LogFormat,
+    /// `error`, `warn`, `info`, `debug`, `trace` (or a tracing filter).
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// Rejection log lines per second at most (0: every rejection).
+    #[serde(default = "default_rejections_per_second")]
+    pub rejections_per_second: u64,
+}
+
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_rejections_per_second() -> u64 {
+    10
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            format: default_log_format(),
+            level: default_log_level(),
+            rejections_per_second: default_rejections_per_second(),
+        }
+    }
 }
 
 /// `store:`
@@ -82,7 +175,44 @@ pub struct Config {
     pub policy: Arc<Policy>,
     /// Memory store settings.
     pub memory: MemoryStoreConfig,
+    /// Public listener.
+    pub listen: SocketAddr,
+    /// Admin listener.
+    pub admin_listen: SocketAddr,
+    /// Admin bearer token.
+    pub admin_token: Option<String>,
+    /// Upstream, if proxying.
+    pub upstream: Option<Upstream>,
+    /// Trusted proxies.
+    pub trusted_proxies: TrustedProxies,
+    /// Logging.
+    pub log: LogSection,
+    /// Time allowed to finish in-flight requests on shutdown.
+    pub shutdown_grace: Duration,
 }
+
+/// Where allowed requests go.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    /// Scheme and authority (`http://host:port`), no path.
+    pub base: http::Uri,
+    /// Wait at most this long for the response headers.
+    pub timeout: Duration,
+}
+
+/// The config `serve` runs without `--config`: in-memory, public
+/// listener on 127.0.0.1:8080 with the demo endpoints, admin on
+/// 127.0.0.1:9090, 100 tokens refilled at 1 a second per client IP.
+pub const DEFAULT_CONFIG: &str = r#"
+listen: 127.0.0.1:8080
+admin:
+  listen: 127.0.0.1:9090
+rules:
+  - name: per-ip
+    key: ip
+    limits:
+      - { algorithm: token_bucket, capacity: 100, refill: 1/s }
+"#;
 
 impl Config {
     /// Parses and validates `source`, naming `file` in errors.
@@ -98,6 +228,78 @@ impl Config {
             global: raw.global,
         }
         .validate(file, source)?;
+        let err = |path: &[&str], msg: String| {
+            let segs: Vec<Seg> = path.iter().map(|p| Seg::from(*p)).collect();
+            ConfigError::at(file, source, &segs, msg)
+        };
+        let listen: SocketAddr = raw.listen.parse().map_err(|_| {
+            err(
+                &["listen"],
+                format!("`{}` is not an address like 127.0.0.1:8080", raw.listen),
+            )
+        })?;
+        let admin_listen: SocketAddr = raw.admin.listen.parse().map_err(|_| {
+            err(
+                &["admin", "listen"],
+                format!(
+                    "`{}` is not an address like 127.0.0.1:9090",
+                    raw.admin.listen
+                ),
+            )
+        })?;
+        if let Some(t) = &raw.admin.token {
+            if t.len() < 16 {
+                return Err(err(
+                    &["admin", "token"],
+                    "use at least 16 characters".into(),
+                ));
+            }
+        }
+        if !admin_listen.ip().is_loopback() && raw.admin.token.is_none() {
+            return Err(err(
+                &["admin", "listen"],
+                format!(
+                    "the admin listener on {admin_listen} is reachable from other hosts: set admin.token"
+                ),
+            ));
+        }
+        let upstream = match &raw.upstream {
+            None => None,
+            Some(u) => {
+                let base: http::Uri = u
+                    .parse()
+                    .map_err(|e| err(&["upstream"], format!("`{u}` is not a URL: {e}")))?;
+                if base.scheme_str() != Some("http") || base.authority().is_none() {
+                    return Err(err(
+                        &["upstream"],
+                        format!("`{u}`: only http://host:port upstreams are supported"),
+                    ));
+                }
+                if base.path() != "/" && !base.path().is_empty() {
+                    return Err(err(
+                        &["upstream"],
+                        format!("`{u}`: give no path, only http://host:port"),
+                    ));
+                }
+                Some(Upstream {
+                    base,
+                    timeout: raw
+                        .upstream_timeout
+                        .map_or(Duration::from_secs(30), |d| d.0),
+                })
+            }
+        };
+        if raw.upstream.is_none() && raw.upstream_timeout.is_some() {
+            return Err(err(&["upstream_timeout"], "set without an upstream".into()));
+        }
+        let trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies)
+            .map_err(|m| err(&["trusted_proxies"], m))?;
+        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+            return Err(err(
+                &["log", "level"],
+                format!("`{}` is not a log level", raw.log.level),
+            ));
+        }
         let store = &raw.store;
         if store.kind != "memory" {
             return Err(ConfigError::at(
@@ -123,7 +325,19 @@ impl Config {
                 shards: store.shards,
                 ..MemoryStoreConfig::default()
             },
+            listen,
+            admin_listen,
+            admin_token: raw.admin.token.clone(),
+            upstream,
+            trusted_proxies,
+            log: raw.log.clone(),
+            shutdown_grace: raw.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),
         })
+    }
+
+    /// The embedded default config.
+    pub fn default_config() -> Config {
+        Config::parse("(default config)", DEFAULT_CONFIG).expect("the default config is valid")
     }
 
     /// Reads and validates a file.
@@ -191,6 +405,25 @@ impl Config {
             let _ = writeln!(out, "global {}: {}", l.name, l.quota);
         }
         let _ = writeln!(out, "store: memory, at most {} keys", self.memory.max_keys);
+        let _ = writeln!(
+            out,
+            "listen: {}; admin: {}{}",
+            self.listen,
+            self.admin_listen,
+            if self.admin_token.is_some() {
+                " (token)"
+            } else {
+                ""
+            }
+        );
+        match &self.upstream {
+            Some(u) => {
+                let _ = writeln!(out, "upstream: {} (timeout {:?})", u.base, u.timeout);
+            }
+            None => {
+                let _ = writeln!(out, "upstream: none (demo endpoints)");
+            }
+        }
         out
     }
 }

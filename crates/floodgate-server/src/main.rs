@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use floodgate_server::config::Config;
-use floodgate_server::simulate;
+use floodgate_server::serve::{self, Options};
+use floodgate_server::{logs, simulate};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +24,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs the server: the public listener (gateway or demo endpoints) and
+    /// the admin listener. Without --config, an embedded default: in-memory,
+    /// 127.0.0.1:8080 and 127.0.0.1:9090, 100 tokens at 1/s per client IP.
+    Serve {
+        /// The config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Replays a traffic trace through a policy on a manual clock.
     Simulate {
         /// The config file (policy).
@@ -51,6 +60,18 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve { config } => {
+            let cfg = match &config {
+                Some(path) => Config::load(path)?,
+                None => Config::default_config(),
+            };
+            logs::init(cfg.log.format, &cfg.log.level);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(serve_until_signalled(cfg, config))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Simulate { config, trace } => {
             let config = Config::load(&config)?;
             let name = trace.display().to_string();
@@ -70,4 +91,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Serves until SIGINT or SIGTERM; SIGHUP reloads the config file.
+async fn serve_until_signalled(cfg: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut running = serve::start(
+        cfg,
+        Options {
+            config_path: path,
+            ..Options::default()
+        },
+    )
+    .await?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the config");
+                if let Err(e) = running.reload() {
+                    tracing::warn!(error = %e, "reload failed");
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    if let Some(tx) = running.trigger_shutdown() {
+        let _ = tx.send(());
+    }
+    running.wait().await
 }

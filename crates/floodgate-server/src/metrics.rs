@@ -1,0 +1,242 @@
+//! Prometheus metrics in the text exposition format (0.0.4), kept by hand:
+//! a few counters and histograms with bounded label sets.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use floodgate_core::Store;
+use floodgate_tower::{Observer, Seen};
+use parking_lot::Mutex;
+
+use crate::logs::RejectionLog;
+
+/// Histogram buckets (seconds) for decision latency: 10µs to 100ms.
+const DECISION_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1,
+];
+/// Histogram buckets (seconds) for upstream latency: 1ms to 30s.
+const UPSTREAM_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A histogram with fixed buckets, lock-free.
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    sum_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: (0..bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        if let Some(i) = self.bounds.iter().position(|b| s <= *b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_ns
+            .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            cumulative += c.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+/// Escapes a label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Counters keyed by label values (joined by a unit separator).
+#[derive(Default)]
+struct Counters(Mutex<BTreeMap<String, u64>>);
+
+const SEP: char = '\u{1f}';
+
+impl Counters {
+    fn inc(&self, labels: &[&str]) {
+        let key = labels.join("\u{1f}");
+        *self.0.lock().entry(key).or_insert(0) += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, names: &[&str]) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (values, n) in self.0.lock().iter() {
+            let labels: Vec<String> = names
+                .iter()
+                .zip(values.split(SEP))
+                .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+                .collect();
+            let _ = writeln!(out, "{name}{{{}}} {n}", labels.join(","));
+        }
+    }
+}
+
+/// All of the server's metrics.
+pub struct Metrics {
+    requests: Counters,
+    decisions: Counters,
+    decision_latency: Histogram,
+    upstream_responses: Counters,
+    upstream_errors: Counters,
+    upstream_latency: Histogram,
+    store: Mutex<Option<Arc<dyn Store>>>,
+    rejections: RejectionLog,
+}
+
+impl Metrics {
+    /// Empty metrics; rejections are logged through `rejections`.
+    pub fn new(rejections: RejectionLog) -> Self {
+        Metrics {
+            requests: Counters::default(),
+            decisions: Counters::default(),
+            decision_latency: Histogram::new(DECISION_BUCKETS),
+            upstream_responses: Counters::default(),
+            upstream_errors: Counters::default(),
+            upstream_latency: Histogram::new(UPSTREAM_BUCKETS),
+            store: Mutex::new(None),
+            rejections,
+        }
+    }
+
+    /// The store whose keys are reported as active.
+    pub fn set_store(&self, store: Arc<dyn Store>) {
+        *self.store.lock() = Some(store);
+    }
+
+    /// An upstream answered with `status` after `elapsed`.
+    pub fn upstream_response(&self, status: u16, elapsed: Duration) {
+        self.upstream_responses.inc(&[&status.to_string()]);
+        self.upstream_latency.observe(elapsed);
+    }
+
+    /// The upstream could not be reached (`connect`) or was too slow
+    /// (`timeout`).
+    pub fn upstream_error(&self, kind: &str, elapsed: Duration) {
+        self.upstream_errors.inc(&[kind]);
+        self.upstream_latency.observe(elapsed);
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        self.requests.render(
+            &mut out,
+            "floodgate_requests_total",
+            "Requests per rule that applied, by outcome (allowed, limited, shadow_limited).",
+            &["rule", "outcome"],
+        );
+        self.decisions.render(
+            &mut out,
+            "floodgate_decisions_total",
+            "Requests decided, by outcome (allowed, limited, unauthorized, error).",
+            &["outcome"],
+        );
+        self.decision_latency.render(
+            &mut out,
+            "floodgate_decision_duration_seconds",
+            "Time to decide one request.",
+        );
+        let keys = self.store.lock().as_ref().and_then(|s| s.active_keys());
+        let _ = writeln!(out, "# HELP floodgate_active_keys Keys held by the store.");
+        let _ = writeln!(out, "# TYPE floodgate_active_keys gauge");
+        let _ = writeln!(out, "floodgate_active_keys {}", keys.unwrap_or(0));
+        self.upstream_responses.render(
+            &mut out,
+            "floodgate_upstream_responses_total",
+            "Upstream responses by status code.",
+            &["status"],
+        );
+        self.upstream_errors.render(
+            &mut out,
+            "floodgate_upstream_errors_total",
+            "Requests the upstream did not answer, by kind (connect, timeout).",
+            &["kind"],
+        );
+        self.upstream_latency.render(
+            &mut out,
+            "floodgate_upstream_duration_seconds",
+            "Time from forwarding a request to the upstream's response headers.",
+        );
+        let suppressed = self.rejections.suppressed_total();
+        let _ = writeln!(
+            out,
+            "# HELP floodgate_rejection_logs_suppressed_total Rejection log lines dropped by the log rate limit."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE floodgate_rejection_logs_suppressed_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "floodgate_rejection_logs_suppressed_total {suppressed}"
+        );
+        out
+    }
+}
+
+impl Observer for Metrics {
+    fn observe(&self, seen: &Seen<'_>) {
+        self.decision_latency.observe(seen.elapsed);
+        let v = match seen.verdict {
+            Ok(v) => v,
+            Err(e) => {
+                let outcome = match e {
+                    floodgate_core::CheckError::Store(_) => "error",
+                    _ => "unauthorized",
+                };
+                self.decisions.inc(&[outcome]);
+                return;
+            }
+        };
+        self.decisions
+            .inc(&[if v.allowed { "allowed" } else { "limited" }]);
+        // One count per rule that applied.
+        let mut per_rule: Vec<(&str, bool, bool)> = Vec::new();
+        for o in &v.outcomes {
+            match per_rule.iter_mut().find(|(r, _, _)| *r == &*o.rule) {
+                Some(e) => e.1 &= o.decision.allowed,
+                None => per_rule.push((&o.rule, o.decision.allowed, o.shadow)),
+            }
+        }
+        for (rule, ok, shadow) in per_rule {
+            let outcome = match (ok, shadow) {
+                (true, _) => "allowed",
+                (false, true) => "shadow_limited",
+                (false, false) => "limited",
+            };
+            self.requests.inc(&[rule, outcome]);
+        }
+        if !v.allowed {
+            self.rejections.rejected(seen, v);
+        }
+    }
+}

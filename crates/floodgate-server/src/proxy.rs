@@ -1,0 +1,187 @@
+//! The gateway: forwards allowed requests to the upstream over pooled
+//! keep-alive connections, streaming bodies both ways.
+//!
+//! Hop-by-hop headers (and those named in `Connection`) are dropped in both
+//! directions; `X-Forwarded-For`, `Forwarded`, `X-Forwarded-Proto` and
+//! `X-Forwarded-Host` are added. Upstream unreachable → 502, too slow →
+//! 504, both with a JSON body.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use floodgate_tower::headers::{error_body, json_response};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::Upstream;
+use crate::metrics::Metrics;
+
+/// Headers that belong to one connection, not to the message.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The gateway's shared state.
+#[derive(Clone)]
+pub struct Gateway {
+    client: Client<HttpConnector, Body>,
+    upstream: Arc<Upstream>,
+    metrics: Arc<Metrics>,
+}
+
+impl Gateway {
+    /// A gateway to `upstream`.
+    pub fn new(upstream: Upstream, metrics: Arc<Metrics>) -> Gateway {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(upstream.timeout.min(Duration::from_secs(5))));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Gateway {
+            client,
+            upstream: Arc::new(upstream),
+            metrics,
+        }
+    }
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for h in HOP_BY_HOP {
+        headers.remove(*h);
+    }
+}
+
+fn forwarded_for(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    }
+}
+
+/// The axum handler: forwards the request as it is.
+pub async fn forward(
+    State(gw): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let (mut parts, body) = req.into_parts();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_string();
+    let base = &gw.upstream.base;
+    let uri = match Uri::builder()
+        .scheme(base.scheme_str().unwrap_or("http"))
+        .authority(base.authority().map_or("", |a| a.as_str()))
+        .path_and_query(path_and_query)
+        .build()
+    {
+        Ok(u) => u,
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                error_body("bad_request", &format!("cannot forward this URI: {e}")),
+            )
+        }
+    };
+    let original_host = parts.headers.get(header::HOST).cloned();
+    strip_hop_by_hop(&mut parts.headers);
+    let h = &mut parts.headers;
+    let peer_ip = peer.ip();
+    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {peer_ip}"),
+        None => peer_ip.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert("x-forwarded-for", v);
+    }
+    let mut fwd = format!("for={};proto=http", forwarded_for(peer_ip));
+    if let Some(host) = original_host.as_ref().and_then(|v| v.to_str().ok()) {
+        if host
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
+        {
+            fwd.push_str(&format!(";host=\"{host}\""));
+        }
+    }
+    let fwd = match h.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {fwd}"),
+        None => fwd,
+    };
+    if let Ok(v) = HeaderValue::from_str(&fwd) {
+        h.insert(header::FORWARDED, v);
+    }
+    if !h.contains_key("x-forwarded-proto") {
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    }
+    if let Some(host) = original_host {
+        if !h.contains_key("x-forwarded-host") {
+            h.insert("x-forwarded-host", host);
+        }
+    }
+    if let Some(a) = base.authority() {
+        if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+            h.insert(header::HOST, v);
+        }
+    }
+    parts.uri = uri;
+    parts.version = http::Version::HTTP_11;
+    let outgoing = Request::from_parts(parts, body);
+
+    let started = Instant::now();
+    match tokio::time::timeout(gw.upstream.timeout, gw.client.request(outgoing)).await {
+        Ok(Ok(resp)) => {
+            gw.metrics
+                .upstream_response(resp.status().as_u16(), started.elapsed());
+            let (mut parts, body) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, Body::new(body))
+        }
+        Ok(Err(e)) => {
+            gw.metrics.upstream_error("connect", started.elapsed());
+            tracing::warn!(upstream = %gw.upstream.base, error = %e, "upstream request failed");
+            json_response(
+                StatusCode::BAD_GATEWAY,
+                error_body("bad_gateway", "The upstream service is unavailable."),
+            )
+        }
+        Err(_) => {
+            gw.metrics.upstream_error("timeout", started.elapsed());
+            tracing::warn!(upstream = %gw.upstream.base, timeout = ?gw.upstream.timeout, "upstream timed out");
+            json_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                error_body(
+                    "gateway_timeout",
+                    "The upstream service did not answer in time.",
+                ),
+            )
+        }
+    }
+}

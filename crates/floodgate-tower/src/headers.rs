@@ -1,0 +1,108 @@
+//! Rate-limit response headers and the 429 body.
+//!
+//! - `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`
+//!   (Unix seconds);
+//! - `RateLimit-Policy: "name";q=100;w=60` and `RateLimit: "name";r=42;t=58`
+//!   (draft-ietf-httpapi-ratelimit-headers-11);
+//! - on a denial, `Retry-After` (whole seconds, rounded up) and the JSON body.
+
+use bytes::Bytes;
+use floodgate_core::decision::ceil_secs;
+use floodgate_core::policy::LimitOutcome;
+use floodgate_core::{RetryAfter, Timestamp};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, Response, StatusCode};
+
+/// `X-RateLimit-Limit`.
+pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+/// `X-RateLimit-Remaining`.
+pub const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+/// `X-RateLimit-Reset`.
+pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+/// `RateLimit-Policy`.
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`.
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+fn num(n: u64) -> HeaderValue {
+    HeaderValue::from(n)
+}
+
+/// A structured-field string: names are validated at config load, but
+/// escape anyway.
+fn sf_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
+            _ => out.push('_'),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Adds the headers of the limit that speaks (`outcome`), decided at `now`.
+pub fn apply(headers: &mut HeaderMap, outcome: &LimitOutcome, now: Timestamp) {
+    let d = &outcome.decision;
+    let reset_in = ceil_secs(d.reset_after);
+    let reset_at = now.as_micros().div_ceil(1_000_000) + reset_in;
+    headers.insert(X_RATELIMIT_LIMIT, num(d.limit));
+    headers.insert(X_RATELIMIT_REMAINING, num(d.remaining));
+    headers.insert(X_RATELIMIT_RESET, num(reset_at));
+    let name = sf_string(&outcome.limit);
+    let policy = format!("{name};q={};w={}", d.limit, outcome.quota.window_secs());
+    let current = format!("{name};r={};t={reset_in}", d.remaining);
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        headers.insert(RATELIMIT_POLICY, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&current) {
+        headers.insert(RATELIMIT, v);
+    }
+    if let Some(RetryAfter::After(r)) = d.retry_after {
+        headers.insert(RETRY_AFTER, num(ceil_secs(r)));
+    }
+}
+
+/// The JSON body of a 429.
+pub fn too_many_requests_body(outcome: &LimitOutcome, cost: u64) -> String {
+    match outcome.decision.retry_after {
+        Some(RetryAfter::After(r)) => {
+            let n = ceil_secs(r);
+            serde_json::json!({
+                "error": "rate_limit_exceeded",
+                "message": format!("Too many requests. Retry after {n} seconds."),
+                "retry_after": n,
+            })
+            .to_string()
+        }
+        _ => serde_json::json!({
+            "error": "rate_limit_exceeded",
+            "message": format!(
+                "This request costs {cost}, more than the limit of {}; it can never be allowed.",
+                outcome.decision.limit
+            ),
+            "retry_after": null,
+        })
+        .to_string(),
+    }
+}
+
+/// A JSON response.
+pub fn json_response<B: From<Bytes>>(status: StatusCode, body: String) -> Response<B> {
+    let mut r = Response::new(B::from(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// A JSON error body: `{"error": code, "message": message}`.
+pub fn error_body(code: &str, message: &str) -> String {
+    serde_json::json!({ "error": code, "message": message }).to_string()
+}
