@@ -1,2 +1,36 @@
 //! Test helpers shared by Floodgate's crates.
+//!
+//! # Layout
+//!
+//! - [`case`]: a conformance case as data ([`Case`], [`Step`]) and the
+//!   runners that replay it against a store or any decide function, naming
+//!   the step that failed.
+//! - [`cases`]: [`cases()`], the conformance suite: every algorithm and its
+//!   edges, with decisions hand-computed from DESIGN.md's algorithm table.
+//! - [`clock`]: a day-aligned base time and `ManualClock` helpers.
+//! - [`exec`]: a tiny `block_on`, so sync tests can drive async stores.
+//!
+//! # Example
+//!
+//! ```
+//! use floodgate_core::MemoryStore;
+//! use floodgate_testkit::{block_on, cases, run_case};
+//!
+//! let store = MemoryStore::default();
+//! for case in cases() {
+//!     block_on(run_case(&store, &case)).unwrap();
+//! }
+//! ```
+
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod case;
+pub mod cases;
+pub mod clock;
+pub mod exec;
+
+pub use case::{atomic_suite, run_case, run_case_sync, run_case_with, run_cases, Case, Step};
+pub use cases::cases;
+pub use clock::{at, base_clock, BASE, BASE_US};
+pub use exec::block_on;

@@ -34,8 +34,10 @@ fn reset(win: &Window, t: u64, w: u64) -> u64 {
 
 pub(crate) fn evaluate(s: &mut Window, t: u64, cost: u64, limit: u64, w: u64) -> Decision {
     let win = current(s, t, w);
+    // Saturating: a state carried over from a larger limit may hold more.
+    let left = limit.saturating_sub(win.count);
     if cost > limit {
-        return denied(limit, limit - win.count, reset(&win, t, w), None);
+        return denied(limit, left, reset(&win, t, w), None);
     }
     if win.count + cost <= limit {
         let after = Window {
@@ -46,7 +48,7 @@ pub(crate) fn evaluate(s: &mut Window, t: u64, cost: u64, limit: u64, w: u64) ->
     } else {
         // The next window starts empty, and n ≤ L fits in it.
         let retry = win.start + w - t;
-        denied(limit, limit - win.count, reset(&win, t, w), Some(retry))
+        denied(limit, left, reset(&win, t, w), Some(retry))
     }
 }
 

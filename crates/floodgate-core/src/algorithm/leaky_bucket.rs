@@ -43,19 +43,26 @@ pub(crate) fn evaluate_policing(
     let (k, p) = (rate.amount(), rate.period_us());
     let full = capacity * p;
     let level = level_at(s, t, k);
+    // A clock that stepped back: leaking resumes only at `last`, so every
+    // wait counts from there.
+    let lag = s.last.saturating_sub(t);
+    let until = |units: u64| {
+        if units == 0 {
+            0
+        } else {
+            lag + ceil_div(units, k)
+        }
+    };
+    // Saturating: a state carried over from a larger capacity may hold more.
+    let room = full.saturating_sub(level) / p;
     if cost > capacity {
-        return denied(capacity, (full - level) / p, ceil_div(level, k), None);
+        return denied(capacity, room, until(level), None);
     }
     let after = level + cost * p;
     if after <= full {
-        allowed(capacity, (full - after) / p, ceil_div(after, k))
+        allowed(capacity, (full - after) / p, until(after))
     } else {
-        denied(
-            capacity,
-            (full - level) / p,
-            ceil_div(level, k),
-            Some(ceil_div(after - full, k)),
-        )
+        denied(capacity, room, until(level), Some(until(after - full)))
     }
 }
 
@@ -108,6 +115,16 @@ fn room(last: &Queue, t: u64, capacity: u64, k: u64, p: u64) -> u64 {
     }
 }
 
+/// µs from `t` until the queue is idle after departure `last`: until a
+/// request of any cost `n ≤ C` would leave at once, i.e. `last + C·P/k`
+/// (rounded up). Not merely until `last`: a request arriving between the
+/// two still waits for `last + n·P/k`, so a store that dropped the state
+/// at `last` would let it through at once.
+fn idle_after(last: &Queue, t: u64, capacity: u64, k: u64, p: u64) -> u64 {
+    let idle = last.at as i128 + ceil_div_signed((last.frac + capacity * p) as i128, k as i128);
+    (idle - t as i128).max(0) as u64
+}
+
 pub(crate) fn evaluate_shaping(
     s: &mut Queue,
     t: u64,
@@ -117,7 +134,7 @@ pub(crate) fn evaluate_shaping(
 ) -> Decision {
     let (k, p) = (rate.amount(), rate.period_us());
     let limit = capacity + 1;
-    let drain = |q: &Queue| ceil_div(ahead(q, t, k), k);
+    let drain = |q: &Queue| idle_after(q, t, capacity, k, p);
     if cost > capacity {
         return denied(limit, room(s, t, capacity, k, p), drain(s), None);
     }

@@ -47,19 +47,29 @@ pub(crate) fn evaluate(
     let (k, p) = (rate.amount(), rate.period_us());
     let full = capacity * p;
     let level = level_at(s, t, full, k);
+    // A clock that stepped back: refilling resumes only at `last`, so every
+    // wait counts from there.
+    let lag = s.last.saturating_sub(t);
+    let until = |units: u64| {
+        if units == 0 {
+            0
+        } else {
+            lag + ceil_div(units, k)
+        }
+    };
     if cost > capacity {
-        return denied(capacity, level / p, ceil_div(full - level, k), None);
+        return denied(capacity, level / p, until(full - level), None);
     }
     let need = cost * p;
     if level >= need {
         let after = level - need;
-        allowed(capacity, after / p, ceil_div(full - after, k))
+        allowed(capacity, after / p, until(full - after))
     } else {
         denied(
             capacity,
             level / p,
-            ceil_div(full - level, k),
-            Some(ceil_div(need - level, k)),
+            until(full - level),
+            Some(until(need - level)),
         )
     }
 }

@@ -205,40 +205,75 @@ impl MemoryStore {
             order.iter().map(|&i| (i, self.shards[i].lock())).collect();
         let guard_of = |shard: usize| order.binary_search(&shard).expect("locked");
 
+        // Keys that are new, or that appear more than once in this request,
+        // are decided on a private copy: a repeated key must see the cost of
+        // its earlier checks (or a bucket of 1 would admit a request costing
+        // it 2), and new keys are inserted only at the end, so an insertion
+        // that evicts cannot remove a key this request is still using.
+        let mut local: Vec<(u64, State)> = Vec::new();
         let mut decisions = Vec::with_capacity(checks.len());
-        let mut fresh: Vec<Option<State>> = vec![None; checks.len()];
         for (i, c) in checks.iter().enumerate() {
             let g = &mut guards[guard_of(self.shard_of(hashes[i]))].1;
-            let d = match g.map.get_mut(&hashes[i]) {
-                Some(e) => algorithm::evaluate(&mut e.state, now, c.cost, &c.quota),
-                None => {
-                    let mut s = State::fresh(&c.quota, now);
-                    let d = algorithm::evaluate(&mut s, now, c.cost, &c.quota);
-                    fresh[i] = Some(s);
-                    d
-                }
+            let repeated = hashes.iter().filter(|&&h| h == hashes[i]).count() > 1;
+            let state = if let Some(j) = local.iter().position(|(h, _)| *h == hashes[i]) {
+                &mut local[j].1
+            } else if let (Some(e), false) = (g.map.get_mut(&hashes[i]), repeated) {
+                &mut e.state
+            } else {
+                let s = match g.map.get(&hashes[i]) {
+                    Some(e) => e.state.clone(),
+                    None => State::fresh(&c.quota, now),
+                };
+                local.push((hashes[i], s));
+                &mut local.last_mut().expect("pushed").1
             };
+            let d = algorithm::evaluate(state, now, c.cost, &c.quota);
+            if d.allowed && repeated {
+                algorithm::consume(state, now, c.cost, &c.quota);
+            }
             decisions.push(d);
         }
         if decisions.iter().all(|d| d.allowed) {
+            // Consume in place first (no insertion has evicted anything yet)...
             for (i, c) in checks.iter().enumerate() {
-                let (_, g) = &mut guards[guard_of(self.shard_of(hashes[i]))];
-                // The same key twice in one request: the second sees the first.
-                let state = match g.map.get_mut(&hashes[i]) {
-                    Some(e) => &mut e.state,
-                    None => {
-                        let s = fresh[i].take().expect("evaluated above");
-                        let entry = Entry {
-                            idle_at: t,
-                            state: s,
-                        };
-                        self.insert(g, hashes[i], t, entry);
-                        &mut g.map.get_mut(&hashes[i]).expect("inserted").state
-                    }
-                };
-                algorithm::consume(state, now, c.cost, &c.quota);
-                let e = g.map.get_mut(&hashes[i]).expect("present");
+                if local.iter().any(|(h, _)| *h == hashes[i]) {
+                    continue;
+                }
+                let g = &mut guards[guard_of(self.shard_of(hashes[i]))].1;
+                let e = g.map.get_mut(&hashes[i]).expect("not local, so present");
+                algorithm::consume(&mut e.state, now, c.cost, &c.quota);
                 e.idle_at = e.idle_at.max(idle_at(t, &decisions[i]));
+            }
+            // ...then write back the copies, already consumed for repeated
+            // keys and still to consume for new ones.
+            for (hash, mut state) in local {
+                let mut idle = t;
+                for (i, c) in checks
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| hashes[*i] == hash)
+                {
+                    if hashes.iter().filter(|&&h| h == hash).count() == 1 {
+                        algorithm::consume(&mut state, now, c.cost, &c.quota);
+                    }
+                    idle = idle.max(idle_at(t, &decisions[i]));
+                }
+                let g = &mut guards[guard_of(self.shard_of(hash))].1;
+                match g.map.get_mut(&hash) {
+                    Some(e) => {
+                        e.state = state;
+                        e.idle_at = e.idle_at.max(idle);
+                    }
+                    None => self.insert(
+                        g,
+                        hash,
+                        t,
+                        Entry {
+                            idle_at: idle,
+                            state,
+                        },
+                    ),
+                }
             }
         }
         drop(guards);
