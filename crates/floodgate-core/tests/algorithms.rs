@@ -413,3 +413,21 @@ fn a_state_from_a_larger_quota_does_not_panic() {
         assert!(algorithm::decide(&mut state, t(0), 3, &small).is_never());
     }
 }
+
+/// Regression: a fresh shaping queue used to behave as if a request had
+/// left at the epoch, so a trace starting at t = 0 held its first request.
+#[test]
+fn shaping_first_request_near_the_epoch_leaves_at_once() {
+    use floodgate_core::{algorithm, LeakMode, Quota, Rate, Timestamp};
+    let q = Quota::leaky_bucket(2, Rate::per_second(1).unwrap(), LeakMode::Shaping).unwrap();
+    let t = Timestamp::from_micros(0);
+    let mut s = algorithm::State::fresh(&q, t);
+    let first = algorithm::decide(&mut s, t, 1, &q);
+    assert!(first.allowed);
+    assert_eq!(first.delay, std::time::Duration::ZERO);
+    let second = algorithm::decide(&mut s, t, 1, &q);
+    assert_eq!(second.delay, std::time::Duration::from_secs(1));
+    let third = algorithm::decide(&mut s, t, 1, &q);
+    assert_eq!(third.delay, std::time::Duration::from_secs(2));
+    assert!(!algorithm::decide(&mut s, t, 1, &q).allowed);
+}

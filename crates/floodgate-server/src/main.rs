@@ -31,6 +31,10 @@ enum Command {
         /// The config file.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// How often to check the config file for changes (e.g. 2s), or
+        /// `off` to reload on SIGHUP only.
+        #[arg(long, default_value = "2s")]
+        watch: String,
     },
     /// Replays a traffic trace through a policy on a manual clock.
     Simulate {
@@ -60,7 +64,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config } => {
+        Command::Serve { config, watch } => {
+            let watch = match watch.as_str() {
+                "off" => None,
+                w => Some(
+                    floodgate_core::policy::units::parse_duration(w)
+                        .map_err(|e| anyhow::anyhow!("--watch: {e}"))?,
+                ),
+            };
             let cfg = match &config {
                 Some(path) => Config::load(path)?,
                 None => Config::default_config(),
@@ -69,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(serve_until_signalled(cfg, config))?;
+            rt.block_on(serve_until_signalled(cfg, config, watch))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate { config, trace } => {
@@ -94,12 +105,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Serves until SIGINT or SIGTERM; SIGHUP reloads the config file.
-async fn serve_until_signalled(cfg: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
+async fn serve_until_signalled(
+    cfg: Config,
+    path: Option<PathBuf>,
+    watch: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut running = serve::start(
         cfg,
         Options {
             config_path: path,
+            watch_interval: watch.filter(|w| !w.is_zero()),
             ..Options::default()
         },
     )

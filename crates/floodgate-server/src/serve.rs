@@ -232,6 +232,9 @@ pub async fn start(config: Config, opts: Options) -> anyhow::Result<Running> {
         let signal = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
+        // The admin listener outlives the public one, so that `/readyz`
+        // answers 503 while in-flight requests drain.
+        let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         let public_srv = axum::serve(
             public,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -241,7 +244,7 @@ pub async fn start(config: Config, opts: Options) -> anyhow::Result<Running> {
             admin_listener,
             admin_app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(signal(stop_rx.clone()));
+        .with_graceful_shutdown(signal(admin_stop_rx));
         let mut public_task = tokio::spawn(async move { public_srv.await });
         let mut admin_task = tokio::spawn(async move { admin_srv.await });
         tokio::select! {
@@ -252,16 +255,19 @@ pub async fn start(config: Config, opts: Options) -> anyhow::Result<Running> {
         tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
         ready.store(false, Ordering::SeqCst);
         let _ = stop_tx.send(true);
-        let drained = tokio::time::timeout(grace, async {
-            let _ = (&mut public_task).await;
-            let _ = (&mut admin_task).await;
-        })
-        .await;
+        let drained = tokio::time::timeout(grace, &mut public_task).await;
         if drained.is_err() {
             tracing::warn!("grace period over: closing the remaining connections");
             public_task.abort();
+        }
+        let _ = admin_stop_tx.send(true);
+        if tokio::time::timeout(Duration::from_secs(1), &mut admin_task)
+            .await
+            .is_err()
+        {
             admin_task.abort();
         }
+        tracing::info!("stopped");
         Ok(())
     });
 

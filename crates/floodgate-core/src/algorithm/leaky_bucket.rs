@@ -72,17 +72,34 @@ pub(crate) fn consume_policing(s: &mut Meter, t: u64, cost: u64, _capacity: u64,
     s.last = s.last.max(t);
 }
 
-/// Shaping state: the last departure, `at + frac/k` µs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Shaping state: the last departure, `at + frac/k` µs, or none yet
+/// (`frac == NO_DEPARTURE`; a Redis key that does not exist).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Queue {
     /// Whole µs of the last departure.
     pub at: u64,
-    /// Remainder, in `1/k` µs (`0 ≤ frac < k`).
+    /// Remainder, in `1/k` µs (`0 ≤ frac < k`), or [`NO_DEPARTURE`].
     pub frac: u64,
+}
+
+/// `Queue::frac` of a queue nobody has used: its first request leaves at
+/// once, whenever it comes (even within `n/r` of the epoch).
+pub const NO_DEPARTURE: u64 = u64::MAX;
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            at: 0,
+            frac: NO_DEPARTURE,
+        }
+    }
 }
 
 /// This request's departure: `max(t, last + n·P/k)`.
 fn departure(s: &Queue, t: u64, cost: u64, k: u64, p: u64) -> Queue {
+    if s.frac == NO_DEPARTURE {
+        return Queue { at: t, frac: 0 };
+    }
     let frac = s.frac + cost * p;
     let at = s.at + frac / k;
     let frac = frac % k;
@@ -121,6 +138,9 @@ fn room(last: &Queue, t: u64, capacity: u64, k: u64, p: u64) -> u64 {
 /// two still waits for `last + n·P/k`, so a store that dropped the state
 /// at `last` would let it through at once.
 fn idle_after(last: &Queue, t: u64, capacity: u64, k: u64, p: u64) -> u64 {
+    if last.frac == NO_DEPARTURE {
+        return 0;
+    }
     let idle = last.at as i128 + ceil_div_signed((last.frac + capacity * p) as i128, k as i128);
     (idle - t as i128).max(0) as u64
 }

@@ -1,0 +1,147 @@
+//! Helpers for end-to-end tests: start the real server on port 0 with a
+//! manual clock, and speak HTTP to it.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use floodgate_core::{ManualClock, Timestamp};
+use floodgate_server::config::Config;
+use floodgate_server::serve::{self, Options, Running};
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpListener;
+
+/// A day boundary, so windows start where tests expect.
+pub const T0: u64 = 1_764_028_800_000_000;
+
+pub struct Server {
+    pub running: Running,
+    pub clock: ManualClock,
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+pub async fn start(yaml: &str) -> Server {
+    start_with_path(yaml, None).await
+}
+
+pub async fn start_with_path(yaml: &str, path: Option<std::path::PathBuf>) -> Server {
+    start_watching(yaml, path, None).await
+}
+
+pub async fn start_watching(
+    yaml: &str,
+    path: Option<std::path::PathBuf>,
+    watch_interval: Option<std::time::Duration>,
+) -> Server {
+    let config = Config::parse("test.yaml", yaml).expect("valid test config");
+    let clock = ManualClock::new(Timestamp::from_micros(T0));
+    let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = serve::start(
+        config,
+        Options {
+            clock: Arc::new(clock.clone()),
+            config_path: path,
+            watch_interval,
+            listeners: Some((public, admin)),
+        },
+    )
+    .await
+    .expect("server starts");
+    Server {
+        public: running.public_addr,
+        admin: running.admin_addr,
+        running,
+        clock,
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+pub async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Reply {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(req.body(Full::new(body.into())).unwrap())
+        .await
+        .expect("request");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    send("GET", url, headers, Bytes::new()).await
+}
+
+/// A real upstream: echoes what it received as JSON; `/slow` answers after
+/// two seconds.
+pub async fn upstream() -> SocketAddr {
+    let app = axum::Router::new().fallback(|req: Request<Body>| async move {
+        let (parts, body) = req.into_parts();
+        if parts.uri.path() == "/slow" {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+        let body = body.collect().await.unwrap().to_bytes();
+        let headers: HashMap<String, String> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let echo = serde_json::json!({
+            "method": parts.method.as_str(),
+            "uri": parts.uri.to_string(),
+            "headers": headers,
+            "body": String::from_utf8_lossy(&body),
+        });
+        http::Response::builder()
+            .status(201)
+            .header("content-type", "application/json")
+            .header("x-upstream", "yes")
+            .header("connection", "x-secret-hop")
+            .header("x-secret-hop", "must not pass")
+            .body(Body::from(echo.to_string()))
+            .unwrap()
+    });
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(l, app).await.unwrap();
+    });
+    addr
+}
