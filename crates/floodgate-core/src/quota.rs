@@ -302,6 +302,50 @@ impl Quota {
     }
 }
 
+impl Quota {
+    /// This quota with its size and rate divided by `n` (each at least 1),
+    /// for a replica that decides alone what `n` replicas share. Returns
+    /// the quota unchanged when `n <= 1` or when the divided quota would
+    /// not validate.
+    pub fn divided(&self, n: u64) -> Quota {
+        if n <= 1 {
+            return *self;
+        }
+        let part = |size: u64| (size / n).max(1);
+        let rate = |r: &Rate| {
+            r.period_us
+                .checked_mul(n)
+                .and_then(|p| Rate::new(r.amount, Duration::from_micros(p)).ok())
+        };
+        let divided = match *self {
+            Quota::TokenBucket { capacity, refill } => {
+                rate(&refill).and_then(|r| Quota::token_bucket(part(capacity), r).ok())
+            }
+            Quota::LeakyBucket {
+                capacity,
+                leak,
+                mode,
+            } => rate(&leak).and_then(|r| Quota::leaky_bucket(part(capacity), r, mode).ok()),
+            Quota::FixedWindow { limit, window_us } => Some(Quota::FixedWindow {
+                limit: part(limit),
+                window_us,
+            }),
+            Quota::SlidingLog { limit, window_us } => Some(Quota::SlidingLog {
+                limit: part(limit),
+                window_us,
+            }),
+            Quota::SlidingCounter { limit, window_us } => Some(Quota::SlidingCounter {
+                limit: part(limit),
+                window_us,
+            }),
+            Quota::Gcra { rate: r, burst } => {
+                rate(&r).and_then(|r| Quota::gcra(r, part(burst)).ok())
+            }
+        };
+        divided.unwrap_or(*self)
+    }
+}
+
 impl fmt::Display for Quota {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -345,6 +389,18 @@ impl fmt::Display for Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn divided_quotas_share_size_and_rate() {
+        let q = Quota::token_bucket(10, Rate::per_second(4).unwrap()).unwrap();
+        assert_eq!(
+            q.divided(4),
+            Quota::token_bucket(2, Rate::per_second(1).unwrap()).unwrap()
+        );
+        assert_eq!(q.divided(1), q);
+        let w = Quota::fixed_window(3, Duration::from_secs(1)).unwrap();
+        assert_eq!(w.divided(4).limit(), 1);
+    }
 
     #[test]
     fn human_durations() {

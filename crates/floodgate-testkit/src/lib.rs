@@ -29,6 +29,7 @@ pub mod case;
 pub mod cases;
 pub mod clock;
 pub mod exec;
+pub mod redis;
 
 pub use case::{atomic_suite, run_case, run_case_sync, run_case_with, run_cases, Case, Step};
 pub use cases::cases;

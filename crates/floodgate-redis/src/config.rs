@@ -1,0 +1,206 @@
+//! `RedisConfig`: the `store:` section of the server's config for Redis.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use floodgate_core::policy::units::DurationField;
+use floodgate_core::policy::FailureMode;
+use serde::Deserialize;
+
+/// Standalone Redis or Redis Cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisKind {
+    /// One Redis server (or a proxy that looks like one): `url`.
+    Redis,
+    /// A Redis Cluster: `nodes`, seed nodes of the cluster.
+    RedisCluster,
+}
+
+/// Where the time a script decides at comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    /// Redis' own `TIME`, read inside the script: replicas with skewed
+    /// clocks still agree. The default.
+    #[default]
+    Redis,
+    /// The `now` the caller passes to `Store::check` (tests, `simulate`).
+    Caller,
+}
+
+/// Circuit breaker settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the breaker (default 5).
+    #[serde(default = "default_failures")]
+    pub failures: u32,
+    /// How long an open breaker keeps requests away from Redis before it
+    /// lets one probe through (default `1s`).
+    #[serde(default = "default_cooldown")]
+    pub cooldown: DurationField,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failures: default_failures(),
+            cooldown: default_cooldown(),
+        }
+    }
+}
+
+/// The Redis store's settings, as written under `store:`.
+///
+/// ```yaml
+/// store:
+///   kind: redis              # or redis_cluster, with nodes: [redis://h1:6379, ...]
+///   url: redis://127.0.0.1:6379
+///   timeout: 50ms
+///   on_failure: local
+///   local_divisor: 4         # replicas sharing the limit while on local
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis` or `redis_cluster`.
+    pub kind: RedisKind,
+    /// The server's URL (`redis://host:port/db`), for `kind: redis`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Seed nodes, for `kind: redis_cluster`.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Prefix of every key (default `floodgate:`); no braces.
+    #[serde(default = "default_prefix")]
+    pub key_prefix: String,
+    /// Longest wait for one decision; past it the store fails with a
+    /// transient error (default `50ms`).
+    #[serde(default = "default_timeout")]
+    pub timeout: DurationField,
+    /// Longest wait for a connection (default `1s`).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: DurationField,
+    /// Multiplexed connections to a standalone server, used in turn
+    /// (default 2; requests are pipelined on each).
+    #[serde(default = "default_connections")]
+    pub connections: usize,
+    /// `redis` (default) or `caller`.
+    #[serde(default)]
+    pub time: TimeSource,
+    /// What to do when Redis cannot decide: `fail_open`, `fail_closed` or
+    /// `local` (default). Rules may override it.
+    #[serde(default = "default_on_failure")]
+    pub on_failure: FailureMode,
+    /// In `local` mode, each limit is divided by this (the number of
+    /// replicas that share it; default 1).
+    #[serde(default = "default_divisor")]
+    pub local_divisor: u64,
+    /// Per-rule failure modes (rule name → mode), overriding `on_failure`.
+    /// The policy's `on_store_failure` may also be fed in at run time.
+    #[serde(default)]
+    pub rules: HashMap<String, FailureMode>,
+    /// Circuit breaker.
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+}
+
+fn default_failures() -> u32 {
+    5
+}
+fn default_cooldown() -> DurationField {
+    DurationField(Duration::from_secs(1))
+}
+fn default_prefix() -> String {
+    "floodgate:".into()
+}
+fn default_timeout() -> DurationField {
+    DurationField(Duration::from_millis(50))
+}
+fn default_connect_timeout() -> DurationField {
+    DurationField(Duration::from_secs(1))
+}
+fn default_connections() -> usize {
+    2
+}
+fn default_on_failure() -> FailureMode {
+    FailureMode::Local
+}
+fn default_divisor() -> u64 {
+    1
+}
+
+/// A config that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("redis store config: {0}")]
+pub struct ConfigError(pub String);
+
+impl RedisConfig {
+    fn base(kind: RedisKind) -> RedisConfig {
+        RedisConfig {
+            kind,
+            url: None,
+            nodes: Vec::new(),
+            key_prefix: default_prefix(),
+            timeout: default_timeout(),
+            connect_timeout: default_connect_timeout(),
+            connections: default_connections(),
+            time: TimeSource::Redis,
+            on_failure: default_on_failure(),
+            local_divisor: default_divisor(),
+            rules: HashMap::new(),
+            breaker: BreakerConfig::default(),
+        }
+    }
+
+    /// Defaults for one server at `url`.
+    pub fn standalone(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: Some(url.into()),
+            ..RedisConfig::base(RedisKind::Redis)
+        }
+    }
+
+    /// Defaults for a cluster reached through `nodes`.
+    pub fn cluster(nodes: impl IntoIterator<Item = impl Into<String>>) -> RedisConfig {
+        RedisConfig {
+            nodes: nodes.into_iter().map(Into::into).collect(),
+            ..RedisConfig::base(RedisKind::RedisCluster)
+        }
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |m: &str| Err(ConfigError(m.into()));
+        match self.kind {
+            RedisKind::Redis if self.url.is_none() => return err("kind: redis needs a `url`"),
+            RedisKind::Redis if !self.nodes.is_empty() => {
+                return err("`nodes` is for kind: redis_cluster; use `url`")
+            }
+            RedisKind::RedisCluster if self.nodes.is_empty() => {
+                return err("kind: redis_cluster needs `nodes`")
+            }
+            RedisKind::RedisCluster if self.url.is_some() => {
+                return err("`url` is for kind: redis; use `nodes`")
+            }
+            _ => {}
+        }
+        if self.key_prefix.contains(['{', '}']) {
+            return err("key_prefix must not contain braces (the identity is the hash tag)");
+        }
+        if self.timeout.0.is_zero() {
+            return err("timeout must be above 0");
+        }
+        if self.connections == 0 || self.connections > 64 {
+            return err("connections must be between 1 and 64");
+        }
+        if self.local_divisor == 0 {
+            return err("local_divisor must be at least 1");
+        }
+        if self.breaker.failures == 0 {
+            return err("breaker.failures must be at least 1");
+        }
+        Ok(())
+    }
+}

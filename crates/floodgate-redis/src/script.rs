@@ -1,0 +1,225 @@
+//! The combined Lua script, and the translation of checks into its KEYS and
+//! ARGV and of its reply into decisions.
+//!
+//! The per-algorithm files in `lua/` are concatenated into one script
+//! (`common.lua` first, `check.lua` last), so one EVALSHA decides every
+//! limit of a request whatever their algorithms. The script decides
+//! allow/deny and writes the new state; it returns the state it decided on,
+//! and the Decision is computed here by `floodgate_core::algorithm` from
+//! that state. The remaining, reset and retry figures therefore come from
+//! the very code the memory store runs; the script's allow bit is checked
+//! against the core's, and a disagreement is an error, never a guess.
+
+use std::collections::VecDeque;
+
+use floodgate_core::algorithm::{
+    self, fixed_window, gcra, leaky_bucket, sliding_counter, sliding_log, token_bucket, State,
+};
+use floodgate_core::{Decision, LeakMode, LimitCheck, Quota, StoreError, Timestamp};
+
+/// The script's source: the per-algorithm files and the dispatcher.
+pub const SOURCE: &str = concat!(
+    include_str!("../lua/common.lua"),
+    include_str!("../lua/token_bucket.lua"),
+    include_str!("../lua/leaky_bucket.lua"),
+    include_str!("../lua/fixed_window.lua"),
+    include_str!("../lua/sliding_log.lua"),
+    include_str!("../lua/sliding_counter.lua"),
+    include_str!("../lua/gcra.lua"),
+    include_str!("../lua/check.lua"),
+);
+
+/// What the script does with the checks it is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Decide all; consume only if all allow.
+    Check,
+    /// Decide all; consume nothing.
+    Peek,
+    /// Undo a consume made at the given time.
+    Refund,
+}
+
+impl Mode {
+    fn code(self) -> &'static str {
+        match self {
+            Mode::Check => "c",
+            Mode::Peek => "p",
+            Mode::Refund => "r",
+        }
+    }
+}
+
+/// The algorithm code and three parameters of `quota`, as the script
+/// reads them.
+fn params(quota: &Quota) -> (&'static str, u64, u64, u64) {
+    match *quota {
+        Quota::TokenBucket { capacity, refill } => {
+            ("tb", capacity, refill.amount(), refill.period_us())
+        }
+        Quota::LeakyBucket {
+            capacity,
+            leak,
+            mode,
+        } => {
+            let code = match mode {
+                LeakMode::Policing => "lb",
+                LeakMode::Shaping => "ls",
+            };
+            (code, capacity, leak.amount(), leak.period_us())
+        }
+        Quota::FixedWindow { limit, window_us } => ("fw", limit, window_us, 0),
+        Quota::SlidingLog { limit, window_us } => ("sl", limit, window_us, 0),
+        Quota::SlidingCounter { limit, window_us } => ("sc", limit, window_us, 0),
+        Quota::Gcra { rate, burst } => ("gc", burst, rate.amount(), rate.period_us()),
+    }
+}
+
+/// Adds `checks` to `inv` as KEYS and ARGV (see `lua/check.lua`).
+pub(crate) fn prepare<'a>(
+    inv: &mut redis::ScriptInvocation<'a>,
+    mode: Mode,
+    time: Option<u64>,
+    min_ttl_ms: u64,
+    keys: &[&str],
+    checks: &[&LimitCheck],
+) {
+    inv.arg(mode.code());
+    match time {
+        Some(t) => inv.arg(t),
+        None => inv.arg(""),
+    };
+    inv.arg(min_ttl_ms);
+    for (key, c) in keys.iter().zip(checks) {
+        let (code, a, b, p) = params(&c.quota);
+        inv.key(*key);
+        inv.arg(code).arg(a).arg(b).arg(p).arg(c.cost);
+    }
+}
+
+/// A script reply, decoded.
+pub(crate) struct Reply {
+    /// The time the script decided at (µs).
+    pub t: u64,
+    /// Whether every check allowed (and, in check mode, consumed).
+    pub all_allowed: bool,
+    /// One decision per check.
+    pub decisions: Vec<Decision>,
+}
+
+fn bad(msg: impl std::fmt::Display) -> StoreError {
+    StoreError::permanent(format!("redis script reply: {msg}"))
+}
+
+/// Rebuilds the core state of `quota` from the script's fields.
+fn rebuild(quota: &Quota, f: &[u64]) -> Result<State, StoreError> {
+    let need = |n: usize| {
+        if f.len() == n {
+            Ok(())
+        } else {
+            Err(bad(format!(
+                "{} fields for {}, expected {n}",
+                f.len(),
+                quota.algorithm_name()
+            )))
+        }
+    };
+    Ok(match quota {
+        Quota::TokenBucket { .. } => {
+            need(2)?;
+            State::TokenBucket(token_bucket::Bucket {
+                level: f[0],
+                last: f[1],
+            })
+        }
+        Quota::LeakyBucket {
+            mode: LeakMode::Policing,
+            ..
+        } => {
+            need(2)?;
+            State::LeakyBucket(leaky_bucket::Meter {
+                level: f[0],
+                last: f[1],
+            })
+        }
+        Quota::LeakyBucket {
+            mode: LeakMode::Shaping,
+            ..
+        } => {
+            need(2)?;
+            State::Shaping(leaky_bucket::Queue {
+                at: f[0],
+                frac: f[1],
+            })
+        }
+        Quota::FixedWindow { .. } => {
+            need(2)?;
+            State::FixedWindow(fixed_window::Window {
+                start: f[0],
+                count: f[1],
+            })
+        }
+        Quota::SlidingCounter { .. } => {
+            need(3)?;
+            State::SlidingCounter(sliding_counter::Counter {
+                start: f[0],
+                prev: f[1],
+                curr: f[2],
+            })
+        }
+        Quota::Gcra { .. } => {
+            need(2)?;
+            State::Gcra(gcra::Tat {
+                at: f[0],
+                frac: f[1],
+            })
+        }
+        Quota::SlidingLog { .. } => {
+            if f.len() % 2 != 0 {
+                return Err(bad("odd number of sliding log fields"));
+            }
+            let entries: VecDeque<(u64, u64)> = f.chunks(2).map(|p| (p[0], p[1])).collect();
+            let total = entries.iter().map(|e| e.1).sum();
+            State::SlidingLog(Box::new(sliding_log::Log { entries, total }))
+        }
+    })
+}
+
+/// Decodes the reply to a check or peek of `checks`.
+pub(crate) fn decode(raw: &[i64], checks: &[&LimitCheck]) -> Result<Reply, StoreError> {
+    let mut it = raw
+        .iter()
+        .map(|&v| u64::try_from(v).map_err(|_| bad(format!("negative value {v}"))));
+    let mut next = || it.next().unwrap_or_else(|| Err(bad("too short")));
+    let t = next()?;
+    let all_allowed = next()? == 1;
+    let now = Timestamp::from_micros(t);
+    let mut decisions = Vec::with_capacity(checks.len());
+    for c in checks {
+        let allowed = next()? == 1;
+        let present = next()? == 1;
+        let n = next()? as usize;
+        let fields = (0..n).map(|_| next()).collect::<Result<Vec<u64>, _>>()?;
+        let mut state = if present {
+            rebuild(&c.quota, &fields)?
+        } else {
+            State::fresh(&c.quota, now)
+        };
+        let d = algorithm::evaluate(&mut state, now, c.cost, &c.quota);
+        if d.allowed != allowed {
+            return Err(bad(format!(
+                "the script {} but floodgate-core {} ({} cost {} at {t}, state {fields:?})",
+                if allowed { "allowed" } else { "denied" },
+                if d.allowed { "allows" } else { "denies" },
+                c.quota,
+                c.cost
+            )));
+        }
+        decisions.push(d);
+    }
+    Ok(Reply {
+        t,
+        all_allowed,
+        decisions,
+    })
+}
