@@ -52,25 +52,87 @@ local function ceil_div(a, k)
   return q
 end
 
--- String states: fields joined by ':'.
-local function load_fields(key)
-  local v = redis.call('GET', key)
-  if not v then
+-- String states, packed small (a token bucket's value takes 12 bytes or
+-- less, which Redis keeps in a 32-byte embedded string): header bytes,
+-- one per pair of fields, each 8·len(a) + len(b) with len the field's
+-- length in bytes (0..7); then each field, big-endian, in that many bytes.
+-- Fields are non-negative integers below 2^56.
+local function pack_uint(x)
+  local bytes = {}
+  while x > 0 do
+    local b = x % 256
+    table.insert(bytes, 1, string.char(b))
+    x = (x - b) / 256
+  end
+  return table.concat(bytes)
+end
+
+local function pack_fields(st)
+  local header, body = {}, {}
+  for i = 1, #st, 2 do
+    local a = pack_uint(st[i])
+    local b = ''
+    if st[i + 1] then
+      b = pack_uint(st[i + 1])
+    end
+    header[#header + 1] = string.char(8 * #a + #b)
+    body[#body + 1] = a
+    body[#body + 1] = b
+  end
+  return table.concat(header) .. table.concat(body)
+end
+
+-- nil when v is not a packed state of n fields.
+local function unpack_fields(v, n)
+  local st = {}
+  local pos = math.floor((n + 1) / 2) + 1
+  if #v < pos - 1 then
     return nil
   end
-  local st = {}
-  for f in string.gmatch(v, '[^:]+') do
-    st[#st + 1] = tonumber(f)
+  for i = 1, n do
+    local h = string.byte(v, math.floor((i + 1) / 2))
+    local len
+    if i % 2 == 1 then
+      len = math.floor(h / 8)
+    else
+      len = h % 8
+    end
+    if pos + len - 1 > #v then
+      return nil
+    end
+    local x = 0
+    for j = pos, pos + len - 1 do
+      x = x * 256 + string.byte(v, j)
+    end
+    st[i] = x
+    pos = pos + len
+  end
+  if pos - 1 ~= #v then
+    return nil
   end
   return st
 end
 
-local function store_fields(key, st, ttl_ms)
-  local parts = {}
-  for i = 1, #st do
-    parts[i] = fmt(st[i])
+-- A loader for states of n fields. A key holding something else (another
+-- type, another shape) counts as missing, as floodgate-core replaces a
+-- state that does not fit its quota by a fresh one; SET overwrites it.
+local function fields_loader(n)
+  return function(key)
+    local v = redis.pcall('GET', key)
+    if type(v) ~= 'string' then
+      return nil
+    end
+    return unpack_fields(v, n)
   end
-  local v = table.concat(parts, ':')
+end
+
+local function store_fields(key, st, ttl_ms)
+  for i = 1, #st do
+    if st[i] < 0 or st[i] >= 72057594037927936 then
+      error('floodgate: state field out of range: ' .. fmt(st[i]))
+    end
+  end
+  local v = pack_fields(st)
   if ttl_ms then
     redis.call('SET', key, v, 'PX', ttl_ms)
   else

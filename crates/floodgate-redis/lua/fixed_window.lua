@@ -1,7 +1,7 @@
 -- fixed_window.lua: ALG['fw'], the fixed window.
 --
 -- Per-check ARGV: a = limit L, b = window W in µs, c = unused (0).
--- State (string): "start:count" -- the epoch-aligned window start (µs) and
+-- State (packed, see common.lua): (start, count) -- the epoch-aligned window start (µs) and
 -- the cost admitted in it. Missing: nothing admitted.
 -- Allowed iff cost <= L and count(current window) + cost <= L.
 
@@ -15,7 +15,7 @@ end
 
 ALG['fw'] = {
   fields = 2,
-  load = load_fields,
+  load = fields_loader(2),
   store = store_fields,
   report = report_fields,
   fresh = function(t, prm)

@@ -2,7 +2,7 @@
 --
 -- Per-check ARGV: a = burst B, b = k (per period, lowest terms), c = P
 -- (period in µs); the emission interval is T = P/k µs.
--- State (string): "at:frac" -- the theoretical arrival time, at + frac/k µs.
+-- State (packed, see common.lua): (at, frac) -- the theoretical arrival time, at + frac/k µs.
 -- Missing: TAT in the past. tat' = max(tat, t) + cost·T; allowed iff
 -- cost <= B and (tat' - t)·k <= B·P.
 
@@ -17,7 +17,7 @@ end
 
 ALG['gc'] = {
   fields = 2,
-  load = load_fields,
+  load = fields_loader(2),
   store = store_fields,
   report = report_fields,
   fresh = function(t, prm)

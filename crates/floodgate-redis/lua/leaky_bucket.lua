@@ -4,11 +4,11 @@
 -- Per-check ARGV for both: a = capacity C, b = k (per period, lowest
 -- terms), c = P (period in µs).
 --
--- 'lb' state (string): "level:last" -- level in units of 1/P request, and
+-- 'lb' state (packed string): (level, last) -- level in units of 1/P request, and
 -- the µs it was measured at. Missing: empty. Allowed iff cost <= C and
 -- leaked level + cost·P <= C·P.
 --
--- 'ls' state (string): "at:frac" -- the last departure, at + frac/k µs.
+-- 'ls' state (packed string): (at, frac) -- the last departure, at + frac/k µs.
 -- Missing: no departure yet (frac = -1 in memory), and the first request
 -- leaves at once. This request departs at s = max(t, last + cost·P/k);
 -- allowed iff cost <= C and (s - t)·k <= C·P. Idle (and expired) from
@@ -27,7 +27,7 @@ end
 
 ALG['lb'] = {
   fields = 2,
-  load = load_fields,
+  load = fields_loader(2),
   store = store_fields,
   report = report_fields,
   fresh = function(t, prm)
@@ -61,7 +61,7 @@ end
 
 ALG['ls'] = {
   fields = 2,
-  load = load_fields,
+  load = fields_loader(2),
   store = store_fields,
   report = report_fields,
   fresh = function(t, prm)

@@ -1,7 +1,7 @@
 -- sliding_counter.lua: ALG['sc'], the sliding window counter.
 --
 -- Per-check ARGV: a = limit L, b = window W in µs, c = unused (0).
--- State (string): "start:prev:curr" -- start of the current window (µs),
+-- State (packed, see common.lua): (start, prev, curr) -- start of the current window (µs),
 -- cost admitted in the previous and in the current window.
 -- Allowed iff cost <= L and prev·(W - e)/W + curr + cost <= L, e = t - start,
 -- computed as doubles in exactly this order (as floodgate-core does).
@@ -23,7 +23,7 @@ end
 
 ALG['sc'] = {
   fields = 3,
-  load = load_fields,
+  load = fields_loader(3),
   store = store_fields,
   report = report_fields,
   fresh = function(t, prm)

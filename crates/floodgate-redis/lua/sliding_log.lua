@@ -20,7 +20,12 @@ end
 
 ALG['sl'] = {
   load = function(key, t, prm)
-    local raw = redis.call('LRANGE', key, 0, -1)
+    local raw = redis.pcall('LRANGE', key, 0, -1)
+    if raw.err then
+      -- Another type: replaced (see fields_loader in common.lua).
+      redis.call('DEL', key)
+      return nil
+    end
     if #raw == 0 then
       return nil
     end

@@ -2,7 +2,7 @@
 --
 -- Per-check ARGV: a = capacity C, b = k (tokens per period, lowest terms),
 -- c = P (the period in µs).
--- State (string): "level:last" -- tokens in units of 1/P token, and the µs
+-- State (packed, see common.lua): (level, last) -- tokens in units of 1/P token, and the µs
 -- the level was measured at. A missing key is a full bucket.
 -- Allowed iff cost <= C and the refilled level >= cost·P.
 
@@ -23,7 +23,7 @@ end
 
 ALG['tb'] = {
   fields = 2,
-  load = load_fields,
+  load = fields_loader(2),
   store = store_fields,
   report = report_fields,
   fresh = function(t, prm)

@@ -204,3 +204,52 @@ impl RedisConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<RedisConfig, String> {
+        let c: RedisConfig = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    #[test]
+    fn standalone_with_defaults() {
+        let c = parse("kind: redis\nurl: redis://127.0.0.1:6379\n").unwrap();
+        assert_eq!(c, RedisConfig::standalone("redis://127.0.0.1:6379"));
+        assert_eq!(c.timeout.0, Duration::from_millis(50));
+        assert_eq!(c.key_prefix, "floodgate:");
+        assert_eq!(c.on_failure, FailureMode::Local);
+        assert_eq!(c.time, TimeSource::Redis);
+    }
+
+    #[test]
+    fn cluster_with_every_field() {
+        let c = parse(
+            "kind: redis_cluster\nnodes: [redis://a:7000, redis://b:7001]\nkey_prefix: \"fg:\"\n\
+             timeout: 20ms\nconnect_timeout: 2s\nconnections: 4\ntime: caller\n\
+             on_failure: fail_open\nlocal_divisor: 3\nrules: {login: fail_closed}\n\
+             breaker: {failures: 2, cooldown: 500ms}\n",
+        )
+        .unwrap();
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(c.timeout.0, Duration::from_millis(20));
+        assert_eq!(c.rules["login"], FailureMode::FailClosed);
+        assert_eq!(c.breaker.cooldown.0, Duration::from_millis(500));
+        assert_eq!(c.time, TimeSource::Caller);
+    }
+
+    #[test]
+    fn mistakes_are_errors() {
+        let e = parse("kind: redis\nurl: redis://x\ntimeot: 5ms\n").unwrap_err();
+        assert!(e.contains("timeot"), "{e}");
+        let e = parse("kind: redis_cluster\nurl: redis://x\n").unwrap_err();
+        assert!(e.contains("needs `nodes`"), "{e}");
+        let e = parse("kind: redis\nurl: redis://x\ntimeout: 50\n").unwrap_err();
+        assert!(e.contains("unit"), "{e}");
+        let e = parse("kind: redis\nurl: redis://x\nkey_prefix: \"a{b\"\n").unwrap_err();
+        assert!(e.contains("braces"), "{e}");
+    }
+}
