@@ -1,0 +1,77 @@
+//! `floodgate-loadgen`: an open-loop load generator for Floodgate and any
+//! HTTP API. It sends requests on a schedule (a steady rate with peaks)
+//! from many clients (API keys or source addresses), measures latency
+//! without coordinated omission, counts 200/429/other/errors and, given
+//! the floodgate policy, compares how many requests were allowed with how
+//! many should have been.
+//!
+//! # Layout
+//!
+//! - [`schedule`]: rate profile → exact send times (pure).
+//! - [`keys`]: which client sends each request (uniform, zipf, round robin)
+//!   and its API key or address (pure).
+//! - [`scenario`]: the scenario file and presets.
+//! - [`client`]: connection pools and the request of each client.
+//! - [`run`]: open-loop dispatcher and closed-loop workers.
+//! - [`expect`]: the policy replay (expected verdicts).
+//! - [`report`]: percentiles, counts, accuracy; text and JSON.
+//! - [`upstream`]: a tiny upstream for benchmarks.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use floodgate_loadgen::schedule::{Arrivals, RateProfile};
+//!
+//! let times = RateProfile::steady(4.0, Duration::from_secs(1)).send_times(Arrivals::Uniform, 0);
+//! assert_eq!(times, [0, 250, 500, 750].map(Duration::from_millis));
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod expect;
+pub mod keys;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod schedule;
+pub mod upstream;
+
+/// What can go wrong before a run starts.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad scenario or option.
+    #[error("scenario: {0}")]
+    Scenario(String),
+    /// A bad policy file.
+    #[error("policy: {0}")]
+    Policy(String),
+}
+
+/// Runs `scenario` and reports; with `policy`, replays it for the
+/// accuracy figure.
+pub async fn run_and_report(
+    scenario: &scenario::Scenario,
+    load: run::Load,
+    policy: Option<&floodgate_server::config::Config>,
+) -> report::Report {
+    let result = run::run(scenario, load).await;
+    let expected = match policy {
+        Some(config) => {
+            let clients = client::Clients::new(scenario);
+            Some(expect::expected(config, &clients, &result).await)
+        }
+        None => None,
+    };
+    let offered = matches!(load, run::Load::Open)
+        .then(|| scenario.profile.total() / scenario.profile.duration.as_secs_f64());
+    report::Report::new(
+        &scenario.name,
+        &scenario.url.to_string(),
+        offered,
+        &result,
+        expected.as_deref(),
+    )
+}

@@ -1,0 +1,275 @@
+//! The `floodgate-loadgen` binary: `run` a scenario, serve a tiny
+//! `upstream`, list `presets`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use floodgate_loadgen::keys::Pick;
+use floodgate_loadgen::run::Load;
+use floodgate_loadgen::scenario::{Identity, Mode, PeakFile, ScenarioFile, PRESETS};
+use floodgate_loadgen::schedule::Arrivals;
+
+#[derive(Parser)]
+#[command(
+    name = "floodgate-loadgen",
+    version,
+    about = "Open-loop load generator for Floodgate and any HTTP API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sends load and reports latency, status counts and accuracy.
+    Run(Box<RunArgs>),
+    /// Serves 200 with a small JSON body on every path.
+    Upstream {
+        /// Address to listen on (port 0: any free port, printed).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+    },
+    /// Lists the presets, or prints one.
+    Presets {
+        /// Print this preset's YAML.
+        name: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Scenario file (YAML, see crates/floodgate-loadgen/scenarios/).
+    #[arg(long, conflicts_with = "preset")]
+    scenario: Option<PathBuf>,
+    /// A shipped scenario (`presets` lists them).
+    #[arg(long)]
+    preset: Option<String>,
+    /// The floodgate config the target runs: replays the run through it
+    /// and reports expected against measured allowed requests.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Closed loop with this many workers instead of the schedule.
+    #[arg(long)]
+    closed_loop: Option<usize>,
+    /// Closed loop: stop after this many requests.
+    #[arg(long)]
+    requests: Option<u64>,
+
+    /// Target URL.
+    #[arg(long)]
+    url: Option<String>,
+    /// `http` (call the URL) or `check` (POST decision API bodies to it).
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// HTTP method (http) or attributes.method (check).
+    #[arg(long)]
+    method: Option<String>,
+    /// attributes.path (check mode).
+    #[arg(long)]
+    path: Option<String>,
+    /// Steady rate, requests per second.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// A peak `AT,DURATION,RATE` (e.g. `10s,4s,1200`); repeat for more;
+    /// replaces the scenario's peaks.
+    #[arg(long = "peak")]
+    peaks: Vec<String>,
+    /// Drop the scenario's peaks.
+    #[arg(long)]
+    no_peaks: bool,
+    /// Run length (e.g. `30s`); closed loop: the time limit.
+    #[arg(long)]
+    duration: Option<String>,
+    /// Number of clients.
+    #[arg(long)]
+    clients: Option<usize>,
+    /// How clients are told apart.
+    #[arg(long, value_enum)]
+    identity: Option<Identity>,
+    /// How the client of each request is picked.
+    #[arg(long, value_enum)]
+    pick: Option<Pick>,
+    /// Zipf exponent.
+    #[arg(long)]
+    zipf: Option<f64>,
+    /// API keys are this prefix + client number.
+    #[arg(long)]
+    key_prefix: Option<String>,
+    /// API key header.
+    #[arg(long)]
+    api_key_header: Option<String>,
+    /// First client address (ip / forwarded_for).
+    #[arg(long)]
+    ip_base: Option<Ipv4Addr>,
+    /// Arrival process.
+    #[arg(long, value_enum)]
+    arrivals: Option<Arrivals>,
+    /// Seed of the key picks and Poisson arrivals.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Per-request timeout (e.g. `10s`).
+    #[arg(long)]
+    timeout: Option<String>,
+}
+
+impl RunArgs {
+    fn scenario(&self) -> anyhow::Result<ScenarioFile> {
+        let mut f = match (&self.scenario, &self.preset) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                ScenarioFile::parse(&path.display().to_string(), &text)?
+            }
+            (None, Some(name)) => ScenarioFile::preset(name)?,
+            (None, None) => ScenarioFile::default(),
+        };
+        let t = &mut f.target;
+        set(&mut t.url, &self.url);
+        set(&mut t.mode, &self.mode);
+        set(&mut t.method, &self.method);
+        set(&mut t.path, &self.path);
+        let c = &mut f.clients;
+        set(&mut c.count, &self.clients);
+        set(&mut c.identity, &self.identity);
+        set(&mut c.pick, &self.pick);
+        set(&mut c.zipf_exponent, &self.zipf);
+        set(&mut c.key_prefix, &self.key_prefix);
+        set(&mut c.api_key_header, &self.api_key_header);
+        set(&mut c.ip_base, &self.ip_base);
+        let r = &mut f.rate;
+        set(&mut r.steady, &self.rate);
+        set(&mut r.duration, &self.duration);
+        set(&mut r.arrivals, &self.arrivals);
+        if self.no_peaks {
+            r.peaks.clear();
+        }
+        if !self.peaks.is_empty() {
+            r.peaks = self
+                .peaks
+                .iter()
+                .map(|p| parse_peak(p))
+                .collect::<anyhow::Result<_>>()?;
+        }
+        set(&mut f.seed, &self.seed);
+        set(&mut f.timeout, &self.timeout);
+        Ok(f)
+    }
+}
+
+fn set<T: Clone>(field: &mut Option<T>, value: &Option<T>) {
+    if value.is_some() {
+        field.clone_from(value);
+    }
+}
+
+fn parse_peak(text: &str) -> anyhow::Result<PeakFile> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let [at, duration, rate] = parts[..] else {
+        bail!("--peak `{text}`: expected AT,DURATION,RATE like 10s,4s,1200");
+    };
+    Ok(PeakFile {
+        at: at.into(),
+        duration: duration.into(),
+        rate: rate
+            .parse()
+            .with_context(|| format!("--peak `{text}`: `{rate}` is not a rate"))?,
+    })
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let scenario = args.scenario()?.resolve()?;
+    let policy = match &args.policy {
+        Some(p) => Some(floodgate_server::config::Config::load(p)?),
+        None => None,
+    };
+    let load = match args.closed_loop {
+        None => {
+            if args.requests.is_some() {
+                bail!("--requests goes with --closed-loop");
+            }
+            Load::Open
+        }
+        Some(concurrency) => Load::Closed {
+            concurrency,
+            requests: args.requests,
+            duration: if args.duration.is_some() || args.requests.is_none() {
+                scenario.profile.duration
+            } else {
+                Duration::MAX
+            },
+        },
+    };
+    if matches!(load, Load::Open) {
+        eprintln!(
+            "floodgate-loadgen: {} requests over {:?} to {} ({} clients)",
+            scenario
+                .profile
+                .send_times(scenario.arrivals, scenario.seed)
+                .len(),
+            scenario.profile.duration,
+            scenario.url,
+            scenario.clients
+        );
+    }
+    let report = floodgate_loadgen::run_and_report(&scenario, load, policy.as_ref()).await;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = &args.save {
+        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(t) = cli.threads {
+        rt.worker_threads(t.max(1));
+    }
+    let rt = rt.build()?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(*args).await,
+            Command::Upstream { listen } => {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                println!("listening on {}", listener.local_addr()?);
+                floodgate_loadgen::upstream::serve(listener).await?;
+                Ok(())
+            }
+            Command::Presets { name } => {
+                match name {
+                    None => {
+                        for (n, _) in PRESETS {
+                            println!("{n}");
+                        }
+                    }
+                    Some(n) => match PRESETS.iter().find(|p| p.0 == n) {
+                        Some((_, yaml)) => print!("{yaml}"),
+                        None => bail!("no preset `{n}`"),
+                    },
+                }
+                Ok(())
+            }
+        }
+    })
+}
