@@ -237,3 +237,25 @@ async fn breaker_opens_short_circuits_and_closes() {
     assert_eq!(store.stats().breaker_opened, 1);
     assert_eq!(calls(&store, "k", 2).await.0, 1, "deciding on Redis again");
 }
+
+#[tokio::test]
+async fn a_fail_closed_rule_denies_the_request_and_local_rules_consume_nothing() {
+    let mut server = RedisServer::start();
+    let mut c = config(&server, FailureMode::Local, 100);
+    c.rules = [("strict".to_string(), FailureMode::FailClosed)].into();
+    let redis = RedisStore::connect(&c).await.unwrap();
+    let store = ResilientStore::new(redis, FailurePolicy::from_config(&c));
+    server.kill();
+    let soft = check("soft/hourly/0", "m", one_per_hour(), 1);
+    let strict = check("strict/hourly/0", "m", one_per_hour(), 1);
+    let d = store.check(&[soft.clone(), strict], NOW).await.unwrap();
+    assert!(!d[1].allowed, "fail_closed denies: {d:?}");
+    assert!(d[1].retry_after.is_some());
+    // The local limit was not consumed by the denied request.
+    let d = store.check(std::slice::from_ref(&soft), NOW).await.unwrap();
+    assert!(d[0].allowed, "{d:?}");
+    let d = store.check(std::slice::from_ref(&soft), NOW).await.unwrap();
+    assert!(!d[0].allowed, "local enforces one per hour: {d:?}");
+    let s = store.stats();
+    assert_eq!((s.degraded_closed, s.degraded_local), (1, 2), "{s:?}");
+}
