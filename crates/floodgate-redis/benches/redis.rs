@@ -118,7 +118,7 @@ async fn paced(store: Arc<RedisStore>, rate: u64, secs: u64) -> (Duration, Durat
 /// the same arguments over the same 12,000 keys; returns its requests/s
 /// and p50/p99 (ms) from its summary.
 fn ceiling(port: u16, sha: &str, requests: u64, pipeline: u32) -> (f64, String, String) {
-    let key = "floodgate:{client:__rand_int__}:bench/tb/00000000";
+    let key = "fg:{i:__rand_int__}:7pXr0l";
     let out = Command::new("redis-benchmark")
         .args(["-p", &port.to_string(), "-c", "64"])
         .args(["-P", &pipeline.to_string()])

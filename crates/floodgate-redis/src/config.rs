@@ -72,7 +72,8 @@ pub struct RedisConfig {
     /// Seed nodes, for `kind: redis_cluster`.
     #[serde(default)]
     pub nodes: Vec<String>,
-    /// Prefix of every key (default `floodgate:`); no braces.
+    /// Prefix of every key (default `fg:`; short, as key names are most of
+    /// a key's memory); no braces.
     #[serde(default = "default_prefix")]
     pub key_prefix: String,
     /// Longest wait for one decision; past it the store fails with a
@@ -113,7 +114,7 @@ fn default_cooldown() -> DurationField {
     DurationField(Duration::from_secs(1))
 }
 fn default_prefix() -> String {
-    "floodgate:".into()
+    "fg:".into()
 }
 fn default_timeout() -> DurationField {
     DurationField(Duration::from_millis(50))
@@ -220,7 +221,7 @@ mod tests {
         let c = parse("kind: redis\nurl: redis://127.0.0.1:6379\n").unwrap();
         assert_eq!(c, RedisConfig::standalone("redis://127.0.0.1:6379"));
         assert_eq!(c.timeout.0, Duration::from_millis(50));
-        assert_eq!(c.key_prefix, "floodgate:");
+        assert_eq!(c.key_prefix, "fg:");
         assert_eq!(c.on_failure, FailureMode::Local);
         assert_eq!(c.time, TimeSource::Redis);
     }

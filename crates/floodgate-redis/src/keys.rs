@@ -1,17 +1,39 @@
 //! Key names and Redis Cluster hash slots.
 //!
-//! A limit's state lives at `{prefix}{{identity}}:{limit_id}`: the identity
+//! A limit's state lives at `{prefix}{{identity}}:{limit}`: the identity
 //! is the hash tag, so every limit of one client hashes to one slot and is
-//! decided in one atomic script call, on one node.
+//! decided in one atomic script call, on one node. `{limit}` is a 6-character
+//! digest of the limit id (rule, name and quota fingerprint): key names are
+//! most of a small key's memory, and a key of up to 30 characters fits
+//! Redis' smallest allocation for it.
+
+/// Digest alphabet: URL-safe base64.
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// A 36-bit, 6-character digest of a limit id (FNV-1a, stable across
+/// versions and platforms, as every replica must compute the same key).
+pub fn limit_digest(limit_id: &str) -> [u8; 6] {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in limit_id.as_bytes() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+    }
+    // Fold the high bits in: FNV's low bits mix least.
+    h ^= h >> 29;
+    let mut out = [0u8; 6];
+    for (i, c) in out.iter_mut().enumerate() {
+        *c = ALPHABET[((h >> (6 * i)) & 63) as usize];
+    }
+    out
+}
 
 /// The Redis key of `identity`'s state under `limit_id`.
 pub fn state_key(prefix: &str, identity: &str, limit_id: &str) -> String {
-    let mut k = String::with_capacity(prefix.len() + identity.len() + limit_id.len() + 3);
+    let mut k = String::with_capacity(prefix.len() + identity.len() + 9);
     k.push_str(prefix);
     k.push('{');
     k.push_str(identity);
     k.push_str("}:");
-    k.push_str(limit_id);
+    k.push_str(std::str::from_utf8(&limit_digest(limit_id)).expect("ASCII alphabet"));
     k
 }
 
@@ -46,6 +68,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn limit_digests_are_stable_and_short() {
+        // Every replica and every version must name a key alike.
+        let k = state_key("fg:", "i:203.0.113.7", "api/per-key/1a2b3c4d");
+        assert!(k.starts_with("fg:{i:203.0.113.7}:"), "{k}");
+        assert_eq!(k.len(), "fg:{i:203.0.113.7}:".len() + 6);
+        assert_eq!(
+            limit_digest("api/per-key/1a2b3c4d"),
+            limit_digest("api/per-key/1a2b3c4d")
+        );
+        assert_ne!(
+            limit_digest("api/per-key/1a2b3c4d"),
+            limit_digest("api/per-key/1a2b3c4e")
+        );
+        assert_eq!(&limit_digest("api/per-key/1a2b3c4d"), FROZEN);
+    }
+
+    /// The digest of `api/per-key/1a2b3c4d`, frozen: changing it would
+    /// orphan every key in a running deployment.
+    const FROZEN: &[u8; 6] = b"7pXr0l";
+
+    #[test]
     fn slots_match_redis() {
         // Values from `CLUSTER KEYSLOT`.
         assert_eq!(slot("foo"), 12182);
@@ -57,7 +100,8 @@ mod tests {
     fn a_clients_limits_share_a_slot() {
         let a = state_key("fg:", "client-7", "api/second/0000abcd");
         let b = state_key("fg:", "client-7", "api/day/0000beef");
-        assert_eq!(a, "fg:{client-7}:api/second/0000abcd");
+        assert!(a.starts_with("fg:{client-7}:"), "{a}");
+        assert_ne!(a, b);
         assert_eq!(slot(&a), slot(&b));
     }
 }

@@ -59,42 +59,50 @@ async fn memory_usage_per_key_and_algorithm() {
     let default = RedisStore::connect(&RedisConfig::standalone(server.url()))
         .await
         .unwrap();
-    let short = RedisStore::connect(&RedisConfig {
-        key_prefix: "f:".into(),
+    let long = RedisStore::connect(&RedisConfig {
+        key_prefix: "floodgate:".into(),
         ..RedisConfig::standalone(server.url())
     })
     .await
     .unwrap();
-    println!("| algorithm | requests | bytes, 30-char key | bytes, 50-char key |");
-    println!("|---|---|---|---|");
+    println!("| algorithm | requests | bytes, client IP (25-char key) | bytes, API key (30-char key) | bytes, `floodgate:` prefix and IP (32-char key) |");
+    println!("|---|---|---|---|---|");
     for (i, q) in quotas().into_iter().enumerate() {
         let alg = q.algorithm_name();
         let log = alg == "sliding_window_log";
         for requests in if log { vec![1, 10, 100] } else { vec![1] } {
-            // f:{203.0.113.7}:api/s/1a2b3c4d (30 characters), and the
-            // default prefix with a longer identity and limit id; the
-            // fingerprint differs per algorithm, as the policy's does.
+            // Realistic identities, as the policy engine writes them: a
+            // client IP, and an API key's 16-hex-digit fingerprint; the
+            // limit id's quota fingerprint differs per algorithm.
             let fp = format!("{:08x}", 0x1a2b_3c00_u32 + (i * 1_000 + requests) as u32);
-            let (short_len, short_bytes) = usage(
+            let limit_id = format!("api/per-second/{fp}");
+            let (ip_len, ip_bytes) =
+                usage(&server, &default, "i:203.0.113.7", &limit_id, q, requests).await;
+            let (key_len, key_bytes) = usage(
                 &server,
-                &short,
-                "203.0.113.7",
-                &format!("api/s/{fp}"),
+                &default,
+                "k:5f1c0a9e33b2d471",
+                &limit_id,
                 q,
                 requests,
             )
             .await;
-            let limit_id = format!("api/per_second/{fp}");
             let (long_len, long_bytes) =
-                usage(&server, &default, "ip:203.0.113.7", &limit_id, q, requests).await;
-            assert_eq!((short_len, long_len), (30, 50));
-            println!("| {alg} | {requests} | {short_bytes} | {long_bytes} |");
+                usage(&server, &long, "i:203.0.113.8", &limit_id, q, requests).await;
+            assert_eq!((ip_len, key_len, long_len), (25, 30, 32));
+            println!("| {alg} | {requests} | {ip_bytes} | {key_bytes} | {long_bytes} |");
             if !log {
-                assert!(short_bytes <= 104, "{alg}: {short_bytes} bytes");
+                assert!(
+                    ip_bytes <= 104 && key_bytes <= 104,
+                    "{alg}: {ip_bytes}/{key_bytes} bytes"
+                );
             }
             if alg == "token_bucket" {
-                assert!(short_bytes <= 100, "token bucket: {short_bytes} bytes");
-                assert!(long_bytes <= 120, "token bucket: {long_bytes} bytes");
+                assert!(ip_bytes <= 100, "token bucket by IP: {ip_bytes} bytes");
+                assert!(
+                    key_bytes <= 100,
+                    "token bucket by API key: {key_bytes} bytes"
+                );
             }
         }
     }

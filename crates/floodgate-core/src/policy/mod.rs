@@ -432,9 +432,9 @@ impl Policy {
         let mut out = String::with_capacity(48);
         let ip = |out: &mut String| match req.ip {
             Some(ip) => {
-                let _ = write!(out, "ip:{}", ip_key(ip, self.identity.ipv6_prefix));
+                let _ = write!(out, "i:{}", ip_key(ip, self.identity.ipv6_prefix));
             }
-            None => out.push_str("ip:unknown"),
+            None => out.push_str("i:unknown"),
         };
         for (i, p) in parts.iter().enumerate() {
             if i > 0 {
@@ -444,25 +444,25 @@ impl Policy {
                 KeyPart::Ip => ip(&mut out),
                 KeyPart::ApiKey => match req.api_key {
                     Some(k) => {
-                        out.push_str("key:");
+                        out.push_str("k:");
                         out.push_str(&fingerprint(k));
                     }
                     None => ip(&mut out),
                 },
                 KeyPart::User => match req.user {
                     Some(u) => {
-                        out.push_str("user:");
+                        out.push_str("u:");
                         push_escaped(&mut out, u);
                     }
                     None => ip(&mut out),
                 },
                 KeyPart::Route => {
-                    out.push_str("route:");
+                    out.push_str("r:");
                     push_escaped(&mut out, &req.method.to_ascii_uppercase());
                     out.push(' ');
                     push_escaped(&mut out, req.path);
                 }
-                KeyPart::Global => out.push_str("global"),
+                KeyPart::Global => out.push('g'),
             }
         }
         Arc::from(out)
@@ -507,7 +507,7 @@ impl Policy {
         }
         if !self.global.is_empty() {
             let global: Arc<str> = Arc::from("global");
-            let identity: Arc<str> = Arc::from("global");
+            let identity: Arc<str> = Arc::from("g");
             for l in &self.global {
                 let check = LimitCheck {
                     limit_id: l.id.clone(),
