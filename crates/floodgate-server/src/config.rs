@@ -12,6 +12,7 @@ use floodgate_core::policy::config::{
 use floodgate_core::policy::locate::Seg;
 use floodgate_core::policy::units::DurationField;
 use floodgate_core::{MemoryStoreConfig, Policy};
+use floodgate_redis::RedisConfig;
 use floodgate_tower::TrustedProxies;
 use serde::Deserialize;
 
@@ -39,9 +40,11 @@ pub struct FileConfig {
     /// Limits over all traffic.
     #[serde(default)]
     pub global: Vec<LimitConfig>,
-    /// Where state lives.
+    /// Where state lives: `kind: memory` (default), `redis` or
+    /// `redis_cluster`. Read as a value first, as its fields depend on
+    /// `kind`.
     #[serde(default)]
-    pub store: StoreSection,
+    pub store: Option<serde_yaml_ng::Value>,
     /// Public listener address.
     #[serde(default = "default_listen")]
     pub listen: String,
@@ -131,7 +134,7 @@ impl Default for LogSection {
     }
 }
 
-/// `store:`
+/// `store:` with `kind: memory`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
@@ -173,8 +176,11 @@ pub struct Config {
     pub file: String,
     /// The policy.
     pub policy: Arc<Policy>,
-    /// Memory store settings.
+    /// Memory store settings (also the size of the local fallback store
+    /// with Redis).
     pub memory: MemoryStoreConfig,
+    /// Redis settings, when state lives in Redis.
+    pub redis: Option<RedisConfig>,
     /// Public listener.
     pub listen: SocketAddr,
     /// Admin listener.
@@ -300,22 +306,61 @@ impl Config {
                 format!("`{}` is not a log level", raw.log.level),
             ));
         }
-        let store = &raw.store;
-        if store.kind != "memory" {
-            return Err(ConfigError::at(
-                file,
-                source,
-                &[Seg::from("store"), Seg::from("kind")],
-                format!("unknown store kind `{}`, expected memory", store.kind),
-            ));
-        }
+        let store_err = |field: &str, msg: String| {
+            let mut path = vec![Seg::from("store")];
+            if !field.is_empty() {
+                path.push(Seg::from(field));
+            }
+            ConfigError::at(file, source, &path, msg)
+        };
+        // serde errors on a detached value carry no place: find the field
+        // the message names.
+        let value_err = |e: serde_yaml_ng::Error| {
+            let msg = e.to_string();
+            let field = msg
+                .split('`')
+                .nth(1)
+                .filter(|_| msg.starts_with("unknown field") || msg.starts_with("invalid"))
+                .unwrap_or("")
+                .to_string();
+            store_err(&field, msg)
+        };
+        let value = raw.store.clone().unwrap_or(serde_yaml_ng::Value::Null);
+        let kind = match &value {
+            serde_yaml_ng::Value::Null => "memory".to_string(),
+            serde_yaml_ng::Value::Mapping(m) => match m.get("kind") {
+                None => "memory".to_string(),
+                Some(serde_yaml_ng::Value::String(k)) => k.clone(),
+                Some(_) => return Err(store_err("kind", "must be a string".into())),
+            },
+            _ => return Err(store_err("", "must be a mapping".into())),
+        };
+        let (store, redis) = match kind.as_str() {
+            "memory" => {
+                let section: StoreSection = if value.is_null() {
+                    StoreSection::default()
+                } else {
+                    serde_yaml_ng::from_value(value).map_err(value_err)?
+                };
+                (section, None)
+            }
+            "redis" | "redis_cluster" => {
+                let cfg: RedisConfig = serde_yaml_ng::from_value(value).map_err(value_err)?;
+                cfg.validate().map_err(|e| store_err("", e.0))?;
+                (StoreSection::default(), Some(cfg))
+            }
+            other => {
+                return Err(store_err(
+                    "kind",
+                    format!(
+                        "unknown store kind `{other}`, expected memory, redis or redis_cluster"
+                    ),
+                ))
+            }
+        };
+        let store = &store;
         if store.max_keys == 0 {
-            return Err(ConfigError::at(
-                file,
-                source,
-                &[Seg::from("store"), Seg::from("max_keys")],
-                "must be at least 1",
-            ));
+            return Err(store_err("max_keys", "must be at least 1".into()));
         }
         Ok(Config {
             file: file.to_string(),
@@ -325,6 +370,7 @@ impl Config {
                 shards: store.shards,
                 ..MemoryStoreConfig::default()
             },
+            redis,
             listen,
             admin_listen,
             admin_token: raw.admin.token.clone(),
@@ -404,7 +450,21 @@ impl Config {
         for l in &p.global {
             let _ = writeln!(out, "global {}: {}", l.name, l.quota);
         }
-        let _ = writeln!(out, "store: memory, at most {} keys", self.memory.max_keys);
+        match &self.redis {
+            None => {
+                let _ = writeln!(out, "store: memory, at most {} keys", self.memory.max_keys);
+            }
+            Some(r) => {
+                let target = r.url.clone().unwrap_or_else(|| r.nodes.join(", "));
+                let _ = writeln!(
+                    out,
+                    "store: {:?} {target}, timeout {:?}, on failure {}",
+                    r.kind,
+                    r.timeout.0,
+                    r.on_failure.as_str()
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "listen: {}; admin: {}{}",

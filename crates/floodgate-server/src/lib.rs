@@ -12,6 +12,7 @@
 //! - [`metrics`]: Prometheus text exposition.
 //! - [`logs`]: tracing setup and the rate-limited rejection log.
 //! - [`simulate`]: replays a traffic trace through a policy.
+//! - [`stores`]: the memory or Redis store, with its failure policy.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,3 +25,4 @@ pub mod metrics;
 pub mod proxy;
 pub mod serve;
 pub mod simulate;
+pub mod stores;

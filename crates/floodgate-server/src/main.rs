@@ -44,6 +44,11 @@ enum Command {
         /// The trace: JSON lines of t, ip, method, path, headers, cost.
         #[arg(long)]
         trace: PathBuf,
+        /// Where state lives during the run: `memory` (default), a Redis
+        /// URL (`redis://host:port/db`) or `redis-cluster://host:port,host:port`.
+        /// Redis runs with the trace's time, under a key prefix of its own.
+        #[arg(long, default_value = "memory")]
+        store: String,
     },
     /// Validates a config file and prints a summary.
     CheckConfig {
@@ -83,17 +88,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(serve_until_signalled(cfg, config, watch))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate { config, trace } => {
+        Command::Simulate {
+            config,
+            trace,
+            store,
+        } => {
             let config = Config::load(&config)?;
             let name = trace.display().to_string();
             let input =
                 BufReader::new(File::open(&trace).with_context(|| format!("{name}: cannot open"))?);
-            let store = simulate::memory_store(&config);
             let out = BufWriter::new(std::io::stdout().lock());
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(simulate::run(&config, store, &name, input, out))?;
+            rt.block_on(async {
+                let store = simulate::store_for(&config, &store).await?;
+                simulate::run(&config, store, &name, input, out).await?;
+                anyhow::Ok(())
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => {

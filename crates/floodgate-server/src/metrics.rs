@@ -12,6 +12,8 @@ use floodgate_tower::{Observer, Seen};
 use parking_lot::Mutex;
 
 use crate::logs::RejectionLog;
+use crate::stores::Resilient;
+use floodgate_redis::BreakerState;
 
 /// Histogram buckets (seconds) for decision latency: 10µs to 100ms.
 const DECISION_BUCKETS: &[f64] = &[
@@ -109,6 +111,7 @@ pub struct Metrics {
     upstream_errors: Counters,
     upstream_latency: Histogram,
     store: Mutex<Option<Arc<dyn Store>>>,
+    redis: Mutex<Option<Arc<Resilient>>>,
     rejections: RejectionLog,
 }
 
@@ -123,13 +126,16 @@ impl Metrics {
             upstream_errors: Counters::default(),
             upstream_latency: Histogram::new(UPSTREAM_BUCKETS),
             store: Mutex::new(None),
+            redis: Mutex::new(None),
             rejections,
         }
     }
 
-    /// The store whose keys are reported as active.
-    pub fn set_store(&self, store: Arc<dyn Store>) {
+    /// The store whose keys are reported as active, and the Redis
+    /// wrapper whose health is reported.
+    pub fn set_store(&self, store: Arc<dyn Store>, redis: Option<Arc<Resilient>>) {
         *self.store.lock() = Some(store);
+        *self.redis.lock() = redis;
     }
 
     /// An upstream answered with `status` after `elapsed`.
@@ -166,9 +172,14 @@ impl Metrics {
             "Time to decide one request.",
         );
         let keys = self.store.lock().as_ref().and_then(|s| s.active_keys());
-        let _ = writeln!(out, "# HELP floodgate_active_keys Keys held by the store.");
-        let _ = writeln!(out, "# TYPE floodgate_active_keys gauge");
-        let _ = writeln!(out, "floodgate_active_keys {}", keys.unwrap_or(0));
+        if let Some(keys) = keys {
+            let _ = writeln!(out, "# HELP floodgate_active_keys Keys held by the store.");
+            let _ = writeln!(out, "# TYPE floodgate_active_keys gauge");
+            let _ = writeln!(out, "floodgate_active_keys {keys}");
+        }
+        if let Some(r) = self.redis.lock().as_ref() {
+            render_redis(&mut out, r);
+        }
         self.upstream_responses.render(
             &mut out,
             "floodgate_upstream_responses_total",
@@ -200,6 +211,57 @@ impl Metrics {
             "floodgate_rejection_logs_suppressed_total {suppressed}"
         );
         out
+    }
+}
+
+fn render_redis(out: &mut String, r: &Resilient) {
+    let st = r.stats();
+    let mut counter = |name: &str, help: &str, v: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {v}");
+    };
+    counter(
+        "floodgate_store_errors_total",
+        "Calls to Redis that failed (errors and timeouts).",
+        st.store_errors,
+    );
+    counter(
+        "floodgate_store_short_circuited_total",
+        "Requests that skipped Redis because the breaker was open.",
+        st.short_circuited,
+    );
+    counter(
+        "floodgate_store_breaker_opened_total",
+        "Times the circuit breaker opened.",
+        st.breaker_opened,
+    );
+    counter(
+        "floodgate_store_refund_failures_total",
+        "Cross-slot give-backs that could not be applied.",
+        r.inner().refund_failures(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP floodgate_store_breaker_open Whether the Redis circuit breaker is open (1) or closed (0)."
+    );
+    let _ = writeln!(out, "# TYPE floodgate_store_breaker_open gauge");
+    let open = u8::from(r.breaker_state() == BreakerState::Open);
+    let _ = writeln!(out, "floodgate_store_breaker_open {open}");
+    let _ = writeln!(
+        out,
+        "# HELP floodgate_degraded_decisions_total Limit checks decided without Redis, by failure mode."
+    );
+    let _ = writeln!(out, "# TYPE floodgate_degraded_decisions_total counter");
+    for (mode, v) in [
+        ("fail_open", st.degraded_open),
+        ("fail_closed", st.degraded_closed),
+        ("local", st.degraded_local),
+    ] {
+        let _ = writeln!(
+            out,
+            "floodgate_degraded_decisions_total{{mode=\"{mode}\"}} {v}"
+        );
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use axum::Router;
-use floodgate_core::{Clock, Limiter, MemoryStore, Store, SystemClock};
+use floodgate_core::{Clock, Limiter, Store, SystemClock};
 use floodgate_tower::{Limits, RateLimitLayer};
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -21,6 +21,7 @@ use crate::admin::{self, Admin};
 use crate::config::Config;
 use crate::logs::RejectionLog;
 use crate::metrics::Metrics;
+use crate::stores::{self, Resilient, Stores};
 use crate::{demo, proxy};
 
 /// How the server is started.
@@ -92,6 +93,7 @@ struct Reloader {
     path: Option<PathBuf>,
     limits: Limits,
     store: Arc<dyn Store>,
+    redis: Option<Arc<Resilient>>,
     current: Mutex<Config>,
 }
 
@@ -133,6 +135,9 @@ impl Reloader {
                 );
             }
         }
+        if let (Some(r), Some(rc)) = (&self.redis, &current.redis) {
+            r.set_rule_modes(stores::rule_modes(rc, &new.policy));
+        }
         let limiter = Limiter::new(new.policy.clone(), self.store.clone());
         self.limits
             .swap(Arc::new(limiter), new.trusted_proxies.clone());
@@ -167,10 +172,10 @@ pub async fn start(config: Config, opts: Options) -> anyhow::Result<Running> {
     let public_addr = public.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
 
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(config.memory));
+    let Stores { store, redis } = stores::build(&config).await?;
     let rejections = RejectionLog::new(config.log.rejections_per_second, opts.clock.clone());
     let metrics = Arc::new(Metrics::new(rejections));
-    metrics.set_store(store.clone());
+    metrics.set_store(store.clone(), redis.clone());
     let limiter = Arc::new(Limiter::new(config.policy.clone(), store.clone()));
     let limits = Limits::with_clock(
         limiter,
@@ -199,6 +204,7 @@ pub async fn start(config: Config, opts: Options) -> anyhow::Result<Running> {
         path: opts.config_path.clone(),
         limits,
         store,
+        redis,
         current: Mutex::new(config.clone()),
     });
 

@@ -291,3 +291,35 @@ pub async fn run(
 pub fn memory_store(config: &Config) -> Arc<dyn Store> {
     Arc::new(MemoryStore::new(config.memory))
 }
+
+/// The store `--store` names: `memory`, `redis://…` or
+/// `redis-cluster://host:port,host:port`. Redis decides at the trace's
+/// time (`time: caller`), under a key prefix unique to this run so that
+/// runs never mix with each other or with live traffic.
+pub async fn store_for(config: &Config, spec: &str) -> anyhow::Result<Arc<dyn Store>> {
+    use floodgate_redis::{RedisConfig, RedisStore, TimeSource};
+    if spec == "memory" {
+        return Ok(memory_store(config));
+    }
+    let base = if let Some(nodes) = spec.strip_prefix("redis-cluster://") {
+        RedisConfig::cluster(nodes.split(',').map(|n| format!("redis://{n}")))
+    } else if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+        RedisConfig::standalone(spec)
+    } else {
+        anyhow::bail!("--store: `{spec}` is not memory, redis://… or redis-cluster://…");
+    };
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros();
+    let cfg = RedisConfig {
+        key_prefix: format!("fgsim:{}-{stamp}:", std::process::id()),
+        time: TimeSource::Caller,
+        timeout: floodgate_core::policy::units::DurationField(std::time::Duration::from_secs(5)),
+        ..base
+    };
+    let store = RedisStore::connect(&cfg)
+        .await
+        .map_err(|e| anyhow::anyhow!("--store {spec}: {e}"))?;
+    Ok(Arc::new(store))
+}

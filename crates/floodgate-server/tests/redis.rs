@@ -1,0 +1,179 @@
+//! End-to-end with a real Redis: replicas share exact counts, simulate
+//! agrees with the memory store, and a dead Redis is handled by policy.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use floodgate_testkit::redis::{RedisCluster, RedisServer};
+
+fn store_yaml(store: &str) -> String {
+    format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nrules:\n  - name: shared\n    key: global\n    limits:\n      - {{ algorithm: fixed_window, limit: 50, window: 1h }}\nstore:\n{store}"
+    )
+}
+
+/// Four servers, one store, 16 concurrent clients, 200 requests at one key:
+/// exactly the limit is allowed in total.
+async fn replicas_share_exact_counts(store: String) {
+    let yaml = store_yaml(&store);
+    let mut servers = Vec::new();
+    for _ in 0..4 {
+        servers.push(start(&yaml).await);
+    }
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("http://{}/resource", s.public))
+        .collect();
+    let mut tasks = Vec::new();
+    for c in 0..16 {
+        let urls = urls.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut allowed = 0;
+            let mut denied = 0;
+            for i in 0..13 {
+                match get(&urls[(c + i) % 4], &[]).await.status.as_u16() {
+                    200 => allowed += 1,
+                    429 => denied += 1,
+                    other => panic!("unexpected status {other}"),
+                }
+            }
+            (allowed, denied)
+        }));
+    }
+    let (mut allowed, mut denied) = (0, 0);
+    for t in tasks {
+        let (a, d) = t.await.unwrap();
+        allowed += a;
+        denied += d;
+    }
+    assert_eq!(allowed, 50, "exactly the limit across four replicas");
+    assert_eq!(denied, 16 * 13 - 50);
+    for s in servers {
+        s.running.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_replicas_on_one_redis_allow_exactly_the_limit() {
+    let redis = RedisServer::start();
+    let store = format!(
+        "  kind: redis\n  url: {}\n  time: caller\n  timeout: 2s\n",
+        redis.url()
+    );
+    replicas_share_exact_counts(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_replicas_on_a_cluster_allow_exactly_the_limit() {
+    let cluster = RedisCluster::start();
+    let nodes: Vec<String> = cluster.urls();
+    let store = format!(
+        "  kind: redis_cluster\n  nodes: [{}]\n  time: caller\n  timeout: 2s\n",
+        nodes.join(", ")
+    );
+    replicas_share_exact_counts(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_redis_is_decided_by_policy_and_comes_back() {
+    let mut redis = RedisServer::start();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nrules:\n  - name: closed\n    match: {{ path: /resource }}\n    on_store_failure: fail_closed\n    limits:\n      - {{ algorithm: fixed_window, limit: 100, window: 1h }}\n  - name: local\n    match: {{ path: /api/v1/data }}\n    limits:\n      - {{ algorithm: fixed_window, limit: 3, window: 1h }}\nstore:\n  kind: redis\n  url: {}\n  time: caller\n  timeout: 50ms\n  on_failure: local\n  breaker: {{ failures: 3, cooldown: 200ms }}\n",
+        redis.url()
+    );
+    let s = start(&yaml).await;
+    let res = format!("http://{}/resource", s.public);
+    let data = format!("http://{}/api/v1/data", s.public);
+    assert_eq!(get(&res, &[]).await.status, 200);
+    assert_eq!(get(&data, &[]).await.status, 200);
+
+    redis.kill();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = get(&res, &[]).await;
+        assert_eq!(r.status, 429, "fail_closed denies without Redis");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // `local`: decided on the local store, which starts empty.
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(get(&data, &[]).await.status.as_u16());
+        }
+        v
+    };
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let m = get(&format!("http://{}/metrics", s.admin), &[]).await;
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(text.contains("floodgate_store_breaker_open 1"), "{text}");
+    assert!(
+        text.contains("floodgate_degraded_decisions_total{mode=\"fail_closed\"} 5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("floodgate_degraded_decisions_total{mode=\"local\"} 4"),
+        "{text}"
+    );
+
+    redis.restart();
+    let mut back = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if get(&res, &[]).await.status == 200 {
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "back on Redis without a restart");
+    let m = get(&format!("http://{}/metrics", s.admin), &[]).await;
+    assert!(String::from_utf8_lossy(&m.body).contains("floodgate_store_breaker_open 0"));
+    s.running.shutdown().await.unwrap();
+}
+
+#[test]
+fn simulate_on_redis_matches_memory() {
+    let redis = RedisServer::start();
+    let cluster = RedisCluster::start();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run = |store: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_floodgate"))
+            .current_dir(&root)
+            .args([
+                "simulate",
+                "--config",
+                "examples/floodgate.yaml",
+                "--trace",
+                "examples/trace.jsonl",
+                "--store",
+                store,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let memory = run("memory");
+    assert!(memory.lines().count() > 200);
+    assert_eq!(run(&redis.url()), memory, "standalone Redis");
+    let nodes: Vec<String> = cluster
+        .urls()
+        .iter()
+        .map(|u| u.trim_start_matches("redis://").to_string())
+        .collect();
+    assert_eq!(
+        run(&format!("redis-cluster://{}", nodes.join(","))),
+        memory,
+        "Redis Cluster"
+    );
+}
