@@ -84,6 +84,7 @@ lg() { # name args...
     echo "kernel: $(uname -r)"
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "uncommitted: $(git status --short --untracked-files=no 2>/dev/null | wc -l) files"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt"
 
@@ -114,17 +115,17 @@ done
 #    and latency from the schedule takes off.
 for c in 1 8 32 128; do
     lg "closed-check-c$c" --preset api-keys --mode check --url "http://$ADM/v1/check" \
-        --closed-loop "$c" --duration "$SAT" --no-peaks
+        --closed-loop "$c" --duration "$SAT" --no-peaks --pick uniform
     lg "closed-gateway-c$c" --preset api-keys --url "http://$PUB/api/v1/data" \
-        --closed-loop "$c" --duration "$SAT" --no-peaks
+        --closed-loop "$c" --duration "$SAT" --no-peaks --pick uniform
 done
 for r in 2000 5000 10000 15000 20000 25000; do
     lg "open-check-$r" --preset api-keys --mode check --url "http://$ADM/v1/check" \
-        --rate "$r" --no-peaks --duration "$SWEEP"
+        --rate "$r" --no-peaks --duration "$SWEEP" --pick uniform
 done
 for r in 1000 2000 4000 6000 8000 10000; do
     lg "open-gateway-$r" --preset api-keys --url "http://$PUB/api/v1/data" \
-        --rate "$r" --no-peaks --duration "$SWEEP"
+        --rate "$r" --no-peaks --duration "$SWEEP" --pick uniform
 done
 stop_floodgate
 
