@@ -6,6 +6,8 @@
 #
 #   crates/floodgate-loadgen/bench/server.sh            # everything (~10 min)
 #   QUICK=1 crates/floodgate-loadgen/bench/server.sh    # short runs (smoke test)
+#   PARTS=latency crates/floodgate-loadgen/bench/server.sh   # some parts only
+#                                   # (latency, saturation, memory)
 #
 # Everything runs on this machine: upstream, floodgate and the loadgen share
 # its cores. Results (JSON reports, logs, summary.md) go to $OUT.
@@ -16,6 +18,9 @@ OUT=${OUT:-target/bench-server}
 BASE_PORT=${BASE_PORT:-39400}
 QUICK=${QUICK:-0}
 LG_THREADS=${LG_THREADS:-2}
+PARTS=${PARTS:-latency saturation memory}
+PAIRS=${PAIRS:-3}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json
 
@@ -98,18 +103,21 @@ wait_up "http://$UP/"
 #    1,200/s both ways.
 config "$SCEN/api-keys.floodgate.yaml" >"$OUT/gateway.yaml"
 start_floodgate "$OUT/gateway.yaml" gateway
+if part latency; then
 lg direct-model --preset api-keys --url "http://$UP/api/v1/data" "${SCENARIO_ARGS[@]}"
 lg gateway-model --preset api-keys --url "http://$PUB/api/v1/data" "${SCENARIO_ARGS[@]}" \
     --policy "$OUT/gateway.yaml"
 # Alternate direct and gateway runs, so that noise from other processes
 # on the machine hits both alike.
-for i in 1 2 3; do
+for i in $(seq "$PAIRS"); do
     lg "direct-1200-$i" --preset api-keys --url "http://$UP/api/v1/data" --rate 1200 --no-peaks \
         --duration "$STEADY"
     lg "gateway-1200-$i" --preset api-keys --url "http://$PUB/api/v1/data" --rate 1200 --no-peaks \
         --duration "$STEADY" --policy "$OUT/gateway.yaml"
 done
+fi
 
+if part saturation; then
 # 2. Saturation. Closed loop: N workers back to back. Open loop: rising
 #    rates; the knee is where throughput stops following the offered rate
 #    and latency from the schedule takes off.
@@ -127,11 +135,13 @@ for r in 1000 2000 4000 6000 8000 10000; do
     lg "open-gateway-$r" --preset api-keys --url "http://$PUB/api/v1/data" \
         --rate "$r" --no-peaks --duration "$SWEEP" --pick uniform
 done
+fi
 stop_floodgate
 
 # 3. Memory: a policy whose state stays live for an hour (fixed window of
 #    1h per API key), so every key driven through /v1/check stays in the
 #    store; round robin sends every key once.
+if part memory; then
 config "$SCEN/memory.floodgate.yaml" >"$OUT/memory.yaml"
 rm -f "$OUT/memory.txt"
 start_floodgate "$OUT/memory.yaml" memory
@@ -143,6 +153,7 @@ lg mem-1m --mode check --url "http://$ADM/v1/check" --clients "$MILLION" --pick 
     --closed-loop 32 --requests "$MILLION" --duration 10m --no-peaks
 mem "$MILLION keys"
 stop_floodgate
+fi
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 
