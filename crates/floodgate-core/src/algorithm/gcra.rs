@@ -2,7 +2,7 @@
 //! `tat' − t ≤ B·T`. The theoretical arrival time is kept exactly, as whole
 //! µs plus a remainder in `1/k` µs.
 
-use super::{allowed, ceil_div, ceil_div_signed, denied};
+use super::{allowed, ceil_div, ceil_div_signed, denied, div};
 use crate::quota::Rate;
 use crate::Decision;
 
@@ -39,29 +39,48 @@ fn ahead(s: &Tat, t: u64, k: u64) -> u64 {
 }
 
 pub(crate) fn evaluate(s: &mut Tat, t: u64, cost: u64, burst: u64, rate: &Rate) -> Decision {
+    judge(s, t, cost, burst, rate).0
+}
+
+/// Decides and, when allowed, consumes, in one pass.
+pub(crate) fn decide(s: &mut Tat, t: u64, cost: u64, burst: u64, rate: &Rate) -> Decision {
+    let (d, next) = judge(s, t, cost, burst, rate);
+    if let Some(next) = next {
+        *s = next;
+    }
+    d
+}
+
+/// The decision, and the new TAT when allowed.
+fn judge(s: &Tat, t: u64, cost: u64, burst: u64, rate: &Rate) -> (Decision, Option<Tat>) {
     let (k, p) = (rate.amount(), rate.period_us());
     let tolerance = burst * p;
-    let now_ahead = ahead(s, t, k);
-    let room = |a: u64| tolerance.saturating_sub(a) / p;
+    let room = |a: u64| div(tolerance.saturating_sub(a), p);
     if cost > burst {
-        return denied(burst, room(now_ahead), ceil_div(now_ahead, k), None);
+        let now_ahead = ahead(s, t, k);
+        return (
+            denied(burst, room(now_ahead), ceil_div(now_ahead, k), None),
+            None,
+        );
     }
     let next = advanced(s, t, cost, k, p);
     let a = ahead(&next, t, k);
     if a <= tolerance {
-        allowed(burst, room(a), ceil_div(a, k))
+        (allowed(burst, room(a), ceil_div(a, k)), Some(next))
     } else {
+        let now_ahead = ahead(s, t, k);
         // Earliest t' with tat + n·T − t' ≤ B·T.
         let num = s.frac as i128 + (cost * p) as i128 - tolerance as i128;
         let earliest = s.at as i128 + ceil_div_signed(num, k as i128);
         let retry = earliest - t as i128;
         debug_assert!(retry > 0, "a denied request must wait");
-        denied(
+        let d = denied(
             burst,
             room(now_ahead),
             ceil_div(now_ahead, k),
             Some(retry as u64),
-        )
+        );
+        (d, None)
     }
 }
 

@@ -160,6 +160,16 @@ pub fn consume(state: &mut State, now: Timestamp, cost: u64, quota: &Quota) {
 
 /// Decides one limit and consumes when allowed.
 pub fn decide(state: &mut State, now: Timestamp, cost: u64, quota: &Quota) -> Decision {
+    // The hottest algorithms decide and consume in one pass.
+    match (&mut *state, *quota) {
+        (State::TokenBucket(s), Quota::TokenBucket { capacity, refill }) => {
+            return token_bucket::decide(s, now.as_micros(), cost, capacity, &refill);
+        }
+        (State::Gcra(s), Quota::Gcra { rate, burst }) => {
+            return gcra::decide(s, now.as_micros(), cost, burst, &rate);
+        }
+        _ => {}
+    }
     let d = evaluate(state, now, cost, quota);
     if d.allowed {
         consume(state, now, cost, quota);
@@ -169,7 +179,21 @@ pub fn decide(state: &mut State, now: Timestamp, cost: u64, quota: &Quota) -> De
 
 /// `ceil(a / b)` for `b > 0`.
 pub(crate) fn ceil_div(a: u64, b: u64) -> u64 {
-    a.div_ceil(b)
+    // Rates in lowest terms often have an amount of 1: skip the division.
+    if b == 1 {
+        a
+    } else {
+        a.div_ceil(b)
+    }
+}
+
+/// `floor(a / b)` for `b > 0`.
+pub(crate) fn div(a: u64, b: u64) -> u64 {
+    if b == 1 {
+        a
+    } else {
+        a / b
+    }
 }
 
 /// `ceil(a / b)` for signed `a` and `b > 0`.

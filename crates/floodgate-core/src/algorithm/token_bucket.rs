@@ -4,7 +4,7 @@
 //! The level is kept in units of `1/P` token (`P` the rate's period in µs),
 //! so that `e` µs refill exactly `e·k` units (`k` tokens per period).
 
-use super::{allowed, ceil_div, denied};
+use super::{allowed, ceil_div, denied, div};
 use crate::quota::Rate;
 
 /// Token bucket state.
@@ -44,6 +44,34 @@ pub(crate) fn evaluate(
     capacity: u64,
     rate: &Rate,
 ) -> crate::Decision {
+    judge(s, t, cost, capacity, rate).0
+}
+
+/// Decides and, when allowed, consumes, in one pass.
+pub(crate) fn decide(
+    s: &mut Bucket,
+    t: u64,
+    cost: u64,
+    capacity: u64,
+    rate: &Rate,
+) -> crate::Decision {
+    let (d, after) = judge(s, t, cost, capacity, rate);
+    if let Some(level) = after {
+        s.level = level;
+        // A clock that steps back must not refill the same interval twice.
+        s.last = s.last.max(t);
+    }
+    d
+}
+
+/// The decision, and the level after consuming when allowed.
+fn judge(
+    s: &Bucket,
+    t: u64,
+    cost: u64,
+    capacity: u64,
+    rate: &Rate,
+) -> (crate::Decision, Option<u64>) {
     let (k, p) = (rate.amount(), rate.period_us());
     let full = capacity * p;
     let level = level_at(s, t, full, k);
@@ -58,19 +86,26 @@ pub(crate) fn evaluate(
         }
     };
     if cost > capacity {
-        return denied(capacity, level / p, until(full - level), None);
+        return (
+            denied(capacity, div(level, p), until(full - level), None),
+            None,
+        );
     }
     let need = cost * p;
     if level >= need {
         let after = level - need;
-        allowed(capacity, after / p, until(full - after))
+        (
+            allowed(capacity, div(after, p), until(full - after)),
+            Some(after),
+        )
     } else {
-        denied(
+        let d = denied(
             capacity,
-            level / p,
+            div(level, p),
             until(full - level),
             Some(until(need - level)),
-        )
+        );
+        (d, None)
     }
 }
 
