@@ -131,7 +131,7 @@ for r in 2000 5000 10000 15000 20000 25000; do
     lg "open-check-$r" --preset api-keys --mode check --url "http://$ADM/v1/check" \
         --rate "$r" --no-peaks --duration "$SWEEP" --pick uniform
 done
-for r in 1000 2000 4000 6000 8000 10000; do
+for r in 1000 2000 4000 6000 8000 10000 15000 20000; do
     lg "open-gateway-$r" --preset api-keys --url "http://$PUB/api/v1/data" \
         --rate "$r" --no-peaks --duration "$SWEEP" --pick uniform
 done
@@ -170,4 +170,4 @@ row() { # name
     echo -e "run\tsent\tresp/s\t200\t429\tother+err\tsched p50\tsched p99\tsched p99.9\tsend p50\tsend p99\tsend p99.9\tallowed measured/expected (agreement)"
     for f in "$OUT"/*.json; do row "$(basename "$f" .json)"; done
 } | column -t -s $'\t' | tee "$OUT/summary.txt"
-cat "$OUT/memory.txt"
+if part memory; then cat "$OUT/memory.txt"; fi
