@@ -61,6 +61,29 @@ struct Attributes {
     headers: HashMap<String, String>,
 }
 
+/// The decision API's answer.
+#[derive(serde::Serialize)]
+struct CheckAnswer<'a> {
+    allowed: bool,
+    rule: Option<&'a str>,
+    limit_name: Option<&'a str>,
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    reset: Option<u64>,
+    reset_after: Option<f64>,
+    retry_after: Option<Retry>,
+    delay: f64,
+    tier: Option<&'a str>,
+    shadow_limited: Vec<String>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Retry {
+    Seconds(u64),
+    Never(&'static str),
+}
+
 fn bad_request(reason: String) -> Response<Body> {
     json_response(StatusCode::BAD_REQUEST, error_body("bad_request", &reason))
 }
@@ -140,30 +163,33 @@ async fn check(State(admin): State<Admin>, body: Bytes) -> Response<Body> {
         Ok(v) => {
             let speaking = v.deciding();
             let d = speaking.map(|o| o.decision);
-            let retry = d.and_then(|d| d.retry_after).map(|r| match r {
-                RetryAfter::After(x) => json!(ceil_secs(x)),
-                RetryAfter::Never => json!("never"),
-            });
             let now_s = decided.now.as_micros().div_ceil(1_000_000);
-            let body = json!({
-                "allowed": v.allowed,
-                "rule": speaking.map(|o| o.rule.to_string()),
-                "limit_name": speaking.map(|o| o.limit.to_string()),
-                "limit": d.map(|d| d.limit),
-                "remaining": d.map(|d| d.remaining),
-                "reset": d.map(|d| now_s + ceil_secs(d.reset_after)),
-                "reset_after": d.map(|d| d.reset_after.as_secs_f64()),
-                "retry_after": retry,
-                "delay": v.delay().as_secs_f64(),
-                "tier": v.tier.as_deref(),
-                "shadow_limited": v.shadow_denials().map(|o| format!("{}/{}", o.rule, o.limit)).collect::<Vec<_>>(),
-            });
+            let body = CheckAnswer {
+                allowed: v.allowed,
+                rule: speaking.map(|o| &*o.rule),
+                limit_name: speaking.map(|o| &*o.limit),
+                limit: d.map(|d| d.limit),
+                remaining: d.map(|d| d.remaining),
+                reset: d.map(|d| now_s + ceil_secs(d.reset_after)),
+                reset_after: d.map(|d| d.reset_after.as_secs_f64()),
+                retry_after: d.and_then(|d| d.retry_after).map(|r| match r {
+                    RetryAfter::After(x) => Retry::Seconds(ceil_secs(x)),
+                    RetryAfter::Never => Retry::Never("never"),
+                }),
+                delay: v.delay().as_secs_f64(),
+                tier: v.tier.as_deref(),
+                shadow_limited: v
+                    .shadow_denials()
+                    .map(|o| format!("{}/{}", o.rule, o.limit))
+                    .collect(),
+            };
             let status = if v.allowed {
                 StatusCode::OK
             } else {
                 StatusCode::TOO_MANY_REQUESTS
             };
-            json_response(status, body.to_string())
+            let text = serde_json::to_string(&body).expect("serialisable");
+            json_response(status, text)
         }
     };
     if let Ok(v) = &decided.result {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use floodgate_core::Store;
 use floodgate_tower::{Observer, Seen};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::logs::RejectionLog;
 use crate::stores::Resilient;
@@ -76,30 +76,52 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Counters keyed by label values (joined by a unit separator).
+/// Counters keyed by label values. Lookups of an existing series take a
+/// read lock and allocate nothing; a new series takes the write lock once.
 #[derive(Default)]
-struct Counters(Mutex<BTreeMap<String, u64>>);
-
-const SEP: char = '\u{1f}';
+struct Counters(RwLock<BTreeMap<Box<[Box<str>]>, AtomicU64>>);
 
 impl Counters {
     fn inc(&self, labels: &[&str]) {
-        let key = labels.join("\u{1f}");
-        *self.0.lock().entry(key).or_insert(0) += 1;
+        {
+            let m = self.0.read();
+            if let Some(c) = m
+                .iter()
+                .find_map(|(k, v)| same_labels(k, labels).then_some(v))
+            {
+                c.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let key: Box<[Box<str>]> = labels.iter().map(|l| Box::<str>::from(*l)).collect();
+        self.0
+            .write()
+            .entry(key)
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str, names: &[&str]) {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} counter");
-        for (values, n) in self.0.lock().iter() {
+        for (values, n) in self.0.read().iter() {
             let labels: Vec<String> = names
                 .iter()
-                .zip(values.split(SEP))
+                .zip(values.iter())
                 .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
                 .collect();
-            let _ = writeln!(out, "{name}{{{}}} {n}", labels.join(","));
+            let _ = writeln!(
+                out,
+                "{name}{{{}}} {}",
+                labels.join(","),
+                n.load(Ordering::Relaxed)
+            );
         }
     }
+}
+
+fn same_labels(key: &[Box<str>], labels: &[&str]) -> bool {
+    key.len() == labels.len() && key.iter().zip(labels).all(|(a, b)| **a == **b)
 }
 
 /// All of the server's metrics.
