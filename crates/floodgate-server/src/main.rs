@@ -1,10 +1,10 @@
 //! The `floodgate` binary: parses arguments and calls the library.
 
-/// mimalloc: the server allocates small, short-lived buffers on every
+/// jemalloc: the server allocates small, short-lived buffers on every
 /// request from several threads, where glibc's malloc spent a fifth of the
 /// CPU (arena locks included) under load.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
