@@ -39,10 +39,12 @@
 
 pub mod config;
 pub mod keys;
+pub mod lazy;
 pub mod resilient;
 mod script;
 pub mod store;
 
 pub use config::{BreakerConfig, ConfigError, RedisConfig, RedisKind, TimeSource};
+pub use lazy::LazyRedisStore;
 pub use resilient::{BreakerState, FailurePolicy, ResilienceStats, ResilientStore};
 pub use store::{ConnectError, RedisStore};

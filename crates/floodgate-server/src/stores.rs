@@ -4,15 +4,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::Context;
 use floodgate_core::policy::FailureMode;
 use floodgate_core::{MemoryStore, Policy, Store};
-use floodgate_redis::{FailurePolicy, RedisConfig, RedisStore, ResilientStore};
+use floodgate_redis::{FailurePolicy, LazyRedisStore, RedisConfig, ResilientStore};
 
 use crate::config::Config;
 
 /// A Redis store behind its failure policy.
-pub type Resilient = ResilientStore<RedisStore>;
+pub type Resilient = ResilientStore<LazyRedisStore>;
 
 /// The store, and the Redis wrapper when there is one (for metrics and
 /// reloads).
@@ -43,9 +42,16 @@ pub async fn build(config: &Config) -> anyhow::Result<Stores> {
             redis: None,
         }),
         Some(rc) => {
-            let redis = RedisStore::connect(rc)
-                .await
-                .with_context(|| format!("{}: cannot connect to the Redis store", config.file))?;
+            // Connect now when Redis is there; otherwise start anyway and
+            // decide by the failure policy until a background attempt
+            // succeeds.
+            let redis = LazyRedisStore::new(rc.clone(), rc.breaker.cooldown.0);
+            if let Err(e) = redis.connect_now().await {
+                tracing::warn!(
+                    error = %e,
+                    "the Redis store is unreachable: starting anyway, deciding by the failure policy until it answers"
+                );
+            }
             let policy = FailurePolicy {
                 local: config.memory,
                 ..FailurePolicy::from_config(rc)

@@ -177,3 +177,50 @@ fn simulate_on_redis_matches_memory() {
         "Redis Cluster"
     );
 }
+
+/// The local-mode counter of `/metrics`.
+async fn degraded_local(admin: std::net::SocketAddr) -> u64 {
+    let m = get(&format!("http://{admin}/metrics"), &[]).await;
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("floodgate_degraded_decisions_total{mode=\"local\"} "))
+        .unwrap_or_else(|| panic!("no local counter in {text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starts_without_redis_and_moves_to_it_when_it_answers() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    redis.kill();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nrules:\n  - name: r\n    match: {{ path: /resource }}\n    limits:\n      - {{ algorithm: fixed_window, limit: 3, window: 1h }}\nstore:\n  kind: redis\n  url: {url}\n  time: caller\n  timeout: 50ms\n  connect_timeout: 200ms\n  on_failure: local\n  breaker: {{ failures: 2, cooldown: 100ms }}\n"
+    );
+    let s = start(&yaml).await;
+    let res = format!("http://{}/resource", s.public);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let started = Instant::now();
+        statuses.push(get(&res, &[]).await.status.as_u16());
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "decided locally meanwhile");
+    assert_eq!(degraded_local(s.admin).await, 4);
+
+    redis.restart();
+    let mut on_redis = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = degraded_local(s.admin).await;
+        let status = get(&res, &[]).await.status;
+        if degraded_local(s.admin).await == before {
+            // Decided on Redis, where this key is fresh.
+            assert_eq!(status, 200);
+            on_redis = true;
+            break;
+        }
+    }
+    assert!(on_redis, "moved to Redis once it answered");
+    s.running.shutdown().await.unwrap();
+}
