@@ -147,6 +147,16 @@ end
 
 -- Whole-µs-plus-remainder times (shaping departure, GCRA's TAT): `at` µs
 -- plus `frac`/k µs, 0 <= frac < k. Returns at + n/k µs.
+-- What every packed-integer algorithm shares: its state is `n` integers,
+-- kept as one packed string (pack_fields); `alg` brings the rest.
+local function packed_fields(n, alg)
+  alg.fields = n
+  alg.load = fields_loader(n)
+  alg.store = store_fields
+  alg.report = report_fields
+  return alg
+end
+
 local function time_plus(at, frac, n, k)
   local q, r = divmod(frac + n, k)
   return at + q, r

@@ -13,11 +13,7 @@ local function fw_current(st, t, w)
   return st
 end
 
-ALG['fw'] = {
-  fields = 2,
-  load = fields_loader(2),
-  store = store_fields,
-  report = report_fields,
+ALG['fw'] = packed_fields(2, {
   fresh = function(t, prm)
     return { 0, 0 }
   end,
@@ -38,4 +34,4 @@ ALG['fw'] = {
     end
     return st
   end,
-}
+})

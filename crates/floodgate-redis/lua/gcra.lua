@@ -15,11 +15,7 @@ local function gc_advanced(st, t, cost, k, p)
   return { a, f }
 end
 
-ALG['gc'] = {
-  fields = 2,
-  load = fields_loader(2),
-  store = store_fields,
-  report = report_fields,
+ALG['gc'] = packed_fields(2, {
   fresh = function(t, prm)
     return { 0, 0 }
   end,
@@ -41,4 +37,4 @@ ALG['gc'] = {
     end
     return { at, frac }
   end,
-}
+})

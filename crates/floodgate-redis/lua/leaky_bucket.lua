@@ -25,11 +25,7 @@ local function lb_level(st, t, k)
   return st[1] - elapsed * k
 end
 
-ALG['lb'] = {
-  fields = 2,
-  load = fields_loader(2),
-  store = store_fields,
-  report = report_fields,
+ALG['lb'] = packed_fields(2, {
   fresh = function(t, prm)
     return { 0, 0 }
   end,
@@ -46,7 +42,7 @@ ALG['lb'] = {
   refund = function(st, t0, cost, prm)
     return { math.max(0, st[1] - cost * prm[3]), st[2] }
   end,
-}
+})
 
 local function ls_departure(st, t, cost, k, p)
   if st[2] < 0 then
@@ -59,11 +55,7 @@ local function ls_departure(st, t, cost, k, p)
   return { at, frac }
 end
 
-ALG['ls'] = {
-  fields = 2,
-  load = fields_loader(2),
-  store = store_fields,
-  report = report_fields,
+ALG['ls'] = packed_fields(2, {
   fresh = function(t, prm)
     return { 0, -1 }
   end,
@@ -88,4 +80,4 @@ ALG['ls'] = {
     end
     return { at, frac }
   end,
-}
+})

@@ -21,11 +21,7 @@ local function sc_estimate(c, t, w)
   return c[2] * (w - e) / w + c[3]
 end
 
-ALG['sc'] = {
-  fields = 3,
-  load = fields_loader(3),
-  store = store_fields,
-  report = report_fields,
+ALG['sc'] = packed_fields(3, {
   fresh = function(t, prm)
     return { 0, 0, 0 }
   end,
@@ -54,4 +50,4 @@ ALG['sc'] = {
     end
     return st
   end,
-}
+})

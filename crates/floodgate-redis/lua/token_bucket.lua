@@ -21,11 +21,7 @@ local function tb_level(st, t, full, k)
   return st[1] + elapsed * k
 end
 
-ALG['tb'] = {
-  fields = 2,
-  load = fields_loader(2),
-  store = store_fields,
-  report = report_fields,
+ALG['tb'] = packed_fields(2, {
   fresh = function(t, prm)
     return { prm[1] * prm[3], t }
   end,
@@ -47,4 +43,4 @@ ALG['tb'] = {
   refund = function(st, t0, cost, prm)
     return { math.min(prm[1] * prm[3], st[1] + cost * prm[3]), st[2] }
   end,
-}
+})
