@@ -105,7 +105,7 @@ impl RejectionLog {
             client_ip = %seen.ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
             method = seen.method,
             path = seen.path,
-            key = seen.key_fingerprint.as_deref().unwrap_or("-"),
+            key = seen.key_fingerprint().as_deref().unwrap_or("-"),
             retry_after = %retry_after,
             suppressed_before = suppressed,
             "request rate limited"

@@ -31,12 +31,20 @@ pub struct Seen<'a> {
     pub method: &'a str,
     /// Path.
     pub path: &'a str,
-    /// Fingerprint of the API key, never the key.
-    pub key_fingerprint: Option<String>,
+    /// The API key: private, so that observers can only get its
+    /// fingerprint (computed on demand, as most requests are not logged).
+    api_key: Option<&'a str>,
     /// The verdict, or why there is none.
     pub verdict: Result<&'a Verdict, &'a CheckError>,
     /// Time taken to decide.
     pub elapsed: Duration,
+}
+
+impl Seen<'_> {
+    /// The API key's fingerprint (safe to log), if the request had a key.
+    pub fn key_fingerprint(&self) -> Option<String> {
+        self.api_key.map(fingerprint)
+    }
 }
 
 /// Receives every decision (metrics, logs). Called on the request path:
@@ -170,7 +178,7 @@ impl Limits {
                 ip,
                 method,
                 path,
-                key_fingerprint: api_key.map(fingerprint),
+                api_key,
                 verdict: result.as_ref(),
                 elapsed: started.elapsed(),
             });

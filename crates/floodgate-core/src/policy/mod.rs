@@ -410,10 +410,52 @@ pub struct Plan {
     /// The client's tier.
     pub tier: Option<Arc<str>>,
     /// Enforced limits, decided together.
-    pub enforced: Vec<(Arc<str>, Limit, LimitCheck)>,
+    pub enforced: Group,
     /// Shadow rules, each decided on its own.
-    pub shadow: Vec<Vec<(Arc<str>, Limit, LimitCheck)>>,
+    pub shadow: Vec<Group>,
 }
+
+/// Checks decided in one store call, with the rule and limit name of each.
+#[derive(Clone, Debug, Default)]
+pub struct Group {
+    /// What the store decides.
+    pub checks: Vec<LimitCheck>,
+    /// `(rule, limit name)` of each check, in the same order.
+    pub owners: Vec<(Arc<str>, Arc<str>)>,
+}
+
+impl Group {
+    fn push(&mut self, rule: &Arc<str>, limit: &Limit, identity: &Arc<str>, cost: u64) {
+        self.checks.push(LimitCheck {
+            limit_id: limit.id.clone(),
+            identity: identity.clone(),
+            quota: limit.quota,
+            cost,
+        });
+        self.owners.push((rule.clone(), limit.name.clone()));
+    }
+
+    /// Pairs the store's decisions with their owners.
+    fn outcomes(
+        self,
+        decisions: Vec<Decision>,
+        shadow: bool,
+    ) -> impl Iterator<Item = LimitOutcome> {
+        self.owners.into_iter().zip(self.checks).zip(decisions).map(
+            move |(((rule, limit), check), decision)| LimitOutcome {
+                rule,
+                limit,
+                quota: check.quota,
+                shadow,
+                decision,
+            },
+        )
+    }
+}
+
+/// The rule name and identity of global limits, shared by every request.
+static GLOBAL: std::sync::LazyLock<(Arc<str>, Arc<str>)> =
+    std::sync::LazyLock::new(|| (Arc::from("global"), Arc::from("g")));
 
 impl Policy {
     /// The tier of a request, or why it is refused.
@@ -487,36 +529,19 @@ impl Policy {
                 continue;
             }
             let identity = self.identity(&rule.key, req);
-            let checks: Vec<_> = limits
-                .iter()
-                .map(|l| {
-                    let check = LimitCheck {
-                        limit_id: l.id.clone(),
-                        identity: identity.clone(),
-                        quota: l.quota,
-                        cost,
-                    };
-                    (rule.name.clone(), l.clone(), check)
-                })
-                .collect();
-            if rule.shadow {
-                plan.shadow.push(checks);
+            let group = if rule.shadow {
+                plan.shadow.push(Group::default());
+                plan.shadow.last_mut().expect("just pushed")
             } else {
-                plan.enforced.extend(checks);
+                &mut plan.enforced
+            };
+            for l in limits {
+                group.push(&rule.name, l, &identity, cost);
             }
         }
-        if !self.global.is_empty() {
-            let global: Arc<str> = Arc::from("global");
-            let identity: Arc<str> = Arc::from("g");
-            for l in &self.global {
-                let check = LimitCheck {
-                    limit_id: l.id.clone(),
-                    identity: identity.clone(),
-                    quota: l.quota,
-                    cost,
-                };
-                plan.enforced.push((global.clone(), l.clone(), check));
-            }
+        let (global, identity) = &*GLOBAL;
+        for l in &self.global {
+            plan.enforced.push(global, l, identity, cost);
         }
         Ok(plan)
     }
@@ -552,34 +577,16 @@ impl Limiter {
         now: Timestamp,
     ) -> Result<Verdict, CheckError> {
         let plan = self.policy.plan(req, cost)?;
-        let mut outcomes = Vec::with_capacity(plan.enforced.len());
+        let mut outcomes = Vec::with_capacity(plan.enforced.checks.len());
         let mut allowed = true;
-        if !plan.enforced.is_empty() {
-            let checks: Vec<LimitCheck> = plan.enforced.iter().map(|(_, _, c)| c.clone()).collect();
-            let decisions = self.store.check(&checks, now).await?;
-            for ((rule, limit, _), decision) in plan.enforced.into_iter().zip(decisions) {
-                allowed &= decision.allowed;
-                outcomes.push(LimitOutcome {
-                    rule,
-                    limit: limit.name,
-                    quota: limit.quota,
-                    shadow: false,
-                    decision,
-                });
-            }
+        if !plan.enforced.checks.is_empty() {
+            let decisions = self.store.check(&plan.enforced.checks, now).await?;
+            allowed = decisions.iter().all(|d| d.allowed);
+            outcomes.extend(plan.enforced.outcomes(decisions, false));
         }
         for group in plan.shadow {
-            let checks: Vec<LimitCheck> = group.iter().map(|(_, _, c)| c.clone()).collect();
-            let decisions = self.store.check(&checks, now).await?;
-            for ((rule, limit, _), decision) in group.into_iter().zip(decisions) {
-                outcomes.push(LimitOutcome {
-                    rule,
-                    limit: limit.name,
-                    quota: limit.quota,
-                    shadow: true,
-                    decision,
-                });
-            }
+            let decisions = self.store.check(&group.checks, now).await?;
+            outcomes.extend(group.outcomes(decisions, true));
         }
         Ok(Verdict {
             allowed,
