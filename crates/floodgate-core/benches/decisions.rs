@@ -154,6 +154,7 @@ fn floodgate(quota: Quota, keys: &[Arc<str>]) -> Floodgate {
             identity: k.clone(),
             quota,
             cost: 1,
+            on_failure: None,
         })
         .collect();
     let t = Floodgate {

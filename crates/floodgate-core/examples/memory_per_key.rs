@@ -128,6 +128,7 @@ fn main() {
                 identity: k.clone(),
                 quota,
                 cost: 1,
+                on_failure: None,
             })
             .collect();
         let mut store = None;

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A point in time: microseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -121,6 +121,49 @@ impl<C: Clock + ?Sized> Clock for Arc<C> {
     }
 }
 
+/// Monotonic time, for pacing and timeouts (circuit breakers, reconnect
+/// attempts): unlike the wall clock it never goes back. Code that waits on
+/// it takes it as a parameter, so tests drive it with a [`ManualClock`]
+/// instead of sleeping.
+pub trait MonotonicClock: Send + Sync + 'static {
+    /// Time elapsed since a fixed origin of this clock's choosing.
+    fn elapsed(&self) -> Duration;
+}
+
+/// The system's monotonic clock (`Instant`), counted from its creation.
+#[derive(Clone, Copy, Debug)]
+pub struct SystemMonotonic {
+    origin: Instant,
+}
+
+impl Default for SystemMonotonic {
+    fn default() -> Self {
+        SystemMonotonic {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl MonotonicClock for SystemMonotonic {
+    fn elapsed(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// A manual clock is also a monotonic one: time since the epoch (tests
+/// only move it forward when they use it this way).
+impl MonotonicClock for ManualClock {
+    fn elapsed(&self) -> Duration {
+        Duration::from_micros(self.now.load(Ordering::SeqCst))
+    }
+}
+
+impl<C: MonotonicClock + ?Sized> MonotonicClock for Arc<C> {
+    fn elapsed(&self) -> Duration {
+        (**self).elapsed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +176,7 @@ mod tests {
         assert_eq!(b.now(), Timestamp(2_010));
         b.set(Timestamp(5));
         assert_eq!(a.now(), Timestamp(5));
+        assert_eq!(MonotonicClock::elapsed(&a), Duration::from_micros(5));
     }
 
     #[test]

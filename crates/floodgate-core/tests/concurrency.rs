@@ -23,6 +23,7 @@ fn check(limit: &str, who: &str, quota: Quota, cost: u64) -> LimitCheck {
         identity: who.into(),
         quota,
         cost,
+        on_failure: None,
     }
 }
 

@@ -263,6 +263,7 @@ proptest! {
             identity: "client".into(),
             quota: q,
             cost,
+            on_failure: None,
         };
         for (t, cost, d, _) in rows {
             let now = Timestamp::from_micros(t);

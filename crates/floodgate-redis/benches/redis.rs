@@ -32,6 +32,7 @@ fn check_for(client: u64) -> LimitCheck {
         identity: Arc::from(format!("client:{client}")),
         quota: quota(),
         cost: 1,
+        on_failure: None,
     }
 }
 

@@ -28,7 +28,7 @@
 //!     identity: Arc::from("client-1"),
 //!     quota: Quota::token_bucket(10, Rate::per_second(5)?)?,
 //!     cost: 1,
-//! };
+//!, on_failure: None };
 //! let decisions = store.check(&[check], Timestamp::EPOCH).await?;
 //! assert!(decisions[0].allowed);
 //! # Ok(()) }

@@ -173,6 +173,7 @@ impl Case {
             identity: Arc::from("conformance-client"),
             quota: self.quota,
             cost,
+            on_failure: None,
         }
     }
 
@@ -258,6 +259,7 @@ pub async fn atomic_suite(store: &dyn Store, namespace: &str) -> Result<(), Stri
         identity: Arc::from("atomic-client"),
         quota,
         cost,
+        on_failure: None,
     };
     let per_sec = floodgate_core::Rate::per_second(1).expect("valid rate");
     let bucket = Quota::token_bucket(5, per_sec).expect("valid quota");

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::decision::{Decision, RetryAfter};
 use crate::quota::Quota;
+pub use crate::store::FailureMode;
 use crate::store::{LimitCheck, Store, StoreError};
 use crate::time::Timestamp;
 
@@ -84,29 +85,6 @@ pub struct Rule {
     pub shadow: bool,
     /// What to do when the store fails (the store's default when `None`).
     pub on_store_failure: Option<FailureMode>,
-}
-
-/// What a rule does when its store cannot decide.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureMode {
-    /// Allow the request.
-    FailOpen,
-    /// Deny the request.
-    FailClosed,
-    /// Decide on a local in-memory store.
-    Local,
-}
-
-impl FailureMode {
-    /// The name as written in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureMode::FailOpen => "fail_open",
-            FailureMode::FailClosed => "fail_closed",
-            FailureMode::Local => "local",
-        }
-    }
 }
 
 /// The rule a limit id belongs to (limit ids are `rule/name/hash`, or
@@ -425,12 +403,20 @@ pub struct Group {
 }
 
 impl Group {
-    fn push(&mut self, rule: &Arc<str>, limit: &Limit, identity: &Arc<str>, cost: u64) {
+    fn push(
+        &mut self,
+        rule: &Arc<str>,
+        on_failure: Option<FailureMode>,
+        limit: &Limit,
+        identity: &Arc<str>,
+        cost: u64,
+    ) {
         self.checks.push(LimitCheck {
             limit_id: limit.id.clone(),
             identity: identity.clone(),
             quota: limit.quota,
             cost,
+            on_failure,
         });
         self.owners.push((rule.clone(), limit.name.clone()));
     }
@@ -536,12 +522,12 @@ impl Policy {
                 &mut plan.enforced
             };
             for l in limits {
-                group.push(&rule.name, l, &identity, cost);
+                group.push(&rule.name, rule.on_store_failure, l, &identity, cost);
             }
         }
         let (global, identity) = &*GLOBAL;
         for l in &self.global {
-            plan.enforced.push(global, l, identity, cost);
+            plan.enforced.push(global, None, l, identity, cost);
         }
         Ok(plan)
     }

@@ -26,6 +26,47 @@ pub struct LimitCheck {
     pub quota: Quota,
     /// The request's cost (default 1).
     pub cost: u64,
+    /// What a failure-policy wrapper does with this check when the store
+    /// cannot decide; `None`: the wrapper's default. The plan sets it from
+    /// the rule, so no store ever parses it back out of `limit_id`.
+    pub on_failure: Option<FailureMode>,
+}
+
+impl LimitCheck {
+    /// A check of `cost` against `quota` for `identity` under `limit_id`,
+    /// with the store's default failure mode.
+    pub fn new(limit_id: Arc<str>, identity: Arc<str>, quota: Quota, cost: u64) -> LimitCheck {
+        LimitCheck {
+            limit_id,
+            identity,
+            quota,
+            cost,
+            on_failure: None,
+        }
+    }
+}
+
+/// What a check does when its store cannot decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// Allow the request.
+    FailOpen,
+    /// Deny the request.
+    FailClosed,
+    /// Decide on a local in-memory store.
+    Local,
+}
+
+impl FailureMode {
+    /// The name as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureMode::FailOpen => "fail_open",
+            FailureMode::FailClosed => "fail_closed",
+            FailureMode::Local => "local",
+        }
+    }
 }
 
 /// A store that could not decide.

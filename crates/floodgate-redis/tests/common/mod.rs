@@ -43,5 +43,6 @@ pub fn check(limit_id: &str, identity: &str, quota: Quota, cost: u64) -> LimitCh
         identity: Arc::from(identity),
         quota,
         cost,
+        on_failure: None,
     }
 }
