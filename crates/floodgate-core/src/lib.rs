@@ -35,6 +35,7 @@
 
 pub mod algorithm;
 pub mod decision;
+pub mod hash;
 pub mod policy;
 pub mod quota;
 pub mod store;

@@ -68,6 +68,29 @@ impl Default for Identity {
     }
 }
 
+impl Identity {
+    /// The one way to build the request the engine decides from what is
+    /// known of it: the client IP (already resolved), method, path (a query
+    /// is cut off) and a header lookup (`header` gets a lower-case name;
+    /// empty values count as absent), which gives the API key and user.
+    pub fn request<'a>(
+        &self,
+        ip: Option<IpAddr>,
+        method: &'a str,
+        path: &'a str,
+        header: impl Fn(&str) -> Option<&'a str>,
+    ) -> Request<'a> {
+        let present = |name: &str| header(name).filter(|v| !v.is_empty());
+        Request {
+            ip,
+            method,
+            path: path.split('?').next().unwrap_or(path),
+            api_key: present(&self.api_key_header),
+            user: present(&self.user_header),
+        }
+    }
+}
+
 /// A rule.
 #[derive(Clone, Debug)]
 pub struct Rule {
@@ -109,33 +132,12 @@ pub struct Limit {
 impl Limit {
     /// A limit of `rule` named `name`.
     pub fn new(rule: &str, name: &str, quota: Quota) -> Limit {
-        let mut h = Fnv64::default();
+        let mut h = crate::hash::Fnv1a::default();
         quota.hash(&mut h);
         Limit {
             name: Arc::from(name),
             quota,
             id: Arc::from(format!("{rule}/{name}/{:08x}", h.finish() as u32)),
-        }
-    }
-}
-
-/// FNV-1a: a stable hash (std's `DefaultHasher` may change between
-/// releases, and limit ids are shared through Redis across versions).
-struct Fnv64(u64);
-
-impl Default for Fnv64 {
-    fn default() -> Self {
-        Fnv64(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv64 {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
         }
     }
 }
