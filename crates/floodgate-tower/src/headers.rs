@@ -6,12 +6,11 @@
 //!   (draft-ietf-httpapi-ratelimit-headers-11);
 //! - on a denial, `Retry-After` (whole seconds, rounded up) and the JSON body.
 
-use bytes::Bytes;
 use floodgate_core::decision::ceil_secs;
 use floodgate_core::policy::LimitOutcome;
 use floodgate_core::{RetryAfter, Timestamp};
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, Response, StatusCode};
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::HeaderMap;
 
 /// `X-RateLimit-Limit`.
 pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -91,18 +90,4 @@ pub fn too_many_requests_body(outcome: &LimitOutcome, cost: u64) -> String {
         })
         .to_string(),
     }
-}
-
-/// A JSON response.
-pub fn json_response<B: From<Bytes>>(status: StatusCode, body: String) -> Response<B> {
-    let mut r = Response::new(B::from(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-/// A JSON error body: `{"error": code, "message": message}`.
-pub fn error_body(code: &str, message: &str) -> String {
-    serde_json::json!({ "error": code, "message": message }).to_string()
 }

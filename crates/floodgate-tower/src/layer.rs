@@ -17,6 +17,7 @@ use tower::{Layer, Service};
 
 use crate::client_ip::{client_ip, TrustedProxies};
 use crate::headers;
+use crate::response;
 
 /// The peer address of a connection, for hyper users (axum users get it
 /// from `ConnectInfo<SocketAddr>`).
@@ -205,7 +206,7 @@ impl Decided {
             Ok(v) if v.allowed => None,
             Ok(v) => {
                 let o = v.deciding().expect("a denial has a denying limit");
-                let mut r = headers::json_response(
+                let mut r = response::json_response(
                     StatusCode::TOO_MANY_REQUESTS,
                     headers::too_many_requests_body(o, self.cost),
                 );
@@ -213,14 +214,14 @@ impl Decided {
                 Some(r)
             }
             Err(e @ (CheckError::MissingApiKey | CheckError::UnknownApiKey)) => {
-                Some(headers::json_response(
+                Some(response::json_response(
                     StatusCode::UNAUTHORIZED,
-                    headers::error_body("unauthorized", &e.to_string()),
+                    response::error_body("unauthorized", &e.to_string()),
                 ))
             }
-            Err(CheckError::Store(_)) => Some(headers::json_response(
+            Err(CheckError::Store(_)) => Some(response::json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                headers::error_body(
+                response::error_body(
                     "rate_limiter_unavailable",
                     "The rate limiter cannot decide right now. Try again shortly.",
                 ),

@@ -11,6 +11,7 @@
 //! - [`client_ip`]: who the client is, through trusted proxies only.
 //! - [`headers`]: `X-RateLimit-*`, `RateLimit-Policy`, `RateLimit`,
 //!   `Retry-After`, and the 429 body.
+//! - [`response`]: JSON responses and error bodies.
 //! - [`layer`]: [`RateLimitLayer`], its shared [`Limits`] and the
 //!   [`RateLimit`] service.
 //!
@@ -46,6 +47,7 @@
 pub mod client_ip;
 pub mod headers;
 pub mod layer;
+pub mod response;
 
 pub use client_ip::{client_ip, TrustedProxies};
 pub use layer::{Limits, Observer, PeerAddr, RateLimit, RateLimitLayer, Seen};
