@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use floodgate_core::policy::parse_policy;
 use floodgate_core::{Limiter, MemoryStore};
-use floodgate_tower::{Limits, RateLimitLayer, TrustedProxies};
+use floodgate_tower::{LimiterHandle, RateLimitLayer, TrustedProxies};
 
 const POLICY: &str = r#"
 rules:
@@ -27,10 +27,10 @@ rules:
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let policy = parse_policy("inline policy", POLICY)?;
     let limiter = Limiter::new(Arc::new(policy), Arc::new(MemoryStore::default()));
-    let limits = Limits::new(limiter, TrustedProxies::none());
+    let handle = LimiterHandle::new(limiter, TrustedProxies::none());
     let app = Router::new()
         .route("/", get(|| async { "hello\n" }))
-        .layer(RateLimitLayer::new(limits));
+        .layer(RateLimitLayer::new(handle));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(

@@ -1,12 +1,29 @@
 //! Who the client is: the socket peer, unless the peer is a trusted proxy,
 //! in which case the right-most address of `X-Forwarded-For` /
 //! `Forwarded` that is not itself a trusted proxy.
+//!
+//! The peer comes from axum's `ConnectInfo<SocketAddr>` or, for hyper
+//! users, from a [`PeerAddr`] request extension.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
+use axum::extract::ConnectInfo;
 use http::HeaderMap;
 use ipnet::IpNet;
+
+/// The peer address of a connection, for hyper users (axum users get it
+/// from `ConnectInfo<SocketAddr>`).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The socket peer of `req`, from axum's `ConnectInfo` or a [`PeerAddr`].
+pub(crate) fn peer_of<B>(req: &http::Request<B>) -> Option<IpAddr> {
+    let ext = req.extensions();
+    ext.get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .or_else(|| ext.get::<PeerAddr>().map(|p| p.0.ip()))
+}
 
 /// Proxies whose forwarding headers are believed.
 #[derive(Clone, Debug, Default)]

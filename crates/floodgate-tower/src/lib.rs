@@ -1,19 +1,24 @@
 //! Floodgate as tower middleware, for axum and hyper services.
 //!
-//! The layer holds only shared state (behind an `Arc`), so clones are cheap
-//! and every clone sees the same counters. It decides in `call`: an allowed
+//! The layer holds only a [`LimiterHandle`] (shared state behind an `Arc`),
+//! so clones are cheap and every clone sees the same counters. It decides in `call`: an allowed
 //! request goes on (held first for a shaping limit's delay) and its response
 //! gets the rate-limit headers; a denied one is answered with a 429 response,
 //! never a service error.
 //!
 //! # Layout
 //!
-//! - [`client_ip`]: who the client is, through trusted proxies only.
+//! - [`handle`]: [`LimiterHandle`], the shared state: the limiter in force
+//!   (swapped on reload), the clock, the observer; it decides requests.
+//! - [`decided`]: [`Decided`], a verdict and the response it leads to.
+//! - [`observer`]: [`Observer`] and what it sees of each decision, [`Seen`].
+//! - [`layer`]: [`RateLimitLayer`], configuration only.
+//! - [`service`]: [`RateLimitService`], which decides in `call`.
+//! - [`client_ip`]: who the client is, through trusted proxies only, and
+//!   [`PeerAddr`] for hyper users.
 //! - [`headers`]: `X-RateLimit-*`, `RateLimit-Policy`, `RateLimit`,
 //!   `Retry-After`, and the 429 body.
 //! - [`response`]: JSON responses and error bodies.
-//! - [`layer`]: [`RateLimitLayer`], its shared [`Limits`] and the
-//!   [`RateLimit`] service.
 //!
 //! # Example
 //!
@@ -22,7 +27,7 @@
 //! use std::sync::Arc;
 //! use axum::{routing::get, Router};
 //! use floodgate_core::{policy::parse_policy, Limiter, MemoryStore};
-//! use floodgate_tower::{Limits, RateLimitLayer, TrustedProxies};
+//! use floodgate_tower::{LimiterHandle, RateLimitLayer, TrustedProxies};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let policy = parse_policy("inline", r#"
@@ -32,10 +37,10 @@
 //!     limits: [ { algorithm: token_bucket, capacity: 100, refill: 1/s } ]
 //! "#)?;
 //! let limiter = Limiter::new(Arc::new(policy), Arc::new(MemoryStore::default()));
-//! let limits = Limits::new(limiter, TrustedProxies::none());
+//! let handle = LimiterHandle::new(limiter, TrustedProxies::none());
 //! let app = Router::new()
 //!     .route("/", get(|| async { "hello" }))
-//!     .layer(RateLimitLayer::new(limits));
+//!     .layer(RateLimitLayer::new(handle));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
 //! # Ok(()) }
@@ -45,9 +50,17 @@
 #![warn(missing_docs)]
 
 pub mod client_ip;
+pub mod decided;
+pub mod handle;
 pub mod headers;
 pub mod layer;
+pub mod observer;
 pub mod response;
+pub mod service;
 
-pub use client_ip::{client_ip, TrustedProxies};
-pub use layer::{Limits, Observer, PeerAddr, RateLimit, RateLimitLayer, Seen};
+pub use client_ip::{client_ip, PeerAddr, TrustedProxies};
+pub use decided::Decided;
+pub use handle::LimiterHandle;
+pub use layer::RateLimitLayer;
+pub use observer::{Observer, Seen};
+pub use service::RateLimitService;

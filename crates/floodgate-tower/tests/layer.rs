@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use floodgate_core::policy::parse_policy;
 use floodgate_core::{Limiter, ManualClock, MemoryStore, Timestamp};
-use floodgate_tower::{Limits, PeerAddr, RateLimitLayer, TrustedProxies};
+use floodgate_tower::{LimiterHandle, PeerAddr, RateLimitLayer, TrustedProxies};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tower::{service_fn, Layer, Service, ServiceExt};
@@ -22,10 +22,10 @@ rules:
       - { algorithm: token_bucket, capacity: 2, refill: 1/s }
 "#;
 
-fn limits(clock: &ManualClock) -> Limits {
+fn handle(clock: &ManualClock) -> LimiterHandle {
     let policy = parse_policy("inline", POLICY).unwrap();
     let limiter = Limiter::new(Arc::new(policy), Arc::new(MemoryStore::default()));
-    Limits::with_clock(
+    LimiterHandle::with_clock(
         Arc::new(limiter),
         TrustedProxies::none(),
         Arc::new(clock.clone()),
@@ -47,7 +47,7 @@ async fn ok(_req: Request<Body>) -> Result<Response<Body>, Infallible> {
 #[tokio::test]
 async fn clones_share_counters_and_denial_is_a_response() {
     let clock = ManualClock::new(Timestamp::from_micros(1_000_000_000));
-    let layer = RateLimitLayer::new(limits(&clock));
+    let layer = RateLimitLayer::new(handle(&clock));
     let a = layer.layer(service_fn(ok));
     let b = a.clone();
     let r = a.clone().oneshot(request("192.0.2.1")).await.unwrap();
@@ -88,7 +88,7 @@ async fn the_inner_service_is_not_called_on_denial() {
             async { Ok::<_, Infallible>(Response::new(Body::empty())) }
         })
     };
-    let svc = RateLimitLayer::new(limits(&clock)).layer(counted);
+    let svc = RateLimitLayer::new(handle(&clock)).layer(counted);
     for _ in 0..5 {
         let _ = svc.clone().oneshot(request("198.51.100.1")).await.unwrap();
     }

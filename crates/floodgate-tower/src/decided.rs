@@ -1,0 +1,69 @@
+//! [`Decided`]: a verdict with what the response needs (when it was
+//! decided, at what cost), and the response it leads to.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use floodgate_core::policy::CheckError;
+use floodgate_core::{Timestamp, Verdict};
+use http::{HeaderMap, Response, StatusCode};
+
+use crate::headers;
+use crate::response::{error_body, json_response};
+
+/// A decision with what the response needs.
+pub struct Decided {
+    /// The verdict.
+    pub result: Result<Verdict, CheckError>,
+    /// When it was decided.
+    pub now: Timestamp,
+    /// The request's cost.
+    pub cost: u64,
+}
+
+impl Decided {
+    /// The response for a request that does not go on, or `None` when it
+    /// may: a 429 with the rate-limit headers when a limit denies, a 401
+    /// when the API key is missing or unknown, a 503 when the store fails.
+    pub fn rejection<B: From<Bytes>>(&self) -> Option<Response<B>> {
+        match &self.result {
+            Ok(v) if v.allowed => None,
+            Ok(v) => {
+                let o = v.deciding().expect("a denial has a denying limit");
+                let mut r = json_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    headers::too_many_requests_body(o, self.cost),
+                );
+                headers::apply(r.headers_mut(), o, self.now);
+                Some(r)
+            }
+            Err(e @ (CheckError::MissingApiKey | CheckError::UnknownApiKey)) => {
+                Some(json_response(
+                    StatusCode::UNAUTHORIZED,
+                    error_body("unauthorized", &e.to_string()),
+                ))
+            }
+            Err(CheckError::Store(_)) => Some(json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_body(
+                    "rate_limiter_unavailable",
+                    "The rate limiter cannot decide right now. Try again shortly.",
+                ),
+            )),
+        }
+    }
+
+    /// Adds the rate-limit headers of an allowed request to its response.
+    pub fn decorate(&self, response_headers: &mut HeaderMap) {
+        if let Ok(v) = &self.result {
+            if let Some(o) = v.deciding() {
+                headers::apply(response_headers, o, self.now);
+            }
+        }
+    }
+
+    /// How long to hold the request before it goes on.
+    pub fn delay(&self) -> Duration {
+        self.result.as_ref().map_or(Duration::ZERO, |v| v.delay())
+    }
+}

@@ -1,0 +1,141 @@
+//! [`LimiterHandle`]: the state shared by the layer, every service it makes
+//! and the server (admin API, reloads). Cloning it is cheap; every clone
+//! decides on the same limiter and counters.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use floodgate_core::{Clock, Limiter, Request, SystemClock};
+use http::HeaderMap;
+
+use crate::client_ip::{client_ip, TrustedProxies};
+use crate::decided::Decided;
+use crate::observer::{Observer, Seen};
+
+/// What a reload swaps at once.
+struct Settings {
+    limiter: Arc<Limiter>,
+    proxies: TrustedProxies,
+}
+
+/// The state shared by every clone of the layer and its services.
+#[derive(Clone)]
+pub struct LimiterHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: ArcSwap<Settings>,
+    clock: Arc<dyn Clock>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl LimiterHandle {
+    /// A handle deciding with `limiter`, believing forwarding headers from
+    /// `proxies` only, on the system clock.
+    pub fn new(limiter: Limiter, proxies: TrustedProxies) -> LimiterHandle {
+        LimiterHandle::with_clock(Arc::new(limiter), proxies, Arc::new(SystemClock), None)
+    }
+
+    /// Everything explicit: the clock (tests use a manual one) and an
+    /// observer.
+    pub fn with_clock(
+        limiter: Arc<Limiter>,
+        proxies: TrustedProxies,
+        clock: Arc<dyn Clock>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> LimiterHandle {
+        LimiterHandle {
+            inner: Arc::new(Inner {
+                settings: ArcSwap::from_pointee(Settings { limiter, proxies }),
+                clock,
+                observer,
+            }),
+        }
+    }
+
+    /// Replaces the limiter and proxies atomically: requests in flight
+    /// finish with the old ones, new requests see the new ones.
+    pub fn swap(&self, limiter: Arc<Limiter>, proxies: TrustedProxies) {
+        self.inner
+            .settings
+            .store(Arc::new(Settings { limiter, proxies }));
+    }
+
+    /// The limiter in force.
+    pub fn limiter(&self) -> Arc<Limiter> {
+        self.inner.settings.load().limiter.clone()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Decides a request from its parts. `peer` is the socket peer; the
+    /// client IP is found through the trusted proxies.
+    pub async fn decide(
+        &self,
+        peer: Option<IpAddr>,
+        method: &str,
+        path: &str,
+        request_headers: &HeaderMap,
+        cost: u64,
+    ) -> Decided {
+        let settings = self.inner.settings.load_full();
+        let ip = peer.map(|p| client_ip(p, request_headers, &settings.proxies));
+        self.decide_with(&settings, ip, method, path, request_headers, cost)
+            .await
+    }
+
+    /// Decides a request whose client IP is already known (a decision API
+    /// caller states it).
+    pub async fn decide_for(
+        &self,
+        client: Option<IpAddr>,
+        method: &str,
+        path: &str,
+        request_headers: &HeaderMap,
+        cost: u64,
+    ) -> Decided {
+        let settings = self.inner.settings.load_full();
+        self.decide_with(&settings, client, method, path, request_headers, cost)
+            .await
+    }
+
+    async fn decide_with(
+        &self,
+        settings: &Settings,
+        ip: Option<IpAddr>,
+        method: &str,
+        path: &str,
+        request_headers: &HeaderMap,
+        cost: u64,
+    ) -> Decided {
+        let policy = settings.limiter.policy();
+        let header = |name: &str| {
+            request_headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+        };
+        let api_key = header(&policy.identity.api_key_header);
+        let user = header(&policy.identity.user_header);
+        let req = Request {
+            ip,
+            method,
+            path,
+            api_key,
+            user,
+        };
+        let started = Instant::now();
+        let now = self.inner.clock.now();
+        let result = settings.limiter.check(&req, cost, now).await;
+        if let Some(obs) = &self.inner.observer {
+            obs.observe(&Seen::new(&req, result.as_ref(), started.elapsed()));
+        }
+        Decided { result, now, cost }
+    }
+}
