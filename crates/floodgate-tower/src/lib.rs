@@ -14,6 +14,8 @@
 //! - [`observer`]: [`Observer`] and what it sees of each decision, [`Seen`].
 //! - [`layer`]: [`RateLimitLayer`], configuration only.
 //! - [`service`]: [`RateLimitService`], which decides in `call`.
+//! - [`future`]: [`ResponseFuture`], which answers a denial itself or
+//!   calls the inner service.
 //! - [`client_ip`]: who the client is, through trusted proxies only, and
 //!   [`PeerAddr`] for hyper users.
 //! - [`headers`]: `X-RateLimit-*`, `RateLimit-Policy`, `RateLimit`,
@@ -51,6 +53,7 @@
 
 pub mod client_ip;
 pub mod decided;
+pub mod future;
 pub mod handle;
 pub mod headers;
 pub mod layer;
@@ -60,6 +63,7 @@ pub mod service;
 
 pub use client_ip::{client_ip, PeerAddr, TrustedProxies};
 pub use decided::Decided;
+pub use future::ResponseFuture;
 pub use handle::LimiterHandle;
 pub use layer::RateLimitLayer;
 pub use observer::{Observer, Seen};

@@ -1,18 +1,17 @@
 //! [`RateLimitService`]: decides each request in `call`, then calls
 //! `inner` or answers itself.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::Response;
 use tower::Service;
 
-use crate::client_ip::peer_of;
+use crate::future::ResponseFuture;
 use crate::handle::LimiterHandle;
 
-/// The service: decides, then calls `inner` or answers itself.
+/// The service: decides, then calls `inner` or answers itself (see
+/// [`ResponseFuture`]). Clones share the handle, so they share counters.
 #[derive(Clone)]
 pub struct RateLimitService<S> {
     inner: S,
@@ -36,7 +35,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = ResponseFuture<S, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -45,29 +44,7 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         // The clone that was driven to readiness serves this request.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let handle = self.handle.clone();
-        Box::pin(async move {
-            let peer = peer_of(&req);
-            let decided = handle
-                .decide(
-                    peer,
-                    req.method().as_str(),
-                    req.uri().path(),
-                    req.headers(),
-                    1,
-                )
-                .await;
-            if let Some(rejection) = decided.rejection() {
-                return Ok(rejection);
-            }
-            let delay = decided.delay();
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            let mut response = inner.call(req).await?;
-            decided.decorate(response.headers_mut());
-            Ok(response)
-        })
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::new(self.handle.clone(), inner, req)
     }
 }
