@@ -84,9 +84,9 @@ impl LimiterHandle {
         request_headers: &HeaderMap,
         cost: u64,
     ) -> Decided {
-        let settings = self.inner.settings.load_full();
-        let ip = peer.map(|p| client_ip(p, request_headers, &settings.proxies));
-        self.decide_with(&settings, ip, method, path, request_headers, cost)
+        let client =
+            |proxies: &TrustedProxies| peer.map(|p| client_ip(p, request_headers, proxies));
+        self.decide_parts(client, method, path, request_headers, cost)
             .await
     }
 
@@ -100,41 +100,44 @@ impl LimiterHandle {
         request_headers: &HeaderMap,
         cost: u64,
     ) -> Decided {
-        let settings = self.inner.settings.load_full();
-        self.decide_with(&settings, client, method, path, request_headers, cost)
+        self.decide_parts(|_| client, method, path, request_headers, cost)
             .await
     }
 
-    async fn decide_with(
+    /// Decides a request already prepared (by
+    /// [`Identity::request`](floodgate_core::policy::Identity::request)),
+    /// for callers that hold its attributes rather than an HTTP request.
+    /// The observer sees it as it sees every other decision.
+    pub async fn decide_request(&self, req: &Request<'_>, cost: u64) -> Decided {
+        self.decide_on(&self.limiter(), req, cost).await
+    }
+
+    /// Builds the request the policy's identity describes and decides it.
+    /// The limiter and proxies are loaded once, so a reload in between
+    /// cannot mix two configurations in one decision.
+    async fn decide_parts(
         &self,
-        settings: &Settings,
-        ip: Option<IpAddr>,
+        client: impl FnOnce(&TrustedProxies) -> Option<IpAddr>,
         method: &str,
         path: &str,
         request_headers: &HeaderMap,
         cost: u64,
     ) -> Decided {
-        let policy = settings.limiter.policy();
-        let header = |name: &str| {
-            request_headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty())
-        };
-        let api_key = header(&policy.identity.api_key_header);
-        let user = header(&policy.identity.user_header);
-        let req = Request {
-            ip,
-            method,
-            path,
-            api_key,
-            user,
-        };
+        let settings = self.inner.settings.load_full();
+        let ip = client(&settings.proxies);
+        let header = |name: &str| request_headers.get(name).and_then(|v| v.to_str().ok());
+        let identity = &settings.limiter.policy().identity;
+        let req = identity.request(ip, method, path, header);
+        self.decide_on(&settings.limiter, &req, cost).await
+    }
+
+    /// The one place a request is decided and reported to the observer.
+    async fn decide_on(&self, limiter: &Limiter, req: &Request<'_>, cost: u64) -> Decided {
         let started = Instant::now();
         let now = self.inner.clock.now();
-        let result = settings.limiter.check(&req, cost, now).await;
+        let result = limiter.check(req, cost, now).await;
         if let Some(obs) = &self.inner.observer {
-            obs.observe(&Seen::new(&req, result.as_ref(), started.elapsed()));
+            obs.observe(&Seen::new(req, result.as_ref(), started.elapsed()));
         }
         Decided { result, now, cost }
     }
