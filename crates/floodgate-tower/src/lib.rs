@@ -1,10 +1,11 @@
 //! Floodgate as tower middleware, for axum and hyper services.
 //!
 //! The layer holds only a [`LimiterHandle`] (shared state behind an `Arc`),
-//! so clones are cheap and every clone sees the same counters. It decides in `call`: an allowed
-//! request goes on (held first for a shaping limit's delay) and its response
-//! gets the rate-limit headers; a denied one is answered with a 429 response,
-//! never a service error.
+//! so clones are cheap and every clone sees the same counters. The service
+//! decides in `call`: an allowed request goes on (held first for a shaping
+//! limit's delay) and its response gets the rate-limit headers; a denied one
+//! is answered by the [`ResponseFuture`] with a 429 response, never a
+//! service error.
 //!
 //! # Layout
 //!
