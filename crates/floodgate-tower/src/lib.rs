@@ -17,7 +17,7 @@
 //! - [`service`]: [`RateLimitService`], which decides in `call`.
 //! - [`future`]: [`ResponseFuture`], which answers a denial itself or
 //!   calls the inner service.
-//! - [`client_ip`]: who the client is, through trusted proxies only, and
+//! - [`client_ip`](mod@client_ip): who the client is, through trusted proxies only, and
 //!   [`PeerAddr`] for hyper users.
 //! - [`headers`]: `X-RateLimit-*`, `RateLimit-Policy`, `RateLimit`,
 //!   `Retry-After`, and the 429 body.
