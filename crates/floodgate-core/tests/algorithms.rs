@@ -431,3 +431,24 @@ fn shaping_first_request_near_the_epoch_leaves_at_once() {
     assert_eq!(third.delay, std::time::Duration::from_secs(2));
     assert!(!algorithm::decide(&mut s, t, 1, &q).allowed);
 }
+
+/// A key's state is 32 bytes (the memory-per-key figures in
+/// docs/benchmarks.md rest on it), and the fresh GCRA and shaping states
+/// are the ones the Lua scripts start from.
+#[test]
+fn a_key_state_is_32_bytes_and_starts_as_the_lua_scripts_do() {
+    assert_eq!(std::mem::size_of::<State>(), 32);
+    let gcra = Quota::gcra(per_sec(3), 2).unwrap();
+    assert_eq!(
+        State::fresh(&gcra, t(5)),
+        State::Gcra(algorithm::gcra::Tat { at: 0, frac: 0 })
+    );
+    let shaping = Quota::leaky_bucket(2, per_sec(1), LeakMode::Shaping).unwrap();
+    assert_eq!(
+        State::fresh(&shaping, t(5)),
+        State::Shaping(algorithm::leaky_bucket::Queue {
+            at: 0,
+            frac: u64::MAX
+        })
+    );
+}

@@ -1,6 +1,10 @@
 //! Property tests on random traces: admission bounds per algorithm, exact
 //! retry-after, denials that change nothing, and a memory store that agrees
 //! with the bare algorithm even when it drops idle keys at every step.
+//!
+//! A failing case's seed lands in `tests/proptest-regressions/properties.txt`
+//! (created on the first failure) and is replayed first on every later run:
+//! commit that file with the fix.
 
 use std::time::Duration;
 
@@ -9,6 +13,7 @@ use floodgate_core::{
     Decision, LeakMode, LimitCheck, MemoryStore, Quota, Rate, RetryAfter, Timestamp,
 };
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 const BASE: u64 = floodgate_testkit::BASE_US;
 
@@ -103,7 +108,16 @@ fn check_rate_bound(size: u64, rate: &Rate, adm: &[(u64, u64)]) -> Result<(), Te
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        // Spelled out: the default looks for a lib.rs above the test, finds
+        // none for an integration test and falls back to a file beside it.
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/proptest-regressions/properties.txt"
+        )))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn token_bucket_and_gcra_admit_at_most_burst_plus_rate(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use floodgate_core::{LeakMode, LimitCheck, MemoryStore, Quota, Rate, Store, Timestamp};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
 fn quotas() -> Vec<Quota> {
     let r = |n, ms| Rate::new(n, Duration::from_millis(ms)).unwrap();
@@ -54,7 +54,12 @@ fn random_traces_decide_the_same_on_memory_and_redis() {
     let qs = quotas();
     let mut runner = TestRunner::new(Config {
         cases: 256,
-        failure_persistence: None,
+        // Failing seeds are kept (and committed) in
+        // tests/proptest-regressions/differential.txt, replayed first.
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/proptest-regressions/differential.txt"
+        )))),
         ..Config::default()
     });
     let runs = std::sync::atomic::AtomicU64::new(0);

@@ -2,40 +2,20 @@
 //! `tat' − t ≤ B·T`. The theoretical arrival time is kept exactly, as whole
 //! µs plus a remainder in `1/k` µs.
 
-use super::{allowed, ceil_div, ceil_div_signed, denied, div};
+use super::exact_time::ExactTime;
+use super::{allowed, ceil_div, denied, div};
 use crate::quota::Rate;
 use crate::Decision;
 
 /// GCRA state: the theoretical arrival time `at + frac/k` µs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tat {
-    /// Whole µs.
-    pub at: u64,
-    /// Remainder, in `1/k` µs (`0 ≤ frac < k`).
-    pub frac: u64,
-}
+pub type Tat = ExactTime;
+
+/// The TAT of a key nobody has used: the epoch, before any `now`.
+pub const FRESH: Tat = ExactTime { at: 0, frac: 0 };
 
 /// `max(tat, t) + n·P/k`.
 fn advanced(s: &Tat, t: u64, cost: u64, k: u64, p: u64) -> Tat {
-    let base = if s.at >= t {
-        *s
-    } else {
-        Tat { at: t, frac: 0 }
-    };
-    let frac = base.frac + cost * p;
-    Tat {
-        at: base.at + frac / k,
-        frac: frac % k,
-    }
-}
-
-/// `(tat − t)·k`, floored at 0.
-fn ahead(s: &Tat, t: u64, k: u64) -> u64 {
-    if s.at >= t {
-        (s.at - t) * k + s.frac
-    } else {
-        0
-    }
+    s.not_before(t).plus(cost * p, k)
 }
 
 pub(crate) fn evaluate(s: &mut Tat, t: u64, cost: u64, burst: u64, rate: &Rate) -> Decision {
@@ -57,22 +37,20 @@ fn judge(s: &Tat, t: u64, cost: u64, burst: u64, rate: &Rate) -> (Decision, Opti
     let tolerance = burst * p;
     let room = |a: u64| div(tolerance.saturating_sub(a), p);
     if cost > burst {
-        let now_ahead = ahead(s, t, k);
+        let now_ahead = s.ahead(t, k);
         return (
             denied(burst, room(now_ahead), ceil_div(now_ahead, k), None),
             None,
         );
     }
     let next = advanced(s, t, cost, k, p);
-    let a = ahead(&next, t, k);
+    let a = next.ahead(t, k);
     if a <= tolerance {
         (allowed(burst, room(a), ceil_div(a, k)), Some(next))
     } else {
-        let now_ahead = ahead(s, t, k);
+        let now_ahead = s.ahead(t, k);
         // Earliest t' with tat + n·T − t' ≤ B·T.
-        let num = s.frac as i128 + (cost * p) as i128 - tolerance as i128;
-        let earliest = s.at as i128 + ceil_div_signed(num, k as i128);
-        let retry = earliest - t as i128;
+        let retry = s.until_plus((cost * p) as i128 - tolerance as i128, t, k);
         debug_assert!(retry > 0, "a denied request must wait");
         let d = denied(
             burst,

@@ -11,18 +11,14 @@
 //! once and `C` queue. The departure time is kept exactly, as whole µs plus
 //! a remainder in `1/k` µs.
 
-use super::{allowed, ceil_div, ceil_div_signed, denied};
+use super::exact_time::ExactTime;
+use super::level::Level;
+use super::{allowed, ceil_div, denied};
 use crate::quota::Rate;
 use crate::Decision;
 
-/// Policing state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Meter {
-    /// Level, in units of `1/period_us` request.
-    pub level: u64,
-    /// When `level` was measured (µs).
-    pub last: u64,
-}
+/// Policing state: the level, in units of `1/period_us` request.
+pub type Meter = Level;
 
 fn level_at(s: &Meter, t: u64, k: u64) -> u64 {
     let elapsed = t.saturating_sub(s.last);
@@ -43,16 +39,7 @@ pub(crate) fn evaluate_policing(
     let (k, p) = (rate.amount(), rate.period_us());
     let full = capacity * p;
     let level = level_at(s, t, k);
-    // A clock that stepped back: leaking resumes only at `last`, so every
-    // wait counts from there.
-    let lag = s.last.saturating_sub(t);
-    let until = |units: u64| {
-        if units == 0 {
-            0
-        } else {
-            lag + ceil_div(units, k)
-        }
-    };
+    let until = |units: u64| s.wait(t, units, k);
     // Saturating: a state carried over from a larger capacity may hold more.
     let room = full.saturating_sub(level) / p;
     if cost > capacity {
@@ -68,62 +55,36 @@ pub(crate) fn evaluate_policing(
 
 pub(crate) fn consume_policing(s: &mut Meter, t: u64, cost: u64, _capacity: u64, rate: &Rate) {
     let level = level_at(s, t, rate.amount());
-    s.level = level + cost * rate.period_us();
-    s.last = s.last.max(t);
+    s.set(level + cost * rate.period_us(), t);
 }
 
 /// Shaping state: the last departure, `at + frac/k` µs, or none yet
 /// (`frac == NO_DEPARTURE`; a Redis key that does not exist).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Queue {
-    /// Whole µs of the last departure.
-    pub at: u64,
-    /// Remainder, in `1/k` µs (`0 ≤ frac < k`), or [`NO_DEPARTURE`].
-    pub frac: u64,
-}
+pub type Queue = ExactTime;
 
 /// `Queue::frac` of a queue nobody has used: its first request leaves at
 /// once, whenever it comes (even within `n/r` of the epoch).
 pub const NO_DEPARTURE: u64 = u64::MAX;
 
-impl Default for Queue {
-    fn default() -> Self {
-        Queue {
-            at: 0,
-            frac: NO_DEPARTURE,
-        }
-    }
-}
+/// The queue of a key nobody has used: no departure yet.
+pub const FRESH: Queue = ExactTime {
+    at: 0,
+    frac: NO_DEPARTURE,
+};
 
 /// This request's departure: `max(t, last + n·P/k)`.
 fn departure(s: &Queue, t: u64, cost: u64, k: u64, p: u64) -> Queue {
     if s.frac == NO_DEPARTURE {
-        return Queue { at: t, frac: 0 };
+        return ExactTime::whole(t);
     }
-    let frac = s.frac + cost * p;
-    let at = s.at + frac / k;
-    let frac = frac % k;
-    if at < t || (at == t && frac == 0) {
-        Queue { at: t, frac: 0 }
-    } else {
-        Queue { at, frac }
-    }
-}
-
-/// `(q − t)·k`, floored at 0: how far ahead of `t` the departure `q` is.
-fn ahead(q: &Queue, t: u64, k: u64) -> u64 {
-    if q.at >= t {
-        (q.at - t) * k + q.frac
-    } else {
-        0
-    }
+    s.plus(cost * p, k).not_before(t)
 }
 
 /// Unit requests admissible at `t` after departure `last`: the next leaves
 /// `w` ahead of `t` (scaled), each later one `P` after it, and all those
 /// with `w + j·P ≤ C·P` fit.
 fn room(last: &Queue, t: u64, capacity: u64, k: u64, p: u64) -> u64 {
-    let w = ahead(&departure(last, t, 1, k, p), t, k);
+    let w = departure(last, t, 1, k, p).ahead(t, k);
     let full = capacity * p;
     if w > full {
         0
@@ -141,8 +102,7 @@ fn idle_after(last: &Queue, t: u64, capacity: u64, k: u64, p: u64) -> u64 {
     if last.frac == NO_DEPARTURE {
         return 0;
     }
-    let idle = last.at as i128 + ceil_div_signed((last.frac + capacity * p) as i128, k as i128);
-    (idle - t as i128).max(0) as u64
+    last.until_plus((capacity * p) as i128, t, k).max(0) as u64
 }
 
 pub(crate) fn evaluate_shaping(
@@ -159,16 +119,14 @@ pub(crate) fn evaluate_shaping(
         return denied(limit, room(s, t, capacity, k, p), drain(s), None);
     }
     let dep = departure(s, t, cost, k, p);
-    let wait = ahead(&dep, t, k);
+    let wait = dep.ahead(t, k);
     if wait <= capacity * p {
         let mut d = allowed(limit, room(&dep, t, capacity, k, p), drain(&dep));
         d.delay = super::us(ceil_div(wait, k));
         d
     } else {
         // Earliest t' with (last + n·P/k − t')·k ≤ C·P.
-        let num = s.frac as i128 + (cost * p) as i128 - (capacity * p) as i128;
-        let earliest = s.at as i128 + ceil_div_signed(num, k as i128);
-        let retry = earliest - t as i128;
+        let retry = s.until_plus((cost * p) as i128 - (capacity * p) as i128, t, k);
         debug_assert!(retry > 0, "a denied request must wait");
         let retry = retry as u64;
         denied(limit, room(s, t, capacity, k, p), drain(s), Some(retry))

@@ -16,9 +16,11 @@
 //! The Redis Lua scripts repeat the same operations, so both stores agree
 //! exactly.
 
+pub mod exact_time;
 pub mod fixed_window;
 pub mod gcra;
 pub mod leaky_bucket;
+pub mod level;
 pub mod sliding_counter;
 pub mod sliding_log;
 pub mod token_bucket;
@@ -53,7 +55,7 @@ impl State {
     pub fn fresh(quota: &Quota, now: Timestamp) -> State {
         match *quota {
             Quota::TokenBucket { capacity, refill } => {
-                State::TokenBucket(token_bucket::Bucket::full(capacity, &refill, now))
+                State::TokenBucket(token_bucket::full(capacity, &refill, now))
             }
             Quota::LeakyBucket {
                 mode: LeakMode::Policing,
@@ -62,13 +64,13 @@ impl State {
             Quota::LeakyBucket {
                 mode: LeakMode::Shaping,
                 ..
-            } => State::Shaping(leaky_bucket::Queue::default()),
+            } => State::Shaping(leaky_bucket::FRESH),
             Quota::FixedWindow { .. } => State::FixedWindow(fixed_window::Window::default()),
             Quota::SlidingLog { .. } => State::SlidingLog(Box::default()),
             Quota::SlidingCounter { .. } => {
                 State::SlidingCounter(sliding_counter::Counter::default())
             }
-            Quota::Gcra { .. } => State::Gcra(gcra::Tat::default()),
+            Quota::Gcra { .. } => State::Gcra(gcra::FRESH),
         }
     }
 

@@ -4,25 +4,18 @@
 //! The level is kept in units of `1/P` token (`P` the rate's period in µs),
 //! so that `e` µs refill exactly `e·k` units (`k` tokens per period).
 
-use super::{allowed, ceil_div, denied, div};
+use super::level::Level;
+use super::{allowed, denied, div};
 use crate::quota::Rate;
 
-/// Token bucket state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Bucket {
-    /// Tokens, in units of `1/period_us` token.
-    pub level: u64,
-    /// When `level` was measured (µs).
-    pub last: u64,
-}
+/// Token bucket state: the tokens, in units of `1/period_us` token.
+pub type Bucket = Level;
 
-impl Bucket {
-    /// A full bucket.
-    pub fn full(capacity: u64, rate: &Rate, now: crate::time::Timestamp) -> Bucket {
-        Bucket {
-            level: capacity * rate.period_us(),
-            last: now.as_micros(),
-        }
+/// A full bucket.
+pub fn full(capacity: u64, rate: &Rate, now: crate::time::Timestamp) -> Bucket {
+    Level {
+        level: capacity * rate.period_us(),
+        last: now.as_micros(),
     }
 }
 
@@ -57,9 +50,7 @@ pub(crate) fn decide(
 ) -> crate::Decision {
     let (d, after) = judge(s, t, cost, capacity, rate);
     if let Some(level) = after {
-        s.level = level;
-        // A clock that steps back must not refill the same interval twice.
-        s.last = s.last.max(t);
+        s.set(level, t);
     }
     d
 }
@@ -75,16 +66,7 @@ fn judge(
     let (k, p) = (rate.amount(), rate.period_us());
     let full = capacity * p;
     let level = level_at(s, t, full, k);
-    // A clock that stepped back: refilling resumes only at `last`, so every
-    // wait counts from there.
-    let lag = s.last.saturating_sub(t);
-    let until = |units: u64| {
-        if units == 0 {
-            0
-        } else {
-            lag + ceil_div(units, k)
-        }
-    };
+    let until = |units: u64| s.wait(t, units, k);
     if cost > capacity {
         return (
             denied(capacity, div(level, p), until(full - level), None),
@@ -112,7 +94,5 @@ fn judge(
 pub(crate) fn consume(s: &mut Bucket, t: u64, cost: u64, capacity: u64, rate: &Rate) {
     let p = rate.period_us();
     let level = level_at(s, t, capacity * p, rate.amount());
-    s.level = level.saturating_sub(cost * p);
-    // A clock that steps back must not refill the same interval twice.
-    s.last = s.last.max(t);
+    s.set(level.saturating_sub(cost * p), t);
 }
