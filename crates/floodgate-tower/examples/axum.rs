@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
-use floodgate_core::policy::parse_policy;
+use floodgate_config::parse_policy;
 use floodgate_core::{Limiter, MemoryStore};
 use floodgate_tower::{LimiterHandle, RateLimitLayer, TrustedProxies};
 

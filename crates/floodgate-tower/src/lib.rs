@@ -29,7 +29,8 @@
 //! use std::net::SocketAddr;
 //! use std::sync::Arc;
 //! use axum::{routing::get, Router};
-//! use floodgate_core::{policy::parse_policy, Limiter, MemoryStore};
+//! use floodgate_config::parse_policy;
+//! use floodgate_core::{Limiter, MemoryStore};
 //! use floodgate_tower::{LimiterHandle, RateLimitLayer, TrustedProxies};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

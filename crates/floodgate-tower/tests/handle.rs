@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use floodgate_core::policy::{fingerprint, parse_policy};
+use floodgate_config::parse_policy;
+use floodgate_core::policy::fingerprint;
 use floodgate_core::{CheckError, Limiter, ManualClock, MemoryStore, Timestamp};
 use floodgate_tower::{LimiterHandle, Observer, Seen, TrustedProxies};
 use http::HeaderMap;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use floodgate_core::policy::parse_policy;
+use floodgate_config::parse_policy;
 use floodgate_core::{Limiter, ManualClock, MemoryStore, Timestamp};
 use floodgate_tower::{LimiterHandle, PeerAddr, RateLimitLayer, TrustedProxies};
 use http::{Request, Response, StatusCode};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use floodgate_core::policy::parse_policy;
+use floodgate_config::parse_policy;
 use floodgate_core::store::BoxFuture;
 use floodgate_core::{
     Decision, LimitCheck, Limiter, ManualClock, MemoryStore, Store, StoreError, Timestamp,

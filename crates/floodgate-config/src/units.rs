@@ -4,10 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use floodgate_core::Rate;
 use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
-
-use crate::quota::Rate;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Parses a duration: one or more `<number><unit>` with units `us`, `ms`,
 /// `s`, `m`, `h`, `d` (e.g. `1m30s`). A bare number is refused: its unit
@@ -87,6 +86,40 @@ pub fn parse_rate(text: &str) -> Result<Rate, String> {
     Rate::new(amount, period).map_err(|e| format!("`{text}`: {e}"))
 }
 
+/// Writes `us` microseconds in the largest unit that divides it
+/// (`90s`, `1500ms`, `2h`), as [`parse_duration`] reads it back.
+pub fn format_duration(us: u64) -> String {
+    for (unit, per) in [
+        ("d", 86_400_000_000),
+        ("h", 3_600_000_000),
+        ("m", 60_000_000),
+        ("s", 1_000_000),
+        ("ms", 1_000),
+    ] {
+        if us >= per && us % per == 0 {
+            return format!("{}{unit}", us / per);
+        }
+    }
+    format!("{us}us")
+}
+
+/// Writes a rate per second, minute, hour or day when one is whole
+/// (`100/minute` reads back as `100/m`), else as amount per duration.
+pub fn format_rate(rate: &Rate) -> String {
+    let (amount, period) = (u128::from(rate.amount()), u128::from(rate.period_us()));
+    for (unit, per) in [
+        ("s", 1_000_000u128),
+        ("m", 60_000_000),
+        ("h", 3_600_000_000),
+        ("d", 86_400_000_000),
+    ] {
+        if (amount * per) % period == 0 {
+            return format!("{}/{unit}", amount * per / period);
+        }
+    }
+    format!("{}/{}", rate.amount(), format_duration(rate.period_us()))
+}
+
 /// A duration field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DurationField(pub Duration);
@@ -117,6 +150,18 @@ impl Visitor<'_> for DurationVisitor {
         Err(E::custom(format!(
             "`{v}` is not a duration: use whole numbers with a unit, e.g. 1500ms"
         )))
+    }
+}
+
+impl Serialize for DurationField {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(floodgate_core::time::duration_micros(self.0)))
+    }
+}
+
+impl Serialize for RateField {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_rate(&self.0))
     }
 }
 
@@ -183,5 +228,18 @@ mod tests {
         assert!(parse_rate("100").is_err());
         assert!(parse_rate("x/s").is_err());
         assert!(parse_rate("0/s").is_err());
+    }
+
+    #[test]
+    fn written_back_as_read() {
+        for d in ["90s", "1500ms", "2h", "1d", "7us", "1m"] {
+            let us = parse_duration(d).unwrap().as_micros() as u64;
+            assert_eq!(format_duration(us), d);
+        }
+        assert_eq!(format_rate(&parse_rate("100/minute").unwrap()), "100/m");
+        assert_eq!(format_rate(&parse_rate("10/s").unwrap()), "10/s");
+        assert_eq!(format_rate(&parse_rate("1/7us").unwrap()), "1/7us");
+        let odd = parse_rate("3/7ms").unwrap();
+        assert_eq!(parse_rate(&format_rate(&odd)).unwrap(), odd);
     }
 }

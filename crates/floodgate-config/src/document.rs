@@ -1,0 +1,172 @@
+//! The policy document as written, in YAML or JSON: tiers, clients,
+//! identity, rules and global limits. Unknown fields are errors.
+
+use std::collections::BTreeMap;
+
+use floodgate_core::policy::Identity;
+use floodgate_core::FailureMode;
+use serde::{Deserialize, Serialize};
+
+use crate::units::{DurationField, RateField};
+
+/// The policy: the part of the config file (and of the admin API) that
+/// says who gets how much. Server settings live beside it, in
+/// [`ServerDocument`](crate::ServerDocument).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDocument {
+    /// Tier names, e.g. `[free, pro, enterprise]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<String>,
+    /// The tier of clients without a known API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_tier: Option<String>,
+    /// API key → tier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientDocument>,
+    /// Where client identities come from.
+    #[serde(default)]
+    pub identity: IdentityDocument,
+    /// Rules, all of which apply when they match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleDocument>,
+    /// Limits over all traffic.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub global: Vec<LimitDocument>,
+}
+
+/// One known client.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientDocument {
+    /// The API key it sends.
+    pub api_key: String,
+    /// Its tier.
+    pub tier: String,
+    /// A name, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Where client identities come from.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityDocument {
+    /// Header carrying the API key.
+    #[serde(default = "default_api_key_header")]
+    pub api_key_header: String,
+    /// Header carrying the user id.
+    #[serde(default = "default_user_header")]
+    pub user_header: String,
+    /// Refuse requests without a known API key.
+    #[serde(default)]
+    pub require_api_key: bool,
+    /// IPv6 clients are keyed by this prefix length.
+    #[serde(default = "default_ipv6_prefix")]
+    pub ipv6_prefix: u8,
+}
+
+// The defaults are core's, written once.
+fn default_api_key_header() -> String {
+    Identity::default().api_key_header
+}
+fn default_user_header() -> String {
+    Identity::default().user_header
+}
+fn default_ipv6_prefix() -> u8 {
+    Identity::default().ipv6_prefix
+}
+
+impl Default for IdentityDocument {
+    fn default() -> Self {
+        IdentityDocument {
+            api_key_header: default_api_key_header(),
+            user_header: default_user_header(),
+            require_api_key: false,
+            ipv6_prefix: default_ipv6_prefix(),
+        }
+    }
+}
+
+/// A rule as written.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDocument {
+    /// Unique name.
+    pub name: String,
+    /// Which requests it applies to (all when absent).
+    #[serde(rename = "match", default)]
+    pub matcher: MatchDocument,
+    /// Whose counter: one part or a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyDocument>,
+    /// Limits, all decided together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<LimitDocument>,
+    /// Tier name → limits that replace `limits` for that tier.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tiers: BTreeMap<String, Vec<LimitDocument>>,
+    /// Decide and report, never deny.
+    #[serde(default)]
+    pub shadow: bool,
+    /// `fail_open`, `fail_closed` or `local` when the store fails (default:
+    /// the store's `on_failure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_store_failure: Option<FailureMode>,
+}
+
+/// Request matching.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchDocument {
+    /// Exact path, or a prefix ending in `/*` (or `*` for every path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Methods (any when absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+}
+
+/// A key: one part or several.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum KeyDocument {
+    /// `key: ip`
+    One(String),
+    /// `key: [api_key, route]`
+    Many(Vec<String>),
+}
+
+/// A limit as written: `algorithm` says which other fields apply.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitDocument {
+    /// `token_bucket`, `leaky_bucket`, `fixed_window`,
+    /// `sliding_window_log`, `sliding_window_counter` or `gcra`.
+    pub algorithm: String,
+    /// Name in headers and reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Bucket size (token and leaky bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u64>,
+    /// Refill rate (token bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill: Option<RateField>,
+    /// Leak rate (leaky bucket) or sustained rate (GCRA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateField>,
+    /// `policing` (default) or `shaping` (leaky bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Requests per window (window algorithms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Window length (window algorithms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<DurationField>,
+    /// Burst (GCRA, default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u64>,
+}
+

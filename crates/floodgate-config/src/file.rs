@@ -1,0 +1,203 @@
+//! The config file: the policy document and the server's sections side by
+//! side at the top level of one YAML document, read in one pass (so every
+//! error keeps its line and column) and kept apart in two types.
+
+use std::fmt;
+use std::sync::Arc;
+
+use floodgate_core::{MemoryStoreConfig, Policy};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::document::PolicyDocument;
+use crate::error::{ConfigError, Source};
+use crate::locate::Seg;
+use crate::server::ServerDocument;
+
+/// The top-level keys of [`PolicyDocument`].
+pub const POLICY_FIELDS: &[&str] = &[
+    "tiers",
+    "default_tier",
+    "clients",
+    "identity",
+    "rules",
+    "global",
+];
+
+/// The file as written: the policy and the server settings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FileDocument {
+    /// The policy sections.
+    pub policy: PolicyDocument,
+    /// The server sections.
+    pub server: ServerDocument,
+}
+
+impl<'de> Deserialize<'de> for FileDocument {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(FileVisitor)
+    }
+}
+
+struct FileVisitor;
+
+impl<'de> Visitor<'de> for FileVisitor {
+    type Value = FileDocument;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a mapping of policy and server sections")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<FileDocument, E> {
+        Ok(FileDocument::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileDocument, A::Error> {
+        let mut doc = FileDocument::default();
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format!("duplicate field `{key}`")));
+            }
+            let p = &mut doc.policy;
+            let s = &mut doc.server;
+            match key.as_str() {
+                "tiers" => p.tiers = map.next_value()?,
+                "default_tier" => p.default_tier = map.next_value()?,
+                "clients" => p.clients = map.next_value()?,
+                "identity" => p.identity = map.next_value()?,
+                "rules" => p.rules = map.next_value()?,
+                "global" => p.global = map.next_value()?,
+                "store" => s.store = map.next_value()?,
+                "listen" => s.listen = map.next_value()?,
+                "admin" => s.admin = map.next_value()?,
+                "upstream" => s.upstream = map.next_value()?,
+                "upstream_timeout" => s.upstream_timeout = map.next_value()?,
+                "trusted_proxies" => s.trusted_proxies = map.next_value()?,
+                "log" => s.log = map.next_value()?,
+                "shutdown_grace" => s.shutdown_grace = map.next_value()?,
+                other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
+            }
+            seen.push(key);
+        }
+        Ok(doc)
+    }
+}
+
+const ALL_FIELDS: &[&str] = &[
+    "tiers",
+    "default_tier",
+    "clients",
+    "identity",
+    "rules",
+    "global",
+    "store",
+    "listen",
+    "admin",
+    "upstream",
+    "upstream_timeout",
+    "trusted_proxies",
+    "log",
+    "shutdown_grace",
+];
+
+/// A validated config file.
+#[derive(Clone, Debug)]
+pub struct ConfigFile {
+    /// The file it came from.
+    pub file: String,
+    /// The text it was read from (to locate errors the server finds).
+    pub text: String,
+    /// The document as written.
+    pub document: FileDocument,
+    /// The policy, validated; `store.rules` folded into the rules'
+    /// failure modes.
+    pub policy: Arc<Policy>,
+    /// The memory store's settings (the local fallback's under Redis).
+    pub memory: MemoryStoreConfig,
+}
+
+impl ConfigFile {
+    /// Parses and validates `text`, naming `file` in errors.
+    pub fn parse(file: &str, text: &str) -> Result<ConfigFile, ConfigError> {
+        let document: FileDocument =
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::from_yaml(file, &e))?;
+        let src = Source { name: file, text };
+        let mut policy = document.policy.validate(&src)?;
+        document.server.check(&src)?;
+        // `store.rules` gives rules without their own `on_store_failure`
+        // a mode; naming a rule that does not exist is a mistake.
+        for (name, mode) in &document.server.store.rules {
+            let at = [Seg::from("store"), Seg::from("rules"), Seg::from(name.as_str())];
+            match policy.rules.iter_mut().find(|r| *r.name == **name) {
+                Some(r) => {
+                    r.on_store_failure.get_or_insert(*mode);
+                }
+                None => return Err(src.error(&at, format!("no rule is named `{name}`"))),
+            }
+        }
+        Ok(ConfigFile {
+            file: file.to_string(),
+            text: text.to_string(),
+            memory: document.server.store.memory(),
+            document,
+            policy: Arc::new(policy),
+        })
+    }
+
+    /// Reads and validates a file.
+    pub fn load(path: &std::path::Path) -> Result<ConfigFile, LoadError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read {
+            file: file.clone(),
+            error: e,
+        })?;
+        Ok(ConfigFile::parse(&file, &text)?)
+    }
+
+    /// Where this file's errors are located.
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            name: &self.file,
+            text: &self.text,
+        }
+    }
+}
+
+/// A config file that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read.
+    #[error("{file}: cannot read: {error}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not a valid config.
+    #[error("{0}")]
+    Invalid(#[from] ConfigError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::SERVER_FIELDS;
+
+    #[test]
+    fn field_lists_match_the_documents() {
+        let all: Vec<&str> = POLICY_FIELDS.iter().chain(SERVER_FIELDS).copied().collect();
+        assert_eq!(all, ALL_FIELDS);
+        // Every listed policy field round-trips through the policy document.
+        let doc = serde_json::to_value(PolicyDocument {
+            tiers: vec!["free".into()],
+            default_tier: Some("free".into()),
+            ..PolicyDocument::default()
+        })
+        .unwrap();
+        for k in doc.as_object().unwrap().keys() {
+            assert!(POLICY_FIELDS.contains(&k.as_str()), "{k}");
+        }
+    }
+}

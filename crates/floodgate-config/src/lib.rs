@@ -1,0 +1,80 @@
+//! Floodgate's configuration: the policy document, in YAML or JSON, shared
+//! by the config file, `check-config`, `simulate`, the load generator and
+//! the admin API; and the config file's server sections, kept beside it.
+//!
+//! Unknown fields are errors, and every error names the place: file, line
+//! and column, and the field as `rules[1].limits[0].refill`.
+//!
+//! # Layout
+//!
+//! - [`document`]: `PolicyDocument` and its parts, as written (serde).
+//! - [`validate`]: a `PolicyDocument` into a core `Policy`.
+//! - [`limit`]: a limit as written into a `Quota` and `Limit`.
+//! - [`server`]: `ServerDocument`, the server's sections, and their ranges.
+//! - [`store`]: `StoreDocument`, the `store:` section.
+//! - [`file`]: `ConfigFile`, both read from one file.
+//! - [`error`]: `ConfigError` and `Source` (locating errors).
+//! - [`locate`]: finds a node of a YAML (or JSON) text by path.
+//! - [`units`]: durations (`1m30s`) and rates (`100/minute`).
+//!
+//! # Example
+//!
+//! ```
+//! let policy = floodgate_config::parse_policy("inline", r#"
+//! rules:
+//!   - name: per-ip
+//!     key: ip
+//!     limits: [ { algorithm: token_bucket, capacity: 100, refill: 1/s } ]
+//! "#).unwrap();
+//! assert_eq!(&*policy.rules[0].name, "per-ip");
+//!
+//! let err = floodgate_config::parse_policy("inline", "rules:\n  - name: a/b\n").unwrap_err();
+//! assert_eq!((err.line, err.field.as_str()), (2, "rules[0].name"));
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod document;
+pub mod error;
+pub mod file;
+pub mod limit;
+pub mod locate;
+pub mod server;
+pub mod store;
+pub mod units;
+pub mod validate;
+
+use floodgate_core::Policy;
+
+pub use document::{
+    ClientDocument, IdentityDocument, KeyDocument, LimitDocument, MatchDocument, PolicyDocument,
+    RuleDocument,
+};
+pub use error::{ConfigError, Source};
+pub use file::{ConfigFile, FileDocument, LoadError};
+pub use server::{AdminSection, LogFormat, LogSection, ServerDocument};
+pub use store::{BreakerDocument, StoreDocument, StoreKind, TimeSourceName};
+
+impl PolicyDocument {
+    /// Reads a policy document from YAML.
+    pub fn from_yaml(name: &str, text: &str) -> Result<PolicyDocument, ConfigError> {
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::from_yaml(name, &e))
+    }
+
+    /// Reads a policy document from JSON; errors carry the JSON path.
+    pub fn from_json(name: &str, text: &str) -> Result<PolicyDocument, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| ConfigError::from_json(name, &e))
+    }
+}
+
+/// Parses and validates a policy from YAML.
+pub fn parse_policy(name: &str, text: &str) -> Result<Policy, ConfigError> {
+    PolicyDocument::from_yaml(name, text)?.validate(&Source { name, text })
+}
+
+/// Parses and validates a policy from JSON.
+pub fn parse_policy_json(name: &str, text: &str) -> Result<Policy, ConfigError> {
+    PolicyDocument::from_json(name, text)?.validate(&Source { name, text })
+}

@@ -1,0 +1,136 @@
+//! A limit as written into a `Quota`, and a rule's list of limits into
+//! `Limit`s with their names and ids.
+
+use std::collections::HashSet;
+
+use floodgate_core::policy::{check_name, Limit};
+use floodgate_core::quota::{LeakMode, Quota};
+
+use crate::document::LimitDocument;
+use crate::error::{join, ConfigError, Source};
+use crate::locate::Seg;
+
+const ALGORITHMS: &str =
+    "token_bucket, leaky_bucket, fixed_window, sliding_window_log, sliding_window_counter, gcra";
+
+
+impl LimitDocument {
+    /// The quota this limit describes; errors are located under `at`.
+    pub fn to_quota(&self, src: &Source, at: &[Seg]) -> Result<Quota, ConfigError> {
+        let given = |field: &str| -> bool {
+            match field {
+                "capacity" => self.capacity.is_some(),
+                "refill" => self.refill.is_some(),
+                "rate" => self.rate.is_some(),
+                "mode" => self.mode.is_some(),
+                "limit" => self.limit.is_some(),
+                "window" => self.window.is_some(),
+                "burst" => self.burst.is_some(),
+                _ => false,
+            }
+        };
+        let algo = self.algorithm.as_str();
+        let fields: &[&str] = match algo {
+            "token_bucket" => &["capacity", "refill"],
+            "leaky_bucket" => &["capacity", "rate", "mode"],
+            "fixed_window" | "sliding_window_log" | "sliding_window_counter" => {
+                &["limit", "window"]
+            }
+            "gcra" => &["rate", "burst"],
+            other => {
+                return Err(src.error(
+                    &join(at, &["algorithm".into()]),
+                    format!("unknown algorithm `{other}`, expected one of {ALGORITHMS}"),
+                ))
+            }
+        };
+        for f in [
+            "capacity", "refill", "rate", "mode", "limit", "window", "burst",
+        ] {
+            if given(f) && !fields.contains(&f) {
+                return Err(src.error(
+                    &join(at, &[f.into()]),
+                    format!(
+                        "`{f}` does not apply to {algo} (it takes {})",
+                        fields.join(", ")
+                    ),
+                ));
+            }
+        }
+        let need = |f: &str| src.error(&join(at, &[]), format!("{algo} needs `{f}`"));
+        let bad =
+            |f: &str, e: floodgate_core::quota::QuotaError| src.error(&join(at, &[f.into()]), e.to_string());
+        let quota = match algo {
+            "token_bucket" => {
+                let c = self.capacity.ok_or_else(|| need("capacity"))?;
+                let r = self.refill.ok_or_else(|| need("refill"))?.0;
+                Quota::token_bucket(c, r).map_err(|e| bad("capacity", e))?
+            }
+            "leaky_bucket" => {
+                let c = self.capacity.ok_or_else(|| need("capacity"))?;
+                let r = self.rate.ok_or_else(|| need("rate"))?.0;
+                let mode = match self.mode.as_deref() {
+                    None | Some("policing") => LeakMode::Policing,
+                    Some("shaping") => LeakMode::Shaping,
+                    Some(m) => {
+                        return Err(src.error(
+                            &join(at, &["mode".into()]),
+                            format!("unknown mode `{m}`, expected policing or shaping"),
+                        ))
+                    }
+                };
+                Quota::leaky_bucket(c, r, mode).map_err(|e| bad("capacity", e))?
+            }
+            "gcra" => {
+                let r = self.rate.ok_or_else(|| need("rate"))?.0;
+                Quota::gcra(r, self.burst.unwrap_or(1)).map_err(|e| bad("burst", e))?
+            }
+            window_algo => {
+                let l = self.limit.ok_or_else(|| need("limit"))?;
+                let w = self.window.ok_or_else(|| need("window"))?.0;
+                let q = match window_algo {
+                    "fixed_window" => Quota::fixed_window(l, w),
+                    "sliding_window_log" => Quota::sliding_log(l, w),
+                    _ => Quota::sliding_counter(l, w),
+                };
+                q.map_err(|e| bad("limit", e))?
+            }
+        };
+        Ok(quota)
+    }
+}
+
+
+/// The limits of `rule` (of its override for `tier`), named `rule`, or
+/// `rule-0`, `rule-1`… when there are several, unless named.
+pub(crate) fn limits(
+    src: &Source,
+    at: &[Seg],
+    rule: &str,
+    tier: Option<&str>,
+    list: &[LimitDocument],
+) -> Result<Vec<Limit>, ConfigError> {
+    let mut out = Vec::with_capacity(list.len());
+    let mut names = HashSet::new();
+    for (i, l) in list.iter().enumerate() {
+        let default_name = if list.len() == 1 {
+            rule.to_string()
+        } else {
+            format!("{rule}-{i}")
+        };
+        let here = join(at, &[i.into()]);
+        let quota = l.to_quota(src, &here)?;
+        let name = l.name.clone().unwrap_or(default_name);
+        check_name(&name).map_err(|m| src.error(&join(&here, &["name".into()]), m))?;
+        let limit = Limit::new(rule, tier, &name, quota);
+        if !names.insert(limit.name.clone()) {
+            return Err(src.error(
+                &join(at, &[i.into(), "name".into()]),
+                format!("two limits here are named `{}`", limit.name),
+            ));
+        }
+        out.push(limit);
+    }
+    Ok(out)
+}
+

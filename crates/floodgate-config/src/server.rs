@@ -1,0 +1,195 @@
+//! The server's sections of the config file, beside the policy: the
+//! listeners, upstream, trusted proxies, logging, shutdown and the store.
+//! Ranges are checked here (with the place); turning the text into
+//! addresses and URLs is the server's.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ConfigError, Source};
+use crate::locate::Seg;
+use crate::store::StoreDocument;
+use crate::units::{format_duration, DurationField};
+
+/// The server sections as written.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerDocument {
+    /// Where state lives: `kind: memory` (default), `redis` or
+    /// `redis_cluster`.
+    #[serde(default)]
+    pub store: StoreDocument,
+    /// Public listener address.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Admin listener.
+    #[serde(default)]
+    pub admin: AdminSection,
+    /// Forward allowed requests here (`http://host:port`); without it the
+    /// public listener serves the built-in demo endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// How long to wait for the upstream's response headers (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_timeout: Option<DurationField>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` are believed (CIDRs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+    /// Time allowed to finish in-flight requests on shutdown (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace: Option<DurationField>,
+}
+
+impl Default for ServerDocument {
+    fn default() -> Self {
+        ServerDocument {
+            store: StoreDocument::default(),
+            listen: default_listen(),
+            admin: AdminSection::default(),
+            upstream: None,
+            upstream_timeout: None,
+            trusted_proxies: Vec::new(),
+            log: LogSection::default(),
+            shutdown_grace: None,
+        }
+    }
+}
+
+/// The top-level keys of [`ServerDocument`].
+pub const SERVER_FIELDS: &[&str] = &[
+    "store",
+    "listen",
+    "admin",
+    "upstream",
+    "upstream_timeout",
+    "trusted_proxies",
+    "log",
+    "shutdown_grace",
+];
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+/// `admin:`
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Admin listener address (loopback by default).
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+    /// Bearer token required on admin endpoints (all but `/healthz` and
+    /// `/readyz`). Required when `listen` is not a loopback address.
+    #[serde(default, skip_serializing)]
+    pub token: Option<String>,
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:9090".into()
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            listen: default_admin_listen(),
+            token: None,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `log:`
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` or `json`.
+    #[serde(default = "default_log_format")]
+    pub format: LogFormat,
+    /// `error`, `warn`, `info`, `debug`, `trace` (or a tracing filter).
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// Rejection log lines per second at most (0: every rejection).
+    #[serde(default = "default_rejections_per_second")]
+    pub rejections_per_second: u64,
+}
+
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_rejections_per_second() -> u64 {
+    10
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            format: default_log_format(),
+            level: default_log_level(),
+            rejections_per_second: default_rejections_per_second(),
+        }
+    }
+}
+
+/// The most rejection log lines a second that may be asked for.
+pub const MAX_REJECTIONS_PER_SECOND: u64 = 1_000_000;
+/// The longest upstream timeout and shutdown grace.
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(3_600);
+
+/// Checks that `d`, found at `path`, lies in `(0, max]`.
+pub(crate) fn check_wait(
+    src: &Source,
+    path: &[Seg],
+    d: Option<DurationField>,
+    max: Duration,
+) -> Result<(), ConfigError> {
+    match d {
+        Some(DurationField(d)) if d.is_zero() || d > max => Err(src.error(
+            path,
+            format!(
+                "must be above 0 and at most {}",
+                format_duration(floodgate_core::time::duration_micros(max))
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl ServerDocument {
+    /// Checks ranges and the fields that depend on each other.
+    pub fn check(&self, src: &Source) -> Result<(), ConfigError> {
+        let at = |p: &[&str]| p.iter().map(|s| Seg::from(*s)).collect::<Vec<_>>();
+        check_wait(src, &at(&["upstream_timeout"]), self.upstream_timeout, MAX_SERVER_WAIT)?;
+        check_wait(src, &at(&["shutdown_grace"]), self.shutdown_grace, MAX_SERVER_WAIT)?;
+        if self.upstream.is_none() && self.upstream_timeout.is_some() {
+            return Err(src.error(&at(&["upstream_timeout"]), "set without an upstream"));
+        }
+        if self.log.rejections_per_second > MAX_REJECTIONS_PER_SECOND {
+            return Err(src.error(
+                &at(&["log", "rejections_per_second"]),
+                format!("must be at most {MAX_REJECTIONS_PER_SECOND} (0 logs every rejection)"),
+            ));
+        }
+        if let Some(t) = &self.admin.token {
+            if t.len() < 16 {
+                return Err(src.error(&at(&["admin", "token"]), "use at least 16 characters"));
+            }
+        }
+        self.store.check(src)
+    }
+}

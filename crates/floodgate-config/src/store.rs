@@ -1,0 +1,199 @@
+//! `store:`: where limit state lives. One flat section; `kind` says which
+//! fields apply. `max_keys` and `shards` size the memory store, which under
+//! a Redis store is the local fallback (`on_failure: local`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use floodgate_core::{FailureMode, MemoryStoreConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ConfigError, Source};
+use crate::locate::Seg;
+use crate::server::check_wait;
+use crate::units::DurationField;
+
+/// The store kinds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// In-process memory (the default).
+    #[default]
+    Memory,
+    /// One Redis server: `url`.
+    Redis,
+    /// A Redis Cluster: `nodes`.
+    RedisCluster,
+}
+
+/// Where a Redis script takes the time from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSourceName {
+    /// Redis' own `TIME` (the default).
+    Redis,
+    /// The caller's clock.
+    Caller,
+}
+
+/// `store.breaker:`
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerDocument {
+    /// Consecutive failures that open the breaker (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+    /// How long an open breaker waits before one probe (default 1s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<DurationField>,
+}
+
+/// `store:` as written. Absent fields take the store's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreDocument {
+    /// `memory` (default), `redis` or `redis_cluster`.
+    #[serde(default)]
+    pub kind: StoreKind,
+    /// Most keys the memory store (or the local fallback) holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_keys: Option<u64>,
+    /// Shards of the memory store (or the local fallback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u64>,
+    /// The Redis server's URL (`kind: redis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Seed nodes (`kind: redis_cluster`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<String>>,
+    /// Prefix of every Redis key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
+    /// Longest wait for one decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationField>,
+    /// Longest wait for a connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<DurationField>,
+    /// Multiplexed connections to a standalone server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
+    /// `redis` or `caller`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeSourceName>,
+    /// What rules without their own `on_store_failure` do when Redis
+    /// cannot decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<FailureMode>,
+    /// In `local` mode, each limit is divided by this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_divisor: Option<u64>,
+    /// Rule name → failure mode, for rules without their own
+    /// `on_store_failure` (which wins).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, FailureMode>,
+    /// Circuit breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerDocument>,
+}
+
+/// The most keys a memory store may be asked to hold.
+pub const MAX_KEYS: u64 = 1 << 32;
+/// The most shards a memory store may be asked for.
+pub const MAX_SHARDS: u64 = 4_096;
+/// The longest Redis decision or connect timeout.
+pub const MAX_REDIS_WAIT: Duration = Duration::from_secs(60);
+/// The longest breaker cool-down.
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(3_600);
+/// The most connections to a standalone Redis.
+pub const MAX_CONNECTIONS: u64 = 64;
+/// The largest `local_divisor` and `breaker.failures`.
+pub const MAX_COUNT: u64 = 1_000_000;
+
+impl StoreDocument {
+    /// The memory store's settings (also the local fallback's).
+    pub fn memory(&self) -> MemoryStoreConfig {
+        let d = MemoryStoreConfig::default();
+        MemoryStoreConfig {
+            max_keys: self.max_keys.map_or(d.max_keys, |n| n as usize),
+            shards: self.shards.map_or(d.shards, |n| n as usize),
+            ..d
+        }
+    }
+
+    /// Checks which fields apply to `kind`, and every range.
+    pub fn check(&self, src: &Source) -> Result<(), ConfigError> {
+        let at = |f: &str| vec![Seg::from("store"), Seg::from(f)];
+        let range = |f: &str, v: Option<u64>, lo: u64, hi: u64| match v {
+            Some(v) if v < lo || v > hi => {
+                Err(src.error(&at(f), format!("must be between {lo} and {hi}")))
+            }
+            _ => Ok(()),
+        };
+        range("max_keys", self.max_keys, 1, MAX_KEYS)?;
+        range("shards", self.shards, 1, MAX_SHARDS)?;
+        let redis_fields = [
+            ("url", self.url.is_some()),
+            ("nodes", self.nodes.is_some()),
+            ("key_prefix", self.key_prefix.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("connect_timeout", self.connect_timeout.is_some()),
+            ("connections", self.connections.is_some()),
+            ("time", self.time.is_some()),
+            ("on_failure", self.on_failure.is_some()),
+            ("local_divisor", self.local_divisor.is_some()),
+            ("rules", !self.rules.is_empty()),
+            ("breaker", self.breaker.is_some()),
+        ];
+        match self.kind {
+            StoreKind::Memory => {
+                if let Some((f, _)) = redis_fields.iter().find(|(_, given)| *given) {
+                    return Err(src.error(
+                        &at(f),
+                        format!("`{f}` applies to kind redis or redis_cluster, not memory"),
+                    ));
+                }
+                return Ok(());
+            }
+            StoreKind::Redis => {
+                if self.url.is_none() {
+                    return Err(src.error(&at("kind"), "kind: redis needs a `url`"));
+                }
+                if self.nodes.is_some() {
+                    return Err(src.error(&at("nodes"), "`nodes` is for kind: redis_cluster; use `url`"));
+                }
+            }
+            StoreKind::RedisCluster => {
+                if self.nodes.as_ref().is_none_or(Vec::is_empty) {
+                    return Err(src.error(&at("kind"), "kind: redis_cluster needs `nodes`"));
+                }
+                if self.url.is_some() {
+                    return Err(src.error(&at("url"), "`url` is for kind: redis; use `nodes`"));
+                }
+            }
+        }
+        if let Some(p) = &self.key_prefix {
+            if p.contains(['{', '}']) || p.len() > 64 {
+                return Err(src.error(
+                    &at("key_prefix"),
+                    "at most 64 characters, no braces (the identity is the hash tag)",
+                ));
+            }
+        }
+        check_wait(src, &at("timeout"), self.timeout, MAX_REDIS_WAIT)?;
+        check_wait(src, &at("connect_timeout"), self.connect_timeout, MAX_REDIS_WAIT)?;
+        range("connections", self.connections, 1, MAX_CONNECTIONS)?;
+        range("local_divisor", self.local_divisor, 1, MAX_COUNT)?;
+        if let Some(b) = &self.breaker {
+            let bat = |f: &str| vec![Seg::from("store"), Seg::from("breaker"), Seg::from(f)];
+            if let Some(n) = b.failures {
+                if n == 0 || u64::from(n) > MAX_COUNT {
+                    return Err(src.error(&bat("failures"), format!("must be between 1 and {MAX_COUNT}")));
+                }
+            }
+            check_wait(src, &bat("cooldown"), b.cooldown, MAX_COOLDOWN)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! Validation of a policy document into a core `Policy`: names, tiers,
+//! clients, identity settings, matchers, keys and limits, each error
+//! located in the document's text.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use floodgate_core::policy::{
+    check_name, Identity, KeyPart, Matcher, PathPattern, Policy, Rule,
+};
+
+use crate::document::{KeyDocument, PolicyDocument};
+use crate::error::{join, ConfigError, Source};
+use crate::limit::limits;
+use crate::locate::Seg;
+
+fn key_part(src: &Source, at: &[Seg], s: &str) -> Result<KeyPart, ConfigError> {
+    Ok(match s {
+        "ip" => KeyPart::Ip,
+        "api_key" => KeyPart::ApiKey,
+        "user" => KeyPart::User,
+        "route" => KeyPart::Route,
+        "global" => KeyPart::Global,
+        other => {
+            return Err(src.error(
+                at,
+                format!("unknown key `{other}`, expected ip, api_key, user, route or global"),
+            ))
+        }
+    })
+}
+
+impl PolicyDocument {
+    /// Validates into a policy; errors are located in `src`, the text this
+    /// document was read from.
+    pub fn validate(&self, src: &Source) -> Result<Policy, ConfigError> {
+        let mut tiers: Vec<Arc<str>> = Vec::new();
+        for (i, t) in self.tiers.iter().enumerate() {
+            let at = ["tiers".into(), i.into()];
+            check_name(t).map_err(|m| src.error(&at, m))?;
+            if tiers.iter().any(|x| **x == **t) {
+                return Err(src.error(&at, format!("tier `{t}` is listed twice")));
+            }
+            tiers.push(Arc::from(t.as_str()));
+        }
+        let tier = |name: &str, at: &[Seg]| -> Result<Arc<str>, ConfigError> {
+            tiers
+                .iter()
+                .find(|t| ***t == *name)
+                .cloned()
+                .ok_or_else(|| {
+                    src.error(
+                        at,
+                        format!("unknown tier `{name}` (tiers: {})", self.tiers.join(", ")),
+                    )
+                })
+        };
+        let default_tier = match &self.default_tier {
+            Some(t) => Some(tier(t, &["default_tier".into()])?),
+            None => None,
+        };
+        let mut clients = HashMap::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let at = ["clients".into(), i.into()];
+            let t = tier(&c.tier, &join(&at, &["tier".into()]))?;
+            if c.api_key.is_empty() {
+                return Err(src.error(&join(&at, &["api_key".into()]), "empty API key"));
+            }
+            if clients.insert(c.api_key.clone(), t).is_some() {
+                return Err(src.error(
+                    &join(&at, &["api_key".into()]),
+                    "this API key is listed twice",
+                ));
+            }
+        }
+        let id = &self.identity;
+        if id.ipv6_prefix == 0 || id.ipv6_prefix > 128 {
+            return Err(src.error(
+                &["identity".into(), "ipv6_prefix".into()],
+                "must be between 1 and 128",
+            ));
+        }
+        for (f, v) in [
+            ("api_key_header", &id.api_key_header),
+            ("user_header", &id.user_header),
+        ] {
+            if v.is_empty()
+                || !v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+            {
+                return Err(src.error(
+                    &["identity".into(), f.into()],
+                    format!("`{v}` is not a header name"),
+                ));
+            }
+        }
+        let identity = Identity {
+            api_key_header: id.api_key_header.to_ascii_lowercase(),
+            user_header: id.user_header.to_ascii_lowercase(),
+            require_api_key: id.require_api_key,
+            ipv6_prefix: id.ipv6_prefix,
+        };
+
+        let mut rules = Vec::with_capacity(self.rules.len());
+        let mut names = HashSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let at: Vec<Seg> = vec!["rules".into(), i.into()];
+            let name_at = join(&at, &["name".into()]);
+            check_name(&r.name).map_err(|m| src.error(&name_at, m))?;
+            if r.name == "global" || !names.insert(r.name.clone()) {
+                return Err(src.error(
+                    &name_at,
+                    format!("rule name `{}` is reserved or used twice", r.name),
+                ));
+            }
+            let path_pat = match &r.matcher.path {
+                None => PathPattern::Any,
+                Some(p) => PathPattern::parse(p)
+                    .map_err(|m| src.error(&join(&at, &["match".into(), "path".into()]), m))?,
+            };
+            let mut methods = Vec::new();
+            for (j, m) in r.matcher.methods.iter().enumerate() {
+                if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(src.error(
+                        &join(&at, &["match".into(), "methods".into(), j.into()]),
+                        format!("`{m}` is not an HTTP method"),
+                    ));
+                }
+                methods.push(m.to_ascii_uppercase());
+            }
+            let key = match &r.key {
+                None => vec![KeyPart::Ip],
+                Some(KeyDocument::One(s)) => vec![key_part(src, &join(&at, &["key".into()]), s)?],
+                Some(KeyDocument::Many(list)) => {
+                    if list.is_empty() {
+                        return Err(src.error(&join(&at, &["key".into()]), "an empty key list"));
+                    }
+                    let mut parts = Vec::new();
+                    for (j, s) in list.iter().enumerate() {
+                        let p = key_part(src, &join(&at, &["key".into(), j.into()]), s)?;
+                        if !parts.contains(&p) {
+                            parts.push(p);
+                        }
+                    }
+                    parts
+                }
+            };
+            if r.limits.is_empty() && r.tiers.is_empty() {
+                return Err(src.error(&at, format!("rule `{}` has no limits", r.name)));
+            }
+            let base = limits(src, &join(&at, &["limits".into()]), &r.name, None, &r.limits)?;
+            let mut by_tier = HashMap::new();
+            for (t, list) in &r.tiers {
+                let tat = join(&at, &["tiers".into(), t.as_str().into()]);
+                let tname = tier(t, &tat)?;
+                let l = limits(src, &tat, &r.name, Some(t), list)?;
+                by_tier.insert(tname, l);
+            }
+            rules.push(Rule {
+                name: Arc::from(r.name.as_str()),
+                matcher: Matcher {
+                    path: path_pat,
+                    methods,
+                },
+                key,
+                limits: base,
+                tiers: by_tier,
+                shadow: r.shadow,
+                on_store_failure: r.on_store_failure,
+            });
+        }
+        let global = limits(src, &["global".into()], "global", None, &self.global)?;
+        Ok(Policy {
+            tiers,
+            default_tier,
+            clients,
+            identity,
+            rules,
+            global,
+        })
+    }
+}

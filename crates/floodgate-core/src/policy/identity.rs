@@ -1,0 +1,170 @@
+//! Who a request is: the request the engine decides, built one way from
+//! its attributes, and the identity string each rule's key gives it
+//! (secrets replaced by fingerprints, IPv6 by prefix).
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::model::{Identity, KeyPart, Policy};
+
+/// What the engine knows of a request.
+#[derive(Clone, Debug, Default)]
+pub struct Request<'a> {
+    /// Client IP (already resolved through trusted proxies).
+    pub ip: Option<IpAddr>,
+    /// HTTP method.
+    pub method: &'a str,
+    /// Path, without the query.
+    pub path: &'a str,
+    /// API key, if sent.
+    pub api_key: Option<&'a str>,
+    /// User id, if sent.
+    pub user: Option<&'a str>,
+}
+
+impl Identity {
+    /// The one way to build the request the engine decides from what is
+    /// known of it: the client IP (already resolved), method, path (a query
+    /// is cut off) and a header lookup (`header` gets a lower-case name;
+    /// empty values count as absent), which gives the API key and user.
+    pub fn request<'a>(
+        &self,
+        ip: Option<IpAddr>,
+        method: &'a str,
+        path: &'a str,
+        header: impl Fn(&str) -> Option<&'a str>,
+    ) -> Request<'a> {
+        let present = |name: &str| header(name).filter(|v| !v.is_empty());
+        Request {
+            ip,
+            method,
+            path: path.split('?').next().unwrap_or(path),
+            api_key: present(&self.api_key_header),
+            user: present(&self.user_header),
+        }
+    }
+}
+
+/// A short, stable fingerprint of an API key: safe to log and to use in
+/// store keys, useless for calling the API.
+pub fn fingerprint(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(16);
+    for b in &digest[..8] {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// The IP as keyed: IPv4 as is, IPv6 masked to `prefix` bits.
+pub fn ip_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return IpAddr::V4(v4);
+            }
+            let bits = u128::from(v6);
+            let p = u32::from(ipv6_prefix.min(128));
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+            IpAddr::V6((bits & mask).into())
+        }
+    }
+}
+
+/// Escapes what would make two identities ambiguous (`|`), or break Redis
+/// hash tags (`{`, `}`).
+fn push_escaped(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '|' => out.push_str("%7C"),
+            '{' => out.push_str("%7B"),
+            '}' => out.push_str("%7D"),
+            c => out.push(c),
+        }
+    }
+}
+
+impl Policy {
+    /// The identity string of `req` under a rule keyed by `parts`.
+    pub(crate) fn identity(&self, parts: &[KeyPart], req: &Request<'_>) -> Arc<str> {
+        let mut out = String::with_capacity(48);
+        let ip = |out: &mut String| match req.ip {
+            Some(ip) => {
+                let _ = write!(out, "i:{}", ip_key(ip, self.identity.ipv6_prefix));
+            }
+            None => out.push_str("i:unknown"),
+        };
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                out.push('|');
+            }
+            match p {
+                KeyPart::Ip => ip(&mut out),
+                KeyPart::ApiKey => match req.api_key {
+                    Some(k) => {
+                        out.push_str("k:");
+                        out.push_str(&fingerprint(k));
+                    }
+                    None => ip(&mut out),
+                },
+                KeyPart::User => match req.user {
+                    Some(u) => {
+                        out.push_str("u:");
+                        push_escaped(&mut out, u);
+                    }
+                    None => ip(&mut out),
+                },
+                KeyPart::Route => {
+                    out.push_str("r:");
+                    push_escaped(&mut out, &req.method.to_ascii_uppercase());
+                    out.push(' ');
+                    push_escaped(&mut out, req.path);
+                }
+                KeyPart::Global => out.push('g'),
+            }
+        }
+        Arc::from(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_is_keyed_by_prefix() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ip_key(a, 64), ip_key(b, 64));
+        assert_ne!(ip_key(a, 64), ip_key(c, 64));
+        let v4: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(ip_key(v4, 64), "10.0.0.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn fingerprints_hide_keys() {
+        let f = fingerprint("key-abc");
+        assert_eq!(f.len(), 16);
+        assert!(!f.contains("abc"));
+        assert_eq!(f, fingerprint("key-abc"));
+        assert_ne!(f, fingerprint("key-abd"));
+    }
+
+    #[test]
+    fn requests_are_built_from_headers_one_way() {
+        let id = Identity::default();
+        let headers = [("x-api-key", "k1"), ("x-user-id", "")];
+        let look = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+        let r = id.request(None, "GET", "/a?x=1", look);
+        assert_eq!(r.path, "/a");
+        assert_eq!(r.api_key, Some("k1"));
+        // An empty header is no user.
+        assert_eq!(r.user, None);
+    }
+}

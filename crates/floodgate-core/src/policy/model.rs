@@ -1,0 +1,289 @@
+//! The validated policy: tiers, clients, identity settings, rules and
+//! their limits, and the names they go by.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use crate::quota::Quota;
+use crate::store::FailureMode;
+
+/// A validated policy.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Tier names.
+    pub tiers: Vec<Arc<str>>,
+    /// Tier of clients without a known API key.
+    pub default_tier: Option<Arc<str>>,
+    /// API key → tier.
+    pub clients: HashMap<String, Arc<str>>,
+    /// Where identities come from.
+    pub identity: Identity,
+    /// Rules, in file order.
+    pub rules: Vec<Rule>,
+    /// Limits over all traffic (key `global`).
+    pub global: Vec<Limit>,
+}
+
+/// Where client identities come from.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// Header carrying the API key (lower case).
+    pub api_key_header: String,
+    /// Header carrying the user id (lower case).
+    pub user_header: String,
+    /// Refuse requests without a known API key.
+    pub require_api_key: bool,
+    /// IPv6 clients are keyed by this prefix length.
+    pub ipv6_prefix: u8,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            api_key_header: "x-api-key".into(),
+            user_header: "x-user-id".into(),
+            require_api_key: false,
+            ipv6_prefix: 64,
+        }
+    }
+}
+
+/// A rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Unique name.
+    pub name: Arc<str>,
+    /// Which requests.
+    pub matcher: Matcher,
+    /// Whose counter.
+    pub key: Vec<KeyPart>,
+    /// Limits for clients whose tier has no override.
+    pub limits: Vec<Limit>,
+    /// Per-tier limits replacing `limits`.
+    pub tiers: HashMap<Arc<str>, Vec<Limit>>,
+    /// Decide and report, never deny.
+    pub shadow: bool,
+    /// What to do when the store fails (the store's default when `None`).
+    pub on_store_failure: Option<FailureMode>,
+}
+
+/// One limit of a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limit {
+    /// Name in headers and reports.
+    pub name: Arc<str>,
+    /// The algorithm.
+    pub quota: Quota,
+    /// Store identity: rule, name and a fingerprint of the quota, so that a
+    /// changed limit starts afresh and an unchanged one keeps its counters.
+    pub id: Arc<str>,
+}
+
+impl Limit {
+    /// A limit named `name` of `rule` (of its override for `tier`, if
+    /// any). Its id is `rule/name/fingerprint`, or
+    /// `rule@tier/name/fingerprint` for a tier override, each part escaped
+    /// (`%`, `/`, `@` as `%25`, `%2F`, `%40`), so that no two limits ever
+    /// share an id whatever their names. Names of the allowed set (see
+    /// [`check_name`]) need no escaping: their ids read as written.
+    pub fn new(rule: &str, tier: Option<&str>, name: &str, quota: Quota) -> Limit {
+        let mut h = crate::hash::Fnv1a::default();
+        quota.hash(&mut h);
+        let mut id = String::with_capacity(rule.len() + name.len() + 16);
+        push_id_part(&mut id, rule);
+        if let Some(t) = tier {
+            id.push('@');
+            push_id_part(&mut id, t);
+        }
+        id.push('/');
+        push_id_part(&mut id, name);
+        let _ = write!(id, "/{:08x}", h.finish() as u32);
+        Limit {
+            name: Arc::from(name),
+            quota,
+            id: Arc::from(id),
+        }
+    }
+}
+
+fn push_id_part(out: &mut String, part: &str) {
+    for c in part.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            '@' => out.push_str("%40"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The longest rule, limit or tier name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Checks a rule, limit or tier name: 1 to [`MAX_NAME_LEN`] characters of
+/// `A-Z a-z 0-9 _ - .`, starting with a letter or a digit. Names travel in
+/// headers (`RateLimit-Policy`), metrics labels, logs, URLs of the admin
+/// API and store keys, where this set needs no quoting.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok_first = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric());
+    let ok_rest = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if name.len() > MAX_NAME_LEN || !ok_first || !ok_rest {
+        return Err(format!(
+            "`{name}` is not a valid name: use 1 to {MAX_NAME_LEN} of A-Z a-z 0-9 _ - . starting with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// One part of a rule's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyPart {
+    /// The client IP (IPv6 by prefix).
+    Ip,
+    /// The API key (stored as a fingerprint); the IP when there is none.
+    ApiKey,
+    /// The user id; the IP when there is none.
+    User,
+    /// Method and path of the request.
+    Route,
+    /// Everyone together.
+    Global,
+}
+
+/// Request matching.
+#[derive(Clone, Debug)]
+pub struct Matcher {
+    /// Path pattern.
+    pub path: PathPattern,
+    /// Methods, upper case (any when empty).
+    pub methods: Vec<String>,
+}
+
+impl Matcher {
+    /// Whether a request matches.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.path.matches(path)
+            && (self.methods.is_empty()
+                || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+    }
+}
+
+/// A path pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathPattern {
+    /// Every path.
+    Any,
+    /// Exactly this path.
+    Exact(String),
+    /// `/api/*`: `/api` itself and everything under `/api/`.
+    Prefix(String),
+}
+
+impl std::fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathPattern::Any => f.write_str("*"),
+            PathPattern::Exact(p) => f.write_str(p),
+            PathPattern::Prefix(p) => write!(f, "{p}/*"),
+        }
+    }
+}
+
+impl std::fmt::Display for KeyPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyPart::Ip => "ip",
+            KeyPart::ApiKey => "api_key",
+            KeyPart::User => "user",
+            KeyPart::Route => "route",
+            KeyPart::Global => "global",
+        })
+    }
+}
+
+impl PathPattern {
+    /// Parses `/exact`, `/prefix/*` or `*`.
+    pub fn parse(p: &str) -> Result<PathPattern, String> {
+        if p == "*" || p == "/*" {
+            return Ok(PathPattern::Any);
+        }
+        if !p.starts_with('/') {
+            return Err(format!("path `{p}` must start with /"));
+        }
+        if let Some(prefix) = p.strip_suffix("/*") {
+            if prefix.contains('*') {
+                return Err(format!("path `{p}`: `*` is only allowed at the end, as /*"));
+            }
+            return Ok(PathPattern::Prefix(prefix.to_string()));
+        }
+        if p.contains('*') {
+            return Err(format!("path `{p}`: `*` is only allowed at the end, as /*"));
+        }
+        Ok(PathPattern::Exact(p.to_string()))
+    }
+
+    /// Whether `path` (without query) matches.
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Any => true,
+            PathPattern::Exact(p) => p == path,
+            PathPattern::Prefix(p) => {
+                path.starts_with(p.as_str())
+                    && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/')
+            }
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn limit_ids_keep_names_apart() {
+        let q = Quota::fixed_window(1, Duration::from_secs(1)).unwrap();
+        let id = |rule, tier, name| Limit::new(rule, tier, name, q).id;
+        // Readable for the allowed names.
+        assert!(id("api", None, "daily").starts_with("api/daily/"));
+        assert!(id("api", Some("pro"), "daily").starts_with("api@pro/daily/"));
+        // Rule `a/b` limit `c` against rule `a` limit `b/c`; rule `api@pro`
+        // against rule `api`'s `pro` override.
+        assert_ne!(id("a/b", None, "c"), id("a", None, "b/c"));
+        assert_ne!(id("api@pro", None, "x"), id("api", Some("pro"), "x"));
+        assert_ne!(id("a%2Fb", None, "c"), id("a/b", None, "c"));
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["api", "per-ip", "login_v2", "a.b", "9", &"x".repeat(MAX_NAME_LEN)] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", ".a", "a/b", "a@b", "a b", "é", &"x".repeat(MAX_NAME_LEN + 1)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_patterns() {
+        let p = PathPattern::parse("/api/*").unwrap();
+        assert!(p.matches("/api"));
+        assert!(p.matches("/api/v1/x"));
+        assert!(!p.matches("/apix"));
+        assert!(!p.matches("/other"));
+        let e = PathPattern::parse("/login").unwrap();
+        assert!(e.matches("/login"));
+        assert!(!e.matches("/login/x"));
+        assert!(PathPattern::parse("login").is_err());
+        assert!(PathPattern::parse("/a*/b").is_err());
+        assert_eq!(PathPattern::parse("*").unwrap(), PathPattern::Any);
+    }
+}

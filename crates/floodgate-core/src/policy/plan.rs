@@ -1,0 +1,122 @@
+//! Planning: which limits apply to a request, under which identities,
+//! each check carrying its rule's failure mode.
+
+use std::sync::Arc;
+
+use super::identity::Request;
+use super::model::{Limit, Policy};
+use super::verdict::{CheckError, LimitOutcome};
+use crate::decision::Decision;
+use crate::store::{FailureMode, LimitCheck};
+
+/// The planned checks of one request.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// The client's tier.
+    pub tier: Option<Arc<str>>,
+    /// Enforced limits, decided together.
+    pub enforced: Group,
+    /// Shadow rules, each decided on its own.
+    pub shadow: Vec<Group>,
+}
+
+/// Checks decided in one store call, with the rule and limit name of each.
+#[derive(Clone, Debug, Default)]
+pub struct Group {
+    /// What the store decides.
+    pub checks: Vec<LimitCheck>,
+    /// `(rule, limit name)` of each check, in the same order.
+    pub owners: Vec<(Arc<str>, Arc<str>)>,
+}
+
+impl Group {
+    fn push(
+        &mut self,
+        rule: &Arc<str>,
+        on_failure: Option<FailureMode>,
+        limit: &Limit,
+        identity: &Arc<str>,
+        cost: u64,
+    ) {
+        self.checks.push(LimitCheck {
+            limit_id: limit.id.clone(),
+            identity: identity.clone(),
+            quota: limit.quota,
+            cost,
+            on_failure,
+        });
+        self.owners.push((rule.clone(), limit.name.clone()));
+    }
+
+    /// Pairs the store's decisions with their owners.
+    pub(crate) fn outcomes(
+        self,
+        decisions: Vec<Decision>,
+        shadow: bool,
+    ) -> impl Iterator<Item = LimitOutcome> {
+        self.owners.into_iter().zip(self.checks).zip(decisions).map(
+            move |(((rule, limit), check), decision)| LimitOutcome {
+                rule,
+                limit,
+                quota: check.quota,
+                shadow,
+                decision,
+            },
+        )
+    }
+}
+
+/// The rule name and identity of global limits, shared by every request.
+static GLOBAL: std::sync::LazyLock<(Arc<str>, Arc<str>)> =
+    std::sync::LazyLock::new(|| (Arc::from("global"), Arc::from("g")));
+
+impl Policy {
+    /// The tier of a request, or why it is refused.
+    pub fn tier_of(&self, api_key: Option<&str>) -> Result<Option<Arc<str>>, CheckError> {
+        match api_key.and_then(|k| self.clients.get(k)) {
+            Some(t) => Ok(Some(t.clone())),
+            None if self.identity.require_api_key => Err(match api_key {
+                None => CheckError::MissingApiKey,
+                Some(_) => CheckError::UnknownApiKey,
+            }),
+            None => Ok(self.default_tier.clone()),
+        }
+    }
+
+    /// Which limits apply to `req`, under which keys.
+    pub fn plan(&self, req: &Request<'_>, cost: u64) -> Result<Plan, CheckError> {
+        let tier = self.tier_of(req.api_key)?;
+        let mut plan = Plan {
+            tier: tier.clone(),
+            ..Plan::default()
+        };
+        for rule in &self.rules {
+            if !rule.matcher.matches(req.method, req.path) {
+                continue;
+            }
+            let limits = tier
+                .as_ref()
+                .and_then(|t| rule.tiers.get(t))
+                .unwrap_or(&rule.limits);
+            if limits.is_empty() {
+                continue;
+            }
+            let identity = self.identity(&rule.key, req);
+            let group = if rule.shadow {
+                plan.shadow.push(Group::default());
+                plan.shadow.last_mut().expect("just pushed")
+            } else {
+                &mut plan.enforced
+            };
+            for l in limits {
+                group.push(&rule.name, rule.on_store_failure, l, &identity, cost);
+            }
+        }
+        let (global, identity) = &*GLOBAL;
+        for l in &self.global {
+            plan.enforced.push(global, None, l, identity, cost);
+        }
+        Ok(plan)
+    }
+}
+

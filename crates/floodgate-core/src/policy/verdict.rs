@@ -1,0 +1,95 @@
+//! The verdict on a request: each limit's decision, and which one speaks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::decision::{Decision, RetryAfter};
+use crate::quota::Quota;
+use crate::store::StoreError;
+
+/// One limit's part in a verdict.
+#[derive(Clone, Debug)]
+pub struct LimitOutcome {
+    /// The rule (`global` for global limits).
+    pub rule: Arc<str>,
+    /// The limit's name.
+    pub limit: Arc<str>,
+    /// Its quota.
+    pub quota: Quota,
+    /// Whether it belongs to a shadow rule.
+    pub shadow: bool,
+    /// Its decision.
+    pub decision: Decision,
+}
+
+/// The verdict on one request.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// Whether the request may go on.
+    pub allowed: bool,
+    /// The client's tier.
+    pub tier: Option<Arc<str>>,
+    /// Every limit decided, enforced ones first.
+    pub outcomes: Vec<LimitOutcome>,
+}
+
+impl Verdict {
+    /// The limit that speaks for the request: when denied, the enforced
+    /// limit that denied with the longest wait; when allowed, the enforced
+    /// limit with the least remaining. `None` when no enforced limit
+    /// applied.
+    pub fn deciding(&self) -> Option<&LimitOutcome> {
+        let enforced = self.outcomes.iter().filter(|o| !o.shadow);
+        if self.allowed {
+            enforced.min_by_key(|o| {
+                (
+                    o.decision.remaining,
+                    std::cmp::Reverse(o.decision.reset_after),
+                )
+            })
+        } else {
+            enforced
+                .filter(|o| !o.decision.allowed)
+                .max_by_key(|o| match o.decision.retry_after {
+                    Some(RetryAfter::Never) => Duration::MAX,
+                    Some(RetryAfter::After(d)) => d,
+                    None => Duration::ZERO,
+                })
+        }
+    }
+
+    /// How long to hold the request (shaping limits).
+    pub fn delay(&self) -> Duration {
+        if !self.allowed {
+            return Duration::ZERO;
+        }
+        self.outcomes
+            .iter()
+            .filter(|o| !o.shadow)
+            .map(|o| o.decision.delay)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Shadow rules that would have denied this request.
+    pub fn shadow_denials(&self) -> impl Iterator<Item = &LimitOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.shadow && !o.decision.allowed)
+    }
+}
+
+/// Why a request was not decided.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The policy requires an API key and the request has none.
+    #[error("an API key is required")]
+    MissingApiKey,
+    /// The policy requires a known API key and this one is not.
+    #[error("unknown API key")]
+    UnknownApiKey,
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
