@@ -1,15 +1,13 @@
-//! `RedisConfig`: the `store:` section of the server's config for Redis.
+//! `RedisConfig`: the Redis store's settings, built in Rust. Parsing the
+//! config file's `store:` section into it is the config crate's job; this
+//! module holds the defaults it uses and [`RedisConfig::validate`].
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use floodgate_core::policy::units::DurationField;
-use floodgate_core::policy::FailureMode;
-use serde::Deserialize;
+use floodgate_core::FailureMode;
 
 /// Standalone Redis or Redis Cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RedisKind {
     /// One Redis server (or a proxy that looks like one): `url`.
     Redis,
@@ -18,8 +16,7 @@ pub enum RedisKind {
 }
 
 /// Where the time a script decides at comes from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TimeSource {
     /// Redis' own `TIME`, read inside the script: replicas with skewed
     /// clocks still agree. The default.
@@ -30,106 +27,62 @@ pub enum TimeSource {
 }
 
 /// Circuit breaker settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BreakerConfig {
-    /// Consecutive failures that open the breaker (default 5).
-    #[serde(default = "default_failures")]
+    /// Consecutive failures that open the breaker (at least 1).
     pub failures: u32,
-    /// How long an open breaker keeps requests away from Redis before it
-    /// lets one probe through (default `1s`).
-    #[serde(default = "default_cooldown")]
-    pub cooldown: DurationField,
+    /// How long an open breaker keeps requests away from the store before
+    /// it lets one probe through.
+    pub cooldown: Duration,
+}
+
+impl BreakerConfig {
+    /// Default of `failures`.
+    pub const DEFAULT_FAILURES: u32 = 5;
+    /// Default of `cooldown`.
+    pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
 }
 
 impl Default for BreakerConfig {
     fn default() -> Self {
         BreakerConfig {
-            failures: default_failures(),
-            cooldown: default_cooldown(),
+            failures: BreakerConfig::DEFAULT_FAILURES,
+            cooldown: BreakerConfig::DEFAULT_COOLDOWN,
         }
     }
 }
 
-/// The Redis store's settings, as written under `store:`.
-///
-/// ```yaml
-/// store:
-///   kind: redis              # or redis_cluster, with nodes: [redis://h1:6379, ...]
-///   url: redis://127.0.0.1:6379
-///   timeout: 50ms
-///   on_failure: local
-///   local_divisor: 4         # replicas sharing the limit while on local
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The Redis store's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redis` or `redis_cluster`.
+    /// Standalone or cluster.
     pub kind: RedisKind,
-    /// The server's URL (`redis://host:port/db`), for `kind: redis`.
-    #[serde(default)]
+    /// The server's URL (`redis://host:port/db`), for [`RedisKind::Redis`].
     pub url: Option<String>,
-    /// Seed nodes, for `kind: redis_cluster`.
-    #[serde(default)]
+    /// Seed nodes, for [`RedisKind::RedisCluster`].
     pub nodes: Vec<String>,
-    /// Prefix of every key (default `fg:`; short, as key names are most of
-    /// a key's memory); no braces.
-    #[serde(default = "default_prefix")]
+    /// Prefix of every key (short, as key names are most of a key's
+    /// memory); no braces.
     pub key_prefix: String,
     /// Longest wait for one decision; past it the store fails with a
-    /// transient error (default `50ms`).
-    #[serde(default = "default_timeout")]
-    pub timeout: DurationField,
-    /// Longest wait for a connection (default `1s`).
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout: DurationField,
+    /// transient error.
+    pub timeout: Duration,
+    /// Longest wait for a connection.
+    pub connect_timeout: Duration,
     /// Multiplexed connections to a standalone server, used in turn
-    /// (default 2; requests are pipelined on each).
-    #[serde(default = "default_connections")]
+    /// (requests are pipelined on each); 1 to 64.
     pub connections: usize,
-    /// `redis` (default) or `caller`.
-    #[serde(default)]
+    /// Redis' time or the caller's.
     pub time: TimeSource,
-    /// What to do when Redis cannot decide: `fail_open`, `fail_closed` or
-    /// `local` (default). Rules may override it.
-    #[serde(default = "default_on_failure")]
+    /// What to do with a check that carries no failure mode of its own
+    /// ([`LimitCheck::on_failure`](floodgate_core::LimitCheck::on_failure))
+    /// when Redis cannot decide.
     pub on_failure: FailureMode,
     /// In `local` mode, each limit is divided by this (the number of
-    /// replicas that share it; default 1).
-    #[serde(default = "default_divisor")]
+    /// replicas that share it; at least 1).
     pub local_divisor: u64,
-    /// Per-rule failure modes (rule name → mode), overriding `on_failure`.
-    /// The policy's `on_store_failure` may also be fed in at run time.
-    #[serde(default)]
-    pub rules: HashMap<String, FailureMode>,
     /// Circuit breaker.
-    #[serde(default)]
     pub breaker: BreakerConfig,
-}
-
-fn default_failures() -> u32 {
-    5
-}
-fn default_cooldown() -> DurationField {
-    DurationField(Duration::from_secs(1))
-}
-fn default_prefix() -> String {
-    "fg:".into()
-}
-fn default_timeout() -> DurationField {
-    DurationField(Duration::from_millis(50))
-}
-fn default_connect_timeout() -> DurationField {
-    DurationField(Duration::from_secs(1))
-}
-fn default_connections() -> usize {
-    2
-}
-fn default_on_failure() -> FailureMode {
-    FailureMode::Local
-}
-fn default_divisor() -> u64 {
-    1
 }
 
 /// A config that cannot work.
@@ -138,19 +91,36 @@ fn default_divisor() -> u64 {
 pub struct ConfigError(pub String);
 
 impl RedisConfig {
-    fn base(kind: RedisKind) -> RedisConfig {
+    /// Default of `key_prefix`.
+    pub const DEFAULT_KEY_PREFIX: &'static str = "fg:";
+    /// Default of `timeout`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+    /// Default of `connect_timeout`.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Default of `connections`.
+    pub const DEFAULT_CONNECTIONS: usize = 2;
+    /// Default of `time`.
+    pub const DEFAULT_TIME: TimeSource = TimeSource::Redis;
+    /// Default of `on_failure`.
+    pub const DEFAULT_ON_FAILURE: FailureMode = FailureMode::Local;
+    /// Default of `local_divisor`.
+    pub const DEFAULT_LOCAL_DIVISOR: u64 = 1;
+    /// Most `connections` allowed.
+    pub const MAX_CONNECTIONS: usize = 64;
+
+    /// Defaults for `kind`, with neither `url` nor `nodes`.
+    pub fn with_defaults(kind: RedisKind) -> RedisConfig {
         RedisConfig {
             kind,
             url: None,
             nodes: Vec::new(),
-            key_prefix: default_prefix(),
-            timeout: default_timeout(),
-            connect_timeout: default_connect_timeout(),
-            connections: default_connections(),
-            time: TimeSource::Redis,
-            on_failure: default_on_failure(),
-            local_divisor: default_divisor(),
-            rules: HashMap::new(),
+            key_prefix: RedisConfig::DEFAULT_KEY_PREFIX.into(),
+            timeout: RedisConfig::DEFAULT_TIMEOUT,
+            connect_timeout: RedisConfig::DEFAULT_CONNECT_TIMEOUT,
+            connections: RedisConfig::DEFAULT_CONNECTIONS,
+            time: RedisConfig::DEFAULT_TIME,
+            on_failure: RedisConfig::DEFAULT_ON_FAILURE,
+            local_divisor: RedisConfig::DEFAULT_LOCAL_DIVISOR,
             breaker: BreakerConfig::default(),
         }
     }
@@ -159,7 +129,7 @@ impl RedisConfig {
     pub fn standalone(url: impl Into<String>) -> RedisConfig {
         RedisConfig {
             url: Some(url.into()),
-            ..RedisConfig::base(RedisKind::Redis)
+            ..RedisConfig::with_defaults(RedisKind::Redis)
         }
     }
 
@@ -167,11 +137,11 @@ impl RedisConfig {
     pub fn cluster(nodes: impl IntoIterator<Item = impl Into<String>>) -> RedisConfig {
         RedisConfig {
             nodes: nodes.into_iter().map(Into::into).collect(),
-            ..RedisConfig::base(RedisKind::RedisCluster)
+            ..RedisConfig::with_defaults(RedisKind::RedisCluster)
         }
     }
 
-    /// Checks what serde cannot.
+    /// Checks that the settings can work together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: &str| Err(ConfigError(m.into()));
         match self.kind {
@@ -190,10 +160,10 @@ impl RedisConfig {
         if self.key_prefix.contains(['{', '}']) {
             return err("key_prefix must not contain braces (the identity is the hash tag)");
         }
-        if self.timeout.0.is_zero() {
+        if self.timeout.is_zero() {
             return err("timeout must be above 0");
         }
-        if self.connections == 0 || self.connections > 64 {
+        if self.connections == 0 || self.connections > RedisConfig::MAX_CONNECTIONS {
             return err("connections must be between 1 and 64");
         }
         if self.local_divisor == 0 {
@@ -210,47 +180,128 @@ impl RedisConfig {
 mod tests {
     use super::*;
 
-    fn parse(yaml: &str) -> Result<RedisConfig, String> {
-        let c: RedisConfig = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
-        c.validate().map_err(|e| e.to_string())?;
-        Ok(c)
+    fn error_of(c: &RedisConfig) -> String {
+        c.validate().expect_err("invalid config").to_string()
     }
 
     #[test]
-    fn standalone_with_defaults() {
-        let c = parse("kind: redis\nurl: redis://127.0.0.1:6379\n").unwrap();
-        assert_eq!(c, RedisConfig::standalone("redis://127.0.0.1:6379"));
-        assert_eq!(c.timeout.0, Duration::from_millis(50));
+    fn constructors_fill_in_the_defaults_and_validate() {
+        let c = RedisConfig::standalone("redis://127.0.0.1:6379");
+        assert_eq!(c.kind, RedisKind::Redis);
+        assert_eq!(c.url.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert!(c.nodes.is_empty());
         assert_eq!(c.key_prefix, "fg:");
-        assert_eq!(c.on_failure, FailureMode::Local);
+        assert_eq!(c.timeout, Duration::from_millis(50));
+        assert_eq!(c.connect_timeout, Duration::from_secs(1));
+        assert_eq!(c.connections, 2);
         assert_eq!(c.time, TimeSource::Redis);
+        assert_eq!(c.on_failure, FailureMode::Local);
+        assert_eq!(c.local_divisor, 1);
+        assert_eq!(
+            c.breaker,
+            BreakerConfig {
+                failures: 5,
+                cooldown: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(c.validate(), Ok(()));
+
+        let c = RedisConfig::cluster(["redis://a:7000", "redis://b:7001"]);
+        assert_eq!(c.kind, RedisKind::RedisCluster);
+        assert_eq!(c.url, None);
+        assert_eq!(c.nodes, ["redis://a:7000", "redis://b:7001"]);
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]
-    fn cluster_with_every_field() {
-        let c = parse(
-            "kind: redis_cluster\nnodes: [redis://a:7000, redis://b:7001]\nkey_prefix: \"fg:\"\n\
-             timeout: 20ms\nconnect_timeout: 2s\nconnections: 4\ntime: caller\n\
-             on_failure: fail_open\nlocal_divisor: 3\nrules: {login: fail_closed}\n\
-             breaker: {failures: 2, cooldown: 500ms}\n",
-        )
-        .unwrap();
-        assert_eq!(c.nodes.len(), 2);
-        assert_eq!(c.timeout.0, Duration::from_millis(20));
-        assert_eq!(c.rules["login"], FailureMode::FailClosed);
-        assert_eq!(c.breaker.cooldown.0, Duration::from_millis(500));
-        assert_eq!(c.time, TimeSource::Caller);
+    fn every_field_set_validates() {
+        let c = RedisConfig {
+            key_prefix: "app:".into(),
+            timeout: Duration::from_millis(20),
+            connect_timeout: Duration::from_secs(2),
+            connections: 64,
+            time: TimeSource::Caller,
+            on_failure: FailureMode::FailOpen,
+            local_divisor: 3,
+            breaker: BreakerConfig {
+                failures: 1,
+                cooldown: Duration::from_millis(500),
+            },
+            ..RedisConfig::cluster(["redis://a:7000"])
+        };
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]
-    fn mistakes_are_errors() {
-        let e = parse("kind: redis\nurl: redis://x\ntimeot: 5ms\n").unwrap_err();
-        assert!(e.contains("timeot"), "{e}");
-        let e = parse("kind: redis_cluster\nurl: redis://x\n").unwrap_err();
-        assert!(e.contains("needs `nodes`"), "{e}");
-        let e = parse("kind: redis\nurl: redis://x\ntimeout: 50\n").unwrap_err();
-        assert!(e.contains("unit"), "{e}");
-        let e = parse("kind: redis\nurl: redis://x\nkey_prefix: \"a{b\"\n").unwrap_err();
-        assert!(e.contains("braces"), "{e}");
+    fn url_and_nodes_follow_the_kind() {
+        let mut c = RedisConfig::standalone("redis://x");
+        c.url = None;
+        assert!(error_of(&c).contains("needs a `url`"));
+        let mut c = RedisConfig::standalone("redis://x");
+        c.nodes = vec!["redis://y".into()];
+        assert!(error_of(&c).contains("use `url`"));
+        let mut c = RedisConfig::cluster(["redis://x"]);
+        c.nodes.clear();
+        assert!(error_of(&c).contains("needs `nodes`"));
+        let mut c = RedisConfig::cluster(["redis://x"]);
+        c.url = Some("redis://x".into());
+        assert!(error_of(&c).contains("use `nodes`"));
+    }
+
+    #[test]
+    fn out_of_range_settings_are_errors() {
+        let ok = RedisConfig::standalone("redis://x");
+        let cases: [(RedisConfig, &str); 6] = [
+            (
+                RedisConfig {
+                    key_prefix: "a{b".into(),
+                    ..ok.clone()
+                },
+                "braces",
+            ),
+            (
+                RedisConfig {
+                    timeout: Duration::ZERO,
+                    ..ok.clone()
+                },
+                "timeout must be above 0",
+            ),
+            (
+                RedisConfig {
+                    connections: 0,
+                    ..ok.clone()
+                },
+                "connections",
+            ),
+            (
+                RedisConfig {
+                    connections: 65,
+                    ..ok.clone()
+                },
+                "connections",
+            ),
+            (
+                RedisConfig {
+                    local_divisor: 0,
+                    ..ok.clone()
+                },
+                "local_divisor",
+            ),
+            (
+                RedisConfig {
+                    breaker: BreakerConfig {
+                        failures: 0,
+                        ..BreakerConfig::default()
+                    },
+                    ..ok.clone()
+                },
+                "breaker.failures",
+            ),
+        ];
+        for (c, expected) in cases {
+            let e = error_of(&c);
+            assert!(e.starts_with("redis store config: "), "{e}");
+            assert!(e.contains(expected), "{expected}: {e}");
+        }
     }
 }

@@ -7,16 +7,15 @@
 //! most of a small key's memory, and a key of up to 30 characters fits
 //! Redis' smallest allocation for it.
 
+use floodgate_core::hash::fnv1a;
+
 /// Digest alphabet: URL-safe base64.
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// A 36-bit, 6-character digest of a limit id (FNV-1a, stable across
 /// versions and platforms, as every replica must compute the same key).
 pub fn limit_digest(limit_id: &str) -> [u8; 6] {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in limit_id.as_bytes() {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-    }
+    let mut h = fnv1a(limit_id.as_bytes());
     // Fold the high bits in: FNV's low bits mix least.
     h ^= h >> 29;
     let mut out = [0u8; 6];

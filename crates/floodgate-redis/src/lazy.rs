@@ -1,13 +1,16 @@
 //! A Redis store that connects in the background: a replica starts (and
 //! decides by its failure policy) while Redis is unreachable, and moves on
-//! to Redis as soon as a connection succeeds.
+//! to Redis as soon as a connection succeeds. Attempts are spaced on an
+//! injected [`MonotonicClock`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use floodgate_core::store::BoxFuture;
-use floodgate_core::{Decision, LimitCheck, Store, StoreError, Timestamp};
+use floodgate_core::{
+    Decision, LimitCheck, MonotonicClock, Store, StoreError, SystemMonotonic, Timestamp,
+};
 
 use crate::config::RedisConfig;
 use crate::store::RedisStore;
@@ -16,8 +19,11 @@ struct Inner {
     config: RedisConfig,
     store: OnceLock<RedisStore>,
     connecting: AtomicBool,
-    next_attempt: Mutex<Instant>,
+    /// When the next background attempt may start (on `clock`).
+    next_attempt: Mutex<Duration>,
     retry_every: Duration,
+    attempts: AtomicU64,
+    clock: Arc<dyn MonotonicClock>,
 }
 
 /// [`RedisStore`] behind a background connection: until one succeeds,
@@ -32,16 +38,29 @@ pub struct LazyRedisStore {
 
 impl LazyRedisStore {
     /// A store for `config`, not connected yet. `retry_every` spaces the
-    /// attempts (at least the connect timeout).
+    /// attempts (at least the connect timeout), on the system's monotonic
+    /// clock.
     pub fn new(config: RedisConfig, retry_every: Duration) -> LazyRedisStore {
-        let retry_every = retry_every.max(config.connect_timeout.0);
+        LazyRedisStore::with_clock(config, retry_every, Arc::new(SystemMonotonic::default()))
+    }
+
+    /// A store for `config`, not connected yet. `retry_every` spaces the
+    /// attempts (at least the connect timeout), on `clock`.
+    pub fn with_clock(
+        config: RedisConfig,
+        retry_every: Duration,
+        clock: Arc<dyn MonotonicClock>,
+    ) -> LazyRedisStore {
+        let retry_every = retry_every.max(config.connect_timeout);
         LazyRedisStore {
             inner: Arc::new(Inner {
                 config,
                 store: OnceLock::new(),
                 connecting: AtomicBool::new(false),
-                next_attempt: Mutex::new(Instant::now()),
+                next_attempt: Mutex::new(Duration::ZERO),
                 retry_every,
+                attempts: AtomicU64::new(0),
+                clock,
             }),
         }
     }
@@ -62,6 +81,16 @@ impl LazyRedisStore {
         self.inner.store.get()
     }
 
+    /// Background connection attempts started so far.
+    pub fn attempts(&self) -> u64 {
+        self.inner.attempts.load(Ordering::Acquire)
+    }
+
+    /// Whether a background connection attempt is under way.
+    pub fn is_connecting(&self) -> bool {
+        self.inner.connecting.load(Ordering::Acquire)
+    }
+
     /// Cross-slot give-backs that failed (0 until connected).
     pub fn refund_failures(&self) -> u64 {
         self.connected().map_or(0, RedisStore::refund_failures)
@@ -75,7 +104,7 @@ impl LazyRedisStore {
                 .next_attempt
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
+            let now = self.inner.clock.elapsed();
             if now < *next {
                 return;
             }
@@ -84,6 +113,7 @@ impl LazyRedisStore {
         if self.inner.connecting.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.inner.attempts.fetch_add(1, Ordering::AcqRel);
         let me = self.clone();
         tokio::spawn(async move {
             match RedisStore::connect(&me.inner.config).await {

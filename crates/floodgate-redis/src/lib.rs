@@ -5,17 +5,29 @@
 //!
 //! - `lua/*.lua`: one file per algorithm plus `check.lua`, the dispatcher;
 //!   concatenated into one script ([`RedisStore::script_source`]).
-//! - [`config`]: [`RedisConfig`], the server's `store:` section.
+//! - [`config`]: [`RedisConfig`], the store's settings (plain values with
+//!   their defaults and [`RedisConfig::validate`]; reading them from the
+//!   config file is the config crate's job).
 //! - [`store`]: [`RedisStore`], the `Store` on Redis (keys, slots, timeout,
 //!   cross-slot refunds).
-//! - [`resilient`]: [`ResilientStore`], fail open / closed / local and the
-//!   circuit breaker, around any store.
-//! - [`keys`]: key names and cluster hash slots.
+//! - [`lazy`]: [`LazyRedisStore`], a `RedisStore` that connects in the
+//!   background, so a replica starts while Redis is unreachable.
+//! - [`resilient`]: [`ResilientStore`], fail open / closed / local around
+//!   any store, by each check's `on_failure` or the store's default;
+//!   [`ResilientStore::reconfigure`] swaps its settings on reload.
+//! - `breaker`: the circuit breaker inside [`ResilientStore`]
+//!   ([`BreakerState`]).
+//! - [`keys`]: key names (FNV-1a digests of limit ids) and cluster hash
+//!   slots.
+//!
+//! Time that paces the breaker and reconnection attempts comes from an
+//! injected [`MonotonicClock`](floodgate_core::MonotonicClock)
+//! (`with_clock` constructors; `new` uses the system's), so tests move it
+//! by hand instead of sleeping.
 //!
 //! # Example
 //!
 //! ```no_run
-//! use std::sync::Arc;
 //! use floodgate_core::{LimitCheck, Quota, Rate, Store, Timestamp};
 //! use floodgate_redis::{FailurePolicy, RedisConfig, RedisStore, ResilientStore};
 //!
@@ -23,12 +35,12 @@
 //! let config = RedisConfig::standalone("redis://127.0.0.1:6379");
 //! let redis = RedisStore::connect(&config).await?;
 //! let store = ResilientStore::new(redis, FailurePolicy::from_config(&config));
-//! let check = LimitCheck {
-//!     limit_id: Arc::from("api/second/0"),
-//!     identity: Arc::from("client-1"),
-//!     quota: Quota::token_bucket(10, Rate::per_second(5)?)?,
-//!     cost: 1,
-//!, on_failure: None };
+//! let check = LimitCheck::new(
+//!     "api/second/0".into(),
+//!     "client-1".into(),
+//!     Quota::token_bucket(10, Rate::per_second(5)?)?,
+//!     1,
+//! );
 //! let decisions = store.check(&[check], Timestamp::EPOCH).await?;
 //! assert!(decisions[0].allowed);
 //! # Ok(()) }
@@ -37,6 +49,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod breaker;
 pub mod config;
 pub mod keys;
 pub mod lazy;
@@ -44,7 +57,8 @@ pub mod resilient;
 mod script;
 pub mod store;
 
+pub use breaker::BreakerState;
 pub use config::{BreakerConfig, ConfigError, RedisConfig, RedisKind, TimeSource};
 pub use lazy::LazyRedisStore;
-pub use resilient::{BreakerState, FailurePolicy, ResilienceStats, ResilientStore};
+pub use resilient::{FailurePolicy, ResilienceStats, ResilientStore};
 pub use store::{ConnectError, RedisStore};

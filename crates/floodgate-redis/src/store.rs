@@ -65,7 +65,7 @@ impl RedisStore {
     /// Connects as `config` says and loads the script.
     pub async fn connect(config: &RedisConfig) -> Result<RedisStore, ConnectError> {
         config.validate()?;
-        let ct = config.connect_timeout.0;
+        let ct = config.connect_timeout;
         let conn = match config.kind {
             RedisKind::Redis => {
                 let url = config.url.as_deref().unwrap_or_default();
@@ -95,7 +95,7 @@ impl RedisStore {
             RedisKind::RedisCluster => {
                 let client = redis::cluster::ClusterClientBuilder::new(config.nodes.clone())
                     .connection_timeout(ct)
-                    .response_timeout(config.timeout.0)
+                    .response_timeout(config.timeout)
                     .retries(1)
                     .build()?;
                 let c = within(
@@ -110,7 +110,7 @@ impl RedisStore {
             conn,
             script: Script::new(script::SOURCE),
             prefix: config.key_prefix.clone(),
-            timeout: config.timeout.0,
+            timeout: config.timeout,
             time: config.time,
             refund_failures: AtomicU64::new(0),
         };

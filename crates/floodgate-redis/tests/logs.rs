@@ -1,5 +1,6 @@
 //! The log says once that Redis went away and once that it is back, not
-//! once per request.
+//! once per request. The breaker runs on a manual clock, moved past its
+//! cool-down to let probes through.
 
 mod common;
 
@@ -8,12 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use floodgate_core::policy::units::DurationField;
-use floodgate_core::policy::FailureMode;
-use floodgate_core::{Quota, Store, Timestamp};
+use floodgate_core::{FailureMode, ManualClock, Quota, Store, Timestamp};
 use floodgate_redis::{
-    BreakerConfig, FailurePolicy, RedisConfig, RedisStore, ResilientStore, TimeSource,
+    BreakerConfig, BreakerState, FailurePolicy, RedisConfig, RedisStore, ResilientStore, TimeSource,
 };
+
+const COOLDOWN: Duration = Duration::from_secs(1);
 
 /// Collects everything the subscriber writes.
 #[derive(Clone, Default)]
@@ -43,18 +44,20 @@ async fn outages_are_logged_once_each_way() {
     let mut server = RedisServer::start();
     let config = RedisConfig {
         time: TimeSource::Caller,
-        timeout: DurationField(Duration::from_millis(50)),
-        connect_timeout: DurationField(Duration::from_millis(200)),
+        timeout: Duration::from_millis(50),
+        connect_timeout: Duration::from_millis(200),
         on_failure: FailureMode::FailOpen,
         breaker: BreakerConfig {
             failures: 3,
-            cooldown: DurationField(Duration::from_millis(50)),
+            cooldown: COOLDOWN,
         },
         ..RedisConfig::standalone(server.url())
     };
-    let store = ResilientStore::new(
+    let clock = ManualClock::new(Timestamp::from_micros(1_000_000));
+    let store = ResilientStore::with_clock(
         RedisStore::connect(&config).await.unwrap(),
         FailurePolicy::from_config(&config),
+        Arc::new(clock.clone()),
     );
     let quota = Quota::fixed_window(1_000_000, Duration::from_secs(3_600)).unwrap();
     let c = check("logs/hourly/0", "client", quota, 1);
@@ -64,30 +67,39 @@ async fn outages_are_logged_once_each_way() {
     for _ in 0..5 {
         call().await;
     }
+    assert_eq!(store.stats().degraded(), 0);
     server.kill();
     // Many requests while Redis is away, across several breaker probes.
-    for _ in 0..40 {
+    for i in 0..40 {
         assert!(call().await[0].allowed, "fail_open allows");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        if i % 5 == 4 {
+            clock.advance(COOLDOWN);
+        }
     }
+    let s = store.stats();
+    assert_eq!(s.degraded(), 40, "{s:?}");
+    assert_eq!(
+        s.store_errors,
+        3 + 7,
+        "three to open, then seven probes: {s:?}"
+    );
     server.restart();
-    let mut back = false;
-    for _ in 0..100 {
+    let deadline = Deadline::in_secs(10);
+    // Back once a probe succeeds and one more call is decided on Redis.
+    loop {
+        clock.advance(COOLDOWN);
         call().await;
-        if store.stats().store_errors > 0
-            && store.breaker_state() == floodgate_redis::BreakerState::Closed
-        {
-            // One more call on Redis to be sure it decides there.
+        if store.breaker_state() == BreakerState::Closed {
             let before = store.stats().degraded();
             call().await;
             if store.stats().degraded() == before {
-                back = true;
                 break;
             }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        deadline
+            .poll(format!("back on Redis: {:?}", store.stats()))
+            .await;
     }
-    assert!(back, "back on Redis");
     for _ in 0..5 {
         call().await;
     }
@@ -95,5 +107,5 @@ async fn outages_are_logged_once_each_way() {
     let down = text.matches("store unavailable").count();
     let up = text.matches("store is back").count();
     assert_eq!((down, up), (1, 1), "{text}");
-    assert!(store.stats().degraded() >= 40);
+    assert!(store.stats().store_errors >= 10);
 }

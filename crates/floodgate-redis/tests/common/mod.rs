@@ -1,11 +1,12 @@
 //! Shared test setup: real Redis servers, stores on them.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use floodgate_core::policy::units::DurationField;
-use floodgate_core::{LimitCheck, Quota};
+use floodgate_core::store::BoxFuture;
+use floodgate_core::{Decision, LimitCheck, Quota, Store, StoreError, Timestamp};
 use floodgate_redis::{RedisConfig, RedisStore, TimeSource};
 
 pub use floodgate_testkit::redis::{RedisCluster, RedisServer};
@@ -15,7 +16,7 @@ pub use floodgate_testkit::redis::{RedisCluster, RedisServer};
 pub fn caller_config(url: &str) -> RedisConfig {
     RedisConfig {
         time: TimeSource::Caller,
-        timeout: DurationField(Duration::from_millis(2_000)),
+        timeout: Duration::from_millis(2_000),
         ..RedisConfig::standalone(url)
     }
 }
@@ -29,7 +30,7 @@ pub async fn caller_store(server: &RedisServer) -> RedisStore {
 pub async fn cluster_store(cluster: &RedisCluster, time: TimeSource) -> RedisStore {
     let config = RedisConfig {
         time,
-        timeout: DurationField(Duration::from_millis(2_000)),
+        timeout: Duration::from_millis(2_000),
         ..RedisConfig::cluster(cluster.urls())
     };
     RedisStore::connect(&config)
@@ -38,11 +39,73 @@ pub async fn cluster_store(cluster: &RedisCluster, time: TimeSource) -> RedisSto
 }
 
 pub fn check(limit_id: &str, identity: &str, quota: Quota, cost: u64) -> LimitCheck {
-    LimitCheck {
-        limit_id: Arc::from(limit_id),
-        identity: Arc::from(identity),
-        quota,
-        cost,
-        on_failure: None,
+    LimitCheck::new(Arc::from(limit_id), Arc::from(identity), quota, cost)
+}
+
+/// A store that forwards to `inner` and counts the calls, and the errors
+/// that were the store's own timeout.
+pub struct Counting<S> {
+    pub inner: S,
+    calls: AtomicU64,
+    timeouts: AtomicU64,
+}
+
+impl<S> Counting<S> {
+    pub fn new(inner: S) -> Self {
+        Counting {
+            inner,
+            calls: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+        }
+    }
+
+    /// Calls that reached `inner`.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Calls that `inner` ended with its timeout error.
+    pub fn timeouts(&self) -> u64 {
+        self.timeouts.load(Ordering::SeqCst)
+    }
+}
+
+impl<S: Store> Store for Counting<S> {
+    fn check<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let r = self.inner.check(checks, now).await;
+            if let Err(e) = &r {
+                if e.transient && e.message.contains("no answer within") {
+                    self.timeouts.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            r
+        })
+    }
+}
+
+/// A deadline for polling a condition that takes real time (a server
+/// restarting, a connection being re-established).
+pub struct Deadline {
+    at: Instant,
+}
+
+impl Deadline {
+    pub fn in_secs(secs: u64) -> Deadline {
+        Deadline {
+            at: Instant::now() + Duration::from_secs(secs),
+        }
+    }
+
+    /// Fails with `what` once the deadline has passed; otherwise waits a
+    /// moment before the next poll.
+    pub async fn poll(&self, what: impl std::fmt::Display) {
+        assert!(Instant::now() < self.at, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
