@@ -169,4 +169,3 @@ pub struct LimitDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u64>,
 }
-

@@ -54,7 +54,10 @@ impl ConfigError {
     }
 
     /// An error from the JSON parser, with the path it was at.
-    pub fn from_json(file: &str, err: &serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+    pub fn from_json(
+        file: &str,
+        err: &serde_path_to_error::Error<serde_json::Error>,
+    ) -> ConfigError {
         let inner = err.inner();
         let mut message = inner.to_string();
         if let Some(at) = message.rfind(" at line ") {

@@ -128,7 +128,11 @@ impl ConfigFile {
         // `store.rules` gives rules without their own `on_store_failure`
         // a mode; naming a rule that does not exist is a mistake.
         for (name, mode) in &document.server.store.rules {
-            let at = [Seg::from("store"), Seg::from("rules"), Seg::from(name.as_str())];
+            let at = [
+                Seg::from("store"),
+                Seg::from("rules"),
+                Seg::from(name.as_str()),
+            ];
             match policy.rules.iter_mut().find(|r| *r.name == **name) {
                 Some(r) => {
                     r.on_store_failure.get_or_insert(*mode);

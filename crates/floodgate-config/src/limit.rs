@@ -13,7 +13,6 @@ use crate::locate::Seg;
 const ALGORITHMS: &str =
     "token_bucket, leaky_bucket, fixed_window, sliding_window_log, sliding_window_counter, gcra";
 
-
 impl LimitDocument {
     /// The quota this limit describes; errors are located under `at`.
     pub fn to_quota(&self, src: &Source, at: &[Seg]) -> Result<Quota, ConfigError> {
@@ -58,8 +57,9 @@ impl LimitDocument {
             }
         }
         let need = |f: &str| src.error(&join(at, &[]), format!("{algo} needs `{f}`"));
-        let bad =
-            |f: &str, e: floodgate_core::quota::QuotaError| src.error(&join(at, &[f.into()]), e.to_string());
+        let bad = |f: &str, e: floodgate_core::quota::QuotaError| {
+            src.error(&join(at, &[f.into()]), e.to_string())
+        };
         let quota = match algo {
             "token_bucket" => {
                 let c = self.capacity.ok_or_else(|| need("capacity"))?;
@@ -100,7 +100,6 @@ impl LimitDocument {
     }
 }
 
-
 /// The limits of `rule` (of its override for `tier`), named `rule`, or
 /// `rule-0`, `rule-1`… when there are several, unless named.
 pub(crate) fn limits(
@@ -133,4 +132,3 @@ pub(crate) fn limits(
     }
     Ok(out)
 }
-

@@ -174,8 +174,18 @@ impl ServerDocument {
     /// Checks ranges and the fields that depend on each other.
     pub fn check(&self, src: &Source) -> Result<(), ConfigError> {
         let at = |p: &[&str]| p.iter().map(|s| Seg::from(*s)).collect::<Vec<_>>();
-        check_wait(src, &at(&["upstream_timeout"]), self.upstream_timeout, MAX_SERVER_WAIT)?;
-        check_wait(src, &at(&["shutdown_grace"]), self.shutdown_grace, MAX_SERVER_WAIT)?;
+        check_wait(
+            src,
+            &at(&["upstream_timeout"]),
+            self.upstream_timeout,
+            MAX_SERVER_WAIT,
+        )?;
+        check_wait(
+            src,
+            &at(&["shutdown_grace"]),
+            self.shutdown_grace,
+            MAX_SERVER_WAIT,
+        )?;
         if self.upstream.is_none() && self.upstream_timeout.is_some() {
             return Err(src.error(&at(&["upstream_timeout"]), "set without an upstream"));
         }

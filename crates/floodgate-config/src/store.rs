@@ -161,7 +161,10 @@ impl StoreDocument {
                     return Err(src.error(&at("kind"), "kind: redis needs a `url`"));
                 }
                 if self.nodes.is_some() {
-                    return Err(src.error(&at("nodes"), "`nodes` is for kind: redis_cluster; use `url`"));
+                    return Err(src.error(
+                        &at("nodes"),
+                        "`nodes` is for kind: redis_cluster; use `url`",
+                    ));
                 }
             }
             StoreKind::RedisCluster => {
@@ -182,14 +185,22 @@ impl StoreDocument {
             }
         }
         check_wait(src, &at("timeout"), self.timeout, MAX_REDIS_WAIT)?;
-        check_wait(src, &at("connect_timeout"), self.connect_timeout, MAX_REDIS_WAIT)?;
+        check_wait(
+            src,
+            &at("connect_timeout"),
+            self.connect_timeout,
+            MAX_REDIS_WAIT,
+        )?;
         range("connections", self.connections, 1, MAX_CONNECTIONS)?;
         range("local_divisor", self.local_divisor, 1, MAX_COUNT)?;
         if let Some(b) = &self.breaker {
             let bat = |f: &str| vec![Seg::from("store"), Seg::from("breaker"), Seg::from(f)];
             if let Some(n) = b.failures {
                 if n == 0 || u64::from(n) > MAX_COUNT {
-                    return Err(src.error(&bat("failures"), format!("must be between 1 and {MAX_COUNT}")));
+                    return Err(src.error(
+                        &bat("failures"),
+                        format!("must be between 1 and {MAX_COUNT}"),
+                    ));
                 }
             }
             check_wait(src, &bat("cooldown"), b.cooldown, MAX_COOLDOWN)?;

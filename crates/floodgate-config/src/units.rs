@@ -155,7 +155,9 @@ impl Visitor<'_> for DurationVisitor {
 
 impl Serialize for DurationField {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_duration(floodgate_core::time::duration_micros(self.0)))
+        s.serialize_str(&format_duration(floodgate_core::time::duration_micros(
+            self.0,
+        )))
     }
 }
 

@@ -5,9 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use floodgate_core::policy::{
-    check_name, Identity, KeyPart, Matcher, PathPattern, Policy, Rule,
-};
+use floodgate_core::policy::{check_name, Identity, KeyPart, Matcher, PathPattern, Policy, Rule};
 
 use crate::document::{KeyDocument, PolicyDocument};
 use crate::error::{join, ConfigError, Source};
@@ -149,7 +147,13 @@ impl PolicyDocument {
             if r.limits.is_empty() && r.tiers.is_empty() {
                 return Err(src.error(&at, format!("rule `{}` has no limits", r.name)));
             }
-            let base = limits(src, &join(&at, &["limits".into()]), &r.name, None, &r.limits)?;
+            let base = limits(
+                src,
+                &join(&at, &["limits".into()]),
+                &r.name,
+                None,
+                &r.limits,
+            )?;
             let mut by_tier = HashMap::new();
             for (t, list) in &r.tiers {
                 let tat = join(&at, &["tiers".into(), t.as_str().into()]);

@@ -12,15 +12,19 @@
 
 use std::sync::Arc;
 
-use floodgate_core::{CheckError, Limiter, MemoryStore, Request, Timestamp};
-use floodgate_server::config::Config;
+use floodgate_config::ConfigFile;
+use floodgate_core::{CheckError, Limiter, MemoryStore, Timestamp};
 
 use crate::client::Clients;
 use crate::run::{Outcome, RunResult};
 
 /// The expected verdict of each record (same order as `run.records`):
 /// `Some(allowed)` for requests that got a response, `None` otherwise.
-pub async fn expected(config: &Config, clients: &Clients, run: &RunResult) -> Vec<Option<bool>> {
+pub async fn expected(
+    config: &ConfigFile,
+    clients: &Clients,
+    run: &RunResult,
+) -> Vec<Option<bool>> {
     let limiter = Limiter::new(
         config.policy.clone(),
         Arc::new(MemoryStore::new(config.memory)),
@@ -35,13 +39,12 @@ pub async fn expected(config: &Config, clients: &Clients, run: &RunResult) -> Ve
     for i in order {
         let r = &run.records[i];
         let who = clients.who(r.client as usize);
-        let req = Request {
-            ip: Some(who.ip),
-            method,
-            path,
-            api_key: who.api_key.as_deref(),
-            user: None,
-        };
+        // The loadgen sends its key in the policy's API key header.
+        let identity = &config.policy.identity;
+        let key = who.api_key.as_deref();
+        let req = identity.request(Some(who.ip), method, path, |h| {
+            key.filter(|_| h == identity.api_key_header)
+        });
         let now = Timestamp::from_micros(
             run.start_wall.as_micros() + u64::try_from(when(r).as_micros()).unwrap_or(u64::MAX),
         );

@@ -55,7 +55,7 @@ pub enum Error {
 pub async fn run_and_report(
     scenario: &scenario::Scenario,
     load: run::Load,
-    policy: Option<&floodgate_server::config::Config>,
+    policy: Option<&floodgate_config::ConfigFile>,
 ) -> report::Report {
     let result = run::run(scenario, load).await;
     let expected = match policy {

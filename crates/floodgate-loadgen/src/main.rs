@@ -192,7 +192,7 @@ fn parse_peak(text: &str) -> anyhow::Result<PeakFile> {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let scenario = args.scenario()?.resolve()?;
     let policy = match &args.policy {
-        Some(p) => Some(floodgate_server::config::Config::load(p)?),
+        Some(p) => Some(floodgate_config::ConfigFile::load(p)?),
         None => None,
     };
     let load = match args.closed_loop {

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use floodgate_core::policy::units::parse_duration;
+use floodgate_config::units::parse_duration;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::Pick;
@@ -311,7 +311,7 @@ mod tests {
             assert_eq!(p.duration, Duration::from_secs(4));
         }
         // The policy shipped beside it: token bucket 40 refilled at 10/s.
-        let policy = floodgate_server::config::Config::parse(
+        let policy = floodgate_config::ConfigFile::parse(
             "api-keys.floodgate.yaml",
             include_str!("../scenarios/api-keys.floodgate.yaml"),
         )

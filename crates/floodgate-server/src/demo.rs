@@ -2,7 +2,7 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
-use floodgate_tower::headers::{error_body, json_response};
+use floodgate_tower::response::{error_body, json_response};
 use http::StatusCode;
 use serde_json::{json, Value};
 

@@ -4,11 +4,16 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the YAML config file, parsed and validated.
-//! - [`serve`]: starts the listeners; reloads; graceful shutdown.
+//! - [`config`]: the config file as the server runs it (the document and
+//!   its validation are `floodgate-config`'s); [`summary`] prints it.
+//! - [`server`]: `run(config, listeners, shutdown, reloads)`, `start`;
+//!   the listeners and graceful shutdown.
+//! - [`reload`]: config reloads, and the changes that need a restart.
 //! - [`proxy`]: the gateway to the upstream.
 //! - [`demo`]: built-in demo endpoints.
-//! - [`admin`]: `POST /v1/check`, `/metrics`, `/healthz`, `/readyz`.
+//! - [`admin`]: the admin router: `/metrics`, `/healthz`, `/readyz`, auth.
+//! - [`check`]: `POST /v1/check`, the decision API.
+//! - [`error`]: `ServerError`, `ReloadError`.
 //! - [`metrics`]: Prometheus text exposition.
 //! - [`logs`]: tracing setup and the rate-limited rejection log.
 //! - [`simulate`]: replays a traffic trace through a policy.
@@ -18,11 +23,18 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod check;
 pub mod config;
 pub mod demo;
+pub mod error;
 pub mod logs;
 pub mod metrics;
 pub mod proxy;
-pub mod serve;
+pub mod reload;
+pub mod server;
 pub mod simulate;
 pub mod stores;
+pub mod summary;
+
+pub use error::{ReloadError, ServerError};
+pub use server::{run, start, Listeners, Options, Running};

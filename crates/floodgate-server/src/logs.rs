@@ -7,19 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use floodgate_core::algorithm::{self, State};
-use floodgate_core::{Clock, Quota, Rate, RetryAfter, Verdict};
+use floodgate_core::policy::{DecisionView, RetryView};
+use floodgate_core::{Clock, Quota, Rate, Verdict};
 use floodgate_tower::Seen;
 use parking_lot::Mutex;
 
-/// Log output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use floodgate_config::LogFormat;
 
 /// Installs the global subscriber (once; later calls are ignored).
 pub fn init(format: LogFormat, level: &str) {
@@ -93,15 +86,19 @@ impl RejectionLog {
         let Some(suppressed) = self.admit() else {
             return;
         };
-        let Some(o) = v.deciding() else { return };
-        let retry_after = match o.decision.retry_after {
-            Some(RetryAfter::After(d)) => format!("{:.3}s", d.as_secs_f64()),
+        let view = DecisionView::trace(v, self.clock.now());
+        let (Some(rule), Some(limit)) = (view.rule, view.limit_name) else {
+            return;
+        };
+        let retry_after = match view.retry_after {
+            Some(RetryView::Seconds(s)) => format!("{s:.3}s"),
+            Some(RetryView::Whole(s)) => format!("{s}s"),
             _ => "never".into(),
         };
         tracing::warn!(
             target: "floodgate::rejections",
-            rule = %o.rule,
-            limit = %o.limit,
+            rule,
+            limit,
             client_ip = %seen.ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
             method = seen.method,
             path = seen.path,

@@ -13,9 +13,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::pin::Pin;
+use std::task::Poll;
+
 use floodgate_server::config::Config;
-use floodgate_server::serve::{self, Options};
-use floodgate_server::{logs, simulate};
+use floodgate_server::{logs, server, simulate};
+use futures_core::Stream;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 #[derive(Parser)]
 #[command(
@@ -79,7 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let watch = match watch.as_str() {
                 "off" => None,
                 w => Some(
-                    floodgate_core::policy::units::parse_duration(w)
+                    floodgate_config::units::parse_duration(w)
                         .map_err(|e| anyhow::anyhow!("--watch: {e}"))?,
                 ),
             };
@@ -122,39 +126,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// SIGHUP as a stream of reload requests.
+struct Hangups(Signal);
+
+impl Stream for Hangups {
+    type Item = ();
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Option<()>> {
+        self.0.poll_recv(cx)
+    }
+}
+
 /// Serves until SIGINT or SIGTERM; SIGHUP reloads the config file.
 async fn serve_until_signalled(
     cfg: Config,
     path: Option<PathBuf>,
     watch: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut running = serve::start(
-        cfg,
-        Options {
-            config_path: path,
-            watch_interval: watch.filter(|w| !w.is_zero()),
-            ..Options::default()
-        },
-    )
-    .await?;
-    let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    loop {
+    let hangups = Hangups(signal(SignalKind::hangup())?);
+    let shutdown = async move {
         tokio::select! {
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading the config");
-                if let Err(e) = running.reload() {
-                    tracing::warn!(error = %e, "reload failed");
-                }
-            }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    if let Some(tx) = running.trigger_shutdown() {
-        let _ = tx.send(());
-    }
-    running.wait().await
+    };
+    let listeners = server::Listeners::bind(&cfg).await?;
+    let opts = server::Options {
+        config_path: path,
+        watch_interval: watch.filter(|w| !w.is_zero()),
+        ..server::Options::default()
+    };
+    server::run(cfg, listeners, shutdown, hangups, opts).await?;
+    Ok(())
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use floodgate_tower::headers::{error_body, json_response};
+use floodgate_tower::response::{error_body, json_response};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;

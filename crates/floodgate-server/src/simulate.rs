@@ -10,12 +10,9 @@ use std::io::{BufRead, Write};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use floodgate_core::policy::CheckError;
-use floodgate_core::{
-    Decision, Limiter, ManualClock, MemoryStore, Request, RetryAfter, Store, Timestamp,
-};
+use floodgate_core::policy::{CheckError, DecisionView};
+use floodgate_core::{Limiter, ManualClock, MemoryStore, Store, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use crate::config::Config;
 
@@ -62,6 +59,9 @@ pub enum SimulateError {
     /// Reading or writing failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The store named by `--store` cannot be used.
+    #[error("{0}")]
+    Store(String),
 }
 
 /// Counts for one rule.
@@ -94,49 +94,30 @@ pub struct Summary {
     pub rules: BTreeMap<String, RuleSummary>,
 }
 
-/// One output line. Fields are absent when they do not apply (no limit
-/// applied, or the request was refused before any limit).
-#[derive(Debug, Default, Serialize)]
+/// One output line: where the request was in the trace, then its
+/// decision (`DecisionView`, trace style: fields that do not apply are
+/// absent).
 struct Record<'a> {
     line: usize,
-    t: f64,
-    ip: Option<IpAddr>,
-    method: &'a str,
-    path: &'a str,
-    allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    req: &'a TraceLine,
     error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tier: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limit_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    algorithm: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limit: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remaining: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reset_after: Option<f64>,
-    #[serde(skip_serializing_if = "Value::is_null")]
-    retry_after: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    delay: Option<f64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    shadow_limited: Vec<String>,
+    view: DecisionView<'a>,
 }
 
-fn secs(d: std::time::Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-fn retry_json(d: &Decision) -> Value {
-    match d.retry_after {
-        None => Value::Null,
-        Some(RetryAfter::Never) => json!("never"),
-        Some(RetryAfter::After(r)) => json!(secs(r)),
+impl Serialize for Record<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("line", &self.line)?;
+        m.serialize_entry("t", &self.req.t)?;
+        m.serialize_entry("ip", &self.req.ip)?;
+        m.serialize_entry("method", &self.req.method)?;
+        m.serialize_entry("path", &self.req.path)?;
+        if let Some(e) = &self.error {
+            m.serialize_entry("error", e)?;
+        }
+        self.view.write_fields(&mut m)?;
+        m.end()
     }
 }
 
@@ -206,29 +187,22 @@ pub async fn run(
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
             .collect();
-        let path = req.path.split('?').next().unwrap_or("/");
-        let request = Request {
-            ip: req.ip,
-            method: &req.method,
-            path,
-            api_key: headers.get(&policy.identity.api_key_header).copied(),
-            user: headers.get(&policy.identity.user_header).copied(),
-        };
+        let request = policy
+            .identity
+            .request(req.ip, &req.method, &req.path, |h| headers.get(h).copied());
         let cost = req.cost.unwrap_or(1);
         summary.requests += 1;
-        let mut record = Record {
-            line: n,
-            t: req.t,
-            ip: req.ip,
-            method: &req.method,
-            path: &req.path,
-            ..Record::default()
-        };
-        match limiter.check(&request, cost, now).await {
+        let result = limiter.check(&request, cost, now).await;
+        let record = match &result {
             Err(CheckError::Store(e)) => return Err(bad(format!("store failed: {e}"))),
             Err(e) => {
                 summary.unauthorized += 1;
-                record.error = Some(e.to_string());
+                Record {
+                    line: n,
+                    req: &req,
+                    error: Some(e.to_string()),
+                    view: DecisionView::refused(),
+                }
             }
             Ok(v) => {
                 if v.allowed {
@@ -254,25 +228,14 @@ pub async fn run(
                         }
                     }
                 }
-                record.allowed = v.allowed;
-                record.tier = v.tier.as_deref().map(str::to_string);
-                if let Some(o) = v.deciding() {
-                    let d = &o.decision;
-                    record.rule = Some(o.rule.to_string());
-                    record.limit_name = Some(o.limit.to_string());
-                    record.algorithm = Some(o.quota.algorithm_name());
-                    record.limit = Some(d.limit);
-                    record.remaining = Some(d.remaining);
-                    record.reset_after = Some(secs(d.reset_after));
-                    record.retry_after = retry_json(d);
-                    record.delay = Some(secs(v.delay()));
+                Record {
+                    line: n,
+                    req: &req,
+                    error: None,
+                    view: DecisionView::trace(v, now),
                 }
-                record.shadow_limited = v
-                    .shadow_denials()
-                    .map(|o| format!("{}/{}", o.rule, o.limit))
-                    .collect();
             }
-        }
+        };
         let record = serde_json::to_string(&record).map_err(std::io::Error::other)?;
         writeln!(out, "{record}")?;
     }
@@ -296,7 +259,7 @@ pub fn memory_store(config: &Config) -> Arc<dyn Store> {
 /// `redis-cluster://host:port,host:port`. Redis decides at the trace's
 /// time (`time: caller`), under a key prefix unique to this run so that
 /// runs never mix with each other or with live traffic.
-pub async fn store_for(config: &Config, spec: &str) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn store_for(config: &Config, spec: &str) -> Result<Arc<dyn Store>, SimulateError> {
     use floodgate_redis::{RedisConfig, RedisStore, TimeSource};
     if spec == "memory" {
         return Ok(memory_store(config));
@@ -306,7 +269,9 @@ pub async fn store_for(config: &Config, spec: &str) -> anyhow::Result<Arc<dyn St
     } else if spec.starts_with("redis://") || spec.starts_with("rediss://") {
         RedisConfig::standalone(spec)
     } else {
-        anyhow::bail!("--store: `{spec}` is not memory, redis://… or redis-cluster://…");
+        return Err(SimulateError::Store(format!(
+            "--store: `{spec}` is not memory, redis://… or redis-cluster://…"
+        )));
     };
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -315,11 +280,11 @@ pub async fn store_for(config: &Config, spec: &str) -> anyhow::Result<Arc<dyn St
     let cfg = RedisConfig {
         key_prefix: format!("fgsim:{}-{stamp}:", std::process::id()),
         time: TimeSource::Caller,
-        timeout: floodgate_core::policy::units::DurationField(std::time::Duration::from_secs(5)),
+        timeout: std::time::Duration::from_secs(5),
         ..base
     };
     let store = RedisStore::connect(&cfg)
         .await
-        .map_err(|e| anyhow::anyhow!("--store {spec}: {e}"))?;
+        .map_err(|e| SimulateError::Store(format!("--store {spec}: {e}")))?;
     Ok(Arc::new(store))
 }

@@ -1,12 +1,11 @@
 //! Builds the store the config asks for: memory, or Redis (standalone or
-//! cluster) wrapped in its failure policy.
+//! cluster) wrapped in its failure policy, with the local fallback sized
+//! by `store.max_keys` and `store.shards`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use floodgate_core::policy::FailureMode;
-use floodgate_core::{MemoryStore, Policy, Store};
-use floodgate_redis::{FailurePolicy, LazyRedisStore, RedisConfig, ResilientStore};
+use floodgate_core::{MemoryStore, MonotonicClock, Store};
+use floodgate_redis::{FailurePolicy, LazyRedisStore, ResilientStore};
 
 use crate::config::Config;
 
@@ -22,30 +21,19 @@ pub struct Stores {
     pub redis: Option<Arc<Resilient>>,
 }
 
-/// Per-rule failure modes: the store section's `rules`, overridden by each
-/// rule's `on_store_failure`.
-pub fn rule_modes(redis: &RedisConfig, policy: &Policy) -> HashMap<String, FailureMode> {
-    let mut modes = redis.rules.clone();
-    for r in &policy.rules {
-        if let Some(m) = r.on_store_failure {
-            modes.insert(r.name.to_string(), m);
-        }
-    }
-    modes
-}
-
-/// Connects the configured store.
-pub async fn build(config: &Config) -> anyhow::Result<Stores> {
+/// Connects the configured store; the breaker and reconnects are paced
+/// by `clock`.
+pub async fn build(config: &Config, clock: Arc<dyn MonotonicClock>) -> Stores {
     match &config.redis {
-        None => Ok(Stores {
+        None => Stores {
             store: Arc::new(MemoryStore::new(config.memory)),
             redis: None,
-        }),
+        },
         Some(rc) => {
             // Connect now when Redis is there; otherwise start anyway and
             // decide by the failure policy until a background attempt
             // succeeds.
-            let redis = LazyRedisStore::new(rc.clone(), rc.breaker.cooldown.0);
+            let redis = LazyRedisStore::with_clock(rc.clone(), rc.breaker.cooldown, clock.clone());
             if let Err(e) = redis.connect_now().await {
                 tracing::warn!(
                     error = %e,
@@ -56,12 +44,11 @@ pub async fn build(config: &Config) -> anyhow::Result<Stores> {
                 local: config.memory,
                 ..FailurePolicy::from_config(rc)
             };
-            let resilient = Arc::new(ResilientStore::new(redis, policy));
-            resilient.set_rule_modes(rule_modes(rc, &config.policy));
-            Ok(Stores {
+            let resilient = Arc::new(ResilientStore::with_clock(redis, policy, clock));
+            Stores {
                 store: resilient.clone(),
                 redis: Some(resilient),
-            })
+            }
         }
     }
 }

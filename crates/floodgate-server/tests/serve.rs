@@ -469,7 +469,7 @@ async fn a_reload_that_breaks_the_file_keeps_the_old_config() {
     // Broken file: refused, old config stays.
     std::fs::write(&path, BASE.replace("limit: 5", "limit: five")).unwrap();
     let err = s.running.reload().unwrap_err();
-    assert!(err.contains("floodgate.yaml:"), "{err}");
+    assert!(err.to_string().contains("floodgate.yaml:"), "{err}");
     assert_eq!(
         get(&data, &[]).await.header("x-ratelimit-remaining"),
         Some("1")

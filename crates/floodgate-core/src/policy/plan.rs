@@ -119,4 +119,3 @@ impl Policy {
         Ok(plan)
     }
 }
-

@@ -92,4 +92,3 @@ pub enum CheckError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
-

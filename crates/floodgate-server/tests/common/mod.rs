@@ -11,7 +11,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use floodgate_core::{ManualClock, Timestamp};
 use floodgate_server::config::Config;
-use floodgate_server::serve::{self, Options, Running};
+use floodgate_server::{start as start_server, Listeners, Options, Running};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -43,19 +43,19 @@ pub async fn start_watching(
 ) -> Server {
     let config = Config::parse("test.yaml", yaml).expect("valid test config");
     let clock = ManualClock::new(Timestamp::from_micros(T0));
-    let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = serve::start(
-        config,
-        Options {
-            clock: Arc::new(clock.clone()),
-            config_path: path,
-            watch_interval,
-            listeners: Some((public, admin)),
-        },
-    )
-    .await
-    .expect("server starts");
+    let listeners = Listeners {
+        public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    };
+    let opts = Options {
+        clock: Arc::new(clock.clone()),
+        monotonic: Arc::new(clock.clone()),
+        config_path: path,
+        watch_interval,
+    };
+    let running = start_server(config, listeners, opts)
+        .await
+        .expect("server starts");
     Server {
         public: running.public_addr,
         admin: running.admin_addr,

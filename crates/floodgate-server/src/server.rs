@@ -1,17 +1,24 @@
-//! `floodgate serve`: the public listener (gateway or demo endpoints behind
-//! the rate-limit layer) and the admin listener, config reloads and a
-//! graceful shutdown.
+//! The server: the public listener (gateway or demo endpoints behind the
+//! rate-limit layer) and the admin listener, reloads and a graceful
+//! shutdown.
+//!
+//! [`run`] serves until its `shutdown` future completes, reloading on each
+//! item of its `reloads` stream; the binary feeds them from signals. Tests
+//! use [`start`], which returns a handle with the bound addresses.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
+use arc_swap::ArcSwapOption;
 use axum::Router;
-use floodgate_core::{Clock, Limiter, Store, SystemClock};
-use floodgate_tower::{Limits, RateLimitLayer};
+use floodgate_core::{Clock, Limiter, MonotonicClock, SystemClock, SystemMonotonic};
+use floodgate_tower::{LimiterHandle, RateLimitLayer};
+use futures_core::Stream;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -19,33 +26,94 @@ use tokio::task::JoinHandle;
 
 use crate::admin::{self, Admin};
 use crate::config::Config;
+use crate::error::{ReloadError, ServerError};
 use crate::logs::RejectionLog;
 use crate::metrics::Metrics;
-use crate::stores::{self, Resilient, Stores};
+use crate::reload::{ReloadReport, Reloader};
+use crate::stores::{self, Stores};
 use crate::{demo, proxy};
 
-/// How the server is started.
+/// The two listeners, bound.
+pub struct Listeners {
+    /// The public listener.
+    pub public: TcpListener,
+    /// The admin listener.
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses `config` names.
+    pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
+        let bind = |what, addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { what, addr, source })
+        };
+        Ok(Listeners {
+            public: bind("public", config.listen).await?,
+            admin: bind("admin", config.admin_listen).await?,
+        })
+    }
+}
+
+/// How the server runs.
 pub struct Options {
     /// The clock decisions are taken on.
     pub clock: Arc<dyn Clock>,
+    /// The clock the Redis breaker and reconnects are paced by.
+    pub monotonic: Arc<dyn MonotonicClock>,
     /// The config file, for reloads (none: the embedded default).
     pub config_path: Option<PathBuf>,
     /// Check the file for changes this often (none: only on request).
     pub watch_interval: Option<Duration>,
-    /// Listeners already bound (tests bind port 0); otherwise the config's
-    /// addresses are bound.
-    pub listeners: Option<(TcpListener, TcpListener)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             clock: Arc::new(SystemClock),
+            monotonic: Arc::new(SystemMonotonic::default()),
             config_path: None,
             watch_interval: Some(Duration::from_secs(2)),
-            listeners: None,
         }
     }
+}
+
+/// Serves `config` on `listeners` until `shutdown` completes, then drains
+/// in-flight requests (up to `shutdown_grace`). Each item of `reloads`
+/// reloads the config file.
+pub async fn run<R>(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    mut reloads: R,
+    opts: Options,
+) -> Result<(), ServerError>
+where
+    R: Stream<Item = ()> + Unpin,
+{
+    let running = start(config, listeners, opts).await?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let next = std::future::poll_fn(|cx| Pin::new(&mut reloads).poll_next(cx));
+        tokio::select! {
+            r = next => match r {
+                Some(()) => {
+                    tracing::info!("reloading the config");
+                    if let Err(e) = running.reload() {
+                        tracing::warn!(error = %e, "reload failed");
+                    }
+                }
+                // No more reloads: wait for the shutdown alone.
+                None => {
+                    shutdown.as_mut().await;
+                    break;
+                }
+            },
+            _ = shutdown.as_mut() => break,
+        }
+    }
+    running.shutdown().await
 }
 
 /// A running server.
@@ -56,98 +124,22 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     reloader: Arc<Reloader>,
     shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
+    task: JoinHandle<Result<(), ServerError>>,
 }
 
 impl Running {
     /// Reloads the config file now. On error the running config stays.
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<ReloadReport, ReloadError> {
         self.reloader.reload()
     }
 
     /// Stops accepting, drains in-flight requests (up to the grace period)
     /// and returns.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task.await.context("server task")?
-    }
-
-    /// Waits until the server stops (after [`Running::trigger_shutdown`]
-    /// or a fatal error).
-    pub async fn wait(self) -> anyhow::Result<()> {
-        let Running { task, shutdown, .. } = self;
-        let _keep_open = shutdown;
-        task.await.context("server task")?
-    }
-
-    /// A handle that starts the shutdown when sent to.
-    pub fn trigger_shutdown(&mut self) -> Option<oneshot::Sender<()>> {
-        self.shutdown.take()
-    }
-}
-
-/// Applies config reloads.
-struct Reloader {
-    path: Option<PathBuf>,
-    limits: Limits,
-    store: Arc<dyn Store>,
-    redis: Option<Arc<Resilient>>,
-    current: Mutex<Config>,
-}
-
-impl Reloader {
-    fn reload(&self) -> Result<(), String> {
-        let Some(path) = &self.path else {
-            return Err("running on the embedded default config: nothing to reload".into());
-        };
-        let new = match Config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "config reload refused; keeping the previous config");
-                return Err(format!("{e:#}"));
-            }
-        };
-        let mut current = self.current.lock();
-        for (what, changed) in [
-            ("listen", new.listen != current.listen),
-            (
-                "admin",
-                new.admin_listen != current.admin_listen || new.admin_token != current.admin_token,
-            ),
-            (
-                "upstream",
-                new.upstream.as_ref().map(|u| u.base.clone())
-                    != current.upstream.as_ref().map(|u| u.base.clone()),
-            ),
-            (
-                "store",
-                new.memory.max_keys != current.memory.max_keys
-                    || new.memory.shards != current.memory.shards,
-            ),
-            ("log", new.log.format != current.log.format),
-        ] {
-            if changed {
-                tracing::warn!(
-                    section = what,
-                    "this change takes effect at the next restart"
-                );
-            }
-        }
-        if let (Some(r), Some(rc)) = (&self.redis, &current.redis) {
-            r.set_rule_modes(stores::rule_modes(rc, &new.policy));
-        }
-        let limiter = Limiter::new(new.policy.clone(), self.store.clone());
-        self.limits
-            .swap(Arc::new(limiter), new.trusted_proxies.clone());
-        tracing::info!(
-            file = %path.display(),
-            rules = new.policy.rules.len(),
-            "config reloaded; counters of unchanged limits kept"
-        );
-        *current = new;
-        Ok(())
+        self.task.await?
     }
 }
 
@@ -156,28 +148,25 @@ fn file_stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
-/// Starts the server.
-pub async fn start(config: Config, opts: Options) -> anyhow::Result<Running> {
-    let (public, admin_listener) = match opts.listeners {
-        Some(l) => l,
-        None => (
-            TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.listen))?,
-            TcpListener::bind(config.admin_listen)
-                .await
-                .with_context(|| format!("cannot listen on {} (admin)", config.admin_listen))?,
-        ),
-    };
+/// Starts the server on `listeners` and returns its handle.
+pub async fn start(
+    config: Config,
+    listeners: Listeners,
+    opts: Options,
+) -> Result<Running, ServerError> {
+    let Listeners {
+        public,
+        admin: admin_listener,
+    } = listeners;
     let public_addr = public.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
 
-    let Stores { store, redis } = stores::build(&config).await?;
+    let Stores { store, redis } = stores::build(&config, opts.monotonic.clone()).await;
     let rejections = RejectionLog::new(config.log.rejections_per_second, opts.clock.clone());
     let metrics = Arc::new(Metrics::new(rejections));
     metrics.set_store(store.clone(), redis.clone());
     let limiter = Arc::new(Limiter::new(config.policy.clone(), store.clone()));
-    let limits = Limits::with_clock(
+    let handle = LimiterHandle::with_clock(
         limiter,
         config.trusted_proxies.clone(),
         opts.clock.clone(),
@@ -190,22 +179,27 @@ pub async fn start(config: Config, opts: Options) -> anyhow::Result<Running> {
             .with_state(proxy::Gateway::new(u.clone(), metrics.clone())),
         None => demo::router(),
     }
-    .layer(RateLimitLayer::new(limits.clone()));
+    .layer(RateLimitLayer::new(handle.clone()));
 
     let ready = Arc::new(AtomicBool::new(true));
+    let token = Arc::new(ArcSwapOption::from(
+        config.admin_token.clone().map(Arc::new),
+    ));
     let admin_app = admin::router(Admin {
-        limits: limits.clone(),
+        handle: handle.clone(),
         metrics: metrics.clone(),
-        token: config.admin_token.as_deref().map(Arc::from),
+        token: token.clone(),
         ready: ready.clone(),
     });
 
+    let grace = config.shutdown_grace;
     let reloader = Arc::new(Reloader {
         path: opts.config_path.clone(),
-        limits,
+        handle,
         store,
         redis,
-        current: Mutex::new(config.clone()),
+        admin_token: token,
+        current: Mutex::new(config),
     });
 
     // Watch the file for changes.
@@ -233,7 +227,6 @@ pub async fn start(config: Config, opts: Options) -> anyhow::Result<Running> {
     }
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let grace = config.shutdown_grace;
     let task = tokio::spawn(async move {
         let signal = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -253,10 +246,15 @@ pub async fn start(config: Config, opts: Options) -> anyhow::Result<Running> {
         .with_graceful_shutdown(signal(admin_stop_rx));
         let mut public_task = tokio::spawn(async move { public_srv.await });
         let mut admin_task = tokio::spawn(async move { admin_srv.await });
+        let served = |what, r: Result<std::io::Result<()>, tokio::task::JoinError>| match r {
+            Ok(Ok(())) => ServerError::Stopped(what),
+            Ok(Err(source)) => ServerError::Serve { what, source },
+            Err(e) => ServerError::Task(e),
+        };
         tokio::select! {
             _ = shutdown_rx => {}
-            r = &mut public_task => { r??; anyhow::bail!("public listener stopped"); }
-            r = &mut admin_task => { r??; anyhow::bail!("admin listener stopped"); }
+            r = &mut public_task => return Err(served("public", r)),
+            r = &mut admin_task => return Err(served("admin", r)),
         }
         tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
         ready.store(false, Ordering::SeqCst);

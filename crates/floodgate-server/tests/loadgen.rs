@@ -7,35 +7,32 @@
 //! replay's exactly. (A run straddling a whole hour of wall-clock time
 //! could split a window; it takes a few hundred milliseconds.)
 
-use std::sync::Arc;
-
-use floodgate_core::SystemClock;
+use floodgate_config::ConfigFile;
 use floodgate_loadgen::report::Report;
 use floodgate_loadgen::run::Load;
 use floodgate_loadgen::scenario::ScenarioFile;
 use floodgate_server::config::Config;
-use floodgate_server::serve::{self, Options, Running};
+use floodgate_server::{start as start_server, Listeners, Options, Running};
 use tokio::net::TcpListener;
 
-async fn start(yaml: &str) -> (Running, Config) {
-    let config = Config::parse("test.yaml", yaml).expect("valid config");
-    let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = serve::start(
-        config.clone(),
-        Options {
-            clock: Arc::new(SystemClock),
-            config_path: None,
-            watch_interval: None,
-            listeners: Some((public, admin)),
-        },
-    )
-    .await
-    .expect("server starts");
-    (running, config)
+async fn start(yaml: &str) -> (Running, ConfigFile) {
+    let file = ConfigFile::parse("test.yaml", yaml).expect("valid config");
+    let config = Config::from_file(file.clone()).expect("valid config");
+    let listeners = Listeners {
+        public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    };
+    let opts = Options {
+        watch_interval: None,
+        ..Options::default()
+    };
+    let running = start_server(config, listeners, opts)
+        .await
+        .expect("server starts");
+    (running, file)
 }
 
-async fn load(scenario_yaml: &str, policy: &Config) -> Report {
+async fn load(scenario_yaml: &str, policy: &ConfigFile) -> Report {
     let scenario = ScenarioFile::parse("test", scenario_yaml)
         .unwrap()
         .resolve()

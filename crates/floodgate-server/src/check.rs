@@ -1,0 +1,109 @@
+//! `POST /v1/check`: the decision API for other gateways. The caller
+//! states the request's attributes (its client IP already resolved); the
+//! answer is the decision (`DecisionView`, API style) with the rate-limit
+//! headers, 200 when allowed and 429 when not.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use floodgate_core::policy::DecisionView;
+use floodgate_tower::headers;
+use floodgate_tower::response::{error_body, json_response};
+use http::{Response, StatusCode};
+use serde::Deserialize;
+
+use crate::admin::Admin;
+
+/// `POST /v1/check` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckRequest {
+    attributes: Attributes,
+    #[serde(default)]
+    cost: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Attributes {
+    #[serde(default)]
+    ip: Option<IpAddr>,
+    #[serde(default)]
+    method: Option<String>,
+    path: String,
+    #[serde(default)]
+    api_key: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    headers: HashMap<String, String>,
+}
+
+fn bad_request(reason: String) -> Response<Body> {
+    json_response(StatusCode::BAD_REQUEST, error_body("bad_request", &reason))
+}
+
+/// The largest cost one check may carry.
+pub const MAX_COST: u64 = 1 << 40;
+
+pub(crate) async fn check(State(admin): State<Admin>, body: Bytes) -> Response<Body> {
+    let req: CheckRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("invalid check request: {e}")),
+    };
+    let a = req.attributes;
+    let cost = req.cost.unwrap_or(1);
+    if cost == 0 || cost > MAX_COST {
+        return bad_request(format!("cost must be between 1 and {MAX_COST}"));
+    }
+    if !a.path.starts_with('/') {
+        return bad_request(format!(
+            "attributes.path must start with /, got `{}`",
+            a.path
+        ));
+    }
+    let method = a.method.unwrap_or_else(|| "GET".into());
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return bad_request(format!(
+            "attributes.method `{method}` is not an HTTP method"
+        ));
+    }
+    let headers: HashMap<String, &str> = a
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+        .collect();
+    let limiter = admin.handle.limiter();
+    let identity = &limiter.policy().identity;
+    // Explicit attributes win over headers.
+    let lookup = |name: &str| {
+        if name == identity.api_key_header && a.api_key.is_some() {
+            return a.api_key.as_deref();
+        }
+        if name == identity.user_header && a.user.is_some() {
+            return a.user.as_deref();
+        }
+        headers.get(name).copied()
+    };
+    // The caller (a gateway) states the client IP: no proxy walk here.
+    let request = identity.request(a.ip, &method, &a.path, lookup);
+    let decided = admin.handle.decide_request(&request, cost).await;
+    let verdict = match &decided.result {
+        Ok(v) => v,
+        Err(_) => return decided.rejection().expect("errors are rejections"),
+    };
+    let body = DecisionView::api(verdict, decided.now);
+    let status = if verdict.allowed {
+        StatusCode::OK
+    } else {
+        StatusCode::TOO_MANY_REQUESTS
+    };
+    let text = serde_json::to_string(&body).expect("serialisable");
+    let mut response = json_response(status, text);
+    if let Some(o) = verdict.deciding() {
+        headers::apply(response.headers_mut(), o, decided.now);
+    }
+    response
+}

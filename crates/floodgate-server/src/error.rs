@@ -1,0 +1,46 @@
+//! The server library's errors.
+
+use std::net::SocketAddr;
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A listener failed while serving.
+    #[error("{what} listener: {source}")]
+    Serve {
+        /// Which listener.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A listener stopped on its own.
+    #[error("the {0} listener stopped")]
+    Stopped(&'static str),
+    /// The server task panicked or was cancelled.
+    #[error("server task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// Another I/O error (a listener's address).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Why a reload was refused (the running config stays).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The server runs on the embedded default config.
+    #[error("running on the embedded default config: nothing to reload")]
+    NoFile,
+    /// The file is not a valid config.
+    #[error("{0}")]
+    Invalid(#[from] floodgate_config::LoadError),
+}

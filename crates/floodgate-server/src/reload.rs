@@ -1,0 +1,197 @@
+//! Config reloads (SIGHUP, a changed file, or a call): every section that
+//! can change at run time changes at once; a change that needs a restart
+//! (listeners, upstream, the store's kind and connection, log output) is
+//! reported by name, in the log and in the returned report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use floodgate_config::{ServerDocument, StoreDocument};
+use floodgate_core::{Limiter, Store};
+use floodgate_tower::LimiterHandle;
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::error::ReloadError;
+use crate::stores::Resilient;
+
+/// What a reload did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Rules in the new policy.
+    pub rules: usize,
+    /// Fields that changed but take effect only at the next restart.
+    pub needs_restart: Vec<&'static str>,
+}
+
+/// Applies reloads to a running server.
+pub(crate) struct Reloader {
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) handle: LimiterHandle,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) redis: Option<Arc<Resilient>>,
+    pub(crate) admin_token: Arc<ArcSwapOption<String>>,
+    pub(crate) current: Mutex<Config>,
+}
+
+impl Reloader {
+    /// Reloads the file. On error the running config stays.
+    pub(crate) fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let Some(path) = &self.path else {
+            return Err(ReloadError::NoFile);
+        };
+        let new = match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "config reload refused; keeping the previous config");
+                return Err(e.into());
+            }
+        };
+        let mut current = self.current.lock();
+        let needs_restart = needs_restart(&current.document.server, &new.document.server);
+        for field in &needs_restart {
+            tracing::warn!(
+                field,
+                "this change takes effect at the next restart; the running value stays"
+            );
+        }
+        if let (Some(r), Some(rc)) = (&self.redis, &new.redis) {
+            r.reconfigure(rc.on_failure, rc.local_divisor, rc.breaker);
+        }
+        self.admin_token
+            .store(new.admin_token.clone().map(Arc::new));
+        let limiter = Limiter::new(new.policy.clone(), self.store.clone());
+        self.handle
+            .swap(Arc::new(limiter), new.trusted_proxies.clone());
+        let report = ReloadReport {
+            rules: new.policy.rules.len(),
+            needs_restart,
+        };
+        tracing::info!(
+            file = %path.display(),
+            rules = report.rules,
+            "config reloaded; counters of unchanged limits kept"
+        );
+        // Sections that need a restart keep their running values, so that
+        // the next reload compares against what really runs.
+        let mut kept = new;
+        if !report.needs_restart.is_empty() {
+            kept.document.server = restart_sections(&current.document.server, kept.document.server);
+            kept.listen = current.listen;
+            kept.admin_listen = current.admin_listen;
+            kept.upstream = current.upstream.clone();
+            kept.memory = current.memory;
+            kept.log = current.log.clone();
+            kept.shutdown_grace = current.shutdown_grace;
+            if let (Some(old), Some(new)) = (&current.redis, &mut kept.redis) {
+                *new = floodgate_redis::RedisConfig {
+                    on_failure: new.on_failure,
+                    local_divisor: new.local_divisor,
+                    breaker: new.breaker,
+                    ..old.clone()
+                };
+            } else {
+                kept.redis = current.redis.clone();
+            }
+        }
+        *current = kept;
+        Ok(report)
+    }
+}
+
+/// The fields of `new` that differ from `old` and need a restart.
+pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static str> {
+    let (a, b) = (&old.store, &new.store);
+    let store_connection = |s: &StoreDocument| {
+        (
+            s.kind,
+            s.url.clone(),
+            s.nodes.clone(),
+            s.key_prefix.clone(),
+            s.timeout,
+            s.connect_timeout,
+            s.connections,
+            s.time,
+        )
+    };
+    let changed = [
+        ("listen", old.listen != new.listen),
+        ("admin.listen", old.admin.listen != new.admin.listen),
+        ("upstream", old.upstream != new.upstream),
+        (
+            "upstream_timeout",
+            old.upstream_timeout != new.upstream_timeout,
+        ),
+        ("store.kind", a.kind != b.kind),
+        (
+            "store (url, nodes, key_prefix, timeouts, connections, time)",
+            a.kind == b.kind && store_connection(a) != store_connection(b),
+        ),
+        ("store.max_keys", a.max_keys != b.max_keys),
+        ("store.shards", a.shards != b.shards),
+        ("log.format", old.log.format != new.log.format),
+        ("log.level", old.log.level != new.log.level),
+        (
+            "log.rejections_per_second",
+            old.log.rejections_per_second != new.log.rejections_per_second,
+        ),
+        ("shutdown_grace", old.shutdown_grace != new.shutdown_grace),
+    ];
+    changed
+        .into_iter()
+        .filter(|(_, c)| *c)
+        .map(|(f, _)| f)
+        .collect()
+}
+
+/// `new` with the sections that need a restart as they run (`old`).
+fn restart_sections(old: &ServerDocument, new: ServerDocument) -> ServerDocument {
+    ServerDocument {
+        store: StoreDocument {
+            on_failure: new.store.on_failure,
+            local_divisor: new.store.local_divisor,
+            rules: new.store.rules,
+            breaker: new.store.breaker,
+            ..old.store.clone()
+        },
+        admin: floodgate_config::AdminSection {
+            token: new.admin.token,
+            ..old.admin.clone()
+        },
+        trusted_proxies: new.trusted_proxies,
+        ..old.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(yaml: &str) -> ServerDocument {
+        floodgate_config::ConfigFile::parse("t.yaml", yaml)
+            .unwrap()
+            .document
+            .server
+    }
+
+    #[test]
+    fn restart_fields_are_named() {
+        let a = doc("store: {kind: redis, url: redis://a:1}\nrules: []\n");
+        let b = doc("store: {kind: redis, url: redis://b:1}\nlisten: 127.0.0.1:1\n");
+        let c = doc("store: {kind: memory}\n");
+        assert_eq!(
+            needs_restart(&a, &b),
+            vec![
+                "listen",
+                "store (url, nodes, key_prefix, timeouts, connections, time)"
+            ]
+        );
+        assert_eq!(needs_restart(&a, &c), vec!["store.kind"]);
+        // Failure settings apply at once.
+        let d = doc(
+            "store: {kind: redis, url: redis://a:1, on_failure: fail_closed, local_divisor: 3}\n",
+        );
+        assert!(needs_restart(&a, &d).is_empty());
+    }
+}

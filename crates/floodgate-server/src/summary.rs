@@ -1,0 +1,103 @@
+//! The human summary `check-config` prints.
+
+use std::fmt::Write as _;
+
+use crate::config::Config;
+
+impl Config {
+    /// A human summary, as printed by `check-config`.
+    pub fn summary(&self) -> String {
+        let p = &self.policy;
+        let mut out = String::new();
+        let _ = writeln!(out, "{}: ok", self.file);
+        let _ = writeln!(
+            out,
+            "tiers: {} (default: {}); clients: {}",
+            if p.tiers.is_empty() {
+                "none".to_string()
+            } else {
+                p.tiers
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            p.default_tier.as_deref().unwrap_or("none"),
+            p.clients.len()
+        );
+        for r in &p.rules {
+            let _ = writeln!(
+                out,
+                "rule {}{}: {} {} by {}",
+                r.name,
+                if r.shadow { " (shadow)" } else { "" },
+                r.matcher.path,
+                if r.matcher.methods.is_empty() {
+                    "any method".to_string()
+                } else {
+                    r.matcher.methods.join(",")
+                },
+                r.key
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            );
+            if let Some(m) = r.on_store_failure {
+                let _ = writeln!(out, "  on store failure: {}", m.as_str());
+            }
+            for l in &r.limits {
+                let _ = writeln!(out, "  {}: {}", l.name, l.quota);
+            }
+            let mut tiers: Vec<_> = r.tiers.iter().collect();
+            tiers.sort_by(|a, b| a.0.cmp(b.0));
+            for (t, ls) in tiers {
+                if ls.is_empty() {
+                    let _ = writeln!(out, "  tier {t}: unlimited");
+                }
+                for l in ls {
+                    let _ = writeln!(out, "  tier {t}: {}: {}", l.name, l.quota);
+                }
+            }
+        }
+        for l in &p.global {
+            let _ = writeln!(out, "global {}: {}", l.name, l.quota);
+        }
+        match &self.redis {
+            None => {
+                let _ = writeln!(out, "store: memory, at most {} keys", self.memory.max_keys);
+            }
+            Some(r) => {
+                let target = r.url.clone().unwrap_or_else(|| r.nodes.join(", "));
+                let _ = writeln!(
+                    out,
+                    "store: {:?} {target}, timeout {:?}, on failure {}; local fallback at most {} keys",
+                    r.kind,
+                    r.timeout,
+                    r.on_failure.as_str(),
+                    self.memory.max_keys
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "listen: {}; admin: {}{}",
+            self.listen,
+            self.admin_listen,
+            if self.admin_token.is_some() {
+                " (token)"
+            } else {
+                ""
+            }
+        );
+        match &self.upstream {
+            Some(u) => {
+                let _ = writeln!(out, "upstream: {} (timeout {:?})", u.base, u.timeout);
+            }
+            None => {
+                let _ = writeln!(out, "upstream: none (demo endpoints)");
+            }
+        }
+        out
+    }
+}
