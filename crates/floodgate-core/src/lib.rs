@@ -5,7 +5,9 @@
 //!
 //! - [`time`]: `Timestamp` (µs since the epoch), the `Clock` trait,
 //!   `SystemClock` and `ManualClock`.
-//! - [`quota`]: `Quota` (an algorithm and its validated parameters), `Rate`.
+//! - [`quota`]: `Quota` (an algorithm and its validated parameters).
+//! - `rate`: `Rate` (an amount per period, in lowest terms) and
+//!   `human_micros`; re-exported from [`quota`].
 //! - [`algorithm`]: the six algorithms as pure state transitions.
 //! - [`decision`]: `Decision`, `RetryAfter`.
 //! - [`store`]: the `Store` trait and the sharded, bounded `MemoryStore`.
@@ -38,6 +40,7 @@ pub mod decision;
 pub mod hash;
 pub mod policy;
 pub mod quota;
+mod rate;
 pub mod store;
 pub mod time;
 

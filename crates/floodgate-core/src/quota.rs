@@ -5,91 +5,11 @@ use std::time::Duration;
 
 use crate::time::duration_micros;
 
+pub use crate::rate::{human_micros, Rate};
+
 /// The largest integer all stores compute with exactly (2^53: the Redis Lua
 /// scripts use doubles). Validation keeps every scaled quantity below it.
 pub const MAX_EXACT: u64 = 1 << 53;
-
-/// A rate: `amount` tokens every `period_us` microseconds, kept in lowest
-/// terms so that scaled quantities stay small.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Rate {
-    amount: u64,
-    period_us: u64,
-}
-
-impl Rate {
-    /// `amount` per `period`. Errors when either is zero.
-    pub fn new(amount: u64, period: Duration) -> Result<Rate, QuotaError> {
-        let period_us = duration_micros(period);
-        if amount == 0 {
-            return Err(QuotaError::new("rate amount must be at least 1"));
-        }
-        if period_us == 0 {
-            return Err(QuotaError::new("rate period must be at least 1µs"));
-        }
-        let g = gcd(amount, period_us);
-        Ok(Rate {
-            amount: amount / g,
-            period_us: period_us / g,
-        })
-    }
-
-    /// `n` per second.
-    pub fn per_second(n: u64) -> Result<Rate, QuotaError> {
-        Rate::new(n, Duration::from_secs(1))
-    }
-
-    /// Tokens per period (lowest terms).
-    pub fn amount(&self) -> u64 {
-        self.amount
-    }
-
-    /// Period in microseconds (lowest terms).
-    pub fn period_us(&self) -> u64 {
-        self.period_us
-    }
-
-    /// Tokens per second, as a real number (for display).
-    pub fn per_sec_f64(&self) -> f64 {
-        self.amount as f64 * 1e6 / self.period_us as f64
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.amount, human_micros(self.period_us))
-    }
-}
-
-/// A duration in µs as the config file writes it: `1d`, `1m30s`, `500ms`.
-pub fn human_micros(us: u64) -> String {
-    if us == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut rest = us;
-    for (unit, size) in [
-        ("d", 86_400_000_000),
-        ("h", 3_600_000_000),
-        ("m", 60_000_000),
-        ("s", 1_000_000),
-        ("ms", 1_000),
-        ("us", 1),
-    ] {
-        if rest >= size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
-}
-
-fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
 
 /// What a leaky bucket does with a request that fits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -160,7 +80,7 @@ pub const MAX_SLIDING_LOG_LIMIT: u64 = 100_000;
 pub struct QuotaError(String);
 
 impl QuotaError {
-    fn new(msg: impl Into<String>) -> Self {
+    pub(crate) fn new(msg: impl Into<String>) -> Self {
         QuotaError(msg.into())
     }
 }
@@ -169,12 +89,13 @@ fn check_scaled(what: &str, size: u64, rate: &Rate) -> Result<(), QuotaError> {
     if size == 0 {
         return Err(QuotaError::new(format!("{what} must be at least 1")));
     }
-    match size.checked_mul(rate.period_us) {
+    match size.checked_mul(rate.period_us()) {
         Some(v) if v < MAX_EXACT => Ok(()),
         _ => Err(QuotaError::new(format!(
             "{what} {size} is too large for a rate of {} per {}µs; \
              {what} × period must stay below 2^53 µs (state it per a shorter period)",
-            rate.amount, rate.period_us
+            rate.amount(),
+            rate.period_us()
         ))),
     }
 }
@@ -267,13 +188,13 @@ impl Quota {
     pub fn window_secs(&self) -> u64 {
         let us = match *self {
             Quota::TokenBucket { capacity, refill } => {
-                (capacity as u128 * refill.period_us as u128).div_ceil(refill.amount as u128)
+                (capacity as u128 * refill.period_us() as u128).div_ceil(refill.amount() as u128)
             }
             Quota::LeakyBucket { capacity, leak, .. } => {
-                (capacity as u128 * leak.period_us as u128).div_ceil(leak.amount as u128)
+                (capacity as u128 * leak.period_us() as u128).div_ceil(leak.amount() as u128)
             }
             Quota::Gcra { rate, burst } => {
-                (burst as u128 * rate.period_us as u128).div_ceil(rate.amount as u128)
+                (burst as u128 * rate.period_us() as u128).div_ceil(rate.amount() as u128)
             }
             Quota::FixedWindow { window_us, .. }
             | Quota::SlidingLog { window_us, .. }
@@ -313,9 +234,9 @@ impl Quota {
         }
         let part = |size: u64| (size / n).max(1);
         let rate = |r: &Rate| {
-            r.period_us
+            r.period_us()
                 .checked_mul(n)
-                .and_then(|p| Rate::new(r.amount, Duration::from_micros(p)).ok())
+                .and_then(|p| Rate::new(r.amount(), Duration::from_micros(p)).ok())
         };
         let divided = match *self {
             Quota::TokenBucket { capacity, refill } => {
@@ -400,23 +321,6 @@ mod tests {
         assert_eq!(q.divided(1), q);
         let w = Quota::fixed_window(3, Duration::from_secs(1)).unwrap();
         assert_eq!(w.divided(4).limit(), 1);
-    }
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human_micros(90_000_000), "1m30s");
-        assert_eq!(human_micros(500_000), "500ms");
-        assert_eq!(human_micros(86_400_000_000), "1d");
-        let r = Rate::new(100, Duration::from_secs(60)).unwrap();
-        assert_eq!(r.to_string(), "1/600ms");
-    }
-
-    #[test]
-    fn rates_are_reduced() {
-        let r = Rate::new(100, Duration::from_secs(60)).unwrap();
-        assert_eq!((r.amount(), r.period_us()), (1, 600_000));
-        assert!(Rate::new(0, Duration::from_secs(1)).is_err());
-        assert!(Rate::new(1, Duration::ZERO).is_err());
     }
 
     #[test]
