@@ -54,14 +54,16 @@ impl<'de> Visitor<'de> for FileVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileDocument, A::Error> {
         let mut doc = FileDocument::default();
-        let mut seen: Vec<String> = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
+        let mut seen: Vec<&'static str> = Vec::new();
+        // Keys are read as `Key`, so that an unknown one is reported where
+        // it stands.
+        while let Some(Key(key)) = map.next_key::<Key>()? {
             if seen.contains(&key) {
                 return Err(de::Error::custom(format!("duplicate field `{key}`")));
             }
             let p = &mut doc.policy;
             let s = &mut doc.server;
-            match key.as_str() {
+            match key {
                 "tiers" => p.tiers = map.next_value()?,
                 "default_tier" => p.default_tier = map.next_value()?,
                 "clients" => p.clients = map.next_value()?,
@@ -81,6 +83,29 @@ impl<'de> Visitor<'de> for FileVisitor {
             seen.push(key);
         }
         Ok(doc)
+    }
+}
+
+/// A top-level key, known when read.
+struct Key(&'static str);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a section name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                ALL_FIELDS
+                    .iter()
+                    .find(|f| **f == v)
+                    .map(|f| Key(f))
+                    .ok_or_else(|| E::unknown_field(v, ALL_FIELDS))
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
     }
 }
 
