@@ -14,15 +14,29 @@ use crate::error::{ConfigError, Source};
 use crate::locate::Seg;
 use crate::server::ServerDocument;
 
-/// The top-level keys of [`PolicyDocument`].
-pub const POLICY_FIELDS: &[&str] = &[
+/// Every top-level key of the file: the policy's, then the server's.
+pub const ALL_FIELDS: &[&str] = &[
     "tiers",
     "default_tier",
     "clients",
     "identity",
     "rules",
     "global",
+    "store",
+    "listen",
+    "admin",
+    "upstream",
+    "upstream_timeout",
+    "trusted_proxies",
+    "log",
+    "shutdown_grace",
 ];
+
+/// The top-level keys of [`PolicyDocument`].
+pub const POLICY_FIELDS: &[&str] = ALL_FIELDS.split_at(6).0;
+
+/// The top-level keys of [`ServerDocument`].
+pub const SERVER_FIELDS: &[&str] = ALL_FIELDS.split_at(6).1;
 
 /// The file as written: the policy and the server settings.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -108,23 +122,6 @@ impl<'de> Deserialize<'de> for Key {
         d.deserialize_identifier(KeyVisitor)
     }
 }
-
-const ALL_FIELDS: &[&str] = &[
-    "tiers",
-    "default_tier",
-    "clients",
-    "identity",
-    "rules",
-    "global",
-    "store",
-    "listen",
-    "admin",
-    "upstream",
-    "upstream_timeout",
-    "trusted_proxies",
-    "log",
-    "shutdown_grace",
-];
 
 /// A validated config file.
 #[derive(Clone, Debug)]
@@ -212,21 +209,42 @@ pub enum LoadError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::SERVER_FIELDS;
+    use crate::units::DurationField;
+    use std::time::Duration;
 
     #[test]
     fn field_lists_match_the_documents() {
-        let all: Vec<&str> = POLICY_FIELDS.iter().chain(SERVER_FIELDS).copied().collect();
-        assert_eq!(all, ALL_FIELDS);
-        // Every listed policy field round-trips through the policy document.
-        let doc = serde_json::to_value(PolicyDocument {
-            tiers: vec!["free".into()],
-            default_tier: Some("free".into()),
-            ..PolicyDocument::default()
-        })
+        let sorted = |v: serde_json::Value| {
+            let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        let want = |fields: &[&str]| {
+            let mut v: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            v.sort();
+            v
+        };
+        let doc = PolicyDocument::from_yaml(
+            "p",
+            "tiers: [a]\ndefault_tier: a\nclients: [{api_key: k, tier: a}]\n\
+             rules: [{name: r, limits: [{algorithm: gcra, rate: 1/s}]}]\n\
+             global: [{algorithm: gcra, rate: 1/s}]\n",
+        )
         .unwrap();
-        for k in doc.as_object().unwrap().keys() {
-            assert!(POLICY_FIELDS.contains(&k.as_str()), "{k}");
-        }
+        assert_eq!(
+            sorted(serde_json::to_value(doc).unwrap()),
+            want(POLICY_FIELDS)
+        );
+        let server = ServerDocument {
+            upstream: Some("http://x:1".into()),
+            upstream_timeout: Some(DurationField(Duration::from_secs(1))),
+            trusted_proxies: vec!["10.0.0.0/8".into()],
+            shutdown_grace: Some(DurationField(Duration::from_secs(1))),
+            ..ServerDocument::default()
+        };
+        assert_eq!(
+            sorted(serde_json::to_value(server).unwrap()),
+            want(SERVER_FIELDS)
+        );
     }
 }

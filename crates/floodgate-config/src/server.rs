@@ -59,18 +59,6 @@ impl Default for ServerDocument {
     }
 }
 
-/// The top-level keys of [`ServerDocument`].
-pub const SERVER_FIELDS: &[&str] = &[
-    "store",
-    "listen",
-    "admin",
-    "upstream",
-    "upstream_timeout",
-    "trusted_proxies",
-    "log",
-    "shutdown_grace",
-];
-
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
