@@ -202,7 +202,7 @@ pub enum LoadError {
         error: std::io::Error,
     },
     /// The file is not a valid config.
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] ConfigError),
 }
 

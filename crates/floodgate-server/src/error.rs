@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr} ({what}): {source}")]
+    #[error("cannot listen on {addr} ({what})")]
     Bind {
         /// Which listener.
         what: &'static str,
@@ -16,7 +16,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// A listener failed while serving.
-    #[error("{what} listener: {source}")]
+    #[error("the {what} listener failed")]
     Serve {
         /// Which listener.
         what: &'static str,
@@ -27,10 +27,10 @@ pub enum ServerError {
     #[error("the {0} listener stopped")]
     Stopped(&'static str),
     /// The server task panicked or was cancelled.
-    #[error("server task: {0}")]
+    #[error("the server task failed")]
     Task(#[from] tokio::task::JoinError),
     /// Another I/O error (a listener's address).
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -41,6 +41,6 @@ pub enum ReloadError {
     #[error("running on the embedded default config: nothing to reload")]
     NoFile,
     /// The file is not a valid config.
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] floodgate_config::LoadError),
 }

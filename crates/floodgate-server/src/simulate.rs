@@ -57,7 +57,7 @@ pub enum SimulateError {
         message: String,
     },
     /// Reading or writing failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The store named by `--store` cannot be used.
     #[error("{0}")]
