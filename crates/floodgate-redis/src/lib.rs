@@ -14,7 +14,9 @@
 //!   background, so a replica starts while Redis is unreachable.
 //! - [`resilient`]: [`ResilientStore`], fail open / closed / local around
 //!   any store, by each check's `on_failure` or the store's default;
-//!   [`ResilientStore::reconfigure`] swaps its settings on reload.
+//!   [`ResilientStore::reconfigure`] swaps its settings on reload. Its
+//!   policy, settings and counters are in `resilient/policy.rs`, the
+//!   decisions taken without the inner store in `resilient/degrade.rs`.
 //! - `breaker`: the circuit breaker inside [`ResilientStore`]
 //!   ([`BreakerState`]).
 //! - [`keys`]: key names (FNV-1a digests of limit ids) and cluster hash
