@@ -1,13 +1,25 @@
-//! End-to-end on the real binary: config refusal, SIGHUP reload, SIGTERM
-//! drain.
+//! End-to-end on the real binary: config refusal, SIGHUP reload (the new
+//! policy applies, restart-only changes are reported), SIGTERM drain.
+//! Every wait polls for what it waits for, with a deadline.
 
 mod common;
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use common::*;
+use http::Request;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// How long any one wait may take before the test fails.
+const DEADLINE: Duration = Duration::from_secs(10);
 
 fn floodgate(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_floodgate"));
@@ -15,10 +27,99 @@ fn floodgate(args: &[&str]) -> Command {
     c
 }
 
-/// Starts `serve` and reads its addresses from the JSON log.
-fn spawn_serve(
-    config: &std::path::Path,
-) -> (Child, String, String, std::thread::JoinHandle<Vec<String>>) {
+/// Retries `f` with short pauses until it holds; false once `deadline`
+/// has passed without it holding.
+async fn wait_until<F, Fut>(deadline: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = Instant::now() + deadline;
+    loop {
+        if f().await {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The server's stderr, line by line, as it arrives.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<String>>>);
+
+impl Logs {
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The JSON lines whose `message` is `message`.
+    fn with_message(&self, message: &str) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["message"] == message)
+            .collect()
+    }
+
+    /// Waits until `n` lines carry `message`, and returns them.
+    async fn wait_for(&self, message: &str, n: usize) -> Vec<serde_json::Value> {
+        let found = wait_until(DEADLINE, || {
+            let enough = self.with_message(message).len() >= n;
+            async move { enough }
+        })
+        .await;
+        assert!(
+            found,
+            "no {n} log lines `{message}` in time: {:#?}",
+            self.lines()
+        );
+        self.with_message(message)
+    }
+}
+
+struct Serving {
+    child: Child,
+    public: String,
+    admin: String,
+    logs: Logs,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Serving {
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// Waits for the process to exit; returns its status and every log line.
+    async fn wait(self) -> (std::process::ExitStatus, Vec<String>) {
+        let Serving {
+            mut child,
+            logs,
+            reader,
+            ..
+        } = self;
+        let status = tokio::task::spawn_blocking(move || {
+            let status = child.wait().unwrap();
+            reader.join().unwrap();
+            status
+        })
+        .await
+        .unwrap();
+        (status, logs.lines())
+    }
+}
+
+/// Starts `serve --watch off` and reads its addresses from the JSON log;
+/// the rest of stderr keeps arriving in `logs`.
+fn spawn_serve(config: &std::path::Path) -> Serving {
     let mut child = floodgate(&[
         "serve",
         "--watch",
@@ -31,11 +132,13 @@ fn spawn_serve(
     .spawn()
     .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let logs = Logs::default();
     let (public, admin) = loop {
         let line = lines
             .next()
             .expect("serve exited before listening")
             .unwrap();
+        logs.0.lock().unwrap().push(line.clone());
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if v["message"] == "floodgate listening" {
             break (
@@ -44,17 +147,42 @@ fn spawn_serve(
             );
         }
     };
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
-    (child, public, admin, rest)
+    let sink = logs.clone();
+    let reader = std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.0.lock().unwrap().push(line);
+        }
+    });
+    Serving {
+        child,
+        public,
+        admin,
+        logs,
+        reader,
+    }
 }
 
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+/// A GET that reports a refused connection instead of panicking.
+async fn try_status(url: &str) -> Option<u16> {
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let req = Request::get(url).body(Default::default()).unwrap();
+    client.request(req).await.ok().map(|r| r.status().as_u16())
+}
+
+/// A config file: one fixed-window rule of `limit` an hour, JSON logs.
+fn config(upstream: SocketAddr, listen: &str, limit: u64) -> String {
+    format!(
+        "listen: {listen}\nadmin: {{ listen: 127.0.0.1:0 }}\nupstream: http://{upstream}\nlog: {{ format: json }}\nrules:\n  - name: r\n    limits:\n      - {{ algorithm: fixed_window, limit: {limit}, window: 1h }}\n"
+    )
+}
+
+async fn limit_header(url: &str) -> Option<String> {
+    get(url, &[])
+        .await
+        .header("x-ratelimit-limit")
+        .map(str::to_string)
 }
 
 #[test]
@@ -69,67 +197,228 @@ fn serve_refuses_a_bad_config_naming_its_line() {
     let out = floodgate(&["serve", "--config", path.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.yaml:4:"), "{err}");
     assert!(err.contains("unknown field `colour`"), "{err}");
     let out = floodgate(&["check-config", path.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// A misspelt top-level section is named on its own line, like any other
+/// unknown field, and so is a section written twice.
+#[test]
+fn an_unknown_or_repeated_top_level_key_is_refused_on_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, line, what) in [
+        (
+            "unknown.yaml",
+            "rules: []\nlog: { format: json }\ncolour: red\n",
+            3,
+            "unknown field `colour`",
+        ),
+        (
+            "twice.yaml",
+            "rules: []\nlisten: 127.0.0.1:1\nlisten: 127.0.0.1:2\n",
+            3,
+            "duplicate field `listen`",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = floodgate(&["check-config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(what), "{name}: {err}");
+        assert!(err.contains(&format!("{name}:{line}:")), "{name}: {err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sighup_reloads_and_sigterm_drains() {
+async fn sighup_applies_the_new_limit_and_refuses_a_broken_file() {
     let up = upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("floodgate.yaml");
-    let config = |limit: u32| {
-        format!(
-            "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nupstream: http://{up}\nlog: {{ format: json }}\nrules:\n  - name: r\n    limits:\n      - {{ algorithm: fixed_window, limit: {limit}, window: 1h }}\n"
-        )
-    };
-    std::fs::write(&path, config(50)).unwrap();
-    let (mut child, public, admin, logs) = spawn_serve(&path);
-    let url = format!("http://{public}/x");
+    std::fs::write(&path, config(up, "127.0.0.1:0", 50)).unwrap();
+    let s = spawn_serve(&path);
+    let url = format!("http://{}/x", s.public);
     let r = get(&url, &[]).await;
     assert_eq!(r.status, 201);
     assert_eq!(r.header("x-ratelimit-limit"), Some("50"));
 
-    // A broken file and SIGHUP: refused, the old config stays.
-    std::fs::write(&path, "rules: [").unwrap();
-    signal(&child, "-HUP");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(get(&url, &[]).await.header("x-ratelimit-limit"), Some("50"));
+    // A broken file and SIGHUP: the refusal is logged, the old limit stays.
+    std::fs::write(&path, "rules: []\nlog:\n  format: json\n  colour: red\n").unwrap();
+    s.signal("-HUP");
+    let refused = s
+        .logs
+        .wait_for("config reload refused; keeping the previous config", 1)
+        .await;
+    assert_eq!(refused[0]["level"], "ERROR");
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("floodgate.yaml:4:") && e.contains("colour")),
+        "{refused:?}"
+    );
+    assert_eq!(limit_header(&url).await.as_deref(), Some("50"));
+    assert!(s
+        .logs
+        .with_message("config reloaded; counters of unchanged limits kept")
+        .is_empty());
 
-    std::fs::write(&path, config(7)).unwrap();
-    signal(&child, "-HUP");
-    let mut reloaded = false;
-    for _ in 0..50 {
-        if get(&url, &[]).await.header("x-ratelimit-limit") == Some("7") {
-            reloaded = true;
-            break;
+    // A good file and SIGHUP: responses carry the new limit.
+    std::fs::write(&path, config(up, "127.0.0.1:0", 7)).unwrap();
+    s.signal("-HUP");
+    let applied = wait_until(DEADLINE, || async {
+        limit_header(&url).await.as_deref() == Some("7")
+    })
+    .await;
+    assert!(
+        applied,
+        "SIGHUP did not apply limit 7: {:#?}",
+        s.logs.lines()
+    );
+    let reloaded = s
+        .logs
+        .wait_for("config reloaded; counters of unchanged limits kept", 1)
+        .await;
+    assert_eq!(reloaded[0]["level"], "INFO");
+    assert_eq!(reloaded[0]["rules"], 1);
+    assert_eq!(reloaded[0]["file"], path.to_str().unwrap());
+    // Nothing that needs a restart changed.
+    assert!(s
+        .logs
+        .with_message("this change takes effect at the next restart; the running value stays")
+        .is_empty());
+
+    s.signal("-TERM");
+    let (status, _) = s.wait().await;
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reports_a_restart_only_change_and_still_applies_the_policy() {
+    let up = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("floodgate.yaml");
+    std::fs::write(&path, config(up, "127.0.0.1:0", 50)).unwrap();
+    let s = spawn_serve(&path);
+    let url = format!("http://{}/x", s.public);
+    assert_eq!(limit_header(&url).await.as_deref(), Some("50"));
+
+    // Another listen address and another limit in the same file.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = taken.local_addr().unwrap().to_string();
+    std::fs::write(&path, config(up, &other, 9)).unwrap();
+    s.signal("-HUP");
+    let warned = s
+        .logs
+        .wait_for(
+            "this change takes effect at the next restart; the running value stays",
+            1,
+        )
+        .await;
+    let fields: Vec<&str> = warned.iter().filter_map(|w| w["field"].as_str()).collect();
+    assert_eq!(fields, ["listen"], "{warned:?}");
+    assert_eq!(warned[0]["level"], "WARN");
+    let applied = wait_until(DEADLINE, || async {
+        limit_header(&url).await.as_deref() == Some("9")
+    })
+    .await;
+    assert!(
+        applied,
+        "the policy change did not apply: {:#?}",
+        s.logs.lines()
+    );
+    // The running listener stays where it was.
+    assert_eq!(get(&url, &[]).await.status, 201);
+
+    // Reloading the same file again: the running value is still the old
+    // one, so the change is reported again, not taken as applied.
+    s.signal("-HUP");
+    let warned = s
+        .logs
+        .wait_for(
+            "this change takes effect at the next restart; the running value stays",
+            2,
+        )
+        .await;
+    assert_eq!(warned[1]["field"], "listen");
+
+    s.signal("-TERM");
+    let (status, _) = s.wait().await;
+    assert!(status.success(), "{status:?}");
+}
+
+/// An upstream whose `/hold` answers only once released; `arrived` is set
+/// when such a request reaches it.
+async fn holding_upstream() -> (SocketAddr, Arc<AtomicBool>, Arc<Semaphore>) {
+    let arrived = Arc::new(AtomicBool::new(false));
+    let release = Arc::new(Semaphore::new(0));
+    let (a, r) = (arrived.clone(), release.clone());
+    let app = axum::Router::new().fallback(move |req: Request<Body>| {
+        let (a, r) = (a.clone(), r.clone());
+        async move {
+            if req.uri().path() == "/hold" {
+                a.store(true, Ordering::SeqCst);
+                r.acquire().await.unwrap().forget();
+            }
+            http::Response::builder()
+                .status(201)
+                .body(Body::from("done"))
+                .unwrap()
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(reloaded, "SIGHUP applied the new limit");
+    });
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (addr, arrived, release)
+}
 
-    // A slow request in flight when SIGTERM arrives still completes.
-    let slow = tokio::spawn(async move { get(&format!("http://{public}/slow"), &[]).await });
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    signal(&child, "-TERM");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let ready = get(&format!("http://{admin}/readyz"), &[]).await;
-    assert_eq!(ready.status, 503, "not ready while draining");
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_a_request_in_flight() {
+    let (up, arrived, release) = holding_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("floodgate.yaml");
+    std::fs::write(&path, config(up, "127.0.0.1:0", 50)).unwrap();
+    let s = spawn_serve(&path);
+    let ready_url = format!("http://{}/readyz", s.admin);
+    assert_eq!(get(&ready_url, &[]).await.status, 200);
+
+    let hold = format!("http://{}/hold", s.public);
+    let slow = tokio::spawn(async move { get(&hold, &[]).await });
+    let in_flight = wait_until(DEADLINE, || {
+        let a = arrived.load(Ordering::SeqCst);
+        async move { a }
+    })
+    .await;
+    assert!(in_flight, "the request never reached the upstream");
+
+    s.signal("-TERM");
+    let draining = wait_until(DEADLINE, || async {
+        try_status(&ready_url).await == Some(503)
+    })
+    .await;
+    assert!(draining, "/readyz never answered 503 while draining");
+    s.logs
+        .wait_for("shutting down: draining in-flight requests", 1)
+        .await;
+    // Still draining: the held request keeps the process alive.
+    assert!(!slow.is_finished());
+
+    release.add_permits(1);
     let r = slow.await.unwrap();
     assert_eq!(r.status, 201, "drained, not cut");
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    assert_eq!(&r.body[..], b"done");
+    let (status, logs) = s.wait().await;
     assert!(status.success(), "{status:?}");
-    let logs = logs.join().unwrap().join("\n");
-    assert!(logs.contains("config reload refused"), "{logs}");
-    assert!(logs.contains("config reloaded"), "{logs}");
+    let logs = logs.join("\n");
+    assert!(logs.contains("\"stopped\""), "{logs}");
+    assert!(!logs.contains("grace period over"), "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -141,16 +430,16 @@ async fn rejections_are_logged_with_a_key_fingerprint_and_limited() {
         "listen: 127.0.0.1:0\nadmin: { listen: 127.0.0.1:0 }\nlog: { format: json, rejections_per_second: 3 }\nrules:\n  - name: api\n    key: api_key\n    limits:\n      - { algorithm: fixed_window, limit: 1, window: 1h }\n",
     )
     .unwrap();
-    let (child, public, _admin, logs) = spawn_serve(&path);
-    let url = format!("http://{public}/resource");
+    let s = spawn_serve(&path);
+    let url = format!("http://{}/resource", s.public);
     let secret = "sk-live-very-secret-key";
     let mut statuses = Vec::new();
     for _ in 0..10 {
         statuses.push(get(&url, &[("x-api-key", secret)]).await.status.as_u16());
     }
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 9);
-    signal(&child, "-TERM");
-    let logs = logs.join().unwrap();
+    s.signal("-TERM");
+    let (_, logs) = s.wait().await;
     let rejections: Vec<serde_json::Value> = logs
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
