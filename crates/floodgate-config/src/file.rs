@@ -69,12 +69,9 @@ impl<'de> Visitor<'de> for FileVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileDocument, A::Error> {
         let mut doc = FileDocument::default();
         let mut seen: Vec<&'static str> = Vec::new();
-        // Keys are read as `Key`, so that an unknown one is reported where
-        // it stands.
-        while let Some(Key(key)) = map.next_key::<Key>()? {
-            if seen.contains(&key) {
-                return Err(de::Error::custom(format!("duplicate field `{key}`")));
-            }
+        // Keys are read through `Key`, so that an unknown or repeated one is
+        // reported where it stands.
+        while let Some(key) = map.next_key_seed(Key(&seen))? {
             let p = &mut doc.policy;
             let s = &mut doc.server;
             match key {
@@ -100,26 +97,33 @@ impl<'de> Visitor<'de> for FileVisitor {
     }
 }
 
-/// A top-level key, known when read.
-struct Key(&'static str);
+/// Reads a top-level key: known, and not seen before.
+struct Key<'a>(&'a [&'static str]);
 
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a section name")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-                ALL_FIELDS
-                    .iter()
-                    .find(|f| **f == v)
-                    .map(|f| Key(f))
-                    .ok_or_else(|| E::unknown_field(v, ALL_FIELDS))
-            }
+impl<'de> de::DeserializeSeed<'de> for Key<'_> {
+    type Value = &'static str;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<&'static str, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for Key<'_> {
+    type Value = &'static str;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a section name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<&'static str, E> {
+        let key = ALL_FIELDS
+            .iter()
+            .find(|f| **f == v)
+            .ok_or_else(|| E::unknown_field(v, ALL_FIELDS))?;
+        if self.0.contains(key) {
+            return Err(E::custom(format!("`{key}` is given twice")));
         }
-        d.deserialize_identifier(KeyVisitor)
+        Ok(key)
     }
 }
 

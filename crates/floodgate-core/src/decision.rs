@@ -28,6 +28,13 @@ pub fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// The Unix second at which something `after` from `now` happens, rounded
+/// up (`X-RateLimit-Reset`, the decision API's `reset`): the first whole
+/// second by which it has happened.
+pub fn unix_secs_after(now: crate::time::Timestamp, after: Duration) -> u64 {
+    now.plus(after).as_micros().div_ceil(1_000_000)
+}
+
 /// The decision of one limit on one request. Being limited is a value, not
 /// an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,5 +59,27 @@ impl Decision {
     /// Whether this is a denial that no amount of waiting can lift.
     pub fn is_never(&self) -> bool {
         self.retry_after == Some(RetryAfter::Never)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn reset_is_the_first_whole_second_after() {
+        let t = |us| Timestamp::from_micros(us);
+        // 2.5 s + 37.5 s is 40 s exactly, not 41.
+        assert_eq!(
+            unix_secs_after(t(2_500_000), Duration::from_millis(37_500)),
+            40
+        );
+        assert_eq!(
+            unix_secs_after(t(2_500_000), Duration::from_millis(37_600)),
+            41
+        );
+        assert_eq!(unix_secs_after(t(3_000_000), Duration::ZERO), 3);
+        assert_eq!(ceil_secs(Duration::from_millis(1_001)), 2);
     }
 }

@@ -6,7 +6,7 @@
 //!   (draft-ietf-httpapi-ratelimit-headers-11);
 //! - on a denial, `Retry-After` (whole seconds, rounded up) and the JSON body.
 
-use floodgate_core::decision::ceil_secs;
+use floodgate_core::decision::{ceil_secs, unix_secs_after};
 use floodgate_core::policy::LimitOutcome;
 use floodgate_core::{RetryAfter, Timestamp};
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
@@ -50,7 +50,7 @@ fn sf_string(s: &str) -> String {
 pub fn apply(headers: &mut HeaderMap, outcome: &LimitOutcome, now: Timestamp) {
     let d = &outcome.decision;
     let reset_in = ceil_secs(d.reset_after);
-    let reset_at = now.as_micros().div_ceil(1_000_000) + reset_in;
+    let reset_at = unix_secs_after(now, d.reset_after);
     headers.insert(X_RATELIMIT_LIMIT, num(d.limit));
     headers.insert(X_RATELIMIT_REMAINING, num(d.remaining));
     headers.insert(X_RATELIMIT_RESET, num(reset_at));

@@ -9,7 +9,7 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::verdict::Verdict;
-use crate::decision::{ceil_secs, RetryAfter};
+use crate::decision::{ceil_secs, unix_secs_after, RetryAfter};
 use crate::time::Timestamp;
 
 /// When the same request could be allowed again.
@@ -111,7 +111,7 @@ impl<'a> DecisionView<'a> {
             algorithm: speaking.map(|o| o.quota.algorithm_name()),
             limit: d.map(|d| d.limit),
             remaining: d.map(|d| d.remaining),
-            reset: d.map(|d| now.as_micros().div_ceil(1_000_000) + ceil_secs(d.reset_after)),
+            reset: d.map(|d| unix_secs_after(now, d.reset_after)),
             reset_after: d.map(|d| d.reset_after.as_secs_f64()),
             retry_after: d.and_then(|d| d.retry_after).map(|r| match r {
                 RetryAfter::Never => RetryView::Never,
