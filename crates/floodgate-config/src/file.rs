@@ -121,7 +121,7 @@ impl Visitor<'_> for Key<'_> {
             .find(|f| **f == v)
             .ok_or_else(|| E::unknown_field(v, ALL_FIELDS))?;
         if self.0.contains(key) {
-            return Err(E::custom(format!("`{key}` is given twice")));
+            return Err(E::custom(format!("duplicate field `{key}`")));
         }
         Ok(key)
     }
