@@ -57,14 +57,20 @@ impl LimitDocument {
             }
         }
         let need = |f: &str| src.error(&join(at, &[]), format!("{algo} needs `{f}`"));
-        let bad = |f: &str, e: floodgate_core::quota::QuotaError| {
-            src.error(&join(at, &[f.into()]), e.to_string())
+        // The quota says which of its parameters is at fault; a token
+        // bucket's rate is written `refill`.
+        let bad = |e: floodgate_core::quota::QuotaError| {
+            let field = match e.field() {
+                "rate" if algo == "token_bucket" => "refill",
+                f => f,
+            };
+            src.error(&join(at, &[field.into()]), e.to_string())
         };
         let quota = match algo {
             "token_bucket" => {
                 let c = self.capacity.ok_or_else(|| need("capacity"))?;
                 let r = self.refill.ok_or_else(|| need("refill"))?.0;
-                Quota::token_bucket(c, r).map_err(|e| bad("capacity", e))?
+                Quota::token_bucket(c, r).map_err(bad)?
             }
             "leaky_bucket" => {
                 let c = self.capacity.ok_or_else(|| need("capacity"))?;
@@ -79,11 +85,11 @@ impl LimitDocument {
                         ))
                     }
                 };
-                Quota::leaky_bucket(c, r, mode).map_err(|e| bad("capacity", e))?
+                Quota::leaky_bucket(c, r, mode).map_err(bad)?
             }
             "gcra" => {
                 let r = self.rate.ok_or_else(|| need("rate"))?.0;
-                Quota::gcra(r, self.burst.unwrap_or(1)).map_err(|e| bad("burst", e))?
+                Quota::gcra(r, self.burst.unwrap_or(1)).map_err(bad)?
             }
             window_algo => {
                 let l = self.limit.ok_or_else(|| need("limit"))?;
@@ -93,7 +99,7 @@ impl LimitDocument {
                     "sliding_window_log" => Quota::sliding_log(l, w),
                     _ => Quota::sliding_counter(l, w),
                 };
-                q.map_err(|e| bad("limit", e))?
+                q.map_err(bad)?
             }
         };
         Ok(quota)

@@ -76,43 +76,58 @@ pub const MAX_SLIDING_LOG_LIMIT: u64 = 100_000;
 
 /// A quota whose parameters cannot work.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct QuotaError(String);
+#[error("{message}")]
+pub struct QuotaError {
+    field: &'static str,
+    message: String,
+}
 
 impl QuotaError {
-    pub(crate) fn new(msg: impl Into<String>) -> Self {
-        QuotaError(msg.into())
+    pub(crate) fn new(field: &'static str, msg: impl Into<String>) -> Self {
+        QuotaError {
+            field,
+            message: msg.into(),
+        }
+    }
+
+    /// The parameter at fault: `capacity`, `burst`, `limit`, `window` or
+    /// `rate`.
+    pub fn field(&self) -> &'static str {
+        self.field
     }
 }
 
-fn check_scaled(what: &str, size: u64, rate: &Rate) -> Result<(), QuotaError> {
+fn check_scaled(what: &'static str, size: u64, rate: &Rate) -> Result<(), QuotaError> {
     if size == 0 {
-        return Err(QuotaError::new(format!("{what} must be at least 1")));
+        return Err(QuotaError::new(what, format!("{what} must be at least 1")));
     }
     match size.checked_mul(rate.period_us()) {
         Some(v) if v < MAX_EXACT => Ok(()),
-        _ => Err(QuotaError::new(format!(
-            "{what} {size} is too large for a rate of {} per {}µs; \
+        _ => Err(QuotaError::new(
+            what,
+            format!(
+                "{what} {size} is too large for a rate of {} per {}µs; \
              {what} × period must stay below 2^53 µs (state it per a shorter period)",
-            rate.amount(),
-            rate.period_us()
-        ))),
+                rate.amount(),
+                rate.period_us()
+            ),
+        )),
     }
 }
 
 fn check_window(limit: u64, window: Duration) -> Result<u64, QuotaError> {
     if limit == 0 {
-        return Err(QuotaError::new("limit must be at least 1"));
+        return Err(QuotaError::new("limit", "limit must be at least 1"));
     }
     if limit >= MAX_EXACT {
-        return Err(QuotaError::new("limit must be below 2^53"));
+        return Err(QuotaError::new("limit", "limit must be below 2^53"));
     }
     let w = duration_micros(window);
     if w == 0 {
-        return Err(QuotaError::new("window must be at least 1µs"));
+        return Err(QuotaError::new("window", "window must be at least 1µs"));
     }
     if w >= MAX_EXACT / 4 {
-        return Err(QuotaError::new("window is too long"));
+        return Err(QuotaError::new("window", "window is too long"));
     }
     Ok(w)
 }
@@ -144,7 +159,7 @@ impl Quota {
     pub fn sliding_log(limit: u64, window: Duration) -> Result<Quota, QuotaError> {
         let window_us = check_window(limit, window)?;
         if limit > MAX_SLIDING_LOG_LIMIT {
-            return Err(QuotaError::new(format!(
+            return Err(QuotaError::new("limit", format!(
                 "a sliding log keeps one entry per request; its limit must be at most {MAX_SLIDING_LOG_LIMIT} \
                  (use sliding_window_counter for larger limits)"
             )));

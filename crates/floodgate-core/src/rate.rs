@@ -20,10 +20,10 @@ impl Rate {
     pub fn new(amount: u64, period: Duration) -> Result<Rate, QuotaError> {
         let period_us = duration_micros(period);
         if amount == 0 {
-            return Err(QuotaError::new("rate amount must be at least 1"));
+            return Err(QuotaError::new("rate", "rate amount must be at least 1"));
         }
         if period_us == 0 {
-            return Err(QuotaError::new("rate period must be at least 1µs"));
+            return Err(QuotaError::new("rate", "rate period must be at least 1µs"));
         }
         let g = gcd(amount, period_us);
         Ok(Rate {
