@@ -7,21 +7,6 @@ use std::time::Duration;
 
 use common::*;
 
-const BASE: &str = r#"
-listen: 127.0.0.1:0
-admin: { listen: 127.0.0.1:0 }
-tiers: [free, pro]
-default_tier: free
-clients:
-  - { api_key: key-pro-1, tier: pro }
-rules:
-  - name: per-ip
-    match: { path: /api/v1/data }
-    key: ip
-    limits:
-      - { algorithm: fixed_window, limit: 5, window: 1m }
-"#;
-
 #[tokio::test]
 async fn a_reload_that_breaks_the_file_keeps_the_old_config() {
     let dir = tempfile::tempdir().unwrap();

@@ -18,6 +18,23 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 
+/// The config most server tests start from: demo endpoints, a per-IP
+/// fixed window of 5 a minute on `/api/v1/data` (tiers free and pro).
+pub const BASE: &str = r#"
+listen: 127.0.0.1:0
+admin: { listen: 127.0.0.1:0 }
+tiers: [free, pro]
+default_tier: free
+clients:
+  - { api_key: key-pro-1, tier: pro }
+rules:
+  - name: per-ip
+    match: { path: /api/v1/data }
+    key: ip
+    limits:
+      - { algorithm: fixed_window, limit: 5, window: 1m }
+"#;
+
 /// A day boundary, so windows start where tests expect.
 pub const T0: u64 = 1_764_028_800_000_000;
 
