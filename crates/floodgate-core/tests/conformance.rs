@@ -128,3 +128,9 @@ fn the_runner_reports_the_failing_step() {
     .unwrap_err();
     assert!(err.contains(case.name) && err.contains("step 0"), "{err}");
 }
+
+#[test]
+fn memory_store_inspects_without_consuming_and_resets() {
+    let store = MemoryStore::default();
+    floodgate_testkit::block_on(floodgate_testkit::inspect_suite(&store, "memory")).unwrap();
+}

@@ -9,6 +9,7 @@
 //!   edges, with decisions hand-computed from DESIGN.md's algorithm table.
 //! - [`clock`]: a day-aligned base time and `ManualClock` helpers.
 //! - [`exec`]: a tiny `block_on`, so sync tests can drive async stores.
+//! - [`inspect`]: counter inspection and reset, as every store does them.
 //! - [`identities`]: two limits never share a counter, whatever their
 //!   names.
 //!
@@ -32,6 +33,7 @@ pub mod cases;
 pub mod clock;
 pub mod exec;
 pub mod identities;
+pub mod inspect;
 pub mod redis;
 
 pub use case::{atomic_suite, run_case, run_case_sync, run_case_with, run_cases, Case, Step};
@@ -39,3 +41,4 @@ pub use cases::cases;
 pub use clock::{at, base_clock, BASE, BASE_US};
 pub use exec::block_on;
 pub use identities::{limits_stay_apart, LimitSpec};
+pub use inspect::inspect_suite;

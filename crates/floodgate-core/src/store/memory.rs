@@ -165,6 +165,37 @@ impl MemoryStore {
         }
     }
 
+    /// What each check would decide at `now`, each on its own, consuming
+    /// nothing (see [`Store::inspect`]).
+    pub fn inspect_sync(&self, checks: &[LimitCheck], now: Timestamp) -> Vec<Decision> {
+        checks
+            .iter()
+            .map(|c| {
+                let hash = self.hash(c);
+                let mut state = match self.shards[self.shard_of(hash)].lock().map.get(&hash) {
+                    Some(e) => e.state.clone(),
+                    None => State::fresh(&c.quota, now),
+                };
+                algorithm::evaluate(&mut state, now, c.cost, &c.quota)
+            })
+            .collect()
+    }
+
+    /// Drops the state of every check's key (see [`Store::reset`]).
+    pub fn reset_sync(&self, checks: &[LimitCheck]) -> u64 {
+        checks
+            .iter()
+            .filter(|c| {
+                let hash = self.hash(c);
+                self.shards[self.shard_of(hash)]
+                    .lock()
+                    .map
+                    .remove(&hash)
+                    .is_some()
+            })
+            .count() as u64
+    }
+
     /// Decides one check (the common case, with one lock and no sorting).
     pub fn check_one(&self, check: &LimitCheck, now: Timestamp) -> Decision {
         let hash = self.hash(check);
@@ -336,6 +367,18 @@ impl Store for MemoryStore {
     ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
         let out = self.check_sync(checks, now);
         Box::pin(std::future::ready(Ok(out)))
+    }
+
+    fn inspect<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.inspect_sync(checks, now))))
+    }
+
+    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.reset_sync(checks))))
     }
 
     fn active_keys(&self) -> Option<u64> {

@@ -113,6 +113,29 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>>;
 
+    /// What each check would decide at `now`, consuming nothing (the admin
+    /// API's counter inspection). Stores that cannot say answer a
+    /// permanent error.
+    fn inspect<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        let _ = (checks, now);
+        Box::pin(std::future::ready(Err(StoreError::permanent(
+            "this store cannot inspect counters",
+        ))))
+    }
+
+    /// Forgets the state of every check's key: each starts afresh. Returns
+    /// how many keys held state.
+    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let _ = checks;
+        Box::pin(std::future::ready(Err(StoreError::permanent(
+            "this store cannot reset counters",
+        ))))
+    }
+
     /// The number of keys the store holds, when it knows cheaply.
     fn active_keys(&self) -> Option<u64> {
         None
@@ -126,6 +149,18 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
         (**self).check(checks, now)
+    }
+
+    fn inspect<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        (**self).inspect(checks, now)
+    }
+
+    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        (**self).reset(checks)
     }
 
     fn active_keys(&self) -> Option<u64> {
