@@ -30,6 +30,9 @@ pub struct PolicyDocument {
     /// Rules, all of which apply when they match.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleDocument>,
+    /// Limits for one identity of one rule, replacing the rule's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<OverrideDocument>,
     /// Limits over all traffic.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub global: Vec<LimitDocument>,
@@ -39,8 +42,13 @@ pub struct PolicyDocument {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientDocument {
-    /// The API key it sends.
-    pub api_key: String,
+    /// The API key it sends, in clear (a file may say it so; it is held
+    /// only as its digest once loaded). Give this or `api_key_sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// The SHA-256 of the API key, 64 lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_sha256: Option<String>,
     /// Its tier.
     pub tier: String,
     /// A name, for humans.
@@ -168,4 +176,21 @@ pub struct LimitDocument {
     /// Burst (GCRA, default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u64>,
+}
+
+/// Limits for one identity of one rule, instead of the rule's (and its
+/// tiers'), until they expire.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideDocument {
+    /// The rule.
+    pub rule: String,
+    /// The identity, as the rule's key gives it (`i:203.0.113.7`,
+    /// `k:<key fingerprint>`, `u:alice`, parts joined by `|`).
+    pub identity: String,
+    /// The limits in force instead.
+    pub limits: Vec<LimitDocument>,
+    /// When it stops applying, Unix seconds (never when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
 }

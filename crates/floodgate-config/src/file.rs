@@ -22,6 +22,7 @@ pub const ALL_FIELDS: &[&str] = &[
     "identity",
     "rules",
     "global",
+    "overrides",
     "store",
     "listen",
     "admin",
@@ -33,10 +34,10 @@ pub const ALL_FIELDS: &[&str] = &[
 ];
 
 /// The top-level keys of [`PolicyDocument`].
-pub const POLICY_FIELDS: &[&str] = ALL_FIELDS.split_at(6).0;
+pub const POLICY_FIELDS: &[&str] = ALL_FIELDS.split_at(7).0;
 
 /// The top-level keys of [`ServerDocument`].
-pub const SERVER_FIELDS: &[&str] = ALL_FIELDS.split_at(6).1;
+pub const SERVER_FIELDS: &[&str] = ALL_FIELDS.split_at(7).1;
 
 /// The file as written: the policy and the server settings.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -81,6 +82,7 @@ impl<'de> Visitor<'de> for FileVisitor {
                 "identity" => p.identity = map.next_value()?,
                 "rules" => p.rules = map.next_value()?,
                 "global" => p.global = map.next_value()?,
+                "overrides" => p.overrides = map.next_value()?,
                 "store" => s.store = map.next_value()?,
                 "listen" => s.listen = map.next_value()?,
                 "admin" => s.admin = map.next_value()?,
@@ -232,7 +234,8 @@ mod tests {
             "p",
             "tiers: [a]\ndefault_tier: a\nclients: [{api_key: k, tier: a}]\n\
              rules: [{name: r, limits: [{algorithm: gcra, rate: 1/s}]}]\n\
-             global: [{algorithm: gcra, rate: 1/s}]\n",
+             global: [{algorithm: gcra, rate: 1/s}]\n\
+             overrides: [{rule: r, identity: g, limits: [{algorithm: gcra, rate: 2/s}]}]\n",
         )
         .unwrap();
         assert_eq!(

@@ -48,8 +48,8 @@ pub mod validate;
 use floodgate_core::Policy;
 
 pub use document::{
-    ClientDocument, IdentityDocument, KeyDocument, LimitDocument, MatchDocument, PolicyDocument,
-    RuleDocument,
+    ClientDocument, IdentityDocument, KeyDocument, LimitDocument, MatchDocument, OverrideDocument,
+    PolicyDocument, RuleDocument,
 };
 pub use error::{ConfigError, Source};
 pub use file::{ConfigFile, FileDocument, LoadError};

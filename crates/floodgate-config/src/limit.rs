@@ -106,13 +106,24 @@ impl LimitDocument {
     }
 }
 
-/// The limits of `rule` (of its override for `tier`), named `rule`, or
-/// `rule-0`, `rule-1`… when there are several, unless named.
+/// Which of a rule's lists of limits: its own, a tier's, or an override's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Scope<'a> {
+    /// The rule's own limits (or the global ones).
+    Rule,
+    /// The limits of the rule for one tier.
+    Tier(&'a str),
+    /// The limits of an override of the rule.
+    Override,
+}
+
+/// The limits of `rule` in `scope`, named `rule`, or `rule-0`, `rule-1`…
+/// when there are several, unless named.
 pub(crate) fn limits(
     src: &Source,
     at: &[Seg],
     rule: &str,
-    tier: Option<&str>,
+    scope: Scope<'_>,
     list: &[LimitDocument],
 ) -> Result<Vec<Limit>, ConfigError> {
     let mut out = Vec::with_capacity(list.len());
@@ -127,7 +138,11 @@ pub(crate) fn limits(
         let quota = l.to_quota(src, &here)?;
         let name = l.name.clone().unwrap_or(default_name);
         check_name(&name).map_err(|m| src.error(&join(&here, &["name".into()]), m))?;
-        let limit = Limit::new(rule, tier, &name, quota);
+        let limit = match scope {
+            Scope::Rule => Limit::new(rule, None, &name, quota),
+            Scope::Tier(t) => Limit::new(rule, Some(t), &name, quota),
+            Scope::Override => Limit::for_override(rule, &name, quota),
+        };
         if !names.insert(limit.name.clone()) {
             return Err(src.error(
                 &join(at, &[i.into(), "name".into()]),

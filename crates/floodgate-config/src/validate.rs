@@ -5,11 +5,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use floodgate_core::policy::{check_name, Identity, KeyPart, Matcher, PathPattern, Policy, Rule};
+use floodgate_core::policy::{
+    check_name, key_digest, Client, Identity, KeyDigest, KeyPart, Matcher, Override, Overrides,
+    PathPattern, Policy, Rule,
+};
+use floodgate_core::Timestamp;
 
-use crate::document::{KeyDocument, PolicyDocument};
+use crate::document::{ClientDocument, KeyDocument, OverrideDocument, PolicyDocument};
 use crate::error::{join, ConfigError, Source};
-use crate::limit::limits;
+use crate::limit::{limits, Scope};
 use crate::locate::Seg;
 
 fn key_part(src: &Source, at: &[Seg], s: &str) -> Result<KeyPart, ConfigError> {
@@ -61,14 +65,14 @@ impl PolicyDocument {
         for (i, c) in self.clients.iter().enumerate() {
             let at = ["clients".into(), i.into()];
             let t = tier(&c.tier, &join(&at, &["tier".into()]))?;
-            if c.api_key.is_empty() {
-                return Err(src.error(&join(&at, &["api_key".into()]), "empty API key"));
-            }
-            if clients.insert(c.api_key.clone(), t).is_some() {
-                return Err(src.error(
-                    &join(&at, &["api_key".into()]),
-                    "this API key is listed twice",
-                ));
+            let (field, digest) =
+                client_digest(c).map_err(|(f, m)| src.error(&join(&at, &[f.into()]), m))?;
+            let client = Client {
+                tier: t,
+                name: c.name.as_deref().map(Arc::from),
+            };
+            if clients.insert(digest, client).is_some() {
+                return Err(src.error(&join(&at, &[field.into()]), "this API key is listed twice"));
             }
         }
         let id = &self.identity;
@@ -151,14 +155,14 @@ impl PolicyDocument {
                 src,
                 &join(&at, &["limits".into()]),
                 &r.name,
-                None,
+                Scope::Rule,
                 &r.limits,
             )?;
             let mut by_tier = HashMap::new();
             for (t, list) in &r.tiers {
                 let tat = join(&at, &["tiers".into(), t.as_str().into()]);
                 let tname = tier(t, &tat)?;
-                let l = limits(src, &tat, &r.name, Some(t), list)?;
+                let l = limits(src, &tat, &r.name, Scope::Tier(t), list)?;
                 by_tier.insert(tname, l);
             }
             rules.push(Rule {
@@ -174,7 +178,8 @@ impl PolicyDocument {
                 on_store_failure: r.on_store_failure,
             });
         }
-        let global = limits(src, &["global".into()], "global", None, &self.global)?;
+        let global = limits(src, &["global".into()], "global", Scope::Rule, &self.global)?;
+        let overrides = overrides(src, &self.overrides, &rules)?;
         Ok(Policy {
             tiers,
             default_tier,
@@ -182,6 +187,100 @@ impl PolicyDocument {
             identity,
             rules,
             global,
+            overrides,
         })
     }
 }
+
+/// The longest identity an override may name.
+pub const MAX_IDENTITY_LEN: usize = 512;
+
+/// The digest of a client's key, and the field it came from.
+fn client_digest(c: &ClientDocument) -> Result<(&'static str, KeyDigest), (&'static str, String)> {
+    match (&c.api_key, &c.api_key_sha256) {
+        (Some(k), None) if k.is_empty() => Err(("api_key", "empty API key".into())),
+        (Some(k), None) => Ok(("api_key", key_digest(k))),
+        (None, Some(h)) => parse_digest(h).map(|d| ("api_key_sha256", d)).ok_or((
+            "api_key_sha256",
+            "not a SHA-256 digest: 64 lowercase hex digits".into(),
+        )),
+        (Some(_), Some(_)) => Err(("api_key", "give api_key or api_key_sha256, not both".into())),
+        (None, None) => Err(("api_key", "a client needs api_key or api_key_sha256".into())),
+    }
+}
+
+/// 64 lowercase hex digits into a digest.
+pub fn parse_digest(hex: &str) -> Option<KeyDigest> {
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Overrides, by rule and identity.
+fn overrides(
+    src: &Source,
+    list: &[OverrideDocument],
+    rules: &[Rule],
+) -> Result<Overrides, ConfigError> {
+    let mut out = Overrides::new();
+    for (i, o) in list.iter().enumerate() {
+        let at: Vec<Seg> = vec!["overrides".into(), i.into()];
+        let Some(rule) = rules.iter().find(|r| *r.name == *o.rule) else {
+            return Err(src.error(
+                &join(&at, &["rule".into()]),
+                format!("no rule is named `{}`", o.rule),
+            ));
+        };
+        if o.identity.is_empty() || o.identity.len() > MAX_IDENTITY_LEN {
+            return Err(src.error(
+                &join(&at, &["identity".into()]),
+                format!("an identity has 1 to {MAX_IDENTITY_LEN} bytes"),
+            ));
+        }
+        if o.limits.is_empty() {
+            return Err(src.error(&join(&at, &["limits".into()]), "an override needs limits"));
+        }
+        let limits = limits(
+            src,
+            &join(&at, &["limits".into()]),
+            &rule.name,
+            Scope::Override,
+            &o.limits,
+        )?;
+        let expires_at = match o.expires_at {
+            Some(s) if s > MAX_EXPIRY_SECS => {
+                return Err(src.error(
+                    &join(&at, &["expires_at".into()]),
+                    "not a Unix time in seconds",
+                ))
+            }
+            s => s.map(|s| Timestamp::from_micros(s * 1_000_000)),
+        };
+        let by_identity = out.entry(rule.name.clone()).or_default();
+        if by_identity
+            .insert(
+                Arc::from(o.identity.as_str()),
+                Override { limits, expires_at },
+            )
+            .is_some()
+        {
+            return Err(src.error(
+                &join(&at, &["identity".into()]),
+                format!("a second override of `{}` for `{}`", o.rule, o.identity),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The latest expiry an override may have (the year 9999).
+const MAX_EXPIRY_SECS: u64 = 253_402_300_799;

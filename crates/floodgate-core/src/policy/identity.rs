@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::model::{Identity, KeyPart, Policy};
+use super::model::{Identity, KeyDigest, KeyPart, Policy};
 
 /// What the engine knows of a request.
 #[derive(Clone, Debug, Default)]
@@ -48,10 +48,21 @@ impl Identity {
     }
 }
 
+/// The SHA-256 digest of an API key: how clients are known (keys are
+/// never held in clear).
+pub fn key_digest(api_key: &str) -> KeyDigest {
+    Sha256::digest(api_key.as_bytes()).into()
+}
+
 /// A short, stable fingerprint of an API key: safe to log and to use in
-/// store keys, useless for calling the API.
+/// store keys, useless for calling the API. The first 8 bytes of its
+/// SHA-256 digest, in hex.
 pub fn fingerprint(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
+    fingerprint_of(&key_digest(secret))
+}
+
+/// The fingerprint of a key whose digest is `digest`.
+pub fn fingerprint_of(digest: &KeyDigest) -> String {
     let mut out = String::with_capacity(16);
     for b in &digest[..8] {
         let _ = write!(out, "{b:02x}");
@@ -90,8 +101,14 @@ fn push_escaped(out: &mut String, v: &str) {
 }
 
 impl Policy {
-    /// The identity string of `req` under a rule keyed by `parts`.
-    pub(crate) fn identity(&self, parts: &[KeyPart], req: &Request<'_>) -> Arc<str> {
+    /// The identity string of `req` under a rule keyed by `parts`;
+    /// `key_digest` is the digest of its API key, if it has one.
+    pub fn identity(
+        &self,
+        parts: &[KeyPart],
+        req: &Request<'_>,
+        key_digest: Option<&KeyDigest>,
+    ) -> Arc<str> {
         let mut out = String::with_capacity(48);
         let ip = |out: &mut String| match req.ip {
             Some(ip) => {
@@ -105,10 +122,10 @@ impl Policy {
             }
             match p {
                 KeyPart::Ip => ip(&mut out),
-                KeyPart::ApiKey => match req.api_key {
-                    Some(k) => {
+                KeyPart::ApiKey => match key_digest {
+                    Some(d) => {
                         out.push_str("k:");
-                        out.push_str(&fingerprint(k));
+                        out.push_str(&fingerprint_of(d));
                     }
                     None => ip(&mut out),
                 },

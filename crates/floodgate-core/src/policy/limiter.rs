@@ -37,7 +37,7 @@ impl Limiter {
         cost: u64,
         now: Timestamp,
     ) -> Result<Verdict, CheckError> {
-        let plan = self.policy.plan(req, cost)?;
+        let plan = self.policy.plan(req, cost, now)?;
         let mut outcomes = Vec::with_capacity(plan.enforced.checks.len());
         let mut allowed = true;
         if !plan.enforced.checks.is_empty() {

@@ -28,10 +28,11 @@ pub mod verdict;
 pub mod view;
 
 pub use crate::store::FailureMode;
-pub use identity::{fingerprint, ip_key, Request};
+pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Request};
 pub use limiter::Limiter;
 pub use model::{
-    check_name, Identity, KeyPart, Limit, Matcher, PathPattern, Policy, Rule, MAX_NAME_LEN,
+    check_name, Client, Identity, KeyDigest, KeyPart, Limit, Matcher, Override, Overrides,
+    PathPattern, Policy, Rule, MAX_NAME_LEN,
 };
 pub use plan::{Group, Plan};
 pub use verdict::{CheckError, LimitOutcome, Verdict};

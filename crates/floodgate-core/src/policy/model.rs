@@ -16,14 +16,50 @@ pub struct Policy {
     pub tiers: Vec<Arc<str>>,
     /// Tier of clients without a known API key.
     pub default_tier: Option<Arc<str>>,
-    /// API key → tier.
-    pub clients: HashMap<String, Arc<str>>,
+    /// Known clients, by the SHA-256 digest of their API key (keys are
+    /// never held in clear).
+    pub clients: HashMap<KeyDigest, Client>,
     /// Where identities come from.
     pub identity: Identity,
     /// Rules, in file order.
     pub rules: Vec<Rule>,
     /// Limits over all traffic (key `global`).
     pub global: Vec<Limit>,
+    /// Limits for one identity of one rule, replacing the rule's (rule
+    /// name → identity → override).
+    pub overrides: Overrides,
+}
+
+/// Overrides by rule name, then identity.
+pub type Overrides = HashMap<Arc<str>, HashMap<Arc<str>, Override>>;
+
+/// The SHA-256 digest of an API key.
+pub type KeyDigest = [u8; 32];
+
+/// A known client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    /// Its tier.
+    pub tier: Arc<str>,
+    /// A name, for humans.
+    pub name: Option<Arc<str>>,
+}
+
+/// Limits that replace a rule's (and its tiers') for one identity, until
+/// they expire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    /// The limits in force instead.
+    pub limits: Vec<Limit>,
+    /// When the override stops applying (`None`: never).
+    pub expires_at: Option<crate::time::Timestamp>,
+}
+
+impl Override {
+    /// Whether it applies at `now`.
+    pub fn live_at(&self, now: crate::time::Timestamp) -> bool {
+        self.expires_at.is_none_or(|e| now < e)
+    }
 }
 
 /// Where client identities come from.
@@ -85,17 +121,28 @@ impl Limit {
     /// A limit named `name` of `rule` (of its override for `tier`, if
     /// any). Its id is `rule/name/fingerprint`, or
     /// `rule@tier/name/fingerprint` for a tier override, each part escaped
-    /// (`%`, `/`, `@` as `%25`, `%2F`, `%40`), so that no two limits ever
+    /// (`%`, `/`, `@`, `!` as `%25`, `%2F`, `%40`, `%21`), so that no two limits ever
     /// share an id whatever their names. Names of the allowed set (see
     /// [`check_name`]) need no escaping: their ids read as written.
     pub fn new(rule: &str, tier: Option<&str>, name: &str, quota: Quota) -> Limit {
+        Limit::build(rule, tier.map(|t| ('@', t)), name, quota)
+    }
+
+    /// A limit named `name` of an override of `rule` (for one identity):
+    /// its id is `rule!/name/fingerprint`, apart from every limit of the
+    /// rule and its tiers.
+    pub fn for_override(rule: &str, name: &str, quota: Quota) -> Limit {
+        Limit::build(rule, Some(('!', "")), name, quota)
+    }
+
+    fn build(rule: &str, scope: Option<(char, &str)>, name: &str, quota: Quota) -> Limit {
         let mut h = crate::hash::Fnv1a::default();
         quota.hash(&mut h);
         let mut id = String::with_capacity(rule.len() + name.len() + 16);
         push_id_part(&mut id, rule);
-        if let Some(t) = tier {
-            id.push('@');
-            push_id_part(&mut id, t);
+        if let Some((mark, scope)) = scope {
+            id.push(mark);
+            push_id_part(&mut id, scope);
         }
         id.push('/');
         push_id_part(&mut id, name);
@@ -114,6 +161,7 @@ fn push_id_part(out: &mut String, part: &str) {
             '%' => out.push_str("%25"),
             '/' => out.push_str("%2F"),
             '@' => out.push_str("%40"),
+            '!' => out.push_str("%21"),
             c => out.push(c),
         }
     }
@@ -259,6 +307,10 @@ mod tests {
         assert_ne!(id("a/b", None, "c"), id("a", None, "b/c"));
         assert_ne!(id("api@pro", None, "x"), id("api", Some("pro"), "x"));
         assert_ne!(id("a%2Fb", None, "c"), id("a/b", None, "c"));
+        let o = Limit::for_override("api", "daily", q).id;
+        assert!(o.starts_with("api!/daily/"), "{o}");
+        assert_ne!(o, id("api!", None, "daily"));
+        assert_ne!(o, id("api", Some(""), "daily"));
     }
 
     #[test]

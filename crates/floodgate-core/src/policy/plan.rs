@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use super::identity::Request;
-use super::model::{Limit, Policy};
+use super::identity::{key_digest, Request};
+use super::model::{KeyDigest, Limit, Override, Policy};
 use super::verdict::{CheckError, LimitOutcome};
 use crate::decision::Decision;
 use crate::store::{FailureMode, LimitCheck};
+use crate::time::Timestamp;
 
 /// The planned checks of one request.
 #[derive(Clone, Debug, Default)]
@@ -71,11 +72,12 @@ static GLOBAL: std::sync::LazyLock<(Arc<str>, Arc<str>)> =
     std::sync::LazyLock::new(|| (Arc::from("global"), Arc::from("g")));
 
 impl Policy {
-    /// The tier of a request, or why it is refused.
-    pub fn tier_of(&self, api_key: Option<&str>) -> Result<Option<Arc<str>>, CheckError> {
-        match api_key.and_then(|k| self.clients.get(k)) {
-            Some(t) => Ok(Some(t.clone())),
-            None if self.identity.require_api_key => Err(match api_key {
+    /// The tier of a request whose API key (if any) has `digest`, or why it
+    /// is refused.
+    pub fn tier_of(&self, digest: Option<&KeyDigest>) -> Result<Option<Arc<str>>, CheckError> {
+        match digest.and_then(|d| self.clients.get(d)) {
+            Some(c) => Ok(Some(c.tier.clone())),
+            None if self.identity.require_api_key => Err(match digest {
                 None => CheckError::MissingApiKey,
                 Some(_) => CheckError::UnknownApiKey,
             }),
@@ -83,9 +85,20 @@ impl Policy {
         }
     }
 
-    /// Which limits apply to `req`, under which keys.
-    pub fn plan(&self, req: &Request<'_>, cost: u64) -> Result<Plan, CheckError> {
-        let tier = self.tier_of(req.api_key)?;
+    /// The override of `rule` for `identity` in force at `now`, if any.
+    pub fn override_for(&self, rule: &str, identity: &str, now: Timestamp) -> Option<&Override> {
+        self.overrides
+            .get(rule)
+            .and_then(|m| m.get(identity))
+            .filter(|o| o.live_at(now))
+    }
+
+    /// Which limits apply to `req` at `now`, under which keys.
+    pub fn plan(&self, req: &Request<'_>, cost: u64, now: Timestamp) -> Result<Plan, CheckError> {
+        // The key's digest is taken once: it finds the client and keys
+        // its counters.
+        let digest = req.api_key.map(key_digest);
+        let tier = self.tier_of(digest.as_ref())?;
         let mut plan = Plan {
             tier: tier.clone(),
             ..Plan::default()
@@ -94,14 +107,23 @@ impl Policy {
             if !rule.matcher.matches(req.method, req.path) {
                 continue;
             }
-            let limits = tier
+            let mut limits = tier
                 .as_ref()
                 .and_then(|t| rule.tiers.get(t))
                 .unwrap_or(&rule.limits);
+            let has_overrides = self.overrides.contains_key(&rule.name);
+            if limits.is_empty() && !has_overrides {
+                continue;
+            }
+            let identity = self.identity(&rule.key, req, digest.as_ref());
+            if has_overrides {
+                if let Some(o) = self.override_for(&rule.name, &identity, now) {
+                    limits = &o.limits;
+                }
+            }
             if limits.is_empty() {
                 continue;
             }
-            let identity = self.identity(&rule.key, req);
             let group = if rule.shadow {
                 plan.shadow.push(Group::default());
                 plan.shadow.last_mut().expect("just pushed")
