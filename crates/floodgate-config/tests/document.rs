@@ -1,9 +1,7 @@
 //! The policy document and the config file: located errors in YAML and
 //! JSON, round trips, and the store section's rules.
 
-use floodgate_config::{
-    parse_policy, parse_policy_json, ConfigFile, PolicyDocument, Source, StoreKind,
-};
+use floodgate_config::{parse_policy, parse_policy_json, ConfigFile, PolicyDocument, StoreKind};
 use floodgate_core::FailureMode;
 
 const POLICY: &str = "\
@@ -160,7 +158,32 @@ fn file_mistakes_are_located() {
             "at most 1000000",
         ),
         ("upstream_timeout: 5s\n", 1, "without an upstream"),
-        ("admin:\n  token: short\n", 2, "at least 16"),
+        (
+            "admin:\n  listen: 127.0.0.1:9090\n  token: s3cret-s3cret-s3cret\n",
+            3,
+            "admin.tokens: [{name: ops, role: admin, sha256: <SHA-256 of the token>}]",
+        ),
+        (
+            "admin:\n  tokens:\n    - { name: ops, role: admin, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n    - { name: ops, role: read, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n",
+            4,
+            "`ops` is already the name of tokens[0]",
+        ),
+        (
+            "admin:\n  tokens:\n    - { name: 'o ps', role: admin, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n",
+            3,
+            "not a valid name",
+        ),
+        (
+            "admin:\n  tokens:\n    - name: ops\n      role: admin\n      sha256: s3cret-s3cret-s3cret\n",
+            5,
+            "64 lowercase hex characters",
+        ),
+        (
+            "admin:\n  tokens:\n    - { name: ops, role: root, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n",
+            3,
+            "unknown variant `root`",
+        ),
+        ("admin:\n  state_file: ''\n", 2, "must not be empty"),
     ];
     for (text, line, msg) in cases {
         let e = ConfigFile::parse("c.yaml", text).unwrap_err();
@@ -171,12 +194,27 @@ fn file_mistakes_are_located() {
 
 #[test]
 fn secrets_are_not_written_back() {
-    let f = ConfigFile::parse("t.yaml", "admin:\n  token: 0123456789abcdef-secret\n").unwrap();
+    let f = ConfigFile::parse(
+        "t.yaml",
+        "admin:\n  tokens:\n    - { name: ops, role: admin, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n",
+    )
+    .unwrap();
     let out = serde_json::to_string(&f.document.server).unwrap();
-    assert!(!out.contains("secret"), "{out}");
-    let src = Source {
-        name: "t.yaml",
-        text: &f.text,
-    };
-    assert_eq!(src.error(&["admin".into(), "token".into()], "x").line, 2);
+    assert!(
+        !out.contains("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+        "{out}"
+    );
+    assert!(!format!("{:?}", f.document.server)
+        .contains("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
+    // The refusal of a clear token does not repeat it.
+    let e = ConfigFile::parse("t.yaml", "admin:\n  token: s3cret-s3cret-s3cret\n").unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (2, "admin.token"));
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+    let e = ConfigFile::parse(
+        "t.yaml",
+        "admin:\n  tokens: [{ name: ops, role: admin, sha256: s3cret-s3cret-s3cret }]\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "admin.tokens[0].sha256");
+    assert!(!e.to_string().contains("s3cret"), "{e}");
 }

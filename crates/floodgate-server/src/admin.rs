@@ -1,15 +1,15 @@
 //! The admin listener: `POST /v1/check` (the decision API, in
-//! [`check`](crate::check)), `/metrics`, `/healthz`, `/readyz`. With
-//! `admin.token` set, every endpoint but the health checks wants
-//! `Authorization: Bearer <token>`; the token follows config reloads.
+//! [`check`](crate::check)), `/metrics`, `/healthz`, `/readyz`. With admin
+//! tokens configured, every endpoint but the health checks wants
+//! `Authorization: Bearer <token>` and a role that allows it (see
+//! [`auth`](crate::auth)); the tokens follow config reloads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::State;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use floodgate_tower::response::{error_body, json_response};
@@ -17,6 +17,7 @@ use floodgate_tower::LimiterHandle;
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::json;
 
+use crate::auth::{self, Auth};
 use crate::metrics::Metrics;
 
 /// The admin listener's state.
@@ -26,8 +27,8 @@ pub struct Admin {
     pub handle: LimiterHandle,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Required bearer token (swapped by reloads).
-    pub token: Arc<ArcSwapOption<String>>,
+    /// Admin tokens and failed attempts (tokens swapped by reloads).
+    pub auth: Arc<Auth>,
     /// False once shutdown has begun.
     pub ready: Arc<AtomicBool>,
 }
@@ -56,42 +57,15 @@ async fn readyz(State(admin): State<Admin>) -> Response<Body> {
     }
 }
 
-/// Compares without leaking the position of the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn authenticate(State(admin): State<Admin>, req: Request, next: Next) -> Response<Body> {
-    if let Some(token) = admin.token.load_full() {
-        let given = req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
-            let mut r = json_response(
-                StatusCode::UNAUTHORIZED,
-                error_body(
-                    "unauthorized",
-                    "this endpoint wants Authorization: Bearer <admin token>",
-                ),
-            );
-            r.headers_mut().insert(
-                http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
-            return r;
-        }
-    }
-    next.run(req).await
-}
-
 /// The admin router.
 pub fn router(admin: Admin) -> Router {
     let protected = Router::new()
         .route("/v1/check", post(crate::check::check))
         .route("/metrics", get(metrics))
-        .route_layer(middleware::from_fn_with_state(admin.clone(), authenticate));
+        .route_layer(middleware::from_fn_with_state(
+            admin.auth.clone(),
+            auth::require,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -15,6 +15,8 @@ use floodgate_core::{MemoryStoreConfig, Policy};
 use floodgate_redis::{BreakerConfig, RedisConfig, RedisKind, TimeSource};
 use floodgate_tower::TrustedProxies;
 
+use crate::auth::Tokens;
+
 /// A validated config.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -33,8 +35,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Admin listener.
     pub admin_listen: SocketAddr,
-    /// Admin bearer token.
-    pub admin_token: Option<String>,
+    /// Admin tokens (`admin.tokens` and `FLOODGATE_ADMIN_TOKENS`).
+    pub admin_tokens: Tokens,
     /// Upstream, if proxying.
     pub upstream: Option<Upstream>,
     /// Trusted proxies.
@@ -97,11 +99,13 @@ impl Config {
                 ),
             )
         })?;
-        if !admin_listen.ip().is_loopback() && raw.admin.token.is_none() {
+        let admin_tokens = Tokens::from_config(&raw.admin, Tokens::env_value()?.as_deref())?;
+        if !admin_listen.ip().is_loopback() && admin_tokens.is_empty() {
             return Err(err(
                 &["admin", "listen"],
                 format!(
-                    "the admin listener on {admin_listen} is reachable from other hosts: set admin.token"
+                    "the admin listener on {admin_listen} is reachable from other hosts: set admin.tokens (or {})",
+                    crate::auth::ENV_VAR
                 ),
             ));
         }
@@ -143,7 +147,7 @@ impl Config {
             redis: redis_config(&cf.document),
             listen,
             admin_listen,
-            admin_token: raw.admin.token.clone(),
+            admin_tokens,
             upstream,
             trusted_proxies,
             log: raw.log.clone(),

@@ -11,7 +11,8 @@
 //! - [`reload`]: config reloads, and the changes that need a restart.
 //! - [`proxy`]: the gateway to the upstream.
 //! - [`demo`]: built-in demo endpoints.
-//! - [`admin`]: the admin router: `/metrics`, `/healthz`, `/readyz`, auth.
+//! - [`admin`]: the admin router: `/metrics`, `/healthz`, `/readyz`.
+//! - [`auth`]: admin tokens, roles, and the admin router's middleware.
 //! - [`check`]: `POST /v1/check`, the decision API.
 //! - [`error`]: `ServerError`, `ReloadError`.
 //! - [`metrics`]: Prometheus text exposition.
@@ -23,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod auth;
 pub mod check;
 pub mod config;
 pub mod demo;

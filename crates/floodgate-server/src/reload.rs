@@ -6,12 +6,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
 use floodgate_config::{ServerDocument, StoreDocument};
 use floodgate_core::{Limiter, Store};
 use floodgate_tower::LimiterHandle;
 use parking_lot::Mutex;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::ReloadError;
 use crate::stores::Resilient;
@@ -31,7 +31,7 @@ pub(crate) struct Reloader {
     pub(crate) handle: LimiterHandle,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) redis: Option<Arc<Resilient>>,
-    pub(crate) admin_token: Arc<ArcSwapOption<String>>,
+    pub(crate) auth: Arc<Auth>,
     pub(crate) current: Mutex<Config>,
 }
 
@@ -59,8 +59,7 @@ impl Reloader {
         if let (Some(r), Some(rc)) = (&self.redis, &new.redis) {
             r.reconfigure(rc.on_failure, rc.local_divisor, rc.breaker);
         }
-        self.admin_token
-            .store(new.admin_token.clone().map(Arc::new));
+        self.auth.set_tokens(new.admin_tokens.clone());
         let limiter = Limiter::new(new.policy.clone(), self.store.clone());
         self.handle
             .swap(Arc::new(limiter), new.trusted_proxies.clone());
@@ -156,7 +155,7 @@ fn restart_sections(old: &ServerDocument, new: ServerDocument) -> ServerDocument
             ..old.store.clone()
         },
         admin: floodgate_config::AdminSection {
-            token: new.admin.token,
+            tokens: new.admin.tokens,
             ..old.admin.clone()
         },
         trusted_proxies: new.trusted_proxies,

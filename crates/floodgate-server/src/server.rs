@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwapOption;
 use axum::Router;
 use floodgate_core::{Clock, Limiter, MonotonicClock, SystemClock, SystemMonotonic};
 use floodgate_tower::{LimiterHandle, RateLimitLayer};
@@ -25,6 +24,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, Admin};
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{ReloadError, ServerError};
 use crate::logs::RejectionLog;
@@ -182,13 +182,11 @@ pub async fn start(
     .layer(RateLimitLayer::new(handle.clone()));
 
     let ready = Arc::new(AtomicBool::new(true));
-    let token = Arc::new(ArcSwapOption::from(
-        config.admin_token.clone().map(Arc::new),
-    ));
+    let auth = Arc::new(Auth::new(config.admin_tokens.clone(), opts.clock.clone()));
     let admin_app = admin::router(Admin {
         handle: handle.clone(),
         metrics: metrics.clone(),
-        token: token.clone(),
+        auth: auth.clone(),
         ready: ready.clone(),
     });
 
@@ -198,7 +196,7 @@ pub async fn start(
         handle,
         store,
         redis,
-        admin_token: token,
+        auth,
         current: Mutex::new(config),
     });
 

@@ -84,10 +84,15 @@ impl Config {
             "listen: {}; admin: {}{}",
             self.listen,
             self.admin_listen,
-            if self.admin_token.is_some() {
-                " (token)"
+            if self.admin_tokens.is_empty() {
+                String::new()
             } else {
-                ""
+                let names: Vec<String> = self
+                    .admin_tokens
+                    .iter()
+                    .map(|(n, r)| format!("{n}/{}", r.as_str()))
+                    .collect();
+                format!(" (tokens: {})", names.join(", "))
             }
         );
         match &self.upstream {

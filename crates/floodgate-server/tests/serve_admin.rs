@@ -59,7 +59,8 @@ async fn decision_api_answers_json_with_headers() {
 async fn admin_token_guards_all_but_health() {
     let yaml = BASE.replace(
         "admin: { listen: 127.0.0.1:0 }",
-        "admin: { listen: 127.0.0.1:0, token: s3cret-s3cret-s3cret }",
+        // The SHA-256 of `s3cret-s3cret-s3cret`.
+        "admin: { listen: 127.0.0.1:0, tokens: [{ name: ops, role: admin, sha256: 4a3057fd3371720d01f5d351fecab0d7948fd22e15a5c2c2b92b0b2696d3eeca }] }",
     );
     let s = start(&yaml).await;
     let m = format!("http://{}/metrics", s.admin);
