@@ -53,6 +53,7 @@
 
 mod breaker;
 pub mod config;
+mod conn;
 pub mod keys;
 pub mod lazy;
 pub mod resilient;
