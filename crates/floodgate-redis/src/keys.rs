@@ -36,6 +36,24 @@ pub fn state_key(prefix: &str, identity: &str, limit_id: &str) -> String {
     k
 }
 
+/// The policy store's document hash, `{prefix}{policy}:doc`. Its hash tag
+/// is `policy`, like the history's: both live in one slot. No state key
+/// can take either name (a state key ends in `:` and 6 digest characters).
+pub fn policy_doc_key(prefix: &str) -> String {
+    format!("{prefix}{{policy}}:doc")
+}
+
+/// The policy store's history list, `{prefix}{policy}:history`.
+pub fn policy_history_key(prefix: &str) -> String {
+    format!("{prefix}{{policy}}:history")
+}
+
+/// The channel the policy store announces new versions on,
+/// `{prefix}policy`.
+pub fn policy_channel(prefix: &str) -> String {
+    format!("{prefix}policy")
+}
+
 /// The Redis Cluster hash slot of `key` (CRC16/XMODEM of its hash tag,
 /// modulo 16384), as Redis computes it.
 pub fn slot(key: &str) -> u16 {
@@ -93,6 +111,18 @@ mod tests {
         assert_eq!(slot("foo"), 12182);
         assert_eq!(slot("{user1000}.following"), slot("user1000"));
         assert_eq!(slot("foo{}{bar}"), crc16(b"foo{}{bar}") % 16384);
+    }
+
+    #[test]
+    fn the_policy_keys_share_a_slot() {
+        assert_eq!(policy_doc_key("fg:"), "fg:{policy}:doc");
+        assert_eq!(policy_history_key("fg:"), "fg:{policy}:history");
+        assert_eq!(policy_channel("fg:"), "fg:policy");
+        assert_eq!(
+            slot(&policy_doc_key("fg:")),
+            slot(&policy_history_key("fg:"))
+        );
+        assert_eq!(slot(&policy_doc_key("x")), slot("policy"));
     }
 
     #[test]

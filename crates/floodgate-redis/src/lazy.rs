@@ -138,10 +138,36 @@ impl Store for LazyRedisStore {
             Some(store) => store.check(checks, now),
             None => {
                 self.start_attempt();
-                Box::pin(std::future::ready(Err(StoreError::transient(
-                    "not connected to Redis yet",
-                ))))
+                Box::pin(std::future::ready(Err(not_connected())))
             }
         }
     }
+
+    fn inspect<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        match self.inner.store.get() {
+            Some(store) => store.inspect(checks, now),
+            None => {
+                self.start_attempt();
+                Box::pin(std::future::ready(Err(not_connected())))
+            }
+        }
+    }
+
+    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        match self.inner.store.get() {
+            Some(store) => store.reset(checks),
+            None => {
+                self.start_attempt();
+                Box::pin(std::future::ready(Err(not_connected())))
+            }
+        }
+    }
+}
+
+fn not_connected() -> StoreError {
+    StoreError::transient("not connected to Redis yet")
 }

@@ -1,15 +1,18 @@
 //! Floodgate's Redis backend: the six algorithms as one atomic Lua script,
-//! on standalone Redis or Redis Cluster, and a failure policy around it.
+//! on standalone Redis or Redis Cluster, a failure policy around it, and
+//! the policy document the replicas share.
 //!
 //! # Layout
 //!
-//! - `lua/*.lua`: one file per algorithm plus `check.lua`, the dispatcher;
-//!   concatenated into one script ([`RedisStore::script_source`]).
+//! - `lua/*.lua`: one file per algorithm plus `check.lua`, the dispatcher,
+//!   concatenated into one script ([`RedisStore::script_source`]); and
+//!   `policy_commit.lua`, the policy store's commit, on its own.
 //! - [`config`]: [`RedisConfig`], the store's settings (plain values with
 //!   their defaults and [`RedisConfig::validate`]; reading them from the
 //!   config file is the config crate's job).
 //! - [`store`]: [`RedisStore`], the `Store` on Redis (keys, slots, timeout,
-//!   cross-slot refunds).
+//!   cross-slot refunds, inspection and reset); its connections and error
+//!   mapping are in `conn.rs`.
 //! - [`lazy`]: [`LazyRedisStore`], a `RedisStore` that connects in the
 //!   background, so a replica starts while Redis is unreachable.
 //! - [`resilient`]: [`ResilientStore`], fail open / closed / local around
@@ -19,13 +22,19 @@
 //!   decisions taken without the inner store in `resilient/degrade.rs`.
 //! - `breaker`: the circuit breaker inside [`ResilientStore`]
 //!   ([`BreakerState`]).
-//! - [`keys`]: key names (FNV-1a digests of limit ids) and cluster hash
-//!   slots.
+//! - [`policy_store`]: [`RedisPolicyStore`], the admin API's policy
+//!   document (opaque text) with compare-and-set commits
+//!   (`lua/policy_commit.lua`), a history, and a watcher of new versions
+//!   (`policy_store/watch.rs`).
+//! - [`keys`]: key names (FNV-1a digests of limit ids, the policy store's
+//!   keys) and cluster hash slots.
 //!
 //! Time that paces the breaker and reconnection attempts comes from an
 //! injected [`MonotonicClock`](floodgate_core::MonotonicClock)
 //! (`with_clock` constructors; `new` uses the system's), so tests move it
-//! by hand instead of sleeping.
+//! by hand instead of sleeping. The policy watcher's poll is a real
+//! periodic task on tokio's timer; its tests wait for a value with a
+//! deadline.
 //!
 //! # Example
 //!
@@ -53,8 +62,10 @@
 
 mod breaker;
 pub mod config;
+mod conn;
 pub mod keys;
 pub mod lazy;
+pub mod policy_store;
 pub mod resilient;
 mod script;
 pub mod store;
@@ -62,5 +73,6 @@ pub mod store;
 pub use breaker::BreakerState;
 pub use config::{BreakerConfig, ConfigError, RedisConfig, RedisKind, TimeSource};
 pub use lazy::LazyRedisStore;
+pub use policy_store::{Commit, RedisPolicyStore, StoredPolicy};
 pub use resilient::{FailurePolicy, ResilienceStats, ResilientStore};
 pub use store::{ConnectError, RedisStore};

@@ -176,6 +176,22 @@ impl<S: Store> Store for ResilientStore<S> {
         })
     }
 
+    /// Straight to the inner store: an inspection is an admin question,
+    /// so its error goes back to the caller (no policy, no breaker).
+    fn inspect<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        self.inner.inspect(checks, now)
+    }
+
+    /// Straight to the inner store, as [`Store::inspect`]; the local
+    /// store's counts (kept while the inner store was away) stay.
+    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.inner.reset(checks)
+    }
+
     fn active_keys(&self) -> Option<u64> {
         self.inner.active_keys()
     }

@@ -7,49 +7,29 @@
 //!   only peeked at (decided without consuming), and the earlier ones,
 //!   which consumed, are refunded. See `docs/redis.md` for the window this
 //!   leaves.
+//! - Inspection peeks at each slot group (decides, consumes nothing);
+//!   a reset `UNLINK`s each slot group's keys.
 //! - Connections: a few multiplexed connections (standalone, each a
 //!   `ConnectionManager` that reconnects on its own) or one cluster
-//!   connection; requests are pipelined on them. Every `check` is bounded
-//!   by `timeout` as a whole.
+//!   connection; requests are pipelined on them (see `conn.rs`). Every
+//!   `check`, `inspect` and `reset` is bounded by `timeout` as a whole.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use floodgate_core::store::BoxFuture;
 use floodgate_core::{Decision, LimitCheck, Store, StoreError, Timestamp};
-use redis::aio::ConnectionManager;
-use redis::cluster_async::ClusterConnection;
 use redis::Script;
 
-use crate::config::{RedisConfig, RedisKind, TimeSource};
+use crate::config::{RedisConfig, TimeSource};
+pub use crate::conn::ConnectError;
+use crate::conn::{bounded, Conn};
 use crate::keys::{slot, state_key};
 use crate::script::{self, Mode, Reply};
 
 /// With caller time, the pace of time is the caller's, which Redis' own
 /// expiry cannot follow: written keys live at least this long.
 const CALLER_TIME_MIN_TTL_MS: u64 = 3_600_000;
-
-/// Connecting failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The config does not validate.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// Redis refused or did not answer in time.
-    #[error("cannot connect to redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    /// No answer within `connect_timeout`.
-    #[error("cannot connect to redis within {0:?}")]
-    Timeout(Duration),
-}
-
-enum Conn {
-    Single {
-        pool: Vec<ConnectionManager>,
-        next: AtomicUsize,
-    },
-    Cluster(ClusterConnection),
-}
 
 /// A [`Store`] on Redis or Redis Cluster. Cheap to share behind an `Arc`.
 pub struct RedisStore {
@@ -64,48 +44,7 @@ pub struct RedisStore {
 impl RedisStore {
     /// Connects as `config` says and loads the script.
     pub async fn connect(config: &RedisConfig) -> Result<RedisStore, ConnectError> {
-        config.validate()?;
-        let ct = config.connect_timeout;
-        let conn = match config.kind {
-            RedisKind::Redis => {
-                let url = config.url.as_deref().unwrap_or_default();
-                let client = redis::Client::open(url)?;
-                let mgr_config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(ct))
-                    .set_number_of_retries(2)
-                    .set_min_delay(Duration::from_millis(10))
-                    .set_max_delay(Duration::from_millis(500));
-                let mut pool = Vec::with_capacity(config.connections);
-                for _ in 0..config.connections {
-                    let c = within(
-                        ct,
-                        Box::pin(ConnectionManager::new_with_config(
-                            client.clone(),
-                            mgr_config.clone(),
-                        )),
-                    )
-                    .await?;
-                    pool.push(c);
-                }
-                Conn::Single {
-                    pool,
-                    next: AtomicUsize::new(0),
-                }
-            }
-            RedisKind::RedisCluster => {
-                let client = redis::cluster::ClusterClientBuilder::new(config.nodes.clone())
-                    .connection_timeout(ct)
-                    .response_timeout(config.timeout)
-                    .retries(1)
-                    .build()?;
-                let c = within(
-                    ct,
-                    Box::pin(async move { client.get_async_connection().await }),
-                )
-                .await?;
-                Conn::Cluster(c)
-            }
-        };
+        let conn = Conn::open(config, config.connections, config.timeout).await?;
         let store = RedisStore {
             conn,
             script: Script::new(script::SOURCE),
@@ -114,17 +53,10 @@ impl RedisStore {
             time: config.time,
             refund_failures: AtomicU64::new(0),
         };
-        // Load now, so the first request pays no SCRIPT LOAD (a later
-        // NOSCRIPT, after a restart or SCRIPT FLUSH, reloads it).
-        let script = store.script.clone();
-        match &store.conn {
-            Conn::Single { pool, .. } => {
-                within(ct, Box::pin(script.load_async(&mut pool[0].clone()))).await?;
-            }
-            Conn::Cluster(c) => {
-                within(ct, Box::pin(script.load_async(&mut c.clone()))).await?;
-            }
-        }
+        store
+            .conn
+            .load(&store.script, config.connect_timeout)
+            .await?;
         Ok(store)
     }
 
@@ -166,14 +98,22 @@ impl RedisStore {
         };
         let mut inv = self.script.prepare_invoke();
         script::prepare(&mut inv, mode, time, min_ttl, keys, checks);
-        let r = match &self.conn {
-            Conn::Single { pool, next } => {
-                let i = next.fetch_add(1, Ordering::Relaxed) % pool.len();
-                inv.invoke_async(&mut pool[i].clone()).await
-            }
-            Conn::Cluster(c) => inv.invoke_async(&mut c.clone()).await,
-        };
-        r.map_err(to_store_error)
+        self.conn.invoke(&inv).await
+    }
+
+    /// The time argument of a script call at `now`.
+    fn time_arg(&self, now: Timestamp) -> Option<u64> {
+        match self.time {
+            TimeSource::Redis => None,
+            TimeSource::Caller => Some(now.as_micros()),
+        }
+    }
+
+    fn keys(&self, checks: &[LimitCheck]) -> Vec<String> {
+        checks
+            .iter()
+            .map(|c| self.key(&c.identity, &c.limit_id))
+            .collect()
     }
 
     async fn check_inner(
@@ -181,14 +121,8 @@ impl RedisStore {
         checks: &[LimitCheck],
         now: Timestamp,
     ) -> Result<Vec<Decision>, StoreError> {
-        let time = match self.time {
-            TimeSource::Redis => None,
-            TimeSource::Caller => Some(now.as_micros()),
-        };
-        let keys: Vec<String> = checks
-            .iter()
-            .map(|c| self.key(&c.identity, &c.limit_id))
-            .collect();
+        let time = self.time_arg(now);
+        let keys = self.keys(checks);
         let groups = self.groups(&keys);
         let mut out: Vec<Option<Decision>> = vec![None; checks.len()];
         // Groups that consumed, with the time they did it at.
@@ -229,12 +163,55 @@ impl RedisStore {
             .collect())
     }
 
+    async fn inspect_inner(
+        &self,
+        checks: &[LimitCheck],
+        now: Timestamp,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let time = self.time_arg(now);
+        let keys = self.keys(checks);
+        let mut out: Vec<Option<Decision>> = vec![None; checks.len()];
+        for group in self.groups(&keys) {
+            // The script decides the checks of one call in turn, each on
+            // the state the earlier ones would leave; an inspection looks
+            // at each check on its own, so a key goes into a call once.
+            for call in distinct_keys(&group, &keys) {
+                let gkeys: Vec<&str> = call.iter().map(|&i| keys[i].as_str()).collect();
+                let gchecks: Vec<&LimitCheck> = call.iter().map(|&i| &checks[i]).collect();
+                let raw = self.call(Mode::Peek, time, &gkeys, &gchecks).await?;
+                let reply = script::decode(&raw, &gchecks)?;
+                for (&i, d) in call.iter().zip(reply.decisions) {
+                    out[i] = Some(d);
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|d| d.expect("every check inspected"))
+            .collect())
+    }
+
+    async fn reset_inner(&self, checks: &[LimitCheck]) -> Result<u64, StoreError> {
+        let keys = self.keys(checks);
+        let mut removed = 0;
+        for group in self.groups(&keys) {
+            // UNLINK counts the keys that existed (a key named twice
+            // once); each group's keys share a slot, hence a node.
+            let mut cmd = redis::cmd("UNLINK");
+            for &i in &group {
+                cmd.arg(&keys[i]);
+            }
+            removed += self.conn.query::<u64>(&cmd).await?;
+        }
+        Ok(removed)
+    }
+
     /// Indices of the checks, grouped by hash slot in order of first
     /// appearance (one group on a standalone server).
     fn groups(&self, keys: &[String]) -> Vec<Vec<usize>> {
-        match self.conn {
-            Conn::Single { .. } => vec![(0..keys.len()).collect()],
-            Conn::Cluster(_) => {
+        match self.conn.is_cluster() {
+            false => vec![(0..keys.len()).collect()],
+            true => {
                 let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
                 for (i, k) in keys.iter().enumerate() {
                     let s = slot(k);
@@ -249,39 +226,20 @@ impl RedisStore {
     }
 }
 
-async fn within<T>(
-    ct: Duration,
-    f: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, ConnectError> {
-    tokio::time::timeout(ct, f)
-        .await
-        .map_err(|_| ConnectError::Timeout(ct))?
-        .map_err(ConnectError::Redis)
-}
-
-fn to_store_error(e: redis::RedisError) -> StoreError {
-    let transient = e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_cluster_error()
-        || matches!(
-            e.kind(),
-            redis::ErrorKind::Server(
-                redis::ServerErrorKind::BusyLoading
-                    | redis::ServerErrorKind::TryAgain
-                    | redis::ServerErrorKind::ClusterDown
-                    | redis::ServerErrorKind::Moved
-                    | redis::ServerErrorKind::Ask
-                    | redis::ServerErrorKind::MasterDown
-            )
-        );
-    let msg = format!("redis: {e}");
-    if transient {
-        StoreError::transient(msg)
-    } else {
-        StoreError::permanent(msg)
+/// `group` split into calls in which no key appears twice, keeping the
+/// order (almost always one call: a key is rarely checked twice).
+fn distinct_keys(group: &[usize], keys: &[String]) -> Vec<Vec<usize>> {
+    let mut calls: Vec<Vec<usize>> = Vec::new();
+    for &i in group {
+        let free = calls
+            .iter_mut()
+            .find(|call| call.iter().all(|&j| keys[j] != keys[i]));
+        match free {
+            Some(call) => call.push(i),
+            None => calls.push(vec![i]),
+        }
     }
+    calls
 }
 
 impl Store for RedisStore {
@@ -294,13 +252,29 @@ impl Store for RedisStore {
             if checks.is_empty() {
                 return Ok(Vec::new());
             }
-            match tokio::time::timeout(self.timeout, self.check_inner(checks, now)).await {
-                Ok(r) => r,
-                Err(_) => Err(StoreError::transient(format!(
-                    "redis: no answer within {:?}",
-                    self.timeout
-                ))),
+            bounded(self.timeout, self.check_inner(checks, now)).await
+        })
+    }
+
+    fn inspect<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        Box::pin(async move {
+            if checks.is_empty() {
+                return Ok(Vec::new());
             }
+            bounded(self.timeout, self.inspect_inner(checks, now)).await
+        })
+    }
+
+    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            if checks.is_empty() {
+                return Ok(0);
+            }
+            bounded(self.timeout, self.reset_inner(checks)).await
         })
     }
 }

@@ -1,0 +1,34 @@
+-- policy_commit.lua: replaces the stored policy document if, and only if,
+-- its version is the one the caller last read (compare-and-set), records
+-- the change in the history and announces the new version. One script, so
+-- a concurrent commit, load or version read sees all of it or none.
+--
+-- KEYS[1]  the document hash: {prefix}{policy}:doc, fields version, document
+-- KEYS[2]  the history list:  {prefix}{policy}:history, newest first
+--          (both keys share the hash tag {policy}: one slot, one node)
+-- ARGV[1]  expected version, decimal ('0': nothing stored yet)
+-- ARGV[2]  new version, decimal
+-- ARGV[3]  the document (opaque text)
+-- ARGV[4]  the history entry (opaque text)
+-- ARGV[5]  history entries to keep (0: none)
+-- ARGV[6]  channel to PUBLISH the new version on
+--
+-- Returns { 1 } when written, { 0, current version } when the stored
+-- version was not the expected one (nothing written, nothing published).
+-- Versions are compared as decimal strings, never as Lua numbers (doubles
+-- lose integers past 2^53); the caller writes them without leading zeros.
+
+local current = redis.call('HGET', KEYS[1], 'version') or '0'
+if current ~= ARGV[1] then
+  return { 0, current }
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'document', ARGV[3])
+local keep = tonumber(ARGV[5])
+if keep > 0 then
+  redis.call('LPUSH', KEYS[2], ARGV[4])
+  redis.call('LTRIM', KEYS[2], 0, keep - 1)
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call('PUBLISH', ARGV[6], ARGV[2])
+return { 1 }

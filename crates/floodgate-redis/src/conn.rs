@@ -1,0 +1,192 @@
+//! Connections to Redis or Redis Cluster, shared by the limit store and the
+//! policy store, and the translation of Redis errors into `StoreError`s.
+//!
+//! - Standalone: a few multiplexed connections, each a `ConnectionManager`
+//!   that reconnects on its own, used in turn (requests are pipelined on
+//!   each).
+//! - Cluster: one cluster connection, which routes each command by its
+//!   keys' slot and refreshes its slot map and connections on its own.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use floodgate_core::StoreError;
+use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
+use redis::{FromRedisValue, Script, ScriptInvocation};
+
+use crate::config::{RedisConfig, RedisKind};
+
+/// Connecting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The config does not validate.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Redis refused or did not answer in time.
+    #[error("cannot connect to redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// No answer within `connect_timeout`.
+    #[error("cannot connect to redis within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Standalone connections or a cluster connection.
+pub(crate) enum Conn {
+    Single {
+        pool: Vec<ConnectionManager>,
+        next: AtomicUsize,
+    },
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    /// Connects as `config` says, with `connections` multiplexed
+    /// connections to a standalone server; on a cluster, a reply slower
+    /// than `response_timeout` fails.
+    pub(crate) async fn open(
+        config: &RedisConfig,
+        connections: usize,
+        response_timeout: Duration,
+    ) -> Result<Conn, ConnectError> {
+        config.validate()?;
+        let ct = config.connect_timeout;
+        Ok(match config.kind {
+            RedisKind::Redis => {
+                let url = config.url.as_deref().unwrap_or_default();
+                let client = redis::Client::open(url)?;
+                let mgr_config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(ct))
+                    .set_number_of_retries(2)
+                    .set_min_delay(Duration::from_millis(10))
+                    .set_max_delay(Duration::from_millis(500));
+                let mut pool = Vec::with_capacity(connections);
+                for _ in 0..connections.max(1) {
+                    let c = within(
+                        ct,
+                        Box::pin(ConnectionManager::new_with_config(
+                            client.clone(),
+                            mgr_config.clone(),
+                        )),
+                    )
+                    .await?;
+                    pool.push(c);
+                }
+                Conn::Single {
+                    pool,
+                    next: AtomicUsize::new(0),
+                }
+            }
+            RedisKind::RedisCluster => {
+                let client = redis::cluster::ClusterClientBuilder::new(config.nodes.clone())
+                    .connection_timeout(ct)
+                    .response_timeout(response_timeout)
+                    .retries(1)
+                    .build()?;
+                let c = within(
+                    ct,
+                    Box::pin(async move { client.get_async_connection().await }),
+                )
+                .await?;
+                Conn::Cluster(c)
+            }
+        })
+    }
+
+    /// Whether this is a cluster connection.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+
+    /// Loads `script` now, so the first call pays no `SCRIPT LOAD` (a
+    /// later `NOSCRIPT`, after a restart or `SCRIPT FLUSH`, reloads it).
+    pub(crate) async fn load(&self, script: &Script, ct: Duration) -> Result<(), ConnectError> {
+        match self {
+            Conn::Single { pool, .. } => {
+                within(ct, Box::pin(script.load_async(&mut pool[0].clone()))).await?;
+            }
+            Conn::Cluster(c) => {
+                within(ct, Box::pin(script.load_async(&mut c.clone()))).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a script call.
+    pub(crate) async fn invoke<T: FromRedisValue>(
+        &self,
+        inv: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let r = match self {
+            Conn::Single { pool, next } => {
+                let i = next.fetch_add(1, Ordering::Relaxed) % pool.len();
+                inv.invoke_async(&mut pool[i].clone()).await
+            }
+            Conn::Cluster(c) => inv.invoke_async(&mut c.clone()).await,
+        };
+        r.map_err(to_store_error)
+    }
+
+    /// Runs one command (routed by its first key, on a cluster).
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        let r = match self {
+            Conn::Single { pool, next } => {
+                let i = next.fetch_add(1, Ordering::Relaxed) % pool.len();
+                cmd.query_async(&mut pool[i].clone()).await
+            }
+            Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+        };
+        r.map_err(to_store_error)
+    }
+}
+
+/// `f`, failing with [`ConnectError::Timeout`] past `ct`.
+pub(crate) async fn within<T>(
+    ct: Duration,
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, ConnectError> {
+    tokio::time::timeout(ct, f)
+        .await
+        .map_err(|_| ConnectError::Timeout(ct))?
+        .map_err(ConnectError::Redis)
+}
+
+/// `f`, failing with a transient "no answer" error past `limit`.
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    f: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::transient(format!(
+            "redis: no answer within {limit:?}"
+        ))),
+    }
+}
+
+/// A Redis error as a store error: transient when trying again later may
+/// work (connection trouble, a timeout, a cluster in flux).
+pub(crate) fn to_store_error(e: redis::RedisError) -> StoreError {
+    let transient = e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_cluster_error()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Server(
+                redis::ServerErrorKind::BusyLoading
+                    | redis::ServerErrorKind::TryAgain
+                    | redis::ServerErrorKind::ClusterDown
+                    | redis::ServerErrorKind::Moved
+                    | redis::ServerErrorKind::Ask
+                    | redis::ServerErrorKind::MasterDown
+            )
+        );
+    let msg = format!("redis: {e}");
+    if transient {
+        StoreError::transient(msg)
+    } else {
+        StoreError::permanent(msg)
+    }
+}

@@ -1,0 +1,220 @@
+//! `RedisPolicyStore`: the admin API's policy document in Redis, shared by
+//! every replica, with compare-and-set commits, a bounded history and an
+//! announcement of each new version.
+//!
+//! The document and history entries are opaque text (JSON, to the server;
+//! this crate never parses them). Keys, all in the hash slot of the tag
+//! `policy`, so that a commit is one script on one node, on a cluster too:
+//!
+//! - `{prefix}{policy}:doc`: a hash, fields `version` (decimal) and
+//!   `document`;
+//! - `{prefix}{policy}:history`: a list of entries, newest first, trimmed
+//!   on each commit;
+//! - channel `{prefix}policy`: each committed version, as a decimal
+//!   string.
+//!
+//! A commit is `lua/policy_commit.lua`; a load, a version read and a
+//! history read are one command each. How replicas learn of new versions
+//! is in `policy_store/watch.rs` ([`RedisPolicyStore::watch`]).
+
+mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use floodgate_core::StoreError;
+use redis::{IntoConnectionInfo, Script};
+
+use crate::config::{RedisConfig, RedisKind};
+use crate::conn::{bounded, Conn, ConnectError};
+use crate::keys::{policy_channel, policy_doc_key, policy_history_key};
+
+/// The commit script's source.
+const COMMIT: &str = include_str!("../lua/policy_commit.lua");
+
+/// The stored policy document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPolicy {
+    /// Its version (at least 1).
+    pub version: u64,
+    /// The document, as committed.
+    pub document: String,
+}
+
+/// The outcome of [`RedisPolicyStore::commit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// Written, recorded in the history and announced.
+    Done,
+    /// Nothing written: the stored version was not the expected one.
+    Conflict {
+        /// The stored version (0: none).
+        current: u64,
+    },
+}
+
+/// The policy document in Redis or Redis Cluster. Clones share the
+/// connections.
+#[derive(Clone)]
+pub struct RedisPolicyStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: Conn,
+    commit: Script,
+    doc_key: String,
+    history_key: String,
+    channel: String,
+    /// Bound on each operation.
+    timeout: Duration,
+    connect_timeout: Duration,
+    /// Where the watcher subscribes: the server, or the cluster's seed
+    /// nodes (tried in turn).
+    subscribe_to: Vec<redis::ConnectionInfo>,
+}
+
+impl RedisPolicyStore {
+    /// Connects as `config` says (standalone or cluster, one connection;
+    /// its `key_prefix` names the keys) and loads the commit script.
+    ///
+    /// Each operation is bounded by the larger of `config.timeout` and
+    /// `config.connect_timeout`: these are admin and background calls,
+    /// not on a request's path, and a document is larger than a decision.
+    pub async fn connect(config: &RedisConfig) -> Result<RedisPolicyStore, ConnectError> {
+        let timeout = config.timeout.max(config.connect_timeout);
+        let conn = Conn::open(config, 1, timeout).await?;
+        let commit = Script::new(COMMIT);
+        conn.load(&commit, config.connect_timeout).await?;
+        let urls: Vec<&str> = match config.kind {
+            RedisKind::Redis => config.url.as_deref().into_iter().collect(),
+            RedisKind::RedisCluster => config.nodes.iter().map(String::as_str).collect(),
+        };
+        let subscribe_to = urls
+            .into_iter()
+            .map(IntoConnectionInfo::into_connection_info)
+            .collect::<Result<_, _>>()?;
+        let p = &config.key_prefix;
+        Ok(RedisPolicyStore {
+            inner: Arc::new(Inner {
+                conn,
+                commit,
+                doc_key: policy_doc_key(p),
+                history_key: policy_history_key(p),
+                channel: policy_channel(p),
+                timeout,
+                connect_timeout: config.connect_timeout,
+                subscribe_to,
+            }),
+        })
+    }
+
+    /// The stored document, or `None` when nothing was ever committed.
+    pub async fn load(&self) -> Result<Option<StoredPolicy>, StoreError> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&self.inner.doc_key).arg("version").arg("document");
+        let (version, document): (Option<String>, Option<String>) = self.query(&cmd).await?;
+        match (version, document) {
+            (None, _) => Ok(None),
+            (Some(v), Some(document)) => Ok(Some(StoredPolicy {
+                version: parse_version(&v)?,
+                document,
+            })),
+            (Some(v), None) => Err(StoreError::permanent(format!(
+                "redis policy store: version {v} without a document in {}",
+                self.inner.doc_key
+            ))),
+        }
+    }
+
+    /// The stored version, 0 when none: one `HGET`, cheap enough to poll.
+    pub async fn version(&self) -> Result<u64, StoreError> {
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(&self.inner.doc_key).arg("version");
+        let v: Option<String> = self.query(&cmd).await?;
+        v.map_or(Ok(0), |v| parse_version(&v))
+    }
+
+    /// Stores `document` as `new_version` if the stored version is
+    /// `expected` (0: nothing stored yet), pushes `history_entry` onto the
+    /// history, keeping the newest `history_limit` entries (0: none), and
+    /// publishes `new_version` on the channel; all in one script, so two
+    /// replicas committing on the same `expected` cannot both succeed.
+    ///
+    /// `new_version` must be greater than `expected` (versions only grow,
+    /// and 0 means "none"); otherwise a permanent error.
+    pub async fn commit(
+        &self,
+        expected: u64,
+        new_version: u64,
+        document: &str,
+        history_entry: &str,
+        history_limit: usize,
+    ) -> Result<Commit, StoreError> {
+        if new_version <= expected {
+            return Err(StoreError::permanent(format!(
+                "redis policy store: new version {new_version} is not past {expected}"
+            )));
+        }
+        let i = &self.inner;
+        let mut inv = i.commit.prepare_invoke();
+        inv.key(&i.doc_key)
+            .key(&i.history_key)
+            .arg(expected.to_string())
+            .arg(new_version.to_string())
+            .arg(document)
+            .arg(history_entry)
+            .arg(history_limit)
+            .arg(&i.channel);
+        let reply: Vec<redis::Value> = bounded(i.timeout, i.conn.invoke(&inv)).await?;
+        match reply.as_slice() {
+            [redis::Value::Int(1)] => Ok(Commit::Done),
+            [redis::Value::Int(0), current] => {
+                let current: String = redis::from_redis_value_ref(current)
+                    .map_err(|e| bad_reply(format!("commit: {e}")))?;
+                Ok(Commit::Conflict {
+                    current: parse_version(&current)?,
+                })
+            }
+            other => Err(bad_reply(format!("commit: {other:?}"))),
+        }
+    }
+
+    /// Up to `limit` history entries, newest first.
+    pub async fn history(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("LRANGE");
+        cmd.arg(&self.inner.history_key).arg(0).arg(limit - 1);
+        self.query(&cmd).await
+    }
+
+    /// The document hash's key.
+    pub fn doc_key(&self) -> &str {
+        &self.inner.doc_key
+    }
+
+    /// The history list's key.
+    pub fn history_key(&self) -> &str {
+        &self.inner.history_key
+    }
+
+    /// The channel new versions are published on.
+    pub fn channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        bounded(self.inner.timeout, self.inner.conn.query(cmd)).await
+    }
+}
+
+fn bad_reply(msg: impl std::fmt::Display) -> StoreError {
+    StoreError::permanent(format!("redis policy store reply: {msg}"))
+}
+
+fn parse_version(v: &str) -> Result<u64, StoreError> {
+    v.parse()
+        .map_err(|_| bad_reply(format!("version {v:?} is not a number")))
+}
