@@ -136,7 +136,8 @@ pub struct ConfigFile {
     pub file: String,
     /// The text it was read from (to locate errors the server finds).
     pub text: String,
-    /// The document as written.
+    /// The document as written (`store.rules` folded into the policy
+    /// part's rules).
     pub document: FileDocument,
     /// The policy, validated; `store.rules` folded into the rules'
     /// failure modes.
@@ -148,13 +149,15 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Parses and validates `text`, naming `file` in errors.
     pub fn parse(file: &str, text: &str) -> Result<ConfigFile, ConfigError> {
-        let document: FileDocument =
+        let mut document: FileDocument =
             serde_yaml_ng::from_str(text).map_err(|e| ConfigError::from_yaml(file, &e))?;
         let src = Source { name: file, text };
         let mut policy = document.policy.validate(&src)?;
         document.server.check(&src)?;
         // `store.rules` gives rules without their own `on_store_failure`
-        // a mode; naming a rule that does not exist is a mistake.
+        // a mode (in the policy and its document alike, so that the live
+        // policy built from the document keeps it); naming a rule that does
+        // not exist is a mistake.
         for (name, mode) in &document.server.store.rules {
             let at = [
                 Seg::from("store"),
@@ -166,6 +169,9 @@ impl ConfigFile {
                     r.on_store_failure.get_or_insert(*mode);
                 }
                 None => return Err(src.error(&at, format!("no rule is named `{name}`"))),
+            }
+            if let Some(r) = document.policy.rules.iter_mut().find(|r| r.name == *name) {
+                r.on_store_failure.get_or_insert(*mode);
             }
         }
         Ok(ConfigFile {

@@ -31,6 +31,8 @@ pub struct Admin {
     pub auth: Arc<Auth>,
     /// False once shutdown has begun.
     pub ready: Arc<AtomicBool>,
+    /// The live policy (the admin API changes it).
+    pub live: Arc<crate::live::LivePolicy>,
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response<Body> {
@@ -62,6 +64,7 @@ pub fn router(admin: Admin) -> Router {
     let protected = Router::new()
         .route("/v1/check", post(crate::check::check))
         .route("/metrics", get(metrics))
+        .merge(crate::api::router())
         .route_layer(middleware::from_fn_with_state(
             admin.auth.clone(),
             auth::require,

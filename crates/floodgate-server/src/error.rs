@@ -29,6 +29,9 @@ pub enum ServerError {
     /// The server task panicked or was cancelled.
     #[error("the server task failed")]
     Task(#[from] tokio::task::JoinError),
+    /// The kept policy (state file or Redis) cannot be used.
+    #[error("{0}")]
+    Policy(String),
     /// Another I/O error (a listener's address).
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -43,4 +46,7 @@ pub enum ReloadError {
     /// The file is not a valid config.
     #[error(transparent)]
     Invalid(#[from] floodgate_config::LoadError),
+    /// The file's policy part could not become the live policy.
+    #[error(transparent)]
+    Policy(#[from] crate::api::error::ApiError),
 }

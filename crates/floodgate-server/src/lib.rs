@@ -24,11 +24,13 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod check;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod proxy;

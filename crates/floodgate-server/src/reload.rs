@@ -7,20 +7,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use floodgate_config::{ServerDocument, StoreDocument};
-use floodgate_core::{Limiter, Store};
 use floodgate_tower::LimiterHandle;
 use parking_lot::Mutex;
 
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::ReloadError;
+use crate::live::LivePolicy;
 use crate::stores::Resilient;
 
 /// What a reload did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReloadReport {
-    /// Rules in the new policy.
+    /// Rules in the live policy after the reload.
     pub rules: usize,
+    /// The policy version the file's policy part became, when it changed
+    /// since it was last read (an unchanged policy part leaves the live
+    /// policy, and changes made through the admin API, in place).
+    pub policy_version: Option<u64>,
     /// Fields that changed but take effect only at the next restart.
     pub needs_restart: Vec<&'static str>,
 }
@@ -29,7 +33,7 @@ pub struct ReloadReport {
 pub(crate) struct Reloader {
     pub(crate) path: Option<PathBuf>,
     pub(crate) handle: LimiterHandle,
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) live: Arc<LivePolicy>,
     pub(crate) redis: Option<Arc<Resilient>>,
     pub(crate) auth: Arc<Auth>,
     pub(crate) current: Mutex<Config>,
@@ -37,7 +41,27 @@ pub(crate) struct Reloader {
 
 impl Reloader {
     /// Reloads the file. On error the running config stays.
-    pub(crate) fn reload(&self) -> Result<ReloadReport, ReloadError> {
+    pub(crate) async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let (report, policy) = self.reload_server_sections()?;
+        let policy_version = self.live.file_reloaded(policy).await?.map(|c| c.version);
+        let report = ReloadReport {
+            rules: self.live.policy().await.rules.len(),
+            policy_version,
+            ..report
+        };
+        tracing::info!(
+            file = %self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            rules = report.rules,
+            policy_version = report.policy_version,
+            "config reloaded; counters of unchanged limits kept"
+        );
+        Ok(report)
+    }
+
+    /// Applies the server sections; returns the file's policy part.
+    fn reload_server_sections(
+        &self,
+    ) -> Result<(ReloadReport, floodgate_config::PolicyDocument), ReloadError> {
         let Some(path) = &self.path else {
             return Err(ReloadError::NoFile);
         };
@@ -60,18 +84,12 @@ impl Reloader {
             r.reconfigure(rc.on_failure, rc.local_divisor, rc.breaker);
         }
         self.auth.set_tokens(new.admin_tokens.clone());
-        let limiter = Limiter::new(new.policy.clone(), self.store.clone());
-        self.handle
-            .swap(Arc::new(limiter), new.trusted_proxies.clone());
+        self.handle.swap_proxies(new.trusted_proxies.clone());
         let report = ReloadReport {
-            rules: new.policy.rules.len(),
             needs_restart,
+            ..ReloadReport::default()
         };
-        tracing::info!(
-            file = %path.display(),
-            rules = report.rules,
-            "config reloaded; counters of unchanged limits kept"
-        );
+        let policy = new.document.policy.clone();
         // Sections that need a restart keep their running values, so that
         // the next reload compares against what really runs.
         let mut kept = new;
@@ -95,7 +113,7 @@ impl Reloader {
             }
         }
         *current = kept;
-        Ok(report)
+        Ok((report, policy))
     }
 }
 

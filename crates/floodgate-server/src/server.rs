@@ -27,6 +27,7 @@ use crate::admin::{self, Admin};
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{ReloadError, ServerError};
+use crate::live::LivePolicy;
 use crate::logs::RejectionLog;
 use crate::metrics::Metrics;
 use crate::reload::{ReloadReport, Reloader};
@@ -100,7 +101,7 @@ where
             r = next => match r {
                 Some(()) => {
                     tracing::info!("reloading the config");
-                    if let Err(e) = running.reload() {
+                    if let Err(e) = running.reload().await {
                         tracing::warn!(error = %e, "reload failed");
                     }
                 }
@@ -129,8 +130,8 @@ pub struct Running {
 
 impl Running {
     /// Reloads the config file now. On error the running config stays.
-    pub fn reload(&self) -> Result<ReloadReport, ReloadError> {
-        self.reloader.reload()
+    pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        self.reloader.reload().await
     }
 
     /// Stops accepting, drains in-flight requests (up to the grace period)
@@ -161,7 +162,11 @@ pub async fn start(
     let public_addr = public.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
 
-    let Stores { store, redis } = stores::build(&config, opts.monotonic.clone()).await;
+    let Stores {
+        store,
+        redis,
+        policy_backend,
+    } = stores::build(&config, opts.monotonic.clone()).await;
     let rejections = RejectionLog::new(config.log.rejections_per_second, opts.clock.clone());
     let metrics = Arc::new(Metrics::new(rejections));
     metrics.set_store(store.clone(), redis.clone());
@@ -181,6 +186,15 @@ pub async fn start(
     }
     .layer(RateLimitLayer::new(handle.clone()));
 
+    let live = LivePolicy::start(
+        config.document.policy.clone(),
+        policy_backend,
+        handle.clone(),
+        store,
+        opts.clock.clone(),
+    )
+    .await
+    .map_err(ServerError::Policy)?;
     let ready = Arc::new(AtomicBool::new(true));
     let auth = Arc::new(Auth::new(config.admin_tokens.clone(), opts.clock.clone()));
     let admin_app = admin::router(Admin {
@@ -188,13 +202,14 @@ pub async fn start(
         metrics: metrics.clone(),
         auth: auth.clone(),
         ready: ready.clone(),
+        live: live.clone(),
     });
 
     let grace = config.shutdown_grace;
     let reloader = Arc::new(Reloader {
         path: opts.config_path.clone(),
         handle,
-        store,
+        live,
         redis,
         auth,
         current: Mutex::new(config),
@@ -218,7 +233,7 @@ pub async fn start(
                 if now != seen {
                     seen = now;
                     tracing::info!(file = %path.display(), "config file changed");
-                    let _ = reloader.reload();
+                    let _ = reloader.reload().await;
                 }
             }
         });

@@ -8,6 +8,7 @@ use floodgate_core::{MemoryStore, MonotonicClock, Store};
 use floodgate_redis::{FailurePolicy, LazyRedisStore, ResilientStore};
 
 use crate::config::Config;
+use crate::live::backend::{FileBackend, MemoryBackend, PolicyBackend};
 
 /// A Redis store behind its failure policy.
 pub type Resilient = ResilientStore<LazyRedisStore>;
@@ -19,6 +20,16 @@ pub struct Stores {
     pub store: Arc<dyn Store>,
     /// The Redis wrapper.
     pub redis: Option<Arc<Resilient>>,
+    /// Where the live policy is kept: Redis with a Redis store; else the
+    /// state file (`admin.state_file`) if set; else nowhere but memory.
+    pub policy_backend: Arc<dyn PolicyBackend>,
+}
+
+fn local_backend(config: &Config) -> Arc<dyn PolicyBackend> {
+    match &config.document.server.admin.state_file {
+        Some(path) => Arc::new(FileBackend::new(path.clone())),
+        None => Arc::new(MemoryBackend::default()),
+    }
 }
 
 /// Connects the configured store; the breaker and reconnects are paced
@@ -28,6 +39,7 @@ pub async fn build(config: &Config, clock: Arc<dyn MonotonicClock>) -> Stores {
         None => Stores {
             store: Arc::new(MemoryStore::new(config.memory)),
             redis: None,
+            policy_backend: local_backend(config),
         },
         Some(rc) => {
             // Connect now when Redis is there; otherwise start anyway and
@@ -48,6 +60,7 @@ pub async fn build(config: &Config, clock: Arc<dyn MonotonicClock>) -> Stores {
             Stores {
                 store: resilient.clone(),
                 redis: Some(resilient),
+                policy_backend: local_backend(config),
             }
         }
     }

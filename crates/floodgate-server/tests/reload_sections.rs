@@ -32,7 +32,7 @@ async fn failure_settings_and_store_rules_apply_at_the_next_reload() {
 
     // The store's default turns to fail_closed: the next request is denied.
     std::fs::write(&path, redis_yaml(&redis.url(), "fail_closed", "")).unwrap();
-    let report = s.running.reload().unwrap();
+    let report = s.running.reload().await.unwrap();
     assert!(report.needs_restart.is_empty(), "{report:?}");
     assert_eq!(get(&res, &[]).await.status, 429);
 
@@ -41,7 +41,7 @@ async fn failure_settings_and_store_rules_apply_at_the_next_reload() {
     let with_rules = redis_yaml(&redis.url(), "fail_closed", rule)
         .replace("  breaker:", "  rules: { data: local }\n  breaker:");
     std::fs::write(&path, &with_rules).unwrap();
-    s.running.reload().unwrap();
+    s.running.reload().await.unwrap();
     let statuses = [
         get(&data, &[]).await.status.as_u16(),
         get(&data, &[]).await.status.as_u16(),
@@ -68,7 +68,7 @@ async fn a_change_that_needs_a_restart_is_named_and_the_rest_applies() {
         .replace("limit: 5", "limit: 7")
         + "store:\n  kind: redis\n  url: redis://127.0.0.1:1\n  max_keys: 10\n";
     std::fs::write(&path, &changed).unwrap();
-    let report = s.running.reload().unwrap();
+    let report = s.running.reload().await.unwrap();
     assert_eq!(
         report.needs_restart,
         ["listen", "store.kind", "store.max_keys"],
@@ -81,10 +81,10 @@ async fn a_change_that_needs_a_restart_is_named_and_the_rest_applies() {
     assert_eq!(r.header("x-ratelimit-limit"), Some("7"));
     assert_eq!(r.header("x-ratelimit-remaining"), Some("6"));
     // Compared with what runs: the same edit again names the same fields.
-    let again = s.running.reload().unwrap();
+    let again = s.running.reload().await.unwrap();
     assert_eq!(again.needs_restart, report.needs_restart);
     // Back to the running values: nothing left to restart for.
     std::fs::write(&path, base.replace("limit: 5", "limit: 7")).unwrap();
-    assert!(s.running.reload().unwrap().needs_restart.is_empty());
+    assert!(s.running.reload().await.unwrap().needs_restart.is_empty());
     s.running.shutdown().await.unwrap();
 }

@@ -24,7 +24,7 @@ async fn a_reload_that_breaks_the_file_keeps_the_old_config() {
     assert_eq!(get(&res, &[]).await.status, 200);
     // Broken file: refused, old config stays.
     std::fs::write(&path, BASE.replace("limit: 5", "limit: five")).unwrap();
-    let err = s.running.reload().unwrap_err();
+    let err = s.running.reload().await.unwrap_err();
     assert!(err.to_string().contains("floodgate.yaml:"), "{err}");
     assert_eq!(
         get(&data, &[]).await.header("x-ratelimit-remaining"),
@@ -34,7 +34,7 @@ async fn a_reload_that_breaks_the_file_keeps_the_old_config() {
     // is kept, the changed limit starts afresh.
     let changed = two_rules.replace("limit: 2, window", "limit: 9, window");
     std::fs::write(&path, changed).unwrap();
-    s.running.reload().unwrap();
+    s.running.reload().await.unwrap();
     assert_eq!(
         get(&data, &[]).await.header("x-ratelimit-remaining"),
         Some("0")

@@ -64,6 +64,22 @@ impl LimiterHandle {
             .store(Arc::new(Settings { limiter, proxies }));
     }
 
+    /// Replaces the limiter only (a policy change); the proxies stay.
+    pub fn swap_limiter(&self, limiter: Arc<Limiter>) {
+        self.inner.settings.rcu(|s| Settings {
+            limiter: limiter.clone(),
+            proxies: s.proxies.clone(),
+        });
+    }
+
+    /// Replaces the proxies only (a config reload); the limiter stays.
+    pub fn swap_proxies(&self, proxies: TrustedProxies) {
+        self.inner.settings.rcu(|s| Settings {
+            limiter: s.limiter.clone(),
+            proxies: proxies.clone(),
+        });
+    }
+
     /// The limiter in force.
     pub fn limiter(&self) -> Arc<Limiter> {
         self.inner.settings.load().limiter.clone()

@@ -1,0 +1,120 @@
+//! The admin API under `/v1/`: the live policy, rules, tiers, clients,
+//! overrides, counters and history. Every change goes through
+//! [`LivePolicy`](crate::live::LivePolicy): validated as the file is, kept,
+//! applied and logged as an audit line naming its actor.
+//!
+//! # Layout
+//!
+//! - [`policy`]: the whole policy, its validation, history and rollback.
+//! - [`resources`]: rules and tiers one by one.
+//! - [`clients`]: API keys (stored only as digests).
+//! - [`overrides`]: limits for one identity, with an expiry.
+//! - [`counters`]: one identity's counters, inspected or reset.
+//! - [`error`]: `ApiError` and its JSON answers.
+
+pub mod clients;
+pub mod counters;
+pub mod error;
+pub mod overrides;
+pub mod policy;
+pub mod resources;
+
+use axum::extract::FromRequestParts;
+use axum::routing::{get, post, put};
+use axum::Router;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue};
+use serde::de::DeserializeOwned;
+
+use crate::admin::Admin;
+use error::ApiError;
+
+/// Who asks: the admin token's name (`anonymous` without tokens).
+pub struct ActorName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ActorName {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ActorName(
+            parts
+                .extensions
+                .get::<crate::auth::Actor>()
+                .map_or_else(|| "anonymous".to_string(), |a| a.name.clone()),
+        ))
+    }
+}
+
+/// The version `If-Match` names (`"7"`, `7` or `W/"7"`); `None` without
+/// the header.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(v) = headers.get(http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or("").trim();
+    let bare = text.trim_start_matches("W/").trim_matches('"');
+    bare.parse().map(Some).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "If-Match `{text}` is not a policy version (GET /v1/policy gives it as ETag)"
+        ))
+    })
+}
+
+/// An `ETag` for `version`.
+pub fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
+/// A JSON body, or a 400 naming the JSON path of what is wrong.
+pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." { String::new() } else { format!("{path}: ") };
+        ApiError::BadRequest(format!("invalid JSON body: {at}{}", e.inner()))
+    })
+}
+
+/// The admin API's routes.
+pub fn router() -> Router<Admin> {
+    Router::new()
+        .route("/v1/policy", get(policy::get_policy).put(policy::put_policy))
+        .route("/v1/policy/validate", post(policy::validate_policy))
+        .route("/v1/policy/history", get(policy::history))
+        .route("/v1/policy/rollback", post(policy::rollback))
+        .route("/v1/rules", get(resources::list_rules))
+        .route(
+            "/v1/rules/{name}",
+            get(resources::get_rule)
+                .put(resources::put_rule)
+                .delete(resources::delete_rule),
+        )
+        .route("/v1/tiers", get(resources::list_tiers))
+        .route(
+            "/v1/tiers/{name}",
+            get(resources::get_tier)
+                .put(resources::put_tier)
+                .delete(resources::delete_tier),
+        )
+        .route(
+            "/v1/clients",
+            get(clients::list_clients).post(clients::create_client),
+        )
+        .route(
+            "/v1/clients/{fingerprint}",
+            get(clients::get_client)
+                .patch(clients::patch_client)
+                .delete(clients::delete_client),
+        )
+        .route("/v1/overrides", get(overrides::list_overrides))
+        .route(
+            "/v1/overrides/{rule}/{identity}",
+            put(overrides::put_override)
+                .get(overrides::get_override)
+                .delete(overrides::delete_override),
+        )
+        .route(
+            "/v1/counters",
+            get(counters::inspect).delete(counters::reset),
+        )
+}

@@ -1,0 +1,147 @@
+//! `GET`/`PUT /v1/policy`, `POST /v1/policy/validate`,
+//! `GET /v1/policy/history`, `POST /v1/policy/rollback`.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use floodgate_config::{PolicyDocument, Source};
+use floodgate_tower::response::json_response;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::{etag, if_match, json_body, ActorName};
+use crate::admin::Admin;
+
+/// `?format=yaml`.
+#[derive(Deserialize)]
+pub(crate) struct Format {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+fn wants_yaml(q: &Format) -> Result<bool, ApiError> {
+    match q.format.as_deref() {
+        None | Some("json") => Ok(false),
+        Some("yaml") => Ok(true),
+        Some(f) => Err(ApiError::BadRequest(format!(
+            "format `{f}`: use json or yaml"
+        ))),
+    }
+}
+
+/// A policy document from a request body: JSON, or YAML when the content
+/// type says so; validated against the body's own text, so errors carry
+/// its lines and JSON paths.
+pub(crate) fn document_from_body(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<PolicyDocument, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+    let yaml = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("yaml"));
+    let doc = if yaml {
+        PolicyDocument::from_yaml("request body", text)?
+    } else {
+        PolicyDocument::from_json("request body", text)?
+    };
+    doc.validate(&Source {
+        name: "request body",
+        text,
+    })?;
+    Ok(doc)
+}
+
+pub(crate) async fn get_policy(
+    State(admin): State<Admin>,
+    Query(q): Query<Format>,
+) -> Result<Response, ApiError> {
+    let yaml = wants_yaml(&q)?;
+    let (version, doc) = admin.live.snapshot().await;
+    let mut r = if yaml {
+        let text = serde_yaml_ng::to_string(&doc).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let mut r = Response::new(Body::from(text));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/yaml"),
+        );
+        r
+    } else {
+        Json(doc).into_response()
+    };
+    r.headers_mut().insert(http::header::ETAG, etag(version));
+    Ok(r)
+}
+
+pub(crate) async fn put_policy(
+    State(admin): State<Admin>,
+    ActorName(actor): ActorName,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?.ok_or(ApiError::PreconditionRequired)?;
+    let doc = document_from_body(&headers, &body)?;
+    let done = admin
+        .live
+        .commit_document(&actor, Some(expected), doc)
+        .await?;
+    let mut r = Json(&done).into_response();
+    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    Ok(r)
+}
+
+pub(crate) async fn validate_policy(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let doc = document_from_body(&headers, &body)?;
+    let diff = admin.live.dry_run(&doc).await?;
+    Ok(Json(json!({ "valid": true, "version": admin.live.version(), "diff": diff })).into_response())
+}
+
+pub(crate) async fn history(State(admin): State<Admin>) -> Result<Response, ApiError> {
+    let entries: Vec<_> = admin
+        .live
+        .history()
+        .await?
+        .into_iter()
+        .map(|h| {
+            json!({
+                "version": h.version,
+                "time": h.time,
+                "actor": h.actor,
+                "summary": h.summary,
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "version": admin.live.version(), "history": entries }).to_string(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rollback {
+    version: u64,
+}
+
+pub(crate) async fn rollback(
+    State(admin): State<Admin>,
+    ActorName(actor): ActorName,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: Rollback = json_body(&body)?;
+    let expected = if_match(&headers)?;
+    let done = admin.live.rollback(&actor, req.version, expected).await?;
+    let mut r = Json(&done).into_response();
+    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    Ok(r)
+}

@@ -1,0 +1,193 @@
+//! Rules and tiers one by one: `GET`/`PUT`/`DELETE /v1/rules/{name}` and
+//! `/v1/tiers/{name}`. A `PUT` creates or replaces; `If-Match` is optional
+//! here (checked when sent).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use floodgate_config::RuleDocument;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::{etag, if_match, json_body, ActorName};
+use crate::admin::Admin;
+use crate::live::Committed;
+
+fn committed(done: Committed) -> Response {
+    let mut r = Json(&done).into_response();
+    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    r
+}
+
+pub(crate) async fn list_rules(State(admin): State<Admin>) -> Response {
+    let (version, doc) = admin.live.snapshot().await;
+    let mut r = Json(json!({ "rules": doc.rules })).into_response();
+    r.headers_mut().insert(http::header::ETAG, etag(version));
+    r
+}
+
+pub(crate) async fn get_rule(
+    State(admin): State<Admin>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let (version, doc) = admin.live.snapshot().await;
+    let rule = doc
+        .rules
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no rule is named `{name}`")))?;
+    let mut r = Json(rule).into_response();
+    r.headers_mut().insert(http::header::ETAG, etag(version));
+    Ok(r)
+}
+
+pub(crate) async fn put_rule(
+    State(admin): State<Admin>,
+    ActorName(actor): ActorName,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    // The name may be left out of the body; when given it must agree.
+    let mut value: serde_json::Value = json_body(&body)?;
+    match value.get("name") {
+        None => value["name"] = json!(name),
+        Some(n) if n == &json!(name) => {}
+        Some(n) => {
+            return Err(ApiError::BadRequest(format!(
+                "the body names rule {n}, the path `{name}`"
+            )))
+        }
+    }
+    let rule: RuleDocument = json_body(value.to_string().as_bytes())?;
+    let expected = if_match(&headers)?;
+    let done = admin
+        .live
+        .change(&actor, expected, |doc| {
+            match doc.rules.iter_mut().find(|r| r.name == name) {
+                Some(r) => *r = rule,
+                None => doc.rules.push(rule),
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(committed(done))
+}
+
+pub(crate) async fn delete_rule(
+    State(admin): State<Admin>,
+    ActorName(actor): ActorName,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    let done = admin
+        .live
+        .change(&actor, expected, |doc| {
+            let before = doc.rules.len();
+            doc.rules.retain(|r| r.name != name);
+            if doc.rules.len() == before {
+                return Err(ApiError::NotFound(format!("no rule is named `{name}`")));
+            }
+            // Its overrides go with it.
+            doc.overrides.retain(|o| o.rule != name);
+            Ok(())
+        })
+        .await?;
+    Ok(committed(done))
+}
+
+pub(crate) async fn list_tiers(State(admin): State<Admin>) -> Response {
+    let (version, doc) = admin.live.snapshot().await;
+    let mut r = Json(json!({ "tiers": doc.tiers, "default_tier": doc.default_tier })).into_response();
+    r.headers_mut().insert(http::header::ETAG, etag(version));
+    r
+}
+
+pub(crate) async fn get_tier(
+    State(admin): State<Admin>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let (version, doc) = admin.live.snapshot().await;
+    if !doc.tiers.contains(&name) {
+        return Err(ApiError::NotFound(format!("no tier is named `{name}`")));
+    }
+    let rules: Vec<&str> = doc
+        .rules
+        .iter()
+        .filter(|r| r.tiers.contains_key(&name))
+        .map(|r| r.name.as_str())
+        .collect();
+    let clients = doc.clients.iter().filter(|c| c.tier == name).count();
+    let mut r = Json(json!({
+        "name": name,
+        "default": doc.default_tier.as_deref() == Some(name.as_str()),
+        "clients": clients,
+        "rules": rules,
+    }))
+    .into_response();
+    r.headers_mut().insert(http::header::ETAG, etag(version));
+    Ok(r)
+}
+
+/// `PUT /v1/tiers/{name}` body (optional).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TierBody {
+    /// Make it the tier of clients without a known key.
+    #[serde(default)]
+    default: bool,
+}
+
+pub(crate) async fn put_tier(
+    State(admin): State<Admin>,
+    ActorName(actor): ActorName,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: TierBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TierBody::default()
+    } else {
+        json_body(&body)?
+    };
+    let expected = if_match(&headers)?;
+    let done = admin
+        .live
+        .change(&actor, expected, |doc| {
+            if !doc.tiers.contains(&name) {
+                doc.tiers.push(name.clone());
+            }
+            if req.default {
+                doc.default_tier = Some(name.clone());
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(committed(done))
+}
+
+pub(crate) async fn delete_tier(
+    State(admin): State<Admin>,
+    ActorName(actor): ActorName,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    let done = admin
+        .live
+        .change(&actor, expected, |doc| {
+            if !doc.tiers.contains(&name) {
+                return Err(ApiError::NotFound(format!("no tier is named `{name}`")));
+            }
+            // Clients, rules or the default that still name it make the
+            // result invalid (422, naming each place).
+            doc.tiers.retain(|t| *t != name);
+            Ok(())
+        })
+        .await?;
+    Ok(committed(done))
+}

@@ -1,0 +1,228 @@
+//! What a policy change does: rules, limits, tiers, clients and overrides
+//! added, removed and changed, and which counters it restarts (a limit
+//! whose definition changed starts afresh; one left alone keeps its
+//! counts).
+
+use std::collections::BTreeMap;
+
+use floodgate_core::policy::{fingerprint_of, Policy};
+use serde::Serialize;
+
+use floodgate_config::PolicyDocument;
+
+/// Names added, removed and changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// New.
+    pub added: Vec<String>,
+    /// Gone.
+    pub removed: Vec<String>,
+    /// Different.
+    pub changed: Vec<String>,
+}
+
+impl Changes {
+    fn between<V: PartialEq>(old: &BTreeMap<String, V>, new: &BTreeMap<String, V>) -> Changes {
+        Changes {
+            added: new.keys().filter(|k| !old.contains_key(*k)).cloned().collect(),
+            removed: old.keys().filter(|k| !new.contains_key(*k)).cloned().collect(),
+            changed: new
+                .iter()
+                .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
+                .map(|(k, _)| k.clone())
+                .collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    fn summary(&self, what: &str) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        for (sign, list) in [("+", &self.added), ("-", &self.removed), ("~", &self.changed)] {
+            parts.extend(list.iter().map(|n| format!("{sign}{n}")));
+        }
+        Some(format!("{what} {}", parts.join(" ")))
+    }
+}
+
+/// The difference between two policies.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    /// Rules, by name.
+    pub rules: Changes,
+    /// Limits, as `rule/limit`, `rule@tier/limit`, `rule!identity/limit`
+    /// (an override's) or `global/limit`.
+    pub limits: Changes,
+    /// Tiers.
+    pub tiers: Changes,
+    /// Clients, by key fingerprint.
+    pub clients: Changes,
+    /// Overrides, as `rule/identity`.
+    pub overrides: Changes,
+    /// Whether the identity settings or the default tier changed.
+    pub settings_changed: bool,
+    /// Limits whose counters start afresh: changed limits, and every limit
+    /// of a rule whose key changed.
+    pub counters_restarted: Vec<String>,
+}
+
+fn limit_ids(p: &Policy) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for r in &p.rules {
+        for l in &r.limits {
+            out.insert(format!("{}/{}", r.name, l.name), l.id.to_string());
+        }
+        for (t, ls) in &r.tiers {
+            for l in ls {
+                out.insert(format!("{}@{t}/{}", r.name, l.name), l.id.to_string());
+            }
+        }
+    }
+    for (rule, by_id) in &p.overrides {
+        for (who, o) in by_id {
+            for l in &o.limits {
+                out.insert(format!("{rule}!{who}/{}", l.name), l.id.to_string());
+            }
+        }
+    }
+    for l in &p.global {
+        out.insert(format!("global/{}", l.name), l.id.to_string());
+    }
+    out
+}
+
+impl Diff {
+    /// From `old` to `new` (each a validated policy and its document).
+    pub fn between(
+        old: (&Policy, &PolicyDocument),
+        new: (&Policy, &PolicyDocument),
+    ) -> Diff {
+        let rules = |d: &PolicyDocument| -> BTreeMap<String, String> {
+            d.rules
+                .iter()
+                .map(|r| (r.name.clone(), serde_json::to_string(r).unwrap_or_default()))
+                .collect()
+        };
+        let tiers = |p: &Policy| -> BTreeMap<String, ()> {
+            p.tiers.iter().map(|t| (t.to_string(), ())).collect()
+        };
+        let clients = |p: &Policy| -> BTreeMap<String, (String, Option<String>)> {
+            p.clients
+                .iter()
+                .map(|(d, c)| {
+                    let name = c.name.as_deref().map(str::to_string);
+                    (fingerprint_of(d), (c.tier.to_string(), name))
+                })
+                .collect()
+        };
+        let overrides = |p: &Policy| -> BTreeMap<String, String> {
+            p.overrides
+                .iter()
+                .flat_map(|(rule, m)| {
+                    m.iter().map(move |(who, o)| (format!("{rule}/{who}"), format!("{o:?}")))
+                })
+                .collect()
+        };
+        let (old_ids, new_ids) = (limit_ids(old.0), limit_ids(new.0));
+        let limits = Changes::between(&old_ids, &new_ids);
+        let mut restarted = limits.changed.clone();
+        for r in &new.0.rules {
+            let rekeyed = old.0.rules.iter().any(|o| o.name == r.name && o.key != r.key);
+            if rekeyed || old.0.identity.ipv6_prefix != new.0.identity.ipv6_prefix {
+                let prefix = format!("{}/", r.name);
+                let tier_prefix = format!("{}@", r.name);
+                restarted.extend(
+                    new_ids
+                        .keys()
+                        .filter(|k| k.starts_with(&prefix) || k.starts_with(&tier_prefix))
+                        .filter(|k| old_ids.contains_key(*k))
+                        .cloned(),
+                );
+            }
+        }
+        restarted.sort();
+        restarted.dedup();
+        Diff {
+            rules: Changes::between(&rules(old.1), &rules(new.1)),
+            limits,
+            tiers: Changes::between(&tiers(old.0), &tiers(new.0)),
+            clients: Changes::between(&clients(old.0), &clients(new.0)),
+            overrides: Changes::between(&overrides(old.0), &overrides(new.0)),
+            settings_changed: old.1.identity != new.1.identity
+                || old.1.default_tier != new.1.default_tier,
+            counters_restarted: restarted,
+        }
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.summary() == "no change"
+    }
+
+    /// The change in one line, for the history and the audit log.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = [
+            self.rules.summary("rules"),
+            self.limits.summary("limits"),
+            self.tiers.summary("tiers"),
+            self.clients.summary("clients"),
+            self.overrides.summary("overrides"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if self.settings_changed {
+            parts.push("identity settings".into());
+        }
+        if parts.is_empty() {
+            "no change".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(yaml: &str) -> (Policy, PolicyDocument) {
+        let doc = PolicyDocument::from_yaml("t", yaml).unwrap();
+        let p = doc
+            .validate(&floodgate_config::Source { name: "t", text: yaml })
+            .unwrap();
+        (p, doc)
+    }
+
+    #[test]
+    fn a_changed_limit_restarts_its_counters_and_nothing_else() {
+        let a = both("tiers: [pro]\nrules:\n  - name: api\n    limits: [{name: s, algorithm: gcra, rate: 1/s}, {name: d, algorithm: fixed_window, limit: 9, window: 1d}]\n  - name: old\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
+        let b = both("tiers: [pro, gold]\nrules:\n  - name: api\n    limits: [{name: s, algorithm: gcra, rate: 2/s}, {name: d, algorithm: fixed_window, limit: 9, window: 1d}]\n  - name: new\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
+        let d = Diff::between((&a.0, &a.1), (&b.0, &b.1));
+        assert_eq!(d.rules.added, ["new"]);
+        assert_eq!(d.rules.removed, ["old"]);
+        assert_eq!(d.rules.changed, ["api"]);
+        assert_eq!(d.limits.changed, ["api/s"]);
+        assert_eq!(d.counters_restarted, ["api/s"]);
+        assert_eq!(d.tiers.added, ["gold"]);
+        assert_eq!(
+            d.summary(),
+            "rules +new -old ~api; limits +new/new -old/old ~api/s; tiers +gold"
+        );
+        assert!(Diff::between((&a.0, &a.1), (&a.0, &a.1)).is_empty());
+    }
+
+    #[test]
+    fn a_new_key_restarts_every_counter_of_the_rule() {
+        let a = both("rules:\n  - name: api\n    key: ip\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
+        let b = both("rules:\n  - name: api\n    key: user\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
+        let d = Diff::between((&a.0, &a.1), (&b.0, &b.1));
+        assert!(d.limits.is_empty());
+        assert_eq!(d.counters_restarted, ["api/api"]);
+    }
+}

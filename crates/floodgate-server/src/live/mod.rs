@@ -1,0 +1,339 @@
+//! The live policy: the one the limiter decides with, its version and
+//! history, and every change to it (admin API, config file, rollback),
+//! validated exactly as the file is, kept by a backend and applied at once.
+//!
+//! # Layout
+//!
+//! - [`backend`]: where it is kept (memory, state file, Redis).
+//! - [`diff`]: what a change does.
+//!
+//! Precedence at start: a kept policy (state file or Redis) wins over the
+//! config file's policy part; with none kept, the file's seeds version 1.
+//! Afterwards the file's policy part is applied again (as a new version,
+//! actor `config file`) only when it changed since it was last read: a
+//! reload with an untouched policy part leaves changes made through the
+//! admin API in place.
+
+pub mod backend;
+pub mod diff;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use floodgate_config::{parse_policy_json, ConfigError, PolicyDocument};
+use floodgate_core::policy::{fingerprint_of, Policy};
+use floodgate_core::{Clock, Limiter, Store, Timestamp};
+use floodgate_tower::LimiterHandle;
+
+use crate::api::error::ApiError;
+pub use backend::{Commit, HistoryEntry, PolicyBackend, Stored};
+pub use diff::Diff;
+
+/// A committed change.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Committed {
+    /// The new version.
+    pub version: u64,
+    /// What changed.
+    pub diff: Diff,
+}
+
+struct Current {
+    version: u64,
+    document: PolicyDocument,
+    policy: Arc<Policy>,
+    /// The config file's policy part as last read.
+    file_document: PolicyDocument,
+}
+
+/// The live policy of this replica.
+pub struct LivePolicy {
+    current: tokio::sync::Mutex<Current>,
+    version: AtomicU64,
+    backend: Arc<dyn PolicyBackend>,
+    handle: LimiterHandle,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Validates a document as the file is validated (as JSON, so errors
+/// carry its JSON paths).
+pub fn validate(doc: &PolicyDocument) -> Result<Policy, ConfigError> {
+    let text = serde_json::to_string_pretty(doc).map_err(|e| ConfigError {
+        file: "policy".into(),
+        line: 0,
+        column: 0,
+        field: String::new(),
+        message: e.to_string(),
+    })?;
+    parse_policy_json("policy", &text)
+}
+
+/// The document as kept: clients by the digest of their keys only, and no
+/// override that has expired by `now`.
+pub fn normalize(doc: &mut PolicyDocument, policy: &Policy, now: Timestamp) {
+    for c in &mut doc.clients {
+        if let Some(k) = c.api_key.take() {
+            let d = floodgate_core::policy::key_digest(&k);
+            c.api_key_sha256 = Some(d.iter().map(|b| format!("{b:02x}")).collect());
+        }
+    }
+    let now_s = now.as_micros() / 1_000_000;
+    doc.overrides
+        .retain(|o| o.expires_at.is_none_or(|e| e > now_s));
+    let _ = policy;
+}
+
+fn unix_secs(now: Timestamp) -> u64 {
+    now.as_micros() / 1_000_000
+}
+
+impl LivePolicy {
+    /// Starts from what `backend` keeps, or from the config file's policy
+    /// part (`file`), and applies it to `handle`.
+    pub async fn start(
+        file: PolicyDocument,
+        backend: Arc<dyn PolicyBackend>,
+        handle: LimiterHandle,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<LivePolicy>, String> {
+        let now = clock.now();
+        let kept = match backend.load().await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, backend = backend.describe(), "the kept policy cannot be read: starting from the config file's");
+                None
+            }
+        };
+        let (version, document) = match kept {
+            Some(s) => match validate(&s.document) {
+                Ok(_) => {
+                    tracing::info!(version = s.version, backend = backend.describe(), "policy loaded");
+                    (s.version, s.document)
+                }
+                Err(e) => return Err(format!("the kept policy (version {}) is not valid: {e}", s.version)),
+            },
+            None => (0, file.clone()),
+        };
+        let policy = Arc::new(validate(&document).map_err(|e| e.to_string())?);
+        let mut document = document;
+        normalize(&mut document, &policy, now);
+        let live = Arc::new(LivePolicy {
+            current: tokio::sync::Mutex::new(Current {
+                version,
+                document,
+                policy: policy.clone(),
+                file_document: file,
+            }),
+            version: AtomicU64::new(version),
+            backend,
+            handle,
+            store,
+            clock,
+        });
+        live.apply(policy);
+        if version == 0 {
+            // Nothing kept yet: the file's policy becomes version 1.
+            if let Err(e) = live.seed().await {
+                tracing::warn!(error = %e, "the policy cannot be kept yet; it runs from the config file");
+            }
+        }
+        Ok(live)
+    }
+
+    async fn seed(&self) -> Result<(), ApiError> {
+        let doc = self.current.lock().await.document.clone();
+        match self.commit_document("config file", Some(0), doc).await {
+            Ok(_) => Ok(()),
+            // Another replica seeded first: take its policy.
+            Err(ApiError::Conflict { .. }) => {
+                self.sync().await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn apply(&self, policy: Arc<Policy>) {
+        self.handle
+            .swap_limiter(Arc::new(Limiter::new(policy, self.store.clone())));
+    }
+
+    /// The live version.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// The live version and document (expired overrides left out).
+    pub async fn snapshot(&self) -> (u64, PolicyDocument) {
+        let c = self.current.lock().await;
+        let mut doc = c.document.clone();
+        normalize(&mut doc, &c.policy, self.clock.now());
+        (c.version, doc)
+    }
+
+    /// The validated live policy.
+    pub async fn policy(&self) -> Arc<Policy> {
+        self.current.lock().await.policy.clone()
+    }
+
+    /// What `doc` would change, without changing anything.
+    pub async fn dry_run(&self, doc: &PolicyDocument) -> Result<Diff, ApiError> {
+        let new = validate(doc)?;
+        let c = self.current.lock().await;
+        Ok(Diff::between((&c.policy, &c.document), (&new, doc)))
+    }
+
+    /// Changes the live document with `edit` (if the live version is
+    /// `expected`, when given), validates, keeps and applies it.
+    pub async fn change(
+        &self,
+        actor: &str,
+        expected: Option<u64>,
+        edit: impl FnOnce(&mut PolicyDocument) -> Result<(), ApiError>,
+    ) -> Result<Committed, ApiError> {
+        let mut doc = self.current.lock().await.document.clone();
+        edit(&mut doc)?;
+        self.commit_document(actor, expected, doc).await
+    }
+
+    /// Replaces the live document with `doc`.
+    pub async fn commit_document(
+        &self,
+        actor: &str,
+        expected: Option<u64>,
+        mut doc: PolicyDocument,
+    ) -> Result<Committed, ApiError> {
+        let mut c = self.current.lock().await;
+        if let Some(v) = expected {
+            if v != c.version {
+                return Err(ApiError::Conflict { current: c.version });
+            }
+        }
+        let now = self.clock.now();
+        let policy = validate(&doc)?;
+        normalize(&mut doc, &policy, now);
+        let diff = Diff::between((&c.policy, &c.document), (&policy, &doc));
+        let version = c.version + 1;
+        let entry = HistoryEntry {
+            version,
+            time: unix_secs(now),
+            actor: actor.to_string(),
+            summary: diff.summary(),
+            document: doc.clone(),
+        };
+        let stored = Stored {
+            version,
+            document: doc.clone(),
+        };
+        match self.backend.commit(c.version, &stored, &entry).await {
+            Ok(Commit::Done) => {}
+            Ok(Commit::Conflict { current }) => return Err(ApiError::Conflict { current }),
+            Err(e) => {
+                return Err(ApiError::Unavailable(format!(
+                    "the policy cannot be kept ({e}); nothing changed"
+                )))
+            }
+        }
+        let policy = Arc::new(policy);
+        c.version = version;
+        c.document = doc;
+        c.policy = policy.clone();
+        self.version.store(version, Ordering::Release);
+        self.apply(policy);
+        tracing::info!(
+            target: "floodgate::audit",
+            actor,
+            version,
+            summary = %entry.summary,
+            "policy changed"
+        );
+        Ok(Committed { version, diff })
+    }
+
+    /// Past versions, newest first.
+    pub async fn history(&self) -> Result<Vec<HistoryEntry>, ApiError> {
+        self.backend
+            .history()
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("the history cannot be read: {e}")))
+    }
+
+    /// Makes the document of `version` live again, as a new version.
+    pub async fn rollback(
+        &self,
+        actor: &str,
+        version: u64,
+        expected: Option<u64>,
+    ) -> Result<Committed, ApiError> {
+        let history = self.history().await?;
+        let Some(entry) = history.into_iter().find(|h| h.version == version) else {
+            return Err(ApiError::NotFound(format!("no version {version} in the history")));
+        };
+        let actor = format!("{actor} (rollback to {version})");
+        self.commit_document(&actor, expected, entry.document).await
+    }
+
+    /// The config file was read again: its policy part is applied when it
+    /// changed since it was last read.
+    pub async fn file_reloaded(&self, file: PolicyDocument) -> Result<Option<Committed>, ApiError> {
+        {
+            let mut c = self.current.lock().await;
+            if c.file_document == file {
+                return Ok(None);
+            }
+            c.file_document = file.clone();
+        }
+        self.commit_document("config file", None, file).await.map(Some)
+    }
+
+    /// Loads a newer kept version (another replica's change) and applies
+    /// it. Returns the version now live.
+    pub async fn sync(&self) -> u64 {
+        let kept = match self.backend.load().await {
+            Ok(Some(k)) => k,
+            Ok(None) => return self.version(),
+            Err(e) => {
+                tracing::debug!(error = %e, "policy sync: the backend cannot be read");
+                return self.version();
+            }
+        };
+        let mut c = self.current.lock().await;
+        if kept.version <= c.version {
+            return c.version;
+        }
+        match validate(&kept.document) {
+            Ok(policy) => {
+                let policy = Arc::new(policy);
+                tracing::info!(version = kept.version, "policy changed on another replica: applied");
+                c.version = kept.version;
+                c.document = kept.document;
+                c.policy = policy.clone();
+                self.version.store(c.version, Ordering::Release);
+                self.apply(policy);
+            }
+            Err(e) => tracing::error!(version = kept.version, error = %e, "a kept policy is not valid: not applied"),
+        }
+        c.version
+    }
+
+    /// The live clients: fingerprint, tier, name.
+    pub async fn clients(&self) -> Vec<(String, String, Option<String>)> {
+        let c = self.current.lock().await;
+        let mut out: Vec<_> = c
+            .policy
+            .clients
+            .iter()
+            .map(|(d, cl)| {
+                (
+                    fingerprint_of(d),
+                    cl.tier.to_string(),
+                    cl.name.as_deref().map(str::to_string),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
