@@ -96,6 +96,7 @@ impl Actor {
     pub const ANONYMOUS: &'static str = "anonymous";
 }
 
+#[derive(Clone)]
 struct Entry {
     name: String,
     role: Role,
@@ -103,7 +104,7 @@ struct Entry {
 }
 
 /// The admin tokens: name, role and the SHA-256 of each; never the token.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Tokens {
     entries: Vec<Entry>,
 }
@@ -113,22 +114,6 @@ impl std::fmt::Debug for Tokens {
         f.debug_list()
             .entries(self.iter().map(|(n, r)| format!("{n} ({})", r.as_str())))
             .finish()
-    }
-}
-
-impl Clone for Tokens {
-    fn clone(&self) -> Tokens {
-        Tokens {
-            entries: self
-                .entries
-                .iter()
-                .map(|e| Entry {
-                    name: e.name.clone(),
-                    role: e.role,
-                    digest: e.digest,
-                })
-                .collect(),
-        }
     }
 }
 

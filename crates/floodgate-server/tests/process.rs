@@ -120,6 +120,11 @@ impl Serving {
 /// Starts `serve --watch off` and reads its addresses from the JSON log;
 /// the rest of stderr keeps arriving in `logs`.
 fn spawn_serve(config: &std::path::Path) -> Serving {
+    spawn_serve_with_env(config, &[])
+}
+
+/// [`spawn_serve`] with these environment variables set.
+fn spawn_serve_with_env(config: &std::path::Path, env: &[(&str, &str)]) -> Serving {
     let mut child = floodgate(&[
         "serve",
         "--watch",
@@ -127,6 +132,7 @@ fn spawn_serve(config: &std::path::Path) -> Serving {
         "--config",
         config.to_str().unwrap(),
     ])
+    .envs(env.iter().copied())
     .stderr(Stdio::piped())
     .stdout(Stdio::null())
     .spawn()
@@ -464,4 +470,146 @@ async fn rejections_are_logged_with_a_key_fingerprint_and_limited() {
         logs.iter().all(|l| !l.contains(secret)),
         "the API key never appears in clear"
     );
+}
+
+fn sha256(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `check-config` on `text` with `FLOODGATE_ADMIN_TOKENS` as given: the
+/// exit code, stdout and stderr.
+fn check_config_with(text: &str, env_tokens: Option<&str>) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("admin.yaml");
+    std::fs::write(&path, text).unwrap();
+    let mut cmd = floodgate(&["check-config", path.to_str().unwrap()]);
+    match env_tokens {
+        Some(v) => cmd.env(floodgate_server::auth::ENV_VAR, v),
+        None => cmd.env_remove(floodgate_server::auth::ENV_VAR),
+    };
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn admin_tokens_come_from_the_file_or_the_environment_never_in_clear() {
+    let secret = "s3cret-s3cret-s3cret";
+    // A token in clear is refused on its line, with how to migrate.
+    let (code, _, err) = check_config_with(
+        &format!("rules: []\nadmin:\n  listen: 127.0.0.1:9090\n  token: {secret}\n"),
+        None,
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("admin.yaml:4:"), "{err}");
+    assert!(err.contains("admin.token: "), "{err}");
+    assert!(err.contains("printf %s TOKEN | sha256sum"), "{err}");
+    assert!(!err.contains(secret), "{err}");
+    // Reachable from other hosts without a token: refused.
+    let open = "rules: []\nadmin:\n  listen: 0.0.0.0:9090\n";
+    let (code, _, err) = check_config_with(open, None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("admin.yaml:3:"), "{err}");
+    assert!(
+        err.contains("set admin.tokens (or FLOODGATE_ADMIN_TOKENS)"),
+        "{err}"
+    );
+    // The environment adds tokens.
+    let env = format!(
+        "ci:read:{}, deploy:admin:{}",
+        sha256("ci"),
+        sha256("deploy")
+    );
+    let (code, out, err) = check_config_with(open, Some(&env));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("(tokens: ci/read, deploy/admin)"), "{out}");
+    // A bad entry names the variable and the entry, not what it holds.
+    let env = format!("ci:read:{},deploy:admin:{secret}", sha256("ci"));
+    let (code, _, err) = check_config_with(open, Some(&env));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("FLOODGATE_ADMIN_TOKENS:1:"), "{err}");
+    assert!(
+        err.contains("[1]: the sha256 must be 64 lowercase hex"),
+        "{err}"
+    );
+    assert!(!err.contains(secret), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_admin_logins_are_logged_limited_and_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("floodgate.yaml");
+    let ops = "ops-token-in-the-file-0123";
+    let ci = "ci-token-from-the-environment-0123";
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n  tokens: [{{ name: ops, role: admin, sha256: {} }}]\nlog: {{ format: json }}\nrules: []\n",
+            sha256(ops)
+        ),
+    )
+    .unwrap();
+    let env = format!("ci:read:{}", sha256(ci));
+    let s = spawn_serve_with_env(&path, &[(floodgate_server::auth::ENV_VAR, &env)]);
+    let metrics = format!("http://{}/metrics", s.admin);
+    let bearer = |t: &str| format!("Bearer {t}");
+    assert_eq!(
+        get(&metrics, &[("authorization", &bearer(ci))])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(&metrics, &[("authorization", &bearer(ops))])
+            .await
+            .status,
+        200
+    );
+    let wrong: Vec<String> = (0..25).map(|i| format!("guess-{i}-of-the-token")).collect();
+    let mut statuses = Vec::new();
+    for w in &wrong {
+        statuses.push(
+            get(&metrics, &[("authorization", &bearer(w))])
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        15,
+        "{statuses:?}"
+    );
+    s.signal("-TERM");
+    let (_, logs) = s.wait().await;
+    let failed: Vec<serde_json::Value> = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "admin authentication failed")
+        .collect();
+    // The log takes bursts of ten: most of the 25 are left out.
+    assert!((10..25).contains(&failed.len()), "{failed:?}");
+    assert_eq!(failed[0]["level"], "WARN");
+    assert_eq!(failed[0]["client_ip"], "127.0.0.1");
+    assert_eq!(failed[0]["reason"], "unknown token");
+    assert_eq!(failed[0]["path"], "/metrics");
+    for l in &logs {
+        assert!(
+            !l.contains("-of-the-token"),
+            "a presented token was logged: {l}"
+        );
+        assert!(!l.contains(ops) && !l.contains(ci), "{l}");
+    }
 }
