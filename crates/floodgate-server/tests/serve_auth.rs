@@ -205,18 +205,18 @@ async fn a_reload_swaps_the_token_set() {
     const NEW: &str = "rotated-0123456789abcdef";
     let after = before.replace(&sha256(OPS), &sha256(NEW));
     std::fs::write(&path, &after).unwrap();
-    let report = s.running.reload().unwrap();
+    let report = s.running.reload().await.unwrap();
     assert!(report.needs_restart.is_empty(), "{report:?}");
     assert_eq!(status(OPS).await, 401);
     assert_eq!(status(NEW).await, 200);
     assert_eq!(status(GRAFANA).await, 200);
     // A file whose token is refused keeps the running set.
     std::fs::write(&path, after.replace("role: read", "role: root")).unwrap();
-    assert!(s.running.reload().is_err());
+    assert!(s.running.reload().await.is_err());
     assert_eq!(status(GRAFANA).await, 200);
     // Without tokens, a loopback listener is open again.
     std::fs::write(&path, BASE).unwrap();
-    s.running.reload().unwrap();
+    s.running.reload().await.unwrap();
     assert_eq!(get(&metrics, &[]).await.status, 200);
     s.running.shutdown().await.unwrap();
 }
