@@ -166,6 +166,7 @@ pub async fn start(
         store,
         redis,
         policy_backend,
+        redis_policy,
     } = stores::build(&config, opts.monotonic.clone()).await;
     let rejections = RejectionLog::new(config.log.rejections_per_second, opts.clock.clone());
     let metrics = Arc::new(Metrics::new(rejections));
@@ -215,8 +216,11 @@ pub async fn start(
         current: Mutex::new(config),
     });
 
-    // Watch the file for changes.
+    // Watch the file for changes, and the kept policy.
     let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(r) = &redis_policy {
+        r.spawn_sync(reloader.live.clone(), stop_rx.clone());
+    }
     if let (Some(path), Some(every)) = (opts.config_path.clone(), opts.watch_interval) {
         let reloader = reloader.clone();
         let mut stop = stop_rx.clone();

@@ -9,6 +9,7 @@ use floodgate_redis::{FailurePolicy, LazyRedisStore, ResilientStore};
 
 use crate::config::Config;
 use crate::live::backend::{FileBackend, MemoryBackend, PolicyBackend};
+use crate::live::redis::RedisBackend;
 
 /// A Redis store behind its failure policy.
 pub type Resilient = ResilientStore<LazyRedisStore>;
@@ -23,6 +24,8 @@ pub struct Stores {
     /// Where the live policy is kept: Redis with a Redis store; else the
     /// state file (`admin.state_file`) if set; else nowhere but memory.
     pub policy_backend: Arc<dyn PolicyBackend>,
+    /// The Redis backend, whose sync task the server starts.
+    pub redis_policy: Option<Arc<RedisBackend>>,
 }
 
 fn local_backend(config: &Config) -> Arc<dyn PolicyBackend> {
@@ -40,6 +43,7 @@ pub async fn build(config: &Config, clock: Arc<dyn MonotonicClock>) -> Stores {
             store: Arc::new(MemoryStore::new(config.memory)),
             redis: None,
             policy_backend: local_backend(config),
+            redis_policy: None,
         },
         Some(rc) => {
             // Connect now when Redis is there; otherwise start anyway and
@@ -57,10 +61,12 @@ pub async fn build(config: &Config, clock: Arc<dyn MonotonicClock>) -> Stores {
                 ..FailurePolicy::from_config(rc)
             };
             let resilient = Arc::new(ResilientStore::with_clock(redis, policy, clock));
+            let policy = Arc::new(RedisBackend::new(rc.clone()));
             Stores {
                 store: resilient.clone(),
                 redis: Some(resilient),
-                policy_backend: local_backend(config),
+                policy_backend: policy.clone(),
+                redis_policy: Some(policy),
             }
         }
     }

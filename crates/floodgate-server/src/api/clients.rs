@@ -72,8 +72,14 @@ pub(crate) async fn create_client(
         .live
         .change(&actor, expected, |doc| {
             let fp = fingerprint.clone();
-            if doc.clients.iter().any(|c| fingerprint_of_doc(c).as_deref() == Some(&fp)) {
-                return Err(ApiError::BadRequest("this API key is already a client".into()));
+            if doc
+                .clients
+                .iter()
+                .any(|c| fingerprint_of_doc(c).as_deref() == Some(&fp))
+            {
+                return Err(ApiError::BadRequest(
+                    "this API key is already a client".into(),
+                ));
             }
             doc.clients.push(ClientDocument {
                 api_key: None,
@@ -95,7 +101,8 @@ pub(crate) async fn create_client(
         })),
     )
         .into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    r.headers_mut()
+        .insert(http::header::ETAG, etag(done.version));
     Ok(r)
 }
 
@@ -148,7 +155,9 @@ pub(crate) async fn patch_client(
                 .clients
                 .iter_mut()
                 .find(|c| fingerprint_of_doc(c).as_deref() == Some(&fp))
-                .ok_or_else(|| ApiError::NotFound(format!("no client has the fingerprint `{fp}`")))?;
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("no client has the fingerprint `{fp}`"))
+                })?;
             if let Some(t) = patch.tier {
                 c.tier = t;
             }
@@ -159,7 +168,8 @@ pub(crate) async fn patch_client(
         })
         .await?;
     let mut r = Json(&done).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    r.headers_mut()
+        .insert(http::header::ETAG, etag(done.version));
     Ok(r)
 }
 
@@ -177,12 +187,15 @@ pub(crate) async fn delete_client(
             doc.clients
                 .retain(|c| fingerprint_of_doc(c).as_deref() != Some(&fp));
             if doc.clients.len() == before {
-                return Err(ApiError::NotFound(format!("no client has the fingerprint `{fp}`")));
+                return Err(ApiError::NotFound(format!(
+                    "no client has the fingerprint `{fp}`"
+                )));
             }
             Ok(())
         })
         .await?;
     let mut r = Json(&done).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    r.headers_mut()
+        .insert(http::header::ETAG, etag(done.version));
     Ok(r)
 }

@@ -35,7 +35,12 @@ async fn limits_of(admin: &Admin, which: &Which) -> Result<Vec<(String, Limit)>,
     let now = admin.handle.clock().now();
     let mut out = Vec::new();
     if which.rule == "global" {
-        out.extend(policy.global.iter().map(|l| ("rule".to_string(), l.clone())));
+        out.extend(
+            policy
+                .global
+                .iter()
+                .map(|l| ("rule".to_string(), l.clone())),
+        );
         return Ok(out);
     }
     let rule = policy

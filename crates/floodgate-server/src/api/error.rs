@@ -44,7 +44,9 @@ impl ApiError {
                 (StatusCode::PRECONDITION_REQUIRED, "precondition_required")
             }
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "policy_store_unavailable"),
+            ApiError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "policy_store_unavailable")
+            }
         }
     }
 }

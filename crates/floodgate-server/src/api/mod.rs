@@ -70,7 +70,11 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let at = if path == "." { String::new() } else { format!("{path}: ") };
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
         ApiError::BadRequest(format!("invalid JSON body: {at}{}", e.inner()))
     })
 }
@@ -78,7 +82,10 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// The admin API's routes.
 pub fn router() -> Router<Admin> {
     Router::new()
-        .route("/v1/policy", get(policy::get_policy).put(policy::put_policy))
+        .route(
+            "/v1/policy",
+            get(policy::get_policy).put(policy::put_policy),
+        )
         .route("/v1/policy/validate", post(policy::validate_policy))
         .route("/v1/policy/history", get(policy::history))
         .route("/v1/policy/rollback", post(policy::rollback))

@@ -69,7 +69,8 @@ pub(crate) async fn put_override(
         })
         .await?;
     let mut r = Json(&done).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    r.headers_mut()
+        .insert(http::header::ETAG, etag(done.version));
     Ok(r)
 }
 
@@ -114,6 +115,7 @@ pub(crate) async fn delete_override(
         })
         .await?;
     let mut r = Json(&done).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    r.headers_mut()
+        .insert(http::header::ETAG, etag(done.version));
     Ok(r)
 }

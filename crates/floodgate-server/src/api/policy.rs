@@ -64,7 +64,8 @@ pub(crate) async fn get_policy(
     let yaml = wants_yaml(&q)?;
     let (version, doc) = admin.live.snapshot().await;
     let mut r = if yaml {
-        let text = serde_yaml_ng::to_string(&doc).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let text =
+            serde_yaml_ng::to_string(&doc).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let mut r = Response::new(Body::from(text));
         r.headers_mut().insert(
             http::header::CONTENT_TYPE,
@@ -91,7 +92,8 @@ pub(crate) async fn put_policy(
         .commit_document(&actor, Some(expected), doc)
         .await?;
     let mut r = Json(&done).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    r.headers_mut()
+        .insert(http::header::ETAG, etag(done.version));
     Ok(r)
 }
 
@@ -102,7 +104,10 @@ pub(crate) async fn validate_policy(
 ) -> Result<Response, ApiError> {
     let doc = document_from_body(&headers, &body)?;
     let diff = admin.live.dry_run(&doc).await?;
-    Ok(Json(json!({ "valid": true, "version": admin.live.version(), "diff": diff })).into_response())
+    Ok(
+        Json(json!({ "valid": true, "version": admin.live.version(), "diff": diff }))
+            .into_response(),
+    )
 }
 
 pub(crate) async fn history(State(admin): State<Admin>) -> Result<Response, ApiError> {
@@ -142,6 +147,7 @@ pub(crate) async fn rollback(
     let expected = if_match(&headers)?;
     let done = admin.live.rollback(&actor, req.version, expected).await?;
     let mut r = Json(&done).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    r.headers_mut()
+        .insert(http::header::ETAG, etag(done.version));
     Ok(r)
 }

@@ -18,7 +18,8 @@ use crate::live::Committed;
 
 fn committed(done: Committed) -> Response {
     let mut r = Json(&done).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(done.version));
+    r.headers_mut()
+        .insert(http::header::ETAG, etag(done.version));
     r
 }
 
@@ -102,7 +103,8 @@ pub(crate) async fn delete_rule(
 
 pub(crate) async fn list_tiers(State(admin): State<Admin>) -> Response {
     let (version, doc) = admin.live.snapshot().await;
-    let mut r = Json(json!({ "tiers": doc.tiers, "default_tier": doc.default_tier })).into_response();
+    let mut r =
+        Json(json!({ "tiers": doc.tiers, "default_tier": doc.default_tier })).into_response();
     r.headers_mut().insert(http::header::ETAG, etag(version));
     r
 }

@@ -140,15 +140,22 @@ impl FileBackend {
     fn read(&self) -> Result<StateFile, BackendError> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                BackendError(format!("{}: not a policy state file: {e}", self.path.display()))
+                BackendError(format!(
+                    "{}: not a policy state file: {e}",
+                    self.path.display()
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StateFile::default()),
-            Err(e) => Err(BackendError(format!("{}: cannot read: {e}", self.path.display()))),
+            Err(e) => Err(BackendError(format!(
+                "{}: cannot read: {e}",
+                self.path.display()
+            ))),
         }
     }
 
     fn write(&self, state: &StateFile) -> Result<(), BackendError> {
-        let fail = |e: std::io::Error| BackendError(format!("{}: cannot write: {e}", self.path.display()));
+        let fail =
+            |e: std::io::Error| BackendError(format!("{}: cannot write: {e}", self.path.display()));
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),

@@ -24,8 +24,16 @@ pub struct Changes {
 impl Changes {
     fn between<V: PartialEq>(old: &BTreeMap<String, V>, new: &BTreeMap<String, V>) -> Changes {
         Changes {
-            added: new.keys().filter(|k| !old.contains_key(*k)).cloned().collect(),
-            removed: old.keys().filter(|k| !new.contains_key(*k)).cloned().collect(),
+            added: new
+                .keys()
+                .filter(|k| !old.contains_key(*k))
+                .cloned()
+                .collect(),
+            removed: old
+                .keys()
+                .filter(|k| !new.contains_key(*k))
+                .cloned()
+                .collect(),
             changed: new
                 .iter()
                 .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
@@ -43,7 +51,11 @@ impl Changes {
             return None;
         }
         let mut parts = Vec::new();
-        for (sign, list) in [("+", &self.added), ("-", &self.removed), ("~", &self.changed)] {
+        for (sign, list) in [
+            ("+", &self.added),
+            ("-", &self.removed),
+            ("~", &self.changed),
+        ] {
             parts.extend(list.iter().map(|n| format!("{sign}{n}")));
         }
         Some(format!("{what} {}", parts.join(" ")))
@@ -98,10 +110,7 @@ fn limit_ids(p: &Policy) -> BTreeMap<String, String> {
 
 impl Diff {
     /// From `old` to `new` (each a validated policy and its document).
-    pub fn between(
-        old: (&Policy, &PolicyDocument),
-        new: (&Policy, &PolicyDocument),
-    ) -> Diff {
+    pub fn between(old: (&Policy, &PolicyDocument), new: (&Policy, &PolicyDocument)) -> Diff {
         let rules = |d: &PolicyDocument| -> BTreeMap<String, String> {
             d.rules
                 .iter()
@@ -124,7 +133,8 @@ impl Diff {
             p.overrides
                 .iter()
                 .flat_map(|(rule, m)| {
-                    m.iter().map(move |(who, o)| (format!("{rule}/{who}"), format!("{o:?}")))
+                    m.iter()
+                        .map(move |(who, o)| (format!("{rule}/{who}"), format!("{o:?}")))
                 })
                 .collect()
         };
@@ -132,7 +142,11 @@ impl Diff {
         let limits = Changes::between(&old_ids, &new_ids);
         let mut restarted = limits.changed.clone();
         for r in &new.0.rules {
-            let rekeyed = old.0.rules.iter().any(|o| o.name == r.name && o.key != r.key);
+            let rekeyed = old
+                .0
+                .rules
+                .iter()
+                .any(|o| o.name == r.name && o.key != r.key);
             if rekeyed || old.0.identity.ipv6_prefix != new.0.identity.ipv6_prefix {
                 let prefix = format!("{}/", r.name);
                 let tier_prefix = format!("{}@", r.name);
@@ -194,7 +208,10 @@ mod tests {
     fn both(yaml: &str) -> (Policy, PolicyDocument) {
         let doc = PolicyDocument::from_yaml("t", yaml).unwrap();
         let p = doc
-            .validate(&floodgate_config::Source { name: "t", text: yaml })
+            .validate(&floodgate_config::Source {
+                name: "t",
+                text: yaml,
+            })
             .unwrap();
         (p, doc)
     }
@@ -219,8 +236,12 @@ mod tests {
 
     #[test]
     fn a_new_key_restarts_every_counter_of_the_rule() {
-        let a = both("rules:\n  - name: api\n    key: ip\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
-        let b = both("rules:\n  - name: api\n    key: user\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
+        let a = both(
+            "rules:\n  - name: api\n    key: ip\n    limits: [{algorithm: gcra, rate: 1/s}]\n",
+        );
+        let b = both(
+            "rules:\n  - name: api\n    key: user\n    limits: [{algorithm: gcra, rate: 1/s}]\n",
+        );
         let d = Diff::between((&a.0, &a.1), (&b.0, &b.1));
         assert!(d.limits.is_empty());
         assert_eq!(d.counters_restarted, ["api/api"]);

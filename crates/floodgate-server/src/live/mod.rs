@@ -6,6 +6,7 @@
 //!
 //! - [`backend`]: where it is kept (memory, state file, Redis).
 //! - [`diff`]: what a change does.
+//! - [`redis`]: the Redis backend and the replica sync.
 //!
 //! Precedence at start: a kept policy (state file or Redis) wins over the
 //! config file's policy part; with none kept, the file's seeds version 1.
@@ -16,6 +17,7 @@
 
 pub mod backend;
 pub mod diff;
+pub mod redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -109,10 +111,19 @@ impl LivePolicy {
         let (version, document) = match kept {
             Some(s) => match validate(&s.document) {
                 Ok(_) => {
-                    tracing::info!(version = s.version, backend = backend.describe(), "policy loaded");
+                    tracing::info!(
+                        version = s.version,
+                        backend = backend.describe(),
+                        "policy loaded"
+                    );
                     (s.version, s.document)
                 }
-                Err(e) => return Err(format!("the kept policy (version {}) is not valid: {e}", s.version)),
+                Err(e) => {
+                    return Err(format!(
+                        "the kept policy (version {}) is not valid: {e}",
+                        s.version
+                    ))
+                }
             },
             None => (0, file.clone()),
         };
@@ -269,7 +280,9 @@ impl LivePolicy {
     ) -> Result<Committed, ApiError> {
         let history = self.history().await?;
         let Some(entry) = history.into_iter().find(|h| h.version == version) else {
-            return Err(ApiError::NotFound(format!("no version {version} in the history")));
+            return Err(ApiError::NotFound(format!(
+                "no version {version} in the history"
+            )));
         };
         let actor = format!("{actor} (rollback to {version})");
         self.commit_document(&actor, expected, entry.document).await
@@ -285,7 +298,22 @@ impl LivePolicy {
             }
             c.file_document = file.clone();
         }
-        self.commit_document("config file", None, file).await.map(Some)
+        self.commit_document("config file", None, file)
+            .await
+            .map(Some)
+    }
+
+    /// Brings this replica in step with the backend: seeds it when it
+    /// holds nothing yet (this replica started while it was away), else
+    /// applies a newer kept version.
+    pub async fn reconcile(&self) -> u64 {
+        if self.version() == 0 {
+            if let Err(e) = self.seed().await {
+                tracing::debug!(error = %e, "the policy cannot be kept yet");
+            }
+            return self.version();
+        }
+        self.sync().await
     }
 
     /// Loads a newer kept version (another replica's change) and applies
@@ -306,14 +334,19 @@ impl LivePolicy {
         match validate(&kept.document) {
             Ok(policy) => {
                 let policy = Arc::new(policy);
-                tracing::info!(version = kept.version, "policy changed on another replica: applied");
+                tracing::info!(
+                    version = kept.version,
+                    "policy changed on another replica: applied"
+                );
                 c.version = kept.version;
                 c.document = kept.document;
                 c.policy = policy.clone();
                 self.version.store(c.version, Ordering::Release);
                 self.apply(policy);
             }
-            Err(e) => tracing::error!(version = kept.version, error = %e, "a kept policy is not valid: not applied"),
+            Err(e) => {
+                tracing::error!(version = kept.version, error = %e, "a kept policy is not valid: not applied")
+            }
         }
         c.version
     }
