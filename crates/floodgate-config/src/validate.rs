@@ -11,7 +11,9 @@ use floodgate_core::policy::{
 };
 use floodgate_core::Timestamp;
 
-use crate::document::{ClientDocument, KeyDocument, OverrideDocument, PolicyDocument};
+use crate::document::{
+    ClientDocument, KeyDocument, OverrideDocument, PolicyDocument, RuleDocument,
+};
 use crate::error::{join, ConfigError, Source};
 use crate::limit::{limits, Scope};
 use crate::locate::Seg;
@@ -33,17 +35,34 @@ fn key_part(src: &Source, at: &[Seg], s: &str) -> Result<KeyPart, ConfigError> {
 }
 
 impl PolicyDocument {
-    /// Validates into a policy; errors are located in `src`, the text this
-    /// document was read from.
+    /// Validates into a policy; the first error, located in `src`, the
+    /// text this document was read from.
     pub fn validate(&self, src: &Source) -> Result<Policy, ConfigError> {
+        self.validate_all(src)
+            .map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Validates into a policy, or every error found (at least one): each
+    /// tier, client, identity field, rule, global list and override is
+    /// checked even when an earlier one is wrong (within one of them, the
+    /// first mistake is reported).
+    pub fn validate_all(&self, src: &Source) -> Result<Policy, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let mut keep = |r: Result<(), ConfigError>| {
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        };
         let mut tiers: Vec<Arc<str>> = Vec::new();
         for (i, t) in self.tiers.iter().enumerate() {
             let at = ["tiers".into(), i.into()];
-            check_name(t).map_err(|m| src.error(&at, m))?;
-            if tiers.iter().any(|x| **x == **t) {
-                return Err(src.error(&at, format!("tier `{t}` is listed twice")));
-            }
-            tiers.push(Arc::from(t.as_str()));
+            keep(check_name(t).map_err(|m| src.error(&at, m)).and_then(|()| {
+                if tiers.iter().any(|x| **x == **t) {
+                    return Err(src.error(&at, format!("tier `{t}` is listed twice")));
+                }
+                tiers.push(Arc::from(t.as_str()));
+                Ok(())
+            }));
         }
         let tier = |name: &str, at: &[Seg]| -> Result<Arc<str>, ConfigError> {
             tiers
@@ -57,24 +76,69 @@ impl PolicyDocument {
                     )
                 })
         };
-        let default_tier = match &self.default_tier {
-            Some(t) => Some(tier(t, &["default_tier".into()])?),
-            None => None,
-        };
+        let mut default_tier = None;
+        if let Some(t) = &self.default_tier {
+            keep(tier(t, &["default_tier".into()]).map(|t| default_tier = Some(t)));
+        }
         let mut clients = HashMap::new();
         for (i, c) in self.clients.iter().enumerate() {
-            let at = ["clients".into(), i.into()];
-            let t = tier(&c.tier, &join(&at, &["tier".into()]))?;
-            let (field, digest) =
-                client_digest(c).map_err(|(f, m)| src.error(&join(&at, &[f.into()]), m))?;
-            let client = Client {
-                tier: t,
-                name: c.name.as_deref().map(Arc::from),
-            };
-            if clients.insert(digest, client).is_some() {
-                return Err(src.error(&join(&at, &[field.into()]), "this API key is listed twice"));
+            keep(self.client(src, i, c, &tier, &mut clients));
+        }
+        let identity = self.identity(src).unwrap_or_else(|e| {
+            errors.push(e);
+            Identity::default()
+        });
+        let mut rules = Vec::with_capacity(self.rules.len());
+        let mut names = HashSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            match rule(src, i, r, &tier, &mut names) {
+                Ok(rule) => rules.push(rule),
+                Err(e) => errors.push(e),
             }
         }
+        let global = limits(src, &["global".into()], "global", Scope::Rule, &self.global)
+            .unwrap_or_else(|e| {
+                errors.push(e);
+                Vec::new()
+            });
+        let overrides = overrides(src, &self.overrides, &rules, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Policy {
+            tiers,
+            default_tier,
+            clients,
+            identity,
+            rules,
+            global,
+            overrides,
+        })
+    }
+
+    fn client(
+        &self,
+        src: &Source,
+        i: usize,
+        c: &ClientDocument,
+        tier: &dyn Fn(&str, &[Seg]) -> Result<Arc<str>, ConfigError>,
+        clients: &mut HashMap<KeyDigest, Client>,
+    ) -> Result<(), ConfigError> {
+        let at = ["clients".into(), i.into()];
+        let t = tier(&c.tier, &join(&at, &["tier".into()]))?;
+        let (field, digest) =
+            client_digest(c).map_err(|(f, m)| src.error(&join(&at, &[f.into()]), m))?;
+        let client = Client {
+            tier: t,
+            name: c.name.as_deref().map(Arc::from),
+        };
+        if clients.insert(digest, client).is_some() {
+            return Err(src.error(&join(&at, &[field.into()]), "this API key is listed twice"));
+        }
+        Ok(())
+    }
+
+    fn identity(&self, src: &Source) -> Result<Identity, ConfigError> {
         let id = &self.identity;
         if id.ipv6_prefix == 0 || id.ipv6_prefix > 128 {
             return Err(src.error(
@@ -97,99 +161,93 @@ impl PolicyDocument {
                 ));
             }
         }
-        let identity = Identity {
+        Ok(Identity {
             api_key_header: id.api_key_header.to_ascii_lowercase(),
             user_header: id.user_header.to_ascii_lowercase(),
             require_api_key: id.require_api_key,
             ipv6_prefix: id.ipv6_prefix,
-        };
-
-        let mut rules = Vec::with_capacity(self.rules.len());
-        let mut names = HashSet::new();
-        for (i, r) in self.rules.iter().enumerate() {
-            let at: Vec<Seg> = vec!["rules".into(), i.into()];
-            let name_at = join(&at, &["name".into()]);
-            check_name(&r.name).map_err(|m| src.error(&name_at, m))?;
-            if r.name == "global" || !names.insert(r.name.clone()) {
-                return Err(src.error(
-                    &name_at,
-                    format!("rule name `{}` is reserved or used twice", r.name),
-                ));
-            }
-            let path_pat = match &r.matcher.path {
-                None => PathPattern::Any,
-                Some(p) => PathPattern::parse(p)
-                    .map_err(|m| src.error(&join(&at, &["match".into(), "path".into()]), m))?,
-            };
-            let mut methods = Vec::new();
-            for (j, m) in r.matcher.methods.iter().enumerate() {
-                if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
-                    return Err(src.error(
-                        &join(&at, &["match".into(), "methods".into(), j.into()]),
-                        format!("`{m}` is not an HTTP method"),
-                    ));
-                }
-                methods.push(m.to_ascii_uppercase());
-            }
-            let key = match &r.key {
-                None => vec![KeyPart::Ip],
-                Some(KeyDocument::One(s)) => vec![key_part(src, &join(&at, &["key".into()]), s)?],
-                Some(KeyDocument::Many(list)) => {
-                    if list.is_empty() {
-                        return Err(src.error(&join(&at, &["key".into()]), "an empty key list"));
-                    }
-                    let mut parts = Vec::new();
-                    for (j, s) in list.iter().enumerate() {
-                        let p = key_part(src, &join(&at, &["key".into(), j.into()]), s)?;
-                        if !parts.contains(&p) {
-                            parts.push(p);
-                        }
-                    }
-                    parts
-                }
-            };
-            if r.limits.is_empty() && r.tiers.is_empty() {
-                return Err(src.error(&at, format!("rule `{}` has no limits", r.name)));
-            }
-            let base = limits(
-                src,
-                &join(&at, &["limits".into()]),
-                &r.name,
-                Scope::Rule,
-                &r.limits,
-            )?;
-            let mut by_tier = HashMap::new();
-            for (t, list) in &r.tiers {
-                let tat = join(&at, &["tiers".into(), t.as_str().into()]);
-                let tname = tier(t, &tat)?;
-                let l = limits(src, &tat, &r.name, Scope::Tier(t), list)?;
-                by_tier.insert(tname, l);
-            }
-            rules.push(Rule {
-                name: Arc::from(r.name.as_str()),
-                matcher: Matcher {
-                    path: path_pat,
-                    methods,
-                },
-                key,
-                limits: base,
-                tiers: by_tier,
-                shadow: r.shadow,
-                on_store_failure: r.on_store_failure,
-            });
-        }
-        let global = limits(src, &["global".into()], "global", Scope::Rule, &self.global)?;
-        let overrides = overrides(src, &self.overrides, &rules)?;
-        Ok(Policy {
-            tiers,
-            default_tier,
-            clients,
-            identity,
-            rules,
-            global,
-            overrides,
         })
     }
+}
+
+/// Rule `i`, validated.
+fn rule(
+    src: &Source,
+    i: usize,
+    r: &RuleDocument,
+    tier: &dyn Fn(&str, &[Seg]) -> Result<Arc<str>, ConfigError>,
+    names: &mut HashSet<String>,
+) -> Result<Rule, ConfigError> {
+    let at: Vec<Seg> = vec!["rules".into(), i.into()];
+    let name_at = join(&at, &["name".into()]);
+    check_name(&r.name).map_err(|m| src.error(&name_at, m))?;
+    if r.name == "global" || !names.insert(r.name.clone()) {
+        return Err(src.error(
+            &name_at,
+            format!("rule name `{}` is reserved or used twice", r.name),
+        ));
+    }
+    let path_pat = match &r.matcher.path {
+        None => PathPattern::Any,
+        Some(p) => PathPattern::parse(p)
+            .map_err(|m| src.error(&join(&at, &["match".into(), "path".into()]), m))?,
+    };
+    let mut methods = Vec::new();
+    for (j, m) in r.matcher.methods.iter().enumerate() {
+        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(src.error(
+                &join(&at, &["match".into(), "methods".into(), j.into()]),
+                format!("`{m}` is not an HTTP method"),
+            ));
+        }
+        methods.push(m.to_ascii_uppercase());
+    }
+    let key = match &r.key {
+        None => vec![KeyPart::Ip],
+        Some(KeyDocument::One(s)) => vec![key_part(src, &join(&at, &["key".into()]), s)?],
+        Some(KeyDocument::Many(list)) => {
+            if list.is_empty() {
+                return Err(src.error(&join(&at, &["key".into()]), "an empty key list"));
+            }
+            let mut parts = Vec::new();
+            for (j, s) in list.iter().enumerate() {
+                let p = key_part(src, &join(&at, &["key".into(), j.into()]), s)?;
+                if !parts.contains(&p) {
+                    parts.push(p);
+                }
+            }
+            parts
+        }
+    };
+    if r.limits.is_empty() && r.tiers.is_empty() {
+        return Err(src.error(&at, format!("rule `{}` has no limits", r.name)));
+    }
+    let base = limits(
+        src,
+        &join(&at, &["limits".into()]),
+        &r.name,
+        Scope::Rule,
+        &r.limits,
+    )?;
+    let mut by_tier = HashMap::new();
+    for (t, list) in &r.tiers {
+        let tat = join(&at, &["tiers".into(), t.as_str().into()]);
+        let tname = tier(t, &tat)?;
+        let l = limits(src, &tat, &r.name, Scope::Tier(t), list)?;
+        by_tier.insert(tname, l);
+    }
+    Ok(Rule {
+        name: Arc::from(r.name.as_str()),
+        matcher: Matcher {
+            path: path_pat,
+            methods,
+        },
+        key,
+        limits: base,
+        tiers: by_tier,
+        shadow: r.shadow,
+        on_store_failure: r.on_store_failure,
+    })
 }
 
 /// The longest identity an override may name.
@@ -230,9 +288,25 @@ fn overrides(
     src: &Source,
     list: &[OverrideDocument],
     rules: &[Rule],
-) -> Result<Overrides, ConfigError> {
+    errors: &mut Vec<ConfigError>,
+) -> Overrides {
     let mut out = Overrides::new();
     for (i, o) in list.iter().enumerate() {
+        if let Err(e) = one_override(src, i, o, rules, &mut out) {
+            errors.push(e);
+        }
+    }
+    out
+}
+
+fn one_override(
+    src: &Source,
+    i: usize,
+    o: &OverrideDocument,
+    rules: &[Rule],
+    out: &mut Overrides,
+) -> Result<(), ConfigError> {
+    {
         let at: Vec<Seg> = vec!["overrides".into(), i.into()];
         let Some(rule) = rules.iter().find(|r| *r.name == *o.rule) else {
             return Err(src.error(
@@ -279,7 +353,7 @@ fn overrides(
             ));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The latest expiry an override may have (the year 9999).

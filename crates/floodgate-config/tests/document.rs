@@ -218,3 +218,37 @@ fn secrets_are_not_written_back() {
     assert_eq!(e.field, "admin.tokens[0].sha256");
     assert!(!e.to_string().contains("s3cret"), "{e}");
 }
+
+#[test]
+fn every_mistake_is_reported_at_once() {
+    let text = "tiers: [free, \"b d\"]\ndefault_tier: gold\nrules:\n  - name: ok\n    limits: [{ algorithm: gcra, rate: 1/s }]\n  - name: a/b\n    limits: [{ algorithm: gcra, rate: 1/s }]\n  - name: c\n    limits: [{ algorithm: fixed_window, limit: 0, window: 1s }]\noverrides:\n  - { rule: nope, identity: g, limits: [{ algorithm: gcra, rate: 1/s }] }\n";
+    let doc = PolicyDocument::from_yaml("m.yaml", text).unwrap();
+    let errors = doc
+        .validate_all(&floodgate_config::Source {
+            name: "m.yaml",
+            text,
+        })
+        .unwrap_err();
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "tiers[1]",
+            "default_tier",
+            "rules[1].name",
+            "rules[2].limits[0].limit",
+            "overrides[0].rule"
+        ]
+    );
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [1, 2, 6, 9, 11]);
+    // `validate` gives the first.
+    assert_eq!(
+        doc.validate(&floodgate_config::Source {
+            name: "m.yaml",
+            text
+        })
+        .unwrap_err(),
+        errors[0]
+    );
+}

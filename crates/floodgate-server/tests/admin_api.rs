@@ -53,9 +53,16 @@ async fn policy_changes_are_versioned_validated_and_applied() {
     // Invalid: 422 with the JSON path, nothing changed.
     let mut bad = doc.clone();
     bad["rules"][0]["limits"][0]["limit"] = json!(0);
+    bad["default_tier"] = json!("gold");
     let r = put(&[("if-match", "\"1\"")], bad).await;
     assert_eq!(r.status, 422);
-    assert_eq!(r.json()["errors"][0]["field"], "rules[0].limits[0].limit");
+    let fields: Vec<String> = r.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fields, ["default_tier", "rules[0].limits[0].limit"]);
     assert_eq!(statuses(&data, "k1", 3).await, [200, 200, 429]);
 
     // A dry run names the change and the counters it restarts.

@@ -81,3 +81,9 @@ impl From<ConfigError> for ApiError {
         ApiError::Invalid(vec![e])
     }
 }
+
+impl From<Vec<ConfigError>> for ApiError {
+    fn from(errors: Vec<ConfigError>) -> Self {
+        ApiError::Invalid(errors)
+    }
+}

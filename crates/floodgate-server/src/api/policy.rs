@@ -50,7 +50,7 @@ pub(crate) fn document_from_body(
     } else {
         PolicyDocument::from_json("request body", text)?
     };
-    doc.validate(&Source {
+    doc.validate_all(&Source {
         name: "request body",
         text,
     })?;

@@ -22,7 +22,7 @@ pub mod redis;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use floodgate_config::{parse_policy_json, ConfigError, PolicyDocument};
+use floodgate_config::{ConfigError, PolicyDocument, Source};
 use floodgate_core::policy::{fingerprint_of, Policy};
 use floodgate_core::{Clock, Limiter, Store, Timestamp};
 use floodgate_tower::LimiterHandle;
@@ -59,16 +59,23 @@ pub struct LivePolicy {
 }
 
 /// Validates a document as the file is validated (as JSON, so errors
-/// carry its JSON paths).
-pub fn validate(doc: &PolicyDocument) -> Result<Policy, ConfigError> {
-    let text = serde_json::to_string_pretty(doc).map_err(|e| ConfigError {
-        file: "policy".into(),
-        line: 0,
-        column: 0,
-        field: String::new(),
-        message: e.to_string(),
+/// carry its JSON paths), reporting every error.
+pub fn validate(doc: &PolicyDocument) -> Result<Policy, Vec<ConfigError>> {
+    let text = serde_json::to_string_pretty(doc).map_err(|e| {
+        vec![ConfigError {
+            file: "policy".into(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: e.to_string(),
+        }]
     })?;
-    parse_policy_json("policy", &text)
+    PolicyDocument::from_json("policy", &text)
+        .map_err(|e| vec![e])?
+        .validate_all(&Source {
+            name: "policy",
+            text: &text,
+        })
 }
 
 /// The document as kept: clients by the digest of their keys only, and no
@@ -120,14 +127,14 @@ impl LivePolicy {
                 }
                 Err(e) => {
                     return Err(format!(
-                        "the kept policy (version {}) is not valid: {e}",
-                        s.version
+                        "the kept policy (version {}) is not valid: {}",
+                        s.version, e[0]
                     ))
                 }
             },
             None => (0, file.clone()),
         };
-        let policy = Arc::new(validate(&document).map_err(|e| e.to_string())?);
+        let policy = Arc::new(validate(&document).map_err(|e| e[0].to_string())?);
         let mut document = document;
         normalize(&mut document, &policy, now);
         let live = Arc::new(LivePolicy {
@@ -345,7 +352,7 @@ impl LivePolicy {
                 self.apply(policy);
             }
             Err(e) => {
-                tracing::error!(version = kept.version, error = %e, "a kept policy is not valid: not applied")
+                tracing::error!(version = kept.version, error = %e[0], "a kept policy is not valid: not applied")
             }
         }
         c.version
