@@ -121,7 +121,7 @@ impl PolicyDocument {
         src: &Source,
         i: usize,
         c: &ClientDocument,
-        tier: &dyn Fn(&str, &[Seg]) -> Result<Arc<str>, ConfigError>,
+        tier: &TierLookup<'_>,
         clients: &mut HashMap<KeyDigest, Client>,
     ) -> Result<(), ConfigError> {
         let at = ["clients".into(), i.into()];
@@ -170,12 +170,15 @@ impl PolicyDocument {
     }
 }
 
+/// Finds a tier by name, or says where it is unknown.
+type TierLookup<'a> = dyn Fn(&str, &[Seg]) -> Result<Arc<str>, ConfigError> + 'a;
+
 /// Rule `i`, validated.
 fn rule(
     src: &Source,
     i: usize,
     r: &RuleDocument,
-    tier: &dyn Fn(&str, &[Seg]) -> Result<Arc<str>, ConfigError>,
+    tier: &TierLookup<'_>,
     names: &mut HashSet<String>,
 ) -> Result<Rule, ConfigError> {
     let at: Vec<Seg> = vec!["rules".into(), i.into()];
