@@ -103,3 +103,34 @@ async fn with_redis_away_a_change_is_refused_and_the_policy_kept() {
     assert_eq!(r.json()["rules"][0]["limits"][0]["limit"], 2);
     s.running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_on_a_redis_cluster_share_the_policy() {
+    let cluster = floodgate_testkit::redis::RedisCluster::start();
+    let y = format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nrules:\n  - name: api\n    match: {{ path: /api/v1/data }}\n    limits:\n      - {{ algorithm: fixed_window, limit: 2, window: 1h }}\nstore:\n  kind: redis_cluster\n  nodes: [{}]\n  time: caller\n  timeout: 2s\n",
+        cluster.urls().join(", ")
+    );
+    let a = start(&y).await;
+    let b = start(&y).await;
+    let rule = json!({"limits": [{"algorithm": "fixed_window", "limit": 5, "window": "1h"}]});
+    let r = send(
+        "PUT",
+        &format!("http://{}/v1/rules/api", a.admin),
+        &[],
+        rule.to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        wait_for_limit(&b, "5", Duration::from_secs(1)).await,
+        "applied within 1 s"
+    );
+    let h = get(&format!("http://{}/v1/policy/history", b.admin), &[])
+        .await
+        .json();
+    assert_eq!(h["history"][0]["version"], 2);
+    for s in [a, b] {
+        s.running.shutdown().await.unwrap();
+    }
+}
