@@ -1,6 +1,8 @@
 //! The admin listener: `POST /v1/check` (the decision API, in
-//! [`check`](crate::check)), `/metrics`, `/healthz`, `/readyz`. With admin
-//! tokens configured, every endpoint but the health checks wants
+//! [`check`](crate::check)), `/metrics`, `/healthz`, `/readyz`, the admin
+//! API under `/v1/` and its description, `GET /v1/openapi.json`. A method
+//! an endpoint does not answer gets a JSON 405 (`method_not_allowed`).
+//! With admin tokens configured, every endpoint but the health checks wants
 //! `Authorization: Bearer <token>` and a role that allows it (see
 //! [`auth`](crate::auth)); the tokens follow config reloads.
 
@@ -59,11 +61,23 @@ async fn readyz(State(admin): State<Admin>) -> Response<Body> {
     }
 }
 
+/// A route that exists, asked with a method it does not answer.
+async fn method_not_allowed(method: http::Method) -> Response<Body> {
+    json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        error_body(
+            "method_not_allowed",
+            &format!("this admin endpoint does not answer {method}"),
+        ),
+    )
+}
+
 /// The admin router.
 pub fn router(admin: Admin) -> Router {
     let protected = Router::new()
         .route("/v1/check", post(crate::check::check))
         .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(crate::openapi::serve))
         .merge(crate::api::router())
         .route_layer(middleware::from_fn_with_state(
             admin.auth.clone(),
@@ -73,6 +87,7 @@ pub fn router(admin: Admin) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(protected)
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async {
             json_response::<Body>(
                 StatusCode::NOT_FOUND,

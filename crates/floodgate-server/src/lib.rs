@@ -14,6 +14,7 @@
 //! - [`admin`]: the admin router: `/metrics`, `/healthz`, `/readyz`.
 //! - [`auth`]: admin tokens, roles, and the admin router's middleware.
 //! - [`check`]: `POST /v1/check`, the decision API.
+//! - [`openapi`]: `GET /v1/openapi.json`, the admin API's description.
 //! - [`error`]: `ServerError`, `ReloadError`.
 //! - [`metrics`]: Prometheus text exposition.
 //! - [`logs`]: tracing setup and the rate-limited rejection log.
@@ -33,6 +34,7 @@ pub mod error;
 pub mod live;
 pub mod logs;
 pub mod metrics;
+pub mod openapi;
 pub mod proxy;
 pub mod reload;
 pub mod server;
