@@ -14,6 +14,7 @@
 //! - [`admin`]: the admin router: `/metrics`, `/healthz`, `/readyz`.
 //! - [`auth`]: admin tokens, roles, and the admin router's middleware.
 //! - [`check`]: `POST /v1/check`, the decision API.
+//! - [`cli`]: `floodgate admin`, the admin API from the command line.
 //! - [`openapi`]: `GET /v1/openapi.json`, the admin API's description.
 //! - [`error`]: `ServerError`, `ReloadError`.
 //! - [`metrics`]: Prometheus text exposition.
@@ -28,6 +29,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -65,6 +65,9 @@ enum Command {
         /// The config file.
         file: PathBuf,
     },
+    /// Talks to a running server's admin API: the live policy, clients,
+    /// overrides and counters.
+    Admin(floodgate_server::cli::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -123,6 +126,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config.summary());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Admin(args) => Ok(floodgate_server::cli::run(args)),
     }
 }
 

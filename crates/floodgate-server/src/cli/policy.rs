@@ -1,0 +1,235 @@
+//! `get`, `apply`, `diff`, `history`, `rollback`: the whole policy.
+
+use std::io::Read;
+use std::path::Path;
+
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::client::{Body, Client};
+use super::error::CliError;
+use super::output::{self, cell, diff_is_empty, diff_text, note, out, table, utc, Output};
+
+/// `get --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// YAML, with the version as a comment header.
+    Yaml,
+    /// JSON, with the version on stderr.
+    Json,
+}
+
+/// A policy file's text, and whether it is YAML: by extension, else by
+/// content (JSON starts with `{`).
+pub fn read_policy(file: &Path) -> Result<(String, bool), CliError> {
+    let name = file.display();
+    let text = if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CliError::Usage(format!("stdin: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(file).map_err(|e| CliError::Usage(format!("{name}: {e}")))?
+    };
+    if text.trim().is_empty() {
+        return Err(CliError::Usage(format!("{name}: the file is empty")));
+    }
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let yaml = match ext.as_deref() {
+        Some("yaml" | "yml") => true,
+        Some("json") => false,
+        _ => !text.trim_start().starts_with('{'),
+    };
+    Ok((text, yaml))
+}
+
+/// `get`.
+pub async fn get(c: &Client, format: Option<Format>, o: Output) -> Result<(), CliError> {
+    let yaml = match format {
+        Some(f) => f == Format::Yaml,
+        None => o != Output::Json,
+    };
+    let a = c
+        .get(if yaml {
+            "/v1/policy?format=yaml"
+        } else {
+            "/v1/policy"
+        })
+        .await?;
+    let version = a
+        .version()
+        .map_or_else(|| "unknown".into(), |v| v.to_string());
+    if yaml {
+        // A comment, so stdout stays a document `apply` takes back.
+        out(&format!(
+            "# version: {version}\n{}",
+            String::from_utf8_lossy(&a.body)
+        ));
+    } else {
+        note(&format!("version: {version}\n"));
+        out(&output::document(&a.json()?, false)?);
+    }
+    Ok(())
+}
+
+async fn validate(c: &Client, text: &str, yaml: bool) -> Result<Value, CliError> {
+    c.send(
+        Method::POST,
+        "/v1/policy/validate",
+        Some(Body::document(text, yaml)),
+        None,
+    )
+    .await?
+    .json()
+}
+
+/// `diff -f FILE`.
+pub async fn diff(c: &Client, file: &Path, o: Output) -> Result<(), CliError> {
+    let (text, yaml) = read_policy(file)?;
+    let v = validate(c, &text, yaml).await?;
+    output::print(o, &v, || {
+        format!(
+            "against live version {}:\n{}",
+            cell(&v["version"]),
+            diff_text(&v["diff"])
+        )
+    })
+}
+
+fn changed_meanwhile(live: u64, now: Option<u64>) -> CliError {
+    let now = now.map_or_else(|| "another".into(), |n| n.to_string());
+    CliError::Refused(super::error::Refusal {
+        status: StatusCode::CONFLICT,
+        code: "version_mismatch".into(),
+        message: format!(
+            "the policy changed meanwhile (it is now at version {now}; this apply was checked against version {live}); nothing was applied: run it again to see the new diff"
+        ),
+        errors: Vec::new(),
+        current_version: None,
+    })
+}
+
+/// `apply -f FILE [--dry-run]`: GET the live version, validate (the diff),
+/// PUT with `If-Match` so a change made meanwhile is never overwritten.
+pub async fn apply(c: &Client, file: &Path, dry_run: bool, o: Output) -> Result<(), CliError> {
+    let (text, yaml) = read_policy(file)?;
+    let live = c.get("/v1/policy").await?.version().ok_or_else(|| {
+        CliError::Unreachable("the admin API gave the policy without an ETag".into())
+    })?;
+    let checked = validate(c, &text, yaml).await?;
+    let against = checked["version"].as_u64();
+    if against != Some(live) {
+        return Err(changed_meanwhile(live, against));
+    }
+    let diff = &checked["diff"];
+    if o == Output::Text {
+        out(&format!(
+            "against live version {live}:\n{}",
+            diff_text(diff)
+        ));
+    }
+    if dry_run || diff_is_empty(diff) {
+        if o == Output::Text {
+            let why = if dry_run { "dry run" } else { "no change" };
+            out(&format!("{why}: nothing applied (live version {live})\n"));
+        }
+        return output::print(o, &checked, String::new);
+    }
+    let done = c
+        .send(
+            Method::PUT,
+            "/v1/policy",
+            Some(Body::document(&text, yaml)),
+            Some(live),
+        )
+        .await
+        .map_err(|e| match e {
+            CliError::Refused(r) if r.status == StatusCode::CONFLICT => {
+                changed_meanwhile(live, r.current_version)
+            }
+            e => e,
+        })?
+        .json()?;
+    output::print(o, &done, || {
+        format!("applied: version {}\n", cell(&done["version"]))
+    })
+}
+
+/// `history`.
+pub async fn history(c: &Client, o: Output) -> Result<(), CliError> {
+    let v = c.get("/v1/policy/history").await?.json()?;
+    output::print(o, &v, || {
+        let rows: Vec<Vec<String>> = v["history"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|h| {
+                let live = if h["version"] == v["version"] {
+                    "*"
+                } else {
+                    ""
+                };
+                vec![
+                    format!("{}{live}", cell(&h["version"])),
+                    h["time"].as_u64().map_or_else(|| cell(&h["time"]), utc),
+                    cell(&h["actor"]),
+                    cell(&h["summary"]),
+                ]
+            })
+            .collect();
+        table(&["VERSION", "TIME", "ACTOR", "SUMMARY"], &rows)
+    })
+}
+
+/// `rollback VERSION`.
+pub async fn rollback(c: &Client, version: u64, o: Output) -> Result<(), CliError> {
+    let done = c
+        .send(
+            Method::POST,
+            "/v1/policy/rollback",
+            Some(Body::json(&json!({ "version": version }))),
+            None,
+        )
+        .await?
+        .json()?;
+    output::print(o, &done, || {
+        format!(
+            "rolled back to version {version}: now version {}\n{}",
+            cell(&done["version"]),
+            diff_text(&done["diff"])
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_comes_from_the_extension_else_the_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let is_yaml = |p: &Path| read_policy(p).unwrap().1;
+        assert!(is_yaml(&write("a.yml", "{}")));
+        assert!(!is_yaml(&write("a.json", "tiers: []")));
+        assert!(!is_yaml(&write("a.policy", "  {\"tiers\": []}")));
+        assert!(is_yaml(&write("b.policy", "tiers: []")));
+        assert!(matches!(
+            read_policy(&write("c.yaml", " \n")),
+            Err(CliError::Usage(_))
+        ));
+        assert!(matches!(
+            read_policy(&dir.path().join("missing.yaml")),
+            Err(CliError::Usage(_))
+        ));
+    }
+}
