@@ -248,9 +248,16 @@ impl LivePolicy {
         match self.backend.commit(c.version, &stored, &entry).await {
             Ok(Commit::Done) => {}
             Ok(Commit::Conflict { current }) => return Err(ApiError::Conflict { current }),
+            // Not confirmed: with the store unreachable nothing changed;
+            // with one that stopped answering midway, the change may still
+            // be kept when it answers again, and then every replica
+            // applies it like any other.
             Err(e) => {
                 return Err(ApiError::Unavailable(format!(
-                    "the policy cannot be kept ({e}); nothing changed"
+                    "the policy store did not confirm the change ({e}); this replica keeps version {}. \
+                     If the store took the change before failing, it is applied when the store answers: \
+                     GET /v1/policy/history tells",
+                    c.version
                 )))
             }
         }
@@ -328,7 +335,12 @@ impl LivePolicy {
     pub async fn sync(&self) -> u64 {
         let kept = match self.backend.load().await {
             Ok(Some(k)) => k,
-            Ok(None) => return self.version(),
+            // The store lost the policy (Redis restarted empty): keep the
+            // live one there again, at its version.
+            Ok(None) => {
+                self.restore().await;
+                return self.version();
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "policy sync: the backend cannot be read");
                 return self.version();
@@ -356,6 +368,36 @@ impl LivePolicy {
             }
         }
         c.version
+    }
+
+    /// Keeps the live version in a store that holds none (it lost it), so
+    /// that changes work again and replicas started later load it.
+    async fn restore(&self) {
+        let c = self.current.lock().await;
+        if c.version == 0 {
+            return;
+        }
+        let stored = Stored {
+            version: c.version,
+            document: c.document.clone(),
+        };
+        let entry = HistoryEntry {
+            version: c.version,
+            time: unix_secs(self.clock.now()),
+            actor: "replica".into(),
+            summary: "kept again: the policy store had lost it".into(),
+            document: c.document.clone(),
+        };
+        match self.backend.commit(0, &stored, &entry).await {
+            Ok(Commit::Done) => tracing::warn!(
+                version = c.version,
+                backend = self.backend.describe(),
+                "the policy store had lost the policy: the live version is kept there again"
+            ),
+            // Another replica restored it first: the next sync reads it.
+            Ok(Commit::Conflict { .. }) => {}
+            Err(e) => tracing::debug!(error = %e, "the policy cannot be restored yet"),
+        }
     }
 
     /// The live clients: fingerprint, tier, name.
