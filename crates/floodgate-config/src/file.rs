@@ -31,6 +31,7 @@ pub const ALL_FIELDS: &[&str] = &[
     "trusted_proxies",
     "log",
     "shutdown_grace",
+    "connections",
 ];
 
 /// The top-level keys of [`PolicyDocument`].
@@ -91,6 +92,7 @@ impl<'de> Visitor<'de> for FileVisitor {
                 "trusted_proxies" => s.trusted_proxies = map.next_value()?,
                 "log" => s.log = map.next_value()?,
                 "shutdown_grace" => s.shutdown_grace = map.next_value()?,
+                "connections" => s.connections = map.next_value()?,
                 other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
             }
             seen.push(key);
@@ -253,6 +255,10 @@ mod tests {
             upstream_timeout: Some(DurationField(Duration::from_secs(1))),
             trusted_proxies: vec!["10.0.0.0/8".into()],
             shutdown_grace: Some(DurationField(Duration::from_secs(1))),
+            connections: crate::server::ConnectionsSection {
+                max: Some(1),
+                ..Default::default()
+            },
             ..ServerDocument::default()
         };
         assert_eq!(
