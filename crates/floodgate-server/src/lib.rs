@@ -6,6 +6,8 @@
 //!
 //! - [`config`]: the config file as the server runs it (the document and
 //!   its validation are `floodgate-config`'s); [`summary`] prints it.
+//! - [`listener`]: the accept loop and connection bounds (timeouts,
+//!   open connections, head and body sizes).
 //! - [`server`]: `run(config, listeners, shutdown, reloads)`, `start`;
 //!   the listeners and graceful shutdown.
 //! - [`reload`]: config reloads, and the changes that need a restart.
@@ -33,6 +35,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod listener;
 pub mod live;
 pub mod logs;
 pub mod metrics;

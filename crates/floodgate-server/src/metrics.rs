@@ -135,6 +135,11 @@ pub struct Metrics {
     store: Mutex<Option<Arc<dyn Store>>>,
     redis: Mutex<Option<Arc<Resilient>>>,
     rejections: RejectionLog,
+    connections_open: Mutex<BTreeMap<&'static str, Arc<AtomicU64>>>,
+    connections_accepted: Counters,
+    connections_rejected: Counters,
+    connection_timeouts: Counters,
+    requests_too_large: Counters,
 }
 
 impl Metrics {
@@ -150,6 +155,11 @@ impl Metrics {
             store: Mutex::new(None),
             redis: Mutex::new(None),
             rejections,
+            connections_open: Mutex::new(BTreeMap::new()),
+            connections_accepted: Counters::default(),
+            connections_rejected: Counters::default(),
+            connection_timeouts: Counters::default(),
+            requests_too_large: Counters::default(),
         }
     }
 
@@ -171,6 +181,39 @@ impl Metrics {
     pub fn upstream_error(&self, kind: &str, elapsed: Duration) {
         self.upstream_errors.inc(&[kind]);
         self.upstream_latency.observe(elapsed);
+    }
+
+    /// The count of `listener`'s open connections, which the listener
+    /// keeps (and bounds) and the gauge reports.
+    pub fn connections_open(&self, listener: &'static str) -> Arc<AtomicU64> {
+        self.connections_open
+            .lock()
+            .entry(listener)
+            .or_default()
+            .clone()
+    }
+
+    /// `listener` accepted a connection within its bounds.
+    pub fn connection_accepted(&self, listener: &str) {
+        self.connections_accepted.inc(&[listener]);
+    }
+
+    /// `listener` closed a new connection at once, past a bound (`max`,
+    /// `max_per_ip`).
+    pub fn connection_rejected(&self, listener: &str, reason: &str) {
+        self.connections_rejected.inc(&[listener, reason]);
+    }
+
+    /// `listener` closed a connection that timed out (`header_read`,
+    /// `idle`).
+    pub fn connection_timed_out(&self, listener: &str, reason: &str) {
+        self.connection_timeouts.inc(&[listener, reason]);
+    }
+
+    /// `listener` refused a request whose `part` (`head`, `body`) was too
+    /// large.
+    pub fn request_too_large(&self, listener: &str, part: &str) {
+        self.requests_too_large.inc(&[listener, part]);
     }
 
     /// The exposition text.
@@ -219,6 +262,7 @@ impl Metrics {
             "floodgate_upstream_duration_seconds",
             "Time from forwarding a request to the upstream's response headers.",
         );
+        self.render_connections(&mut out);
         let suppressed = self.rejections.suppressed_total();
         let _ = writeln!(
             out,
@@ -233,6 +277,47 @@ impl Metrics {
             "floodgate_rejection_logs_suppressed_total {suppressed}"
         );
         out
+    }
+}
+
+impl Metrics {
+    fn render_connections(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP floodgate_connections_open Connections open, by listener."
+        );
+        let _ = writeln!(out, "# TYPE floodgate_connections_open gauge");
+        for (listener, n) in self.connections_open.lock().iter() {
+            let _ = writeln!(
+                out,
+                "floodgate_connections_open{{listener=\"{listener}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        self.connections_accepted.render(
+            out,
+            "floodgate_connections_accepted_total",
+            "Connections accepted within the listener's bounds.",
+            &["listener"],
+        );
+        self.connections_rejected.render(
+            out,
+            "floodgate_connections_rejected_total",
+            "New connections closed at once, by the bound they were past (max, max_per_ip).",
+            &["listener", "reason"],
+        );
+        self.connection_timeouts.render(
+            out,
+            "floodgate_connection_timeouts_total",
+            "Connections closed for a timeout (header_read: no whole request head in time; idle: no request on a keep-alive connection).",
+            &["listener", "reason"],
+        );
+        self.requests_too_large.render(
+            out,
+            "floodgate_requests_too_large_total",
+            "Requests refused for a part larger than its bound (head: 431, body: 413).",
+            &["listener", "part"],
+        );
     }
 }
 

@@ -27,6 +27,7 @@ use crate::admin::{self, Admin};
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{ReloadError, ServerError};
+use crate::listener::Listener;
 use crate::live::LivePolicy;
 use crate::logs::RejectionLog;
 use crate::metrics::Metrics;
@@ -186,6 +187,15 @@ pub async fn start(
         None => demo::router(),
     }
     .layer(RateLimitLayer::new(handle.clone()));
+    // The gateway's errors are JSON already, and its upstream's answers
+    // pass as they are.
+    let public_serving = Listener::new(
+        "public",
+        app,
+        config.public_connections(),
+        metrics.clone(),
+        config.upstream.is_none(),
+    );
 
     let live = LivePolicy::start(
         config.document.policy.clone(),
@@ -205,6 +215,14 @@ pub async fn start(
         ready: ready.clone(),
         live: live.clone(),
     });
+
+    let admin_serving = Listener::new(
+        "admin",
+        admin_app,
+        config.admin_connections(),
+        metrics.clone(),
+        true,
+    );
 
     let grace = config.shutdown_grace;
     let reloader = Arc::new(Reloader {
@@ -245,24 +263,13 @@ pub async fn start(
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let signal = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
         // The admin listener outlives the public one, so that `/readyz`
         // answers 503 while in-flight requests drain.
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
-        let public_srv = axum::serve(
-            public,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal(stop_rx.clone()));
-        let admin_srv = axum::serve(
-            admin_listener,
-            admin_app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal(admin_stop_rx));
-        let mut public_task = tokio::spawn(async move { public_srv.await });
-        let mut admin_task = tokio::spawn(async move { admin_srv.await });
+        let public_srv = public_serving.serve(public, stop_rx.clone());
+        let admin_srv = admin_serving.serve(admin_listener, admin_stop_rx);
+        let mut public_task = tokio::spawn(public_srv);
+        let mut admin_task = tokio::spawn(admin_srv);
         let served = |what, r: Result<std::io::Result<()>, tokio::task::JoinError>| match r {
             Ok(Ok(())) => ServerError::Stopped(what),
             Ok(Err(source)) => ServerError::Serve { what, source },

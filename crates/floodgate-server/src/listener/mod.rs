@@ -1,0 +1,302 @@
+//! The listeners' accept loop and connections, with their bounds: a
+//! header-read and an idle timeout, open connections in total and per peer
+//! IP, the size of request heads and bodies. Each bound that trips is
+//! counted in the metrics and logged at warn (a line a second at most).
+//!
+//! # Layout
+//!
+//! - [`serve`]: accepts until the stop signal, then drains the open
+//!   connections gracefully; one task per connection.
+//! - `bounds`: open connections, in total and per IP.
+//! - `watchdog`: what a connection waits for, and its deadline.
+//! - `body`: the JSON 413 past `max_body`, JSON bodies on errors.
+//! - `warn`: the once-a-second log gate.
+//!
+//! A connection past `max` or `max_per_ip` is accepted and closed at once
+//! (rather than left in the kernel's backlog), so the client learns it at
+//! once and the refusal is counted.
+
+mod body;
+mod bounds;
+mod warn;
+mod watchdog;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::Router;
+use http::Request;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::{service_fn, Service as _};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::config::ConnectionLimits;
+use crate::metrics::Metrics;
+
+use bounds::{Bounds, Slot};
+use warn::LogGate;
+use watchdog::{Activity, Timeout, Watched};
+
+/// One listener's bounds, metrics and log gate.
+pub(crate) struct Shared {
+    name: &'static str,
+    limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
+    bounds: Arc<Bounds>,
+    log: LogGate,
+}
+
+impl Shared {
+    fn body_too_large(&self, declared: Option<u64>) {
+        self.metrics.request_too_large(self.name, "body");
+        if let Some(suppressed) = self.log.admit() {
+            tracing::warn!(
+                listener = self.name,
+                max_body = self.limits.max_body,
+                content_length = declared,
+                suppressed_before = suppressed,
+                "request body too large: answered 413"
+            );
+        }
+    }
+
+    fn warn(&self, peer: SocketAddr, reason: &str, what: &str) {
+        if let Some(suppressed) = self.log.admit() {
+            tracing::warn!(
+                listener = self.name,
+                peer = %peer.ip(),
+                reason,
+                suppressed_before = suppressed,
+                "{what}"
+            );
+        }
+    }
+}
+
+/// A listener ready to serve: its router with the body bound, and its
+/// connection bounds.
+pub struct Listener {
+    shared: Arc<Shared>,
+    app: Router,
+}
+
+impl Listener {
+    /// `app` served as listener `name` within `limits`. With
+    /// `json_errors`, error answers that are not JSON get a JSON body
+    /// (not for the gateway: its upstream's answers pass as they are).
+    pub fn new(
+        name: &'static str,
+        app: Router,
+        limits: ConnectionLimits,
+        metrics: Arc<Metrics>,
+        json_errors: bool,
+    ) -> Listener {
+        let bounds = Bounds::new(
+            limits.max,
+            limits.max_per_ip,
+            metrics.connections_open(name),
+        );
+        let shared = Arc::new(Shared {
+            name,
+            limits,
+            metrics,
+            bounds,
+            log: LogGate::default(),
+        });
+        let app = if json_errors {
+            app.layer(axum::middleware::from_fn(body::json_errors))
+        } else {
+            app
+        };
+        // `max_body` replaces axum's own 2 MB default for extractors.
+        let app =
+            app.layer(DefaultBodyLimit::disable())
+                .layer(axum::middleware::from_fn_with_state(
+                    shared.clone(),
+                    body::limit_body,
+                ));
+        Listener { shared, app }
+    }
+
+    /// Serves connections on `listener` until `stop` turns true, then
+    /// stops accepting and waits for the open connections to finish their
+    /// requests and close. Dropping the future closes them all.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        mut stop: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let mut conns = JoinSet::new();
+        let conn_stop = stop.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let mut stopped = std::pin::pin!(stopped);
+        loop {
+            let mut failed = None;
+            tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((stream, peer)) => self.admit(&mut conns, stream, peer, &conn_stop),
+                    Err(e) => failed = Some(e),
+                },
+                _ = stopped.as_mut() => break,
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+            if let Some(e) = failed {
+                self.accept_failed(e).await;
+            }
+        }
+        drop(listener);
+        while conns.join_next().await.is_some() {}
+        Ok(())
+    }
+
+    fn admit(
+        &self,
+        conns: &mut JoinSet<()>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stop: &watch::Receiver<bool>,
+    ) {
+        let s = &self.shared;
+        match s.bounds.admit(peer.ip()) {
+            Ok(slot) => {
+                s.metrics.connection_accepted(s.name);
+                let _ = stream.set_nodelay(true);
+                conns.spawn(connection(
+                    stream,
+                    peer,
+                    self.app.clone(),
+                    s.clone(),
+                    stop.clone(),
+                    slot,
+                ));
+            }
+            Err(why) => {
+                // Dropping the socket closes it at once.
+                drop(stream);
+                s.metrics.connection_rejected(s.name, why.label());
+                s.warn(peer, why.label(), "connection refused: too many open");
+            }
+        }
+    }
+
+    async fn accept_failed(&self, e: std::io::Error) {
+        use std::io::ErrorKind::*;
+        // A client that gave up before being accepted: nothing to do.
+        if matches!(
+            e.kind(),
+            ConnectionAborted | ConnectionReset | ConnectionRefused
+        ) {
+            return;
+        }
+        if let Some(suppressed) = self.shared.log.admit() {
+            tracing::warn!(
+                listener = self.shared.name,
+                error = %e,
+                suppressed_before = suppressed,
+                "accept failed (out of file descriptors?); retrying"
+            );
+        }
+        // Out of file descriptors, most likely: give connections time to
+        // close rather than spin.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    Served(Result<(), hyper::Error>),
+    TimedOut(Timeout),
+}
+
+/// Serves one connection until it closes, times out, or (after `stop`)
+/// finishes its request.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    _slot: Slot,
+) {
+    let limits = shared.limits;
+    let activity = Activity::new(limits.header_read_timeout, limits.idle_timeout);
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let app = TowerToHyperService::new(app);
+    let requests = activity.clone();
+    let service = service_fn(move |mut req: Request<Incoming>| {
+        let in_flight = requests.request();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let answer = app.call(req);
+        async move {
+            let resp = answer.await?;
+            // The request stays in flight until its body is sent.
+            Ok::<_, Infallible>(resp.map(|b| {
+                Body::new(b.map_frame(move |f| {
+                    let _ = &in_flight;
+                    f
+                }))
+            }))
+        }
+    });
+    let conn = http1::Builder::new()
+        .max_buf_size(limits.max_head)
+        .keep_alive(true)
+        .serve_connection(io, service);
+    let mut conn = std::pin::pin!(conn);
+    let mut draining = false;
+    let ended = loop {
+        let deadline = activity.deadline();
+        let sleep = async {
+            match deadline {
+                Some((at, _)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = conn.as_mut() => break Ended::Served(r),
+            _ = sleep => match activity.deadline() {
+                Some((at, why)) if at <= Instant::now() => break Ended::TimedOut(why),
+                _ => {}
+            },
+            _ = activity.changed() => {}
+            _ = stop.wait_for(|s| *s), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    };
+    match ended {
+        Ended::TimedOut(why) => {
+            // Dropping the connection closes the socket.
+            shared
+                .metrics
+                .connection_timed_out(shared.name, why.label());
+            let what = match why {
+                Timeout::HeaderRead => "connection closed: no whole request head in time",
+                Timeout::Idle => "connection closed: idle",
+            };
+            shared.warn(peer, why.label(), what);
+        }
+        Ended::Served(Err(e)) if e.is_parse_too_large() => {
+            shared.metrics.request_too_large(shared.name, "head");
+            shared.warn(peer, "max_head", "request head too large: answered 431");
+        }
+        Ended::Served(Err(e)) => {
+            tracing::debug!(listener = shared.name, peer = %peer, error = %e, "connection error");
+        }
+        Ended::Served(Ok(())) => {}
+    }
+}
