@@ -154,6 +154,11 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
             old.log.rejections_per_second != new.log.rejections_per_second,
         ),
         ("shutdown_grace", old.shutdown_grace != new.shutdown_grace),
+        ("connections", old.connections != new.connections),
+        (
+            "admin.connections",
+            old.admin.connections != new.admin.connections,
+        ),
     ];
     changed
         .into_iter()
