@@ -84,6 +84,19 @@ fn forwarded_for(ip: std::net::IpAddr) -> String {
     }
 }
 
+/// Whether forwarding failed because the request body was cut at the
+/// listener's `max_body`.
+fn body_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// The axum handler: forwards the request as it is.
 pub async fn forward(
     State(gw): State<Gateway>,
@@ -164,6 +177,12 @@ pub async fn forward(
             strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Body::new(body))
         }
+        // The request body went past `max_body` while it was forwarded:
+        // the client's fault, not the upstream's.
+        Ok(Err(e)) if body_too_large(&e) => json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            error_body("payload_too_large", "The request body is too large."),
+        ),
         Ok(Err(e)) => {
             gw.metrics.upstream_error("connect", started.elapsed());
             tracing::warn!(upstream = %gw.upstream.base, error = %e, "upstream request failed");
