@@ -25,6 +25,10 @@ pub struct ReloadReport {
     /// since it was last read (an unchanged policy part leaves the live
     /// policy, and changes made through the admin API, in place).
     pub policy_version: Option<u64>,
+    /// Why the file's policy part was not applied, when it changed but
+    /// could not become the live policy (the policy store was away, for
+    /// one): the server sections were applied all the same.
+    pub policy_error: Option<String>,
     /// Fields that changed but take effect only at the next restart.
     pub needs_restart: Vec<&'static str>,
 }
@@ -43,10 +47,23 @@ impl Reloader {
     /// Reloads the file. On error the running config stays.
     pub(crate) async fn reload(&self) -> Result<ReloadReport, ReloadError> {
         let (report, policy) = self.reload_server_sections()?;
-        let policy_version = self.live.file_reloaded(policy).await?.map(|c| c.version);
+        // The server sections are in force now; the policy part may still
+        // be refused (invalid as a whole live policy, or its store away).
+        let (policy_version, policy_error) = match self.live.file_reloaded(policy).await {
+            Ok(done) => (done.map(|c| c.version), None),
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "the config file's policy part was not applied (the server sections were); \
+                     the live policy stays; reload again once this is resolved"
+                );
+                (None, Some(e.to_string()))
+            }
+        };
         let report = ReloadReport {
             rules: self.live.policy().await.rules.len(),
             policy_version,
+            policy_error,
             ..report
         };
         tracing::info!(

@@ -36,12 +36,28 @@ async fn failure_settings_and_store_rules_apply_at_the_next_reload() {
     assert!(report.needs_restart.is_empty(), "{report:?}");
     assert_eq!(get(&res, &[]).await.status, 429);
 
-    // `store.rules` gives a new rule its own mode at the same reload.
+    // A new rule with a mode from `store.rules` changes the policy part,
+    // which cannot be kept while Redis is away: the reload says so, and the
+    // live policy stays.
     let rule = "  - name: data\n    match: { path: /api/v1/data }\n    limits:\n      - { algorithm: fixed_window, limit: 2, window: 1h }\n";
     let with_rules = redis_yaml(&redis.url(), "fail_closed", rule)
         .replace("  breaker:", "  rules: { data: local }\n  breaker:");
     std::fs::write(&path, &with_rules).unwrap();
-    s.running.reload().await.unwrap();
+    let report = s.running.reload().await.unwrap();
+    assert!(report.policy_error.is_some(), "{report:?}");
+    assert_eq!(report.policy_version, None);
+    assert_eq!(
+        get(&data, &[]).await.status,
+        200,
+        "no rule for /api/v1/data yet"
+    );
+    // Redis back (empty): the same file is kept at the next reload (the
+    // lost version first, then this one), and applies.
+    redis.restart();
+    let report = s.running.reload().await.unwrap();
+    assert_eq!(report.policy_error, None, "{report:?}");
+    assert_eq!(report.policy_version, Some(2));
+    redis.kill();
     let statuses = [
         get(&data, &[]).await.status.as_u16(),
         get(&data, &[]).await.status.as_u16(),

@@ -245,7 +245,15 @@ impl LivePolicy {
             version,
             document: doc.clone(),
         };
-        match self.backend.commit(c.version, &stored, &entry).await {
+        let mut outcome = self.backend.commit(c.version, &stored, &entry).await;
+        if let Ok(Commit::Conflict { current: 0 }) = outcome {
+            // The store lost the policy (Redis restarted empty): keep the
+            // live version there again, then this change on top of it.
+            if c.version > 0 && self.restore_locked(&c).await {
+                outcome = self.backend.commit(c.version, &stored, &entry).await;
+            }
+        }
+        match outcome {
             Ok(Commit::Done) => {}
             Ok(Commit::Conflict { current }) => return Err(ApiError::Conflict { current }),
             // Not confirmed: with the store unreachable nothing changed;
@@ -304,17 +312,16 @@ impl LivePolicy {
 
     /// The config file was read again: its policy part is applied when it
     /// changed since it was last read.
+    /// On error nothing changed, and the next reload tries again.
     pub async fn file_reloaded(&self, file: PolicyDocument) -> Result<Option<Committed>, ApiError> {
-        {
-            let mut c = self.current.lock().await;
-            if c.file_document == file {
-                return Ok(None);
-            }
-            c.file_document = file.clone();
+        if self.current.lock().await.file_document == file {
+            return Ok(None);
         }
-        self.commit_document("config file", None, file)
-            .await
-            .map(Some)
+        let done = self
+            .commit_document("config file", None, file.clone())
+            .await?;
+        self.current.lock().await.file_document = file;
+        Ok(Some(done))
     }
 
     /// Brings this replica in step with the backend: seeds it when it
@@ -374,8 +381,13 @@ impl LivePolicy {
     /// that changes work again and replicas started later load it.
     async fn restore(&self) {
         let c = self.current.lock().await;
+        self.restore_locked(&c).await;
+    }
+
+    /// [`LivePolicy::restore`] with the lock held; whether it was kept.
+    async fn restore_locked(&self, c: &Current) -> bool {
         if c.version == 0 {
-            return;
+            return false;
         }
         let stored = Stored {
             version: c.version,
@@ -389,14 +401,20 @@ impl LivePolicy {
             document: c.document.clone(),
         };
         match self.backend.commit(0, &stored, &entry).await {
-            Ok(Commit::Done) => tracing::warn!(
-                version = c.version,
-                backend = self.backend.describe(),
-                "the policy store had lost the policy: the live version is kept there again"
-            ),
+            Ok(Commit::Done) => {
+                tracing::warn!(
+                    version = c.version,
+                    backend = self.backend.describe(),
+                    "the policy store had lost the policy: the live version is kept there again"
+                );
+                true
+            }
             // Another replica restored it first: the next sync reads it.
-            Ok(Commit::Conflict { .. }) => {}
-            Err(e) => tracing::debug!(error = %e, "the policy cannot be restored yet"),
+            Ok(Commit::Conflict { .. }) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, "the policy cannot be restored yet");
+                false
+            }
         }
     }
 
