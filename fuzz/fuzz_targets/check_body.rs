@@ -1,0 +1,99 @@
+//! The decision API: any bytes as the body of `POST /v1/check`, through
+//! the admin router (built once, on examples/floodgate.yaml, a memory
+//! store and a fixed clock), answered on a current-thread runtime.
+#![no_main]
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::Router;
+use floodgate_core::{Clock, Limiter, ManualClock, MemoryStore, Store, Timestamp};
+use floodgate_server::admin::{self, Admin};
+use floodgate_server::auth::Auth;
+use floodgate_server::config::Config;
+use floodgate_server::live::backend::MemoryBackend;
+use floodgate_server::live::LivePolicy;
+use floodgate_server::logs::RejectionLog;
+use floodgate_server::metrics::Metrics;
+use floodgate_tower::LimiterHandle;
+use libfuzzer_sys::fuzz_target;
+use tokio::runtime::Runtime;
+use tower::ServiceExt;
+
+struct Fixture {
+    rt: Runtime,
+    router: Router,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let router = rt.block_on(async {
+            let config = Config::parse(
+                "examples/floodgate.yaml",
+                include_str!("../../examples/floodgate.yaml"),
+            )
+            .expect("the example config is valid");
+            // A fixed clock: the same body gets the same answer whatever
+            // the fuzzer ran before (windows do not roll over).
+            let clock: Arc<dyn Clock> =
+                Arc::new(ManualClock::new(Timestamp::from_secs_f64(1_700_000_000.0)));
+            let store: Arc<dyn Store> = Arc::new(MemoryStore::new(config.memory));
+            let metrics = Arc::new(Metrics::new(RejectionLog::new(
+                config.log.rejections_per_second,
+                clock.clone(),
+            )));
+            metrics.set_store(store.clone(), None);
+            let handle = LimiterHandle::with_clock(
+                Arc::new(Limiter::new(config.policy.clone(), store.clone())),
+                config.trusted_proxies.clone(),
+                clock.clone(),
+                Some(metrics.clone()),
+            );
+            let live = LivePolicy::start(
+                config.document.policy.clone(),
+                Arc::new(MemoryBackend::default()),
+                handle.clone(),
+                store,
+                clock.clone(),
+            )
+            .await
+            .expect("live policy");
+            admin::router(Admin {
+                handle,
+                metrics,
+                // No tokens: every request is the anonymous admin.
+                auth: Arc::new(Auth::new(Default::default(), clock)),
+                ready: Arc::new(AtomicBool::new(true)),
+                live,
+            })
+        });
+        Fixture { rt, router }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let f = fixture();
+    let req = http::Request::post("/v1/check")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(data.to_vec()))
+        .expect("request");
+    let status = f.rt.block_on(async {
+        let res = f.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .expect("response body");
+        status
+    });
+    // A body is a decision (200, 429), a bad request (400) or, for an
+    // unknown API key under require_api_key, a refusal (401/403).
+    assert!(
+        !status.is_server_error(),
+        "POST /v1/check answered {status}"
+    );
+});
