@@ -121,6 +121,11 @@ impl Serialize for Record<'_> {
     }
 }
 
+/// The latest `t` a trace may have, in seconds: 9,000,000,000 (about the
+/// year 2255), below 2^53 µs, where the engine's time arithmetic is exact
+/// (and cannot overflow).
+pub const MAX_T: f64 = 9_000_000_000.0;
+
 /// Replays `trace` (named `trace_name` in errors) through `config` on
 /// `store`, writing one JSON line per request and the summary to `out`.
 pub async fn run(
@@ -161,9 +166,9 @@ pub async fn run(
             message,
         };
         let req: TraceLine = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-        if !req.t.is_finite() || req.t < 0.0 {
+        if !req.t.is_finite() || !(0.0..=MAX_T).contains(&req.t) {
             return Err(bad(format!(
-                "`t` must be a non-negative number, got {}",
+                "`t` must be a number of seconds from 0 to {MAX_T}, got {:?}",
                 req.t
             )));
         }

@@ -221,6 +221,11 @@ fn a_bad_trace_line_is_named() {
             "t.jsonl:1: unknown field `colour`",
         ),
         ("not json\n", "t.jsonl:1:"),
+        // Past 2^53 µs the engine's time arithmetic would not be exact.
+        (
+            "{\"t\": 1e308, \"path\": \"/a\"}\n",
+            "t.jsonl:1: `t` must be a number of seconds from 0 to 9000000000, got 1e308",
+        ),
     ] {
         let trace = d.file("t.jsonl", body);
         let out = simulate(&config, &trace);
