@@ -131,10 +131,11 @@ fn a_limit_that_denies_leaves_the_others_untouched() {
 }
 
 #[test]
-fn a_multi_limit_request_survives_evicting_its_own_keys() {
-    // One key of room: inserting the new key of a two-limit request evicts
-    // the other key of that same request, which is then consumed anyway.
-    // (It used to panic: "evaluated above".)
+fn a_full_store_keeps_every_busy_key_and_decides_new_ones_on_the_overflow_bucket() {
+    // One key of room, held by a busy key: a two-limit request with that
+    // key and a new one keeps the busy key's state, and the new key is
+    // decided on its limit's overflow bucket. (Evicting the request's own
+    // key once panicked: "evaluated above".)
     let store = MemoryStore::new(MemoryStoreConfig {
         max_keys: 1,
         shards: 1,
@@ -146,8 +147,13 @@ fn a_multi_limit_request_survives_evicting_its_own_keys() {
     assert!(store.check_one(&old, now()).allowed);
     let d = store.check_sync(&[new.clone(), old.clone()], now());
     assert!(d.iter().all(|d| d.allowed), "{d:?}");
-    assert!(store.len() <= store.capacity());
+    assert_eq!(d[1].remaining, 3, "the busy key kept its state");
+    assert_eq!(store.overflowed(), 1);
+    // Another new identity of the same limit shares that bucket.
+    let other = check("new", "d", q, 1);
+    assert_eq!(store.check_one(&other, now()).remaining, 3);
     assert_eq!(store.capacity(), 1);
+    assert_eq!(store.len(), 2, "the busy key and one overflow bucket");
 }
 
 #[test]
@@ -175,15 +181,29 @@ fn the_key_cap_holds_and_idle_keys_are_swept() {
     assert!(store.capacity() >= 1_000 && store.capacity() < 1_100);
     // Idle one second after its request.
     let q = Quota::token_bucket(1, Rate::per_second(1).unwrap()).unwrap();
+    // Keys busy for a second each: past the cap, new ones share the
+    // overflow bucket (one per shard), so only the first of those passes.
+    let mut allowed = 0;
     for i in 0..100_000u64 {
         let who = i.to_string();
-        assert!(store.check_one(&check("cap", &who, q, 1), now()).allowed);
+        allowed += u64::from(store.check_one(&check("cap", &who, q, 1), now()).allowed);
         if i % 997 == 0 {
-            assert!(store.len() <= store.capacity(), "{} keys", store.len());
+            assert!(store.len() <= store.capacity() + 64, "{} keys", store.len());
         }
     }
-    assert!(store.len() <= store.capacity());
-    assert!(store.evicted() >= 100_000 - store.capacity() as u64);
+    assert!(store.len() <= store.capacity() + 64);
+    assert!(allowed <= store.capacity() as u64 + 64, "{allowed} allowed");
+    assert_eq!(store.overflowed(), 100_000 - store.capacity() as u64);
+    // A second later they are all idle: new keys take their room again
+    // (200 keys: about 3 a shard, far below a shard's 16).
+    let later = now().plus(Duration::from_secs(1));
+    for i in 0..200u64 {
+        let who = format!("later-{i}");
+        let c = check("cap", &who, q, 1);
+        assert!(store.check_sync(std::slice::from_ref(&c), later)[0].allowed);
+    }
+    assert!(store.evicted() > 0);
+    assert!(store.len() <= store.capacity() + 64);
 
     // A key that stays busy for an hour survives a sweep that drops the
     // idle ones.
@@ -192,7 +212,7 @@ fn the_key_cap_holds_and_idle_keys_are_swept() {
     assert!(store.check_one(&busy, now()).allowed);
     store.sweep(now().plus(Duration::from_micros(999_999)));
     assert!(store.len() > 1, "swept keys that were not idle yet");
-    store.sweep(now().plus(Duration::from_secs(1)));
+    store.sweep(later.plus(Duration::from_secs(1)));
     assert_eq!(store.len(), 1);
     assert_eq!(
         store.check_one(&busy, now()).remaining,

@@ -9,9 +9,14 @@
 //!   decision over all limits is atomic.
 //! - Every entry records when its state will be idle again; each shard
 //!   drops idle entries every `sweep_interval`.
-//! - A hard cap on keys: a shard that is full first drops idle entries,
-//!   then evicts the eighth of its entries closest to idle (their loss
-//!   grants the least extra quota).
+//! - A hard cap on keys that cannot be gamed: a shard that is full drops
+//!   its idle entries (whose loss changes no decision), and never an entry
+//!   that is not idle. When no idle entry is left, a new key is decided on
+//!   its limit's **overflow bucket** (one per limit and shard, exempt from
+//!   the cap): every key that finds no room shares it. So a flood of
+//!   invented keys can never reset a limited client; while it lasts, new
+//!   clients share one client's quota per limit instead of getting their
+//!   own.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -72,32 +77,42 @@ struct Entry {
 struct Shard {
     map: HashMap<u64, Entry, BuildHasherDefault<PreHashed>>,
     next_sweep: u64,
+    /// No entry is idle before this (a lower bound): a full shard need not
+    /// be swept again until then.
+    first_idle: u64,
 }
 
 impl Shard {
     fn sweep(&mut self, now: u64) {
-        self.map.retain(|_, e| e.idle_at > now);
+        let mut first = u64::MAX;
+        self.map.retain(|_, e| {
+            let keep = e.idle_at > now;
+            if keep {
+                first = first.min(e.idle_at);
+            }
+            keep
+        });
+        self.first_idle = first;
     }
 
-    /// Makes room for one more key under `cap`.
-    fn make_room(&mut self, now: u64, cap: usize) -> u64 {
+    fn insert(&mut self, hash: u64, entry: Entry) {
+        self.first_idle = self.first_idle.min(entry.idle_at);
+        self.map.insert(hash, entry);
+    }
+
+    /// Whether `extra` more keys fit under `cap`, dropping idle entries
+    /// first if they do not (counted in `dropped`).
+    fn has_room(&mut self, now: u64, cap: usize, extra: usize, dropped: &AtomicU64) -> bool {
+        if self.map.len() + extra < cap {
+            return true;
+        }
+        if now < self.first_idle {
+            return false;
+        }
         let before = self.map.len();
         self.sweep(now);
-        if self.map.len() >= cap {
-            let mut idle: Vec<u64> = self.map.values().map(|e| e.idle_at).collect();
-            let cut = (idle.len() / 8).max(1) - 1;
-            let (_, &mut threshold, _) = idle.select_nth_unstable(cut);
-            let mut evict = cut + 1;
-            self.map.retain(|_, e| {
-                if evict > 0 && e.idle_at <= threshold {
-                    evict -= 1;
-                    false
-                } else {
-                    true
-                }
-            });
-        }
-        (before - self.map.len()) as u64
+        dropped.fetch_add((before - self.map.len()) as u64, Ordering::Relaxed);
+        self.map.len() + extra < cap
     }
 }
 
@@ -109,6 +124,7 @@ pub struct MemoryStore {
     sweep_us: u64,
     seed: foldhash::quality::RandomState,
     evicted: AtomicU64,
+    overflowed: AtomicU64,
 }
 
 impl Default for MemoryStore {
@@ -127,6 +143,7 @@ impl MemoryStore {
                 Mutex::new(Shard {
                     map: HashMap::default(),
                     next_sweep: 0,
+                    first_idle: 0,
                 })
             })
             .collect();
@@ -137,6 +154,7 @@ impl MemoryStore {
             sweep_us: duration_micros(config.sweep_interval).max(1),
             seed: foldhash::quality::RandomState::default(),
             evicted: AtomicU64::new(0),
+            overflowed: AtomicU64::new(0),
         }
     }
 
@@ -196,26 +214,48 @@ impl MemoryStore {
             .count() as u64
     }
 
+    /// The key of `check`'s limit's overflow bucket in the shard of
+    /// `hash`: the shard bits of `hash`, the rest from the limit alone.
+    fn overflow_hash(&self, check: &LimitCheck, hash: u64) -> u64 {
+        let mut h = self.seed.build_hasher();
+        h.write(check.limit_id.as_bytes());
+        h.write_u8(0xfe);
+        let low = h.finish();
+        if self.shard_bits == 0 {
+            return low;
+        }
+        let keep = 64 - self.shard_bits;
+        (hash >> keep << keep) | (low & (u64::MAX >> self.shard_bits))
+    }
+
     /// Decides one check (the common case, with one lock and no sorting).
     pub fn check_one(&self, check: &LimitCheck, now: Timestamp) -> Decision {
-        let hash = self.hash(check);
+        let mut hash = self.hash(check);
         let mut shard = self.shards[self.shard_of(hash)].lock();
         let t = now.as_micros();
         self.maybe_sweep(&mut shard, t);
+        // Only a full shard needs to know whether the key is new.
+        if shard.map.len() >= self.per_shard_cap
+            && !shard.map.contains_key(&hash)
+            && !shard.has_room(t, self.per_shard_cap, 0, &self.evicted)
+        {
+            hash = self.overflow_hash(check, hash);
+            self.overflowed.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(entry) = shard.map.get_mut(&hash) {
             let d = algorithm::decide(&mut entry.state, now, check.cost, &check.quota);
             if d.allowed {
                 entry.idle_at = idle_at(t, &d);
+                let idle = entry.idle_at;
+                shard.first_idle = shard.first_idle.min(idle);
             }
             return d;
         }
         let mut state = State::fresh(&check.quota, now);
         let d = algorithm::decide(&mut state, now, check.cost, &check.quota);
         if d.allowed {
-            self.insert(
-                &mut shard,
+            shard.insert(
                 hash,
-                t,
                 Entry {
                     idle_at: idle_at(t, &d),
                     state,
@@ -227,7 +267,7 @@ impl MemoryStore {
 
     fn check_many(&self, checks: &[LimitCheck], now: Timestamp) -> Vec<Decision> {
         let t = now.as_micros();
-        let hashes: Vec<u64> = checks.iter().map(|c| self.hash(c)).collect();
+        let mut hashes: Vec<u64> = checks.iter().map(|c| self.hash(c)).collect();
         let mut order: Vec<usize> = hashes.iter().map(|&h| self.shard_of(h)).collect();
         order.sort_unstable();
         order.dedup();
@@ -235,6 +275,33 @@ impl MemoryStore {
         let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> =
             order.iter().map(|&i| (i, self.shards[i].lock())).collect();
         let guard_of = |shard: usize| order.binary_search(&shard).expect("locked");
+
+        // New keys that find no room go to their limit's overflow bucket
+        // (in the same shard, so the locks above cover it).
+        let mut new_in: Vec<usize> = vec![0; order.len()];
+        for i in 0..checks.len() {
+            let g = guard_of(self.shard_of(hashes[i]));
+            if guards[g].1.map.len() + checks.len() < self.per_shard_cap {
+                continue; // room for every key of this request
+            }
+            let seen_before = hashes[..i].contains(&hashes[i]);
+            if seen_before || guards[g].1.map.contains_key(&hashes[i]) {
+                continue;
+            }
+            if guards[g]
+                .1
+                .has_room(t, self.per_shard_cap, new_in[g], &self.evicted)
+            {
+                new_in[g] += 1;
+            } else {
+                let old = hashes[i];
+                let overflow = self.overflow_hash(&checks[i], old);
+                for h in hashes[i..].iter_mut().filter(|h| **h == old) {
+                    *h = overflow;
+                }
+                self.overflowed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
 
         // Keys that are new, or that appear more than once in this request,
         // are decided on a private copy: a repeated key must see the cost of
@@ -295,15 +362,16 @@ impl MemoryStore {
                         e.state = state;
                         e.idle_at = e.idle_at.max(idle);
                     }
-                    None => self.insert(
-                        g,
-                        hash,
-                        t,
-                        Entry {
-                            idle_at: idle,
-                            state,
-                        },
-                    ),
+                    // Room was made (or it is an overflow bucket) above.
+                    None => {
+                        g.insert(
+                            hash,
+                            Entry {
+                                idle_at: idle,
+                                state,
+                            },
+                        );
+                    }
                 }
             }
         }
@@ -316,14 +384,6 @@ impl MemoryStore {
             shard.sweep(t);
             shard.next_sweep = t.saturating_add(self.sweep_us);
         }
-    }
-
-    fn insert(&self, shard: &mut Shard, hash: u64, t: u64, entry: Entry) {
-        if shard.map.len() >= self.per_shard_cap {
-            let n = shard.make_room(t, self.per_shard_cap);
-            self.evicted.fetch_add(n, Ordering::Relaxed);
-        }
-        shard.map.insert(hash, entry);
     }
 
     /// Drops every idle entry now (a shard also does it on its own every
@@ -344,12 +404,20 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// Entries dropped to make room (idle ones included) since start.
+    /// Idle entries dropped to make room for new keys, since start (an
+    /// entry that is not idle is never dropped).
     pub fn evicted(&self) -> u64 {
         self.evicted.load(Ordering::Relaxed)
     }
 
-    /// The most keys this store holds.
+    /// Decisions of new keys made on their limit's overflow bucket because
+    /// the store was full of keys that are not idle, since start.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// The most keys this store holds (besides one overflow bucket per
+    /// limit and shard).
     pub fn capacity(&self) -> usize {
         self.per_shard_cap * self.shards.len()
     }

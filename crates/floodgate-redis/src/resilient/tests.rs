@@ -218,3 +218,35 @@ async fn an_open_breaker_keeps_calls_away_until_a_probe_succeeds() {
     assert_eq!(calls(), 5, "closed: every call goes through");
     assert_eq!(s.stats().degraded(), 3 + 11);
 }
+
+#[tokio::test]
+async fn the_local_fallback_keeps_a_limited_client_limited_through_a_flood() {
+    // The local store holds 10,000 keys; 100,000 invented identities (two
+    // limits each) arrive while Redis is down.
+    let (s, _clock) = store(FailurePolicy {
+        default: FailureMode::Local,
+        local: floodgate_core::MemoryStoreConfig {
+            max_keys: 10_000,
+            ..floodgate_core::MemoryStoreConfig::default()
+        },
+        ..FailurePolicy::default()
+    });
+    let pair = |who: &str| {
+        let q = Quota::fixed_window(3, Duration::from_secs(3_600)).unwrap();
+        let day = Quota::fixed_window(100, Duration::from_secs(86_400)).unwrap();
+        vec![
+            LimitCheck::new("flood/a".into(), who.into(), q, 1),
+            LimitCheck::new("flood/day".into(), who.into(), day, 1),
+        ]
+    };
+    let victim = pair("victim");
+    for _ in 0..3 {
+        assert_eq!(allowed(&run(&s, &victim).await), [true, true]);
+    }
+    let before = run(&s, &victim).await;
+    assert_eq!(allowed(&before), [false, true]);
+    for i in 0..100_000 {
+        run(&s, &pair(&format!("invented-{i}"))).await;
+    }
+    assert_eq!(run(&s, &victim).await, before, "the flood reset the victim");
+}
