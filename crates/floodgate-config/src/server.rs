@@ -213,6 +213,12 @@ impl AdminSection {
             if sha256_digest(&t.sha256).is_none() {
                 return Err(src.error(&field("sha256"), SHA256_FORMAT));
             }
+            if let Some(j) = self.tokens[..i].iter().position(|u| u.sha256 == t.sha256) {
+                return Err(src.error(
+                    &field("sha256"),
+                    format!("the same token as tokens[{j}]: each token once, with one role"),
+                ));
+            }
         }
         if self
             .state_file
@@ -321,6 +327,12 @@ impl ServerDocument {
         }
         self.connections.check(src, &at(&["connections"]))?;
         self.admin.check(src)?;
+        if self.admin.state_file.is_some() && self.store.kind != crate::store::StoreKind::Memory {
+            return Err(src.error(
+                &at(&["admin", "state_file"]),
+                "applies to the memory store; with Redis the live policy is kept in Redis",
+            ));
+        }
         self.store.check(src)
     }
 }

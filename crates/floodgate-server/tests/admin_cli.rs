@@ -570,3 +570,27 @@ async fn usage_and_local_errors_are_exit_2() {
     assert_eq!(live_version(&s).await, "version: 1");
     s.running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_read_at_an_older_version_is_not_applied() {
+    let s = start(&config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Read at version 1, edited, while someone else changes the policy.
+    let read = ok(&s, &["get"]).await.stdout;
+    let file = write(&dir, "p.yaml", &read.replace("limit: 5", "limit: 6"));
+    let other = write(&dir, "other.yaml", &policy_with_limit("9"));
+    ok(&s, &["apply", "-f", other.to_str().unwrap()]).await;
+    let r = cli(&s, &["apply", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("changed meanwhile"), "{}", r.stderr);
+    assert_eq!(live_version(&s).await, "version: 2");
+    // Told which version to expect, it applies.
+    let r = cli(
+        &s,
+        &["apply", "--if-match", "2", "-f", file.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(live_version(&s).await, "version: 3");
+    s.running.shutdown().await.unwrap();
+}

@@ -542,7 +542,14 @@ async fn put_policy_gives_every_documented_status() {
     let policy = current.json();
     let mut invalid = policy.clone();
     invalid["rules"][0]["limits"][0]["limit"] = 0.into();
-    let (good, bad) = (policy.to_string(), invalid.to_string());
+    // Real changes (a policy put back unchanged makes no new version).
+    let changed = |by: u64| {
+        let mut p = policy.clone();
+        let limit = p["rules"][0]["limits"][0]["limit"].as_u64().unwrap();
+        p["rules"][0]["limits"][0]["limit"] = (limit + by).into();
+        p.to_string()
+    };
+    let (good, good_again, bad) = (changed(1), changed(2), invalid.to_string());
 
     let mut seen = BTreeMap::new();
     let put = |headers: Headers, body: &str| {
@@ -571,7 +578,7 @@ async fn put_policy_gives_every_documented_status() {
     // The state file cannot be written: 503, nothing changed.
     std::fs::remove_file(&state).unwrap();
     std::fs::create_dir(&state).unwrap();
-    let r = put(vec![auth(&ops), ("if-match", "\"2\"".into())], &good).await;
+    let r = put(vec![auth(&ops), ("if-match", "\"2\"".into())], &good_again).await;
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
     assert_documented_answer(&doc, "/v1/policy", "put", &op, &r);
     seen.insert(503, ());

@@ -66,17 +66,47 @@ pub fn etag(version: u64) -> HeaderValue {
 }
 
 /// A JSON body, or a 400 naming the JSON path of what is wrong.
+/// A body that is not JSON, or not an object, is a 400; one that is an
+/// object but not a valid one (a field of the wrong type or value) a 422
+/// naming the field.
 pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    object_body(body)?;
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
-        ApiError::BadRequest(format!("invalid JSON body: {at}{}", e.inner()))
+        if e.inner().classify() == serde_json::error::Category::Data {
+            let mut message = e.inner().to_string();
+            if let Some(at) = message.rfind(" at line ") {
+                message.truncate(at);
+            }
+            return ApiError::Invalid(vec![floodgate_config::ConfigError {
+                file: "request body".into(),
+                line: e.inner().line(),
+                column: e.inner().column(),
+                field: if path == "." { String::new() } else { path },
+                message,
+            }]);
+        }
+        ApiError::BadRequest(format!("invalid JSON body: {}", e.inner()))
     })
+}
+
+/// Checks that `body` is one JSON object (serde would otherwise take an
+/// array for a struct, field by position).
+pub fn object_body(body: &[u8]) -> Result<(), ApiError> {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Err(e) => Err(ApiError::BadRequest(format!("invalid JSON body: {e}"))),
+        Ok(_) => {
+            let first = body.iter().find(|b| !b.is_ascii_whitespace());
+            if first == Some(&b'{') {
+                Ok(())
+            } else {
+                Err(ApiError::BadRequest(
+                    "the body must be a JSON object".into(),
+                ))
+            }
+        }
+    }
 }
 
 /// The admin API's routes.

@@ -50,7 +50,12 @@ pub(crate) async fn put_override(
             )))
         }
         (at, None) => at,
-        (None, Some(d)) => Some(now_s.saturating_add(d.0.as_secs().max(1))),
+        (None, Some(d)) if d.0.as_secs() == 0 => {
+            return Err(ApiError::BadRequest(
+                "expires_in must be at least 1s".into(),
+            ))
+        }
+        (None, Some(d)) => Some(now_s.saturating_add(d.0.as_secs())),
     };
     let expected = if_match(&headers)?;
     let o = OverrideDocument {

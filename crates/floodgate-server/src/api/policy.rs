@@ -48,6 +48,8 @@ pub(crate) fn document_from_body(
     let doc = if yaml {
         PolicyDocument::from_yaml("request body", text)?
     } else {
+        // Not JSON, or not an object: 400; a field wrong: 422.
+        super::object_body(body)?;
         PolicyDocument::from_json("request body", text)?
     };
     doc.validate_all(&Source {

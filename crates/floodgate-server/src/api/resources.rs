@@ -54,8 +54,15 @@ pub(crate) async fn put_rule(
 ) -> Result<Response, ApiError> {
     // The name may be left out of the body; when given it must agree.
     let mut value: serde_json::Value = json_body(&body)?;
-    match value.get("name") {
-        None => value["name"] = json!(name),
+    let Some(fields) = value.as_object_mut() else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    match fields.get("name") {
+        None => {
+            fields.insert("name".into(), json!(name));
+        }
         Some(n) if n == &json!(name) => {}
         Some(n) => {
             return Err(ApiError::BadRequest(format!(

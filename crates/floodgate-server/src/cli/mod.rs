@@ -92,6 +92,11 @@ pub enum AdminCommand {
         /// Print the diff and stop.
         #[arg(long)]
         dry_run: bool,
+        /// Apply only if the live policy is at this version (default: the
+        /// `# version: N` line that `get` writes at the top of a YAML
+        /// file, when there is one; else the version read just before).
+        #[arg(long)]
+        if_match: Option<u64>,
     },
     /// Prints what applying a file would change.
     Diff {
@@ -144,7 +149,11 @@ fn run_inner(args: AdminArgs) -> Result<(), CliError> {
         let o = args.output;
         match args.command {
             AdminCommand::Get { format } => policy::get(&c, format, o).await,
-            AdminCommand::Apply { file, dry_run } => policy::apply(&c, &file, dry_run, o).await,
+            AdminCommand::Apply {
+                file,
+                dry_run,
+                if_match,
+            } => policy::apply(&c, &file, dry_run, if_match, o).await,
             AdminCommand::Diff { file } => policy::diff(&c, &file, o).await,
             AdminCommand::History => policy::history(&c, o).await,
             AdminCommand::Rollback { version } => policy::rollback(&c, version, o).await,

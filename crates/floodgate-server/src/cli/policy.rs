@@ -115,11 +115,24 @@ fn changed_meanwhile(live: u64, now: Option<u64>) -> CliError {
 
 /// `apply -f FILE [--dry-run]`: GET the live version, validate (the diff),
 /// PUT with `If-Match` so a change made meanwhile is never overwritten.
-pub async fn apply(c: &Client, file: &Path, dry_run: bool, o: Output) -> Result<(), CliError> {
+pub async fn apply(
+    c: &Client,
+    file: &Path,
+    dry_run: bool,
+    if_match: Option<u64>,
+    o: Output,
+) -> Result<(), CliError> {
     let (text, yaml) = read_policy(file)?;
     let live = c.get("/v1/policy").await?.version().ok_or_else(|| {
         CliError::Unreachable("the admin API gave the policy without an ETag".into())
     })?;
+    // The version the file was read at (`get` writes it at the top): a
+    // change made since by someone else is not overwritten.
+    if let Some(read_at) = if_match.or_else(|| version_header(&text)) {
+        if read_at != live {
+            return Err(changed_meanwhile(read_at, Some(live)));
+        }
+    }
     let checked = validate(c, &text, yaml).await?;
     let against = checked["version"].as_u64();
     if against != Some(live) {
@@ -157,6 +170,14 @@ pub async fn apply(c: &Client, file: &Path, dry_run: bool, o: Output) -> Result<
     output::print(o, &done, || {
         format!("applied: version {}\n", cell(&done["version"]))
     })
+}
+
+/// The `# version: N` line `get` writes at the top of a YAML document.
+fn version_header(text: &str) -> Option<u64> {
+    text.lines()
+        .take_while(|l| l.trim_start().starts_with('#') || l.trim().is_empty())
+        .find_map(|l| l.trim_start().strip_prefix("# version:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// `history`.

@@ -163,7 +163,17 @@ impl FileBackend {
         let name = self.path.file_name().unwrap_or_default().to_string_lossy();
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let text = serde_json::to_vec_pretty(state).map_err(|e| BackendError(e.to_string()))?;
-        let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+        // Readable by the server's user only: it holds the key digests.
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(fail)?
+        };
         f.write_all(&text).map_err(fail)?;
         f.sync_all().map_err(fail)?;
         drop(f);

@@ -117,7 +117,19 @@ impl LivePolicy {
         };
         let (version, document) = match kept {
             Some(s) => match validate(&s.document) {
-                Ok(_) => {
+                Ok(kept) => {
+                    let mut from_file = file.clone();
+                    if let Ok(p) = validate(&from_file) {
+                        normalize(&mut from_file, &p, now);
+                    }
+                    if from_file != s.document {
+                        tracing::warn!(
+                            version = s.version,
+                            "the config file's policy part differs from the kept live policy, which applies; \
+                             `floodgate admin apply -f FILE` (or editing the file's policy part while running) applies the file's"
+                        );
+                    }
+                    let _ = kept;
                     tracing::info!(
                         version = s.version,
                         backend = backend.describe(),
@@ -230,15 +242,34 @@ impl LivePolicy {
             }
         }
         let now = self.clock.now();
-        let policy = validate(&doc)?;
+        // Errors name the field's path in the whole policy document; a
+        // line of its rendering would mean nothing to the caller.
+        let policy = validate(&doc).map_err(|mut errors| {
+            for e in &mut errors {
+                e.line = 0;
+                e.column = 0;
+            }
+            errors
+        })?;
         normalize(&mut doc, &policy, now);
         let diff = Diff::between((&c.policy, &c.document), (&policy, &doc));
+        if c.version > 0 && diff.is_empty() && doc == c.document {
+            // Nothing to keep: no new version.
+            return Ok(Committed {
+                version: c.version,
+                diff,
+            });
+        }
         let version = c.version + 1;
         let entry = HistoryEntry {
             version,
             time: unix_secs(now),
             actor: actor.to_string(),
-            summary: diff.summary(),
+            summary: if c.version == 0 {
+                "initial policy".into()
+            } else {
+                diff.summary()
+            },
             document: doc.clone(),
         };
         let stored = Stored {
