@@ -575,6 +575,12 @@ async fn put_policy_gives_every_documented_status() {
         assert_documented_answer(&doc, "/v1/policy", "put", &op, &r);
         seen.insert(want, ());
     }
+    // Over the admin listener's body bound (1 MiB by default): 413.
+    let huge = format!("{{\"tiers\": [\"{}\"]}}", "x".repeat(2 << 20));
+    let r = put(vec![auth(&ops), ("if-match", "\"2\"".into())], &huge).await;
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
+    assert_documented_answer(&doc, "/v1/policy", "put", &op, &r);
+    seen.insert(413, ());
     // The state file cannot be written: 503, nothing changed.
     std::fs::remove_file(&state).unwrap();
     std::fs::create_dir(&state).unwrap();
