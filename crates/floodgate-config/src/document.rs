@@ -112,7 +112,11 @@ pub struct RuleDocument {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<LimitDocument>,
     /// Tier name → limits that replace `limits` for that tier.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::unique::unique_map"
+    )]
     pub tiers: BTreeMap<String, Vec<LimitDocument>>,
     /// Decide and report, never deny.
     #[serde(default)]

@@ -151,6 +151,7 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Parses and validates `text`, naming `file` in errors.
     pub fn parse(file: &str, text: &str) -> Result<ConfigFile, ConfigError> {
+        crate::depth::check_depth(file, text)?;
         let mut document: FileDocument =
             serde_yaml_ng::from_str(text).map_err(|e| ConfigError::from_yaml(file, &e))?;
         let src = Source { name: file, text };

@@ -14,7 +14,9 @@
 //! - [`store`]: `StoreDocument`, the `store:` section.
 //! - [`file`]: `ConfigFile`, both read from one file.
 //! - [`error`]: `ConfigError` and `Source` (locating errors).
+//! - [`depth`]: a linear pre-scan refusing deeply nested documents.
 //! - [`locate`]: finds a node of a YAML (or JSON) text by path.
+//! - [`unique`]: maps that refuse a key given twice.
 //! - [`units`]: durations (`1m30s`) and rates (`100/minute`).
 //!
 //! # Example
@@ -35,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod depth;
 pub mod document;
 pub mod error;
 pub mod file;
@@ -42,6 +45,7 @@ pub mod limit;
 pub mod locate;
 pub mod server;
 pub mod store;
+pub mod unique;
 pub mod units;
 pub mod validate;
 
@@ -59,6 +63,7 @@ pub use store::{BreakerDocument, StoreDocument, StoreKind, TimeSourceName};
 impl PolicyDocument {
     /// Reads a policy document from YAML.
     pub fn from_yaml(name: &str, text: &str) -> Result<PolicyDocument, ConfigError> {
+        depth::check_depth(name, text)?;
         serde_yaml_ng::from_str(text).map_err(|e| ConfigError::from_yaml(name, &e))
     }
 

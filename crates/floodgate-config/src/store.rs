@@ -91,7 +91,11 @@ pub struct StoreDocument {
     pub local_divisor: Option<u64>,
     /// Rule name → failure mode, for rules without their own
     /// `on_store_failure` (which wins).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::unique::unique_map"
+    )]
     pub rules: BTreeMap<String, FailureMode>,
     /// Circuit breaker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,30 +153,46 @@ impl StoreDocument {
         match self.kind {
             StoreKind::Memory => {
                 if let Some((f, _)) = redis_fields.iter().find(|(_, given)| *given) {
-                    return Err(src.error(
-                        &at(f),
-                        format!("`{f}` applies to kind redis or redis_cluster, not memory"),
-                    ));
+                    let kinds = match *f {
+                        "url" => "redis",
+                        "nodes" => "redis_cluster",
+                        _ => "redis or redis_cluster",
+                    };
+                    return Err(
+                        src.error(&at(f), format!("`{f}` applies to kind {kinds}, not memory"))
+                    );
                 }
                 return Ok(());
             }
             StoreKind::Redis => {
-                if self.url.is_none() {
-                    return Err(src.error(&at("kind"), "kind: redis needs a `url`"));
-                }
                 if self.nodes.is_some() {
                     return Err(src.error(
                         &at("nodes"),
                         "`nodes` is for kind: redis_cluster; use `url`",
                     ));
                 }
+                let Some(url) = &self.url else {
+                    return Err(src.error(&at("kind"), "kind: redis needs a `url`"));
+                };
+                check_url(url).map_err(|m| src.error(&at("url"), m))?;
             }
             StoreKind::RedisCluster => {
-                if self.nodes.as_ref().is_none_or(Vec::is_empty) {
-                    return Err(src.error(&at("kind"), "kind: redis_cluster needs `nodes`"));
-                }
                 if self.url.is_some() {
                     return Err(src.error(&at("url"), "`url` is for kind: redis; use `nodes`"));
+                }
+                let nodes = self.nodes.as_deref().unwrap_or_default();
+                if nodes.is_empty() {
+                    return Err(src.error(&at("kind"), "kind: redis_cluster needs `nodes`"));
+                }
+                for (i, n) in nodes.iter().enumerate() {
+                    let here = vec![Seg::from("store"), Seg::from("nodes"), Seg::from(i)];
+                    check_url(n).map_err(|m| src.error(&here, m))?;
+                }
+                if self.connections.is_some() {
+                    return Err(src.error(
+                        &at("connections"),
+                        "applies to kind redis (a cluster client manages its connections)",
+                    ));
                 }
             }
         }
@@ -180,7 +200,7 @@ impl StoreDocument {
             if p.contains(['{', '}']) || p.len() > 64 {
                 return Err(src.error(
                     &at("key_prefix"),
-                    "at most 64 characters, no braces (the identity is the hash tag)",
+                    "at most 64 bytes, no braces (the identity is the hash tag)",
                 ));
             }
         }
@@ -206,5 +226,71 @@ impl StoreDocument {
             check_wait(src, &bat("cooldown"), b.cooldown, MAX_COOLDOWN)?;
         }
         Ok(())
+    }
+}
+
+/// Checks a Redis URL's form: `redis://` or `rediss://`, then a host (with
+/// an optional `user:password@`, `:port` and `/db`).
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("redis://")
+        .or_else(|| url.strip_prefix("rediss://"))
+        .ok_or_else(|| {
+            format!("`{url}` is not a Redis URL: write redis://host:port or rediss://host:port")
+        })?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("`{url}`: no host"))?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        }
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("`{url}`: no host"));
+    }
+    if let Some(p) = port {
+        if p.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(format!("`{url}`: `{p}` is not a port"));
+        }
+    }
+    if let Some(db) = rest.split_once('/').map(|(_, d)| d) {
+        if !db.is_empty() && db.parse::<u32>().is_err() {
+            return Err(format!("`{url}`: `{db}` is not a database number"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::check_url;
+
+    #[test]
+    fn redis_urls() {
+        for ok in [
+            "redis://127.0.0.1:6379",
+            "redis://h",
+            "rediss://user:pw@h:6380/2",
+            "redis://[::1]:6379",
+            "redis://[::1]",
+        ] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "not a url",
+            "http://a:1",
+            "redis://",
+            "redis://h:x",
+            "redis://h:0",
+            "redis://h/db",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -144,8 +144,19 @@ fn file_mistakes_are_located() {
         ),
         (
             "store:\n  kind: redis_cluster\n  url: redis://x\n",
-            2,
-            "needs `nodes`",
+            3,
+            "is for kind: redis",
+        ),
+        ("store:\n  kind: redis_cluster\n", 2, "needs `nodes`"),
+        (
+            "store:\n  kind: redis\n  url: http://x:1\n",
+            3,
+            "not a Redis URL",
+        ),
+        (
+            "rules:\n  - name: a\n    limits: []\n    tiers: {t: [], t: []}\n",
+            4,
+            "given twice",
         ),
         (
             "store: {kind: redis, url: redis://x, breaker: {failures: 0}}\n",

@@ -190,10 +190,21 @@ impl Config {
         };
         let trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies)
             .map_err(|m| err(&["trusted_proxies"], m))?;
-        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+        // A bare word must be a level: `verbose` would read as a filter
+        // for a module of that name, and silence everything else.
+        let levels = ["off", "error", "warn", "info", "debug", "trace"];
+        let bare_word = raw
+            .log
+            .level
+            .split(',')
+            .any(|d| !d.contains('=') && !d.contains("::") && !levels.contains(&d.trim()));
+        if bare_word || tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
             return Err(err(
                 &["log", "level"],
-                format!("`{}` is not a log level", raw.log.level),
+                format!(
+                    "`{}` is not a log level: use off, error, warn, info, debug or trace, or a filter such as `info,floodgate=debug`",
+                    raw.log.level
+                ),
             ));
         }
         Ok(Config {

@@ -182,8 +182,14 @@ pub async fn run(
         if !req.path.starts_with('/') {
             return Err(bad(format!("`path` must start with /, got `{}`", req.path)));
         }
-        if req.cost == Some(0) {
-            return Err(bad("`cost` must be at least 1".into()));
+        if req
+            .cost
+            .is_some_and(|c| c == 0 || c > crate::check::MAX_COST)
+        {
+            return Err(bad(format!(
+                "`cost` must be between 1 and {}",
+                crate::check::MAX_COST
+            )));
         }
         clock.set(Timestamp::from_secs_f64(req.t));
         let now = floodgate_core::Clock::now(&clock);

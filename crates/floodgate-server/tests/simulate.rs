@@ -221,6 +221,10 @@ fn a_bad_trace_line_is_named() {
             "t.jsonl:1: unknown field `colour`",
         ),
         ("not json\n", "t.jsonl:1:"),
+        (
+            "{\"t\": 1, \"path\": \"/a\", \"cost\": 1099511627777}\n",
+            "t.jsonl:1: `cost` must be between 1 and 1099511627776",
+        ),
         // Past 2^53 µs the engine's time arithmetic would not be exact.
         (
             "{\"t\": 1e308, \"path\": \"/a\"}\n",
