@@ -103,7 +103,8 @@ where
                 Some(()) => {
                     tracing::info!("reloading the config");
                     if let Err(e) = running.reload().await {
-                        tracing::warn!(error = %e, "reload failed");
+                        // Already logged, with its reason, where it failed.
+                        tracing::debug!(error = %e, "reload failed");
                     }
                 }
                 // No more reloads: wait for the shutdown alone.
