@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{etag, if_match, json_body, ActorName};
+use super::{committed, if_match, json_body, tagged, ActorName};
 use crate::admin::Admin;
 
 fn hex(bytes: &[u8]) -> String {
@@ -90,7 +90,7 @@ pub(crate) async fn create_client(
             Ok(())
         })
         .await?;
-    let mut r = (
+    let r = (
         StatusCode::CREATED,
         Json(json!({
             "api_key": key,
@@ -99,11 +99,8 @@ pub(crate) async fn create_client(
             "name": req.name,
             "version": done.version,
         })),
-    )
-        .into_response();
-    r.headers_mut()
-        .insert(http::header::ETAG, etag(done.version));
-    Ok(r)
+    );
+    Ok(tagged(r, done.version))
 }
 
 fn client_json(c: &ClientDocument) -> serde_json::Value {
@@ -113,9 +110,7 @@ fn client_json(c: &ClientDocument) -> serde_json::Value {
 pub(crate) async fn list_clients(State(admin): State<Admin>) -> Response {
     let (version, doc) = admin.live.snapshot().await;
     let list: Vec<_> = doc.clients.iter().map(client_json).collect();
-    let mut r = Json(json!({ "clients": list })).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(version));
-    r
+    tagged(Json(json!({ "clients": list })), version)
 }
 
 pub(crate) async fn get_client(
@@ -167,10 +162,7 @@ pub(crate) async fn patch_client(
             Ok(())
         })
         .await?;
-    let mut r = Json(&done).into_response();
-    r.headers_mut()
-        .insert(http::header::ETAG, etag(done.version));
-    Ok(r)
+    Ok(committed(done))
 }
 
 pub(crate) async fn delete_client(
@@ -194,8 +186,5 @@ pub(crate) async fn delete_client(
             Ok(())
         })
         .await?;
-    let mut r = Json(&done).into_response();
-    r.headers_mut()
-        .insert(http::header::ETAG, etag(done.version));
-    Ok(r)
+    Ok(committed(done))
 }

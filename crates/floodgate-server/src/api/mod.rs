@@ -65,6 +65,19 @@ pub fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
 }
 
+/// The answer to a change: the new version and the diff, with the
+/// version as `ETag`.
+pub fn committed(done: crate::live::Committed) -> axum::response::Response {
+    tagged(axum::Json(&done), done.version)
+}
+
+/// `answer` with `version` as its `ETag`.
+pub fn tagged(answer: impl axum::response::IntoResponse, version: u64) -> axum::response::Response {
+    let mut r = answer.into_response();
+    r.headers_mut().insert(http::header::ETAG, etag(version));
+    r
+}
+
 /// A JSON body, or a 400 naming the JSON path of what is wrong.
 /// A body that is not JSON, or not an object, is a 400; one that is an
 /// object but not a valid one (a field of the wrong type or value) a 422

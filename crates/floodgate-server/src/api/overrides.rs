@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{etag, if_match, json_body, ActorName};
+use super::{committed, if_match, json_body, tagged, ActorName};
 use crate::admin::Admin;
 
 #[derive(Deserialize)]
@@ -73,17 +73,12 @@ pub(crate) async fn put_override(
             Ok(())
         })
         .await?;
-    let mut r = Json(&done).into_response();
-    r.headers_mut()
-        .insert(http::header::ETAG, etag(done.version));
-    Ok(r)
+    Ok(committed(done))
 }
 
 pub(crate) async fn list_overrides(State(admin): State<Admin>) -> Response {
     let (version, doc) = admin.live.snapshot().await;
-    let mut r = Json(json!({ "overrides": doc.overrides })).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(version));
-    r
+    tagged(Json(json!({ "overrides": doc.overrides })), version)
 }
 
 pub(crate) async fn get_override(
@@ -119,8 +114,5 @@ pub(crate) async fn delete_override(
             Ok(())
         })
         .await?;
-    let mut r = Json(&done).into_response();
-    r.headers_mut()
-        .insert(http::header::ETAG, etag(done.version));
-    Ok(r)
+    Ok(committed(done))
 }

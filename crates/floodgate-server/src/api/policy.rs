@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{etag, if_match, json_body, ActorName};
+use super::{committed, if_match, json_body, tagged, ActorName};
 use crate::admin::Admin;
 
 /// `?format=yaml`.
@@ -65,7 +65,7 @@ pub(crate) async fn get_policy(
 ) -> Result<Response, ApiError> {
     let yaml = wants_yaml(&q)?;
     let (version, doc) = admin.live.snapshot().await;
-    let mut r = if yaml {
+    let r = if yaml {
         let text =
             serde_yaml_ng::to_string(&doc).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let mut r = Response::new(Body::from(text));
@@ -77,8 +77,7 @@ pub(crate) async fn get_policy(
     } else {
         Json(doc).into_response()
     };
-    r.headers_mut().insert(http::header::ETAG, etag(version));
-    Ok(r)
+    Ok(tagged(r, version))
 }
 
 pub(crate) async fn put_policy(
@@ -93,10 +92,7 @@ pub(crate) async fn put_policy(
         .live
         .commit_document(&actor, Some(expected), doc)
         .await?;
-    let mut r = Json(&done).into_response();
-    r.headers_mut()
-        .insert(http::header::ETAG, etag(done.version));
-    Ok(r)
+    Ok(committed(done))
 }
 
 pub(crate) async fn validate_policy(
@@ -148,8 +144,5 @@ pub(crate) async fn rollback(
     let req: Rollback = json_body(&body)?;
     let expected = if_match(&headers)?;
     let done = admin.live.rollback(&actor, req.version, expected).await?;
-    let mut r = Json(&done).into_response();
-    r.headers_mut()
-        .insert(http::header::ETAG, etag(done.version));
-    Ok(r)
+    Ok(committed(done))
 }

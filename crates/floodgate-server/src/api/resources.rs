@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use floodgate_config::RuleDocument;
 use http::HeaderMap;
@@ -12,22 +12,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{etag, if_match, json_body, ActorName};
+use super::{committed, if_match, json_body, tagged, ActorName};
 use crate::admin::Admin;
-use crate::live::Committed;
-
-fn committed(done: Committed) -> Response {
-    let mut r = Json(&done).into_response();
-    r.headers_mut()
-        .insert(http::header::ETAG, etag(done.version));
-    r
-}
 
 pub(crate) async fn list_rules(State(admin): State<Admin>) -> Response {
     let (version, doc) = admin.live.snapshot().await;
-    let mut r = Json(json!({ "rules": doc.rules })).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(version));
-    r
+    tagged(Json(json!({ "rules": doc.rules })), version)
 }
 
 pub(crate) async fn get_rule(
@@ -40,9 +30,7 @@ pub(crate) async fn get_rule(
         .into_iter()
         .find(|r| r.name == name)
         .ok_or_else(|| ApiError::NotFound(format!("no rule is named `{name}`")))?;
-    let mut r = Json(rule).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(version));
-    Ok(r)
+    Ok(tagged(Json(rule), version))
 }
 
 pub(crate) async fn put_rule(
@@ -110,10 +98,10 @@ pub(crate) async fn delete_rule(
 
 pub(crate) async fn list_tiers(State(admin): State<Admin>) -> Response {
     let (version, doc) = admin.live.snapshot().await;
-    let mut r =
-        Json(json!({ "tiers": doc.tiers, "default_tier": doc.default_tier })).into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(version));
-    r
+    tagged(
+        Json(json!({ "tiers": doc.tiers, "default_tier": doc.default_tier })),
+        version,
+    )
 }
 
 pub(crate) async fn get_tier(
@@ -131,15 +119,15 @@ pub(crate) async fn get_tier(
         .map(|r| r.name.as_str())
         .collect();
     let clients = doc.clients.iter().filter(|c| c.tier == name).count();
-    let mut r = Json(json!({
-        "name": name,
-        "default": doc.default_tier.as_deref() == Some(name.as_str()),
-        "clients": clients,
-        "rules": rules,
-    }))
-    .into_response();
-    r.headers_mut().insert(http::header::ETAG, etag(version));
-    Ok(r)
+    Ok(tagged(
+        Json(json!({
+            "name": name,
+            "default": doc.default_tier.as_deref() == Some(name.as_str()),
+            "clients": clients,
+            "rules": rules,
+        })),
+        version,
+    ))
 }
 
 /// `PUT /v1/tiers/{name}` body (optional).
