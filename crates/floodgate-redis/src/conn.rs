@@ -112,6 +112,49 @@ impl Conn {
         Ok(())
     }
 
+    /// The deployment secret at `key`: `SET key candidate NX`, then
+    /// `GET key`, so that every store on this Redis and key prefix uses the
+    /// one written first. Read once, when the store connects.
+    pub(crate) async fn secret(
+        &self,
+        key: &str,
+        candidate: &str,
+        ct: Duration,
+    ) -> Result<Vec<u8>, ConnectError> {
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(candidate).arg("NX");
+        let mut get = redis::cmd("GET");
+        get.arg(key);
+        // Deleted between the two commands (by hand): write it again.
+        for _ in 0..3 {
+            let value: Option<Vec<u8>> = match self {
+                Conn::Single { pool, .. } => {
+                    let mut c = pool[0].clone();
+                    within(ct, async {
+                        let _: redis::Value = set.query_async(&mut c).await?;
+                        get.query_async(&mut c).await
+                    })
+                    .await?
+                }
+                Conn::Cluster(c) => {
+                    let mut c = c.clone();
+                    within(ct, async {
+                        let _: redis::Value = set.query_async(&mut c).await?;
+                        get.query_async(&mut c).await
+                    })
+                    .await?
+                }
+            };
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                return Ok(v);
+            }
+        }
+        Err(ConnectError::Redis(redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "the key prefix's secret cannot be kept",
+        ))))
+    }
+
     /// Runs a script call.
     pub(crate) async fn invoke<T: FromRedisValue>(
         &self,

@@ -9,6 +9,9 @@
 //!   leaves.
 //! - Inspection peeks at each slot group (decides, consumes nothing);
 //!   a reset `UNLINK`s each slot group's keys.
+//! - Keys: an identity that is long or holds an API-key fingerprint is
+//!   replaced in its keys by a keyed hash (`keys::store_key`), under the
+//!   deployment secret read from `{prefix}secret` at connect.
 //! - Connections: a few multiplexed connections (standalone, each a
 //!   `ConnectionManager` that reconnects on its own) or one cluster
 //!   connection; requests are pipelined on them (see `conn.rs`). Every
@@ -24,7 +27,7 @@ use redis::Script;
 use crate::config::{RedisConfig, TimeSource};
 pub use crate::conn::ConnectError;
 use crate::conn::{bounded, Conn};
-use crate::keys::{slot, state_key};
+use crate::keys::{secret_key, slot, store_key};
 use crate::script::{self, Mode, Reply};
 
 /// With caller time, the pace of time is the caller's, which Redis' own
@@ -36,19 +39,31 @@ pub struct RedisStore {
     conn: Conn,
     script: Script,
     prefix: String,
+    /// The deployment secret (HMAC key of hashed identities), shared by
+    /// every store on this Redis and key prefix.
+    secret: Vec<u8>,
     timeout: Duration,
     time: TimeSource,
     refund_failures: AtomicU64,
 }
 
 impl RedisStore {
-    /// Connects as `config` says and loads the script.
+    /// Connects as `config` says, reads the deployment secret (writing a
+    /// random one first if there is none) and loads the script.
     pub async fn connect(config: &RedisConfig) -> Result<RedisStore, ConnectError> {
         let conn = Conn::open(config, config.connections, config.timeout).await?;
+        let secret = conn
+            .secret(
+                &secret_key(&config.key_prefix),
+                &random_secret()?,
+                config.connect_timeout,
+            )
+            .await?;
         let store = RedisStore {
             conn,
             script: Script::new(script::SOURCE),
             prefix: config.key_prefix.clone(),
+            secret,
             timeout: config.timeout,
             time: config.time,
             refund_failures: AtomicU64::new(0),
@@ -70,9 +85,11 @@ impl RedisStore {
         script::SOURCE
     }
 
-    /// The Redis key holding `identity`'s state under `limit_id`.
+    /// The Redis key holding `identity`'s state under `limit_id`: the
+    /// identity is its hash tag, or `h:` and its keyed hash when it is long
+    /// or holds an API-key fingerprint (see [`keys`](crate::keys)).
     pub fn key(&self, identity: &str, limit_id: &str) -> String {
-        state_key(&self.prefix, identity, limit_id)
+        store_key(&self.prefix, &self.secret, identity, limit_id)
     }
 
     /// Refunds that failed (a cross-slot request stayed partly consumed).
@@ -224,6 +241,17 @@ impl RedisStore {
             }
         }
     }
+}
+
+/// 32 random bytes in hex: a new deployment secret.
+fn random_secret() -> Result<String, ConnectError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        ConnectError::Redis(redis::RedisError::from(std::io::Error::other(format!(
+            "no random bytes for the key prefix's secret: {e}"
+        ))))
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `group` split into calls in which no key appears twice, keeping the
