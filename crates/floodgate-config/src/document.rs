@@ -72,6 +72,76 @@ pub struct IdentityDocument {
     /// IPv6 clients are keyed by this prefix length.
     #[serde(default = "default_ipv6_prefix")]
     pub ipv6_prefix: u8,
+    /// `anyone` (default) or `trusted_proxies`: whose user header counts.
+    #[serde(default = "default_user_header_from")]
+    pub user_header_from: String,
+    /// Verified tokens (JWT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtDocument>,
+}
+
+/// Verified tokens as written.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtDocument {
+    /// Header carrying `Bearer <token>`.
+    #[serde(default = "default_jwt_header")]
+    pub header: String,
+    /// Algorithms accepted: `HS256`, `RS256`, `ES256`.
+    pub algorithms: Vec<String>,
+    /// Environment variable holding the HS256 secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hs256_secret_env: Option<String>,
+    /// RS256/ES256 public keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<JwtKeyDocument>,
+    /// A JWKS file, read at load and at every reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<String>,
+    /// The claim naming the user.
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// The claim naming a tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier_claim: Option<String>,
+    /// Required `iss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Required `aud`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Clock leeway for `exp` and `nbf` (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leeway: Option<DurationField>,
+    /// `reject` (default) or `anonymous`.
+    #[serde(default = "default_on_invalid")]
+    pub on_invalid: String,
+}
+
+/// One public key as written.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeyDocument {
+    /// Key id, matched against a token's `kid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// `RS256` or `ES256`.
+    pub alg: String,
+    /// The public key in PEM.
+    pub pem: String,
+}
+
+fn default_user_header_from() -> String {
+    "anyone".into()
+}
+fn default_jwt_header() -> String {
+    "authorization".into()
+}
+fn default_user_claim() -> String {
+    "sub".into()
+}
+fn default_on_invalid() -> String {
+    "reject".into()
 }
 
 // The defaults are core's, written once.
@@ -92,6 +162,8 @@ impl Default for IdentityDocument {
             user_header: default_user_header(),
             require_api_key: false,
             ipv6_prefix: default_ipv6_prefix(),
+            user_header_from: default_user_header_from(),
+            jwt: None,
         }
     }
 }

@@ -263,3 +263,57 @@ fn every_mistake_is_reported_at_once() {
         errors[0]
     );
 }
+
+#[test]
+fn token_settings_are_refused_where_written_without_echoing_secrets() {
+    // The secret's variable is named, never a secret.
+    let e = parse_policy(
+        "j.yaml",
+        "identity:\n  jwt:\n    algorithms: [HS256]\n    hs256_secret_env: FLOODGATE_TEST_UNSET_SECRET\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (4, "identity.jwt.hs256_secret_env"),
+        "{e}"
+    );
+    assert!(e.message.contains("FLOODGATE_TEST_UNSET_SECRET"), "{e}");
+    std::env::set_var("FLOODGATE_TEST_SET_SECRET", "s3cr3t-value");
+    let ok = parse_policy(
+        "j.yaml",
+        "identity:\n  jwt:\n    algorithms: [HS256]\n    hs256_secret_env: FLOODGATE_TEST_SET_SECRET\n",
+    )
+    .unwrap();
+    assert!(!format!("{:?}", ok.identity).contains("s3cr3t"));
+    for (yaml, field, says) in [
+        (
+            "identity:\n  jwt:\n    algorithms: [RS256]\n    keys:\n      - { alg: RS256, pem: \"-----BEGIN PUBLIC KEY-----\\nnope\\n-----END PUBLIC KEY-----\" }\n",
+            "identity.jwt.keys[0].pem",
+            "not a RS256 public key",
+        ),
+        (
+            "identity:\n  jwt:\n    algorithms: [RS256, none]\n",
+            "identity.jwt.algorithms[1]",
+            "`none` is not",
+        ),
+        (
+            "identity:\n  jwt:\n    algorithms: [ES256]\n    jwks_file: /nonexistent/jwks.json\n",
+            "identity.jwt.jwks_file",
+            "cannot read",
+        ),
+        (
+            "identity:\n  jwt:\n    algorithms: [ES256]\n",
+            "identity.jwt.algorithms",
+            "no key",
+        ),
+        (
+            "identity:\n  user_header_from: everyone\n",
+            "identity.user_header_from",
+            "not `anyone`",
+        ),
+    ] {
+        let e = parse_policy("j.yaml", yaml).unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.line > 0 && e.message.contains(says), "{e}");
+    }
+}

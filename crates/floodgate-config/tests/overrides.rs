@@ -29,6 +29,7 @@ async fn allowed(l: &Limiter, key: Option<&str>, at: u64) -> Vec<bool> {
             path: "/api",
             api_key: key,
             user: None,
+            tier: None,
         };
         let v = l
             .check(&req, 1, Timestamp::from_micros(at * 1_000_000))

@@ -42,15 +42,29 @@ pub async fn expected(
         // The loadgen sends its key in the policy's API key header.
         let identity = &config.policy.identity;
         let key = who.api_key.as_deref();
-        let req = identity.request(Some(who.ip), method, path, |h| {
-            key.filter(|_| h == identity.api_key_header)
-        });
         let now = Timestamp::from_micros(
             run.start_wall.as_micros() + u64::try_from(when(r).as_micros()).unwrap_or(u64::MAX),
         );
-        out[i] = Some(match limiter.check(&req, 1, now).await {
+        let origin = floodgate_core::policy::Origin {
+            peer_trusted: false,
+            now,
+        };
+        let req = identity.request(
+            Some(who.ip),
+            method,
+            path,
+            |h| key.filter(|_| h == identity.api_key_header),
+            origin,
+        );
+        let result = match req {
+            Ok(req) => limiter.check(&req, 1, now).await,
+            Err(e) => Err(e),
+        };
+        out[i] = Some(match result {
             Ok(v) => v.allowed,
-            Err(CheckError::MissingApiKey | CheckError::UnknownApiKey) => false,
+            Err(
+                CheckError::MissingApiKey | CheckError::UnknownApiKey | CheckError::InvalidToken(_),
+            ) => false,
             // The memory store does not fail; count it as allowed (fail
             // open) if it ever does.
             Err(CheckError::Store(_)) => true,

@@ -8,9 +8,10 @@ use std::net::IpAddr;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use floodgate_core::policy::DecisionView;
-use floodgate_tower::headers;
+use floodgate_core::policy::{DecisionView, Origin};
+use floodgate_core::Clock as _;
 use floodgate_tower::response::{error_body, json_response};
+use floodgate_tower::{headers, Decided};
 use http::{Response, StatusCode};
 use serde::Deserialize;
 
@@ -87,9 +88,21 @@ pub(crate) async fn check(State(admin): State<Admin>, body: Bytes) -> Response<B
         }
         headers.get(name).copied()
     };
-    // The caller (a gateway) states the client IP: no proxy walk here.
-    let request = identity.request(a.ip, &method, &a.path, lookup);
-    let decided = admin.handle.decide_request(&request, cost).await;
+    // The caller (a gateway) states the client IP: no proxy walk here. It
+    // is trusted for the user header; a token in `attributes.headers` is
+    // verified as the public listener verifies one.
+    let origin = Origin {
+        peer_trusted: true,
+        now: admin.handle.clock().now(),
+    };
+    let decided = match identity.request(a.ip, &method, &a.path, lookup, origin) {
+        Ok(request) => admin.handle.decide_request(&request, cost).await,
+        Err(e) => Decided {
+            result: Err(e),
+            now: origin.now,
+            cost,
+        },
+    };
     let verdict = match &decided.result {
         Ok(v) => v,
         Err(_) => return decided.rejection().expect("errors are rejections"),

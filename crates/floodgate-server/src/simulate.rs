@@ -198,12 +198,22 @@ pub async fn run(
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
             .collect();
-        let request = policy
-            .identity
-            .request(req.ip, &req.method, &req.path, |h| headers.get(h).copied());
+        let origin = floodgate_core::policy::Origin {
+            peer_trusted: true,
+            now,
+        };
         let cost = req.cost.unwrap_or(1);
         summary.requests += 1;
-        let result = limiter.check(&request, cost, now).await;
+        let result = match policy.identity.request(
+            req.ip,
+            &req.method,
+            &req.path,
+            |h| headers.get(h).copied(),
+            origin,
+        ) {
+            Ok(request) => limiter.check(&request, cost, now).await,
+            Err(e) => Err(e),
+        };
         let record = match &result {
             Err(CheckError::Store(e)) => return Err(bad(format!("store failed: {e}"))),
             Err(e) => {

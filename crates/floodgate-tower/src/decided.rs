@@ -24,7 +24,7 @@ pub struct Decided {
 impl Decided {
     /// The response for a request that does not go on, or `None` when it
     /// may: a 429 with the rate-limit headers when a limit denies, a 401
-    /// when the API key is missing or unknown, a 503 when the store fails.
+    /// when the API key is missing or unknown or the token invalid, a 503 when the store fails.
     pub fn rejection<B: From<Bytes>>(&self) -> Option<Response<B>> {
         match &self.result {
             Ok(v) if v.allowed => None,
@@ -37,12 +37,14 @@ impl Decided {
                 headers::apply(r.headers_mut(), o, self.now);
                 Some(r)
             }
-            Err(e @ (CheckError::MissingApiKey | CheckError::UnknownApiKey)) => {
-                Some(json_response(
-                    StatusCode::UNAUTHORIZED,
-                    error_body("unauthorized", &e.to_string()),
-                ))
-            }
+            Err(
+                e @ (CheckError::MissingApiKey
+                | CheckError::UnknownApiKey
+                | CheckError::InvalidToken(_)),
+            ) => Some(json_response(
+                StatusCode::UNAUTHORIZED,
+                error_body("unauthorized", &e.to_string()),
+            )),
             Err(CheckError::Store(_)) => Some(json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 error_body(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use floodgate_core::policy::Origin;
 use floodgate_core::{Clock, Limiter, Request, SystemClock};
 use http::HeaderMap;
 
@@ -100,14 +101,19 @@ impl LimiterHandle {
         request_headers: &HeaderMap,
         cost: u64,
     ) -> Decided {
-        let client =
-            |proxies: &TrustedProxies| peer.map(|p| client_ip(p, request_headers, proxies));
+        let client = |proxies: &TrustedProxies| {
+            let trusted = peer.is_some_and(|p| proxies.contains(p));
+            (
+                peer.map(|p| client_ip(p, request_headers, proxies)),
+                trusted,
+            )
+        };
         self.decide_parts(client, method, path, request_headers, cost)
             .await
     }
 
     /// Decides a request whose client IP is already known (a decision API
-    /// caller states it).
+    /// caller states it, and is trusted for the user header).
     pub async fn decide_for(
         &self,
         client: Option<IpAddr>,
@@ -116,7 +122,7 @@ impl LimiterHandle {
         request_headers: &HeaderMap,
         cost: u64,
     ) -> Decided {
-        self.decide_parts(|_| client, method, path, request_headers, cost)
+        self.decide_parts(|_| (client, true), method, path, request_headers, cost)
             .await
     }
 
@@ -133,18 +139,25 @@ impl LimiterHandle {
     /// cannot mix two configurations in one decision.
     async fn decide_parts(
         &self,
-        client: impl FnOnce(&TrustedProxies) -> Option<IpAddr>,
+        client: impl FnOnce(&TrustedProxies) -> (Option<IpAddr>, bool),
         method: &str,
         path: &str,
         request_headers: &HeaderMap,
         cost: u64,
     ) -> Decided {
         let settings = self.inner.settings.load_full();
-        let ip = client(&settings.proxies);
+        let (ip, peer_trusted) = client(&settings.proxies);
         let header = |name: &str| request_headers.get(name).and_then(|v| v.to_str().ok());
         let identity = &settings.limiter.policy().identity;
-        let req = identity.request(ip, method, path, header);
-        self.decide_on(&settings.limiter, &req, cost).await
+        let now = self.inner.clock.now();
+        match identity.request(ip, method, path, header, Origin { peer_trusted, now }) {
+            Ok(req) => self.decide_on(&settings.limiter, &req, cost).await,
+            Err(e) => Decided {
+                result: Err(e),
+                now,
+                cost,
+            },
+        }
     }
 
     /// The one place a request is decided and reported to the observer.

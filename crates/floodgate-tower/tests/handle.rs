@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use floodgate_config::parse_policy;
-use floodgate_core::policy::fingerprint;
+use floodgate_core::policy::{fingerprint, Origin};
 use floodgate_core::{CheckError, Limiter, ManualClock, MemoryStore, Timestamp};
 use floodgate_tower::{LimiterHandle, Observer, Seen, TrustedProxies};
 use http::HeaderMap;
@@ -93,9 +93,16 @@ async fn decide_request_decides_on_the_current_limiter_and_reports() {
     let (handle, recorder) = handle(POLICY);
     let ip: IpAddr = "192.0.2.7".parse().unwrap();
     let policy = handle.limiter().policy().clone();
-    let req = policy.identity.request(Some(ip), "POST", "/pay", |name| {
-        (name == "x-api-key").then_some("sk-live-secret")
-    });
+    let req = policy
+        .identity
+        .request(
+            Some(ip),
+            "POST",
+            "/pay",
+            |name| (name == "x-api-key").then_some("sk-live-secret"),
+            Origin::default(),
+        )
+        .unwrap();
 
     assert!(allowed(&handle.decide_request(&req, 1).await));
     let second = handle.decide_request(&req, 1).await;
@@ -130,9 +137,16 @@ async fn decide_and_decide_request_share_counters_and_reports() {
     ));
     // The same key, prepared by hand, finds its counter spent.
     let policy = handle.limiter().policy().clone();
-    let req = policy.identity.request(Some(ip), "GET", "/a", |n| {
-        (n == "x-api-key").then_some("k1")
-    });
+    let req = policy
+        .identity
+        .request(
+            Some(ip),
+            "GET",
+            "/a",
+            |n| (n == "x-api-key").then_some("k1"),
+            Origin::default(),
+        )
+        .unwrap();
     assert!(!allowed(&handle.decide_request(&req, 1).await));
     let seen = recorder.0.lock().unwrap();
     assert_eq!(seen.len(), 2);

@@ -2,13 +2,17 @@
 //! its attributes, and the identity string each rule's key gives it
 //! (secrets replaced by fingerprints, IPv6 by prefix).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::model::{Identity, KeyDigest, KeyPart, Policy};
+use super::jwt::{Jwt, OnInvalid};
+use super::model::{HeaderTrust, Identity, KeyDigest, KeyPart, Policy};
+use super::verdict::CheckError;
+use crate::time::Timestamp;
 
 /// What the engine knows of a request.
 #[derive(Clone, Debug, Default)]
@@ -21,30 +25,72 @@ pub struct Request<'a> {
     pub path: &'a str,
     /// API key, if sent.
     pub api_key: Option<&'a str>,
-    /// User id, if sent.
-    pub user: Option<&'a str>,
+    /// User id: a verified token's user claim, else the user header.
+    pub user: Option<Cow<'a, str>>,
+    /// Tier named by a verified token's tier claim (a known tier), which
+    /// wins over the API key's client tier.
+    pub tier: Option<Arc<str>>,
+}
+
+/// What is known of where a request comes from, beyond its headers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Origin {
+    /// The socket peer is one of the trusted proxies (or the caller states
+    /// the attributes, as the decision API does).
+    pub peer_trusted: bool,
+    /// Now, for the `exp` and `nbf` of tokens.
+    pub now: Timestamp,
 }
 
 impl Identity {
     /// The one way to build the request the engine decides from what is
     /// known of it: the client IP (already resolved), method, path (a query
-    /// is cut off) and a header lookup (`header` gets a lower-case name;
-    /// empty values count as absent), which gives the API key and user.
+    /// is cut off), a header lookup (`header` gets a lower-case name;
+    /// empty values count as absent), which gives the API key, the user and
+    /// the token, and its origin. The user header counts only from a
+    /// trusted peer under `user_header_from: trusted_proxies`. With `jwt`
+    /// set, a valid token's claims name the user (and tier); an invalid one
+    /// is refused, or ignored under `on_invalid: anonymous`. Without `jwt`
+    /// no header is parsed.
     pub fn request<'a>(
         &self,
         ip: Option<IpAddr>,
         method: &'a str,
         path: &'a str,
         header: impl Fn(&str) -> Option<&'a str>,
-    ) -> Request<'a> {
+        origin: Origin,
+    ) -> Result<Request<'a>, CheckError> {
         let present = |name: &str| header(name).filter(|v| !v.is_empty());
-        Request {
+        let mut req = Request {
             ip,
             method,
             path: path.split('?').next().unwrap_or(path),
             api_key: present(&self.api_key_header),
-            user: present(&self.user_header),
+            user: None,
+            tier: None,
+        };
+        if let Some(jwt) = &self.jwt {
+            if let Some(value) = present(&jwt.header) {
+                let verified = Jwt::bearer(value)
+                    .ok_or_else(|| "not a Bearer token".to_string())
+                    .and_then(|t| jwt.verify(t, origin.now.0 / 1_000_000));
+                match verified {
+                    Ok(v) => {
+                        req.user = Some(Cow::Owned(v.user));
+                        req.tier = v.tier;
+                        return Ok(req);
+                    }
+                    Err(e) if jwt.on_invalid == OnInvalid::Reject => {
+                        return Err(CheckError::InvalidToken(e));
+                    }
+                    Err(_) => {}
+                }
+            }
         }
+        if self.user_header_from == HeaderTrust::Anyone || origin.peer_trusted {
+            req.user = present(&self.user_header).map(Cow::Borrowed);
+        }
+        Ok(req)
     }
 }
 
@@ -129,7 +175,7 @@ impl Policy {
                     }
                     None => ip(&mut out),
                 },
-                KeyPart::User => match req.user {
+                KeyPart::User => match req.user.as_deref() {
                     Some(u) => {
                         out.push_str("u:");
                         push_escaped(&mut out, u);
@@ -178,7 +224,9 @@ mod tests {
         let id = Identity::default();
         let headers = [("x-api-key", "k1"), ("x-user-id", "")];
         let look = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
-        let r = id.request(None, "GET", "/a?x=1", look);
+        let r = id
+            .request(None, "GET", "/a?x=1", look, Origin::default())
+            .unwrap();
         assert_eq!(r.path, "/a");
         assert_eq!(r.api_key, Some("k1"));
         // An empty header is no user.

@@ -21,6 +21,7 @@
 //! crate's.
 
 pub mod identity;
+pub mod jwt;
 pub mod limiter;
 pub mod model;
 pub mod plan;
@@ -28,11 +29,11 @@ pub mod verdict;
 pub mod view;
 
 pub use crate::store::FailureMode;
-pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Request};
+pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Origin, Request};
 pub use limiter::Limiter;
 pub use model::{
-    check_name, Client, Identity, KeyDigest, KeyPart, Limit, Matcher, Override, Overrides,
-    PathPattern, Policy, Rule, MAX_NAME_LEN,
+    check_name, Client, HeaderTrust, Identity, KeyDigest, KeyPart, Limit, Matcher, Override,
+    Overrides, PathPattern, Policy, Rule, MAX_NAME_LEN,
 };
 pub use plan::{Group, Plan};
 pub use verdict::{CheckError, LimitOutcome, Verdict};

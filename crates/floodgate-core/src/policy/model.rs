@@ -73,6 +73,20 @@ pub struct Identity {
     pub require_api_key: bool,
     /// IPv6 clients are keyed by this prefix length.
     pub ipv6_prefix: u8,
+    /// Who may set the user header.
+    pub user_header_from: HeaderTrust,
+    /// Verified tokens, when set.
+    pub jwt: Option<Arc<crate::policy::jwt::Jwt>>,
+}
+
+/// Whose plain identity headers count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HeaderTrust {
+    /// Anyone's.
+    #[default]
+    Anyone,
+    /// Only those of a socket peer among the trusted proxies.
+    TrustedProxies,
 }
 
 impl Default for Identity {
@@ -82,6 +96,8 @@ impl Default for Identity {
             user_header: "x-user-id".into(),
             require_api_key: false,
             ipv6_prefix: 64,
+            user_header_from: HeaderTrust::Anyone,
+            jwt: None,
         }
     }
 }

@@ -98,7 +98,10 @@ impl Policy {
         // The key's digest is taken once: it finds the client and keys
         // its counters.
         let digest = req.api_key.map(key_digest);
+        // A verified token's tier wins over the client's; a required API
+        // key is required all the same.
         let tier = self.tier_of(digest.as_ref())?;
+        let tier = req.tier.clone().or(tier);
         let mut plan = Plan {
             tier: tier.clone(),
             ..Plan::default()

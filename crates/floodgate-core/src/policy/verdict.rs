@@ -88,6 +88,9 @@ pub enum CheckError {
     /// The policy requires a known API key and this one is not.
     #[error("unknown API key")]
     UnknownApiKey,
+    /// The request's token is invalid and the policy refuses such.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),

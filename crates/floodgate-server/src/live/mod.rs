@@ -185,6 +185,19 @@ impl LivePolicy {
         }
     }
 
+    /// Reads again the token keys the live policy takes from outside its
+    /// document (a JWKS file, the HS256 secret's variable) and applies
+    /// them; counters stay. Nothing happens without `identity.jwt`.
+    fn reread_keys(&self, c: &mut Current) -> Result<(), ApiError> {
+        if c.document.identity.jwt.is_none() {
+            return Ok(());
+        }
+        let policy = Arc::new(validate(&c.document)?);
+        self.apply(policy.clone());
+        c.policy = policy;
+        Ok(())
+    }
+
     fn apply(&self, policy: Arc<Policy>) {
         self.handle
             .swap_limiter(Arc::new(Limiter::new(policy, self.store.clone())));
@@ -345,8 +358,12 @@ impl LivePolicy {
     /// changed since it was last read.
     /// On error nothing changed, and the next reload tries again.
     pub async fn file_reloaded(&self, file: PolicyDocument) -> Result<Option<Committed>, ApiError> {
-        if self.current.lock().await.file_document == file {
-            return Ok(None);
+        {
+            let mut c = self.current.lock().await;
+            if c.file_document == file {
+                self.reread_keys(&mut c)?;
+                return Ok(None);
+            }
         }
         let done = self
             .commit_document("config file", None, file.clone())
