@@ -10,6 +10,8 @@
 //! - [`document`]: `PolicyDocument` and its parts, as written (serde).
 //! - [`validate`]: a `PolicyDocument` into a core `Policy`.
 //! - [`limit`]: a limit as written into a `Quota` and `Limit`.
+//! - [`admin`]: the `admin:` section (tokens by digest, state file).
+//! - [`connections`]: `connections:` and `admin.connections:`.
 //! - [`server`]: `ServerDocument`, the server's sections, and their ranges.
 //! - [`store`]: `StoreDocument`, the `store:` section.
 //! - [`file`]: `ConfigFile`, both read from one file.
@@ -37,12 +39,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
+pub mod connections;
 pub mod depth;
 pub mod document;
 pub mod error;
 pub mod file;
+mod jwt;
 pub mod limit;
 pub mod locate;
+mod overrides;
 pub mod server;
 pub mod store;
 pub mod unique;

@@ -5,19 +5,18 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use floodgate_core::policy::jwt::{algorithm, Jwt, JwtAlgorithm, JwtKey, OnInvalid};
 use floodgate_core::policy::{
-    check_name, key_digest, Client, HeaderTrust, Identity, KeyDigest, KeyPart, Matcher, Override,
-    Overrides, PathPattern, Policy, Rule,
+    check_name, key_digest, Client, HeaderTrust, Identity, KeyDigest, KeyPart, Matcher,
+    PathPattern, Policy, Rule,
 };
-use floodgate_core::Timestamp;
 
-use crate::document::{
-    ClientDocument, JwtDocument, KeyDocument, OverrideDocument, PolicyDocument, RuleDocument,
-};
+use crate::document::{ClientDocument, KeyDocument, PolicyDocument, RuleDocument};
 use crate::error::{join, ConfigError, Source};
+use crate::jwt::jwt;
 use crate::limit::{limits, Scope};
 use crate::locate::Seg;
+use crate::overrides::overrides;
+pub use crate::overrides::MAX_IDENTITY_LEN;
 
 fn key_part(src: &Source, at: &[Seg], s: &str) -> Result<KeyPart, ConfigError> {
     Ok(match s {
@@ -187,136 +186,6 @@ impl PolicyDocument {
     }
 }
 
-/// Validates `identity.jwt`: algorithms, keys (PEM, JWKS file, HS256
-/// secret from the environment) and claims.
-fn jwt(src: &Source, j: &JwtDocument, tiers: &[Arc<str>]) -> Result<Jwt, ConfigError> {
-    let at = |f: &[Seg]| {
-        let mut p: Vec<Seg> = vec!["identity".into(), "jwt".into()];
-        p.extend_from_slice(f);
-        p
-    };
-    if j.header.is_empty()
-        || !j
-            .header
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-    {
-        return Err(src.error(
-            &at(&["header".into()]),
-            format!("`{}` is not a header name", j.header),
-        ));
-    }
-    if j.algorithms.is_empty() {
-        return Err(src.error(
-            &at(&["algorithms".into()]),
-            "name at least one of HS256, RS256, ES256",
-        ));
-    }
-    let mut algorithms = Vec::new();
-    for (i, a) in j.algorithms.iter().enumerate() {
-        match algorithm(a) {
-            Some(alg) => algorithms.push(alg),
-            None => {
-                return Err(src.error(
-                    &at(&["algorithms".into(), i.into()]),
-                    format!("`{a}` is not HS256, RS256 or ES256"),
-                ))
-            }
-        }
-    }
-    let mut keys = Vec::new();
-    let hs = algorithms.contains(&JwtAlgorithm::HS256);
-    match (&j.hs256_secret_env, hs) {
-        (Some(var), true) => match std::env::var(var) {
-            Ok(secret) if !secret.is_empty() => keys.push(JwtKey::hs256(secret.as_bytes())),
-            _ => {
-                return Err(src.error(
-                    &at(&["hs256_secret_env".into()]),
-                    format!("the environment variable `{var}` holding the HS256 secret is not set"),
-                ))
-            }
-        },
-        (None, true) => {
-            return Err(src.error(&at(&["algorithms".into()]), "HS256 needs hs256_secret_env"))
-        }
-        (Some(_), false) => {
-            return Err(src.error(
-                &at(&["hs256_secret_env".into()]),
-                "set only when algorithms include HS256",
-            ))
-        }
-        (None, false) => {}
-    }
-    for (i, k) in j.keys.iter().enumerate() {
-        let alg = match algorithm(&k.alg) {
-            Some(a @ (JwtAlgorithm::RS256 | JwtAlgorithm::ES256)) => a,
-            _ => {
-                return Err(src.error(
-                    &at(&["keys".into(), i.into(), "alg".into()]),
-                    format!("`{}` is not RS256 or ES256", k.alg),
-                ))
-            }
-        };
-        let key = JwtKey::from_pem(k.kid.clone(), alg, &k.pem)
-            .map_err(|e| src.error(&at(&["keys".into(), i.into(), "pem".into()]), e))?;
-        keys.push(key);
-    }
-    if let Some(file) = &j.jwks_file {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            src.error(
-                &at(&["jwks_file".into()]),
-                format!("cannot read `{file}`: {e}"),
-            )
-        })?;
-        let set = JwtKey::from_jwks(&text)
-            .map_err(|e| src.error(&at(&["jwks_file".into()]), format!("`{file}`: {e}")))?;
-        keys.extend(set);
-    }
-    if let Some(k) = keys.iter().find(|k| !algorithms.contains(&k.alg)) {
-        return Err(src.error(
-            &at(&["algorithms".into()]),
-            format!("a {:?} key is given but {:?} is not accepted", k.alg, k.alg),
-        ));
-    }
-    for alg in &algorithms {
-        if !keys.iter().any(|k| k.alg == *alg) {
-            return Err(src.error(
-                &at(&["algorithms".into()]),
-                format!("{alg:?} is accepted but no key is given for it"),
-            ));
-        }
-    }
-    if j.user_claim.is_empty() {
-        return Err(src.error(&at(&["user_claim".into()]), "must not be empty"));
-    }
-    let leeway = j.leeway.map_or(std::time::Duration::from_secs(30), |d| d.0);
-    if leeway > std::time::Duration::from_secs(3600) {
-        return Err(src.error(&at(&["leeway".into()]), "must be at most 1h"));
-    }
-    let on_invalid = match j.on_invalid.as_str() {
-        "reject" => OnInvalid::Reject,
-        "anonymous" => OnInvalid::Anonymous,
-        other => {
-            return Err(src.error(
-                &at(&["on_invalid".into()]),
-                format!("`{other}` is not `reject` or `anonymous`"),
-            ))
-        }
-    };
-    Ok(Jwt {
-        header: j.header.to_ascii_lowercase(),
-        algorithms,
-        keys,
-        user_claim: j.user_claim.clone(),
-        tier_claim: j.tier_claim.clone(),
-        issuer: j.issuer.clone(),
-        audience: j.audience.clone(),
-        leeway_secs: leeway.as_secs(),
-        on_invalid,
-        tiers: tiers.to_vec(),
-    })
-}
-
 /// Finds a tier by name, or says where it is unknown.
 type TierLookup<'a> = dyn Fn(&str, &[Seg]) -> Result<Arc<str>, ConfigError> + 'a;
 
@@ -400,9 +269,6 @@ fn rule(
     })
 }
 
-/// The longest identity an override may name.
-pub const MAX_IDENTITY_LEN: usize = 512;
-
 /// The digest of a client's key, and the field it came from.
 fn client_digest(c: &ClientDocument) -> Result<(&'static str, KeyDigest), (&'static str, String)> {
     match (&c.api_key, &c.api_key_sha256) {
@@ -432,79 +298,3 @@ pub fn parse_digest(hex: &str) -> Option<KeyDigest> {
     }
     Some(out)
 }
-
-/// Overrides, by rule and identity.
-fn overrides(
-    src: &Source,
-    list: &[OverrideDocument],
-    rules: &[Rule],
-    errors: &mut Vec<ConfigError>,
-) -> Overrides {
-    let mut out = Overrides::new();
-    for (i, o) in list.iter().enumerate() {
-        if let Err(e) = one_override(src, i, o, rules, &mut out) {
-            errors.push(e);
-        }
-    }
-    out
-}
-
-fn one_override(
-    src: &Source,
-    i: usize,
-    o: &OverrideDocument,
-    rules: &[Rule],
-    out: &mut Overrides,
-) -> Result<(), ConfigError> {
-    {
-        let at: Vec<Seg> = vec!["overrides".into(), i.into()];
-        let Some(rule) = rules.iter().find(|r| *r.name == *o.rule) else {
-            return Err(src.error(
-                &join(&at, &["rule".into()]),
-                format!("no rule is named `{}`", o.rule),
-            ));
-        };
-        if o.identity.is_empty() || o.identity.len() > MAX_IDENTITY_LEN {
-            return Err(src.error(
-                &join(&at, &["identity".into()]),
-                format!("an identity has 1 to {MAX_IDENTITY_LEN} bytes"),
-            ));
-        }
-        if o.limits.is_empty() {
-            return Err(src.error(&join(&at, &["limits".into()]), "an override needs limits"));
-        }
-        let limits = limits(
-            src,
-            &join(&at, &["limits".into()]),
-            &rule.name,
-            Scope::Override,
-            &o.limits,
-        )?;
-        let expires_at = match o.expires_at {
-            Some(s) if s > MAX_EXPIRY_SECS => {
-                return Err(src.error(
-                    &join(&at, &["expires_at".into()]),
-                    "not a Unix time in seconds",
-                ))
-            }
-            s => s.map(|s| Timestamp::from_micros(s * 1_000_000)),
-        };
-        let by_identity = out.entry(rule.name.clone()).or_default();
-        if by_identity
-            .insert(
-                Arc::from(o.identity.as_str()),
-                Override { limits, expires_at },
-            )
-            .is_some()
-        {
-            return Err(src.error(
-                &join(&at, &["identity".into()]),
-                format!("a second override of `{}` for `{}`", o.rule, o.identity),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The latest expiry an override may have (the year 9999).
-const MAX_EXPIRY_SECS: u64 = 253_402_300_799;
