@@ -6,7 +6,9 @@
 //!
 //! - [`backend`]: where it is kept (memory, state file, Redis).
 //! - [`diff`]: what a change does.
-//! - [`redis`]: the Redis backend and the replica sync.
+//! - [`redis`]: the Redis backend and its watcher.
+//! - `sync`: seeding, applying another replica's version, restoring a
+//!   store that lost the policy.
 //!
 //! Precedence at start: a kept policy (state file or Redis) wins over the
 //! config file's policy part; with none kept, the file's seeds version 1.
@@ -18,6 +20,7 @@
 pub mod backend;
 pub mod diff;
 pub mod redis;
+mod sync;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -370,100 +373,6 @@ impl LivePolicy {
             .await?;
         self.current.lock().await.file_document = file;
         Ok(Some(done))
-    }
-
-    /// Brings this replica in step with the backend: seeds it when it
-    /// holds nothing yet (this replica started while it was away), else
-    /// applies a newer kept version.
-    pub async fn reconcile(&self) -> u64 {
-        if self.version() == 0 {
-            if let Err(e) = self.seed().await {
-                tracing::debug!(error = %e, "the policy cannot be kept yet");
-            }
-            return self.version();
-        }
-        self.sync().await
-    }
-
-    /// Loads a newer kept version (another replica's change) and applies
-    /// it. Returns the version now live.
-    pub async fn sync(&self) -> u64 {
-        let kept = match self.backend.load().await {
-            Ok(Some(k)) => k,
-            // The store lost the policy (Redis restarted empty): keep the
-            // live one there again, at its version.
-            Ok(None) => {
-                self.restore().await;
-                return self.version();
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "policy sync: the backend cannot be read");
-                return self.version();
-            }
-        };
-        let mut c = self.current.lock().await;
-        if kept.version <= c.version {
-            return c.version;
-        }
-        match validate(&kept.document) {
-            Ok(policy) => {
-                let policy = Arc::new(policy);
-                tracing::info!(
-                    version = kept.version,
-                    "policy changed on another replica: applied"
-                );
-                c.version = kept.version;
-                c.document = kept.document;
-                c.policy = policy.clone();
-                self.version.store(c.version, Ordering::Release);
-                self.apply(policy);
-            }
-            Err(e) => {
-                tracing::error!(version = kept.version, error = %e[0], "a kept policy is not valid: not applied")
-            }
-        }
-        c.version
-    }
-
-    /// Keeps the live version in a store that holds none (it lost it), so
-    /// that changes work again and replicas started later load it.
-    async fn restore(&self) {
-        let c = self.current.lock().await;
-        self.restore_locked(&c).await;
-    }
-
-    /// [`LivePolicy::restore`] with the lock held; whether it was kept.
-    async fn restore_locked(&self, c: &Current) -> bool {
-        if c.version == 0 {
-            return false;
-        }
-        let stored = Stored {
-            version: c.version,
-            document: c.document.clone(),
-        };
-        let entry = HistoryEntry {
-            version: c.version,
-            time: unix_secs(self.clock.now()),
-            actor: "replica".into(),
-            summary: "kept again: the policy store had lost it".into(),
-            document: c.document.clone(),
-        };
-        match self.backend.commit(0, &stored, &entry).await {
-            Ok(Commit::Done) => {
-                tracing::warn!(
-                    version = c.version,
-                    backend = self.backend.describe(),
-                    "the policy store had lost the policy: the live version is kept there again"
-                );
-                true
-            }
-            // Another replica restored it first: the next sync reads it.
-            Ok(Commit::Conflict { .. }) => false,
-            Err(e) => {
-                tracing::debug!(error = %e, "the policy cannot be restored yet");
-                false
-            }
-        }
     }
 
     /// The live clients: fingerprint, tier, name.
