@@ -76,6 +76,21 @@ fn floodgate_check(path: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// `serve` on the same file: it refuses a bad config before it binds
+/// anything, so it exits at once.
+fn floodgate_serve(path: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_floodgate"))
+        .args([
+            "serve",
+            "--watch",
+            "off",
+            "--config",
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+}
+
 /// The 1-based line of `text` that contains `needle`.
 fn line_of(text: &str, needle: &str) -> usize {
     text.lines()
@@ -315,19 +330,25 @@ fn refusals_that_went_wrong(cases: &[Case]) -> Vec<String> {
     for c in cases {
         let path = dir.path().join(format!("{}.yaml", c.label));
         std::fs::write(&path, &c.yaml).unwrap();
-        let out = floodgate_check(&path);
-        let err = String::from_utf8_lossy(&out.stderr);
         let line = line_of(&c.yaml, c.bad_line);
         let place = format!("{}.yaml:{line}:", c.label);
         let mut problems = Vec::new();
-        if out.status.code() != Some(2) {
-            problems.push(format!("exit {:?}", out.status.code()));
-        }
-        if err.contains("panicked") {
-            problems.push("panicked".to_string());
-        }
-        if !err.contains(&place) {
-            problems.push(format!("no `{place}`"));
+        let mut err = String::new();
+        // check-config and serve agree: both refuse, with the place.
+        for (what, out) in [
+            ("check-config", floodgate_check(&path)),
+            ("serve", floodgate_serve(&path)),
+        ] {
+            err = String::from_utf8_lossy(&out.stderr).to_string();
+            if out.status.code() != Some(2) {
+                problems.push(format!("{what}: exit {:?}", out.status.code()));
+            }
+            if err.contains("panicked") {
+                problems.push(format!("{what}: panicked"));
+            }
+            if !err.contains(&place) {
+                problems.push(format!("{what}: no `{place}`"));
+            }
         }
         if !problems.is_empty() {
             wrong.push(format!(
