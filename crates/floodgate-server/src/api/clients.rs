@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{committed, if_match, json_body, tagged, ActorName};
+use super::{edit, if_match, json_body, tagged, ActorName};
 use crate::admin::Admin;
 
 fn hex(bytes: &[u8]) -> String {
@@ -142,27 +142,21 @@ pub(crate) async fn patch_client(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let patch: ClientPatch = json_body(&body)?;
-    let expected = if_match(&headers)?;
-    let done = admin
-        .live
-        .change(&actor, expected, |doc| {
-            let c = doc
-                .clients
-                .iter_mut()
-                .find(|c| fingerprint_of_doc(c).as_deref() == Some(&fp))
-                .ok_or_else(|| {
-                    ApiError::NotFound(format!("no client has the fingerprint `{fp}`"))
-                })?;
-            if let Some(t) = patch.tier {
-                c.tier = t;
-            }
-            if let Some(n) = patch.name {
-                c.name = Some(n);
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(committed(done))
+    edit(&admin, &actor, &headers, |doc| {
+        let c = doc
+            .clients
+            .iter_mut()
+            .find(|c| fingerprint_of_doc(c).as_deref() == Some(&fp))
+            .ok_or_else(|| ApiError::NotFound(format!("no client has the fingerprint `{fp}`")))?;
+        if let Some(t) = patch.tier {
+            c.tier = t;
+        }
+        if let Some(n) = patch.name {
+            c.name = Some(n);
+        }
+        Ok(())
+    })
+    .await
 }
 
 pub(crate) async fn delete_client(
@@ -171,20 +165,16 @@ pub(crate) async fn delete_client(
     Path(fp): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
-    let done = admin
-        .live
-        .change(&actor, expected, |doc| {
-            let before = doc.clients.len();
-            doc.clients
-                .retain(|c| fingerprint_of_doc(c).as_deref() != Some(&fp));
-            if doc.clients.len() == before {
-                return Err(ApiError::NotFound(format!(
-                    "no client has the fingerprint `{fp}`"
-                )));
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(committed(done))
+    edit(&admin, &actor, &headers, |doc| {
+        let before = doc.clients.len();
+        doc.clients
+            .retain(|c| fingerprint_of_doc(c).as_deref() != Some(&fp));
+        if doc.clients.len() == before {
+            return Err(ApiError::NotFound(format!(
+                "no client has the fingerprint `{fp}`"
+            )));
+        }
+        Ok(())
+    })
+    .await
 }

@@ -65,6 +65,18 @@ pub fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
 }
 
+/// Edits the live policy with `f` (checking `If-Match` when sent) and
+/// answers the change.
+pub async fn edit(
+    admin: &Admin,
+    actor: &str,
+    headers: &HeaderMap,
+    f: impl FnOnce(&mut floodgate_config::PolicyDocument) -> Result<(), ApiError>,
+) -> Result<axum::response::Response, ApiError> {
+    let expected = if_match(headers)?;
+    Ok(committed(admin.live.change(actor, expected, f).await?))
+}
+
 /// The answer to a change: the new version and the diff, with the
 /// version as `ETag`.
 pub fn committed(done: crate::live::Committed) -> axum::response::Response {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{committed, if_match, json_body, tagged, ActorName};
+use super::{committed, edit, if_match, json_body, tagged, ActorName};
 use crate::admin::Admin;
 
 #[derive(Deserialize)]
@@ -99,20 +99,16 @@ pub(crate) async fn delete_override(
     Path((rule, identity)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
-    let done = admin
-        .live
-        .change(&actor, expected, |doc| {
-            let before = doc.overrides.len();
-            doc.overrides
-                .retain(|o| !(o.rule == rule && o.identity == identity));
-            if doc.overrides.len() == before {
-                return Err(ApiError::NotFound(format!(
-                    "no override of `{rule}` for `{identity}`"
-                )));
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(committed(done))
+    edit(&admin, &actor, &headers, |doc| {
+        let before = doc.overrides.len();
+        doc.overrides
+            .retain(|o| !(o.rule == rule && o.identity == identity));
+        if doc.overrides.len() == before {
+            return Err(ApiError::NotFound(format!(
+                "no override of `{rule}` for `{identity}`"
+            )));
+        }
+        Ok(())
+    })
+    .await
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{committed, if_match, json_body, tagged, ActorName};
+use super::{edit, json_body, tagged, ActorName};
 use crate::admin::Admin;
 
 pub(crate) async fn list_rules(State(admin): State<Admin>) -> Response {
@@ -59,18 +59,14 @@ pub(crate) async fn put_rule(
         }
     }
     let rule: RuleDocument = json_body(value.to_string().as_bytes())?;
-    let expected = if_match(&headers)?;
-    let done = admin
-        .live
-        .change(&actor, expected, |doc| {
-            match doc.rules.iter_mut().find(|r| r.name == name) {
-                Some(r) => *r = rule,
-                None => doc.rules.push(rule),
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(committed(done))
+    edit(&admin, &actor, &headers, |doc| {
+        match doc.rules.iter_mut().find(|r| r.name == name) {
+            Some(r) => *r = rule,
+            None => doc.rules.push(rule),
+        }
+        Ok(())
+    })
+    .await
 }
 
 pub(crate) async fn delete_rule(
@@ -79,21 +75,17 @@ pub(crate) async fn delete_rule(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
-    let done = admin
-        .live
-        .change(&actor, expected, |doc| {
-            let before = doc.rules.len();
-            doc.rules.retain(|r| r.name != name);
-            if doc.rules.len() == before {
-                return Err(ApiError::NotFound(format!("no rule is named `{name}`")));
-            }
-            // Its overrides go with it.
-            doc.overrides.retain(|o| o.rule != name);
-            Ok(())
-        })
-        .await?;
-    Ok(committed(done))
+    edit(&admin, &actor, &headers, |doc| {
+        let before = doc.rules.len();
+        doc.rules.retain(|r| r.name != name);
+        if doc.rules.len() == before {
+            return Err(ApiError::NotFound(format!("no rule is named `{name}`")));
+        }
+        // Its overrides go with it.
+        doc.overrides.retain(|o| o.rule != name);
+        Ok(())
+    })
+    .await
 }
 
 pub(crate) async fn list_tiers(State(admin): State<Admin>) -> Response {
@@ -151,20 +143,16 @@ pub(crate) async fn put_tier(
     } else {
         json_body(&body)?
     };
-    let expected = if_match(&headers)?;
-    let done = admin
-        .live
-        .change(&actor, expected, |doc| {
-            if !doc.tiers.contains(&name) {
-                doc.tiers.push(name.clone());
-            }
-            if req.default {
-                doc.default_tier = Some(name.clone());
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(committed(done))
+    edit(&admin, &actor, &headers, |doc| {
+        if !doc.tiers.contains(&name) {
+            doc.tiers.push(name.clone());
+        }
+        if req.default {
+            doc.default_tier = Some(name.clone());
+        }
+        Ok(())
+    })
+    .await
 }
 
 pub(crate) async fn delete_tier(
@@ -173,18 +161,14 @@ pub(crate) async fn delete_tier(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
-    let done = admin
-        .live
-        .change(&actor, expected, |doc| {
-            if !doc.tiers.contains(&name) {
-                return Err(ApiError::NotFound(format!("no tier is named `{name}`")));
-            }
-            // Clients, rules or the default that still name it make the
-            // result invalid (422, naming each place).
-            doc.tiers.retain(|t| *t != name);
-            Ok(())
-        })
-        .await?;
-    Ok(committed(done))
+    edit(&admin, &actor, &headers, |doc| {
+        if !doc.tiers.contains(&name) {
+            return Err(ApiError::NotFound(format!("no tier is named `{name}`")));
+        }
+        // Clients, rules or the default that still name it make the
+        // result invalid (422, naming each place).
+        doc.tiers.retain(|t| *t != name);
+        Ok(())
+    })
+    .await
 }
