@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -24,53 +22,6 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 /// A key no client has: the default tier.
 const UNKNOWN_KEY: &str = "unknown-probe-key-0000";
-
-/// Retries `f` with short pauses until it holds; false once `deadline`
-/// has passed without it holding.
-async fn wait_until<F, Fut>(deadline: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = Instant::now() + deadline;
-    loop {
-        if f().await {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// A process's stderr, line by line, as it arrives.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<String>>>);
-
-impl Logs {
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-
-    fn with_message(&self, message: &str) -> Vec<Value> {
-        self.lines()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["message"] == message)
-            .collect()
-    }
-
-    async fn wait_for(&self, message: &str, n: usize) -> Vec<Value> {
-        let found = wait_until(DEADLINE, || {
-            let enough = self.with_message(message).len() >= n;
-            async move { enough }
-        })
-        .await;
-        assert!(found, "no {n} lines `{message}`: {:#?}", self.lines());
-        self.with_message(message)
-    }
-}
 
 /// A running `floodgate serve`.
 struct Proc {

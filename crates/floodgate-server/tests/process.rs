@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use common::*;
@@ -25,59 +24,6 @@ fn floodgate(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_floodgate"));
     c.args(args);
     c
-}
-
-/// Retries `f` with short pauses until it holds; false once `deadline`
-/// has passed without it holding.
-async fn wait_until<F, Fut>(deadline: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = Instant::now() + deadline;
-    loop {
-        if f().await {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The server's stderr, line by line, as it arrives.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<String>>>);
-
-impl Logs {
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// The JSON lines whose `message` is `message`.
-    fn with_message(&self, message: &str) -> Vec<serde_json::Value> {
-        self.lines()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["message"] == message)
-            .collect()
-    }
-
-    /// Waits until `n` lines carry `message`, and returns them.
-    async fn wait_for(&self, message: &str, n: usize) -> Vec<serde_json::Value> {
-        let found = wait_until(DEADLINE, || {
-            let enough = self.with_message(message).len() >= n;
-            async move { enough }
-        })
-        .await;
-        assert!(
-            found,
-            "no {n} log lines `{message}` in time: {:#?}",
-            self.lines()
-        );
-        self.with_message(message)
-    }
 }
 
 struct Serving {

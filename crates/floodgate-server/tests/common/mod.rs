@@ -162,3 +162,59 @@ pub async fn upstream() -> SocketAddr {
     });
     addr
 }
+
+/// How long a process test waits for a log line.
+pub const LOG_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Retries `f` with short pauses until it holds; false once `deadline`
+/// has passed without it holding.
+pub async fn wait_until<F, Fut>(deadline: std::time::Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        if f().await {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A process's stderr, line by line, as it arrives.
+#[derive(Clone, Default)]
+pub struct Logs(pub Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Logs {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The JSON lines whose `message` is `message`.
+    pub fn with_message(&self, message: &str) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["message"] == message)
+            .collect()
+    }
+
+    /// Waits until `n` lines carry `message`, and returns them.
+    pub async fn wait_for(&self, message: &str, n: usize) -> Vec<serde_json::Value> {
+        let found = wait_until(LOG_DEADLINE, || {
+            let enough = self.with_message(message).len() >= n;
+            async move { enough }
+        })
+        .await;
+        assert!(
+            found,
+            "no {n} log lines `{message}` in time: {:#?}",
+            self.lines()
+        );
+        self.with_message(message)
+    }
+}
