@@ -22,6 +22,8 @@
 //! - [`headers`]: `X-RateLimit-*`, `RateLimit-Policy`, `RateLimit`,
 //!   `Retry-After`, and the 429 body.
 //! - [`response`]: JSON responses and error bodies.
+//! - [`retry`]: for outbound clients, a retry policy that honours
+//!   `Retry-After` and `RateLimit`.
 //!
 //! # Example
 //!
@@ -61,6 +63,7 @@ pub mod headers;
 pub mod layer;
 pub mod observer;
 pub mod response;
+pub mod retry;
 pub mod service;
 
 pub use client_ip::{client_ip, PeerAddr, TrustedProxies};
@@ -69,4 +72,5 @@ pub use future::ResponseFuture;
 pub use handle::LimiterHandle;
 pub use layer::RateLimitLayer;
 pub use observer::{Observer, Seen};
+pub use retry::RetryPolicy;
 pub use service::RateLimitService;
