@@ -199,7 +199,9 @@ pub struct RuleDocument {
     pub on_store_failure: Option<FailureMode>,
 }
 
-/// Request matching.
+/// Request matching: HTTP requests by `path` and `methods`, or (with
+/// `domain` and `descriptors`) descriptors of Envoy's rate limit service
+/// API, never both.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchDocument {
@@ -209,6 +211,24 @@ pub struct MatchDocument {
     /// Methods (any when absent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<String>,
+    /// The rate limit domain (Envoy's `domain`): a descriptor rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// One pattern per descriptor entry, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub descriptors: Vec<EntryDocument>,
+}
+
+/// A descriptor entry pattern as written.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryDocument {
+    /// The entry's key.
+    pub key: String,
+    /// The value: exact, or a prefix with a trailing `*`; any value when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// A key: one part or several.

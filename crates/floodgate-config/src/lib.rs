@@ -9,6 +9,8 @@
 //!
 //! - [`document`]: `PolicyDocument` and its parts, as written (serde).
 //! - [`validate`]: a `PolicyDocument` into a core `Policy`.
+//! - `descriptor`: a descriptor rule's matcher (`match.domain`,
+//!   `match.descriptors`) and the keys it may have.
 //! - [`limit`]: a limit as written into a `Quota` and `Limit`.
 //! - [`admin`]: the `admin:` section (tokens by digest, state file).
 //! - [`connections`]: `connections:` and `admin.connections:`.
@@ -42,6 +44,7 @@
 pub mod admin;
 pub mod connections;
 pub mod depth;
+mod descriptor;
 pub mod document;
 pub mod error;
 pub mod file;
@@ -58,8 +61,8 @@ pub mod validate;
 use floodgate_core::Policy;
 
 pub use document::{
-    ClientDocument, IdentityDocument, KeyDocument, LimitDocument, MatchDocument, OverrideDocument,
-    PolicyDocument, RuleDocument,
+    ClientDocument, EntryDocument, IdentityDocument, KeyDocument, LimitDocument, MatchDocument,
+    OverrideDocument, PolicyDocument, RuleDocument,
 };
 pub use error::{ConfigError, Source};
 pub use file::{ConfigFile, FileDocument, LoadError};

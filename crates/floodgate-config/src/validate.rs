@@ -10,6 +10,7 @@ use floodgate_core::policy::{
     PathPattern, Policy, Rule,
 };
 
+use crate::descriptor::{check_key, descriptor_match};
 use crate::document::{ClientDocument, KeyDocument, PolicyDocument, RuleDocument};
 use crate::error::{join, ConfigError, Source};
 use crate::jwt::jwt;
@@ -25,12 +26,13 @@ fn key_part(src: &Source, at: &[Seg], s: &str) -> Result<KeyPart, ConfigError> {
         "user" => KeyPart::User,
         "route" => KeyPart::Route,
         "global" => KeyPart::Global,
-        other => {
-            return Err(src.error(
-                at,
-                format!("unknown key `{other}`, expected ip, api_key, user, route or global"),
-            ))
-        }
+        "descriptor" => KeyPart::Descriptor,
+        other => return Err(src.error(
+            at,
+            format!(
+                "unknown key `{other}`, expected ip, api_key, user, route, global or descriptor"
+            ),
+        )),
     })
 }
 
@@ -206,6 +208,7 @@ fn rule(
             format!("rule name `{}` is reserved or used twice", r.name),
         ));
     }
+    let descriptor = descriptor_match(src, &at, r)?;
     let path_pat = match &r.matcher.path {
         None => PathPattern::Any,
         Some(p) => PathPattern::parse(p)
@@ -222,6 +225,7 @@ fn rule(
         methods.push(m.to_ascii_uppercase());
     }
     let key = match &r.key {
+        None if descriptor.is_some() => vec![KeyPart::Descriptor],
         None => vec![KeyPart::Ip],
         Some(KeyDocument::One(s)) => vec![key_part(src, &join(&at, &["key".into()]), s)?],
         Some(KeyDocument::Many(list)) => {
@@ -238,6 +242,7 @@ fn rule(
             parts
         }
     };
+    check_key(src, &at, descriptor.is_some(), &key)?;
     if r.limits.is_empty() && r.tiers.is_empty() {
         return Err(src.error(&at, format!("rule `{}` has no limits", r.name)));
     }
@@ -260,6 +265,7 @@ fn rule(
         matcher: Matcher {
             path: path_pat,
             methods,
+            descriptor,
         },
         key,
         limits: base,

@@ -189,6 +189,8 @@ impl Policy {
                     push_escaped(&mut out, req.path);
                 }
                 KeyPart::Global => out.push('g'),
+                // Descriptor rules never match an HTTP request.
+                KeyPart::Descriptor => out.push_str("d:"),
             }
         }
         Arc::from(out)

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use super::descriptor::Descriptor;
 use super::identity::Request;
 use super::model::Policy;
-use super::verdict::{CheckError, Verdict};
+use super::verdict::{CheckError, DescriptorVerdict, Verdict};
 use crate::store::Store;
 use crate::time::Timestamp;
 
@@ -53,6 +54,39 @@ impl Limiter {
             allowed,
             tier: plan.tier,
             outcomes,
+        })
+    }
+
+    /// Decides `descriptors` of `domain` at `now`: every enforced limit of
+    /// every descriptor together (if one denies, none consumes), each
+    /// shadow rule on its own. No client tier applies.
+    pub async fn check_descriptors(
+        &self,
+        domain: &str,
+        descriptors: &[Descriptor<'_>],
+        now: Timestamp,
+    ) -> Result<DescriptorVerdict, CheckError> {
+        let plan = self.policy.plan_descriptors(domain, descriptors, now);
+        let mut outcomes = Vec::with_capacity(plan.enforced.checks.len());
+        let mut descriptor = plan.enforced_of;
+        let mut allowed = true;
+        if !plan.enforced.checks.is_empty() {
+            let decisions = self.store.check(&plan.enforced.checks, now).await?;
+            allowed = decisions.iter().all(|d| d.allowed);
+            outcomes.extend(plan.enforced.outcomes(decisions, false));
+        }
+        for (group, i) in plan.shadow {
+            let decisions = self.store.check(&group.checks, now).await?;
+            descriptor.extend(std::iter::repeat_n(i, decisions.len()));
+            outcomes.extend(group.outcomes(decisions, true));
+        }
+        Ok(DescriptorVerdict {
+            verdict: Verdict {
+                allowed,
+                tier: None,
+                outcomes,
+            },
+            descriptor,
         })
     }
 }

@@ -13,6 +13,8 @@
 //! - [`identity`]: `Request` and how it is built from attributes; the
 //!   identity string a rule's key gives it; key fingerprints.
 //! - [`plan`]: the checks a request needs, each with its failure mode.
+//! - [`descriptor`]: descriptor rules (Envoy's rate limit service API):
+//!   matching the most specific rule, and their checks.
 //! - [`limiter`]: `Limiter`, deciding a plan on a store.
 //! - [`verdict`]: `Verdict`, `LimitOutcome`, `CheckError`.
 //! - [`view`]: `DecisionView`, the one serialisable rendering of a verdict.
@@ -20,6 +22,7 @@
 //! The policy document (the YAML and JSON form) is the `floodgate-config`
 //! crate's.
 
+pub mod descriptor;
 pub mod identity;
 pub mod jwt;
 pub mod limiter;
@@ -29,6 +32,7 @@ pub mod verdict;
 pub mod view;
 
 pub use crate::store::FailureMode;
+pub use descriptor::{Descriptor, DescriptorMatch, DescriptorPlan, EntryPattern, ValuePattern};
 pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Origin, Request};
 pub use limiter::Limiter;
 pub use model::{
@@ -36,5 +40,5 @@ pub use model::{
     Overrides, PathPattern, Policy, Rule, MAX_NAME_LEN,
 };
 pub use plan::{Group, Plan};
-pub use verdict::{CheckError, LimitOutcome, Verdict};
+pub use verdict::{CheckError, DescriptorVerdict, LimitOutcome, Verdict};
 pub use view::{DecisionView, RetryView};

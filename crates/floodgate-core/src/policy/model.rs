@@ -219,21 +219,28 @@ pub enum KeyPart {
     Route,
     /// Everyone together.
     Global,
+    /// The entries of the descriptor (descriptor rules only).
+    Descriptor,
 }
 
-/// Request matching.
+/// Request matching: an HTTP request by path and methods, or (with
+/// `descriptor`) a descriptor of Envoy's rate limit service API, never
+/// both.
 #[derive(Clone, Debug)]
 pub struct Matcher {
     /// Path pattern.
     pub path: PathPattern,
     /// Methods, upper case (any when empty).
     pub methods: Vec<String>,
+    /// Domain and descriptor entries: a descriptor rule.
+    pub descriptor: Option<super::descriptor::DescriptorMatch>,
 }
 
 impl Matcher {
-    /// Whether a request matches.
+    /// Whether an HTTP request matches (a descriptor rule never does).
     pub fn matches(&self, method: &str, path: &str) -> bool {
-        self.path.matches(path)
+        self.descriptor.is_none()
+            && self.path.matches(path)
             && (self.methods.is_empty()
                 || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
     }
@@ -268,6 +275,7 @@ impl std::fmt::Display for KeyPart {
             KeyPart::User => "user",
             KeyPart::Route => "route",
             KeyPart::Global => "global",
+            KeyPart::Descriptor => "descriptor",
         })
     }
 }

@@ -31,7 +31,7 @@ pub struct Group {
 }
 
 impl Group {
-    fn push(
+    pub(crate) fn push(
         &mut self,
         rule: &Arc<str>,
         on_failure: Option<FailureMode>,

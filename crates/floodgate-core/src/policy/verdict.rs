@@ -79,6 +79,37 @@ impl Verdict {
     }
 }
 
+/// The verdict on a descriptor request: the verdict over all its
+/// descriptors, and which descriptor each outcome belongs to.
+#[derive(Clone, Debug)]
+pub struct DescriptorVerdict {
+    /// The verdict over every descriptor (`allowed` is the overall code).
+    pub verdict: Verdict,
+    /// The descriptor of each outcome, in the same order.
+    pub descriptor: Vec<usize>,
+}
+
+impl DescriptorVerdict {
+    /// The verdict on descriptor `i` alone: its outcomes, allowed unless
+    /// one of its enforced limits denied. A descriptor no rule matched has
+    /// no outcome.
+    pub fn of(&self, i: usize) -> Verdict {
+        let outcomes: Vec<LimitOutcome> = self
+            .verdict
+            .outcomes
+            .iter()
+            .zip(&self.descriptor)
+            .filter(|(_, d)| **d == i)
+            .map(|(o, _)| o.clone())
+            .collect();
+        Verdict {
+            allowed: outcomes.iter().all(|o| o.shadow || o.decision.allowed),
+            tier: None,
+            outcomes,
+        }
+    }
+}
+
 /// Why a request was not decided.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {

@@ -1,0 +1,221 @@
+//! Descriptor rules: the requests Envoy's rate limit service API asks
+//! about (a domain and descriptors, each a list of `key=value` entries),
+//! which rules they match (the most specific, as in the reference
+//! service), and the checks they lead to.
+//!
+//! A rule with a descriptor matcher never matches an HTTP request, and a
+//! rule with a path matcher never matches a descriptor.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use super::model::{KeyPart, Policy, Rule};
+use super::plan::Group;
+use crate::time::Timestamp;
+
+/// Which descriptors a rule matches: its domain and one pattern per entry,
+/// in order. A descriptor matches only with as many entries as patterns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DescriptorMatch {
+    /// The domain (Envoy's `domain` of the rate limit filter).
+    pub domain: Arc<str>,
+    /// One pattern per entry.
+    pub entries: Vec<EntryPattern>,
+}
+
+/// A pattern for one descriptor entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryPattern {
+    /// The entry's key, exactly.
+    pub key: String,
+    /// Which values.
+    pub value: ValuePattern,
+}
+
+/// Which values of an entry match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValuePattern {
+    /// Any value (a value-less entry of the reference service: each
+    /// distinct value gets its own counters under key `descriptor`).
+    Any,
+    /// Exactly this value.
+    Exact(String),
+    /// Values starting with this (written with a trailing `*`).
+    Prefix(String),
+}
+
+impl ValuePattern {
+    /// Parses a value as written: absent is any value, a trailing `*`
+    /// makes a prefix, anything else is exact.
+    pub fn parse(value: Option<&str>) -> ValuePattern {
+        match value {
+            None => ValuePattern::Any,
+            Some(v) => match v.strip_suffix('*') {
+                Some(p) => ValuePattern::Prefix(p.to_string()),
+                None => ValuePattern::Exact(v.to_string()),
+            },
+        }
+    }
+
+    /// How specific a match of `value` is, or `None` when it does not
+    /// match: exact beats a longer prefix beats a shorter one beats any.
+    fn rank(&self, value: &str) -> Option<usize> {
+        match self {
+            ValuePattern::Any => Some(0),
+            ValuePattern::Prefix(p) => value.starts_with(p.as_str()).then_some(1 + p.len()),
+            ValuePattern::Exact(v) => (v == value).then_some(usize::MAX),
+        }
+    }
+}
+
+impl std::fmt::Display for ValuePattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValuePattern::Any => f.write_str("*any*"),
+            ValuePattern::Exact(v) => f.write_str(v),
+            ValuePattern::Prefix(p) => write!(f, "{p}*"),
+        }
+    }
+}
+
+/// One descriptor of a request: its entries and its cost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Descriptor<'a> {
+    /// `(key, value)` entries, in order.
+    pub entries: Vec<(&'a str, &'a str)>,
+    /// What it costs (`hits_addend`).
+    pub cost: u64,
+}
+
+/// The planned checks of one descriptor request: all enforced limits of
+/// every descriptor in one group (decided together), each shadow rule in
+/// a group of its own; each check knows its descriptor.
+#[derive(Clone, Debug, Default)]
+pub struct DescriptorPlan {
+    /// Enforced limits, decided together.
+    pub enforced: Group,
+    /// The descriptor of each enforced check.
+    pub enforced_of: Vec<usize>,
+    /// Shadow rules, each decided on its own, with its descriptor.
+    pub shadow: Vec<(Group, usize)>,
+}
+
+/// The largest number of entries in one descriptor.
+pub const MAX_ENTRIES: usize = 16;
+/// The largest key or value of an entry, in bytes.
+pub const MAX_ENTRY_LEN: usize = 256;
+
+/// Escapes what would make two descriptor identities ambiguous.
+fn push_escaped(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '|' => out.push_str("%7C"),
+            '{' => out.push_str("%7B"),
+            '}' => out.push_str("%7D"),
+            '=' => out.push_str("%3D"),
+            ',' => out.push_str("%2C"),
+            c => out.push(c),
+        }
+    }
+}
+
+impl Policy {
+    /// The rules that apply to `entries` of `domain`: at each entry, the
+    /// most specific pattern among the rules still in the running wins
+    /// (exact value, then the longest prefix, then any value) and the
+    /// others drop out, as the reference service walks its tree; the rules
+    /// left whose patterns are exactly as many as the entries apply. Rules
+    /// with the same patterns all apply.
+    pub fn descriptor_rules(&self, domain: &str, entries: &[(&str, &str)]) -> Vec<&Rule> {
+        let mut running: Vec<(&Rule, &DescriptorMatch)> = self
+            .rules
+            .iter()
+            .filter_map(|r| r.matcher.descriptor.as_ref().map(|d| (r, d)))
+            .filter(|(_, d)| &*d.domain == domain && d.entries.len() >= entries.len())
+            .collect();
+        for (i, (key, value)) in entries.iter().enumerate() {
+            let best = running
+                .iter()
+                .filter(|(_, d)| d.entries[i].key == *key)
+                .filter_map(|(_, d)| d.entries[i].value.rank(value).map(|r| (r, &d.entries[i])))
+                .max_by_key(|(r, _)| *r)
+                .map(|(_, p)| p.clone());
+            let Some(best) = best else {
+                return Vec::new();
+            };
+            running.retain(|(_, d)| d.entries[i] == best);
+        }
+        running
+            .into_iter()
+            .filter(|(_, d)| d.entries.len() == entries.len())
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    /// The identity a descriptor rule keyed by `parts` gives `entries`:
+    /// `d:key=value,...` for `descriptor`, `g` for `global`.
+    pub fn descriptor_identity(parts: &[KeyPart], entries: &[(&str, &str)]) -> Arc<str> {
+        let mut out = String::with_capacity(48);
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                out.push('|');
+            }
+            match p {
+                KeyPart::Descriptor => {
+                    out.push_str("d:");
+                    for (j, (k, v)) in entries.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        push_escaped(&mut out, k);
+                        out.push('=');
+                        push_escaped(&mut out, v);
+                    }
+                }
+                KeyPart::Global => out.push('g'),
+                // Validation allows no other part on a descriptor rule.
+                other => {
+                    let _ = write!(out, "{other}");
+                }
+            }
+        }
+        Arc::from(out)
+    }
+
+    /// Which limits apply to `descriptors` of `domain` at `now`, under
+    /// which keys.
+    pub fn plan_descriptors(
+        &self,
+        domain: &str,
+        descriptors: &[Descriptor<'_>],
+        now: Timestamp,
+    ) -> DescriptorPlan {
+        let mut plan = DescriptorPlan::default();
+        for (i, d) in descriptors.iter().enumerate() {
+            for rule in self.descriptor_rules(domain, &d.entries) {
+                let identity = Policy::descriptor_identity(&rule.key, &d.entries);
+                let limits = match self.override_for(&rule.name, &identity, now) {
+                    Some(o) => &o.limits,
+                    None => &rule.limits,
+                };
+                if limits.is_empty() {
+                    continue;
+                }
+                let group = if rule.shadow {
+                    plan.shadow.push((Group::default(), i));
+                    &mut plan.shadow.last_mut().expect("just pushed").0
+                } else {
+                    &mut plan.enforced
+                };
+                for l in limits {
+                    group.push(&rule.name, rule.on_store_failure, l, &identity, d.cost);
+                    if !rule.shadow {
+                        plan.enforced_of.push(i);
+                    }
+                }
+            }
+        }
+        plan
+    }
+}
