@@ -27,12 +27,14 @@ fn key_part(src: &Source, at: &[Seg], s: &str) -> Result<KeyPart, ConfigError> {
         "route" => KeyPart::Route,
         "global" => KeyPart::Global,
         "descriptor" => KeyPart::Descriptor,
-        other => return Err(src.error(
-            at,
-            format!(
+        other => {
+            return Err(src.error(
+                at,
+                format!(
                 "unknown key `{other}`, expected ip, api_key, user, route, global or descriptor"
             ),
-        )),
+            ))
+        }
     })
 }
 
