@@ -32,6 +32,7 @@ pub const ALL_FIELDS: &[&str] = &[
     "log",
     "shutdown_grace",
     "connections",
+    "overload",
 ];
 
 /// The top-level keys of [`PolicyDocument`].
@@ -93,6 +94,7 @@ impl<'de> Visitor<'de> for FileVisitor {
                 "log" => s.log = map.next_value()?,
                 "shutdown_grace" => s.shutdown_grace = map.next_value()?,
                 "connections" => s.connections = map.next_value()?,
+                "overload" => s.overload = map.next_value()?,
                 other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
             }
             seen.push(key);
@@ -258,6 +260,10 @@ mod tests {
             shutdown_grace: Some(DurationField(Duration::from_secs(1))),
             connections: crate::server::ConnectionsSection {
                 max: Some(1),
+                ..Default::default()
+            },
+            overload: crate::overload::OverloadSection {
+                max_in_flight: Some(8),
                 ..Default::default()
             },
             ..ServerDocument::default()

@@ -51,6 +51,7 @@ pub mod file;
 mod jwt;
 pub mod limit;
 pub mod locate;
+pub mod overload;
 mod overrides;
 pub mod server;
 pub mod store;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Source};
 use crate::locate::Seg;
+use crate::overload::OverloadSection;
 use crate::store::StoreDocument;
 
 pub use crate::admin::{
@@ -50,6 +51,9 @@ pub struct ServerDocument {
     /// Bounds on the public listener's connections.
     #[serde(default, skip_serializing_if = "ConnectionsSection::is_empty")]
     pub connections: ConnectionsSection,
+    /// Load shedding in front of the upstream (gateway only).
+    #[serde(default, skip_serializing_if = "OverloadSection::is_empty")]
+    pub overload: OverloadSection,
 }
 
 impl Default for ServerDocument {
@@ -64,6 +68,7 @@ impl Default for ServerDocument {
             log: LogSection::default(),
             shutdown_grace: None,
             connections: ConnectionsSection::default(),
+            overload: OverloadSection::default(),
         }
     }
 }
@@ -167,6 +172,13 @@ impl ServerDocument {
             ));
         }
         self.connections.check(src, &at(&["connections"]))?;
+        if self.upstream.is_none() && !self.overload.is_empty() {
+            return Err(src.error(
+                &at(&["overload"]),
+                "applies to the gateway: set without an upstream",
+            ));
+        }
+        self.overload.check(src, &at(&["overload"]))?;
         self.admin.check(src)?;
         if self.admin.state_file.is_some() && self.store.kind != crate::store::StoreKind::Memory {
             return Err(src.error(

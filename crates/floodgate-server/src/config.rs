@@ -55,6 +55,8 @@ pub struct Upstream {
     pub base: http::Uri,
     /// Wait at most this long for the response headers.
     pub timeout: Duration,
+    /// Load shedding (`overload:`), unless disabled.
+    pub overload: Option<crate::overload::Settings>,
 }
 
 /// Bounds on one listener's connections, defaults filled in.
@@ -185,6 +187,7 @@ impl Config {
                     timeout: raw
                         .upstream_timeout
                         .map_or(Duration::from_secs(30), |d| d.0),
+                    overload: crate::overload::Settings::from_section(&raw.overload),
                 })
             }
         };

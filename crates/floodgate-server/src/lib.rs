@@ -40,6 +40,7 @@ pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod openapi;
+pub mod overload;
 pub mod proxy;
 pub mod reload;
 pub mod server;

@@ -140,6 +140,7 @@ pub struct Metrics {
     connections_rejected: Counters,
     connection_timeouts: Counters,
     requests_too_large: Counters,
+    overload: Mutex<Option<Arc<crate::overload::Overload>>>,
 }
 
 impl Metrics {
@@ -160,6 +161,7 @@ impl Metrics {
             connections_rejected: Counters::default(),
             connection_timeouts: Counters::default(),
             requests_too_large: Counters::default(),
+            overload: Mutex::new(None),
         }
     }
 
@@ -168,6 +170,11 @@ impl Metrics {
     pub fn set_store(&self, store: Arc<dyn Store>, redis: Option<Arc<Resilient>>) {
         *self.store.lock() = Some(store);
         *self.redis.lock() = redis;
+    }
+
+    /// The gateway's load shedding, whose state is reported.
+    pub fn set_overload(&self, overload: Arc<crate::overload::Overload>) {
+        *self.overload.lock() = Some(overload);
     }
 
     /// An upstream answered with `status` after `elapsed`.
@@ -262,6 +269,9 @@ impl Metrics {
             "floodgate_upstream_duration_seconds",
             "Time from forwarding a request to the upstream's response headers.",
         );
+        if let Some(o) = self.overload.lock().as_ref() {
+            o.render(&mut out);
+        }
         self.render_connections(&mut out);
         let suppressed = self.rejections.suppressed_total();
         let _ = writeln!(

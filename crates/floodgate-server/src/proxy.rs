@@ -21,6 +21,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::config::Upstream;
 use crate::metrics::Metrics;
+use crate::overload::Overload;
 
 /// Headers that belong to one connection, not to the message.
 const HOP_BY_HOP: &[&str] = &[
@@ -41,11 +42,16 @@ pub struct Gateway {
     client: Client<HttpConnector, Body>,
     upstream: Arc<Upstream>,
     metrics: Arc<Metrics>,
+    overload: Option<Arc<Overload>>,
 }
 
 impl Gateway {
     /// A gateway to `upstream`.
-    pub fn new(upstream: Upstream, metrics: Arc<Metrics>) -> Gateway {
+    pub fn new(
+        upstream: Upstream,
+        metrics: Arc<Metrics>,
+        overload: Option<Arc<Overload>>,
+    ) -> Gateway {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(upstream.timeout.min(Duration::from_secs(5))));
@@ -57,6 +63,7 @@ impl Gateway {
             client,
             upstream: Arc::new(upstream),
             metrics,
+            overload,
         }
     }
 }
@@ -171,8 +178,12 @@ pub async fn forward(
     let started = Instant::now();
     match tokio::time::timeout(gw.upstream.timeout, gw.client.request(outgoing)).await {
         Ok(Ok(resp)) => {
+            let elapsed = started.elapsed();
             gw.metrics
-                .upstream_response(resp.status().as_u16(), started.elapsed());
+                .upstream_response(resp.status().as_u16(), elapsed);
+            if let Some(o) = &gw.overload {
+                o.sample(elapsed, false);
+            }
             let (mut parts, body) = resp.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Body::new(body))
@@ -185,6 +196,9 @@ pub async fn forward(
         ),
         Ok(Err(e)) => {
             gw.metrics.upstream_error("connect", started.elapsed());
+            if let Some(o) = &gw.overload {
+                o.sample(started.elapsed(), true);
+            }
             tracing::warn!(upstream = %gw.upstream.base, error = %e, "upstream request failed");
             json_response(
                 StatusCode::BAD_GATEWAY,
@@ -193,6 +207,9 @@ pub async fn forward(
         }
         Err(_) => {
             gw.metrics.upstream_error("timeout", started.elapsed());
+            if let Some(o) = &gw.overload {
+                o.sample(started.elapsed(), true);
+            }
             tracing::warn!(upstream = %gw.upstream.base, timeout = ?gw.upstream.timeout, "upstream timed out");
             json_response(
                 StatusCode::GATEWAY_TIMEOUT,

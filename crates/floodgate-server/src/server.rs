@@ -31,6 +31,7 @@ use crate::listener::Listener;
 use crate::live::LivePolicy;
 use crate::logs::RejectionLog;
 use crate::metrics::Metrics;
+use crate::overload::{self, Overload};
 use crate::reload::{ReloadReport, Reloader};
 use crate::stores::{self, Stores};
 use crate::{demo, proxy};
@@ -181,13 +182,28 @@ pub async fn start(
         Some(metrics.clone()),
     );
 
+    let overload = config.upstream.as_ref().and_then(|u| u.overload).map(|s| {
+        let o = Overload::new(s, opts.monotonic.clone());
+        metrics.set_overload(o.clone());
+        o
+    });
     let app: Router = match &config.upstream {
         Some(u) => Router::new()
             .fallback(proxy::forward)
-            .with_state(proxy::Gateway::new(u.clone(), metrics.clone())),
+            .with_state(proxy::Gateway::new(
+                u.clone(),
+                metrics.clone(),
+                overload.clone(),
+            )),
         None => demo::router(),
     }
     .layer(RateLimitLayer::new(handle.clone()));
+    // Shedding comes first: a request past the in-flight bound costs no
+    // decision and consumes no quota.
+    let app = match overload {
+        Some(o) => app.layer(axum::middleware::from_fn_with_state(o, overload::admit)),
+        None => app,
+    };
     // The gateway's errors are JSON already, and its upstream's answers
     // pass as they are.
     let public_serving = Listener::new(

@@ -25,15 +25,6 @@ fn config(public: &str, admin: &str) -> String {
     )
 }
 
-/// A metric's value from `/metrics` (0 when the series is absent).
-async fn metric(s: &Server, series: &str) -> u64 {
-    let text = get(&format!("http://{}/metrics", s.admin), &[]).await;
-    let text = String::from_utf8_lossy(&text.body).to_string();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0, |v| v.trim().parse().expect("a number"))
-}
-
 fn series(name: &str, labels: &[(&str, &str)]) -> String {
     let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     format!("{name}{{{}}}", l.join(","))

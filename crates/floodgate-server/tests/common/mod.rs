@@ -126,6 +126,16 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
     send("GET", url, headers, Bytes::new()).await
 }
 
+/// A metric's value from the admin listener's `/metrics` (0 when the
+/// series is absent).
+pub async fn metric(s: &Server, series: &str) -> u64 {
+    let text = get(&format!("http://{}/metrics", s.admin), &[]).await;
+    let text = String::from_utf8_lossy(&text.body).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0, |v| v.trim().parse().expect("a number"))
+}
+
 /// A real upstream: echoes what it received as JSON; `/slow` answers after
 /// two seconds.
 pub async fn upstream() -> SocketAddr {
