@@ -38,7 +38,11 @@ pub struct Admin {
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response<Body> {
-    let mut r = Response::new(Body::from(admin.metrics.render()));
+    let mut r = Response::new(Body::from(
+        admin
+            .metrics
+            .render(admin.handle.limiter().policy(), admin.live.version()),
+    ));
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

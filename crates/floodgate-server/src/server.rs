@@ -165,14 +165,14 @@ pub async fn start(
     let public_addr = public.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
 
+    let rejections = RejectionLog::new(config.log.rejections_per_second, opts.clock.clone());
+    let metrics = Arc::new(Metrics::new(rejections));
     let Stores {
         store,
         redis,
         policy_backend,
         redis_policy,
-    } = stores::build(&config, opts.monotonic.clone()).await;
-    let rejections = RejectionLog::new(config.log.rejections_per_second, opts.clock.clone());
-    let metrics = Arc::new(Metrics::new(rejections));
+    } = stores::build(&config, opts.monotonic.clone(), metrics.store_latency()).await;
     metrics.set_store(store.clone(), redis.clone());
     let limiter = Arc::new(Limiter::new(config.policy.clone(), store.clone()));
     let handle = LimiterHandle::with_clock(

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use floodgate_core::{MemoryStore, MonotonicClock, Store};
 use floodgate_redis::{FailurePolicy, LazyRedisStore, ResilientStore};
 
+use crate::metrics::store::Timed;
+use crate::metrics::Histogram;
+
 use crate::config::Config;
 use crate::live::backend::{FileBackend, MemoryBackend, PolicyBackend};
 use crate::live::redis::RedisBackend;
 
-/// A Redis store behind its failure policy.
-pub type Resilient = ResilientStore<LazyRedisStore>;
+/// A Redis store, its checks timed, behind its failure policy.
+pub type Resilient = ResilientStore<Timed<LazyRedisStore>>;
 
 /// The store, and the Redis wrapper when there is one (for metrics and
 /// reloads).
@@ -36,8 +39,12 @@ fn local_backend(config: &Config) -> Arc<dyn PolicyBackend> {
 }
 
 /// Connects the configured store; the breaker and reconnects are paced
-/// by `clock`.
-pub async fn build(config: &Config, clock: Arc<dyn MonotonicClock>) -> Stores {
+/// by `clock`, and the Redis store's checks are timed into `latency`.
+pub async fn build(
+    config: &Config,
+    clock: Arc<dyn MonotonicClock>,
+    latency: Arc<Histogram>,
+) -> Stores {
     match &config.redis {
         None => Stores {
             store: Arc::new(MemoryStore::new(config.memory)),
@@ -60,7 +67,11 @@ pub async fn build(config: &Config, clock: Arc<dyn MonotonicClock>) -> Stores {
                 local: config.memory,
                 ..FailurePolicy::from_config(rc)
             };
-            let resilient = Arc::new(ResilientStore::with_clock(redis, policy, clock));
+            let resilient = Arc::new(ResilientStore::with_clock(
+                Timed::new(redis, latency),
+                policy,
+                clock,
+            ));
             let policy = Arc::new(RedisBackend::new(rc.clone()));
             Stores {
                 store: resilient.clone(),

@@ -1,0 +1,195 @@
+//! Prometheus metrics in the text exposition format (0.0.4), kept by hand
+//! (a maintained client measured slower on the per-decision updates: see
+//! `docs/benchmarks.md`, "Metrics"), with bounded label sets and no
+//! identity ever a label.
+//!
+//! Layout: [`primitives`] (histogram, labelled counters, writers),
+//! [`decisions`] (what each decision updates: the hot path), [`store`]
+//! (Redis latency, errors, breaker, fallback), [`connections`] (the
+//! listeners), [`policy`] (configured limits and policy version, read at
+//! scrape time).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use floodgate_core::{Policy, Store};
+use floodgate_tower::{Observer, Seen};
+use parking_lot::Mutex;
+
+use crate::logs::RejectionLog;
+use crate::stores::Resilient;
+
+pub mod connections;
+pub mod decisions;
+pub mod policy;
+pub mod primitives;
+pub mod store;
+
+pub use decisions::{Decisions, DEFAULT_NEAR_LIMIT_SHARE};
+pub use primitives::{Counters, Histogram};
+
+use primitives::single;
+
+/// Histogram buckets (seconds) for upstream latency: 1ms to 30s.
+const UPSTREAM_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// All of the server's metrics.
+pub struct Metrics {
+    decisions: Decisions,
+    upstream_responses: Counters,
+    upstream_errors: Counters,
+    upstream_latency: Histogram,
+    store: Mutex<Option<Arc<dyn Store>>>,
+    redis: Mutex<Option<Arc<Resilient>>>,
+    store_latency: Arc<Histogram>,
+    rejections: RejectionLog,
+    connections: connections::Connections,
+    overload: Mutex<Option<Arc<crate::overload::Overload>>>,
+}
+
+impl Metrics {
+    /// Empty metrics; rejections are logged through `rejections`.
+    pub fn new(rejections: RejectionLog) -> Self {
+        Metrics {
+            decisions: Decisions::default(),
+            upstream_responses: Counters::default(),
+            upstream_errors: Counters::default(),
+            upstream_latency: Histogram::new(UPSTREAM_BUCKETS),
+            store: Mutex::new(None),
+            redis: Mutex::new(None),
+            store_latency: Arc::new(Histogram::new(store::STORE_BUCKETS)),
+            rejections,
+            connections: connections::Connections::default(),
+            overload: Mutex::new(None),
+        }
+    }
+
+    /// The histogram the Redis store's [`store::Timed`] wrapper fills.
+    pub fn store_latency(&self) -> Arc<Histogram> {
+        self.store_latency.clone()
+    }
+
+    /// The store whose keys are reported as active, and the Redis
+    /// wrapper whose health is reported.
+    pub fn set_store(&self, store: Arc<dyn Store>, redis: Option<Arc<Resilient>>) {
+        *self.store.lock() = Some(store);
+        *self.redis.lock() = redis;
+    }
+
+    /// The gateway's load shedding, whose state is reported.
+    pub fn set_overload(&self, overload: Arc<crate::overload::Overload>) {
+        *self.overload.lock() = Some(overload);
+    }
+
+    /// The per-decision metrics.
+    pub fn decisions(&self) -> &Decisions {
+        &self.decisions
+    }
+
+    /// An upstream answered with `status` after `elapsed`.
+    pub fn upstream_response(&self, status: u16, elapsed: Duration) {
+        self.upstream_responses.inc(&[&status.to_string()]);
+        self.upstream_latency.observe(elapsed);
+    }
+
+    /// The upstream could not be reached (`connect`) or was too slow
+    /// (`timeout`).
+    pub fn upstream_error(&self, kind: &str, elapsed: Duration) {
+        self.upstream_errors.inc(&[kind]);
+        self.upstream_latency.observe(elapsed);
+    }
+
+    /// The count of `listener`'s open connections, which the listener
+    /// keeps (and bounds) and the gauge reports.
+    pub fn connections_open(&self, listener: &'static str) -> Arc<std::sync::atomic::AtomicU64> {
+        self.connections.open(listener)
+    }
+
+    /// `listener` accepted a connection within its bounds.
+    pub fn connection_accepted(&self, listener: &str) {
+        self.connections.accepted(listener);
+    }
+
+    /// `listener` closed a new connection at once, past a bound (`max`,
+    /// `max_per_ip`).
+    pub fn connection_rejected(&self, listener: &str, reason: &str) {
+        self.connections.rejected(listener, reason);
+    }
+
+    /// `listener` closed a connection that timed out (`header_read`,
+    /// `idle`).
+    pub fn connection_timed_out(&self, listener: &str, reason: &str) {
+        self.connections.timed_out(listener, reason);
+    }
+
+    /// `listener` refused a request whose `part` (`head`, `body`) was too
+    /// large.
+    pub fn request_too_large(&self, listener: &str, part: &str) {
+        self.connections.too_large(listener, part);
+    }
+
+    /// The exposition text; `policy` is the live policy, at `version`
+    /// (passed in rather than held, as the policy's holders hold these
+    /// metrics).
+    pub fn render(&self, policy: &Policy, version: u64) -> String {
+        let mut out = String::with_capacity(8192);
+        self.decisions.render(&mut out);
+        policy::render_limits(&mut out, policy);
+        policy::render_version(&mut out, version);
+        let keys = self.store.lock().as_ref().and_then(|s| s.active_keys());
+        if let Some(keys) = keys {
+            single(
+                &mut out,
+                "floodgate_active_keys",
+                "Keys held by the store.",
+                "gauge",
+                keys,
+            );
+        }
+        if let Some(r) = self.redis.lock().as_ref() {
+            store::render_redis(&mut out, r, &self.store_latency);
+        }
+        self.upstream_responses.render(
+            &mut out,
+            "floodgate_upstream_responses_total",
+            "Upstream responses by status code.",
+            &["status"],
+        );
+        self.upstream_errors.render(
+            &mut out,
+            "floodgate_upstream_errors_total",
+            "Requests the upstream did not answer, by kind (connect, timeout).",
+            &["kind"],
+        );
+        self.upstream_latency.render(
+            &mut out,
+            "floodgate_upstream_duration_seconds",
+            "Time from forwarding a request to the upstream's response headers.",
+        );
+        if let Some(o) = self.overload.lock().as_ref() {
+            o.render(&mut out);
+        }
+        self.connections.render(&mut out);
+        single(
+            &mut out,
+            "floodgate_rejection_logs_suppressed_total",
+            "Rejection log lines dropped by the log rate limit.",
+            "counter",
+            self.rejections.suppressed_total(),
+        );
+        out
+    }
+}
+
+impl Observer for Metrics {
+    fn observe(&self, seen: &Seen<'_>) {
+        self.decisions.record(seen.verdict, seen.elapsed);
+        if let Ok(v) = seen.verdict {
+            if !v.allowed {
+                self.rejections.rejected(seen, v);
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The building blocks of the hand-kept exposition: a lock-free histogram,
+//! labelled counters, and the writers of the text format (0.0.4).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+/// A histogram with fixed buckets, lock-free.
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    sum_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    /// An empty histogram with upper bounds `bounds` (seconds, ascending).
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: (0..bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        if let Some(i) = self.bounds.iter().position(|b| s <= *b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_ns
+            .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes the histogram as `name`.
+    pub fn render(&self, out: &mut String, name: &str, help: &str) {
+        header(out, name, help, "histogram");
+        let mut cumulative = 0;
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            cumulative += c.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+/// Escapes a label value.
+pub fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Writes a family's `# HELP` and `# TYPE` lines.
+pub fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Writes a family of one unlabelled sample.
+pub fn single(out: &mut String, name: &str, help: &str, kind: &str, value: impl std::fmt::Display) {
+    header(out, name, help, kind);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// Writes one sample of `name` with `labels` (names and values).
+pub fn sample(
+    out: &mut String,
+    name: &str,
+    labels: &[(&str, &str)],
+    value: impl std::fmt::Display,
+) {
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+        .collect();
+    let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
+}
+
+/// Counters keyed by label values. Lookups of an existing series take a
+/// read lock and allocate nothing; a new series takes the write lock once.
+#[derive(Default)]
+pub struct Counters(RwLock<BTreeMap<Box<[Box<str>]>, AtomicU64>>);
+
+impl Counters {
+    /// Adds one to the series of `labels`.
+    pub fn inc(&self, labels: &[&str]) {
+        {
+            let m = self.0.read();
+            if let Some(c) = m
+                .iter()
+                .find_map(|(k, v)| same_labels(k, labels).then_some(v))
+            {
+                c.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let key: Box<[Box<str>]> = labels.iter().map(|l| Box::<str>::from(*l)).collect();
+        self.0
+            .write()
+            .entry(key)
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The count of the series of `labels` (0 if never counted).
+    pub fn get(&self, labels: &[&str]) -> u64 {
+        self.0
+            .read()
+            .iter()
+            .find_map(|(k, v)| same_labels(k, labels).then(|| v.load(Ordering::Relaxed)))
+            .unwrap_or(0)
+    }
+
+    /// Writes the family `name`, its labels called `names`.
+    pub fn render(&self, out: &mut String, name: &str, help: &str, names: &[&str]) {
+        header(out, name, help, "counter");
+        for (values, n) in self.0.read().iter() {
+            let labels: Vec<(&str, &str)> = names
+                .iter()
+                .zip(values.iter())
+                .map(|(k, v)| (*k, &**v))
+                .collect();
+            sample(out, name, &labels, n.load(Ordering::Relaxed));
+        }
+    }
+}
+
+fn same_labels(key: &[Box<str>], labels: &[&str]) -> bool {
+    key.len() == labels.len() && key.iter().zip(labels).all(|(a, b)| **a == **b)
+}
