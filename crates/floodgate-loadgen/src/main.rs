@@ -35,6 +35,14 @@ enum Command {
         /// Address to listen on (port 0: any free port, printed).
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: SocketAddr,
+        /// Play a slow service: each request takes this long (e.g. `5ms`)
+        /// once it holds one of `--workers` slots.
+        #[arg(long)]
+        delay: Option<String>,
+        /// With `--delay`: requests served at once; the others wait in
+        /// line (capacity: workers / delay per second).
+        #[arg(long, default_value_t = 16)]
+        workers: usize,
     },
     /// Lists the presets, or prints one.
     Presets {
@@ -248,12 +256,24 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async {
         match cli.command {
             Command::Run(args) => run(*args).await,
-            Command::Upstream { listen } => {
+            Command::Upstream {
+                listen,
+                delay,
+                workers,
+            } => {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
                 println!("listening on {}", listener.local_addr()?);
-                floodgate_loadgen::upstream::serve(listener).await?;
+                match delay {
+                    None => floodgate_loadgen::upstream::serve(listener).await?,
+                    Some(d) => {
+                        let delay = floodgate_config::units::parse_duration(&d)
+                            .map_err(|e| anyhow::anyhow!("--delay: {e}"))?;
+                        let slow = floodgate_loadgen::upstream::Slow { delay, workers };
+                        floodgate_loadgen::upstream::serve_slow(listener, slow).await?
+                    }
+                }
                 Ok(())
             }
             Command::Presets { name } => {

@@ -55,6 +55,9 @@ pub struct Report {
     pub latency_from_schedule_ms: Option<Percentiles>,
     /// Latency from the actual send.
     pub latency_from_send_ms: Percentiles,
+    /// Latency by status code (from the schedule in open loop, else from
+    /// the send): what admitted and refused requests each waited.
+    pub latency_by_status_ms: std::collections::BTreeMap<u16, Percentiles>,
     /// How late requests left against their schedule (open loop).
     pub send_lag_ms: Option<Percentiles>,
     /// Expected against measured, with `--policy`.
@@ -88,13 +91,19 @@ impl Report {
         let mut from_schedule = Latency::default();
         let mut from_send = Latency::default();
         let mut lag = Latency::default();
+        let mut by_status = std::collections::BTreeMap::<u16, Latency>::new();
         let mut first_error = None;
         for r in &run.records {
             if let Some(s) = r.scheduled {
                 lag.record(r.sent.saturating_sub(s));
             }
             match &r.outcome {
-                Outcome::Status(_) => {
+                Outcome::Status(code) => {
+                    let start = r.scheduled.unwrap_or(r.sent);
+                    by_status
+                        .entry(*code)
+                        .or_default()
+                        .record(r.done.saturating_sub(start));
                     from_send.record(r.done.saturating_sub(r.sent));
                     if let Some(s) = r.scheduled {
                         from_schedule.record(r.done.saturating_sub(s));
@@ -126,6 +135,10 @@ impl Report {
             counts,
             latency_from_schedule_ms: run.open_loop.then(|| from_schedule.percentiles()),
             latency_from_send_ms: from_send.percentiles(),
+            latency_by_status_ms: by_status
+                .iter()
+                .map(|(code, l)| (*code, l.percentiles()))
+                .collect(),
             send_lag_ms: run.open_loop.then(|| lag.percentiles()),
             accuracy: expected.map(|e| accuracy(&run.records, e)),
             first_error,
@@ -198,6 +211,12 @@ mod tests {
         assert!(near(lag.max, 5.0), "{}", lag.max);
         assert_eq!(lag.count, 5);
         assert_eq!(r.first_error.as_deref(), Some("timeout"));
+        // By status, from the schedule: the late 200 waited 6 ms.
+        let by = &r.latency_by_status_ms;
+        assert_eq!(by.keys().copied().collect::<Vec<_>>(), vec![200, 429, 502]);
+        assert!(near(by[&200].max, 6.0), "{}", by[&200].max);
+        assert!(near(by[&429].max, 1.0), "{}", by[&429].max);
+        assert!(r.text().contains("status 502"));
         assert!(r.text().contains("429: 1"));
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["counts"]["errors"], 2);

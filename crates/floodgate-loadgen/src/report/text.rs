@@ -41,6 +41,11 @@ impl Report {
             row(&mut o, "  from schedule", p);
         }
         row(&mut o, "  from send", &self.latency_from_send_ms);
+        if self.latency_by_status_ms.len() > 1 {
+            for (code, p) in &self.latency_by_status_ms {
+                row(&mut o, &format!("  status {code}"), p);
+            }
+        }
         if let Some(p) = &self.send_lag_ms {
             row(&mut o, "  send lag", p);
         }
