@@ -1,0 +1,28 @@
+//! `deploy/local.sh smoke`: three replicas of this build on one real Redis
+//! enforce one shared limit exactly, and a real Prometheus scrapes all
+//! three (its targets API says up). The script polls with deadlines and
+//! stops everything it started.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+#[test]
+fn local_topology_smoke_test_passes() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("smoke")
+        .env("FLOODGATE_BIN", env!("CARGO_BIN_EXE_floodgate"))
+        .env("SMOKE_LIMIT", "30")
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "local.sh smoke failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("smoke test passed"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("45 requests: 30 allowed, 15 limited (limit 30)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("targets API: up"), "{stderr}");
+}

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# The compose topology from local binaries: one Redis (append-only), three
+# Floodgate replicas sharing it, and a Prometheus scraping the three (with
+# the alert rules of deploy/prometheus/alerts.yml loaded).
+#
+#   deploy/local.sh          start everything, print the addresses, run
+#                            until Ctrl-C (or until one process exits)
+#   deploy/local.sh smoke    start everything, check that the three
+#                            replicas enforce one shared limit exactly and
+#                            that Prometheus scrapes all three, then stop;
+#                            exit 0 when both hold
+#
+# Needs: redis-server, redis-cli, prometheus, curl, and the floodgate
+# binary (cargo build --release -p floodgate-server).
+#
+# Environment (all optional):
+#   FLOODGATE_BIN          the floodgate binary (default: floodgate on PATH,
+#                          else target/release/floodgate, else
+#                          target/debug/floodgate)
+#   REDIS_PORT             Redis port (default: a free port)
+#   PROMETHEUS_PORT        Prometheus port (default: a free port)
+#   FLOODGATE_PUBLIC_PORTS three public listener ports, space-separated
+#                          (default: free ports)
+#   FLOODGATE_ADMIN_PORTS  three admin listener ports, space-separated
+#                          (default: free ports)
+#   FLOODGATE_UPSTREAM     an upstream URL for the gateway (default: none,
+#                          the built-in demo endpoints answer)
+#   SMOKE_LIMIT            the shared limit the smoke test checks (default 30)
+#   DEADLINE               seconds to wait for anything to come up (default 30)
+#   KEEP_DIR               set to 1 to keep the working directory (configs,
+#                          logs, Redis and Prometheus data) on exit
+set -euo pipefail
+
+mode="${1:-run}"
+case "$mode" in
+run | smoke) ;;
+*)
+    echo "usage: $0 [run|smoke]" >&2
+    exit 2
+    ;;
+esac
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+deadline="${DEADLINE:-30}"
+limit="${SMOKE_LIMIT:-30}"
+
+say() { echo "local.sh: $*" >&2; }
+die() {
+    say "error: $*"
+    exit 1
+}
+
+for tool in redis-server redis-cli prometheus curl; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed"
+done
+
+bin="${FLOODGATE_BIN:-}"
+if [ -z "$bin" ]; then
+    if command -v floodgate >/dev/null 2>&1; then
+        bin="$(command -v floodgate)"
+    elif [ -x "$root/target/release/floodgate" ]; then
+        bin="$root/target/release/floodgate"
+    elif [ -x "$root/target/debug/floodgate" ]; then
+        bin="$root/target/debug/floodgate"
+    else
+        die "no floodgate binary: run 'cargo build --release -p floodgate-server' or set FLOODGATE_BIN"
+    fi
+fi
+[ -x "$bin" ] || die "FLOODGATE_BIN=$bin is not executable"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/floodgate-local.XXXXXX")"
+pids=()
+taken=" "
+interrupted=0
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    # Stop what this script started: SIGTERM, then SIGKILL after 10 s.
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    local end=$((SECONDS + 10))
+    for pid in "${pids[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$status" -ne 0 ] && [ "$interrupted" = 0 ] && [ -d "$work" ]; then
+        for log in "$work"/*.log; do
+            [ -f "$log" ] || continue
+            say "--- last lines of $(basename "$log")"
+            tail -n 20 "$log" >&2 || true
+        done
+    fi
+    if [ "${KEEP_DIR:-0}" = 1 ]; then
+        say "kept $work"
+    else
+        rm -rf "$work"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'interrupted=1; exit 130' INT
+trap 'interrupted=1; exit 143' TERM
+
+# A port nothing listens on now (and not handed out before).
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        case "$taken" in *" $p "*) continue ;; esac
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            taken="$taken$p "
+            echo "$p"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# Polls `$@` until it succeeds, for at most $deadline seconds.
+wait_for() {
+    local what="$1"
+    shift
+    local end=$((SECONDS + deadline))
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < end)) || die "$what did not come up within ${deadline}s"
+        sleep 0.1
+    done
+}
+
+redis_port="${REDIS_PORT:-$(free_port)}"
+prom_port="${PROMETHEUS_PORT:-$(free_port)}"
+read -r -a public_ports <<<"${FLOODGATE_PUBLIC_PORTS:-$(free_port) $(free_port) $(free_port)}"
+read -r -a admin_ports <<<"${FLOODGATE_ADMIN_PORTS:-$(free_port) $(free_port) $(free_port)}"
+((${#public_ports[@]} == 3)) || die "FLOODGATE_PUBLIC_PORTS needs three ports"
+((${#admin_ports[@]} == 3)) || die "FLOODGATE_ADMIN_PORTS needs three ports"
+
+# Redis, append-only (fsync every second), no RDB snapshots.
+mkdir -p "$work/redis"
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" \
+    --appendonly yes --appendfsync everysec --save "" \
+    >"$work/redis.log" 2>&1 &
+pids+=($!)
+wait_for "Redis on port $redis_port" redis-cli -p "$redis_port" ping
+
+# Three replicas on that Redis, one shared limit per client IP.
+upstream_line=""
+[ -n "${FLOODGATE_UPSTREAM:-}" ] && upstream_line="upstream: ${FLOODGATE_UPSTREAM}"
+for i in 0 1 2; do
+    cat >"$work/floodgate-$((i + 1)).yaml" <<EOF
+listen: 127.0.0.1:${public_ports[$i]}
+admin: { listen: 127.0.0.1:${admin_ports[$i]} }
+${upstream_line}
+store:
+  kind: redis
+  url: redis://127.0.0.1:${redis_port}
+rules:
+  - name: per-ip
+    match: { path: /api/v1/data }
+    key: ip
+    limits:
+      - { algorithm: token_bucket, capacity: ${limit}, refill: 1/h }
+EOF
+    "$bin" serve --config "$work/floodgate-$((i + 1)).yaml" >"$work/floodgate-$((i + 1)).log" 2>&1 &
+    pids+=($!)
+done
+for i in 0 1 2; do
+    wait_for "floodgate replica $((i + 1))" curl -fsS "http://127.0.0.1:${admin_ports[$i]}/readyz"
+done
+
+# Prometheus scraping the three admin listeners every second.
+cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - ${root}/deploy/prometheus/alerts.yml
+scrape_configs:
+  - job_name: floodgate
+    static_configs:
+      - targets:
+          - 127.0.0.1:${admin_ports[0]}
+          - 127.0.0.1:${admin_ports[1]}
+          - 127.0.0.1:${admin_ports[2]}
+EOF
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
+    --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+pids+=($!)
+wait_for "Prometheus on port $prom_port" curl -fsS "http://127.0.0.1:$prom_port/-/ready"
+
+# Whether Prometheus's targets API lists the three replicas, all up.
+all_targets_up() {
+    local body
+    body="$(curl -fsS "http://127.0.0.1:$prom_port/api/v1/targets?state=active")" || return 1
+    [ "$(grep -o '"scrapePool":"floodgate"' <<<"$body" | wc -l)" -eq 3 ] &&
+        [ "$(grep -o '"health":"up"' <<<"$body" | wc -l)" -eq 3 ]
+}
+
+if [ "$mode" = smoke ]; then
+    # 1.5 × the limit, spread over the three replicas in turn: exactly
+    # `limit` allowed in all, the rest 429.
+    total=$((limit * 3 / 2))
+    allowed=0
+    denied=0
+    for n in $(seq 0 $((total - 1))); do
+        port="${public_ports[$((n % 3))]}"
+        code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/data")"
+        case "$code" in
+        200) allowed=$((allowed + 1)) ;;
+        429) denied=$((denied + 1)) ;;
+        *) die "replica on port $port answered $code" ;;
+        esac
+    done
+    say "three replicas, $total requests: $allowed allowed, $denied limited (limit $limit)"
+    [ "$allowed" -eq "$limit" ] || die "allowed $allowed, expected exactly $limit"
+    [ "$denied" -eq $((total - limit)) ] || die "limited $denied, expected $((total - limit))"
+    wait_for "three 'up' floodgate targets in Prometheus" all_targets_up
+    say "Prometheus scrapes all three replicas (targets API: up)"
+    echo "smoke test passed"
+    exit 0
+fi
+
+cat <<EOF
+Floodgate, three replicas on one Redis:
+  public:     http://127.0.0.1:${public_ports[0]}  http://127.0.0.1:${public_ports[1]}  http://127.0.0.1:${public_ports[2]}
+  admin:      http://127.0.0.1:${admin_ports[0]}  http://127.0.0.1:${admin_ports[1]}  http://127.0.0.1:${admin_ports[2]}
+  redis:      redis://127.0.0.1:${redis_port}
+  prometheus: http://127.0.0.1:${prom_port}
+  configs and logs: ${work}
+Ctrl-C stops everything.
+EOF
+# Run until interrupted or until one of the processes exits.
+set +e
+wait -n "${pids[@]}"
+say "a process exited; stopping"
+exit 1
