@@ -18,7 +18,10 @@ fn local_topology_smoke_test_passes() {
         .expect("bash");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "local.sh smoke failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "local.sh smoke failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("smoke test passed"), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("45 requests: 30 allowed, 15 limited (limit 30)"),
