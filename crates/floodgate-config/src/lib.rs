@@ -68,7 +68,7 @@ pub use document::{
 pub use error::{ConfigError, Source};
 pub use file::{ConfigFile, FileDocument, LoadError};
 pub use server::{AdminSection, LogFormat, LogSection, ServerDocument};
-pub use store::{BreakerDocument, StoreDocument, StoreKind, TimeSourceName};
+pub use store::{BreakerDocument, ScriptingName, StoreDocument, StoreKind, TimeSourceName};
 
 impl PolicyDocument {
     /// Reads a policy document from YAML.

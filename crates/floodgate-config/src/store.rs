@@ -36,6 +36,18 @@ pub enum TimeSourceName {
     Caller,
 }
 
+/// How a Redis store runs its Lua code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScriptingName {
+    /// Redis Functions where the server has them, else scripts (default).
+    Auto,
+    /// Redis Functions (`FUNCTION LOAD` once, `FCALL`; Redis 7+).
+    Functions,
+    /// One script (`SCRIPT LOAD`, `EVALSHA`).
+    Eval,
+}
+
 /// `store.breaker:`
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +112,9 @@ pub struct StoreDocument {
     /// Circuit breaker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<BreakerDocument>,
+    /// `auto`, `functions` or `eval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scripting: Option<ScriptingName>,
 }
 
 /// The most keys a memory store may be asked to hold.
@@ -149,6 +164,7 @@ impl StoreDocument {
             ("local_divisor", self.local_divisor.is_some()),
             ("rules", !self.rules.is_empty()),
             ("breaker", self.breaker.is_some()),
+            ("scripting", self.scripting.is_some()),
         ];
         match self.kind {
             StoreKind::Memory => {

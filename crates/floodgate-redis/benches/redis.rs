@@ -1,5 +1,5 @@
 //! Redis backend benchmark (not a timed test): `RedisStore::check` at
-//! concurrency 64 next to `redis-benchmark` running the same EVALSHA at
+//! concurrency 64 next to `redis-benchmark` running the same call (FCALL on Redis 7) at
 //! `-c 64`, against one fresh `redis-server`, in the same run; then a paced
 //! run at 1,200 decisions/s over 12,000 clients for the latency it adds.
 //!
@@ -115,16 +115,17 @@ async fn paced(store: Arc<RedisStore>, rate: u64, secs: u64) -> (Duration, Durat
     (percentile(&all, 0.50), percentile(&all, 0.99), all.len())
 }
 
-/// `redis-benchmark -c 64 -P <pipeline>` running the store's EVALSHA with
-/// the same arguments over the same 12,000 keys; returns its requests/s
-/// and p50/p99 (ms) from its summary.
-fn ceiling(port: u16, sha: &str, requests: u64, pipeline: u32) -> (f64, String, String) {
+/// `redis-benchmark -c 64 -P <pipeline>` running the store's call (`call`:
+/// `FCALL <name>` or `EVALSHA <sha>`) with the same arguments over the same
+/// 12,000 keys; returns its requests/s and p50/p99 (ms) from its summary.
+fn ceiling(port: u16, call: &[&str], requests: u64, pipeline: u32) -> (f64, String, String) {
     let key = "fg:{i:__rand_int__}:7pXr0l";
     let out = Command::new("redis-benchmark")
         .args(["-p", &port.to_string(), "-c", "64"])
         .args(["-P", &pipeline.to_string()])
         .args(["-n", &requests.to_string(), "-r", &CLIENTS.to_string()])
-        .args(["EVALSHA", sha, "1", key])
+        .args(call)
+        .args(["1", key])
         // mode, time (Redis TIME), least TTL, then token_bucket(100, 10/s)
         // as the store sends it: capacity, k = 1, P = 100000 µs, cost.
         .args(["c", "", "0", "tb", "100", "1", "100000", "1"])
@@ -167,15 +168,21 @@ fn main() {
         rt.block_on(RedisStore::connect(&RedisConfig::standalone(server.url())))
             .expect("connect"),
     );
-    let sha = store.script_sha().to_string();
+    let name = RedisStore::library_name();
+    let sha = RedisStore::script_sha();
+    let call: [&str; 2] = match store.call_command() {
+        "FCALL" => ["FCALL", &name],
+        _ => ["EVALSHA", &sha],
+    };
+    let cmd = call[0];
 
     // Warm up (keys, script cache, connections).
     rt.block_on(saturate(Arc::clone(&store), 1));
 
     let (store_rps, p50, p99) = rt.block_on(saturate(Arc::clone(&store), secs));
     let n = (store_rps * secs as f64) as u64;
-    let (ceil_rps, cp50, cp99) = ceiling(server.port(), &sha, n.max(10_000), 1);
-    let (piped_rps, pipe50, pipe99) = ceiling(server.port(), &sha, 4 * n.max(10_000), 16);
+    let (ceil_rps, cp50, cp99) = ceiling(server.port(), &call, n.max(10_000), 1);
+    let (piped_rps, pipe50, pipe99) = ceiling(server.port(), &call, 4 * n.max(10_000), 16);
     let (pp50, pp99, paced_n) = rt.block_on(paced(Arc::clone(&store), 1_200, secs));
 
     let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
@@ -183,9 +190,9 @@ fn main() {
     println!();
     println!("| | decisions/s | p50 (ms) | p99 (ms) |");
     println!("|---|---|---|---|");
-    println!("| redis-benchmark EVALSHA -c 64 (ceiling) | {ceil_rps:.0} | {cp50} | {cp99} |");
+    println!("| redis-benchmark {cmd} -c 64 (ceiling) | {ceil_rps:.0} | {cp50} | {cp99} |");
     println!(
-        "| redis-benchmark EVALSHA -c 64 -P 16 (pipelined) | {piped_rps:.0} | {pipe50} | {pipe99} |"
+        "| redis-benchmark {cmd} -c 64 -P 16 (pipelined) | {piped_rps:.0} | {pipe50} | {pipe99} |"
     );
     println!(
         "| RedisStore::check, 64 tasks | {store_rps:.0} | {} | {} |",

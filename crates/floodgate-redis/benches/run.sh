@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Redis backend benchmark: RedisStore::check at concurrency 64 and
-# redis-benchmark's EVALSHA at -c 64 against the same fresh redis-server,
+# redis-benchmark's FCALL (the store's call) at -c 64 against the same fresh redis-server,
 # then a paced run at 1,200 decisions/s. Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."

@@ -1,8 +1,10 @@
 -- common.lua: helpers shared by the per-algorithm files. Concatenated, in
 -- this order, with token_bucket.lua, leaky_bucket.lua, fixed_window.lua,
--- sliding_log.lua, sliding_counter.lua, gcra.lua and check.lua into ONE
--- script (see check.lua for its KEYS and ARGV), so that all limits of a
--- request are decided in one atomic call.
+-- sliding_log.lua, sliding_counter.lua, gcra.lua and check.lua (which
+-- defines `decide`, see there for its KEYS and ARGV), then either
+-- eval.lua (one script for EVALSHA) or function.lua (a library for
+-- FUNCTION LOAD and FCALL), so that all limits of a request are decided
+-- in one atomic call by code written once.
 --
 -- Numbers: Lua numbers are doubles. Every quantity below is an integer
 -- under 2^53 (µs, and levels scaled by the rate's period), exactly as in
@@ -10,20 +12,30 @@
 -- are only ever compared with smaller numbers, where rounding cannot flip
 -- the result.
 --
--- Each algorithm registers ALG[code] = {
---   fields  = number of fields of its string state (nil: not a string),
---   load(key, t, prm)          -> state or nil when the key is missing,
---   fresh(t, prm)              -> the idle state,
---   allows(st, t, cost, prm)   -> whether the request fits (pure),
---   consume(st, t, cost, prm)  -> the state after it (pure),
---   idle(st, t, prm)           -> µs from t until the state is idle again,
---   report(st, t, cost, prm, ok) -> numbers Rust rebuilds the state from,
---   refund(st, t0, cost, prm)  -> the state with a consume at t0 undone,
---   store(key, st, ttl_ms)     -> writes it (ttl_ms nil: keep the TTL),
+-- A state is up to three values s1, s2, s3, passed as Lua values (never
+-- a table per call: a call allocates as little as it can). Each algorithm
+-- registers ALG[code] = {
+--   load(key, t, a, b, c)                 -> s1, s2, s3 (s1 nil: missing),
+--   fresh(t, a, b, c)                     -> the idle state,
+--   allows(s1, s2, s3, t, cost, a, b, c)  -> whether the request fits,
+--   consume(s1, s2, s3, t, cost, a, b, c) -> the state after it,
+--   idle(s1, s2, s3, t, a, b, c)          -> µs from t until idle again,
+--   report(out, ok, s1, s2, s3, t, cost, a, b, c)
+--                                         -> appends n, f1..fn to out: the
+--                                            numbers Rust rebuilds the
+--                                            state from,
+--   refund(s1, s2, s3, t0, cost, a, b, c) -> the state with a consume at
+--                                            t0 undone,
+--   store(key, ttl_ms, s1, s2, s3)        -> writes it (ttl_ms nil: keep
+--                                            the TTL),
 -- }
--- prm = { a, b, c } are the three per-check parameters of ARGV.
+-- where a, b, c are the three per-check parameters of ARGV. Only the
+-- sliding log keeps a table (its s1).
 
 local ALG = {}
+
+-- No library (math, string, struct) is named at the top level: a Redis
+-- Functions library runs its top level in an environment without them.
 
 local function fmt(x)
   return string.format('%.0f', x)
@@ -57,106 +69,123 @@ end
 -- one per pair of fields, each 8·len(a) + len(b) with len the field's
 -- length in bytes (0..7); then each field, big-endian, in that many bytes.
 -- Fields are non-negative integers below 2^56.
-local function pack_uint(x)
-  local bytes = {}
-  while x > 0 do
-    local b = x % 256
-    table.insert(bytes, 1, string.char(b))
-    x = (x - b) / 256
-  end
-  return table.concat(bytes)
-end
+local UINT = { '>I1', '>I2', '>I3', '>I4', '>I5', '>I6', '>I7' }
 
-local function pack_fields(st)
-  local header, body = {}, {}
-  for i = 1, #st, 2 do
-    local a = pack_uint(st[i])
-    local b = ''
-    if st[i + 1] then
-      b = pack_uint(st[i + 1])
+local function uint_len(x)
+  if x < 256 then
+    if x == 0 then
+      return 0
     end
-    header[#header + 1] = string.char(8 * #a + #b)
-    body[#body + 1] = a
-    body[#body + 1] = b
+    return 1
+  elseif x < 65536 then
+    return 2
+  elseif x < 16777216 then
+    return 3
+  elseif x < 4294967296 then
+    return 4
+  elseif x < 1099511627776 then
+    return 5
+  elseif x < 281474976710656 then
+    return 6
   end
-  return table.concat(header) .. table.concat(body)
+  return 7
 end
 
--- nil when v is not a packed state of n fields.
+local function uint_put(x, len)
+  if len == 0 then
+    return ''
+  end
+  return struct.pack(UINT[len], x)
+end
+
+-- The field of `len` bytes at `pos` of v, and the position after it.
+local function uint_get(v, pos, len)
+  if len == 0 then
+    return 0, pos
+  end
+  return struct.unpack(UINT[len], v, pos)
+end
+
+local function check_range(x)
+  if x < 0 or x >= 72057594037927936 then
+    error('floodgate: state field out of range: ' .. fmt(x))
+  end
+end
+
+-- s1, s2 (and s3 when n = 3) packed.
+local function pack_fields(n, s1, s2, s3)
+  check_range(s1)
+  check_range(s2)
+  local l1, l2 = uint_len(s1), uint_len(s2)
+  if n == 2 then
+    return string.char(8 * l1 + l2) .. uint_put(s1, l1) .. uint_put(s2, l2)
+  end
+  check_range(s3)
+  local l3 = uint_len(s3)
+  return string.char(8 * l1 + l2, 8 * l3) .. uint_put(s1, l1) .. uint_put(s2, l2) .. uint_put(s3, l3)
+end
+
+-- s1, s2 (, s3): the n fields of v, or nil when v is not a packed state
+-- of n fields.
 local function unpack_fields(v, n)
-  local st = {}
-  local pos = math.floor((n + 1) / 2) + 1
-  if #v < pos - 1 then
+  local header = math.floor((n + 1) / 2)
+  if #v < header then
     return nil
   end
-  for i = 1, n do
-    local h = string.byte(v, math.floor((i + 1) / 2))
-    local len
-    if i % 2 == 1 then
-      len = math.floor(h / 8)
-    else
-      len = h % 8
-    end
-    if pos + len - 1 > #v then
-      return nil
-    end
-    local x = 0
-    for j = pos, pos + len - 1 do
-      x = x * 256 + string.byte(v, j)
-    end
-    st[i] = x
-    pos = pos + len
+  local h1 = string.byte(v, 1)
+  local l1, l2 = math.floor(h1 / 8), h1 % 8
+  local l3 = 0
+  if n == 3 then
+    l3 = math.floor(string.byte(v, 2) / 8)
   end
-  if pos - 1 ~= #v then
+  if l1 > 7 or l3 > 7 or header + l1 + l2 + l3 ~= #v then
     return nil
   end
-  return st
+  local s1, pos = uint_get(v, header + 1, l1)
+  local s2, s3
+  s2, pos = uint_get(v, pos, l2)
+  if n == 3 then
+    s3 = uint_get(v, pos, l3)
+  end
+  return s1, s2, s3
 end
 
--- A loader for states of n fields. A key holding something else (another
--- type, another shape) counts as missing, as floodgate-core replaces a
--- state that does not fit its quota by a fresh one; SET overwrites it.
-local function fields_loader(n)
-  return function(key)
+-- What every packed-integer algorithm shares: its state is `n` integers,
+-- kept as one packed string (pack_fields); `alg` brings the rest. A key
+-- holding something else (another type, another shape) counts as
+-- missing, as floodgate-core replaces a state that does not fit its
+-- quota by a fresh one; SET overwrites it.
+local function packed_fields(n, alg)
+  alg.load = function(key)
     local v = redis.pcall('GET', key)
     if type(v) ~= 'string' then
       return nil
     end
     return unpack_fields(v, n)
   end
-end
-
-local function store_fields(key, st, ttl_ms)
-  for i = 1, #st do
-    if st[i] < 0 or st[i] >= 72057594037927936 then
-      error('floodgate: state field out of range: ' .. fmt(st[i]))
+  alg.store = function(key, ttl_ms, s1, s2, s3)
+    local v = pack_fields(n, s1, s2, s3)
+    if ttl_ms then
+      redis.call('SET', key, v, 'PX', ttl_ms)
+    else
+      redis.call('SET', key, v, 'KEEPTTL')
     end
   end
-  local v = pack_fields(st)
-  if ttl_ms then
-    redis.call('SET', key, v, 'PX', ttl_ms)
-  else
-    redis.call('SET', key, v, 'KEEPTTL')
+  -- The raw fields, as stored: Rust rebuilds the core state from them.
+  alg.report = function(out, ok, s1, s2, s3)
+    local i = #out
+    out[i + 1] = n
+    out[i + 2] = s1
+    out[i + 3] = s2
+    if n == 3 then
+      out[i + 4] = s3
+    end
   end
-end
-
--- The raw fields, as stored: Rust rebuilds the core state from them.
-local function report_fields(st)
-  return st
+  return alg
 end
 
 -- Whole-µs-plus-remainder times (shaping departure, GCRA's TAT): `at` µs
 -- plus `frac`/k µs, 0 <= frac < k. Returns at + n/k µs.
--- What every packed-integer algorithm shares: its state is `n` integers,
--- kept as one packed string (pack_fields); `alg` brings the rest.
-local function packed_fields(n, alg)
-  alg.fields = n
-  alg.load = fields_loader(n)
-  alg.store = store_fields
-  alg.report = report_fields
-  return alg
-end
-
 local function time_plus(at, frac, n, k)
   local q, r = divmod(frac + n, k)
   return at + q, r

@@ -19,7 +19,7 @@ local function sl_last(st)
 end
 
 ALG['sl'] = {
-  load = function(key, t, prm)
+  load = function(key, t, a, b, c)
     local raw = redis.pcall('LRANGE', key, 0, -1)
     if raw.err then
       -- Another type: replaced (see fields_loader in common.lua).
@@ -30,7 +30,7 @@ ALG['sl'] = {
       return nil
     end
     local st = { e = {}, total = 0, drop = 0, add = {} }
-    local w = prm[2]
+    local w = b
     for i = 1, #raw - 1, 2 do
       local x, c = tonumber(raw[i]), tonumber(raw[i + 1])
       if #st.e == 0 and x + w <= t then
@@ -43,13 +43,13 @@ ALG['sl'] = {
     end
     return st
   end,
-  fresh = function(t, prm)
+  fresh = function(t, a, b, c)
     return { e = {}, total = 0, drop = 0, add = {} }
   end,
-  allows = function(st, t, cost, prm)
-    return cost <= prm[1] and st.total + cost <= prm[1]
+  allows = function(st, s2, s3, t, cost, a, b, c)
+    return cost <= a and st.total + cost <= a
   end,
-  consume = function(st, t, cost, prm)
+  consume = function(st, s2, s3, t, cost, a, b, c)
     local last = sl_last(st)
     local at = t
     if last and last > t then
@@ -68,32 +68,33 @@ ALG['sl'] = {
     add[#add + 1] = cost
     return { e = e, total = st.total + cost, drop = st.drop, add = add }
   end,
-  idle = function(st, t, prm)
+  idle = function(st, s2, s3, t, a, b, c)
     local last = sl_last(st)
     if not last then
       return 0
     end
-    return math.max(0, last + prm[2] - t)
+    return math.max(0, last + b - t)
   end,
   -- An equivalent log, small: when the request fits (or never can), the
   -- decision needs only the total and the newest entry; when it is denied,
   -- the retry time needs the entries up to the one whose expiry lets it
   -- fit. The rest is folded into one entry at the newest time.
-  report = function(st, t, cost, prm, ok)
+  report = function(out, ok, st, s2, s3, t, cost, a, b, c)
     local n = #st.e
+    local count = #out + 1
+    out[count] = 0
     if n == 0 then
-      return {}
+      return
     end
-    local out = {}
     local left = st.total
     local i = 1
-    if not ok and cost <= prm[1] then
+    if not ok and cost <= a then
       while i < n do
         out[#out + 1] = st.e[i]
         out[#out + 1] = st.e[i + 1]
         left = left - st.e[i + 1]
         i = i + 2
-        if left + cost <= prm[1] then
+        if left + cost <= a then
           break
         end
       end
@@ -102,9 +103,9 @@ ALG['sl'] = {
       out[#out + 1] = st.e[n - 1]
       out[#out + 1] = left
     end
-    return out
+    out[count] = #out - count
   end,
-  refund = function(st, t0, cost, prm)
+  refund = function(st, s2, s3, t0, cost, a, b, c)
     local e = {}
     local found = false
     for i = #st.e - 1, 1, -2 do
@@ -121,7 +122,7 @@ ALG['sl'] = {
     end
     return { e = e, total = total, drop = st.drop, add = {}, rewrite = true }
   end,
-  store = function(key, st, ttl_ms)
+  store = function(key, ttl_ms, st)
     if st.rewrite then
       local pttl = redis.call('PTTL', key)
       redis.call('DEL', key)

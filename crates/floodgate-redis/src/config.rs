@@ -26,6 +26,23 @@ pub enum TimeSource {
     Caller,
 }
 
+/// How the store runs its Lua code on Redis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scripting {
+    /// Redis Functions when the server has them (Redis 7 and later),
+    /// otherwise scripts; chosen once, when the store connects. The
+    /// default.
+    #[default]
+    Auto,
+    /// Redis Functions: the library is loaded once (`FUNCTION LOAD`) and
+    /// each decision is one `FCALL`, which runs only the decision's code.
+    /// Connecting fails on a server without them.
+    Functions,
+    /// One script (`SCRIPT LOAD`, then `EVALSHA`), whose whole chunk runs
+    /// on every call: any Redis since 2.6.
+    Eval,
+}
+
 /// Circuit breaker settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BreakerConfig {
@@ -83,6 +100,8 @@ pub struct RedisConfig {
     pub local_divisor: u64,
     /// Circuit breaker.
     pub breaker: BreakerConfig,
+    /// Redis Functions or scripts.
+    pub scripting: Scripting,
 }
 
 /// A config that cannot work.
@@ -105,6 +124,8 @@ impl RedisConfig {
     pub const DEFAULT_ON_FAILURE: FailureMode = FailureMode::Local;
     /// Default of `local_divisor`.
     pub const DEFAULT_LOCAL_DIVISOR: u64 = 1;
+    /// Default of `scripting`.
+    pub const DEFAULT_SCRIPTING: Scripting = Scripting::Auto;
     /// Most `connections` allowed.
     pub const MAX_CONNECTIONS: usize = 64;
 
@@ -122,6 +143,7 @@ impl RedisConfig {
             on_failure: RedisConfig::DEFAULT_ON_FAILURE,
             local_divisor: RedisConfig::DEFAULT_LOCAL_DIVISOR,
             breaker: BreakerConfig::default(),
+            scripting: RedisConfig::DEFAULT_SCRIPTING,
         }
     }
 
@@ -197,6 +219,7 @@ mod tests {
         assert_eq!(c.time, TimeSource::Redis);
         assert_eq!(c.on_failure, FailureMode::Local);
         assert_eq!(c.local_divisor, 1);
+        assert_eq!(c.scripting, Scripting::Auto);
         assert_eq!(
             c.breaker,
             BreakerConfig {
@@ -227,6 +250,7 @@ mod tests {
                 failures: 1,
                 cooldown: Duration::from_millis(500),
             },
+            scripting: Scripting::Eval,
             ..RedisConfig::cluster(["redis://a:7000"])
         };
         assert_eq!(c.validate(), Ok(()));

@@ -13,9 +13,10 @@ use std::time::Duration;
 use floodgate_core::StoreError;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
-use redis::{FromRedisValue, Script, ScriptInvocation};
+use redis::{Cmd, FromRedisValue, Script, ScriptInvocation};
 
-use crate::config::{RedisConfig, RedisKind};
+use crate::calls::Calls;
+use crate::config::{RedisConfig, RedisKind, Scripting};
 
 /// Connecting failed.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,54 @@ impl Conn {
         Ok(())
     }
 
+    /// Loads the decision code as `scripting` says and answers the way to
+    /// call it: with `Auto`, the Functions library, or the script when the
+    /// server refuses `FUNCTION LOAD` (before Redis 7).
+    pub(crate) async fn load_calls(
+        &self,
+        scripting: Scripting,
+        ct: Duration,
+    ) -> Result<Calls, ConnectError> {
+        let (calls, fallback) = Calls::preferred(scripting);
+        match within(ct, self.run_cmd::<redis::Value>(&calls.load())).await {
+            Ok(_) => Ok(calls),
+            Err(ConnectError::Redis(e)) if calls.already_loaded(&e) => Ok(calls),
+            Err(ConnectError::Redis(e))
+                if fallback
+                    && matches!(
+                        e.kind(),
+                        redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+                    ) =>
+            {
+                tracing::info!(error = %e, "redis: no FUNCTION LOAD here; deciding with EVALSHA");
+                let eval = Calls::eval();
+                within(ct, self.run_cmd::<redis::Value>(&eval.load())).await?;
+                Ok(eval)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs a decision call made by `calls` (`cmd` starts with its
+    /// [`head`](Calls::head)); when Redis says the code is missing, loads
+    /// it and calls once more.
+    pub(crate) async fn call<T: FromRedisValue>(
+        &self,
+        calls: &Calls,
+        cmd: &Cmd,
+    ) -> Result<T, StoreError> {
+        match self.run_cmd(cmd).await {
+            Err(e) if calls.is_missing(&e) => {
+                match self.run_cmd::<redis::Value>(&calls.load()).await {
+                    Err(e) if !calls.already_loaded(&e) => return Err(to_store_error(e)),
+                    _ => {}
+                }
+                self.run_cmd(cmd).await.map_err(to_store_error)
+            }
+            r => r.map_err(to_store_error),
+        }
+    }
+
     /// The deployment secret at `key`: `SET key candidate NX`, then
     /// `GET key`, so that every store on this Redis and key prefix uses the
     /// one written first. Read once, when the store connects.
@@ -171,15 +220,20 @@ impl Conn {
     }
 
     /// Runs one command (routed by its first key, on a cluster).
-    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let r = match self {
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        self.run_cmd(cmd).await.map_err(to_store_error)
+    }
+
+    /// Runs one command on the next connection in turn (routed by its
+    /// keys, on a cluster).
+    async fn run_cmd<T: FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
+        match self {
             Conn::Single { pool, next } => {
                 let i = next.fetch_add(1, Ordering::Relaxed) % pool.len();
                 cmd.query_async(&mut pool[i].clone()).await
             }
             Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
-        };
-        r.map_err(to_store_error)
+        }
     }
 }
 

@@ -5,7 +5,11 @@
 //! # Layout
 //!
 //! - `lua/*.lua`: one file per algorithm plus `check.lua`, the dispatcher,
-//!   concatenated into one script ([`RedisStore::script_source`]); and
+//!   concatenated into a Redis Functions library
+//!   ([`RedisStore::library_source`], ending with `function.lua`) or one
+//!   script ([`RedisStore::script_source`], ending with `eval.lua`); which
+//!   one a store calls (`FCALL` or `EVALSHA`) is chosen at connect, in
+//!   `calls.rs`; and
 //!   `policy_commit.lua`, the policy store's commit, on its own.
 //! - [`config`]: [`RedisConfig`], the store's settings (plain values with
 //!   their defaults and [`RedisConfig::validate`]; reading them from the
@@ -61,6 +65,7 @@
 #![warn(missing_docs)]
 
 mod breaker;
+mod calls;
 pub mod config;
 mod conn;
 pub mod keys;
@@ -71,7 +76,7 @@ mod script;
 pub mod store;
 
 pub use breaker::BreakerState;
-pub use config::{BreakerConfig, ConfigError, RedisConfig, RedisKind, TimeSource};
+pub use config::{BreakerConfig, ConfigError, RedisConfig, RedisKind, Scripting, TimeSource};
 pub use lazy::LazyRedisStore;
 pub use policy_store::{Commit, RedisPolicyStore, StoredPolicy};
 pub use resilient::{FailurePolicy, ResilienceStats, ResilientStore};

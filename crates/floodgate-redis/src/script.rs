@@ -1,14 +1,18 @@
-//! The combined Lua script, and the translation of checks into its KEYS and
-//! ARGV and of its reply into decisions.
+//! The Lua code of the decisions, and the translation of checks into its
+//! KEYS and ARGV and of its reply into decisions.
 //!
-//! The per-algorithm files in `lua/` are concatenated into one script
-//! (`common.lua` first, `check.lua` last), so one EVALSHA decides every
-//! limit of a request whatever their algorithms. The script decides
-//! allow/deny and writes the new state; it returns the state it decided on,
-//! and the Decision is computed here by `floodgate_core::algorithm` from
-//! that state. The remaining, reset and retry figures therefore come from
-//! the very code the memory store runs; the script's allow bit is checked
-//! against the core's, and a disagreement is an error, never a guess.
+//! The per-algorithm files in `lua/` are concatenated (`common.lua` first,
+//! `check.lua`, which defines `decide`, after the algorithms) and end
+//! either with `eval.lua`, making one script for `EVALSHA`, or with
+//! `function.lua`, making a Redis Functions library for `FCALL` (see
+//! `calls.rs`): the same code, written once, so one call decides every
+//! limit of a request whatever their algorithms. The code decides
+//! allow/deny and writes the new state; it returns the state it decided
+//! on, and the Decision is computed here by `floodgate_core::algorithm`
+//! from that state. The remaining, reset and retry figures therefore come
+//! from the very code the memory store runs; the script's allow bit is
+//! checked against the core's, and a disagreement is an error, never a
+//! guess.
 
 use std::collections::VecDeque;
 
@@ -17,17 +21,43 @@ use floodgate_core::algorithm::{
 };
 use floodgate_core::{Decision, LeakMode, LimitCheck, Quota, StoreError, Timestamp};
 
-/// The script's source: the per-algorithm files and the dispatcher.
-pub const SOURCE: &str = concat!(
-    include_str!("../lua/common.lua"),
-    include_str!("../lua/token_bucket.lua"),
-    include_str!("../lua/leaky_bucket.lua"),
-    include_str!("../lua/fixed_window.lua"),
-    include_str!("../lua/sliding_log.lua"),
-    include_str!("../lua/sliding_counter.lua"),
-    include_str!("../lua/gcra.lua"),
-    include_str!("../lua/check.lua"),
-);
+/// The algorithms and `decide`, shared by the script and the library.
+macro_rules! decide_source {
+    () => {
+        concat!(
+            include_str!("../lua/common.lua"),
+            include_str!("../lua/token_bucket.lua"),
+            include_str!("../lua/leaky_bucket.lua"),
+            include_str!("../lua/fixed_window.lua"),
+            include_str!("../lua/sliding_log.lua"),
+            include_str!("../lua/sliding_counter.lua"),
+            include_str!("../lua/gcra.lua"),
+            include_str!("../lua/check.lua"),
+        )
+    };
+}
+
+/// The script's source (`EVALSHA`).
+pub const SOURCE: &str = concat!(decide_source!(), include_str!("../lua/eval.lua"));
+
+/// The library's body (`FUNCTION LOAD`), without its first lines (see
+/// [`library`]).
+const LIBRARY_BODY: &str = concat!(decide_source!(), include_str!("../lua/function.lua"));
+
+/// The library's name, also its one function's: `floodgate_` and 16 hex
+/// digits of the SHA-256 of its body, so that two versions of the code
+/// never share a name.
+pub fn library_name() -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(LIBRARY_BODY.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("floodgate_{hex}")
+}
+
+/// The library's source, for `FUNCTION LOAD`, named `name`.
+pub fn library(name: &str) -> String {
+    format!("#!lua name={name}\nlocal FLOODGATE_FUNCTION = '{name}'\n{LIBRARY_BODY}")
+}
 
 /// What the script does with the checks it is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,25 +105,29 @@ fn params(quota: &Quota) -> (&'static str, u64, u64, u64) {
     }
 }
 
-/// Adds `checks` to `inv` as KEYS and ARGV (see `lua/check.lua`).
-pub(crate) fn prepare<'a>(
-    inv: &mut redis::ScriptInvocation<'a>,
+/// Adds `checks` to `cmd` (an `EVALSHA sha` or `FCALL name`): the number
+/// of keys, the KEYS and the ARGV (see `lua/check.lua`).
+pub(crate) fn prepare(
+    cmd: &mut redis::Cmd,
     mode: Mode,
     time: Option<u64>,
     min_ttl_ms: u64,
     keys: &[&str],
     checks: &[&LimitCheck],
 ) {
-    inv.arg(mode.code());
+    cmd.arg(keys.len());
+    for key in keys {
+        cmd.arg(*key);
+    }
+    cmd.arg(mode.code());
     match time {
-        Some(t) => inv.arg(t),
-        None => inv.arg(""),
+        Some(t) => cmd.arg(t),
+        None => cmd.arg(""),
     };
-    inv.arg(min_ttl_ms);
-    for (key, c) in keys.iter().zip(checks) {
+    cmd.arg(min_ttl_ms);
+    for c in checks {
         let (code, a, b, p) = params(&c.quota);
-        inv.key(*key);
-        inv.arg(code).arg(a).arg(b).arg(p).arg(c.cost);
+        cmd.arg(code).arg(a).arg(b).arg(p).arg(c.cost);
     }
 }
 

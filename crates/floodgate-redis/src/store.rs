@@ -20,15 +20,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use floodgate_core::store::BoxFuture;
-use floodgate_core::{Decision, LimitCheck, Store, StoreError, Timestamp};
-use redis::Script;
-
+use crate::calls::Calls;
 use crate::config::{RedisConfig, TimeSource};
 pub use crate::conn::ConnectError;
 use crate::conn::{bounded, Conn};
 use crate::keys::{secret_key, slot, store_key};
 use crate::script::{self, Mode, Reply};
+use floodgate_core::store::BoxFuture;
+use floodgate_core::{Decision, LimitCheck, Store, StoreError, Timestamp};
 
 /// With caller time, the pace of time is the caller's, which Redis' own
 /// expiry cannot follow: written keys live at least this long.
@@ -37,7 +36,7 @@ const CALLER_TIME_MIN_TTL_MS: u64 = 3_600_000;
 /// A [`Store`] on Redis or Redis Cluster. Cheap to share behind an `Arc`.
 pub struct RedisStore {
     conn: Conn,
-    script: Script,
+    calls: Calls,
     prefix: String,
     /// The deployment secret (HMAC key of hashed identities), shared by
     /// every store on this Redis and key prefix.
@@ -49,7 +48,8 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// Connects as `config` says, reads the deployment secret (writing a
-    /// random one first if there is none) and loads the script.
+    /// random one first if there is none) and loads the decision code (the
+    /// Functions library or the script, as `config.scripting` says).
     pub async fn connect(config: &RedisConfig) -> Result<RedisStore, ConnectError> {
         let conn = Conn::open(config, config.connections, config.timeout).await?;
         let secret = conn
@@ -59,30 +59,46 @@ impl RedisStore {
                 config.connect_timeout,
             )
             .await?;
-        let store = RedisStore {
+        let calls = conn
+            .load_calls(config.scripting, config.connect_timeout)
+            .await?;
+        Ok(RedisStore {
             conn,
-            script: Script::new(script::SOURCE),
+            calls,
             prefix: config.key_prefix.clone(),
             secret,
             timeout: config.timeout,
             time: config.time,
             refund_failures: AtomicU64::new(0),
-        };
-        store
-            .conn
-            .load(&store.script, config.connect_timeout)
-            .await?;
-        Ok(store)
+        })
     }
 
-    /// The SHA1 of the script (for `redis-benchmark` or `redis-cli`).
-    pub fn script_sha(&self) -> &str {
-        self.script.get_hash()
+    /// The SHA1 of the script (for `redis-benchmark` or `redis-cli`), as
+    /// `EVALSHA` calls it.
+    pub fn script_sha() -> String {
+        redis::Script::new(script::SOURCE).get_hash().to_string()
     }
 
-    /// The script's source.
+    /// The script's source (`SCRIPT LOAD`, then `EVALSHA`).
     pub fn script_source() -> &'static str {
         script::SOURCE
+    }
+
+    /// The Functions library's name, also the name its function is called
+    /// by (`FCALL <name> ...`).
+    pub fn library_name() -> String {
+        script::library_name()
+    }
+
+    /// The Functions library's source (`FUNCTION LOAD`).
+    pub fn library_source() -> String {
+        script::library(&script::library_name())
+    }
+
+    /// The command this store decides with: `FCALL` (Redis Functions) or
+    /// `EVALSHA` (a script), as chosen when it connected.
+    pub fn call_command(&self) -> &'static str {
+        self.calls.command()
     }
 
     /// The Redis key holding `identity`'s state under `limit_id`: the
@@ -113,9 +129,9 @@ impl RedisStore {
             TimeSource::Redis => 0,
             TimeSource::Caller => CALLER_TIME_MIN_TTL_MS,
         };
-        let mut inv = self.script.prepare_invoke();
-        script::prepare(&mut inv, mode, time, min_ttl, keys, checks);
-        self.conn.invoke(&inv).await
+        let mut cmd = self.calls.head();
+        script::prepare(&mut cmd, mode, time, min_ttl, keys, checks);
+        self.conn.call(&self.calls, &cmd).await
     }
 
     /// The time argument of a script call at `now`.

@@ -1,5 +1,6 @@
 //! Differential property test: random traces of multi-limit requests give
-//! identical decisions on the memory store and on Redis (caller time).
+//! identical decisions on the memory store and on Redis (caller time),
+//! through Redis Functions (`FCALL`) and through the script (`EVALSHA`).
 
 mod common;
 
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use floodgate_core::{LeakMode, LimitCheck, MemoryStore, Quota, Rate, Store, Timestamp};
+use floodgate_redis::Scripting;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
@@ -50,7 +52,11 @@ fn req(nq: usize) -> impl Strategy<Value = Req> {
 fn random_traces_decide_the_same_on_memory_and_redis() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = RedisServer::start();
-    let redis = rt.block_on(caller_store(&server));
+    // The same traces through Redis Functions and through the script.
+    let stores = [
+        rt.block_on(scripted_store(&server, Scripting::Functions, "FCALL")),
+        rt.block_on(scripted_store(&server, Scripting::Eval, "EVALSHA")),
+    ];
     let qs = quotas();
     let mut runner = TestRunner::new(Config {
         cases: 256,
@@ -81,10 +87,19 @@ fn random_traces_decide_the_same_on_memory_and_redis() {
                     .collect();
                 let now = Timestamp::from_micros(t);
                 let want = rt.block_on(memory.check(&checks, now)).unwrap();
-                let got = rt
-                    .block_on(redis.check(&checks, now))
-                    .map_err(|e| TestCaseError::fail(format!("request {i}: {e}")))?;
-                prop_assert_eq!(got, want, "request {} of {:?}", i, trace);
+                for redis in &stores {
+                    let got = rt.block_on(redis.check(&checks, now)).map_err(|e| {
+                        TestCaseError::fail(format!("request {i} by {}: {e}", redis.call_command()))
+                    })?;
+                    prop_assert_eq!(
+                        &got,
+                        &want,
+                        "request {} by {} of {:?}",
+                        i,
+                        redis.call_command(),
+                        trace
+                    );
+                }
             }
             Ok(())
         })

@@ -10,10 +10,11 @@ use std::time::Duration;
 use floodgate_config::locate::Seg;
 use floodgate_config::server::ConnectionsSection;
 use floodgate_config::{
-    ConfigError, ConfigFile, FileDocument, LoadError, LogSection, StoreKind, TimeSourceName,
+    ConfigError, ConfigFile, FileDocument, LoadError, LogSection, ScriptingName, StoreKind,
+    TimeSourceName,
 };
 use floodgate_core::{MemoryStoreConfig, Policy};
-use floodgate_redis::{BreakerConfig, RedisConfig, RedisKind, TimeSource};
+use floodgate_redis::{BreakerConfig, RedisConfig, RedisKind, Scripting, TimeSource};
 use floodgate_tower::TrustedProxies;
 
 use crate::auth::Tokens;
@@ -276,6 +277,11 @@ fn redis_config(doc: &FileDocument) -> Option<RedisConfig> {
         },
         on_failure: s.on_failure.unwrap_or(base.on_failure),
         local_divisor: s.local_divisor.unwrap_or(base.local_divisor),
+        scripting: match s.scripting {
+            None | Some(ScriptingName::Auto) => Scripting::Auto,
+            Some(ScriptingName::Functions) => Scripting::Functions,
+            Some(ScriptingName::Eval) => Scripting::Eval,
+        },
         breaker: BreakerConfig {
             failures: b.failures.unwrap_or(breaker.failures),
             cooldown: b.cooldown.map_or(breaker.cooldown, |d| d.0),

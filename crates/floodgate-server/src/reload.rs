@@ -147,6 +147,7 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
             s.connect_timeout,
             s.connections,
             s.time,
+            s.scripting,
         )
     };
     let changed = [
@@ -159,7 +160,7 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
         ),
         ("store.kind", a.kind != b.kind),
         (
-            "store (url, nodes, key_prefix, timeouts, connections, time)",
+            "store (url, nodes, key_prefix, timeouts, connections, time, scripting)",
             a.kind == b.kind && store_connection(a) != store_connection(b),
         ),
         ("store.max_keys", a.max_keys != b.max_keys),
@@ -224,7 +225,7 @@ mod tests {
             needs_restart(&a, &b),
             vec![
                 "listen",
-                "store (url, nodes, key_prefix, timeouts, connections, time)"
+                "store (url, nodes, key_prefix, timeouts, connections, time, scripting)"
             ]
         );
         assert_eq!(needs_restart(&a, &c), vec!["store.kind"]);
@@ -233,5 +234,11 @@ mod tests {
             "store: {kind: redis, url: redis://a:1, on_failure: fail_closed, local_divisor: 3}\n",
         );
         assert!(needs_restart(&a, &d).is_empty());
+        // Functions or scripts are chosen at connect.
+        let e = doc("store: {kind: redis, url: redis://a:1, scripting: eval}\n");
+        assert_eq!(
+            needs_restart(&a, &e),
+            vec!["store (url, nodes, key_prefix, timeouts, connections, time, scripting)"]
+        );
     }
 }

@@ -275,6 +275,11 @@ fn bad_cases() -> Vec<Case> {
             "connections: 65",
         ),
         case(
+            "redis_scripting_lua",
+            redis("  scripting: lua\n"),
+            "scripting: lua",
+        ),
+        case(
             "redis_local_divisor_0",
             redis("  local_divisor: 0\n"),
             "local_divisor: 0",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use floodgate_core::store::BoxFuture;
 use floodgate_core::{Decision, LimitCheck, Quota, Store, StoreError, Timestamp};
-use floodgate_redis::{RedisConfig, RedisStore, TimeSource};
+use floodgate_redis::{RedisConfig, RedisStore, Scripting, TimeSource};
 
 pub use floodgate_testkit::redis::{RedisCluster, RedisServer};
 
@@ -25,6 +25,25 @@ pub async fn caller_store(server: &RedisServer) -> RedisStore {
     RedisStore::connect(&caller_config(&server.url()))
         .await
         .expect("connect to the test redis")
+}
+
+/// A store like [`caller_store`] that decides with `scripting`, under a
+/// key prefix of its own, checked to use `command` (`FCALL`, `EVALSHA`).
+pub async fn scripted_store(
+    server: &RedisServer,
+    scripting: Scripting,
+    command: &str,
+) -> RedisStore {
+    let config = RedisConfig {
+        scripting,
+        key_prefix: format!("{}:", command.to_lowercase()),
+        ..caller_config(&server.url())
+    };
+    let store = RedisStore::connect(&config)
+        .await
+        .expect("connect to the test redis");
+    assert_eq!(store.call_command(), command);
+    store
 }
 
 pub async fn cluster_store(cluster: &RedisCluster, time: TimeSource) -> RedisStore {
