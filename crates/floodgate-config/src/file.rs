@@ -33,6 +33,7 @@ pub const ALL_FIELDS: &[&str] = &[
     "shutdown_grace",
     "connections",
     "overload",
+    "grpc",
 ];
 
 /// The top-level keys of [`PolicyDocument`].
@@ -95,6 +96,7 @@ impl<'de> Visitor<'de> for FileVisitor {
                 "shutdown_grace" => s.shutdown_grace = map.next_value()?,
                 "connections" => s.connections = map.next_value()?,
                 "overload" => s.overload = map.next_value()?,
+                "grpc" => s.grpc = map.next_value()?,
                 other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
             }
             seen.push(key);
@@ -264,6 +266,10 @@ mod tests {
             },
             overload: crate::overload::OverloadSection {
                 max_in_flight: Some(8),
+                ..Default::default()
+            },
+            grpc: crate::server::GrpcSection {
+                listen: Some("127.0.0.1:8081".into()),
                 ..Default::default()
             },
             ..ServerDocument::default()

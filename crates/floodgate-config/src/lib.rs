@@ -14,6 +14,7 @@
 //! - [`limit`]: a limit as written into a `Quota` and `Limit`.
 //! - [`admin`]: the `admin:` section (tokens by digest, state file).
 //! - [`connections`]: `connections:` and `admin.connections:`.
+//! - [`grpc`]: the `grpc:` section (Envoy's rate limit service).
 //! - [`server`]: `ServerDocument`, the server's sections, and their ranges.
 //! - [`store`]: `StoreDocument`, the `store:` section.
 //! - [`file`]: `ConfigFile`, both read from one file.
@@ -48,6 +49,7 @@ mod descriptor;
 pub mod document;
 pub mod error;
 pub mod file;
+pub mod grpc;
 mod jwt;
 pub mod limit;
 pub mod locate;

@@ -16,6 +16,7 @@ pub use crate::admin::{
     sha256_digest, AdminRole, AdminSection, AdminToken, LegacyToken, SHA256_FORMAT,
 };
 pub use crate::connections::*;
+pub use crate::grpc::GrpcSection;
 use crate::units::{format_duration, DurationField};
 
 /// The server sections as written.
@@ -54,6 +55,9 @@ pub struct ServerDocument {
     /// Load shedding in front of the upstream (gateway only).
     #[serde(default, skip_serializing_if = "OverloadSection::is_empty")]
     pub overload: OverloadSection,
+    /// The gRPC listener (Envoy's rate limit service), off by default.
+    #[serde(default, skip_serializing_if = "GrpcSection::is_empty")]
+    pub grpc: GrpcSection,
 }
 
 impl Default for ServerDocument {
@@ -69,6 +73,7 @@ impl Default for ServerDocument {
             shutdown_grace: None,
             connections: ConnectionsSection::default(),
             overload: OverloadSection::default(),
+            grpc: GrpcSection::default(),
         }
     }
 }
@@ -180,6 +185,7 @@ impl ServerDocument {
         }
         self.overload.check(src, &at(&["overload"]))?;
         self.admin.check(src)?;
+        self.grpc.check(src)?;
         if self.admin.state_file.is_some() && self.store.kind != crate::store::StoreKind::Memory {
             return Err(src.error(
                 &at(&["admin", "state_file"]),

@@ -285,7 +285,7 @@ fn errors_name_the_field() {
         (
             "match: { domain: '', descriptors: [ { key: a } ] }",
             "rules[0].match.domain",
-            "1 to 256",
+            "1 to 1024",
         ),
         (
             "match: { domain: d, path: /x, descriptors: [ { key: a } ] }",
@@ -295,7 +295,7 @@ fn errors_name_the_field() {
         (
             "match: { domain: d, descriptors: [ { key: '' } ] }",
             "rules[0].match.descriptors[0].key",
-            "1 to 256",
+            "1 to 1024",
         ),
         (
             "match: { domain: d, descriptors: [ { key: a, value: 'a*b*' } ] }",
@@ -305,7 +305,7 @@ fn errors_name_the_field() {
         (
             "match: { domain: d, descriptors: [ { key: a, value: '' } ] }",
             "rules[0].match.descriptors[0].value",
-            "1 to 256",
+            "1 to 1024",
         ),
         (
             "match: { domain: d, descriptors: [ { key: a } ] }\n    key: ip",

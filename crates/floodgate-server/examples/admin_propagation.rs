@@ -35,6 +35,7 @@ async fn replica(yaml: &str) -> Running {
     let listeners = Listeners {
         public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
         admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        grpc: None,
     };
     let opts = Options {
         watch_interval: None,

@@ -37,6 +37,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Admin listener.
     pub admin_listen: SocketAddr,
+    /// gRPC listener (Envoy's rate limit service), when set.
+    pub grpc_listen: Option<SocketAddr>,
     /// Admin tokens (`admin.tokens` and `FLOODGATE_ADMIN_TOKENS`).
     pub admin_tokens: Tokens,
     /// Upstream, if proxying.
@@ -86,6 +88,15 @@ impl ConnectionLimits {
         max_per_ip: 256,
         max_head: 16 << 10,
         max_body: 10 << 20,
+    };
+
+    /// The gRPC listener's defaults: few clients (Envoy proxies), many
+    /// requests each, small messages.
+    pub const GRPC: ConnectionLimits = ConnectionLimits {
+        max: 1_024,
+        max_per_ip: 64,
+        max_body: 64 << 10,
+        ..ConnectionLimits::PUBLIC
     };
 
     /// The admin listener's defaults: few clients, small bodies.
@@ -155,6 +166,15 @@ impl Config {
                 ),
             )
         })?;
+        let grpc_listen = match &raw.grpc.listen {
+            None => None,
+            Some(g) => Some(g.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    &["grpc", "listen"],
+                    format!("`{g}` is not an address like 127.0.0.1:8081"),
+                )
+            })?),
+        };
         let admin_tokens = Tokens::from_config(&raw.admin, Tokens::env_value()?.as_deref())?;
         if !admin_listen.ip().is_loopback() && admin_tokens.is_empty() {
             return Err(err(
@@ -215,6 +235,7 @@ impl Config {
             redis: redis_config(&cf.document),
             listen,
             admin_listen,
+            grpc_listen,
             admin_tokens,
             upstream,
             trusted_proxies,
@@ -230,6 +251,14 @@ impl Config {
     /// The public listener's connection bounds (`connections:`).
     pub fn public_connections(&self) -> ConnectionLimits {
         ConnectionLimits::from_section(&self.document.server.connections, ConnectionLimits::PUBLIC)
+    }
+
+    /// The gRPC listener's connection bounds (`grpc.connections:`).
+    pub fn grpc_connections(&self) -> ConnectionLimits {
+        ConnectionLimits::from_section(
+            &self.document.server.grpc.connections,
+            ConnectionLimits::GRPC,
+        )
     }
 
     /// The admin listener's connection bounds (`admin.connections:`).

@@ -16,6 +16,8 @@
 //! - [`admin`]: the admin router: `/metrics`, `/healthz`, `/readyz`.
 //! - [`auth`]: admin tokens, roles, and the admin router's middleware.
 //! - [`check`]: `POST /v1/check`, the decision API.
+//! - [`grpc`]: the gRPC listener's services: Envoy's rate limit
+//!   service (`ShouldRateLimit`) and health checking.
 //! - [`cli`]: `floodgate admin`, the admin API from the command line.
 //! - [`openapi`]: `GET /v1/openapi.json`, the admin API's description.
 //! - [`error`]: `ServerError`, `ReloadError`.
@@ -35,6 +37,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod grpc;
 pub mod listener;
 pub mod live;
 pub mod logs;

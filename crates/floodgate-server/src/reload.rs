@@ -114,6 +114,7 @@ impl Reloader {
             kept.document.server = restart_sections(&current.document.server, kept.document.server);
             kept.listen = current.listen;
             kept.admin_listen = current.admin_listen;
+            kept.grpc_listen = current.grpc_listen;
             kept.upstream = current.upstream.clone();
             kept.memory = current.memory;
             kept.log = current.log.clone();
@@ -177,6 +178,11 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
         (
             "admin.connections",
             old.admin.connections != new.admin.connections,
+        ),
+        ("grpc.listen", old.grpc.listen != new.grpc.listen),
+        (
+            "grpc.connections",
+            old.grpc.connections != new.grpc.connections,
         ),
     ];
     changed

@@ -36,12 +36,14 @@ use crate::reload::{ReloadReport, Reloader};
 use crate::stores::{self, Stores};
 use crate::{demo, proxy};
 
-/// The two listeners, bound.
+/// The listeners, bound.
 pub struct Listeners {
     /// The public listener.
     pub public: TcpListener,
     /// The admin listener.
     pub admin: TcpListener,
+    /// The gRPC listener (Envoy's rate limit service), if any.
+    pub grpc: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -55,6 +57,10 @@ impl Listeners {
         Ok(Listeners {
             public: bind("public", config.listen).await?,
             admin: bind("admin", config.admin_listen).await?,
+            grpc: match config.grpc_listen {
+                Some(addr) => Some(bind("grpc", addr).await?),
+                None => None,
+            },
         })
     }
 }
@@ -126,6 +132,8 @@ pub struct Running {
     pub public_addr: SocketAddr,
     /// Where the admin listener listens.
     pub admin_addr: SocketAddr,
+    /// Where the gRPC listener listens, if there is one.
+    pub grpc_addr: Option<SocketAddr>,
     reloader: Arc<Reloader>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
@@ -161,9 +169,11 @@ pub async fn start(
     let Listeners {
         public,
         admin: admin_listener,
+        grpc,
     } = listeners;
     let public_addr = public.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
+    let grpc_addr = grpc.as_ref().map(|l| l.local_addr()).transpose()?;
 
     let rejections = RejectionLog::new(config.log.rejections_per_second, opts.clock.clone());
     let metrics = Arc::new(Metrics::new(rejections));
@@ -213,6 +223,16 @@ pub async fn start(
         metrics.clone(),
         config.upstream.is_none(),
     );
+
+    let grpc_serving = match grpc {
+        Some(l) => {
+            let limits = config.grpc_connections();
+            let max_message = usize::try_from(limits.max_body).unwrap_or(usize::MAX);
+            let app = crate::grpc::router(handle.clone(), max_message).await;
+            Some((Listener::grpc("grpc", app, limits, metrics.clone()), l))
+        }
+        None => None,
+    };
 
     let live = LivePolicy::start(
         config.document.policy.clone(),
@@ -287,6 +307,17 @@ pub async fn start(
         let admin_srv = admin_serving.serve(admin_listener, admin_stop_rx);
         let mut public_task = tokio::spawn(public_srv);
         let mut admin_task = tokio::spawn(admin_srv);
+        // No gRPC listener: a task that never ends on its own.
+        let mut grpc_task = match grpc_serving {
+            Some((serving, l)) => tokio::spawn(serving.serve(l, stop_rx.clone())),
+            None => {
+                let mut stop = stop_rx.clone();
+                tokio::spawn(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                    Ok(())
+                })
+            }
+        };
         let served = |what, r: Result<std::io::Result<()>, tokio::task::JoinError>| match r {
             Ok(Ok(())) => ServerError::Stopped(what),
             Ok(Err(source)) => ServerError::Serve { what, source },
@@ -296,14 +327,20 @@ pub async fn start(
             _ = shutdown_rx => {}
             r = &mut public_task => return Err(served("public", r)),
             r = &mut admin_task => return Err(served("admin", r)),
+            r = &mut grpc_task => return Err(served("grpc", r)),
         }
         tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
         ready.store(false, Ordering::SeqCst);
         let _ = stop_tx.send(true);
-        let drained = tokio::time::timeout(grace, &mut public_task).await;
+        let drained = tokio::time::timeout(grace, async {
+            let _ = (&mut public_task).await;
+            let _ = (&mut grpc_task).await;
+        })
+        .await;
         if drained.is_err() {
             tracing::warn!("grace period over: closing the remaining connections");
             public_task.abort();
+            grpc_task.abort();
         }
         let _ = admin_stop_tx.send(true);
         if tokio::time::timeout(Duration::from_secs(1), &mut admin_task)
@@ -316,10 +353,16 @@ pub async fn start(
         Ok(())
     });
 
-    tracing::info!(public = %public_addr, admin = %admin_addr, "floodgate listening");
+    match grpc_addr {
+        Some(grpc) => {
+            tracing::info!(public = %public_addr, admin = %admin_addr, grpc = %grpc, "floodgate listening")
+        }
+        None => tracing::info!(public = %public_addr, admin = %admin_addr, "floodgate listening"),
+    }
     Ok(Running {
         public_addr,
         admin_addr,
+        grpc_addr,
         reloader,
         shutdown: Some(shutdown_tx),
         task,

@@ -95,6 +95,9 @@ impl Config {
                 format!(" (tokens: {})", names.join(", "))
             }
         );
+        if let Some(g) = self.grpc_listen {
+            let _ = writeln!(out, "grpc: {g} (Envoy's rate limit service)");
+        }
         match &self.upstream {
             Some(u) => {
                 let _ = writeln!(out, "upstream: {} (timeout {:?})", u.base, u.timeout);

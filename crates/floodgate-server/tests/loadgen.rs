@@ -21,6 +21,7 @@ async fn start(yaml: &str) -> (Running, ConfigFile) {
     let listeners = Listeners {
         public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
         admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        grpc: None,
     };
     let opts = Options {
         watch_interval: None,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use floodgate_core::policy::Origin;
-use floodgate_core::{Clock, Limiter, Request, SystemClock};
+use floodgate_core::policy::{CheckError, Descriptor, DescriptorVerdict, Origin};
+use floodgate_core::{Clock, Limiter, Request, SystemClock, Timestamp};
 use http::HeaderMap;
 
 use crate::client_ip::{client_ip, TrustedProxies};
@@ -158,6 +158,30 @@ impl LimiterHandle {
                 cost,
             },
         }
+    }
+
+    /// Decides `descriptors` of `domain` (Envoy's rate limit service) on
+    /// the limiter in force; the observer sees it as a request with method
+    /// `GRPC` and the domain as its path.
+    pub async fn decide_descriptors(
+        &self,
+        domain: &str,
+        descriptors: &[Descriptor<'_>],
+    ) -> (Result<DescriptorVerdict, CheckError>, Timestamp) {
+        let limiter = self.limiter();
+        let started = Instant::now();
+        let now = self.inner.clock.now();
+        let result = limiter.check_descriptors(domain, descriptors, now).await;
+        if let Some(obs) = &self.inner.observer {
+            let req = Request {
+                method: "GRPC",
+                path: domain,
+                ..Request::default()
+            };
+            let verdict = result.as_ref().map(|v| &v.verdict);
+            obs.observe(&Seen::new(&req, verdict, started.elapsed()));
+        }
+        (result, now)
     }
 
     /// The one place a request is decided and reported to the observer.

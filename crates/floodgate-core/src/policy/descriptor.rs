@@ -103,7 +103,7 @@ pub struct DescriptorPlan {
 /// The largest number of entries in one descriptor.
 pub const MAX_ENTRIES: usize = 16;
 /// The largest key or value of an entry, in bytes.
-pub const MAX_ENTRY_LEN: usize = 256;
+pub const MAX_ENTRY_LEN: usize = 1024;
 
 /// Escapes what would make two descriptor identities ambiguous.
 fn push_escaped(out: &mut String, v: &str) {

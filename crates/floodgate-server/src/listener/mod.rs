@@ -23,6 +23,7 @@ mod watchdog;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,9 +33,9 @@ use axum::Router;
 use http::Request;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::{service_fn, Service as _};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -89,6 +90,7 @@ impl Shared {
 pub struct Listener {
     shared: Arc<Shared>,
     app: Router,
+    http2: bool,
 }
 
 impl Listener {
@@ -126,7 +128,40 @@ impl Listener {
                     shared.clone(),
                     body::limit_body,
                 ));
-        Listener { shared, app }
+        Listener {
+            shared,
+            app,
+            http2: false,
+        }
+    }
+
+    /// `app`, gRPC services, served as listener `name` over HTTP/2
+    /// (prior knowledge, no TLS) within `limits`: the services bound
+    /// their messages themselves (to `max_body`), and answer errors as
+    /// gRPC statuses.
+    pub fn grpc(
+        name: &'static str,
+        app: Router,
+        limits: ConnectionLimits,
+        metrics: Arc<Metrics>,
+    ) -> Listener {
+        let bounds = Bounds::new(
+            limits.max,
+            limits.max_per_ip,
+            metrics.connections_open(name),
+        );
+        let shared = Arc::new(Shared {
+            name,
+            limits,
+            metrics,
+            bounds,
+            log: LogGate::default(),
+        });
+        Listener {
+            shared,
+            app,
+            http2: true,
+        }
     }
 
     /// Serves connections on `listener` until `stop` turns true, then
@@ -181,6 +216,7 @@ impl Listener {
                     s.clone(),
                     stop.clone(),
                     slot,
+                    self.http2,
                 ));
             }
             Err(why) => {
@@ -215,6 +251,42 @@ impl Listener {
     }
 }
 
+/// A connection being served, over HTTP/1.1 or HTTP/2.
+enum Conn<I, S>
+where
+    S: hyper::service::HttpService<Incoming>,
+{
+    H1(Pin<Box<http1::Connection<I, S>>>),
+    H2(Pin<Box<http2::Connection<I, S, TokioExecutor>>>),
+}
+
+impl<I, S, B> Conn<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// Until the connection ends.
+    async fn served(&mut self) -> Result<(), hyper::Error> {
+        match self {
+            Conn::H1(c) => c.as_mut().await,
+            Conn::H2(c) => c.as_mut().await,
+        }
+    }
+
+    /// Finishes the requests in flight, takes no more, then ends.
+    fn graceful_shutdown(&mut self) {
+        match self {
+            Conn::H1(c) => c.as_mut().graceful_shutdown(),
+            Conn::H2(c) => c.as_mut().graceful_shutdown(),
+        }
+    }
+}
+
 /// How a connection ended.
 enum Ended {
     Served(Result<(), hyper::Error>),
@@ -230,6 +302,7 @@ async fn connection(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     _slot: Slot,
+    http2: bool,
 ) {
     let limits = shared.limits;
     let activity = Activity::new(limits.header_read_timeout, limits.idle_timeout);
@@ -251,11 +324,20 @@ async fn connection(
             }))
         }
     });
-    let conn = http1::Builder::new()
-        .max_buf_size(limits.max_head)
-        .keep_alive(true)
-        .serve_connection(io, service);
-    let mut conn = std::pin::pin!(conn);
+    let mut conn = if http2 {
+        Conn::H2(Box::pin(
+            http2::Builder::new(TokioExecutor::new())
+                .max_header_list_size(u32::try_from(limits.max_head).unwrap_or(u32::MAX))
+                .serve_connection(io, service),
+        ))
+    } else {
+        Conn::H1(Box::pin(
+            http1::Builder::new()
+                .max_buf_size(limits.max_head)
+                .keep_alive(true)
+                .serve_connection(io, service),
+        ))
+    };
     let mut draining = false;
     let ended = loop {
         let deadline = activity.deadline();
@@ -266,7 +348,7 @@ async fn connection(
             }
         };
         tokio::select! {
-            r = conn.as_mut() => break Ended::Served(r),
+            r = conn.served() => break Ended::Served(r),
             _ = sleep => match activity.deadline() {
                 Some((at, why)) if at <= Instant::now() => break Ended::TimedOut(why),
                 _ => {}
@@ -274,7 +356,7 @@ async fn connection(
             _ = activity.changed() => {}
             _ = stop.wait_for(|s| *s), if !draining => {
                 draining = true;
-                conn.as_mut().graceful_shutdown();
+                conn.graceful_shutdown();
             }
         }
     };

@@ -43,6 +43,7 @@ pub struct Server {
     pub clock: ManualClock,
     pub public: SocketAddr,
     pub admin: SocketAddr,
+    pub grpc: Option<SocketAddr>,
 }
 
 pub async fn start(yaml: &str) -> Server {
@@ -63,6 +64,11 @@ pub async fn start_watching(
     let listeners = Listeners {
         public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
         admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        // With `grpc.listen` set, a gRPC listener on a port of its own.
+        grpc: match config.grpc_listen {
+            Some(_) => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            None => None,
+        },
     };
     let opts = Options {
         clock: Arc::new(clock.clone()),
@@ -76,6 +82,7 @@ pub async fn start_watching(
     Server {
         public: running.public_addr,
         admin: running.admin_addr,
+        grpc: running.grpc_addr,
         running,
         clock,
     }

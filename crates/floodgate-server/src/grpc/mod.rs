@@ -1,0 +1,36 @@
+//! The gRPC listener's services: Envoy's rate limit service
+//! (`envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit`) and gRPC
+//! health checking (`grpc.health.v1.Health`), served on the shared
+//! listener machinery over HTTP/2 with its bounds.
+//!
+//! # Layout
+//!
+//! - [`server`]: the `ShouldRateLimit` endpoint: framing, codec, bounds.
+//! - [`service`]: `ShouldRateLimit`: the request checked and decided.
+//! - [`status`]: a verdict into the response: a status per descriptor,
+//!   the overall code and the rate-limit headers.
+
+pub mod server;
+pub mod service;
+pub mod status;
+
+use axum::Router;
+use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::SERVICE_NAME;
+use floodgate_tower::LimiterHandle;
+
+pub use service::RateLimits;
+
+/// The gRPC services as a router; messages larger than `max_message`
+/// bytes are refused (`OUT_OF_RANGE`) before they are decoded whole.
+/// Other paths answer HTTP 404, which gRPC clients read as
+/// `UNIMPLEMENTED`.
+pub async fn router(handle: LimiterHandle, max_message: usize) -> Router {
+    let rls = server::ShouldRateLimit::new(RateLimits::new(handle), max_message);
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status(SERVICE_NAME, tonic_health::ServingStatus::Serving)
+        .await;
+    Router::new()
+        .route_service(server::SHOULD_RATE_LIMIT, rls)
+        .route_service("/grpc.health.v1.Health/{method}", health)
+}
