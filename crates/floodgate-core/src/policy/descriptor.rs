@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use super::identity::push_escaped_char;
 use super::model::{KeyPart, Policy, Rule};
 use super::plan::Group;
 use crate::time::Timestamp;
@@ -105,17 +106,14 @@ pub const MAX_ENTRIES: usize = 16;
 /// The largest key or value of an entry, in bytes.
 pub const MAX_ENTRY_LEN: usize = 1024;
 
-/// Escapes what would make two descriptor identities ambiguous.
+/// Escapes what would make two descriptor identities ambiguous: what
+/// every identity part escapes, and the separators of entries.
 fn push_escaped(out: &mut String, v: &str) {
     for c in v.chars() {
         match c {
-            '%' => out.push_str("%25"),
-            '|' => out.push_str("%7C"),
-            '{' => out.push_str("%7B"),
-            '}' => out.push_str("%7D"),
             '=' => out.push_str("%3D"),
             ',' => out.push_str("%2C"),
-            c => out.push(c),
+            c => push_escaped_char(out, c),
         }
     }
 }

@@ -136,13 +136,18 @@ pub fn ip_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
 /// hash tags (`{`, `}`).
 fn push_escaped(out: &mut String, v: &str) {
     for c in v.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '|' => out.push_str("%7C"),
-            '{' => out.push_str("%7B"),
-            '}' => out.push_str("%7D"),
-            c => out.push(c),
-        }
+        push_escaped_char(out, c);
+    }
+}
+
+/// One character of an identity part, escaped as [`push_escaped`] does.
+pub(crate) fn push_escaped_char(out: &mut String, c: char) {
+    match c {
+        '%' => out.push_str("%25"),
+        '|' => out.push_str("%7C"),
+        '{' => out.push_str("%7B"),
+        '}' => out.push_str("%7D"),
+        c => out.push(c),
     }
 }
 

@@ -59,6 +59,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    fn new(name: &'static str, limits: ConnectionLimits, metrics: Arc<Metrics>) -> Arc<Shared> {
+        let bounds = Bounds::new(
+            limits.max,
+            limits.max_per_ip,
+            metrics.connections_open(name),
+        );
+        Arc::new(Shared {
+            name,
+            limits,
+            metrics,
+            bounds,
+            log: LogGate::default(),
+        })
+    }
+
     fn body_too_large(&self, declared: Option<u64>) {
         self.metrics.request_too_large(self.name, "body");
         if let Some(suppressed) = self.log.admit() {
@@ -104,18 +119,7 @@ impl Listener {
         metrics: Arc<Metrics>,
         json_errors: bool,
     ) -> Listener {
-        let bounds = Bounds::new(
-            limits.max,
-            limits.max_per_ip,
-            metrics.connections_open(name),
-        );
-        let shared = Arc::new(Shared {
-            name,
-            limits,
-            metrics,
-            bounds,
-            log: LogGate::default(),
-        });
+        let shared = Shared::new(name, limits, metrics);
         let app = if json_errors {
             app.layer(axum::middleware::from_fn(body::json_errors))
         } else {
@@ -145,18 +149,7 @@ impl Listener {
         limits: ConnectionLimits,
         metrics: Arc<Metrics>,
     ) -> Listener {
-        let bounds = Bounds::new(
-            limits.max,
-            limits.max_per_ip,
-            metrics.connections_open(name),
-        );
-        let shared = Arc::new(Shared {
-            name,
-            limits,
-            metrics,
-            bounds,
-            log: LogGate::default(),
-        });
+        let shared = Shared::new(name, limits, metrics);
         Listener {
             shared,
             app,
