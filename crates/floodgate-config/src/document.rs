@@ -272,6 +272,10 @@ pub struct LimitDocument {
     /// Burst (GCRA, default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u64>,
+    /// Soft share (`80%`): past it requests are allowed but marked
+    /// degraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft: Option<crate::share::ShareField>,
 }
 
 /// Limits for one identity of one rule, instead of the rule's (and its

@@ -56,6 +56,7 @@ pub mod locate;
 pub mod overload;
 mod overrides;
 pub mod server;
+pub mod share;
 pub mod store;
 pub mod unique;
 pub mod units;

@@ -142,7 +142,8 @@ pub(crate) fn limits(
             Scope::Rule => Limit::new(rule, None, &name, quota),
             Scope::Tier(t) => Limit::new(rule, Some(t), &name, quota),
             Scope::Override => Limit::for_override(rule, &name, quota),
-        };
+        }
+        .with_soft(l.soft.map(|s| s.0));
         if !names.insert(limit.name.clone()) {
             return Err(src.error(
                 &join(at, &[i.into(), "name".into()]),

@@ -27,6 +27,7 @@ fn verdict() -> Verdict {
         limit: Arc::from(limit),
         quota: Quota::token_bucket(cap, Rate::per_second(cap).unwrap()).unwrap(),
         shadow: false,
+        soft: None,
         decision: Decision {
             allowed: true,
             limit: cap,

@@ -1,15 +1,31 @@
 //! [`Decided`]: a verdict with what the response needs (when it was
 //! decided, at what cost), and the response it leads to.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use floodgate_core::policy::CheckError;
 use floodgate_core::{Timestamp, Verdict};
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::headers;
 use crate::response::{error_body, json_response};
+
+/// The marker an allowed request past a limit's soft share carries in its
+/// extensions: each such limit as `(rule, limit)`. The service behind the
+/// layer may serve a cheaper answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Degraded(pub Vec<(Arc<str>, Arc<str>)>);
+
+impl Degraded {
+    /// `rule/limit, rule/limit`: the `Floodgate-Degraded` value.
+    pub fn header_value(&self) -> HeaderValue {
+        let text: Vec<String> = self.0.iter().map(|(r, l)| format!("{r}/{l}")).collect();
+        // Rule and limit names are checked at load: always a valid value.
+        HeaderValue::from_str(&text.join(", ")).unwrap_or(HeaderValue::from_static("degraded"))
+    }
+}
 
 /// A decision with what the response needs.
 pub struct Decided {
@@ -55,12 +71,38 @@ impl Decided {
         }
     }
 
-    /// Adds the rate-limit headers of an allowed request to its response.
+    /// Adds the rate-limit headers of an allowed request to its response
+    /// (and `Floodgate-Degraded` past a soft share).
     pub fn decorate(&self, response_headers: &mut HeaderMap) {
         if let Ok(v) = &self.result {
             if let Some(o) = v.deciding() {
                 headers::apply(response_headers, o, self.now);
             }
+        }
+        if let Some(d) = self.degraded() {
+            response_headers.insert(headers::FLOODGATE_DEGRADED, d.header_value());
+        }
+    }
+
+    /// The limits this allowed request went past the soft share of.
+    pub fn degraded(&self) -> Option<Degraded> {
+        let v = self.result.as_ref().ok()?;
+        let past: Vec<_> = v
+            .degraded()
+            .map(|o| (o.rule.clone(), o.limit.clone()))
+            .collect();
+        (!past.is_empty()).then_some(Degraded(past))
+    }
+
+    /// Marks a request that goes on: the client's own `Floodgate-Degraded`
+    /// is removed; past a soft share, the header and the [`Degraded`]
+    /// extension are set.
+    pub fn mark<B>(&self, req: &mut http::Request<B>) {
+        req.headers_mut().remove(headers::FLOODGATE_DEGRADED);
+        if let Some(d) = self.degraded() {
+            req.headers_mut()
+                .insert(headers::FLOODGATE_DEGRADED, d.header_value());
+            req.extensions_mut().insert(d);
         }
     }
 

@@ -85,10 +85,11 @@ where
     }
 }
 
-fn call<S, B>(mut inner: S, req: http::Request<B>, decided: Decided) -> State<S, B>
+fn call<S, B>(mut inner: S, mut req: http::Request<B>, decided: Decided) -> State<S, B>
 where
     S: Service<http::Request<B>>,
 {
+    decided.mark(&mut req);
     State::Calling {
         future: Box::pin(inner.call(req)),
         decided,

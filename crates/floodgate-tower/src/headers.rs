@@ -22,6 +22,10 @@ pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-r
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// `RateLimit`.
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// `Floodgate-Degraded`: the limits an allowed request went past the soft
+/// share of, `rule/limit` joined by `, `; on the request passed on (the
+/// client's own is always removed) and on its response.
+pub const FLOODGATE_DEGRADED: HeaderName = HeaderName::from_static("floodgate-degraded");
 
 fn num(n: u64) -> HeaderValue {
     HeaderValue::from(n)

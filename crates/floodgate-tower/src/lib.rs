@@ -67,7 +67,7 @@ pub mod retry;
 pub mod service;
 
 pub use client_ip::{client_ip, PeerAddr, TrustedProxies};
-pub use decided::Decided;
+pub use decided::{Decided, Degraded};
 pub use future::ResponseFuture;
 pub use handle::LimiterHandle;
 pub use layer::RateLimitLayer;

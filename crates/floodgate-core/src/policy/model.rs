@@ -131,6 +131,10 @@ pub struct Limit {
     /// Store identity: rule, name and a fingerprint of the quota, so that a
     /// changed limit starts afresh and an unchanged one keeps its counters.
     pub id: Arc<str>,
+    /// The soft share, in thousandths of the limit (1 to 999): a request
+    /// that leaves more of the limit used is allowed but marked degraded.
+    /// It changes no counter.
+    pub soft: Option<u16>,
 }
 
 impl Limit {
@@ -151,6 +155,12 @@ impl Limit {
         Limit::build(rule, Some(('!', "")), name, quota)
     }
 
+    /// The same limit with a soft share (thousandths of the limit).
+    pub fn with_soft(mut self, soft: Option<u16>) -> Limit {
+        self.soft = soft;
+        self
+    }
+
     fn build(rule: &str, scope: Option<(char, &str)>, name: &str, quota: Quota) -> Limit {
         let mut h = crate::hash::Fnv1a::default();
         quota.hash(&mut h);
@@ -167,6 +177,7 @@ impl Limit {
             name: Arc::from(name),
             quota,
             id: Arc::from(id),
+            soft: None,
         }
     }
 }

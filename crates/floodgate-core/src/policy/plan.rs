@@ -26,8 +26,8 @@ pub struct Plan {
 pub struct Group {
     /// What the store decides.
     pub checks: Vec<LimitCheck>,
-    /// `(rule, limit name)` of each check, in the same order.
-    pub owners: Vec<(Arc<str>, Arc<str>)>,
+    /// `(rule, limit name, soft share)` of each check, in the same order.
+    pub owners: Vec<(Arc<str>, Arc<str>, Option<u16>)>,
 }
 
 impl Group {
@@ -46,7 +46,8 @@ impl Group {
             cost,
             on_failure,
         });
-        self.owners.push((rule.clone(), limit.name.clone()));
+        self.owners
+            .push((rule.clone(), limit.name.clone(), limit.soft));
     }
 
     /// Pairs the store's decisions with their owners.
@@ -56,11 +57,12 @@ impl Group {
         shadow: bool,
     ) -> impl Iterator<Item = LimitOutcome> {
         self.owners.into_iter().zip(self.checks).zip(decisions).map(
-            move |(((rule, limit), check), decision)| LimitOutcome {
+            move |(((rule, limit, soft), check), decision)| LimitOutcome {
                 rule,
                 limit,
                 quota: check.quota,
                 shadow,
+                soft,
                 decision,
             },
         )

@@ -18,8 +18,29 @@ pub struct LimitOutcome {
     pub quota: Quota,
     /// Whether it belongs to a shadow rule.
     pub shadow: bool,
+    /// Its soft share, thousandths of the limit (see [`Limit::soft`]).
+    ///
+    /// [`Limit::soft`]: crate::policy::Limit::soft
+    pub soft: Option<u16>,
     /// Its decision.
     pub decision: Decision,
+}
+
+impl LimitOutcome {
+    /// Whether this allowed request went past the limit's soft share: more
+    /// than `soft` thousandths of the limit are used once it is counted.
+    /// With `limit: 10, soft: 80%`, the 9th and 10th requests of a window
+    /// are degraded, the 11th denied.
+    pub fn past_soft(&self) -> bool {
+        let d = &self.decision;
+        match self.soft {
+            Some(s) if d.allowed && !self.shadow => {
+                let used = d.limit.saturating_sub(d.remaining) as u128;
+                used * 1000 > d.limit as u128 * s as u128
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The verdict on one request.
@@ -56,6 +77,14 @@ impl Verdict {
                     None => Duration::ZERO,
                 })
         }
+    }
+
+    /// The enforced limits this allowed request went past the soft share
+    /// of (none when denied).
+    pub fn degraded(&self) -> impl Iterator<Item = &LimitOutcome> {
+        self.outcomes
+            .iter()
+            .filter(move |o| self.allowed && o.past_soft())
     }
 
     /// How long to hold the request (shaping limits).

@@ -61,6 +61,9 @@ pub struct DecisionView<'a> {
     pub delay: Option<f64>,
     /// `rule/limit` of each shadow limit that would have denied.
     pub shadow_limited: Vec<String>,
+    /// `rule/limit` of each limit this allowed request went past the soft
+    /// share of.
+    pub degraded: Vec<String>,
     omit_absent: bool,
 }
 
@@ -96,6 +99,7 @@ impl<'a> DecisionView<'a> {
             retry_after: None,
             delay: None,
             shadow_limited: Vec::new(),
+            degraded: Vec::new(),
             omit_absent: true,
         }
     }
@@ -121,6 +125,10 @@ impl<'a> DecisionView<'a> {
             delay: speaking.map(|_| v.delay().as_secs_f64()),
             shadow_limited: v
                 .shadow_denials()
+                .map(|o| format!("{}/{}", o.rule, o.limit))
+                .collect(),
+            degraded: v
+                .degraded()
                 .map(|o| format!("{}/{}", o.rule, o.limit))
                 .collect(),
             omit_absent: false,
@@ -150,6 +158,9 @@ impl<'a> DecisionView<'a> {
         opt!("delay", self.delay);
         if !(self.omit_absent && self.shadow_limited.is_empty()) {
             m.serialize_entry("shadow_limited", &self.shadow_limited)?;
+        }
+        if !(self.omit_absent && self.degraded.is_empty()) {
+            m.serialize_entry("degraded", &self.degraded)?;
         }
         Ok(())
     }

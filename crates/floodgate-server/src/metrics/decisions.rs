@@ -24,6 +24,7 @@ pub struct Decisions {
     decisions: Counters,
     limits: Counters,
     near_limit: Counters,
+    soft_limited: Counters,
     latency: Histogram,
     /// The near-limit share, as `f64` bits.
     near_share: AtomicU64,
@@ -36,6 +37,7 @@ impl Default for Decisions {
             decisions: Counters::default(),
             limits: Counters::default(),
             near_limit: Counters::default(),
+            soft_limited: Counters::default(),
             latency: Histogram::new(DECISION_BUCKETS),
             near_share: AtomicU64::new(DEFAULT_NEAR_LIMIT_SHARE.to_bits()),
         }
@@ -98,6 +100,9 @@ impl Decisions {
             if near(o, share) {
                 self.near_limit.inc(&[&o.rule, &o.limit]);
             }
+            if v.allowed && o.past_soft() {
+                self.soft_limited.inc(&[&o.rule, &o.limit]);
+            }
         }
         for (rule, ok, shadow) in per_rule {
             self.requests.inc(&[rule, outcome(ok, shadow)]);
@@ -112,6 +117,11 @@ impl Decisions {
     /// The count of `floodgate_near_limit_total` for one series.
     pub fn near_limit_count(&self, rule: &str, limit: &str) -> u64 {
         self.near_limit.get(&[rule, limit])
+    }
+
+    /// The count of `floodgate_soft_limited_total` for one series.
+    pub fn soft_limited_count(&self, rule: &str, limit: &str) -> u64 {
+        self.soft_limited.get(&[rule, limit])
     }
 
     /// Writes the families.
@@ -132,6 +142,12 @@ impl Decisions {
             out,
             "floodgate_near_limit_total",
             "Allowed decisions that left at least the near-limit share of the limit used.",
+            &["rule", "limit"],
+        );
+        self.soft_limited.render(
+            out,
+            "floodgate_soft_limited_total",
+            "Requests allowed past a limit's soft share (marked degraded), by rule and limit.",
             &["rule", "limit"],
         );
         self.decisions.render(
@@ -168,6 +184,7 @@ mod tests {
             limit: Arc::from(limit),
             quota: Quota::token_bucket(cap, Rate::per_second(1).unwrap()).unwrap(),
             shadow: false,
+            soft: None,
             decision: Decision {
                 allowed,
                 limit: cap,
