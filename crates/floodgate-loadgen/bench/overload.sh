@@ -11,6 +11,7 @@
 #
 #   crates/floodgate-loadgen/bench/overload.sh
 #   DELAY=5ms WORKERS=16 DUR=10s crates/floodgate-loadgen/bench/overload.sh
+#   SKIP_BUILD=1 crates/floodgate-loadgen/bench/overload.sh   # binaries built
 #
 # Everything runs on this machine. Results (JSON reports, logs,
 # summary.md) go to $OUT.
@@ -26,7 +27,8 @@ LG_THREADS=${LG_THREADS:-1}
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json
 
-cargo build --release -q -p floodgate-server -p floodgate-loadgen
+# SKIP_BUILD=1 reuses the release binaries already built.
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p floodgate-server -p floodgate-loadgen
 B=target/release
 LG="$B/floodgate-loadgen --threads $LG_THREADS"
 UP=127.0.0.1:$BASE_PORT

@@ -13,8 +13,10 @@ const DECREASE: f64 = 0.9;
 /// Latency below this is never congestion, however low the baseline
 /// (loopback answers jitter by more than twice a 50 µs baseline).
 const SLACK: Duration = Duration::from_millis(1);
-/// How fast the baseline follows latencies above it (per sample), so that
-/// a lasting change of the upstream is learned.
+/// How fast the baseline follows latencies above it (per sample taken
+/// while the bound is not in use), so that a lasting change of the
+/// upstream is learned. Under load the baseline only goes down: samples
+/// that include queueing must not teach it.
 const DRIFT: f64 = 1.0 / 1024.0;
 
 /// The controller's state.
@@ -63,10 +65,11 @@ impl Aimd {
         let base = *self.baseline.get_or_insert(l);
         let congested = failed
             || (l > base * self.tolerance && latency > SLACK + Duration::from_secs_f64(base));
+        let in_use = in_flight as f64 + 1.0 >= self.limit / 2.0;
         if !failed {
             if l < base {
                 self.baseline = Some(l);
-            } else if !congested {
+            } else if !congested && !in_use {
                 self.baseline = Some(base + (l - base) * DRIFT);
             }
         }
@@ -76,7 +79,7 @@ impl Aimd {
                 self.limit = (self.limit * DECREASE).max(self.min);
                 self.cooldown = in_flight.max(1);
             }
-        } else if in_flight as f64 + 1.0 >= self.limit / 2.0 {
+        } else if in_use {
             // In use: one more per bound's worth of good answers.
             self.limit = (self.limit + 1.0 / self.limit).min(self.max);
         }
@@ -158,12 +161,18 @@ mod tests {
     }
 
     #[test]
-    fn a_lasting_change_of_the_upstream_is_learned() {
+    fn a_lasting_change_of_the_upstream_is_learned_while_not_loaded() {
         let mut a = Aimd::new(1, 100, 2.0);
         a.on_sample(FAST, false, 0);
-        // 15 ms: within tolerance, so the baseline drifts up toward it.
+        // 15 ms with the bound in use: may be queueing, not learned.
         for _ in 0..20_000 {
             a.on_sample(Duration::from_millis(15), false, 100);
+        }
+        assert_eq!(a.baseline(), Some(FAST));
+        // 15 ms with few in flight: within tolerance, so the baseline
+        // drifts up toward it.
+        for _ in 0..20_000 {
+            a.on_sample(Duration::from_millis(15), false, 5);
         }
         let b = a.baseline().unwrap();
         assert!(b > Duration::from_millis(14), "{b:?}");
