@@ -2,26 +2,15 @@
 //! accepts them, their unit tests pass (`promtool test rules`), and every
 //! alert has a test case in which it fires.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Command;
+
+use common::assert_promtool;
 
 fn prometheus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prometheus")
-}
-
-fn promtool(args: &[&str]) {
-    let out = Command::new("promtool")
-        .args(args)
-        .current_dir(prometheus_dir())
-        .output()
-        .expect("promtool (Debian package prometheus) must be installed");
-    assert!(
-        out.status.success(),
-        "promtool {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn yaml(name: &str) -> serde_yaml_ng::Value {
@@ -31,8 +20,8 @@ fn yaml(name: &str) -> serde_yaml_ng::Value {
 
 #[test]
 fn alert_rules_pass_promtool_check_and_their_unit_tests() {
-    promtool(&["check", "rules", "alerts.yml"]);
-    promtool(&["test", "rules", "alerts.test.yml"]);
+    assert_promtool(&prometheus_dir(), &["check", "rules", "alerts.yml"]);
+    assert_promtool(&prometheus_dir(), &["test", "rules", "alerts.test.yml"]);
 }
 
 #[test]

@@ -173,17 +173,7 @@ async fn every_dashboard_expression_parses_and_names_exported_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("grafana-exprs.yml");
     std::fs::write(&path, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
-    let out = std::process::Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(&path)
-        .output()
-        .expect("promtool (Debian package prometheus) must be installed");
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_promtool(dir.path(), &["check", "rules", "grafana-exprs.yml"]);
 
     // Names: all exported by a real server (Redis store, gateway).
     let redis = RedisServer::start();

@@ -236,6 +236,21 @@ impl Logs {
     }
 }
 
+/// Runs `promtool ARGS` in `dir` and asserts that it succeeds.
+pub fn assert_promtool<S: AsRef<std::ffi::OsStr>>(dir: &std::path::Path, args: &[S]) {
+    let out = std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool (Debian package prometheus) must be installed");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Asserts that `promtool check metrics` accepts `text` (an exposition).
 pub fn assert_promtool_accepts(text: &str) {
     use std::io::Write;
