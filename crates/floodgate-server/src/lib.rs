@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod check;

@@ -190,7 +190,7 @@ impl LimiterHandle {
         let now = self.inner.clock.now();
         let result = limiter.check(req, cost, now).await;
         if let Some(obs) = &self.inner.observer {
-            obs.observe(&Seen::new(req, result.as_ref(), started.elapsed()));
+            obs.observe(&Seen::new(req, now, result.as_ref(), started.elapsed()));
         }
         Decided { result, now, cost }
     }

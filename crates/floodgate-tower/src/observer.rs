@@ -1,11 +1,12 @@
 //! What is seen of each decision: [`Observer`] receives a [`Seen`] for
 //! every request decided (metrics, logs).
 
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
 
 use floodgate_core::policy::{fingerprint, CheckError};
-use floodgate_core::{Request, Verdict};
+use floodgate_core::{Request, Timestamp, Verdict};
 
 /// What an observer sees of each decided request.
 pub struct Seen<'a> {
@@ -18,6 +19,10 @@ pub struct Seen<'a> {
     /// The API key: private, so that observers can only get its
     /// fingerprint (computed on demand, as most requests are not logged).
     api_key: Option<&'a str>,
+    /// The user id (a verified token's user claim, else the user header).
+    pub user: Option<&'a str>,
+    /// When it was decided.
+    pub now: Timestamp,
     /// The verdict, or why there is none.
     pub verdict: Result<&'a Verdict, &'a CheckError>,
     /// Time taken to decide.
@@ -25,9 +30,10 @@ pub struct Seen<'a> {
 }
 
 impl<'a> Seen<'a> {
-    /// What is seen of `req`, decided as `verdict` in `elapsed`.
+    /// What is seen of `req`, decided at `now` as `verdict` in `elapsed`.
     pub(crate) fn new(
-        req: &Request<'a>,
+        req: &'a Request<'_>,
+        now: Timestamp,
         verdict: Result<&'a Verdict, &'a CheckError>,
         elapsed: Duration,
     ) -> Seen<'a> {
@@ -36,6 +42,8 @@ impl<'a> Seen<'a> {
             method: req.method,
             path: req.path,
             api_key: req.api_key,
+            user: req.user.as_deref(),
+            now,
             verdict,
             elapsed,
         }
@@ -44,6 +52,18 @@ impl<'a> Seen<'a> {
     /// The API key's fingerprint (safe to log), if the request had a key.
     pub fn key_fingerprint(&self) -> Option<String> {
         self.api_key.map(fingerprint)
+    }
+
+    /// Feeds the API key to `hasher` (for counting by key without
+    /// keeping it); false when the request had no key.
+    pub fn hash_key<H: Hasher>(&self, hasher: &mut H) -> bool {
+        match self.api_key {
+            Some(k) => {
+                k.hash(hasher);
+                true
+            }
+            None => false,
+        }
     }
 }
 
