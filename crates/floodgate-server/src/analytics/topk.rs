@@ -55,6 +55,9 @@ pub struct Counted {
 pub struct SpaceSaving {
     capacity: usize,
     index: Index,
+    /// The index's table in bytes, as allocated (`HashMap::capacity`
+    /// moves with deleted entries; the table does not).
+    index_bytes: usize,
     slots: Vec<Counted>,
 }
 
@@ -62,9 +65,17 @@ impl SpaceSaving {
     /// An empty sketch of `capacity` (at least 1) identities.
     pub fn new(capacity: usize) -> SpaceSaving {
         let capacity = capacity.max(1);
+        // Twice the entries: a table at most half full rehashes its
+        // tombstones in place instead of growing, so replacing identities
+        // forever never allocates.
+        let index = Index::with_capacity_and_hasher(capacity * 2, Default::default());
+        // hashbrown: buckets a power of two, filled to 7/8 at most; one
+        // control byte per bucket (plus a group) beside each entry.
+        let buckets = (index.capacity() * 8 / 7).next_power_of_two();
         SpaceSaving {
             capacity,
-            index: Index::with_capacity_and_hasher(capacity, Default::default()),
+            index,
+            index_bytes: buckets * (std::mem::size_of::<(u64, u32)>() + 1) + 16,
             slots: Vec::with_capacity(capacity),
         }
     }
@@ -130,10 +141,7 @@ impl SpaceSaving {
     /// The bytes this sketch holds on the heap (its index and slots; a
     /// label is inline and a tier is shared with the policy).
     pub fn heap_bytes(&self) -> usize {
-        // hashbrown: one control byte per bucket (plus a group) beside
-        // each (key, slot) pair.
-        let bucket = std::mem::size_of::<(u64, u32)>() + 1;
-        self.index.capacity() * bucket + 16 + self.slots.capacity() * std::mem::size_of::<Counted>()
+        self.index_bytes + self.slots.capacity() * std::mem::size_of::<Counted>()
     }
 }
 
