@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::connections::ConnectionsSection;
+use crate::dashboard::DashboardSection;
 use crate::error::{ConfigError, Source};
 use crate::locate::Seg;
 
 /// `admin:`
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
     /// Admin listener address (loopback by default).
@@ -32,6 +33,9 @@ pub struct AdminSection {
     /// Bounds on the admin listener's connections.
     #[serde(default, skip_serializing_if = "ConnectionsSection::is_empty")]
     pub connections: ConnectionsSection,
+    /// The built-in dashboard (`/dashboard`).
+    #[serde(default, skip_serializing_if = "DashboardSection::is_empty")]
+    pub dashboard: DashboardSection,
 }
 
 fn default_admin_listen() -> String {
@@ -46,6 +50,7 @@ impl Default for AdminSection {
             state_file: None,
             legacy_token: None,
             connections: ConnectionsSection::default(),
+            dashboard: DashboardSection::default(),
         }
     }
 }
@@ -168,6 +173,7 @@ impl AdminSection {
         {
             return Err(src.error(&at(&["state_file".into()]), "must not be empty"));
         }
-        self.connections.check(src, &at(&["connections".into()]))
+        self.connections.check(src, &at(&["connections".into()]))?;
+        self.dashboard.check(src, &at(&["dashboard".into()]))
     }
 }

@@ -44,6 +44,7 @@
 
 pub mod admin;
 pub mod connections;
+pub mod dashboard;
 pub mod depth;
 mod descriptor;
 pub mod document;

@@ -1,6 +1,8 @@
 //! The admin listener: `POST /v1/check` (the decision API, in
 //! [`check`](crate::check)), `/metrics`, `/healthz`, `/readyz`, the admin
-//! API under `/v1/` and its description, `GET /v1/openapi.json`. A method
+//! API under `/v1/` and its description, `GET /v1/openapi.json`, and the
+//! dashboard under `/dashboard` (its own login, see
+//! [`dashboard`](crate::dashboard)). A method
 //! an endpoint does not answer gets a JSON 405 (`method_not_allowed`).
 //! With admin tokens configured, every endpoint but the health checks wants
 //! `Authorization: Bearer <token>` and a role that allows it (see
@@ -35,6 +37,8 @@ pub struct Admin {
     pub ready: Arc<AtomicBool>,
     /// The live policy (the admin API changes it).
     pub live: Arc<crate::live::LivePolicy>,
+    /// The dashboard: analytics and sessions.
+    pub dashboard: Arc<crate::dashboard::Dashboard>,
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response<Body> {
@@ -90,6 +94,7 @@ pub fn router(admin: Admin) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::dashboard::router())
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async {

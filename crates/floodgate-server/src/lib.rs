@@ -14,6 +14,8 @@
 //! - [`proxy`]: the gateway to the upstream.
 //! - [`demo`]: built-in demo endpoints.
 //! - [`admin`]: the admin router: `/metrics`, `/healthz`, `/readyz`.
+//! - [`analytics`]: bounded per-rule series and top identities.
+//! - [`dashboard`]: `/dashboard`, its login, sessions and data.
 //! - [`auth`]: admin tokens, roles, and the admin router's middleware.
 //! - [`check`]: `POST /v1/check`, the decision API.
 //! - [`grpc`]: the gRPC listener's services: Envoy's rate limit
@@ -36,6 +38,7 @@ pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod grpc;

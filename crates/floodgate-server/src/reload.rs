@@ -184,6 +184,10 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
             "grpc.connections",
             old.grpc.connections != new.grpc.connections,
         ),
+        (
+            "admin.dashboard",
+            old.admin.dashboard != new.admin.dashboard,
+        ),
     ];
     changed
         .into_iter()

@@ -24,8 +24,11 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, Admin};
+use crate::analytics::{Analytics, Both};
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::dashboard::session::Sessions;
+use crate::dashboard::Dashboard;
 use crate::error::{ReloadError, ServerError};
 use crate::listener::Listener;
 use crate::live::LivePolicy;
@@ -185,11 +188,21 @@ pub async fn start(
     } = stores::build(&config, opts.monotonic.clone(), metrics.store_latency()).await;
     metrics.set_store(store.clone(), redis.clone());
     let limiter = Arc::new(Limiter::new(config.policy.clone(), store.clone()));
+    let dashboard_config = config.document.server.admin.dashboard;
+    // The dashboard and the metric `floodgate_near_limit_total` count
+    // near-limit decisions at the same share.
+    metrics
+        .decisions()
+        .set_near_limit_share(dashboard_config.near_limit_share());
+    let analytics = Arc::new(Analytics::new(
+        dashboard_config.near_limit_share(),
+        opts.clock.clone(),
+    ));
     let handle = LimiterHandle::with_clock(
         limiter,
         config.trusted_proxies.clone(),
         opts.clock.clone(),
-        Some(metrics.clone()),
+        Some(Arc::new(Both(metrics.clone(), analytics.clone()))),
     );
 
     let overload = config.upstream.as_ref().and_then(|u| u.overload).map(|s| {
@@ -251,6 +264,14 @@ pub async fn start(
         auth: auth.clone(),
         ready: ready.clone(),
         live: live.clone(),
+        dashboard: Arc::new(Dashboard {
+            analytics,
+            sessions: Sessions::new(dashboard_config.session_ttl(), opts.clock.clone()),
+            redis: redis.clone(),
+            store_latency: crate::dashboard::latency::Window::new(metrics.store_latency()),
+            replica: admin_addr.to_string(),
+            near_limit_share: dashboard_config.near_limit_share(),
+        }),
     });
 
     let admin_serving = Listener::new(

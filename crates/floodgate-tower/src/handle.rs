@@ -179,7 +179,7 @@ impl LimiterHandle {
                 ..Request::default()
             };
             let verdict = result.as_ref().map(|v| &v.verdict);
-            obs.observe(&Seen::new(&req, verdict, started.elapsed()));
+            obs.observe(&Seen::new(&req, now, verdict, started.elapsed()));
         }
         (result, now)
     }

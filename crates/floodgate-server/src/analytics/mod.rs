@@ -64,8 +64,6 @@ pub const SKETCH_CAPACITY: usize = 64;
 pub const TOP_WINDOW_SECS: u64 = 300;
 /// Seconds of decision latency kept for its percentiles.
 pub const LATENCY_SECS: usize = 60;
-/// The default near-limit share.
-pub const DEFAULT_NEAR_LIMIT_SHARE: f64 = 0.8;
 
 /// The shared rings the shards merge into.
 struct Merged {

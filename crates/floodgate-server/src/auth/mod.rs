@@ -205,35 +205,18 @@ pub async fn require(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let check = auth.failure_check(peer);
-    let now = auth.clock.now();
-    let inspected = auth
-        .failures
-        .inspect_sync(std::slice::from_ref(&check), now);
-    if let Some(d) = inspected.first().filter(|d| !d.allowed) {
-        let secs = match d.retry_after {
-            Some(RetryAfter::After(after)) => ceil_secs(after).max(1),
-            _ => ceil_secs(FAILURE_REFILL),
-        };
-        log_failure(&auth, peer, &req, "too many failed attempts");
-        let mut r = json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            serde_json::json!({
-                "error": "too_many_failed_attempts",
-                "message": format!(
-                    "too many failed authentication attempts from this address; retry after {secs} seconds"
-                ),
-                "retry_after": secs,
-            })
-            .to_string(),
+    if let Some(secs) = auth.refused_for(peer) {
+        auth.failed(
+            peer,
+            req.method(),
+            req.uri().path(),
+            "too many failed attempts",
+            false,
         );
-        r.headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
-        return r;
+        return too_many_failures(secs);
     }
     let presented = bearer(req.headers());
     let Some((name, role)) = presented.and_then(|p| tokens.authenticate(p)) else {
-        auth.failures.check_one(&check, now);
         let (reason, message) = match presented {
             None => (
                 "no bearer token",
@@ -241,7 +224,7 @@ pub async fn require(
             ),
             Some(_) => ("unknown token", "the bearer token is not valid"),
         };
-        log_failure(&auth, peer, &req, reason);
+        auth.failed(peer, req.method(), req.uri().path(), reason, true);
         let mut r = json_response(
             StatusCode::UNAUTHORIZED,
             error_body("unauthorized", message),
@@ -265,19 +248,65 @@ pub async fn require(
     next.run(req).await
 }
 
-/// A warning for a refused attempt (if the log's own limit allows), with
-/// the source address and never what was presented.
-fn log_failure(auth: &Auth, peer: Option<IpAddr>, req: &Request, reason: &str) {
-    let Some(suppressed) = auth.log.admit(auth.clock.now()) else {
-        return;
-    };
-    tracing::warn!(
-        target: "floodgate::admin_auth",
-        client_ip = %peer.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
-        method = %req.method(),
-        path = req.uri().path(),
-        reason,
-        suppressed_before = suppressed,
-        "admin authentication failed"
+/// The answer to an address that failed too often: 429, retry after
+/// `secs`.
+pub fn too_many_failures(secs: u64) -> Response<Body> {
+    let mut r = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        serde_json::json!({
+            "error": "too_many_failed_attempts",
+            "message": format!(
+                "too many failed authentication attempts from this address; retry after {secs} seconds"
+            ),
+            "retry_after": secs,
+        })
+        .to_string(),
     );
+    r.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
+impl Auth {
+    /// The seconds `peer` must wait when it failed too often lately.
+    pub fn refused_for(&self, peer: Option<IpAddr>) -> Option<u64> {
+        let check = self.failure_check(peer);
+        let inspected = self
+            .failures
+            .inspect_sync(std::slice::from_ref(&check), self.clock.now());
+        let d = inspected.first().filter(|d| !d.allowed)?;
+        Some(match d.retry_after {
+            Some(RetryAfter::After(after)) => ceil_secs(after).max(1),
+            _ => ceil_secs(FAILURE_REFILL),
+        })
+    }
+
+    /// A refused attempt of `peer`: counted against it when `count`, and
+    /// logged (if the log's own limit allows) with the source address and
+    /// never what was presented.
+    pub fn failed(
+        &self,
+        peer: Option<IpAddr>,
+        method: &Method,
+        path: &str,
+        reason: &str,
+        count: bool,
+    ) {
+        if count {
+            self.failures
+                .check_one(&self.failure_check(peer), self.clock.now());
+        }
+        let Some(suppressed) = self.log.admit(self.clock.now()) else {
+            return;
+        };
+        tracing::warn!(
+            target: "floodgate::admin_auth",
+            client_ip = %peer.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
+            method = %method,
+            path,
+            reason,
+            suppressed_before = suppressed,
+            "admin authentication failed"
+        );
+    }
 }

@@ -91,19 +91,20 @@ pub(crate) fn error_code(status: StatusCode) -> &'static str {
 /// Longest plain-text error kept as the message.
 const MAX_MESSAGE: usize = 1024;
 
-/// Gives every 4xx/5xx answer that is not JSON a JSON body
+/// Gives every 4xx/5xx answer that is not JSON (nor an HTML page: the
+/// dashboard's login answers its refusals as a page) a JSON body
 /// `{"error": code, "message": ...}`, keeping its status and headers
 /// (`Allow` on a 405). The message is the plain text if there was one.
 /// Not for the gateway, whose upstream's answers pass as they are.
 pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
-    let is_json = resp
+    let kept = resp
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || kept {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();

@@ -38,6 +38,18 @@ impl Histogram {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The upper bounds (seconds), each bucket's own count (not
+    /// cumulative), and the count of all observations (those past the
+    /// last bound included).
+    pub fn buckets(&self) -> (&'static [f64], Vec<u64>, u64) {
+        let counts = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        (self.bounds, counts, self.count.load(Ordering::Relaxed))
+    }
+
     /// Writes the histogram as `name`.
     pub fn render(&self, out: &mut String, name: &str, help: &str) {
         header(out, name, help, "histogram");

@@ -1,0 +1,116 @@
+//! `GET /dashboard/data`: what the dashboard shows, as JSON: the
+//! analytics of the last 15 minutes, store health, the live policy and
+//! its history.
+
+use std::collections::HashMap;
+
+use floodgate_redis::BreakerState;
+use serde_json::{json, Value};
+
+use crate::admin::Admin;
+use crate::analytics::{Snapshot, TopEntry};
+
+/// Seconds of each rule's series the dashboard gets.
+pub const WINDOW_SECS: usize = 900;
+/// Identities in each top list.
+pub const TOP: usize = 10;
+
+/// Names the API keys' fingerprints with their client name and tier.
+fn name_clients(list: &mut [TopEntry], clients: &HashMap<String, (String, Option<String>)>) {
+    for e in list.iter_mut().filter(|e| e.kind == "api_key") {
+        if let Some((tier, name)) = clients.get(&e.identity) {
+            e.client = name.clone();
+            e.tier = Some(tier.clone());
+        }
+    }
+}
+
+/// The analytics, with client names.
+pub async fn analytics(admin: &Admin) -> Snapshot {
+    let mut s = admin.dashboard.analytics.snapshot(WINDOW_SECS, TOP);
+    let clients: HashMap<_, _> = admin
+        .live
+        .clients()
+        .await
+        .into_iter()
+        .map(|(fp, tier, name)| (fp, (tier, name)))
+        .collect();
+    name_clients(&mut s.top_limited, &clients);
+    name_clients(&mut s.top_near_limit, &clients);
+    s
+}
+
+/// Store health: the store's kind; with Redis, whether it answers, the
+/// breaker, the decisions taken without it and its latency over the last
+/// minute; decision latency.
+pub fn store(admin: &Admin, s: &Snapshot) -> Value {
+    let latency = json!({
+        "decisions": s.latency.count,
+        "p50_us": s.latency.p50_us,
+        "p99_us": s.latency.p99_us,
+    });
+    match &admin.dashboard.redis {
+        None => json!({ "kind": "memory", "latency": latency }),
+        Some(r) => {
+            let st = r.stats();
+            let breaker = r.breaker_state();
+            json!({
+                "kind": "redis",
+                "redis_up": breaker == BreakerState::Closed && r.inner().inner().connected().is_some(),
+                "breaker": match breaker {
+                    BreakerState::Closed => "closed",
+                    BreakerState::Open => "open",
+                },
+                "store_errors": st.store_errors,
+                "fallback_decisions": {
+                    "total": st.degraded(),
+                    "fail_open": st.degraded_open,
+                    "fail_closed": st.degraded_closed,
+                    "local": st.degraded_local,
+                },
+                "latency": latency,
+                "store_latency": admin.dashboard.store_latency.last_minute(s.now),
+            })
+        }
+    }
+}
+
+/// The live policy (clients by fingerprint, tier and name only) and its
+/// change history.
+pub async fn policy(admin: &Admin) -> Value {
+    let (version, doc) = admin.live.snapshot().await;
+    let mut doc = serde_json::to_value(&doc).unwrap_or(Value::Null);
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("clients");
+    }
+    let clients: Vec<Value> = admin
+        .live
+        .clients()
+        .await
+        .into_iter()
+        .map(|(fingerprint, tier, name)| json!({"fingerprint": fingerprint, "tier": tier, "name": name}))
+        .collect();
+    let history: Vec<Value> = match admin.live.history().await {
+        Ok(h) => h
+            .into_iter()
+            .rev()
+            .map(|h| json!({"version": h.version, "time": h.time, "actor": h.actor, "summary": h.summary}))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    json!({ "version": version, "document": doc, "clients": clients, "history": history })
+}
+
+/// The whole answer.
+pub async fn build(admin: &Admin) -> Value {
+    let s = analytics(admin).await;
+    let store = store(admin, &s);
+    let policy = policy(admin).await;
+    json!({
+        "replica": admin.dashboard.replica,
+        "near_limit_share": admin.dashboard.near_limit_share,
+        "analytics": s,
+        "store": store,
+        "policy": policy,
+    })
+}

@@ -1,0 +1,344 @@
+//! The dashboard in a real browser: headless Chromium driven over
+//! WebDriver (chromedriver), against the real server on port 0 under load
+//! from the load generator and a hammering client.
+//!
+//! Needs `chromium` and `chromedriver` on the PATH (Debian: `chromium`,
+//! `chromium-driver`; `.ci/run` installs them).
+
+mod common;
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{get, send, wait_until};
+use fantoccini::{Client, ClientBuilder, Locator};
+use floodgate_config::ConfigFile;
+use floodgate_loadgen::run::Load;
+use floodgate_loadgen::scenario::ScenarioFile;
+use floodgate_server::config::Config;
+use floodgate_server::{start as start_server, Listeners, Options};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::net::TcpListener;
+
+const READ_TOKEN: &str = "read-secret-token";
+
+fn config() -> String {
+    // The SHA-256 of READ_TOKEN.
+    r#"
+listen: 127.0.0.1:0
+admin:
+  listen: 127.0.0.1:0
+  tokens:
+    - { name: viewer, role: read, sha256: 92e586fe7b75f854df552c2753e7987d8a9563b7da457f2ba3a17e629fa82f81 }
+tiers: [free, pro]
+default_tier: free
+clients:
+  - { api_key: hammer-key, tier: pro, name: hammer }
+rules:
+  - name: per-key
+    key: api_key
+    limits:
+      - { algorithm: fixed_window, limit: 20, window: 1h }
+"#
+    .to_string()
+}
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let port = StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver on the PATH (Debian: apt-get install chromium chromium-driver)");
+    Driver { child, port }
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--window-size=1400,1800",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        },
+        "goog:loggingPrefs": { "browser": "ALL" },
+    });
+    let caps = caps.as_object().unwrap().clone();
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    // chromedriver takes a moment to listen: retry until a deadline.
+    let end = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => return c,
+            Err(e) if std::time::Instant::now() >= end => {
+                panic!("no WebDriver session from chromedriver: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// The browser's console entries at level SEVERE (errors).
+async fn console_errors(c: &Client, driver: &Driver) -> Vec<String> {
+    let id = c.session_id().await.unwrap().expect("a session");
+    let r = send(
+        "POST",
+        &format!("http://127.0.0.1:{}/session/{id}/se/log", driver.port),
+        &[("content-type", "application/json")],
+        r#"{"type":"browser"}"#,
+    )
+    .await;
+    assert!(r.status.is_success(), "the browser log: {}", r.status);
+    r.json()["value"]
+        .as_array()
+        .expect("log entries")
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .map(|e| e["message"].to_string())
+        .collect()
+}
+
+/// `floodgate_requests_total` of `rule` and `outcome` from `/metrics`.
+async fn metric(admin: std::net::SocketAddr, rule: &str, outcome: &str) -> u64 {
+    let auth = format!("Bearer {READ_TOKEN}");
+    let r = get(
+        &format!("http://{admin}/metrics"),
+        &[("authorization", &auth)],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    let series = format!("floodgate_requests_total{{rule=\"{rule}\",outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// The text of the element `css` finds, or empty when there is none
+/// (yet: the page may be loading).
+async fn text(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Waits until the element `css` finds says `expected`.
+async fn wait_text(c: &Client, css: &str, expected: &str) {
+    let ok = wait_until(Duration::from_secs(15), || async {
+        text(c, css).await == expected
+    })
+    .await;
+    assert!(
+        ok,
+        "{css} says `{}`, not `{expected}`; at {:?}: {}",
+        text(c, css).await,
+        c.current_url().await.map(|u| u.to_string()),
+        c.source().await.unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_live_counts_and_the_hammering_client() {
+    let file = ConfigFile::parse("test.yaml", &config()).expect("valid config");
+    let listeners = Listeners {
+        public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    };
+    let opts = Options {
+        watch_interval: None,
+        ..Options::default()
+    };
+    let server = start_server(Config::from_file(file.clone()).unwrap(), listeners, opts)
+        .await
+        .expect("server starts");
+    let admin = server.admin_addr;
+    let dashboard = format!("http://{admin}/dashboard");
+
+    // Without a session: the login page, and no data.
+    let r = get(&dashboard, &[]).await;
+    let page = String::from_utf8_lossy(&r.body).to_string();
+    assert_eq!(r.status, 200);
+    assert!(page.contains("id=\"login-form\"") && !page.contains("total-allowed"));
+    assert_eq!(get(&format!("{dashboard}/data"), &[]).await.status, 401);
+    // Over plain HTTP: a wrong token is refused, the right one opens a
+    // session whose cookie the page's data wants.
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let login = format!("{dashboard}/login");
+    let r = send("POST", &login, &form, "token=wrong").await;
+    assert_eq!(r.status, 401);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(String::from_utf8_lossy(&r.body).contains("That token is not valid."));
+    let r = send("POST", &login, &form, format!("token={READ_TOKEN}")).await;
+    assert_eq!(r.status, 303);
+    let cookie = r
+        .header("set-cookie")
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains(READ_TOKEN));
+    let session = cookie.split(';').next().unwrap().to_string();
+    let r = get(&format!("{dashboard}/data"), &[("cookie", &session)]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["policy"]["version"], 1);
+
+    // Load: 12 clients by API key at 100/s for 2 s (each 16 or 17, under
+    // the limit of 20), and a client hammering far past it.
+    let scenario = ScenarioFile::parse(
+        "load",
+        &format!(
+            "target: {{ url: \"http://{}/api/v1/data\" }}\nclients: {{ count: 12, pick: round_robin, key_prefix: dash- }}\nrate: {{ steady: 100, duration: 2s }}\n",
+            server.public_addr
+        ),
+    )
+    .unwrap()
+    .resolve()
+    .unwrap();
+    let policy = file.clone();
+    let load = tokio::spawn(async move {
+        floodgate_loadgen::run_and_report(&scenario, Load::Open, Some(&policy)).await
+    });
+    let data_url = format!("http://{}/api/v1/data", server.public_addr);
+    let mut hammered = 0;
+    for _ in 0..150 {
+        if get(&data_url, &[("x-api-key", "hammer-key")]).await.status == 429 {
+            hammered += 1;
+        }
+    }
+    assert_eq!(hammered, 130);
+
+    let driver = chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+
+    // The browser without a session sees the login form, never data.
+    c.goto(&dashboard).await.unwrap();
+    c.wait().for_element(Locator::Id("token")).await.unwrap();
+    assert!(c.find(Locator::Id("total-allowed")).await.is_err());
+    // A wrong token is refused.
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys("not-a-token")
+        .await
+        .unwrap();
+    c.find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "#login-message", "That token is not valid.").await;
+    // The refusal's 401 is the one error the browser logs so far (reading
+    // the log empties it).
+    let errors = console_errors(&c, &driver).await;
+    assert!(
+        errors.len() == 1 && errors[0].contains("/dashboard/login") && errors[0].contains("401"),
+        "{errors:?}"
+    );
+    // The read token opens the dashboard.
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(READ_TOKEN)
+        .await
+        .unwrap();
+    c.find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("total-allowed"))
+        .await
+        .unwrap();
+
+    let report = load.await.unwrap();
+    assert_eq!(report.counts.errors, 0, "{}", report.text());
+    // Once the load is over, the page shows what /metrics counts.
+    let allowed = metric(admin, "per-key", "allowed").await;
+    let limited = metric(admin, "per-key", "limited").await;
+    assert!(allowed >= 20 + 200 && limited >= 130, "{allowed} {limited}");
+    let fmt = |n: u64| {
+        let s = n.to_string();
+        let mut out = String::new();
+        for (i, ch) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    };
+    let shown = wait_until(Duration::from_secs(15), || async {
+        text(&c, "#total-allowed").await == fmt(allowed)
+            && text(&c, "#total-limited").await == fmt(limited)
+    })
+    .await;
+    assert!(
+        shown,
+        "the page shows {} allowed, {} limited; /metrics {allowed}, {limited}",
+        text(&c, "#total-allowed").await,
+        text(&c, "#total-limited").await
+    );
+    // The hammering client tops the limited list, by its client name and
+    // tier, never by its key.
+    wait_text(&c, "#top-limited tbody tr:first-child td.client", "hammer").await;
+    assert_eq!(
+        text(&c, "#top-limited tbody tr:first-child td.tier").await,
+        "pro"
+    );
+    let source = c.source().await.unwrap();
+    assert!(!source.contains("hammer-key"));
+    assert!(text(&c, "#store").await.contains("memory"));
+    assert!(text(&c, "#policy-rules").await.contains("per-key"));
+
+    let shot = c.screenshot().await.unwrap();
+    assert_eq!(&shot[..8], b"\x89PNG\r\n\x1a\n");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&path, &shot).unwrap();
+
+    // The dashboard itself logged no error.
+    let errors = console_errors(&c, &driver).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+
+    // Logging out ends the session: the login page again.
+    c.find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("token")).await.unwrap();
+    assert!(c.find(Locator::Id("total-allowed")).await.is_err());
+
+    c.close().await.unwrap();
+    server.shutdown().await.unwrap();
+}
