@@ -167,6 +167,7 @@ async fn the_dashboard_shows_live_counts_and_the_hammering_client() {
     let listeners = Listeners {
         public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
         admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        grpc: None,
     };
     let opts = Options {
         watch_interval: None,
