@@ -115,6 +115,12 @@ pub struct StoreDocument {
     /// `auto`, `functions` or `eval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scripting: Option<ScriptingName>,
+    /// Most requests one gathered call carries (1: no gathering).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gather_max: Option<u64>,
+    /// Calls a connection has out before further requests are gathered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gather_in_flight: Option<u64>,
 }
 
 /// The most keys a memory store may be asked to hold.
@@ -127,6 +133,8 @@ pub const MAX_REDIS_WAIT: Duration = Duration::from_secs(60);
 pub const MAX_COOLDOWN: Duration = Duration::from_secs(3_600);
 /// The most connections to a standalone Redis.
 pub const MAX_CONNECTIONS: u64 = 64;
+/// The largest `gather_max` and `gather_in_flight`.
+pub const MAX_GATHER: u64 = 1_024;
 /// The largest `local_divisor` and `breaker.failures`.
 pub const MAX_COUNT: u64 = 1_000_000;
 
@@ -165,6 +173,8 @@ impl StoreDocument {
             ("rules", !self.rules.is_empty()),
             ("breaker", self.breaker.is_some()),
             ("scripting", self.scripting.is_some()),
+            ("gather_max", self.gather_max.is_some()),
+            ("gather_in_flight", self.gather_in_flight.is_some()),
         ];
         match self.kind {
             StoreKind::Memory => {
@@ -229,6 +239,8 @@ impl StoreDocument {
         )?;
         range("connections", self.connections, 1, MAX_CONNECTIONS)?;
         range("local_divisor", self.local_divisor, 1, MAX_COUNT)?;
+        range("gather_max", self.gather_max, 1, MAX_GATHER)?;
+        range("gather_in_flight", self.gather_in_flight, 1, MAX_GATHER)?;
         if let Some(b) = &self.breaker {
             let bat = |f: &str| vec![Seg::from("store"), Seg::from("breaker"), Seg::from(f)];
             if let Some(n) = b.failures {

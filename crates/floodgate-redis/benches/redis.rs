@@ -1,7 +1,10 @@
 //! Redis backend benchmark (not a timed test): `RedisStore::check` at
-//! concurrency 64 next to `redis-benchmark` running the same call (FCALL on Redis 7) at
-//! `-c 64`, against one fresh `redis-server`, in the same run; then a paced
-//! run at 1,200 decisions/s over 12,000 clients for the latency it adds.
+//! concurrency 64, with gathering (the default) and without
+//! (`gather_max: 1`), each followed by a paced run at 1,200 decisions/s
+//! over 12,000 clients; the Redis CPU per decision from `INFO
+//! commandstats`; then `redis-benchmark` running the same `FCALL` at
+//! `-c 64` and pipelined (`-P 16`), against the same fresh `redis-server`,
+//! in the same run.
 //!
 //! Run with `cargo bench -p floodgate-redis --bench redis` (or
 //! `crates/floodgate-redis/benches/run.sh`). Needs `redis-server` and
@@ -154,6 +157,56 @@ fn ceiling(port: u16, call: &[&str], requests: u64, pipeline: u32) -> (f64, Stri
     (rps, v(2), v(4))
 }
 
+/// µs of Redis CPU spent in `command` calls so far (`INFO commandstats`).
+fn redis_usec(server: &RedisServer, command: &str) -> u64 {
+    let stats = server.cli(&["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{}:", command.to_lowercase());
+    stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(prefix.as_str()))
+        .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One store's figures: closed loop at 64 tasks (decisions/s, p50, p99,
+/// Redis µs per decision, requests per call), then paced (p50, p99).
+struct Figures {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    redis_us: f64,
+    per_call: f64,
+    paced50: Duration,
+    paced99: Duration,
+}
+
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    server: &RedisServer,
+    config: &RedisConfig,
+    secs: u64,
+) -> Figures {
+    let store = Arc::new(rt.block_on(RedisStore::connect(config)).expect("connect"));
+    let cmd = store.call_command();
+    // Warm up (keys, connections).
+    rt.block_on(saturate(Arc::clone(&store), 1));
+    let (usec0, (calls0, reqs0)) = (redis_usec(server, cmd), store.gather_stats());
+    let (rps, p50, p99) = rt.block_on(saturate(Arc::clone(&store), secs));
+    let (usec1, (calls1, reqs1)) = (redis_usec(server, cmd), store.gather_stats());
+    let (paced50, paced99, _) = rt.block_on(paced(Arc::clone(&store), 1_200, secs));
+    let reqs = (reqs1 - reqs0).max(1) as f64;
+    Figures {
+        rps,
+        p50,
+        p99,
+        redis_us: (usec1 - usec0) as f64 / reqs,
+        per_call: reqs / (calls1 - calls0).max(1) as f64,
+        paced50,
+        paced99,
+    }
+}
+
 fn main() {
     let secs: u64 = std::env::var("FLOODGATE_BENCH_SECS")
         .ok()
@@ -164,50 +217,47 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let store = Arc::new(
-        rt.block_on(RedisStore::connect(&RedisConfig::standalone(server.url())))
-            .expect("connect"),
-    );
-    let name = RedisStore::library_name();
-    let sha = RedisStore::script_sha();
-    let call: [&str; 2] = match store.call_command() {
-        "FCALL" => ["FCALL", &name],
-        _ => ["EVALSHA", &sha],
+    let gathering = RedisConfig::standalone(server.url());
+    let alone = RedisConfig {
+        gather_max: 1,
+        ..gathering.clone()
     };
-    let cmd = call[0];
-
-    // Warm up (keys, script cache, connections).
-    rt.block_on(saturate(Arc::clone(&store), 1));
-
-    let (store_rps, p50, p99) = rt.block_on(saturate(Arc::clone(&store), secs));
-    let n = (store_rps * secs as f64) as u64;
+    let g = measure(&rt, &server, &gathering, secs);
+    let a = measure(&rt, &server, &alone, secs);
+    let name = RedisStore::library_name();
+    let call = ["FCALL", name.as_str()];
+    let n = (g.rps * secs as f64) as u64;
     let (ceil_rps, cp50, cp99) = ceiling(server.port(), &call, n.max(10_000), 1);
     let (piped_rps, pipe50, pipe99) = ceiling(server.port(), &call, 4 * n.max(10_000), 16);
-    let (pp50, pp99, paced_n) = rt.block_on(paced(Arc::clone(&store), 1_200, secs));
 
     let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
     println!("## Redis backend: RedisStore::check vs redis-benchmark (same run)");
     println!();
-    println!("| | decisions/s | p50 (ms) | p99 (ms) |");
-    println!("|---|---|---|---|");
-    println!("| redis-benchmark {cmd} -c 64 (ceiling) | {ceil_rps:.0} | {cp50} | {cp99} |");
-    println!(
-        "| redis-benchmark {cmd} -c 64 -P 16 (pipelined) | {piped_rps:.0} | {pipe50} | {pipe99} |"
-    );
-    println!(
-        "| RedisStore::check, 64 tasks | {store_rps:.0} | {} | {} |",
-        ms(p50),
-        ms(p99)
-    );
-    println!(
-        "| RedisStore::check, paced 1,200/s, 12,000 clients ({paced_n} calls) | 1200 | {} | {} |",
-        ms(pp50),
-        ms(pp99)
-    );
+    println!("| | decisions/s | p50 (ms) | p99 (ms) | Redis µs per decision | requests per call | paced 1,200/s p50 (ms) | paced p99 (ms) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| redis-benchmark FCALL -c 64 | {ceil_rps:.0} | {cp50} | {cp99} | | 1 | | |");
+    println!("| redis-benchmark FCALL -c 64 -P 16 (pipelined) | {piped_rps:.0} | {pipe50} | {pipe99} | | 1 | | |");
+    for (label, f) in [
+        ("RedisStore::check, 64 tasks, gathering (default)", &g),
+        ("RedisStore::check, 64 tasks, gather_max 1", &a),
+    ] {
+        println!(
+            "| {label} | {:.0} | {} | {} | {:.2} | {:.1} | {} | {} |",
+            f.rps,
+            ms(f.p50),
+            ms(f.p99),
+            f.redis_us,
+            f.per_call,
+            ms(f.paced50),
+            ms(f.paced99)
+        );
+    }
     println!();
     println!(
-        "ratio RedisStore / redis-benchmark -c 64: {:.0}%; / pipelined: {:.0}%",
-        100.0 * store_rps / ceil_rps,
-        100.0 * store_rps / piped_rps
+        "gathering: {:.0}% of redis-benchmark -c 64, {:.0}% of -P 16; without: {:.0}% and {:.0}%",
+        100.0 * g.rps / ceil_rps,
+        100.0 * g.rps / piped_rps,
+        100.0 * a.rps / ceil_rps,
+        100.0 * a.rps / piped_rps
     );
 }

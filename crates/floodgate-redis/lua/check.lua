@@ -23,9 +23,25 @@
 -- peeked) takes a fast path that keeps everything in locals; any other
 -- (a key twice, three limits or more, a refund) takes the general path.
 -- Both make the same decisions and the same reply.
+--
+-- A gathered call (several requests, concurrent on one connection and
+-- hash slot, in one call) has ARGV[1] = 'g':
+--
+-- KEYS     every request's keys, one request after the other
+-- ARGV[2]  least TTL in ms
+-- ARGV[3]  the number of requests R
+-- then per request: mode, time ('' = Redis TIME, read once per call),
+--          number of limits n, and the 5·n values of its limits as above
+--
+-- Returns { R, then per request: length L, then its reply (L values) as
+-- a call of its own would return it }. The requests are decided in turn,
+-- each on the state the earlier ones left and each atomically (all its
+-- limits consumed or none), exactly as if they had come one call after
+-- the other.
+
 
 local function unknown(code)
-  return redis.error_reply('floodgate: unknown algorithm ' .. tostring(code))
+  return 'floodgate: unknown algorithm ' .. tostring(code)
 end
 
 -- TTL in ms of a state written at t: until it is idle, plus 1 ms after
@@ -38,15 +54,11 @@ local function ttl_of(alg, t, min_ttl, s1, s2, s3, a, b, c)
   return ttl
 end
 
--- Limit i's decision on its stored state: appends allowed, present, n,
--- f1..fn to out and returns ok, alg, a, b, c, cost, s1, s2, s3 (nil alg:
--- an unknown code).
-local function decide_one(out, key, argv, i, t)
-  local o = 3 + (i - 1) * 5
+-- The limit whose five values start after argv[o]: its decision on its
+-- stored state. Appends allowed, present, n, f1..fn to out and returns
+-- ok, alg, a, b, c, cost, s1, s2, s3.
+local function decide_one(out, key, argv, o, t)
   local alg = ALG[argv[o + 1]]
-  if not alg then
-    return false, nil
-  end
   local a, b, c = tonumber(argv[o + 2]), tonumber(argv[o + 3]), tonumber(argv[o + 4])
   local cost = tonumber(argv[o + 5])
   local s1, s2, s3 = alg.load(key, t, a, b, c)
@@ -67,54 +79,48 @@ local function decide_one(out, key, argv, i, t)
   return ok, alg, a, b, c, cost, s1, s2, s3
 end
 
--- Writes the state after limit i consumed.
+-- Writes the state after a limit consumed.
 local function consume_one(key, t, min_ttl, alg, a, b, c, cost, s1, s2, s3)
   s1, s2, s3 = alg.consume(s1, s2, s3, t, cost, a, b, c)
   alg.store(key, ttl_of(alg, t, min_ttl, s1, s2, s3, a, b, c), s1, s2, s3)
 end
 
-local function decide_fast(keys, argv, mode, t, min_ttl)
-  local out = { t, 1 }
-  local ok1, alg1, a1, b1, c1, cost1, x1, y1, z1 = decide_one(out, keys[1], argv, 1, t)
-  if not alg1 then
-    return unknown(argv[4])
-  end
-  if #keys == 1 then
+-- A request's limits are keys[kb + i] and the five values after
+-- argv[ab + 5(i - 1)], i = 1..n; its reply is appended to out.
+
+-- One limit, or two on distinct keys, in locals. `at` is out's slot for
+-- all_allowed.
+local function decide_fast(out, at, keys, kb, n, argv, ab, mode, t, min_ttl)
+  local ok1, alg1, a1, b1, c1, cost1, x1, y1, z1 = decide_one(out, keys[kb + 1], argv, ab, t)
+  if n == 1 then
     if ok1 and mode == 'c' then
-      consume_one(keys[1], t, min_ttl, alg1, a1, b1, c1, cost1, x1, y1, z1)
+      consume_one(keys[kb + 1], t, min_ttl, alg1, a1, b1, c1, cost1, x1, y1, z1)
     else
-      out[2] = 0
+      out[at] = 0
     end
-    return out
+    return
   end
-  local ok2, alg2, a2, b2, c2, cost2, x2, y2, z2 = decide_one(out, keys[2], argv, 2, t)
-  if not alg2 then
-    return unknown(argv[9])
-  end
+  local ok2, alg2, a2, b2, c2, cost2, x2, y2, z2 = decide_one(out, keys[kb + 2], argv, ab + 5, t)
   if ok1 and ok2 and mode == 'c' then
-    consume_one(keys[1], t, min_ttl, alg1, a1, b1, c1, cost1, x1, y1, z1)
-    consume_one(keys[2], t, min_ttl, alg2, a2, b2, c2, cost2, x2, y2, z2)
+    consume_one(keys[kb + 1], t, min_ttl, alg1, a1, b1, c1, cost1, x1, y1, z1)
+    consume_one(keys[kb + 2], t, min_ttl, alg2, a2, b2, c2, cost2, x2, y2, z2)
   else
-    out[2] = 0
+    out[at] = 0
   end
-  return out
 end
 
 -- The general path: each check is decided on its key's state as left by
--- the earlier checks of this call that allowed (the same key twice: the
--- second sees the first's cost); the states are written only if every
--- check allowed. States are kept as { s1, s2, s3 } per key.
-local function decide_general(keys, argv, mode, t, min_ttl)
+-- the earlier checks of this request that allowed (the same key twice:
+-- the second sees the first's cost); the states are written only if
+-- every check allowed. States are kept as { s1, s2, s3 } per key.
+local function decide_general(out, at, keys, kb, n, argv, ab, mode, t, min_ttl)
   local checks = {}
   local loaded = {}
-  for i = 1, #keys do
-    local o = 3 + (i - 1) * 5
+  for i = 1, n do
+    local o = ab + (i - 1) * 5
     local alg = ALG[argv[o + 1]]
-    if not alg then
-      return unknown(argv[o + 1])
-    end
     local c = {
-      key = keys[i],
+      key = keys[kb + i],
       alg = alg,
       a = tonumber(argv[o + 2]),
       b = tonumber(argv[o + 3]),
@@ -130,14 +136,14 @@ local function decide_general(keys, argv, mode, t, min_ttl)
 
   local work = {}
   if mode == 'r' then
-    for i = 1, #checks do
+    for i = 1, n do
       local c = checks[i]
       local st = work[c.key] or loaded[c.key]
       if st then
         work[c.key] = { c.alg.refund(st[1], st[2], st[3], t, c.cost, c.a, c.b, c.c) }
       end
     end
-    for i = 1, #checks do
+    for i = 1, n do
       local c = checks[i]
       local st = work[c.key]
       if st then
@@ -145,13 +151,12 @@ local function decide_general(keys, argv, mode, t, min_ttl)
         work[c.key] = nil
       end
     end
-    return { t }
+    return
   end
 
-  local out = { t, 1 }
   local all = true
   local order = {}
-  for i = 1, #checks do
+  for i = 1, n do
     local c = checks[i]
     local st = work[c.key]
     local present = 1
@@ -181,8 +186,8 @@ local function decide_general(keys, argv, mode, t, min_ttl)
   end
 
   if not all or mode == 'p' then
-    out[2] = 0
-    return out
+    out[at] = 0
+    return
   end
 
   for i = 1, #order do
@@ -191,22 +196,95 @@ local function decide_general(keys, argv, mode, t, min_ttl)
     local ttl = ttl_of(c.alg, t, min_ttl, st[1], st[2], st[3], c.a, c.b, c.c)
     c.alg.store(c.key, ttl, st[1], st[2], st[3])
   end
+end
+
+-- The first unknown algorithm code among n limits, or nil.
+local function unknown_code(argv, ab, n)
+  for i = 1, n do
+    local code = argv[ab + (i - 1) * 5 + 1]
+    if not ALG[code] then
+      return unknown(code)
+    end
+  end
+  return nil
+end
+
+-- Decides one request and appends its reply ({ t } for a refund; else
+-- t, all_allowed and the limits') to out.
+local function decide_request(out, keys, kb, n, argv, ab, mode, t, min_ttl)
+  out[#out + 1] = t
+  if mode == 'r' then
+    decide_general(out, 0, keys, kb, n, argv, ab, mode, t, min_ttl)
+    return
+  end
+  local at = #out + 1
+  out[at] = 1
+  if n == 1 or (n == 2 and keys[kb + 1] ~= keys[kb + 2]) then
+    decide_fast(out, at, keys, kb, n, argv, ab, mode, t, min_ttl)
+  else
+    decide_general(out, at, keys, kb, n, argv, ab, mode, t, min_ttl)
+  end
+end
+
+local function redis_time()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000000 + tonumber(now[2])
+end
+
+-- A gathered call (ARGV[1] = 'g', see above).
+local function decide_gathered(keys, argv)
+  local min_ttl = tonumber(argv[2])
+  local r = tonumber(argv[3])
+  -- Every code is checked before anything is written.
+  local ab = 3
+  for _ = 1, r do
+    local n = tonumber(argv[ab + 3])
+    local bad = unknown_code(argv, ab + 3, n)
+    if bad then
+      return redis.error_reply(bad)
+    end
+    ab = ab + 3 + 5 * n
+  end
+  local out = { r }
+  local kb = 0
+  local now
+  ab = 3
+  for _ = 1, r do
+    local mode, time, n = argv[ab + 1], argv[ab + 2], tonumber(argv[ab + 3])
+    local t
+    if time == '' then
+      now = now or redis_time()
+      t = now
+    else
+      t = tonumber(time)
+    end
+    local len = #out + 1
+    out[len] = 0
+    decide_request(out, keys, kb, n, argv, ab + 3, mode, t, min_ttl)
+    out[len] = #out - len
+    kb = kb + n
+    ab = ab + 3 + 5 * n
+  end
   return out
 end
 
 local function decide(keys, argv)
   local mode = argv[1]
+  if mode == 'g' then
+    return decide_gathered(keys, argv)
+  end
+  local n = #keys
+  local bad = unknown_code(argv, 3, n)
+  if bad then
+    return redis.error_reply(bad)
+  end
   local t
   if argv[2] == '' then
-    local now = redis.call('TIME')
-    t = tonumber(now[1]) * 1000000 + tonumber(now[2])
+    t = redis_time()
   else
     t = tonumber(argv[2])
   end
-  local min_ttl = tonumber(argv[3])
-  local n = #keys
-  if mode ~= 'r' and (n == 1 or (n == 2 and keys[1] ~= keys[2])) then
-    return decide_fast(keys, argv, mode, t, min_ttl)
-  end
-  return decide_general(keys, argv, mode, t, min_ttl)
+  local out = {}
+  decide_request(out, keys, 0, n, argv, 3, mode, t, tonumber(argv[3]))
+  return out
 end

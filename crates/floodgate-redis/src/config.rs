@@ -102,6 +102,15 @@ pub struct RedisConfig {
     pub breaker: BreakerConfig,
     /// Redis Functions or scripts.
     pub scripting: Scripting,
+    /// Gathering: the most requests one call carries (1: every request is
+    /// a call of its own). Requests concurrent on one connection (and, on
+    /// a cluster, one hash slot) wait to be gathered only while that
+    /// connection already has `gather_in_flight` calls out.
+    pub gather_max: usize,
+    /// Gathering: the calls a connection has out before further requests
+    /// wait and are gathered into its next call. Below it (low load) a
+    /// request is sent at once, alone.
+    pub gather_in_flight: usize,
 }
 
 /// A config that cannot work.
@@ -126,6 +135,14 @@ impl RedisConfig {
     pub const DEFAULT_LOCAL_DIVISOR: u64 = 1;
     /// Default of `scripting`.
     pub const DEFAULT_SCRIPTING: Scripting = Scripting::Auto;
+    /// Default of `gather_max`.
+    pub const DEFAULT_GATHER_MAX: usize = 32;
+    /// Most `gather_max` allowed.
+    pub const MAX_GATHER_MAX: usize = 1_024;
+    /// Default of `gather_in_flight`.
+    pub const DEFAULT_GATHER_IN_FLIGHT: usize = 2;
+    /// Most `gather_in_flight` allowed.
+    pub const MAX_GATHER_IN_FLIGHT: usize = 1_024;
     /// Most `connections` allowed.
     pub const MAX_CONNECTIONS: usize = 64;
 
@@ -144,6 +161,8 @@ impl RedisConfig {
             local_divisor: RedisConfig::DEFAULT_LOCAL_DIVISOR,
             breaker: BreakerConfig::default(),
             scripting: RedisConfig::DEFAULT_SCRIPTING,
+            gather_max: RedisConfig::DEFAULT_GATHER_MAX,
+            gather_in_flight: RedisConfig::DEFAULT_GATHER_IN_FLIGHT,
         }
     }
 
@@ -191,6 +210,12 @@ impl RedisConfig {
         if self.local_divisor == 0 {
             return err("local_divisor must be at least 1");
         }
+        if self.gather_max == 0 || self.gather_max > RedisConfig::MAX_GATHER_MAX {
+            return err("gather_max must be between 1 and 1024");
+        }
+        if self.gather_in_flight == 0 || self.gather_in_flight > RedisConfig::MAX_GATHER_IN_FLIGHT {
+            return err("gather_in_flight must be between 1 and 1024");
+        }
         if self.breaker.failures == 0 {
             return err("breaker.failures must be at least 1");
         }
@@ -220,6 +245,7 @@ mod tests {
         assert_eq!(c.on_failure, FailureMode::Local);
         assert_eq!(c.local_divisor, 1);
         assert_eq!(c.scripting, Scripting::Auto);
+        assert_eq!((c.gather_max, c.gather_in_flight), (32, 2));
         assert_eq!(
             c.breaker,
             BreakerConfig {
@@ -251,6 +277,8 @@ mod tests {
                 cooldown: Duration::from_millis(500),
             },
             scripting: Scripting::Eval,
+            gather_max: 1_024,
+            gather_in_flight: 1,
             ..RedisConfig::cluster(["redis://a:7000"])
         };
         assert_eq!(c.validate(), Ok(()));
@@ -275,7 +303,35 @@ mod tests {
     #[test]
     fn out_of_range_settings_are_errors() {
         let ok = RedisConfig::standalone("redis://x");
-        let cases: [(RedisConfig, &str); 6] = [
+        let cases: [(RedisConfig, &str); 10] = [
+            (
+                RedisConfig {
+                    gather_max: 0,
+                    ..ok.clone()
+                },
+                "gather_max",
+            ),
+            (
+                RedisConfig {
+                    gather_max: 1_025,
+                    ..ok.clone()
+                },
+                "gather_max",
+            ),
+            (
+                RedisConfig {
+                    gather_in_flight: 0,
+                    ..ok.clone()
+                },
+                "gather_in_flight",
+            ),
+            (
+                RedisConfig {
+                    gather_in_flight: 1_025,
+                    ..ok.clone()
+                },
+                "gather_in_flight",
+            ),
             (
                 RedisConfig {
                     key_prefix: "a{b".into(),

@@ -142,22 +142,41 @@ impl Conn {
     }
 
     /// Runs a decision call made by `calls` (`cmd` starts with its
-    /// [`head`](Calls::head)); when Redis says the code is missing, loads
-    /// it and calls once more.
+    /// [`head`](Calls::head)) on connection `lane` (see
+    /// [`run_on`](Conn::run_on)); when Redis says the code is missing,
+    /// loads it and calls once more.
     pub(crate) async fn call<T: FromRedisValue>(
         &self,
         calls: &Calls,
         cmd: &Cmd,
+        lane: usize,
     ) -> Result<T, StoreError> {
-        match self.run_cmd(cmd).await {
+        match self.run_on(lane, cmd).await {
             Err(e) if calls.is_missing(&e) => {
-                match self.run_cmd::<redis::Value>(&calls.load()).await {
+                match self.run_on::<redis::Value>(lane, &calls.load()).await {
                     Err(e) if !calls.already_loaded(&e) => return Err(to_store_error(e)),
                     _ => {}
                 }
-                self.run_cmd(cmd).await.map_err(to_store_error)
+                self.run_on(lane, cmd).await.map_err(to_store_error)
             }
             r => r.map_err(to_store_error),
+        }
+    }
+
+    /// The number of connections to a standalone server (1 on a cluster,
+    /// whose one connection reaches every node).
+    pub(crate) fn lanes(&self) -> usize {
+        match self {
+            Conn::Single { pool, .. } => pool.len(),
+            Conn::Cluster(_) => 1,
+        }
+    }
+
+    /// The next connection to use, in turn.
+    pub(crate) fn next_lane(&self) -> usize {
+        match self {
+            Conn::Single { next, .. } => next.fetch_add(1, Ordering::Relaxed),
+            Conn::Cluster(_) => 0,
         }
     }
 
@@ -227,10 +246,15 @@ impl Conn {
     /// Runs one command on the next connection in turn (routed by its
     /// keys, on a cluster).
     async fn run_cmd<T: FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
+        self.run_on(self.next_lane(), cmd).await
+    }
+
+    /// Runs one command on connection `lane` (modulo their number; routed
+    /// by its keys, on a cluster).
+    async fn run_on<T: FromRedisValue>(&self, lane: usize, cmd: &Cmd) -> redis::RedisResult<T> {
         match self {
-            Conn::Single { pool, next } => {
-                let i = next.fetch_add(1, Ordering::Relaxed) % pool.len();
-                cmd.query_async(&mut pool[i].clone()).await
+            Conn::Single { pool, .. } => {
+                cmd.query_async(&mut pool[lane % pool.len()].clone()).await
             }
             Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
         }

@@ -68,6 +68,7 @@ mod breaker;
 mod calls;
 pub mod config;
 mod conn;
+mod gather;
 pub mod keys;
 pub mod lazy;
 pub mod policy_store;

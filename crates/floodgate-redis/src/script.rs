@@ -105,30 +105,110 @@ fn params(quota: &Quota) -> (&'static str, u64, u64, u64) {
     }
 }
 
-/// Adds `checks` to `cmd` (an `EVALSHA sha` or `FCALL name`): the number
-/// of keys, the KEYS and the ARGV (see `lua/check.lua`).
-pub(crate) fn prepare(
-    cmd: &mut redis::Cmd,
+/// One request's part of a call: its mode, time, keys and limits, as the
+/// Lua code reads them (see `lua/check.lua`).
+#[derive(Clone, Debug)]
+pub(crate) struct Request {
     mode: Mode,
     time: Option<u64>,
-    min_ttl_ms: u64,
-    keys: &[&str],
-    checks: &[&LimitCheck],
-) {
-    cmd.arg(keys.len());
-    for key in keys {
-        cmd.arg(*key);
+    keys: Vec<String>,
+    /// Per limit: algorithm code, a, b, c, cost.
+    limits: Vec<(&'static str, u64, u64, u64, u64)>,
+}
+
+impl Request {
+    pub(crate) fn new(
+        mode: Mode,
+        time: Option<u64>,
+        keys: &[&str],
+        checks: &[&LimitCheck],
+    ) -> Request {
+        Request {
+            mode,
+            time,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            limits: checks
+                .iter()
+                .map(|c| {
+                    let (code, a, b, p) = params(&c.quota);
+                    (code, a, b, p, c.cost)
+                })
+                .collect(),
+        }
     }
-    cmd.arg(mode.code());
-    match time {
-        Some(t) => cmd.arg(t),
-        None => cmd.arg(""),
+
+    /// The first key (a request's keys share one hash slot).
+    pub(crate) fn first_key(&self) -> &str {
+        &self.keys[0]
+    }
+
+    fn push_time(&self, cmd: &mut redis::Cmd) {
+        match self.time {
+            Some(t) => cmd.arg(t),
+            None => cmd.arg(""),
+        };
+    }
+
+    fn push_limits(&self, cmd: &mut redis::Cmd) {
+        for &(code, a, b, p, cost) in &self.limits {
+            cmd.arg(code).arg(a).arg(b).arg(p).arg(cost);
+        }
+    }
+
+    /// Adds this request as a call of its own to `cmd` (an `EVALSHA sha`
+    /// or `FCALL name`): the number of keys, the KEYS and the ARGV.
+    pub(crate) fn push(&self, cmd: &mut redis::Cmd, min_ttl_ms: u64) {
+        cmd.arg(self.keys.len());
+        for key in &self.keys {
+            cmd.arg(key);
+        }
+        cmd.arg(self.mode.code());
+        self.push_time(cmd);
+        cmd.arg(min_ttl_ms);
+        self.push_limits(cmd);
+    }
+}
+
+/// Adds `requests` as one gathered call to `cmd` (see `lua/check.lua`).
+pub(crate) fn push_gathered(cmd: &mut redis::Cmd, requests: &[&Request], min_ttl_ms: u64) {
+    cmd.arg(requests.iter().map(|r| r.keys.len()).sum::<usize>());
+    for r in requests {
+        for key in &r.keys {
+            cmd.arg(key);
+        }
+    }
+    cmd.arg("g").arg(min_ttl_ms).arg(requests.len());
+    for r in requests {
+        cmd.arg(r.mode.code());
+        r.push_time(cmd);
+        cmd.arg(r.limits.len());
+        r.push_limits(cmd);
+    }
+}
+
+/// Splits the reply to a gathered call of `count` requests into each
+/// request's reply, as a call of its own would have returned it.
+pub(crate) fn split_gathered(raw: &[i64], count: usize) -> Result<Vec<Vec<i64>>, StoreError> {
+    let mut rest = match raw.split_first() {
+        Some((&n, rest)) if n == count as i64 => rest,
+        _ => return Err(bad(format!("a gathered reply not for {count} requests"))),
     };
-    cmd.arg(min_ttl_ms);
-    for c in checks {
-        let (code, a, b, p) = params(&c.quota);
-        cmd.arg(code).arg(a).arg(b).arg(p).arg(c.cost);
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (&len, tail) = rest
+            .split_first()
+            .ok_or_else(|| bad("gathered reply too short"))?;
+        let len = usize::try_from(len).map_err(|_| bad("negative length"))?;
+        if tail.len() < len {
+            return Err(bad("gathered reply too short"));
+        }
+        out.push(tail[..len].to_vec());
+        rest = &tail[len..];
     }
+    if !rest.is_empty() {
+        return Err(bad("gathered reply too long"));
+    }
+    Ok(out)
 }
 
 /// A script reply, decoded.

@@ -18,14 +18,15 @@
 //!   `check`, `inspect` and `reset` is bounded by `timeout` as a whole.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::calls::Calls;
 use crate::config::{RedisConfig, TimeSource};
 pub use crate::conn::ConnectError;
 use crate::conn::{bounded, Conn};
+use crate::gather::Gather;
 use crate::keys::{secret_key, slot, store_key};
-use crate::script::{self, Mode, Reply};
+use crate::script::{self, Mode, Reply, Request};
 use floodgate_core::store::BoxFuture;
 use floodgate_core::{Decision, LimitCheck, Store, StoreError, Timestamp};
 
@@ -35,8 +36,9 @@ const CALLER_TIME_MIN_TTL_MS: u64 = 3_600_000;
 
 /// A [`Store`] on Redis or Redis Cluster. Cheap to share behind an `Arc`.
 pub struct RedisStore {
-    conn: Conn,
-    calls: Calls,
+    conn: Arc<Conn>,
+    /// The lanes that send decision calls (gathering them under load).
+    gather: Gather,
     prefix: String,
     /// The deployment secret (HMAC key of hashed identities), shared by
     /// every store on this Redis and key prefix.
@@ -62,9 +64,21 @@ impl RedisStore {
         let calls = conn
             .load_calls(config.scripting, config.connect_timeout)
             .await?;
+        let conn = Arc::new(conn);
+        let min_ttl = match config.time {
+            TimeSource::Redis => 0,
+            TimeSource::Caller => CALLER_TIME_MIN_TTL_MS,
+        };
+        let gather = Gather::start(
+            Arc::clone(&conn),
+            calls,
+            min_ttl,
+            config.gather_max,
+            config.gather_in_flight,
+        );
         Ok(RedisStore {
             conn,
-            calls,
+            gather,
             prefix: config.key_prefix.clone(),
             secret,
             timeout: config.timeout,
@@ -98,7 +112,14 @@ impl RedisStore {
     /// The command this store decides with: `FCALL` (Redis Functions) or
     /// `EVALSHA` (a script), as chosen when it connected.
     pub fn call_command(&self) -> &'static str {
-        self.calls.command()
+        self.gather.calls().command()
+    }
+
+    /// Calls sent to Redis and the requests they carried since connect:
+    /// more requests than calls when concurrent requests were gathered
+    /// (see `store.gather_max`).
+    pub fn gather_stats(&self) -> (u64, u64) {
+        self.gather.stats()
     }
 
     /// The Redis key holding `identity`'s state under `limit_id`: the
@@ -125,13 +146,9 @@ impl RedisStore {
         keys: &[&str],
         checks: &[&LimitCheck],
     ) -> Result<Vec<i64>, StoreError> {
-        let min_ttl = match self.time {
-            TimeSource::Redis => 0,
-            TimeSource::Caller => CALLER_TIME_MIN_TTL_MS,
-        };
-        let mut cmd = self.calls.head();
-        script::prepare(&mut cmd, mode, time, min_ttl, keys, checks);
-        self.conn.call(&self.calls, &cmd).await
+        self.gather
+            .call(Request::new(mode, time, keys, checks))
+            .await
     }
 
     /// The time argument of a script call at `now`.

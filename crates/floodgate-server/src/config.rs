@@ -311,6 +311,10 @@ fn redis_config(doc: &FileDocument) -> Option<RedisConfig> {
             Some(ScriptingName::Functions) => Scripting::Functions,
             Some(ScriptingName::Eval) => Scripting::Eval,
         },
+        gather_max: s.gather_max.map_or(base.gather_max, |n| n as usize),
+        gather_in_flight: s
+            .gather_in_flight
+            .map_or(base.gather_in_flight, |n| n as usize),
         breaker: BreakerConfig {
             failures: b.failures.unwrap_or(breaker.failures),
             cooldown: b.cooldown.map_or(breaker.cooldown, |d| d.0),

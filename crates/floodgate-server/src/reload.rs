@@ -149,6 +149,8 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
             s.connections,
             s.time,
             s.scripting,
+            s.gather_max,
+            s.gather_in_flight,
         )
     };
     let changed = [
@@ -161,7 +163,7 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
         ),
         ("store.kind", a.kind != b.kind),
         (
-            "store (url, nodes, key_prefix, timeouts, connections, time, scripting)",
+            "store (url, nodes, key_prefix, timeouts, connections, time, scripting, gathering)",
             a.kind == b.kind && store_connection(a) != store_connection(b),
         ),
         ("store.max_keys", a.max_keys != b.max_keys),
@@ -235,7 +237,7 @@ mod tests {
             needs_restart(&a, &b),
             vec![
                 "listen",
-                "store (url, nodes, key_prefix, timeouts, connections, time, scripting)"
+                "store (url, nodes, key_prefix, timeouts, connections, time, scripting, gathering)"
             ]
         );
         assert_eq!(needs_restart(&a, &c), vec!["store.kind"]);
@@ -248,7 +250,9 @@ mod tests {
         let e = doc("store: {kind: redis, url: redis://a:1, scripting: eval}\n");
         assert_eq!(
             needs_restart(&a, &e),
-            vec!["store (url, nodes, key_prefix, timeouts, connections, time, scripting)"]
+            vec![
+                "store (url, nodes, key_prefix, timeouts, connections, time, scripting, gathering)"
+            ]
         );
     }
 }

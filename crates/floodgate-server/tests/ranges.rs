@@ -274,6 +274,17 @@ fn bad_cases() -> Vec<Case> {
             redis("  connections: 65\n"),
             "connections: 65",
         ),
+        case("redis_gather_max_0", redis("  gather_max: 0\n"), "gather_max: 0"),
+        case(
+            "redis_gather_max_1025",
+            redis("  gather_max: 1025\n"),
+            "gather_max: 1025",
+        ),
+        case(
+            "redis_gather_in_flight_0",
+            redis("  gather_in_flight: 0\n"),
+            "gather_in_flight: 0",
+        ),
         case(
             "redis_scripting_lua",
             redis("  scripting: lua\n"),

@@ -1,0 +1,229 @@
+//! Gathering: concurrent requests on one connection (and, on a cluster,
+//! one hash slot) go to Redis as one call, each answered with its own
+//! reply.
+//!
+//! Each connection has a lane, which keeps at most `in_flight` calls out.
+//! A request that finds a free place is sent at once, alone, by its own
+//! task (low load: no hand-over, no wait, so gathering adds no latency
+//! there). When every place is taken (load), requests wait in the lane's
+//! queue; its task takes the next place freed (waiters are served first)
+//! and sends everything waiting, up to `max`, as one call. So the
+//! gathering window is the time the lane's calls already out take: zero
+//! when the connection is idle, one round trip at most under load.
+//!
+//! A gathered call decides its requests in turn, each atomically, exactly
+//! as if they had come one call after the other (see `lua/check.lua`), so
+//! gathering changes no decision. `max` = 1 turns it off: every request
+//! is a call of its own, sent at once.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use floodgate_core::StoreError;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::calls::Calls;
+use crate::conn::Conn;
+use crate::keys::slot;
+use crate::script::{self, Request};
+
+/// What every lane shares.
+struct Shared {
+    conn: Arc<Conn>,
+    calls: Calls,
+    min_ttl_ms: u64,
+    /// Calls sent, and requests they carried.
+    calls_sent: AtomicU64,
+    requests_sent: AtomicU64,
+}
+
+/// A request waiting in a lane, and where its reply goes.
+struct Job {
+    request: Request,
+    reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
+}
+
+/// One connection's queue and places for calls out.
+struct Lane {
+    queue: mpsc::UnboundedSender<Job>,
+    places: Arc<Semaphore>,
+}
+
+/// The lanes of a store's connections.
+pub(crate) struct Gather {
+    shared: Arc<Shared>,
+    /// One per connection; empty when gathering is off.
+    lanes: Vec<Lane>,
+}
+
+impl Gather {
+    /// Starts a lane per connection of `conn` (none when `max` is 1).
+    /// Must run inside a tokio runtime.
+    pub(crate) fn start(
+        conn: Arc<Conn>,
+        calls: Calls,
+        min_ttl_ms: u64,
+        max: usize,
+        in_flight: usize,
+    ) -> Gather {
+        let shared = Arc::new(Shared {
+            conn,
+            calls,
+            min_ttl_ms,
+            calls_sent: AtomicU64::new(0),
+            requests_sent: AtomicU64::new(0),
+        });
+        let lanes = if max > 1 {
+            (0..shared.conn.lanes())
+                .map(|lane| {
+                    let (queue, rx) = mpsc::unbounded_channel();
+                    let places = Arc::new(Semaphore::new(in_flight));
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(run_lane(lane, rx, shared, max, Arc::clone(&places)));
+                    Lane { queue, places }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Gather { shared, lanes }
+    }
+
+    /// The calls made by `calls` (`FCALL` or `EVALSHA`).
+    pub(crate) fn calls(&self) -> &Calls {
+        &self.shared.calls
+    }
+
+    /// Calls sent and the requests they carried, since the start.
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (
+            self.shared.calls_sent.load(Ordering::Relaxed),
+            self.shared.requests_sent.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Decides `request` on the next lane: at once if it has a free place
+    /// (or gathering is off, or the lane has ended with its runtime),
+    /// else gathered with the others waiting there.
+    pub(crate) async fn call(&self, request: Request) -> Result<Vec<i64>, StoreError> {
+        let lane = self.shared.conn.next_lane();
+        if self.lanes.is_empty() {
+            return alone(&self.shared, lane, &request).await;
+        }
+        let l = &self.lanes[lane % self.lanes.len()];
+        if let Ok(place) = l.places.try_acquire() {
+            let r = alone(&self.shared, lane, &request).await;
+            drop(place);
+            return r;
+        }
+        let (reply, answer) = oneshot::channel();
+        match l.queue.send(Job { request, reply }) {
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError::transient("redis: the call was dropped"))),
+            Err(mpsc::error::SendError(job)) => alone(&self.shared, lane, &job.request).await,
+        }
+    }
+}
+
+/// A lane: takes a request, waits for a free place, takes whatever else
+/// waits (up to `max`) and sends them as one call, without waiting for it.
+async fn run_lane(
+    lane: usize,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    shared: Arc<Shared>,
+    max: usize,
+    places: Arc<Semaphore>,
+) {
+    while let Some(first) = rx.recv().await {
+        let Ok(place) = Arc::clone(&places).acquire_owned().await else {
+            return;
+        };
+        let mut jobs = vec![first];
+        while jobs.len() < max {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            send(&shared, lane, jobs).await;
+            drop(place);
+        });
+    }
+}
+
+/// Sends `jobs`: one call per hash slot (one in all on a standalone
+/// server), the slots' calls side by side.
+async fn send(shared: &Arc<Shared>, lane: usize, jobs: Vec<Job>) {
+    if !shared.conn.is_cluster() {
+        return send_group(shared, lane, jobs).await;
+    }
+    let mut groups: Vec<(u16, Vec<Job>)> = Vec::new();
+    for job in jobs {
+        let s = slot(job.request.first_key());
+        match groups.iter_mut().find(|(g, _)| *g == s) {
+            Some((_, v)) => v.push(job),
+            None => groups.push((s, vec![job])),
+        }
+    }
+    let last = groups.pop();
+    let mut others = Vec::with_capacity(groups.len());
+    for (_, group) in groups {
+        let shared = Arc::clone(shared);
+        others.push(tokio::spawn(async move {
+            send_group(&shared, lane, group).await
+        }));
+    }
+    if let Some((_, group)) = last {
+        send_group(shared, lane, group).await;
+    }
+    for t in others {
+        let _ = t.await;
+    }
+}
+
+/// One call for `jobs`, all of one hash slot: a call of its own for one
+/// request, a gathered call for several; every job gets its reply.
+async fn send_group(shared: &Shared, lane: usize, mut jobs: Vec<Job>) {
+    if jobs.len() == 1 {
+        let job = jobs.pop().expect("one job");
+        let r = alone(shared, lane, &job.request).await;
+        let _ = job.reply.send(r);
+        return;
+    }
+    let mut cmd = shared.calls.head();
+    let requests: Vec<&Request> = jobs.iter().map(|j| &j.request).collect();
+    script::push_gathered(&mut cmd, &requests, shared.min_ttl_ms);
+    shared.calls_sent.fetch_add(1, Ordering::Relaxed);
+    shared
+        .requests_sent
+        .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+    let r = shared
+        .conn
+        .call::<Vec<i64>>(&shared.calls, &cmd, lane)
+        .await
+        .and_then(|raw| script::split_gathered(&raw, jobs.len()));
+    match r {
+        Ok(parts) => {
+            for (job, part) in jobs.into_iter().zip(parts) {
+                let _ = job.reply.send(Ok(part));
+            }
+        }
+        Err(e) => {
+            for job in jobs {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// `request` as a call of its own.
+async fn alone(shared: &Shared, lane: usize, request: &Request) -> Result<Vec<i64>, StoreError> {
+    let mut cmd = shared.calls.head();
+    request.push(&mut cmd, shared.min_ttl_ms);
+    shared.calls_sent.fetch_add(1, Ordering::Relaxed);
+    shared.requests_sent.fetch_add(1, Ordering::Relaxed);
+    shared.conn.call(&shared.calls, &cmd, lane).await
+}
