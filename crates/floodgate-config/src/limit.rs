@@ -136,6 +136,19 @@ pub(crate) fn limits(
         };
         let here = join(at, &[i.into()]);
         let quota = l.to_quota(src, &here)?;
+        if let Some(s) = l.soft {
+            // At least one request must come before the soft share.
+            if quota.limit().saturating_mul(s.0 as u64) < 1000 {
+                return Err(src.error(
+                    &join(&here, &["soft".into()]),
+                    format!(
+                        "{} of a limit of {} leaves no request before it: every request would be marked degraded",
+                        crate::share::format_share(s.0),
+                        quota.limit()
+                    ),
+                ));
+            }
+        }
         let name = l.name.clone().unwrap_or(default_name);
         check_name(&name).map_err(|m| src.error(&join(&here, &["name".into()]), m))?;
         let limit = match scope {

@@ -39,10 +39,10 @@ enum Command {
         /// once it holds one of `--workers` slots.
         #[arg(long)]
         delay: Option<String>,
-        /// With `--delay`: requests served at once; the others wait in
-        /// line (capacity: workers / delay per second).
-        #[arg(long, default_value_t = 16)]
-        workers: usize,
+        /// With `--delay`: requests served at once (default 16); the
+        /// others wait in line (capacity: workers / delay per second).
+        #[arg(long, requires = "delay", value_parser = clap::value_parser!(u32).range(1..))]
+        workers: Option<u32>,
     },
     /// Lists the presets, or prints one.
     Presets {
@@ -270,6 +270,7 @@ fn main() -> anyhow::Result<()> {
                     Some(d) => {
                         let delay = floodgate_config::units::parse_duration(&d)
                             .map_err(|e| anyhow::anyhow!("--delay: {e}"))?;
+                        let workers = workers.unwrap_or(16) as usize;
                         let slow = floodgate_loadgen::upstream::Slow { delay, workers };
                         floodgate_loadgen::upstream::serve_slow(listener, slow).await?
                     }

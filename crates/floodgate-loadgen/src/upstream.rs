@@ -38,6 +38,7 @@ pub struct Slow {
 
 /// The slow upstream's router.
 pub fn slow_router(slow: Slow) -> Router {
+    // The command line refuses 0 workers; a library caller gets one.
     let slots = Arc::new(tokio::sync::Semaphore::new(slow.workers.max(1)));
     Router::new().fallback(move || {
         let slots = slots.clone();

@@ -19,6 +19,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use floodgate_tower::headers::FLOODGATE_DEGRADED;
+use floodgate_tower::Degraded;
+
 use crate::config::Upstream;
 use crate::metrics::Metrics;
 use crate::overload::Overload;
@@ -133,6 +136,11 @@ pub async fn forward(
     };
     let original_host = parts.headers.get(header::HOST).cloned();
     strip_hop_by_hop(&mut parts.headers);
+    // A client naming it in `Connection` must not hide the soft-limit
+    // marker from the upstream.
+    if let Some(d) = parts.extensions.get::<Degraded>() {
+        parts.headers.insert(FLOODGATE_DEGRADED, d.header_value());
+    }
     let h = &mut parts.headers;
     let peer_ip = peer.ip();
     let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {

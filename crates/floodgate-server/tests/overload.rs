@@ -130,20 +130,43 @@ async fn a_client_that_goes_away_gives_its_slot_back() {
 
 #[tokio::test]
 async fn a_slot_is_held_until_the_body_is_sent() {
-    // The demo upstream streams nothing special; the slot count returns
-    // to zero once each answer is complete.
-    let up = held_upstream().await;
-    let s = start(&config(up.addr)).await;
-    for _ in 0..5 {
-        let r = get(&format!("http://{}/x", s.public), &[]).await;
-        assert_eq!(r.status, 200);
-        assert_eq!(&r.body[..], b"done");
-    }
+    // An upstream whose body the test sends: headers first, the body when
+    // the test says so.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
+    let rx = Arc::new(tokio::sync::Mutex::new(Some(rx)));
+    let app = axum::Router::new().fallback(move || {
+        let rx = rx.clone();
+        async move {
+            let rx = rx.lock().await.take().expect("one stream");
+            Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        }
+    });
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let s = start(&config(up)).await;
+
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let uri: http::Uri = format!("http://{}/stream", s.public).parse().unwrap();
+    let resp = client.get(uri).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // Headers are in, the body is not: the slot is still held.
+    assert_eq!(metric(&s, "floodgate_overload_in_flight").await, 1);
+    tx.send(Ok(bytes::Bytes::from_static(b"done")))
+        .await
+        .unwrap();
+    drop(tx);
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"done");
     let back = wait_until(LOG_DEADLINE, || async {
         metric(&s, "floodgate_overload_in_flight").await == 0
     })
     .await;
-    assert!(back);
+    assert!(back, "the slot was not given back once the body was sent");
     assert_eq!(metric(&s, "floodgate_overload_shed_total").await, 0);
 }
 

@@ -31,8 +31,16 @@ async fn the_upstream_sees_the_header_exactly_past_the_soft_share() {
     let url = format!("http://{}/work", s.public);
     let mut upstream_saw = Vec::new();
     for i in 1..=10 {
-        // A client's own header is never passed on.
-        let r = get(&url, &[("floodgate-degraded", "forged/by-client")]).await;
+        // A client's own header is never passed on, and naming it in
+        // `Connection` does not hide Floodgate's.
+        let r = get(
+            &url,
+            &[
+                ("floodgate-degraded", "forged/by-client"),
+                ("connection", "keep-alive, floodgate-degraded"),
+            ],
+        )
+        .await;
         assert_eq!(r.status, 201, "request {i}");
         let echoed = r.json()["headers"]["floodgate-degraded"]
             .as_str()
@@ -80,7 +88,7 @@ async fn the_decision_api_lists_degraded_limits() {
 fn bad_soft_shares_are_refused_with_their_place() {
     for bad in ["80", "100%", "0%", "eighty%", "8.25%"] {
         let yaml = format!(
-            "rules:\n  - name: r\n    limits:\n      - {{ algorithm: gcra, rate: 1/s, soft: {bad} }}\n"
+            "rules:\n  - name: r\n    limits:\n      - {{ algorithm: gcra, rate: 1/s, burst: 10, soft: {bad} }}\n"
         );
         let e = Config::parse("t.yaml", &yaml).unwrap_err().to_string();
         assert!(
@@ -88,4 +96,11 @@ fn bad_soft_shares_are_refused_with_their_place() {
             "{bad}: {e}"
         );
     }
+    // A share that leaves no request before it (GCRA's burst of 1).
+    let yaml =
+        "rules:\n  - name: r\n    limits:\n      - { algorithm: gcra, rate: 1/s, soft: 80% }\n";
+    let e = Config::parse("t.yaml", yaml).unwrap_err().to_string();
+    assert!(e.contains("soft") && e.contains("leaves no request"), "{e}");
+    let ok = "rules:\n  - name: r\n    limits:\n      - { algorithm: gcra, rate: 1/s, burst: 5, soft: 20% }\n";
+    assert!(Config::parse("t.yaml", ok).is_ok());
 }

@@ -79,8 +79,14 @@ impl Decided {
                 headers::apply(response_headers, o, self.now);
             }
         }
-        if let Some(d) = self.degraded() {
-            response_headers.insert(headers::FLOODGATE_DEGRADED, d.header_value());
+        // Only Floodgate says it: an upstream's own is replaced or removed.
+        match self.degraded() {
+            Some(d) => {
+                response_headers.insert(headers::FLOODGATE_DEGRADED, d.header_value());
+            }
+            None => {
+                response_headers.remove(headers::FLOODGATE_DEGRADED);
+            }
         }
     }
 
@@ -99,6 +105,7 @@ impl Decided {
     /// extension are set.
     pub fn mark<B>(&self, req: &mut http::Request<B>) {
         req.headers_mut().remove(headers::FLOODGATE_DEGRADED);
+        req.extensions_mut().remove::<Degraded>();
         if let Some(d) = self.degraded() {
             req.headers_mut()
                 .insert(headers::FLOODGATE_DEGRADED, d.header_value());

@@ -124,7 +124,9 @@ impl Overload {
             return;
         }
         let in_flight = self.in_flight.load(Ordering::Acquire);
-        let limit = self.aimd.lock().on_sample(latency, failed, in_flight);
+        let mut aimd = self.aimd.lock();
+        let limit = aimd.on_sample(latency, failed, in_flight);
+        // Stored under the lock: an older bound never overwrites a newer.
         self.limit.store(limit, Ordering::Release);
     }
 
@@ -133,7 +135,7 @@ impl Overload {
         let mut logged = self.logged.lock();
         let since = match *logged {
             Some((at, _)) if now.saturating_sub(at) < LOG_EVERY => return,
-            Some((_, before)) => shed - before,
+            Some((_, before)) => shed.saturating_sub(before),
             None => shed,
         };
         *logged = Some((now, shed));
@@ -251,8 +253,15 @@ mod tests {
     #[test]
     fn the_adaptive_bound_is_applied_to_admission() {
         let o = overload(10, true);
-        o.sample(Duration::from_millis(10), false);
-        o.sample(Duration::from_millis(50), false);
+        for _ in 0..100 {
+            o.sample(Duration::from_millis(10), false);
+        }
+        let mut n = 0;
+        while o.limit() == 10 {
+            o.sample(Duration::from_millis(80), false);
+            n += 1;
+            assert!(n < 100, "never lowered");
+        }
         assert_eq!(o.limit(), 9);
         let held: Vec<Permit> = (0..9).map(|_| o.try_acquire().unwrap()).collect();
         assert!(o.try_acquire().is_none());

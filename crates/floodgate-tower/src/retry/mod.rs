@@ -155,7 +155,7 @@ impl<S: Sleeper> RetryPolicy<S> {
             return None;
         }
         let wait = match hint {
-            Some(h) => h + spread(h),
+            Some(h) => h.saturating_add(spread(h)),
             None => self.backoff_after(self.retries),
         };
         if wait > self.max_wait {
