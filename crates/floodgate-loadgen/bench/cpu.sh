@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Server CPU per request, from /proc: the µs of CPU (user + system) the
+# floodgate process spends per request while the load generator drives it
+# at concurrency 64 (closed loop, 12,000 clients), for
+#   1. the decision API, `POST /v1/check`, memory store;
+#   2. the gateway, `GET /api/v1/data` proxied to a local upstream.
+# ROUNDS alternates them (the machine is shared: compare within a run).
+# PERF=1 also records a `perf` profile of each (needs perf) into $OUT.
+#
+#   SECS=8 ROUNDS=2 crates/floodgate-loadgen/bench/cpu.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+OUT=${OUT:-target/bench-cpu}
+SECS=${SECS:-8}
+ROUNDS=${ROUNDS:-2}
+PERF=${PERF:-0}
+PORT=${BASE_PORT:-39700}
+UP=127.0.0.1:$PORT
+PUB=127.0.0.1:$((PORT + 1))
+ADM=127.0.0.1:$((PORT + 2))
+mkdir -p "$OUT"
+
+[ "${BUILD:-1}" = 0 ] || cargo build --release -q -p floodgate-server -p floodgate-loadgen
+B=target/release
+LG="$B/floodgate-loadgen --threads 1"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+cat >"$OUT/memory.yaml" <<YAML
+listen: $PUB
+admin: { listen: $ADM }
+upstream: http://$UP
+log: { level: warn }
+rules:
+  - name: per-key
+    key: api_key
+    limits:
+      - { algorithm: token_bucket, capacity: 40, refill: 10/s }
+YAML
+
+$LG upstream --listen "$UP" >"$OUT/upstream.log" 2>&1 &
+pids+=($!)
+$B/floodgate serve --watch off --config "$OUT/memory.yaml" >"$OUT/server.log" 2>&1 &
+server=$!
+pids+=($server)
+for _ in $(seq 100); do curl -fs "http://$ADM/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+hz=$(getconf CLK_TCK)
+field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+
+run() { # $1: label, then loadgen arguments
+    local label=$1
+    shift
+    local t0 t1 n
+    [ "$PERF" = 1 ] && { perf record -F 999 -g -p "$server" -o "$OUT/$label.perf" >/dev/null 2>&1 & perf=$!; }
+    t0=$(ticks)
+    $LG run "$@" --clients 12000 --closed-loop 64 --duration "${SECS}s" --json --save "$OUT/$label.json" >/dev/null
+    t1=$(ticks)
+    [ "$PERF" = 1 ] && { kill -INT "$perf"; wait "$perf" 2>/dev/null || true; }
+    n=$(field "$OUT/$label.json" "d['counts']['sent']")
+    rps=$(field "$OUT/$label.json" "round(d['throughput_rps'])")
+    python3 -c "print(f'| $label | $rps | {($t1 - $t0) / $hz * 1e6 / $n:.1f} |')"
+}
+
+echo "| | requests/s | server CPU µs per request |"
+echo "|---|---:|---:|"
+for i in $(seq "$ROUNDS"); do
+    run "check-$i" --mode check --url "http://$ADM/v1/check" --path /api/v1/data --identity api-key --pick uniform
+    run "gateway-$i" --url "http://$PUB/api/v1/data" --identity api-key --pick uniform
+done
