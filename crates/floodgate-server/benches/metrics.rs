@@ -22,6 +22,11 @@ use prometheus_client::registry::Registry;
 /// A typical verdict: two rules, three limits, all allowed, one near its
 /// limit.
 fn verdict() -> Verdict {
+    verdict_of("per-ip", "per-key")
+}
+
+/// The verdict of two rules named `a` and `b`, shaped as [`verdict`].
+fn verdict_of(a: &str, b: &str) -> Verdict {
     let outcome = |rule: &str, limit: &str, cap: u64, remaining: u64| LimitOutcome {
         rule: Arc::from(rule),
         limit: Arc::from(limit),
@@ -41,9 +46,9 @@ fn verdict() -> Verdict {
         allowed: true,
         tier: None,
         outcomes: vec![
-            outcome("per-ip", "second", 10, 1),
-            outcome("per-ip", "minute", 300, 200),
-            outcome("per-key", "second", 100, 50),
+            outcome(a, "second", 10, 1),
+            outcome(a, "minute", 300, 200),
+            outcome(b, "second", 100, 50),
         ],
     }
 }
@@ -183,6 +188,21 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("prometheus_client/2_threads", |b| {
         b.iter_custom(|iters| contended(2, iters, || client.record(&v, elapsed)))
+    });
+
+    // The same after 100 other rules have decided (about 500 series per
+    // family with labels): how lookups scale with the policy's size.
+    for i in 0..100 {
+        // Named to sort before the measured rules (the worst case of a scan).
+        let other = verdict_of(&format!("api-{i}"), &format!("api-{i}-key"));
+        hand.record(Ok(&other), elapsed);
+        client.record(&other, elapsed);
+    }
+    g.bench_function("hand_kept/1_thread_200_rules", |b| {
+        b.iter(|| hand.record(Ok(std::hint::black_box(&v)), elapsed))
+    });
+    g.bench_function("prometheus_client/1_thread_200_rules", |b| {
+        b.iter(|| client.record(std::hint::black_box(&v), elapsed))
     });
     g.finish();
 }

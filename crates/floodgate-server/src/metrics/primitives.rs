@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use floodgate_core::hash::Fnv1a;
 use parking_lot::RwLock;
 
 /// A histogram with fixed buckets, lock-free.
@@ -99,45 +101,64 @@ pub fn sample(
     let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
 }
 
-/// Counters keyed by label values. Lookups of an existing series take a
-/// read lock and allocate nothing; a new series takes the write lock once.
+/// One series: its label values and count.
+type Series = (Box<[Box<str>]>, AtomicU64);
+
+/// Counters keyed by label values, found by a hash of the values (so a
+/// lookup costs the same however many series there are). Lookups of an
+/// existing series take a read lock and allocate nothing; a new series
+/// takes the write lock once.
 #[derive(Default)]
-pub struct Counters(RwLock<BTreeMap<Box<[Box<str>]>, AtomicU64>>);
+pub struct Counters(RwLock<BTreeMap<u64, Vec<Series>>>);
+
+/// FNV-1a of the label values, each followed by a byte no UTF-8 text
+/// holds (so `["ab", "c"]` and `["a", "bc"]` differ).
+fn hash(labels: &[&str]) -> u64 {
+    let mut h = Fnv1a::default();
+    for l in labels {
+        h.write(l.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
 
 impl Counters {
     /// Adds one to the series of `labels`.
     pub fn inc(&self, labels: &[&str]) {
-        {
-            let m = self.0.read();
-            if let Some(c) = m
-                .iter()
-                .find_map(|(k, v)| same_labels(k, labels).then_some(v))
-            {
-                c.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+        let h = hash(labels);
+        if let Some(c) = self.0.read().get(&h).and_then(|v| find(v, labels)) {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
         }
-        let key: Box<[Box<str>]> = labels.iter().map(|l| Box::<str>::from(*l)).collect();
-        self.0
-            .write()
-            .entry(key)
-            .or_default()
-            .fetch_add(1, Ordering::Relaxed);
+        let mut m = self.0.write();
+        let bucket = m.entry(h).or_default();
+        match find(bucket, labels) {
+            Some(c) => c.fetch_add(1, Ordering::Relaxed),
+            None => {
+                let key = labels.iter().map(|l| Box::<str>::from(*l)).collect();
+                bucket.push((key, AtomicU64::new(1)));
+                0
+            }
+        };
     }
 
     /// The count of the series of `labels` (0 if never counted).
     pub fn get(&self, labels: &[&str]) -> u64 {
         self.0
             .read()
-            .iter()
-            .find_map(|(k, v)| same_labels(k, labels).then(|| v.load(Ordering::Relaxed)))
-            .unwrap_or(0)
+            .get(&hash(labels))
+            .and_then(|v| find(v, labels))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
-    /// Writes the family `name`, its labels called `names`.
+    /// Writes the family `name`, its labels called `names`, its series
+    /// sorted by label values.
     pub fn render(&self, out: &mut String, name: &str, help: &str, names: &[&str]) {
         header(out, name, help, "counter");
-        for (values, n) in self.0.read().iter() {
+        let m = self.0.read();
+        let mut series: Vec<&Series> = m.values().flatten().collect();
+        series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (values, n) in series {
             let labels: Vec<(&str, &str)> = names
                 .iter()
                 .zip(values.iter())
@@ -148,6 +169,36 @@ impl Counters {
     }
 }
 
-fn same_labels(key: &[Box<str>], labels: &[&str]) -> bool {
-    key.len() == labels.len() && key.iter().zip(labels).all(|(a, b)| **a == **b)
+fn find<'a>(bucket: &'a [Series], labels: &[&str]) -> Option<&'a AtomicU64> {
+    bucket.iter().find_map(|(k, c)| {
+        (k.len() == labels.len() && k.iter().zip(labels).all(|(a, b)| **a == **b)).then_some(c)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_keep_series_apart_and_render_them_sorted() {
+        let c = Counters::default();
+        for labels in [["b", "x"], ["ab", "c"], ["a", "bc"], ["ab", "c"]] {
+            c.inc(&labels);
+        }
+        assert_eq!(c.get(&["ab", "c"]), 2);
+        assert_eq!(c.get(&["a", "bc"]), 1);
+        assert_eq!(c.get(&["b", "x"]), 1);
+        assert_eq!(c.get(&["b", "y"]), 0);
+        let mut out = String::new();
+        c.render(&mut out, "m_total", "help", &["k", "v"]);
+        let samples: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                r#"m_total{k="a",v="bc"} 1"#,
+                r#"m_total{k="ab",v="c"} 2"#,
+                r#"m_total{k="b",v="x"} 1"#
+            ]
+        );
+    }
 }
