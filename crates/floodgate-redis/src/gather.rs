@@ -146,6 +146,12 @@ async fn run_lane(
                 Err(_) => break,
             }
         }
+        // A caller that gave up (its store timeout passed while Redis was
+        // slow) is not sent: its request would consume quota for nobody.
+        jobs.retain(|j| !j.reply.is_closed());
+        if jobs.is_empty() {
+            continue;
+        }
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             send(&shared, lane, jobs).await;
