@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use floodgate_core::policy::descriptor::{MAX_ENTRIES, MAX_ENTRY_LEN};
-use floodgate_core::policy::{DescriptorMatch, EntryPattern, KeyPart, ValuePattern};
+use floodgate_core::policy::{check_name, DescriptorMatch, EntryPattern, KeyPart, ValuePattern};
 
 use crate::document::RuleDocument;
 use crate::error::{join, ConfigError, Source};
@@ -107,4 +107,37 @@ pub(crate) fn check_key(
         }
     }
     Ok(())
+}
+
+/// Checks `unlimited` and `replaces` (descriptor rules only; an
+/// unlimited rule has no limits) and gives the names replaced.
+pub(crate) fn descriptor_extras(
+    src: &Source,
+    at: &[Seg],
+    descriptor_rule: bool,
+    r: &RuleDocument,
+) -> Result<Vec<Arc<str>>, ConfigError> {
+    for (field, set) in [
+        ("unlimited", r.unlimited),
+        ("replaces", !r.replaces.is_empty()),
+    ] {
+        if set && !descriptor_rule {
+            return Err(src.error(
+                &join(at, &[field.into()]),
+                format!("`{field}` applies only to descriptor rules (match.domain)"),
+            ));
+        }
+    }
+    if r.unlimited && !r.limits.is_empty() {
+        return Err(src.error(
+            &join(at, &["limits".into()]),
+            "an unlimited rule has no limits",
+        ));
+    }
+    let mut names = Vec::with_capacity(r.replaces.len());
+    for (j, n) in r.replaces.iter().enumerate() {
+        check_name(n).map_err(|m| src.error(&join(at, &["replaces".into(), j.into()]), m))?;
+        names.push(Arc::from(n.as_str()));
+    }
+    Ok(names)
 }

@@ -197,6 +197,14 @@ pub struct RuleDocument {
     /// the store's `on_failure`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_store_failure: Option<FailureMode>,
+    /// Descriptor rules only: matches, and limits nothing (the reference
+    /// service's `unlimited`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unlimited: bool,
+    /// Descriptor rules only: names of rules this one replaces when both
+    /// apply to one call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
 }
 
 /// Request matching: HTTP requests by `path` and `methods`, or (with

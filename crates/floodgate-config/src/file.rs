@@ -34,6 +34,7 @@ pub const ALL_FIELDS: &[&str] = &[
     "connections",
     "overload",
     "grpc",
+    "envoy_ratelimit",
 ];
 
 /// The top-level keys of [`PolicyDocument`].
@@ -97,6 +98,7 @@ impl<'de> Visitor<'de> for FileVisitor {
                 "connections" => s.connections = map.next_value()?,
                 "overload" => s.overload = map.next_value()?,
                 "grpc" => s.grpc = map.next_value()?,
+                "envoy_ratelimit" => s.envoy_ratelimit = map.next_value()?,
                 other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
             }
             seen.push(key);
@@ -152,6 +154,41 @@ pub struct ConfigFile {
     pub memory: MemoryStoreConfig,
 }
 
+/// Adds the rules of envoyproxy/ratelimit config files at `path`
+/// (relative to the config file's folder) to `policy`. Their errors name
+/// their file; a file that cannot be read, or a rule name the config file
+/// uses already, is an error at `envoy_ratelimit`.
+fn import_envoy_ratelimit(
+    src: &Source,
+    path: &str,
+    policy: &mut PolicyDocument,
+) -> Result<(), ConfigError> {
+    let at = [Seg::from("envoy_ratelimit")];
+    let base = std::path::Path::new(src.name)
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    let full = base.join(path);
+    let imported = match crate::envoy_ratelimit::import_path(&full) {
+        Ok(i) => i,
+        Err(crate::envoy_ratelimit::ImportError::Invalid(e)) => return Err(e),
+        Err(e) => return Err(src.error(&at, e.to_string())),
+    };
+    for r in imported.rules {
+        if policy.rules.iter().any(|x| x.name == r.name) {
+            return Err(src.error(
+                &at,
+                format!(
+                    "rule `{}` of {} is a rule of this file too",
+                    r.name,
+                    full.display()
+                ),
+            ));
+        }
+        policy.rules.push(r);
+    }
+    Ok(())
+}
+
 impl ConfigFile {
     /// Parses and validates `text`, naming `file` in errors.
     pub fn parse(file: &str, text: &str) -> Result<ConfigFile, ConfigError> {
@@ -159,6 +196,9 @@ impl ConfigFile {
         let mut document: FileDocument =
             serde_yaml_ng::from_str(text).map_err(|e| ConfigError::from_yaml(file, &e))?;
         let src = Source { name: file, text };
+        if let Some(path) = document.server.envoy_ratelimit.clone() {
+            import_envoy_ratelimit(&src, &path, &mut document.policy)?;
+        }
         let mut policy = document.policy.validate(&src)?;
         document.server.check(&src)?;
         // `store.rules` gives rules without their own `on_store_failure`
@@ -272,6 +312,7 @@ mod tests {
                 listen: Some("127.0.0.1:8081".into()),
                 ..Default::default()
             },
+            envoy_ratelimit: Some("ratelimit/".into()),
             ..ServerDocument::default()
         };
         assert_eq!(

@@ -8,6 +8,8 @@
 //! # Layout
 //!
 //! - [`document`]: `PolicyDocument` and its parts, as written (serde).
+//! - [`envoy_ratelimit`]: envoyproxy/ratelimit's config files into
+//!   descriptor rules.
 //! - [`validate`]: a `PolicyDocument` into a core `Policy`.
 //! - `descriptor`: a descriptor rule's matcher (`match.domain`,
 //!   `match.descriptors`) and the keys it may have.
@@ -48,6 +50,7 @@ pub mod dashboard;
 pub mod depth;
 mod descriptor;
 pub mod document;
+pub mod envoy_ratelimit;
 pub mod error;
 pub mod file;
 pub mod grpc;

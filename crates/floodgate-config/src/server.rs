@@ -58,6 +58,10 @@ pub struct ServerDocument {
     /// The gRPC listener (Envoy's rate limit service), off by default.
     #[serde(default, skip_serializing_if = "GrpcSection::is_empty")]
     pub grpc: GrpcSection,
+    /// envoyproxy/ratelimit config files (a file or a directory, relative
+    /// to this file) whose descriptors become rules of the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_ratelimit: Option<String>,
 }
 
 impl Default for ServerDocument {
@@ -74,6 +78,7 @@ impl Default for ServerDocument {
             connections: ConnectionsSection::default(),
             overload: OverloadSection::default(),
             grpc: GrpcSection::default(),
+            envoy_ratelimit: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use floodgate_core::policy::{
     PathPattern, Policy, Rule,
 };
 
-use crate::descriptor::{check_key, descriptor_match};
+use crate::descriptor::{check_key, descriptor_extras, descriptor_match};
 use crate::document::{ClientDocument, KeyDocument, PolicyDocument, RuleDocument};
 use crate::error::{join, ConfigError, Source};
 use crate::jwt::jwt;
@@ -245,7 +245,8 @@ fn rule(
         }
     };
     check_key(src, &at, descriptor.is_some(), &key)?;
-    if r.limits.is_empty() && r.tiers.is_empty() {
+    let replaces = descriptor_extras(src, &at, descriptor.is_some(), r)?;
+    if r.limits.is_empty() && r.tiers.is_empty() && !r.unlimited {
         return Err(src.error(&at, format!("rule `{}` has no limits", r.name)));
     }
     let base = limits(
@@ -274,6 +275,7 @@ fn rule(
         tiers: by_tier,
         shadow: r.shadow,
         on_store_failure: r.on_store_failure,
+        replaces,
     })
 }
 

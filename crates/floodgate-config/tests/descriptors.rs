@@ -330,6 +330,18 @@ fn errors_name_the_field() {
         assert!(e.message.contains(msg), "{m}: {e}");
         assert!(e.line >= 2, "{m}: {e}");
     }
+    for (yaml, field, msg) in [
+        ("rules:\n  - name: r\n    match: { path: /x }\n    unlimited: true\n", "rules[0].unlimited", "only to descriptor rules"),
+        ("rules:\n  - name: r\n    match: { path: /x }\n    replaces: [a]\n    limits: [ { algorithm: gcra, rate: 1/s } ]\n", "rules[0].replaces", "only to descriptor rules"),
+        ("rules:\n  - name: r\n    match: { domain: d, descriptors: [ { key: a } ] }\n    unlimited: true\n    limits: [ { algorithm: gcra, rate: 1/s } ]\n", "rules[0].limits", "no limits"),
+        ("rules:\n  - name: r\n    match: { domain: d, descriptors: [ { key: a } ] }\n    replaces: ['a b']\n    limits: [ { algorithm: gcra, rate: 1/s } ]\n", "rules[0].replaces[0]", "not a valid name"),
+    ] {
+        let e = err(yaml);
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.message.contains(msg), "{e}");
+    }
+    // An unlimited descriptor rule needs no limits.
+    parse_policy("p.yaml", "rules:\n  - name: r\n    match: { domain: d, descriptors: [ { key: a } ] }\n    unlimited: true\n").unwrap();
     let e = err("tiers: [pro]\nrules:\n  - name: r\n    match: { domain: d, descriptors: [ { key: a } ] }\n    tiers: { pro: [ { algorithm: gcra, rate: 1/s } ] }\n");
     assert_eq!((e.field.as_str(), e.line), ("rules[0].tiers", 5), "{e}");
 }

@@ -20,6 +20,8 @@
 //! - [`check`]: `POST /v1/check`, the decision API.
 //! - [`grpc`]: the gRPC listener's services: Envoy's rate limit
 //!   service (`ShouldRateLimit`) and health checking.
+//! - [`import`]: `floodgate import envoy-ratelimit`, reference
+//!   configuration as a policy file.
 //! - [`cli`]: `floodgate admin`, the admin API from the command line.
 //! - [`openapi`]: `GET /v1/openapi.json`, the admin API's description.
 //! - [`error`]: `ServerError`, `ReloadError`.
@@ -42,6 +44,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod grpc;
+pub mod import;
 pub mod listener;
 pub mod live;
 pub mod logs;

@@ -68,6 +68,19 @@ enum Command {
     /// Talks to a running server's admin API: the live policy, clients,
     /// overrides and counters.
     Admin(floodgate_server::cli::AdminArgs),
+    /// Converts another service's configuration into a policy file
+    /// (printed on stdout).
+    #[command(subcommand)]
+    Import(Import),
+}
+
+#[derive(Subcommand)]
+enum Import {
+    /// envoyproxy/ratelimit config files: a file or a directory of them.
+    EnvoyRatelimit {
+        /// The file or directory.
+        path: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -127,6 +140,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(args) => Ok(floodgate_server::cli::run(args)),
+        Command::Import(Import::EnvoyRatelimit { path }) => {
+            print!("{}", floodgate_server::import::envoy_ratelimit(&path)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

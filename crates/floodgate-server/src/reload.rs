@@ -213,6 +213,7 @@ fn restart_sections(old: &ServerDocument, new: ServerDocument) -> ServerDocument
             ..old.admin.clone()
         },
         trusted_proxies: new.trusted_proxies,
+        envoy_ratelimit: new.envoy_ratelimit,
         ..old.clone()
     }
 }

@@ -559,3 +559,45 @@ async fn failed_admin_logins_are_logged_limited_and_without_the_token() {
         assert!(!l.contains(ops) && !l.contains(ci), "{l}");
     }
 }
+
+#[test]
+fn import_envoy_ratelimit_prints_a_policy_that_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("config.yaml");
+    std::fs::write(
+        &src,
+        "domain: edge\ndescriptors:\n  - key: remote_address\n    rate_limit: { unit: second, requests_per_unit: 10 }\n",
+    )
+    .unwrap();
+    let out = floodgate(&["import", "envoy-ratelimit", src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let policy = String::from_utf8(out.stdout).unwrap();
+    assert!(policy.contains("domain: edge"), "{policy}");
+    let file = dir.path().join("policy.yaml");
+    std::fs::write(&file, &policy).unwrap();
+    let check = floodgate(&["check-config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // A bad file: exit 2, naming file, line and field.
+    std::fs::write(&src, "domain: edge\ndescriptors:\n  - key: a\n    rate_limit: { unit: eon, requests_per_unit: 1 }\n").unwrap();
+    let out = floodgate(&["import", "envoy-ratelimit", src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config.yaml:4:") && err.contains("descriptors[0].rate_limit.unit"),
+        "{err}"
+    );
+}

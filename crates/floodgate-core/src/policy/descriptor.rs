@@ -190,8 +190,21 @@ impl Policy {
         now: Timestamp,
     ) -> DescriptorPlan {
         let mut plan = DescriptorPlan::default();
-        for (i, d) in descriptors.iter().enumerate() {
-            for rule in self.descriptor_rules(domain, &d.entries) {
+        let matched: Vec<Vec<&Rule>> = descriptors
+            .iter()
+            .map(|d| self.descriptor_rules(domain, &d.entries))
+            .collect();
+        // A rule another applying rule replaces does not apply.
+        let replaced: Vec<&str> = matched
+            .iter()
+            .flatten()
+            .flat_map(|r| r.replaces.iter().map(|n| &**n))
+            .collect();
+        for (i, (d, rules)) in descriptors.iter().zip(matched.iter()).enumerate() {
+            for rule in rules {
+                if replaced.contains(&&*rule.name) {
+                    continue;
+                }
                 let identity = Policy::descriptor_identity(&rule.key, &d.entries);
                 let limits = match self.override_for(&rule.name, &identity, now) {
                     Some(o) => &o.limits,

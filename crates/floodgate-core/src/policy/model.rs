@@ -119,6 +119,9 @@ pub struct Rule {
     pub shadow: bool,
     /// What to do when the store fails (the store's default when `None`).
     pub on_store_failure: Option<FailureMode>,
+    /// Descriptor rules only: rules this one replaces when both apply to
+    /// one call (as the reference service's `replaces`).
+    pub replaces: Vec<Arc<str>>,
 }
 
 /// One limit of a rule.
