@@ -112,3 +112,26 @@ async fn redis_store_latency_is_exported() {
     assert_promtool_accepts(&text);
     s.running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn near_limit_share_follows_the_config() {
+    let yaml = POLICY.replace(
+        "admin: { listen: 127.0.0.1:0 }",
+        "admin: { listen: 127.0.0.1:0, dashboard: { near_limit_share: 0.5 } }",
+    );
+    let s = start(&yaml).await;
+    let data = format!("http://{}/api/v1/data", s.public);
+    // 5 an hour: 1, 2, 3 used of 5 → 20%, 40%, 60%: one at or above 50%.
+    for _ in 0..3 {
+        assert_eq!(get(&data, &[("x-api-key", "k1")]).await.status, 200);
+    }
+    let text = metrics(s.admin).await;
+    assert_eq!(
+        sample_value(
+            &text,
+            r#"floodgate_near_limit_total{rule="api",limit="api"}"#
+        ),
+        Some(1.0)
+    );
+    s.running.shutdown().await.unwrap();
+}
