@@ -53,6 +53,9 @@ listen: 127.0.0.1:$1
 admin: { listen: 127.0.0.1:$2 }
 upstream: http://$UP
 upstream_timeout: 30s
+# Every load generator connection comes from 127.0.0.1: lift the per-IP
+# connection bound so that the in-flight bound is what is measured.
+connections: { max_per_ip: 100000, max: 100000 }
 $3
 log: { level: warn }
 rules:
@@ -85,7 +88,9 @@ cat "$OUT/machine.txt"
 pids+=("$!")
 wait_up "http://$UP/"
 
-config $((BASE_PORT + 1)) $((BASE_PORT + 2)) "" >"$OUT/protected.yaml"
+# PROTECTED: the protected gateway's overload section (default: none, so
+# every default), e.g. PROTECTED="overload: { tolerance: 1.5 }".
+config $((BASE_PORT + 1)) $((BASE_PORT + 2)) "${PROTECTED:-}" >"$OUT/protected.yaml"
 config $((BASE_PORT + 3)) $((BASE_PORT + 4)) "overload: { enabled: false }" >"$OUT/unprotected.yaml"
 "$B/floodgate" serve --config "$OUT/protected.yaml" >"$OUT/protected.log" 2>&1 &
 pids+=("$!")

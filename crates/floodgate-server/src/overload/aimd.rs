@@ -4,32 +4,33 @@
 //! unloaded latency (queueing) or it fails, at most once per window of
 //! requests, as TCP does once per round trip.
 //!
-//! Two averages of the latency to response headers are kept, counted in
-//! samples (no time of its own): a recent one, and a long one of the
-//! unloaded latency, learned from answers taken while the bound is not in
-//! use (and, far more slowly, under load, so that a lasting change of the
-//! upstream is learned in the end). Averages, not minima: one fast answer
-//! (a 404, a health check) does not pin the baseline, and an upstream
-//! whose endpoints differ in latency is judged by its usual mix.
+//! The recent latency (a moving average of the last answers) is compared
+//! with the unloaded latency: the lowest mean latency of the windows of
+//! 256 answers seen over the last 1024 windows. Window means, not single
+//! answers: one fast answer (a 404, a health check) does not pin the
+//! baseline, and an upstream whose endpoints differ in latency is judged by
+//! its usual mix. The lowest over a long span: an overload, whose answers
+//! are all slow, does not teach it, and a lasting change of the upstream is
+//! learned once the span has passed (262,144 answers).
 //!
-//! A pure state machine: it is fed each finished request's latency and the
-//! number in flight.
+//! A pure state machine, counted in answers (no time of its own): it is fed
+//! each finished request's latency and the number in flight.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-/// Lower the bound by this factor on congestion.
-const DECREASE: f64 = 0.9;
+/// On congestion the bound is multiplied by `tolerance × unloaded /
+/// recent` (how far latency is past the threshold), kept within these.
+const DECREASE: (f64, f64) = (0.5, 0.9);
 /// Recent latency within this of the unloaded latency is never congestion
 /// (loopback answers jitter by more than twice a 50 µs baseline).
 const SLACK: f64 = 0.001;
-/// Weight of a sample in the recent average.
+/// Weight of an answer in the recent average.
 const RECENT: f64 = 1.0 / 16.0;
-/// Weight of a sample in the unloaded average, while the bound is not in
-/// use and while it is.
-const LEARN_IDLE: f64 = 1.0 / 256.0;
-const LEARN_LOADED: f64 = 1.0 / 65_536.0;
-/// The first answers, averaged as a plain mean whatever the load.
-const WARM_UP: u64 = 256;
+/// Answers per window.
+const WINDOW: u32 = 256;
+/// Windows whose lowest mean is the unloaded latency.
+const WINDOWS: usize = 1024;
 
 /// The controller's state.
 #[derive(Clone, Debug)]
@@ -40,29 +41,38 @@ pub struct Aimd {
     tolerance: f64,
     /// Recent average latency, seconds (`None`: no answer yet).
     recent: Option<f64>,
-    /// Unloaded average latency, seconds.
-    unloaded: Option<f64>,
-    /// Answers averaged so far (the first [`WARM_UP`] are weighed equally,
-    /// so that the first answer alone does not set the baseline).
-    samples: u64,
+    /// Answers seen (the recent average is a plain mean of the first
+    /// ones).
+    answers: u64,
+    /// The window being filled: sum of latencies and answers.
+    window: (f64, u32),
+    /// Means of the last windows, seconds.
+    means: VecDeque<f64>,
     /// Samples still to come from requests already in flight at the last
     /// decrease; they saw the old bound and must not lower it again.
     cooldown: usize,
+    /// Before the first congestion the bound doubles per window in use
+    /// (slow start, as TCP); after it, it grows by one per window.
+    slow_start: bool,
 }
 
 impl Aimd {
-    /// Starts at `max` (generous: it only comes down when the upstream
-    /// slows down).
+    /// Starts at four times `min` (at most `max`) and grows while the
+    /// bound is in use and the upstream keeps its latency: an overload
+    /// that arrives at once meets a bound near the upstream's pace, not
+    /// `max`.
     pub fn new(min: usize, max: usize, tolerance: f64) -> Aimd {
         Aimd {
-            limit: max as f64,
+            limit: (4 * min).clamp(min.max(1), max) as f64,
             min: min as f64,
             max: max as f64,
             tolerance,
             recent: None,
-            unloaded: None,
-            samples: 0,
+            answers: 0,
+            window: (0.0, 0),
+            means: VecDeque::with_capacity(WINDOWS),
             cooldown: 0,
+            slow_start: true,
         }
     }
 
@@ -71,53 +81,62 @@ impl Aimd {
         self.limit as usize
     }
 
-    /// The unloaded latency learned so far.
+    /// The unloaded latency learned so far: the lowest window mean, or
+    /// the mean of the answers so far before the first window is full.
     pub fn baseline(&self) -> Option<Duration> {
-        self.unloaded.map(Duration::from_secs_f64)
+        self.unloaded().map(Duration::from_secs_f64)
+    }
+
+    fn unloaded(&self) -> Option<f64> {
+        let lowest = self.means.iter().copied().reduce(f64::min);
+        match (lowest, self.window) {
+            (Some(m), _) => Some(m),
+            (None, (_, 0)) => None,
+            (None, (sum, n)) => Some(sum / n as f64),
+        }
     }
 
     /// One request finished after `latency` (to its response headers), or
     /// `failed` (timed out or could not connect), with `in_flight` still in
     /// flight. Returns the new bound.
     pub fn on_sample(&mut self, latency: Duration, failed: bool, in_flight: usize) -> usize {
-        let in_use = in_flight as f64 + 1.0 >= self.limit / 2.0;
-        let congested = if failed {
-            true
-        } else {
+        let mut factor = DECREASE.1;
+        let congested = failed || {
             let l = latency.as_secs_f64();
-            self.samples += 1;
-            // A plain mean while there are fewer answers than a weight's
-            // worth, then the moving average.
-            let warm = if self.samples <= WARM_UP {
-                1.0 / self.samples as f64
-            } else {
-                0.0
+            self.answers = self.answers.saturating_add(1);
+            let weight = RECENT.max(1.0 / self.answers as f64);
+            let recent = match self.recent {
+                None => l,
+                Some(r) => r + (l - r) * weight,
             };
-            let recent = ewma(self.recent, l, RECENT.max(warm));
             self.recent = Some(recent);
-            let learn = if in_use { LEARN_LOADED } else { LEARN_IDLE };
-            let unloaded = ewma(self.unloaded, l, learn.max(warm));
-            self.unloaded = Some(unloaded);
+            self.window.0 += l;
+            self.window.1 += 1;
+            if self.window.1 == WINDOW {
+                if self.means.len() == WINDOWS {
+                    self.means.pop_front();
+                }
+                self.means.push_back(self.window.0 / WINDOW as f64);
+                self.window = (0.0, 0);
+            }
+            let unloaded = self.unloaded().unwrap_or(l);
+            factor = (self.tolerance * unloaded / recent).clamp(DECREASE.0, DECREASE.1);
             recent > unloaded * self.tolerance && recent > unloaded + SLACK
         };
         self.cooldown = self.cooldown.saturating_sub(1);
         if congested {
             if self.cooldown == 0 {
-                self.limit = (self.limit * DECREASE).max(self.min);
+                self.limit = (self.limit * factor).max(self.min);
                 self.cooldown = in_flight.max(1);
+                self.slow_start = false;
             }
-        } else if in_use {
-            // One more per bound's worth of timely answers.
-            self.limit = (self.limit + 1.0 / self.limit).min(self.max);
+        } else if in_flight as f64 + 1.0 >= self.limit / 2.0 {
+            // In use: one more per timely answer in slow start, else one
+            // more per bound's worth of them.
+            let step = if self.slow_start { 1.0 } else { 1.0 / self.limit };
+            self.limit = (self.limit + step).min(self.max);
         }
         self.limit()
-    }
-}
-
-fn ewma(avg: Option<f64>, sample: f64, weight: f64) -> f64 {
-    match avg {
-        None => sample,
-        Some(a) => a + (sample - a) * weight,
     }
 }
 
@@ -139,11 +158,12 @@ mod tests {
 
     #[test]
     fn slow_answers_lower_the_bound_once_per_window() {
-        let mut a = learned(16, 1000);
+        let mut a = learned(250, 1000);
         assert_eq!(a.limit(), 1000);
         // The recent average needs a few slow answers to rise; then the
-        // bound drops once, and the 99 others that were in flight with the
-        // first do not lower it again.
+        // bound drops, by 10% while latency is just past the threshold,
+        // and the 99 others that were in flight with that answer do not
+        // lower it again.
         let mut n = 0;
         while a.on_sample(SLOW, false, 100) == 1000 {
             n += 1;
@@ -153,7 +173,28 @@ mod tests {
         for _ in 0..99 {
             assert_eq!(a.on_sample(SLOW, false, 100), 900);
         }
-        assert_eq!(a.on_sample(SLOW, false, 100), 810);
+        // Far past it (60 ms against 2 x 10 ms), the next window halves it
+        // at most.
+        assert_eq!(a.on_sample(SLOW, false, 100), 450);
+    }
+
+    #[test]
+    fn it_starts_low_and_doubles_per_window_until_the_first_congestion() {
+        let mut a = learned(16, 1024);
+        assert_eq!(a.limit(), 64);
+        // In use and timely: one more per answer.
+        for _ in 0..64 {
+            let n = a.limit();
+            a.on_sample(FAST, false, n);
+        }
+        assert_eq!(a.limit(), 128);
+        // After a congestion, one more per window.
+        while a.on_sample(SLOW, false, 128) >= 128 {}
+        let after = a.limit();
+        for _ in 0..2_000 {
+            a.on_sample(FAST, false, after);
+        }
+        assert!(a.limit() < after + 20, "{} from {after}", a.limit());
     }
 
     #[test]
@@ -192,7 +233,7 @@ mod tests {
 
     #[test]
     fn failures_count_as_congestion_and_teach_nothing() {
-        let mut a = Aimd::new(1, 100, 2.0);
+        let mut a = Aimd::new(25, 100, 2.0);
         // A failure first: no latency is learned from it.
         assert_eq!(a.on_sample(Duration::from_micros(100), true, 0), 90);
         assert_eq!(a.baseline(), None);
@@ -225,7 +266,7 @@ mod tests {
 
     #[test]
     fn tiny_latencies_within_the_slack_are_not_congestion() {
-        let mut a = Aimd::new(1, 100, 2.0);
+        let mut a = Aimd::new(25, 100, 2.0);
         a.on_sample(Duration::from_micros(50), false, 0);
         for _ in 0..100 {
             assert_eq!(a.on_sample(Duration::from_micros(400), false, 0), 100);
@@ -233,21 +274,22 @@ mod tests {
     }
 
     #[test]
-    fn a_lasting_change_of_the_upstream_is_learned() {
+    fn an_overload_does_not_teach_the_baseline_but_a_lasting_change_does() {
         let mut a = learned(1, 100);
-        // 15 ms with few in flight: within tolerance, learned quickly.
-        for _ in 0..5_000 {
+        // 20,000 slow answers (an overload): the lowest window is still
+        // the unloaded one.
+        for _ in 0..20_000 {
+            a.on_sample(Duration::from_millis(40), false, 100);
+        }
+        assert_eq!(a.baseline(), Some(FAST));
+        // A lasting change outlives every window that remembers 10 ms.
+        for _ in 0..(WINDOW as usize * WINDOWS) {
             a.on_sample(Duration::from_millis(15), false, 5);
         }
         let b = a.baseline().unwrap();
         assert!(b > Duration::from_millis(14), "{b:?}");
-        // Under load the baseline moves too, but far more slowly: an
-        // overload does not teach it much.
-        let mut loaded = learned(1, 100);
-        for _ in 0..5_000 {
-            loaded.on_sample(Duration::from_millis(15), false, 100);
-        }
-        let b = loaded.baseline().unwrap();
-        assert!(b < Duration::from_millis(11), "{b:?}");
+        // And 25 ms is now no congestion.
+        let before = a.limit();
+        assert!(a.on_sample(Duration::from_millis(25), false, 100) >= before);
     }
 }

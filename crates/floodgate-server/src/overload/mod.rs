@@ -84,16 +84,22 @@ impl Drop for Permit {
 impl Overload {
     /// Admission with `settings`; `clock` paces the log.
     pub fn new(settings: Settings, clock: Arc<dyn MonotonicClock>) -> Arc<Overload> {
+        let aimd = Aimd::new(
+            settings.min_limit,
+            settings.max_in_flight,
+            settings.tolerance,
+        );
+        let start = if settings.adaptive {
+            aimd.limit()
+        } else {
+            settings.max_in_flight
+        };
         Arc::new(Overload {
             settings,
-            limit: AtomicUsize::new(settings.max_in_flight),
+            limit: AtomicUsize::new(start),
             in_flight: AtomicUsize::new(0),
             shed: AtomicU64::new(0),
-            aimd: Mutex::new(Aimd::new(
-                settings.min_limit,
-                settings.max_in_flight,
-                settings.tolerance,
-            )),
+            aimd: Mutex::new(aimd),
             clock,
             logged: Mutex::new(None),
         })
@@ -228,7 +234,8 @@ mod tests {
         let settings = Settings {
             max_in_flight: max,
             adaptive,
-            min_limit: 1,
+            // An adaptive bound starts at 4 x min_limit: at `max` here.
+            min_limit: max.div_ceil(4),
             tolerance: 2.0,
         };
         Overload::new(
