@@ -133,7 +133,11 @@ impl Aimd {
         } else if in_flight as f64 + 1.0 >= self.limit / 2.0 {
             // In use: one more per timely answer in slow start, else one
             // more per bound's worth of them.
-            let step = if self.slow_start { 1.0 } else { 1.0 / self.limit };
+            let step = if self.slow_start {
+                1.0
+            } else {
+                1.0 / self.limit
+            };
             self.limit = (self.limit + step).min(self.max);
         }
         self.limit()
