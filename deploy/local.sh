@@ -106,11 +106,13 @@ trap cleanup EXIT
 trap 'interrupted=1; exit 130' INT
 trap 'interrupted=1; exit 143' TERM
 
-# A port nothing listens on now (and not handed out before).
+# A port nothing listens on now (and not handed out before), below the
+# kernel's ephemeral range (32768 and up on Linux), where an outgoing
+# connection could take it between this check and the bind.
 free_port() {
     local p
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000))
         case "$taken" in *" $p "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             taken="$taken$p "
