@@ -10,8 +10,12 @@ use axum::body::Body;
 use axum::Router;
 use floodgate_core::{Clock, Limiter, ManualClock, MemoryStore, Store, Timestamp};
 use floodgate_server::admin::{self, Admin};
+use floodgate_server::analytics::Analytics;
 use floodgate_server::auth::Auth;
 use floodgate_server::config::Config;
+use floodgate_server::dashboard::latency::Window;
+use floodgate_server::dashboard::session::Sessions;
+use floodgate_server::dashboard::Dashboard;
 use floodgate_server::live::backend::MemoryBackend;
 use floodgate_server::live::LivePolicy;
 use floodgate_server::logs::RejectionLog;
@@ -63,6 +67,18 @@ fn fixture() -> &'static Fixture {
             )
             .await
             .expect("live policy");
+            let dashboard_config = &config.document.server.admin.dashboard;
+            let dashboard = Arc::new(Dashboard {
+                analytics: Arc::new(Analytics::new(
+                    dashboard_config.near_limit_share(),
+                    clock.clone(),
+                )),
+                sessions: Sessions::new(dashboard_config.session_ttl(), clock.clone()),
+                redis: None,
+                store_latency: Window::new(metrics.store_latency()),
+                replica: "fuzz".into(),
+                near_limit_share: dashboard_config.near_limit_share(),
+            });
             admin::router(Admin {
                 handle,
                 metrics,
@@ -70,6 +86,7 @@ fn fixture() -> &'static Fixture {
                 auth: Arc::new(Auth::new(Default::default(), clock)),
                 ready: Arc::new(AtomicBool::new(true)),
                 live,
+                dashboard,
             })
         });
         Fixture { rt, router }
