@@ -33,18 +33,8 @@ B=target/release
 LG="$B/floodgate-loadgen --threads $LG_THREADS"
 UP=127.0.0.1:$BASE_PORT
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-wait_up() {
-    for _ in $(seq 100); do
-        curl -fs "$1" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "$1 did not come up" >&2
-    exit 1
-}
+# shellcheck source=lib.sh
+source crates/floodgate-loadgen/bench/lib.sh
 
 # A gateway config: $1 public port, $2 admin port, $3 the overload section.
 config() {

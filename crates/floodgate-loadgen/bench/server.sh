@@ -40,18 +40,8 @@ else
     STEADY=15s; SAT=10s; SWEEP=5s; MILLION=1000000
 fi
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-wait_up() {
-    for _ in $(seq 100); do
-        curl -fs "$1" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "$1 did not come up" >&2
-    exit 1
-}
+# shellcheck source=lib.sh
+source crates/floodgate-loadgen/bench/lib.sh
 
 # floodgate config from a template, with this run's ports.
 config() {
