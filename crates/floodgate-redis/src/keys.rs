@@ -148,6 +148,18 @@ pub fn policy_channel(prefix: &str) -> String {
     format!("{prefix}policy")
 }
 
+/// The fleet view's sorted set of replicas by their last report's time,
+/// `{prefix}{fleet}:seen`. Its hash tag is `fleet`, like the reports'.
+pub fn fleet_seen_key(prefix: &str) -> String {
+    format!("{prefix}{{fleet}}:seen")
+}
+
+/// The fleet view's hash of each replica's last report,
+/// `{prefix}{fleet}:reports`.
+pub fn fleet_reports_key(prefix: &str) -> String {
+    format!("{prefix}{{fleet}}:reports")
+}
+
 /// The Redis Cluster hash slot of `key` (CRC16/XMODEM of its hash tag,
 /// modulo 16384), as Redis computes it.
 pub fn slot(key: &str) -> u16 {

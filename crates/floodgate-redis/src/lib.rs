@@ -68,6 +68,7 @@ mod breaker;
 mod calls;
 pub mod config;
 mod conn;
+pub mod fleet;
 mod gather;
 pub mod keys;
 pub mod lazy;
@@ -78,6 +79,7 @@ pub mod store;
 
 pub use breaker::BreakerState;
 pub use config::{BreakerConfig, ConfigError, RedisConfig, RedisKind, Scripting, TimeSource};
+pub use fleet::{FleetMember, RedisFleet};
 pub use lazy::LazyRedisStore;
 pub use policy_store::{Commit, RedisPolicyStore, StoredPolicy};
 pub use resilient::{FailurePolicy, ResilienceStats, ResilientStore};
