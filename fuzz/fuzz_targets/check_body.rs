@@ -78,6 +78,7 @@ fn fixture() -> &'static Fixture {
                 store_latency: Window::new(metrics.store_latency()),
                 replica: "fuzz".into(),
                 near_limit_share: dashboard_config.near_limit_share(),
+                fleet: None,
             });
             admin::router(Admin {
                 handle,

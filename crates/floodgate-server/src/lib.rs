@@ -16,6 +16,7 @@
 //! - [`admin`]: the admin router: `/metrics`, `/healthz`, `/readyz`.
 //! - [`analytics`]: bounded per-rule series and top identities.
 //! - [`dashboard`]: `/dashboard`, its login, sessions and data.
+//! - [`fleet`]: on Redis, each replica's report for the fleet view.
 //! - [`auth`]: admin tokens, roles, and the admin router's middleware.
 //! - [`check`]: `POST /v1/check`, the decision API.
 //! - [`grpc`]: the gRPC listener's services: Envoy's rate limit
@@ -43,6 +44,7 @@ pub mod config;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
+pub mod fleet;
 pub mod grpc;
 pub mod import;
 pub mod listener;

@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::dashboard::session::Sessions;
 use crate::dashboard::Dashboard;
 use crate::error::{ReloadError, ServerError};
+use crate::fleet::Fleet;
 use crate::listener::Listener;
 use crate::live::LivePolicy;
 use crate::logs::RejectionLog;
@@ -188,7 +189,7 @@ pub async fn start(
     } = stores::build(&config, opts.monotonic.clone(), metrics.store_latency()).await;
     metrics.set_store(store.clone(), redis.clone());
     let limiter = Arc::new(Limiter::new(config.policy.clone(), store.clone()));
-    let dashboard_config = config.document.server.admin.dashboard;
+    let dashboard_config = config.document.server.admin.dashboard.clone();
     // The dashboard and the metric `floodgate_near_limit_total` count
     // near-limit decisions at the same share.
     metrics
@@ -258,7 +259,19 @@ pub async fn start(
     .map_err(ServerError::Policy)?;
     let ready = Arc::new(AtomicBool::new(true));
     let auth = Arc::new(Auth::new(config.admin_tokens.clone(), opts.clock.clone()));
-    let admin_app = admin::router(Admin {
+    let fleet = config.redis.clone().map(|rc| {
+        Arc::new(Fleet::new(
+            dashboard_config
+                .replica
+                .clone()
+                .unwrap_or_else(|| crate::fleet::default_replica_name(admin_addr.port())),
+            dashboard_config.publish_every(),
+            dashboard_config.replica_timeout(),
+            rc,
+            opts.clock.clone(),
+        ))
+    });
+    let admin_state = Admin {
         handle: handle.clone(),
         metrics: metrics.clone(),
         auth: auth.clone(),
@@ -269,10 +282,14 @@ pub async fn start(
             sessions: Sessions::new(dashboard_config.session_ttl(), opts.clock.clone()),
             redis: redis.clone(),
             store_latency: crate::dashboard::latency::Window::new(metrics.store_latency()),
-            replica: admin_addr.to_string(),
+            replica: fleet
+                .as_ref()
+                .map_or_else(|| admin_addr.to_string(), |f| f.replica.clone()),
             near_limit_share: dashboard_config.near_limit_share(),
+            fleet,
         }),
-    });
+    };
+    let admin_app = admin::router(admin_state.clone());
 
     let admin_serving = Listener::new(
         "admin",
@@ -297,6 +314,7 @@ pub async fn start(
     if let Some(r) = &redis_policy {
         r.spawn_sync(reloader.live.clone(), stop_rx.clone());
     }
+    crate::fleet::spawn_publisher(admin_state, stop_rx.clone());
     if let (Some(path), Some(every)) = (opts.config_path.clone(), opts.watch_interval) {
         let reloader = reloader.clone();
         let mut stop = stop_rx.clone();

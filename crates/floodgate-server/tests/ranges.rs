@@ -246,6 +246,22 @@ fn bad_cases() -> Vec<Case> {
             server("store:\n  shards: 5000\n"),
             "shards: 5000",
         ),
+        // The dashboard's fleet view.
+        case(
+            "dashboard_publish_every_50ms",
+            server("admin:\n  dashboard:\n    publish_every: 50ms\n"),
+            "publish_every: 50ms",
+        ),
+        case(
+            "dashboard_replica_timeout_below_twice_publish_every",
+            server("admin:\n  dashboard:\n    publish_every: 5s\n    replica_timeout: 9s\n"),
+            "replica_timeout: 9s",
+        ),
+        case(
+            "dashboard_replica_with_a_space",
+            server("admin:\n  dashboard:\n    replica: \"web 1\"\n"),
+            "replica: \"web 1\"",
+        ),
         case(
             "url_under_memory",
             server("store:\n  kind: memory\n  url: redis://127.0.0.1:6379\n"),

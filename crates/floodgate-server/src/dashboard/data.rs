@@ -1,6 +1,6 @@
 //! `GET /dashboard/data`: what the dashboard shows, as JSON: the
 //! analytics of the last 15 minutes, store health, the live policy and
-//! its history.
+//! its history, and on Redis the fleet.
 
 use std::collections::HashMap;
 
@@ -25,16 +25,21 @@ fn name_clients(list: &mut [TopEntry], clients: &HashMap<String, (String, Option
     }
 }
 
-/// The analytics, with client names.
-pub async fn analytics(admin: &Admin) -> Snapshot {
-    let mut s = admin.dashboard.analytics.snapshot(WINDOW_SECS, TOP);
-    let clients: HashMap<_, _> = admin
+/// The API keys' client names and tiers, by fingerprint.
+async fn client_names(admin: &Admin) -> HashMap<String, (String, Option<String>)> {
+    admin
         .live
         .clients()
         .await
         .into_iter()
         .map(|(fp, tier, name)| (fp, (tier, name)))
-        .collect();
+        .collect()
+}
+
+/// The analytics, with client names.
+pub async fn analytics(admin: &Admin) -> Snapshot {
+    let mut s = admin.dashboard.analytics.snapshot(WINDOW_SECS, TOP);
+    let clients = client_names(admin).await;
     name_clients(&mut s.top_limited, &clients);
     name_clients(&mut s.top_near_limit, &clients);
     s
@@ -106,7 +111,18 @@ pub async fn build(admin: &Admin) -> Value {
     let s = analytics(admin).await;
     let store = store(admin, &s);
     let policy = policy(admin).await;
+    let fleet = match &admin.dashboard.fleet {
+        Some(f) => {
+            let mut v = f.view().await;
+            let clients = client_names(admin).await;
+            name_clients(&mut v.top_limited, &clients);
+            name_clients(&mut v.top_near_limit, &clients);
+            serde_json::to_value(v).unwrap_or(Value::Null)
+        }
+        None => Value::Null,
+    };
     json!({
+        "fleet": fleet,
         "replica": admin.dashboard.replica,
         "near_limit_share": admin.dashboard.near_limit_share,
         "analytics": s,

@@ -57,6 +57,8 @@ pub struct Dashboard {
     pub replica: String,
     /// The near-limit share in force.
     pub near_limit_share: f64,
+    /// The fleet view (on a Redis store).
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 /// Whether the request may see the dashboard's data: no tokens

@@ -1,0 +1,320 @@
+//! What a replica publishes of itself ([`Report`]), and the fleet as one
+//! replica's dashboard shows it ([`FleetView`]): every replica heard of,
+//! alive or gone, and the alive ones' counts added up.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::analytics::snapshot::{Latency, Totals};
+use crate::analytics::{Snapshot, TopEntry};
+
+/// One rule's counts on one replica.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleReport {
+    /// The rule.
+    pub rule: String,
+    /// Since the replica started.
+    pub totals: Totals,
+    /// Over the last minute.
+    pub last_minute: Totals,
+}
+
+/// A replica's report: its counts, top identities (API keys by
+/// fingerprint, never raw), decision latency, store health and policy
+/// version.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    /// Its name.
+    pub replica: String,
+    /// When it was made, Unix ms.
+    pub time_ms: u64,
+    /// When the replica started, Unix ms.
+    pub started_ms: u64,
+    /// The live policy's version it runs.
+    pub policy_version: u64,
+    /// All rules since start.
+    pub totals: Totals,
+    /// All rules over the last minute.
+    pub last_minute: Totals,
+    /// Each rule.
+    pub rules: Vec<RuleReport>,
+    /// Its most limited identities of the last 5 to 10 minutes.
+    pub top_limited: Vec<TopEntry>,
+    /// Its identities most often near a limit.
+    pub top_near_limit: Vec<TopEntry>,
+    /// Its decision latency over the last minute.
+    pub latency: Latency,
+    /// Its view of the store (as the dashboard's `store`).
+    pub store: Value,
+}
+
+fn sum(v: &[u64]) -> u64 {
+    v.iter().sum()
+}
+
+impl Report {
+    /// The report of a snapshot of the last minute.
+    pub fn new(
+        replica: &str,
+        time_ms: u64,
+        started_ms: u64,
+        policy_version: u64,
+        s: Snapshot,
+        store: Value,
+    ) -> Report {
+        let rules: Vec<RuleReport> = s
+            .rules
+            .iter()
+            .map(|r| RuleReport {
+                rule: r.rule.clone(),
+                totals: r.totals,
+                last_minute: Totals {
+                    allowed: sum(&r.allowed),
+                    limited: sum(&r.limited),
+                    shadow_limited: sum(&r.shadow_limited),
+                    near_limit: sum(&r.near_limit),
+                },
+            })
+            .collect();
+        let mut last_minute = Totals::default();
+        for r in &rules {
+            last_minute.add(&r.last_minute);
+        }
+        Report {
+            replica: replica.to_string(),
+            time_ms,
+            started_ms,
+            policy_version,
+            totals: s.totals,
+            last_minute,
+            rules,
+            top_limited: s.top_limited,
+            top_near_limit: s.top_near_limit,
+            latency: s.latency,
+            store,
+        }
+    }
+}
+
+/// One replica in the fleet view.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplicaView {
+    /// Its name.
+    pub replica: String,
+    /// Whether it is the replica answering.
+    pub this: bool,
+    /// Heard from within the replica timeout.
+    pub alive: bool,
+    /// When it last published, Unix ms.
+    pub seen_ms: u64,
+    /// How long ago, ms (by the answering replica's clock).
+    pub age_ms: u64,
+    /// Its last report (none if unreadable).
+    pub report: Option<Report>,
+}
+
+/// The fleet as one replica sees it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FleetView {
+    /// A replica silent for longer is gone.
+    pub replica_timeout_ms: u64,
+    /// Replicas alive.
+    pub alive: usize,
+    /// Replicas gone (silent past the timeout, not yet forgotten).
+    pub gone: usize,
+    /// Every replica, alive first, by name.
+    pub replicas: Vec<ReplicaView>,
+    /// The alive replicas' totals since each started.
+    pub totals: Totals,
+    /// The alive replicas' last minute.
+    pub last_minute: Totals,
+    /// Each rule, over the alive replicas.
+    pub rules: Vec<RuleReport>,
+    /// The most limited identities over the alive replicas.
+    pub top_limited: Vec<TopEntry>,
+    /// The identities most often near a limit over the alive replicas.
+    pub top_near_limit: Vec<TopEntry>,
+    /// Why the fleet could not be read, when it could not.
+    pub error: Option<String>,
+}
+
+/// The `top` largest of several replicas' lists, counts of one identity
+/// added up.
+pub fn merge_top<'a>(lists: impl IntoIterator<Item = &'a [TopEntry]>, top: usize) -> Vec<TopEntry> {
+    let mut all: HashMap<(String, String), TopEntry> = HashMap::new();
+    for list in lists {
+        for e in list {
+            all.entry((e.kind.clone(), e.identity.clone()))
+                .and_modify(|m| {
+                    m.count += e.count;
+                    m.error += e.error;
+                    if m.tier.is_none() {
+                        m.tier.clone_from(&e.tier);
+                    }
+                })
+                .or_insert_with(|| e.clone());
+        }
+    }
+    let mut out: Vec<TopEntry> = all.into_values().collect();
+    out.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| (&a.kind, &a.identity).cmp(&(&b.kind, &b.identity)))
+    });
+    out.truncate(top);
+    out
+}
+
+impl FleetView {
+    /// The view of `replicas` as `this` sees them at `now_ms`.
+    pub fn new(
+        this: &str,
+        now_ms: u64,
+        timeout_ms: u64,
+        members: Vec<(String, u64, Option<Report>)>,
+        top: usize,
+    ) -> FleetView {
+        let mut v = FleetView {
+            replica_timeout_ms: timeout_ms,
+            ..FleetView::default()
+        };
+        let mut rules: Vec<RuleReport> = Vec::new();
+        for (replica, seen_ms, report) in members {
+            let age_ms = now_ms.saturating_sub(seen_ms);
+            let alive = age_ms <= timeout_ms;
+            if alive {
+                v.alive += 1;
+                if let Some(r) = &report {
+                    v.totals.add(&r.totals);
+                    v.last_minute.add(&r.last_minute);
+                    for rr in &r.rules {
+                        match rules.iter_mut().find(|m| m.rule == rr.rule) {
+                            Some(m) => {
+                                m.totals.add(&rr.totals);
+                                m.last_minute.add(&rr.last_minute);
+                            }
+                            None => rules.push(rr.clone()),
+                        }
+                    }
+                }
+            } else {
+                v.gone += 1;
+            }
+            v.replicas.push(ReplicaView {
+                this: replica == this,
+                replica,
+                alive,
+                seen_ms,
+                age_ms,
+                report,
+            });
+        }
+        v.replicas
+            .sort_by(|a, b| b.alive.cmp(&a.alive).then(a.replica.cmp(&b.replica)));
+        let alive_reports = || {
+            v.replicas
+                .iter()
+                .filter(|r| r.alive)
+                .filter_map(|r| r.report.as_ref())
+        };
+        v.top_limited = merge_top(alive_reports().map(|r| r.top_limited.as_slice()), top);
+        v.top_near_limit = merge_top(alive_reports().map(|r| r.top_near_limit.as_slice()), top);
+        v.rules = rules;
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(identity: &str, count: u64) -> TopEntry {
+        TopEntry {
+            kind: "ip".into(),
+            identity: identity.into(),
+            client: None,
+            tier: None,
+            count,
+            error: 0,
+        }
+    }
+
+    fn report(name: &str, allowed: u64, top: Vec<TopEntry>) -> Report {
+        let t = Totals {
+            allowed,
+            limited: 1,
+            shadow_limited: 0,
+            near_limit: 0,
+        };
+        Report {
+            replica: name.into(),
+            time_ms: 0,
+            started_ms: 0,
+            policy_version: 1,
+            totals: t,
+            last_minute: t,
+            rules: vec![RuleReport {
+                rule: "r".into(),
+                totals: t,
+                last_minute: t,
+            }],
+            top_limited: top,
+            top_near_limit: Vec::new(),
+            latency: Latency::default(),
+            store: Value::Null,
+        }
+    }
+
+    #[test]
+    fn only_alive_replicas_count_and_top_lists_add_up() {
+        let members = vec![
+            (
+                "b".into(),
+                9_000,
+                Some(report("b", 5, vec![entry("1.1.1.1", 4)])),
+            ),
+            (
+                "a".into(),
+                10_000,
+                Some(report(
+                    "a",
+                    7,
+                    vec![entry("1.1.1.1", 3), entry("2.2.2.2", 5)],
+                )),
+            ),
+            (
+                "gone".into(),
+                1_000,
+                Some(report("gone", 100, vec![entry("3.3.3.3", 99)])),
+            ),
+        ];
+        let v = FleetView::new("a", 10_500, 2_000, members, 10);
+        assert_eq!((v.alive, v.gone), (2, 1));
+        let names: Vec<(&str, bool, bool)> = v
+            .replicas
+            .iter()
+            .map(|r| (r.replica.as_str(), r.alive, r.this))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("a", true, true),
+                ("b", true, false),
+                ("gone", false, false)
+            ]
+        );
+        assert_eq!(v.totals.allowed, 12);
+        assert_eq!(v.rules.len(), 1);
+        assert_eq!(v.rules[0].totals.allowed, 12);
+        assert_eq!(v.rules[0].totals.limited, 2);
+        let top: Vec<(&str, u64)> = v
+            .top_limited
+            .iter()
+            .map(|e| (e.identity.as_str(), e.count))
+            .collect();
+        assert_eq!(top, vec![("1.1.1.1", 7), ("2.2.2.2", 5)]);
+        assert_eq!(v.replicas[2].age_ms, 9_500);
+    }
+}
