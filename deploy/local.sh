@@ -6,11 +6,12 @@
 #   deploy/local.sh          start everything, print the addresses, run
 #                            until Ctrl-C (or until one process exits)
 #   deploy/local.sh smoke    start everything, check that the three
-#                            replicas enforce one shared limit exactly and
-#                            that Prometheus scrapes all three, then stop;
-#                            exit 0 when both hold
+#                            replicas enforce one shared limit exactly,
+#                            that Prometheus scrapes all three and that
+#                            replica 1's dashboard shows all three alive,
+#                            then stop; exit 0 when all hold
 #
-# Needs: redis-server, redis-cli, prometheus, curl, and the floodgate
+# Needs: redis-server, redis-cli, prometheus, curl, python3, and the floodgate
 # binary (cargo build --release -p floodgate-server).
 #
 # Environment (all optional):
@@ -50,7 +51,7 @@ die() {
     exit 1
 }
 
-for tool in redis-server redis-cli prometheus curl; do
+for tool in redis-server redis-cli prometheus curl python3; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed"
 done
 
@@ -155,7 +156,9 @@ upstream_line=""
 for i in 0 1 2; do
     cat >"$work/floodgate-$((i + 1)).yaml" <<EOF
 listen: 127.0.0.1:${public_ports[$i]}
-admin: { listen: 127.0.0.1:${admin_ports[$i]} }
+admin:
+  listen: 127.0.0.1:${admin_ports[$i]}
+  dashboard: { replica: replica-$((i + 1)), publish_every: 500ms }
 ${upstream_line}
 store:
   kind: redis
@@ -202,6 +205,18 @@ all_targets_up() {
         [ "$(grep -o '"health":"up"' <<<"$body" | wc -l)" -eq 3 ]
 }
 
+# Whether replica 1's dashboard shows the fleet: three replicas alive,
+# and the fleet's allowed total over the last minute at least $1.
+fleet_seen() {
+    curl -fsS "http://127.0.0.1:${admin_ports[0]}/dashboard/data" | python3 -c '
+import json, sys
+f = json.load(sys.stdin)["fleet"]
+names = sorted(r["replica"] for r in f["replicas"] if r["alive"])
+sys.exit(0 if names == ["replica-1", "replica-2", "replica-3"]
+         and f["last_minute"]["allowed"] >= int(sys.argv[1]) else 1)
+' "$1"
+}
+
 if [ "$mode" = smoke ]; then
     # 1.5 × the limit, spread over the three replicas in turn: exactly
     # `limit` allowed in all, the rest 429.
@@ -222,6 +237,8 @@ if [ "$mode" = smoke ]; then
     [ "$denied" -eq $((total - limit)) ] || die "limited $denied, expected $((total - limit))"
     wait_for "three 'up' floodgate targets in Prometheus" all_targets_up
     say "Prometheus scrapes all three replicas (targets API: up)"
+    wait_for "the fleet on replica 1's dashboard" fleet_seen "$limit"
+    say "replica 1's dashboard shows the fleet: three replicas alive"
     echo "smoke test passed"
     exit 0
 fi

@@ -24,6 +24,10 @@ fn local_topology_smoke_test_passes() {
     );
     assert!(stdout.contains("smoke test passed"), "{stdout}\n{stderr}");
     assert!(
+        stderr.contains("dashboard shows the fleet: three replicas alive"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
         stderr.contains("45 requests: 30 allowed, 15 limited (limit 30)"),
         "{stderr}"
     );

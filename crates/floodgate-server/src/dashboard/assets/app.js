@@ -117,10 +117,42 @@ function render(d) {
     cell(tr, h.actor);
     cell(tr, h.summary);
   });
+  renderFleet(d.fleet, us);
   const st = $("status");
   st.textContent = `updated ${new Date().toLocaleTimeString("en-GB")}`;
   st.className = "status ok";
   st.dataset.updates = String(Number(st.dataset.updates || 0) + 1);
+}
+
+// On Redis: every replica's last report, and the alive ones' sums.
+function renderFleet(f, us) {
+  $("fleet-section").hidden = !f;
+  if (!f) return;
+  $("fleet-error").textContent = f.error ? `The fleet cannot be read: ${f.error}` : "";
+  $("fleet-summary").textContent = `(${f.alive} alive, ${f.gone} gone; gone after ${fmt(f.replica_timeout_ms / 1000)} s of silence)`;
+  fill("fleet", f.replicas, (tr, r) => {
+    const rep = r.report || {};
+    const t = rep.totals || {}, m = rep.last_minute || {}, st = rep.store || {};
+    tr.dataset.replica = r.replica;
+    cell(tr, r.this ? `${r.replica} (this one)` : r.replica, "replica");
+    cell(tr, r.alive ? "alive" : "gone", r.alive ? "up" : "down");
+    cell(tr, `${fmt(Math.round(r.age_ms / 1000))} s ago`);
+    cell(tr, rep.policy_version === undefined ? "–" : `version ${rep.policy_version}`);
+    cell(tr, fmt(t.allowed), "allowed");
+    cell(tr, fmt(t.limited), "limited");
+    cell(tr, fmt(m.allowed));
+    cell(tr, fmt(m.limited));
+    cell(tr, us(rep.latency ? rep.latency.p99_us : null));
+    cell(tr, st.kind === "redis" ? `Redis ${st.redis_up ? "up" : "down"}, breaker ${st.breaker}, ${fmt(st.fallback_decisions ? st.fallback_decisions.total : 0)} by the fallback` : (st.kind || "–"));
+  });
+  fill("fleet-rules", f.rules, (tr, r) => {
+    cell(tr, r.rule);
+    cell(tr, fmt(r.totals.allowed), "allowed");
+    cell(tr, fmt(r.totals.limited), "limited");
+    cell(tr, fmt(r.totals.shadow_limited), "shadow");
+    cell(tr, fmt(r.last_minute.limited));
+  });
+  fill("fleet-top-limited", f.top_limited, (tr, e) => identity(tr, e, e.count));
 }
 
 async function poll() {
