@@ -64,6 +64,14 @@ function identity(tr, e, count) {
   cell(tr, fmt(count), "count");
 }
 
+// A rule's name and totals: allowed, limited, shadow-limited.
+function ruleCells(tr, r) {
+  cell(tr, r.rule);
+  cell(tr, fmt(r.totals.allowed), "allowed");
+  cell(tr, fmt(r.totals.limited), "limited");
+  cell(tr, fmt(r.totals.shadow_limited), "shadow");
+}
+
 function render(d) {
   const a = d.analytics;
   $("replica").textContent = `replica ${d.replica}`;
@@ -79,10 +87,7 @@ function render(d) {
   $("charts").replaceChildren(...a.rules.map(chart));
   fill("rules", a.rules, (tr, r) => {
     tr.dataset.rule = r.rule;
-    cell(tr, r.rule);
-    cell(tr, fmt(r.totals.allowed), "allowed");
-    cell(tr, fmt(r.totals.limited), "limited");
-    cell(tr, fmt(r.totals.shadow_limited), "shadow");
+    ruleCells(tr, r);
     cell(tr, fmt(r.totals.near_limit));
   });
   fill("top-limited", a.top_limited, (tr, e) => identity(tr, e, e.count));
@@ -146,10 +151,7 @@ function renderFleet(f, us) {
     cell(tr, st.kind === "redis" ? `Redis ${st.redis_up ? "up" : "down"}, breaker ${st.breaker}, ${fmt(st.fallback_decisions ? st.fallback_decisions.total : 0)} by the fallback` : (st.kind || "–"));
   });
   fill("fleet-rules", f.rules, (tr, r) => {
-    cell(tr, r.rule);
-    cell(tr, fmt(r.totals.allowed), "allowed");
-    cell(tr, fmt(r.totals.limited), "limited");
-    cell(tr, fmt(r.totals.shadow_limited), "shadow");
+    ruleCells(tr, r);
     cell(tr, fmt(r.last_minute.limited));
   });
   fill("fleet-top-limited", f.top_limited, (tr, e) => identity(tr, e, e.count));
