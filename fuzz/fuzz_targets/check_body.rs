@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Body;
 use axum::Router;
 use floodgate_core::{Clock, Limiter, ManualClock, MemoryStore, Store, Timestamp};
-use floodgate_server::admin::{self, Admin};
+use floodgate_server::admin::{self, Admin, AdminState};
 use floodgate_server::analytics::Analytics;
 use floodgate_server::auth::Auth;
 use floodgate_server::config::Config;
@@ -80,7 +80,7 @@ fn fixture() -> &'static Fixture {
                 near_limit_share: dashboard_config.near_limit_share(),
                 fleet: None,
             });
-            admin::router(Admin {
+            admin::router(Admin::new(AdminState {
                 handle,
                 metrics,
                 // No tokens: every request is the anonymous admin.
@@ -88,7 +88,7 @@ fn fixture() -> &'static Fixture {
                 ready: Arc::new(AtomicBool::new(true)),
                 live,
                 dashboard,
-            })
+            }))
         });
         Fixture { rt, router }
     })

@@ -24,9 +24,27 @@ use serde_json::json;
 use crate::auth::{self, Auth};
 use crate::metrics::Metrics;
 
-/// The admin listener's state.
+/// The admin listener's state, shared: every request gets a clone of
+/// one `Arc` (one reference count), whatever the state holds.
 #[derive(Clone)]
-pub struct Admin {
+pub struct Admin(Arc<AdminState>);
+
+impl Admin {
+    /// The state, shared.
+    pub fn new(state: AdminState) -> Admin {
+        Admin(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for Admin {
+    type Target = AdminState;
+    fn deref(&self) -> &AdminState {
+        &self.0
+    }
+}
+
+/// What the admin listener's handlers reach.
+pub struct AdminState {
     /// The limiter the public listener uses.
     pub handle: LimiterHandle,
     /// Metrics.

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::admin::{self, Admin};
+use crate::admin::{self, Admin, AdminState};
 use crate::analytics::{Analytics, Both};
 use crate::auth::Auth;
 use crate::config::Config;
@@ -271,7 +271,7 @@ pub async fn start(
             opts.clock.clone(),
         ))
     });
-    let admin_state = Admin {
+    let admin_state = Admin::new(AdminState {
         handle: handle.clone(),
         metrics: metrics.clone(),
         auth: auth.clone(),
@@ -288,7 +288,7 @@ pub async fn start(
             near_limit_share: dashboard_config.near_limit_share(),
             fleet,
         }),
-    };
+    });
     let admin_app = admin::router(admin_state.clone());
 
     let admin_serving = Listener::new(
