@@ -17,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::grpc::Channels;
 use crate::keys;
 use crate::scenario::{Identity, Mode, Scenario};
 
@@ -37,6 +38,7 @@ pub struct Clients {
     scenario: Scenario,
     shared: HttpClient,
     bound: Vec<OnceLock<HttpClient>>,
+    grpc: Option<Channels>,
 }
 
 fn pool(local: Option<IpAddr>, idle: Duration) -> HttpClient {
@@ -50,7 +52,8 @@ fn pool(local: Option<IpAddr>, idle: Duration) -> HttpClient {
 }
 
 impl Clients {
-    /// Clients for `scenario`.
+    /// Clients for `scenario`. In gRPC mode, must be called within a
+    /// tokio runtime.
     pub fn new(scenario: &Scenario) -> Clients {
         let bind = scenario.mode == Mode::Http && scenario.identity == Identity::Ip;
         let bound = if bind {
@@ -62,6 +65,7 @@ impl Clients {
             scenario: scenario.clone(),
             shared: pool(None, Duration::from_secs(30)),
             bound,
+            grpc: (scenario.mode == Mode::Grpc).then(|| Channels::new(scenario)),
         }
     }
 
@@ -79,6 +83,32 @@ impl Clients {
                 api_key: None,
             },
         }
+    }
+
+    /// The gRPC connections (gRPC mode).
+    pub fn grpc(&self) -> Option<&Channels> {
+        self.grpc.as_ref()
+    }
+
+    /// The value of client `k`'s descriptor entry (gRPC mode): its API
+    /// key, or its address.
+    pub fn descriptor_value(&self, k: usize) -> String {
+        let who = self.who(k);
+        who.api_key.unwrap_or_else(|| who.ip.to_string())
+    }
+
+    /// The `ShouldRateLimit` request client `k` sends (gRPC mode).
+    pub fn grpc_request(
+        &self,
+        k: usize,
+    ) -> envoy_types::pb::envoy::service::ratelimit::v3::RateLimitRequest {
+        let s = &self.scenario;
+        crate::grpc::request(&s.domain, &s.descriptor_key, &self.descriptor_value(k))
+    }
+
+    /// The scenario's gRPC `domain` and descriptor key.
+    pub fn descriptor_target(&self) -> (&str, &str) {
+        (&self.scenario.domain, &self.scenario.descriptor_key)
     }
 
     /// The pool client `k` sends on.
@@ -117,7 +147,7 @@ impl Clients {
                 }
                 r.body(Full::new(Bytes::new())).expect("valid request")
             }
-            Mode::Check => {
+            Mode::Check | Mode::Grpc => {
                 let body = serde_json::json!({
                     "attributes": {
                         "ip": who.ip.to_string(),
@@ -141,7 +171,7 @@ impl Clients {
     pub fn limited_path(&self) -> &str {
         match self.scenario.mode {
             Mode::Http => self.scenario.url.path(),
-            Mode::Check => &self.scenario.path,
+            Mode::Check | Mode::Grpc => &self.scenario.path,
         }
     }
 

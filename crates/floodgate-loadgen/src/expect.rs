@@ -1,5 +1,6 @@
 //! What the policy says should have happened: the run's requests replayed
-//! through `floodgate_core::Limiter` on a fresh `MemoryStore`, in order, at
+//! through `floodgate_core::Limiter` on a fresh `MemoryStore` (gRPC mode:
+//! as descriptor requests, `check_descriptors`), in order, at
 //! the wall-clock time they were due (open loop: the scheduled time; closed
 //! loop: the actual send time).
 //!
@@ -13,6 +14,7 @@
 use std::sync::Arc;
 
 use floodgate_config::ConfigFile;
+use floodgate_core::policy::Descriptor;
 use floodgate_core::{CheckError, Limiter, MemoryStore, Timestamp};
 
 use crate::client::Clients;
@@ -36,29 +38,43 @@ pub async fn expected(
     order.sort_by_key(|&i| (when(&run.records[i]), run.records[i].index));
     let mut out = vec![None; run.records.len()];
     let (method, path) = (clients.limited_method(), clients.limited_path());
+    let grpc = clients.grpc().is_some();
     for i in order {
         let r = &run.records[i];
-        let who = clients.who(r.client as usize);
-        // The loadgen sends its key in the policy's API key header.
-        let identity = &config.policy.identity;
-        let key = who.api_key.as_deref();
         let now = Timestamp::from_micros(
             run.start_wall.as_micros() + u64::try_from(when(r).as_micros()).unwrap_or(u64::MAX),
         );
-        let origin = floodgate_core::policy::Origin {
-            peer_trusted: false,
-            now,
-        };
-        let req = identity.request(
-            Some(who.ip),
-            method,
-            path,
-            |h| key.filter(|_| h == identity.api_key_header),
-            origin,
-        );
-        let result = match req {
-            Ok(req) => limiter.check(&req, 1, now).await,
-            Err(e) => Err(e),
+        let result = if grpc {
+            let value = clients.descriptor_value(r.client as usize);
+            let (domain, key) = clients.descriptor_target();
+            let d = Descriptor {
+                entries: vec![(key, value.as_str())],
+                cost: 1,
+            };
+            limiter
+                .check_descriptors(domain, &[d], now)
+                .await
+                .map(|v| v.verdict)
+        } else {
+            // The loadgen sends its key in the policy's API key header.
+            let who = clients.who(r.client as usize);
+            let identity = &config.policy.identity;
+            let key = who.api_key.as_deref();
+            let origin = floodgate_core::policy::Origin {
+                peer_trusted: false,
+                now,
+            };
+            let req = identity.request(
+                Some(who.ip),
+                method,
+                path,
+                |h| key.filter(|_| h == identity.api_key_header),
+                origin,
+            );
+            match req {
+                Ok(req) => limiter.check(&req, 1, now).await,
+                Err(e) => Err(e),
+            }
         };
         out[i] = Some(match result {
             Ok(v) => v.allowed,

@@ -1,5 +1,5 @@
 //! `floodgate-loadgen`: an open-loop load generator for Floodgate and any
-//! HTTP API. It sends requests on a schedule (a steady rate with peaks)
+//! HTTP API (and Envoy's rate limit service API over gRPC). It sends requests on a schedule (a steady rate with peaks)
 //! from many clients (API keys or source addresses), measures latency
 //! without coordinated omission, counts 200/429/other/errors and, given
 //! the floodgate policy, compares how many requests were allowed with how
@@ -12,6 +12,7 @@
 //!   and its API key or address (pure).
 //! - [`scenario`]: the scenario file and presets.
 //! - [`client`]: connection pools and the request of each client.
+//! - [`grpc`]: gRPC mode, Envoy's `ShouldRateLimit` over HTTP/2.
 //! - [`run`]: open-loop dispatcher and closed-loop workers.
 //! - [`expect`]: the policy replay (expected verdicts).
 //! - [`report`]: percentiles, counts, accuracy; text and JSON.
@@ -32,6 +33,7 @@
 
 pub mod client;
 pub mod expect;
+pub mod grpc;
 pub mod keys;
 pub mod report;
 pub mod run;
@@ -69,6 +71,7 @@ pub async fn run_and_report(
         .then(|| scenario.profile.total() / scenario.profile.duration.as_secs_f64());
     report::Report::new(
         &scenario.name,
+        scenario.mode,
         &scenario.url.to_string(),
         offered,
         &result,

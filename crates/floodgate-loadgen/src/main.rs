@@ -16,7 +16,7 @@ use floodgate_loadgen::schedule::Arrivals;
 #[command(
     name = "floodgate-loadgen",
     version,
-    about = "Open-loop load generator for Floodgate and any HTTP API"
+    about = "Open-loop load generator for Floodgate and any HTTP API (and Envoy's rate limit service over gRPC)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -79,7 +79,8 @@ struct RunArgs {
     /// Target URL.
     #[arg(long)]
     url: Option<String>,
-    /// `http` (call the URL) or `check` (POST decision API bodies to it).
+    /// `http` (call the URL), `check` (POST decision API bodies to it) or
+    /// `grpc` (Envoy's ShouldRateLimit; the URL is the gRPC listener's).
     #[arg(long, value_enum)]
     mode: Option<Mode>,
     /// HTTP method (http) or attributes.method (check).
@@ -88,6 +89,17 @@ struct RunArgs {
     /// attributes.path (check mode).
     #[arg(long)]
     path: Option<String>,
+    /// The request's domain (grpc mode; default `edge`).
+    #[arg(long)]
+    domain: Option<String>,
+    /// The descriptor entry's key (grpc mode; default `api_key`, or
+    /// `remote_address` for ip and forwarded_for clients).
+    #[arg(long)]
+    descriptor_key: Option<String>,
+    /// HTTP/2 connections the requests are spread over (grpc mode;
+    /// default 2).
+    #[arg(long)]
+    connections: Option<usize>,
     /// Steady rate, requests per second.
     #[arg(long)]
     rate: Option<f64>,
@@ -149,6 +161,9 @@ impl RunArgs {
         set(&mut t.mode, &self.mode);
         set(&mut t.method, &self.method);
         set(&mut t.path, &self.path);
+        set(&mut t.domain, &self.domain);
+        set(&mut t.descriptor_key, &self.descriptor_key);
+        set(&mut t.connections, &self.connections);
         let c = &mut f.clients;
         set(&mut c.count, &self.clients);
         set(&mut c.identity, &self.identity);

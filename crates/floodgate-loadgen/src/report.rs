@@ -38,6 +38,9 @@ pub struct Report {
     pub scenario: String,
     /// `open` or `closed`.
     pub load: String,
+    /// `http`, `check` or `grpc` (where 200 counts `OK` answers and 429
+    /// `OVER_LIMIT` ones).
+    pub mode: String,
     /// Target URL.
     pub url: String,
     /// Requests in the schedule (open loop) or sent (closed loop).
@@ -83,6 +86,7 @@ impl Report {
     /// The report of `run`, with the replay's verdicts if a policy was given.
     pub fn new(
         scenario: &str,
+        mode: crate::scenario::Mode,
         url: &str,
         offered_rps: Option<f64>,
         run: &RunResult,
@@ -123,6 +127,12 @@ impl Report {
         Report {
             scenario: scenario.to_string(),
             load: if run.open_loop { "open" } else { "closed" }.into(),
+            mode: match mode {
+                crate::scenario::Mode::Http => "http",
+                crate::scenario::Mode::Check => "check",
+                crate::scenario::Mode::Grpc => "grpc",
+            }
+            .into(),
             url: url.to_string(),
             planned: run.planned,
             elapsed_s: elapsed,
@@ -186,7 +196,14 @@ mod tests {
             planned: 5,
             open_loop: true,
         };
-        let r = Report::new("t", "http://x/", Some(100.0), &run, None);
+        let r = Report::new(
+            "t",
+            crate::scenario::Mode::Http,
+            "http://x/",
+            Some(100.0),
+            &run,
+            None,
+        );
         assert_eq!(
             r.counts,
             Counts {

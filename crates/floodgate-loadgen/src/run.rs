@@ -39,11 +39,13 @@ pub enum Load {
 /// What became of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// A response with this status (body read to the end).
+    /// A response with this status (body read to the end); in gRPC mode
+    /// 200 for `overall_code` `OK`, 429 for `OVER_LIMIT`.
     Status(u16),
     /// No complete response within the timeout.
     Timeout,
-    /// Connecting or talking failed.
+    /// Connecting or talking failed (in gRPC mode: also any gRPC error
+    /// status).
     Error(String),
 }
 
@@ -87,9 +89,38 @@ async fn one(
     start: Instant,
     timeout: Duration,
 ) -> Record {
-    let req = clients.request(client);
-    let pool = clients.client(client);
-    let sent = start.elapsed();
+    let (outcome, sent) = match clients.grpc() {
+        Some(channels) => {
+            let req = clients.grpc_request(client);
+            let sent = start.elapsed();
+            let answer = channels.should_rate_limit(index, req);
+            let outcome = tokio::time::timeout(timeout, answer)
+                .await
+                .unwrap_or(Outcome::Timeout);
+            (outcome, sent)
+        }
+        None => {
+            let req = clients.request(client);
+            let sent = start.elapsed();
+            (http(clients.client(client), req, timeout).await, sent)
+        }
+    };
+    Record {
+        index,
+        client: client as u32,
+        scheduled,
+        sent,
+        done: start.elapsed(),
+        outcome,
+    }
+}
+
+/// Sends `req` on `pool` and reads the whole response.
+async fn http(
+    pool: &crate::client::HttpClient,
+    req: http::Request<http_body_util::Full<bytes::Bytes>>,
+    timeout: Duration,
+) -> Outcome {
     let exchange = async {
         let resp = pool.request(req).await.map_err(|e| {
             use std::error::Error as _;
@@ -105,18 +136,10 @@ async fn one(
             .map_err(|e| format!("reading the body: {e}"))?;
         Ok::<u16, String>(status)
     };
-    let outcome = match tokio::time::timeout(timeout, exchange).await {
+    match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(status)) => Outcome::Status(status),
         Ok(Err(e)) => Outcome::Error(e),
         Err(_) => Outcome::Timeout,
-    };
-    Record {
-        index,
-        client: client as u32,
-        scheduled,
-        sent,
-        done: start.elapsed(),
-        outcome,
     }
 }
 

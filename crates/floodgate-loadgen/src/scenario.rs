@@ -12,7 +12,10 @@ use crate::schedule::{Arrivals, Peak, RateProfile};
 use crate::Error;
 
 /// The presets: name, YAML.
-pub const PRESETS: &[(&str, &str)] = &[("api-keys", include_str!("../scenarios/api-keys.yaml"))];
+pub const PRESETS: &[(&str, &str)] = &[
+    ("api-keys", include_str!("../scenarios/api-keys.yaml")),
+    ("envoy-grpc", include_str!("../scenarios/envoy-grpc.yaml")),
+];
 
 /// What is called.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
@@ -24,6 +27,10 @@ pub enum Mode {
     /// `POST url` with a decision API body (`url` is floodgate's
     /// `http://admin/v1/check`).
     Check,
+    /// Envoy's `ShouldRateLimit` over gRPC (`url` is floodgate's gRPC
+    /// listener, `http://host:port`): one descriptor per request,
+    /// `[descriptor_key=<the client's key or address>]` in `domain`.
+    Grpc,
 }
 
 /// How the server tells clients apart.
@@ -83,6 +90,17 @@ pub struct TargetFile {
     /// `attributes.path` in check mode (default `/api/v1/data`).
     #[serde(default)]
     pub path: Option<String>,
+    /// gRPC mode: the request's `domain` (default `edge`).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// gRPC mode: the key of the descriptor's one entry (default `api_key`
+    /// for `api_key` clients, `remote_address` for the others).
+    #[serde(default)]
+    pub descriptor_key: Option<String>,
+    /// gRPC mode: HTTP/2 connections the requests are spread over, in
+    /// turn (default 2).
+    #[serde(default)]
+    pub connections: Option<usize>,
 }
 
 /// `clients:`
@@ -155,6 +173,12 @@ pub struct Scenario {
     pub method: http::Method,
     /// `attributes.path` (check mode).
     pub path: String,
+    /// The request's `domain` (gRPC mode).
+    pub domain: String,
+    /// The descriptor entry's key (gRPC mode).
+    pub descriptor_key: String,
+    /// HTTP/2 connections (gRPC mode).
+    pub connections: usize,
     /// Number of clients.
     pub clients: usize,
     /// How clients are told apart.
@@ -207,6 +231,7 @@ impl ScenarioFile {
         let url_text = self.target.url.clone().unwrap_or_else(|| match mode {
             Mode::Http => "http://127.0.0.1:8080/api/v1/data".into(),
             Mode::Check => "http://127.0.0.1:9090/v1/check".into(),
+            Mode::Grpc => "http://127.0.0.1:8081".into(),
         });
         let url: http::Uri = url_text
             .parse()
@@ -255,6 +280,24 @@ impl ScenarioFile {
                 )));
             }
         }
+        let t = &self.target;
+        let domain = t.domain.clone().unwrap_or_else(|| "edge".into());
+        let descriptor_key = t.descriptor_key.clone().unwrap_or_else(|| {
+            match identity {
+                Identity::ApiKey => "api_key",
+                Identity::Ip | Identity::ForwardedFor => "remote_address",
+            }
+            .into()
+        });
+        if domain.is_empty() || descriptor_key.is_empty() {
+            return Err(bad(
+                "target.domain and target.descriptor_key must not be empty".into(),
+            ));
+        }
+        let connections = t.connections.unwrap_or(2);
+        if connections == 0 {
+            return Err(bad("target.connections must be at least 1".into()));
+        }
         let zipf_exponent = c.zipf_exponent.unwrap_or(1.0);
         if !(zipf_exponent.is_finite() && zipf_exponent >= 0.0) {
             return Err(bad("clients.zipf_exponent must be ≥ 0".into()));
@@ -280,6 +323,9 @@ impl ScenarioFile {
             url,
             method,
             path,
+            domain,
+            descriptor_key,
+            connections,
             clients,
             identity,
             api_key_header,
@@ -296,47 +342,4 @@ impl ScenarioFile {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_api_keys_preset_is_the_issue_traffic_model() {
-        let s = ScenarioFile::preset("api-keys").unwrap().resolve().unwrap();
-        assert_eq!(s.clients, 12_000);
-        assert_eq!(s.identity, Identity::ApiKey);
-        assert_eq!(s.profile.steady, 500.0);
-        assert!(!s.profile.peaks.is_empty());
-        for p in &s.profile.peaks {
-            assert_eq!(p.rate, 1200.0);
-            assert_eq!(p.duration, Duration::from_secs(4));
-        }
-        // The policy shipped beside it: token bucket 40 refilled at 10/s.
-        let policy = floodgate_config::ConfigFile::parse(
-            "api-keys.floodgate.yaml",
-            include_str!("../scenarios/api-keys.floodgate.yaml"),
-        )
-        .unwrap();
-        let rule = &policy.policy.rules[0];
-        assert_eq!(rule.limits.len(), 1);
-        assert_eq!(
-            rule.limits[0].quota,
-            floodgate_core::Quota::token_bucket(40, floodgate_core::Rate::per_second(10).unwrap())
-                .unwrap()
-        );
-    }
-
-    #[test]
-    fn unknown_fields_and_bad_values_are_refused() {
-        let e = ScenarioFile::parse("x", "clients: {cont: 3}").unwrap_err();
-        assert!(e.to_string().contains("unknown field"), "{e}");
-        let f = ScenarioFile::parse("x", "rate: {duration: 10}").unwrap();
-        assert!(f.resolve().unwrap_err().to_string().contains("unit"));
-        let f = ScenarioFile::parse(
-            "x",
-            "clients: {identity: ip, ip_base: 10.0.0.1}\ntarget: {mode: http}",
-        )
-        .unwrap();
-        assert!(f.resolve().unwrap_err().to_string().contains("127.0.0.0/8"));
-        assert!(ScenarioFile::preset("nope").is_err());
-    }
-}
+mod tests;

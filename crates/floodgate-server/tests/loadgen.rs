@@ -5,8 +5,12 @@
 //! of requests per client, so the verdicts do not depend on when exactly
 //! each request arrives: the measured allowed count must equal the
 //! replay's exactly. (A run straddling a whole hour of wall-clock time
-//! could split a window; it takes a few hundred milliseconds.)
+//! could split a window; it takes a few hundred milliseconds.) The gRPC
+//! mode's counts must also equal what the server counted (`/metrics`).
 
+mod common;
+
+use common::{get, sample_value};
 use floodgate_config::ConfigFile;
 use floodgate_loadgen::report::Report;
 use floodgate_loadgen::run::Load;
@@ -21,7 +25,11 @@ async fn start(yaml: &str) -> (Running, ConfigFile) {
     let listeners = Listeners {
         public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
         admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        grpc: None,
+        // With `grpc.listen` set, a gRPC listener on a port of its own.
+        grpc: match config.grpc_listen {
+            Some(_) => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            None => None,
+        },
     };
     let opts = Options {
         watch_interval: None,
@@ -34,12 +42,58 @@ async fn start(yaml: &str) -> (Running, ConfigFile) {
 }
 
 async fn load(scenario_yaml: &str, policy: &ConfigFile) -> Report {
+    load_as(scenario_yaml, Load::Open, policy).await
+}
+
+async fn load_as(scenario_yaml: &str, how: Load, policy: &ConfigFile) -> Report {
     let scenario = ScenarioFile::parse("test", scenario_yaml)
         .unwrap()
         .resolve()
         .unwrap();
-    floodgate_loadgen::run_and_report(&scenario, Load::Open, Some(policy)).await
+    floodgate_loadgen::run_and_report(&scenario, how, Some(policy)).await
 }
+
+/// The sample `series` of the server's `/metrics` (0 when absent).
+async fn metric(server: &Running, series: &str) -> u64 {
+    let reply = get(&format!("http://{}/metrics", server.admin_addr), &[]).await;
+    sample_value(&String::from_utf8_lossy(&reply.body), series).unwrap_or(0.0) as u64
+}
+
+/// The loadgen's allowed and limited counts are the server's own.
+async fn assert_server_counted(server: &Running, rule: &str, r: &Report) {
+    let series = |outcome: &str| {
+        format!("floodgate_requests_total{{rule=\"{rule}\",outcome=\"{outcome}\"}}")
+    };
+    assert_eq!(
+        metric(server, &series("allowed")).await,
+        r.counts.ok_200,
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        metric(server, &series("limited")).await,
+        r.counts.limited_429,
+        "{}",
+        r.text()
+    );
+    let decisions = |outcome: &str| format!("floodgate_decisions_total{{outcome=\"{outcome}\"}}");
+    assert_eq!(metric(server, &decisions("allowed")).await, r.counts.ok_200);
+    assert_eq!(
+        metric(server, &decisions("limited")).await,
+        r.counts.limited_429
+    );
+}
+
+const GRPC_POLICY: &str = r#"
+grpc: { listen: 127.0.0.1:0 }
+rules:
+  - name: per-descriptor
+    match:
+      domain: edge
+      descriptors: [ { key: api_key } ]
+    limits:
+      - { algorithm: fixed_window, limit: 5, window: 1h }
+"#;
 
 fn assert_exact(r: &Report, sent: u64, allowed: u64) {
     let c = &r.counts;
@@ -183,5 +237,76 @@ rate: {{ steady: 200, duration: 200ms }}
     .await;
     // 40 requests, 10 per forwarded address, 2 allowed each.
     assert_exact(&r, 40, 8);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_open_loop_counts_what_the_server_counts() {
+    let (server, policy) = start(GRPC_POLICY).await;
+    let grpc = server.grpc_addr.expect("a gRPC listener");
+    // 60 calls at 200/s over 2 connections, 4 keys in turn: 15 each, 5
+    // allowed each.
+    let r = load(
+        &format!(
+            r#"
+target: {{ mode: grpc, url: "http://{grpc}", domain: edge, connections: 2 }}
+clients: {{ count: 4, pick: round_robin, key_prefix: e2e-grpc- }}
+rate: {{ steady: 200, duration: 300ms }}
+"#
+        ),
+        &policy,
+    )
+    .await;
+    assert_eq!(r.mode, "grpc");
+    assert_exact(&r, 60, 20);
+    assert!(
+        r.text().contains("overall_code OK: 20  OVER_LIMIT: 40"),
+        "{}",
+        r.text()
+    );
+    assert_server_counted(&server, "per-descriptor", &r).await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_closed_loop_with_hot_keys_counts_what_the_server_counts() {
+    let (server, policy) = start(GRPC_POLICY).await;
+    let grpc = server.grpc_addr.expect("a gRPC listener");
+    // 16 streams at once on 3 connections, zipf over 30 keys: the hot
+    // keys go over their 5, the tail does not.
+    let how = Load::Closed {
+        concurrency: 16,
+        requests: Some(300),
+        duration: std::time::Duration::from_secs(60),
+    };
+    let r = load_as(
+        &format!(
+            r#"
+target: {{ mode: grpc, url: "http://{grpc}", connections: 3 }}
+clients: {{ count: 30, pick: zipf, key_prefix: e2e-grpc-closed- }}
+seed: 7
+"#
+        ),
+        how,
+        &policy,
+    )
+    .await;
+    assert_eq!(r.load, "closed");
+    let c = &r.counts;
+    assert_eq!(
+        (c.sent, c.errors, c.other_status),
+        (300, 0, 0),
+        "{}",
+        r.text()
+    );
+    assert!(c.limited_429 > 0 && c.ok_200 > 5, "{}", r.text());
+    let a = r.accuracy.as_ref().expect("policy given");
+    // Concurrent calls of one key may reach the server in another order
+    // than they were sent: which of them were allowed can differ from the
+    // replay, how many cannot.
+    assert_eq!(a.replayed, 300);
+    assert_eq!(a.measured_allowed, a.expected_allowed, "{}", r.text());
+    assert_eq!(r.latency_from_send_ms.count, 300);
+    assert_server_counted(&server, "per-descriptor", &r).await;
     server.shutdown().await.unwrap();
 }

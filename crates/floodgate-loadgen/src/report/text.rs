@@ -14,21 +14,31 @@ impl Report {
             self.scenario, self.load, self.url
         );
         let c = &self.counts;
+        let grpc = self.mode == "grpc";
         let _ = writeln!(
             o,
-            "requests {} sent, in {:.2} s: {:.1} responses/s{}",
+            "requests {} sent, in {:.2} s: {:.1} {}/s{}",
             c.sent,
             self.elapsed_s,
             self.throughput_rps,
+            if grpc { "decisions" } else { "responses" },
             self.offered_rps
                 .map(|r| format!(" (offered {r:.1}/s on average)"))
                 .unwrap_or_default()
         );
-        let _ = writeln!(
-            o,
-            "status   200: {}  429: {}  other: {}  errors: {}",
-            c.ok_200, c.limited_429, c.other_status, c.errors
-        );
+        if grpc {
+            let _ = writeln!(
+                o,
+                "overall_code OK: {}  OVER_LIMIT: {}  errors: {}",
+                c.ok_200, c.limited_429, c.errors
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "status   200: {}  429: {}  other: {}  errors: {}",
+                c.ok_200, c.limited_429, c.other_status, c.errors
+            );
+        }
         let row = |o: &mut String, name: &str, p: &Percentiles| {
             let _ = writeln!(
                 o,
@@ -43,7 +53,12 @@ impl Report {
         row(&mut o, "  from send", &self.latency_from_send_ms);
         if self.latency_by_status_ms.len() > 1 {
             for (code, p) in &self.latency_by_status_ms {
-                row(&mut o, &format!("  status {code}"), p);
+                let name = match (grpc, code) {
+                    (true, 200) => "  OK".to_string(),
+                    (true, 429) => "  OVER_LIMIT".to_string(),
+                    _ => format!("  status {code}"),
+                };
+                row(&mut o, &name, p);
             }
         }
         if let Some(p) = &self.send_lag_ms {
