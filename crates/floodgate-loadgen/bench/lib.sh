@@ -14,3 +14,23 @@ wait_up() {
     echo "$1 did not come up" >&2
     exit 1
 }
+
+# Sets variable $1 to a free TCP port on 127.0.0.1 (nothing answers on
+# it), below the ephemeral range so that an outgoing connection cannot take
+# it between this check and the bind; never the same port twice in one
+# script (hence a variable, not a subshell's output).
+taken_ports=" "
+free_port() {
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 12000))
+        case "$taken_ports" in *" $p "*) continue ;; esac
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            taken_ports="$taken_ports$p "
+            printf -v "$1" '%s' "$p"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    exit 1
+}

@@ -16,7 +16,7 @@ fn the_api_keys_preset_is_the_issue_traffic_model() {
     // The policy shipped beside it: token bucket 40 refilled at 10/s.
     let policy = floodgate_config::ConfigFile::parse(
         "api-keys.floodgate.yaml",
-        include_str!("../scenarios/api-keys.floodgate.yaml"),
+        include_str!("../../scenarios/api-keys.floodgate.yaml"),
     )
     .unwrap();
     let rule = &policy.policy.rules[0];
@@ -48,7 +48,7 @@ fn the_envoy_grpc_preset_is_the_same_model_as_descriptors() {
     assert_eq!(g.profile, a.profile);
     let policy = floodgate_config::ConfigFile::parse(
         "envoy-grpc.floodgate.yaml",
-        include_str!("../scenarios/envoy-grpc.floodgate.yaml"),
+        include_str!("../../scenarios/envoy-grpc.floodgate.yaml"),
     )
     .unwrap();
     let bucket =
