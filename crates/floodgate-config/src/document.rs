@@ -254,7 +254,8 @@ pub enum KeyDocument {
 #[serde(deny_unknown_fields)]
 pub struct LimitDocument {
     /// `token_bucket`, `leaky_bucket`, `fixed_window`,
-    /// `sliding_window_log`, `sliding_window_counter` or `gcra`.
+    /// `sliding_window_log`, `sliding_window_counter`, `gcra` or
+    /// `concurrency`.
     pub algorithm: String,
     /// Name in headers and reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -271,9 +272,14 @@ pub struct LimitDocument {
     /// `policing` (default) or `shaping` (leaky bucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    /// Requests per window (window algorithms).
+    /// Requests per window (window algorithms), or in flight at once
+    /// (concurrency).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
+    /// How long a concurrency slot stays held without its holder renewing
+    /// it (concurrency, default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<DurationField>,
     /// Window length (window algorithms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<DurationField>,

@@ -4,14 +4,14 @@
 use std::collections::HashSet;
 
 use floodgate_core::policy::{check_name, Limit};
-use floodgate_core::quota::{LeakMode, Quota};
+use floodgate_core::quota::{LeakMode, Quota, DEFAULT_LEASE};
 
 use crate::document::LimitDocument;
 use crate::error::{join, ConfigError, Source};
 use crate::locate::Seg;
 
 const ALGORITHMS: &str =
-    "token_bucket, leaky_bucket, fixed_window, sliding_window_log, sliding_window_counter, gcra";
+    "token_bucket, leaky_bucket, fixed_window, sliding_window_log, sliding_window_counter, gcra, concurrency";
 
 impl LimitDocument {
     /// The quota this limit describes; errors are located under `at`.
@@ -25,6 +25,7 @@ impl LimitDocument {
                 "limit" => self.limit.is_some(),
                 "window" => self.window.is_some(),
                 "burst" => self.burst.is_some(),
+                "lease" => self.lease.is_some(),
                 _ => false,
             }
         };
@@ -36,6 +37,7 @@ impl LimitDocument {
                 &["limit", "window"]
             }
             "gcra" => &["rate", "burst"],
+            "concurrency" => &["limit", "lease"],
             other => {
                 return Err(src.error(
                     &join(at, &["algorithm".into()]),
@@ -44,7 +46,7 @@ impl LimitDocument {
             }
         };
         for f in [
-            "capacity", "refill", "rate", "mode", "limit", "window", "burst",
+            "capacity", "refill", "rate", "mode", "limit", "window", "burst", "lease",
         ] {
             if given(f) && !fields.contains(&f) {
                 return Err(src.error(
@@ -90,6 +92,11 @@ impl LimitDocument {
             "gcra" => {
                 let r = self.rate.ok_or_else(|| need("rate"))?.0;
                 Quota::gcra(r, self.burst.unwrap_or(1)).map_err(bad)?
+            }
+            "concurrency" => {
+                let l = self.limit.ok_or_else(|| need("limit"))?;
+                let lease = self.lease.map_or(DEFAULT_LEASE, |d| d.0);
+                Quota::concurrency(l, lease).map_err(bad)?
             }
             window_algo => {
                 let l = self.limit.ok_or_else(|| need("limit"))?;

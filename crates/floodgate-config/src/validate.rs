@@ -11,7 +11,7 @@ use floodgate_core::policy::{
 };
 
 use crate::descriptor::{check_key, descriptor_extras, descriptor_match};
-use crate::document::{ClientDocument, KeyDocument, PolicyDocument, RuleDocument};
+use crate::document::{ClientDocument, KeyDocument, LimitDocument, PolicyDocument, RuleDocument};
 use crate::error::{join, ConfigError, Source};
 use crate::jwt::jwt;
 use crate::limit::{limits, Scope};
@@ -256,10 +256,16 @@ fn rule(
         Scope::Rule,
         &r.limits,
     )?;
+    if descriptor.is_some() {
+        no_concurrency(src, &join(&at, &["limits".into()]), &r.limits)?;
+    }
     let mut by_tier = HashMap::new();
     for (t, list) in &r.tiers {
         let tat = join(&at, &["tiers".into(), t.as_str().into()]);
         let tname = tier(t, &tat)?;
+        if descriptor.is_some() {
+            no_concurrency(src, &tat, list)?;
+        }
         let l = limits(src, &tat, &r.name, Scope::Tier(t), list)?;
         by_tier.insert(tname, l);
     }
@@ -277,6 +283,19 @@ fn rule(
         on_store_failure: r.on_store_failure,
         replaces,
     })
+}
+
+/// Refuses concurrency limits in a descriptor rule: Envoy's rate limit
+/// service API has no release, so a slot taken there would only ever come
+/// back at the end of its lease.
+fn no_concurrency(src: &Source, at: &[Seg], list: &[LimitDocument]) -> Result<(), ConfigError> {
+    match list.iter().position(|l| l.algorithm == "concurrency") {
+        Some(i) => Err(src.error(
+            &join(at, &[i.into(), "algorithm".into()]),
+            "a descriptor rule cannot hold a concurrency limit: Envoy's rate limit API never releases a slot",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The digest of a client's key, and the field it came from.

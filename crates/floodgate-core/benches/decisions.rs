@@ -155,6 +155,7 @@ fn floodgate(quota: Quota, keys: &[Arc<str>]) -> Floodgate {
             quota,
             cost: 1,
             on_failure: None,
+            lease: None,
         })
         .collect();
     let t = Floodgate {

@@ -129,6 +129,7 @@ fn main() {
                 quota,
                 cost: 1,
                 on_failure: None,
+                lease: None,
             })
             .collect();
         let mut store = None;

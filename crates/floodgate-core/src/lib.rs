@@ -47,5 +47,8 @@ pub mod time;
 pub use decision::{Decision, RetryAfter};
 pub use policy::{CheckError, Limiter, Policy, Request, Verdict};
 pub use quota::{LeakMode, Quota, Rate};
-pub use store::{FailureMode, LimitCheck, MemoryStore, MemoryStoreConfig, Store, StoreError};
+pub use store::{
+    FailureMode, LeaseId, LeaseStatus, LimitCheck, MemoryStore, MemoryStoreConfig, Store,
+    StoreError,
+};
 pub use time::{Clock, ManualClock, MonotonicClock, SystemClock, SystemMonotonic, Timestamp};

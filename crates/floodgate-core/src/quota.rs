@@ -68,7 +68,29 @@ pub enum Quota {
         /// Burst size (requests allowed at once from idle).
         burst: u64,
     },
+    /// At most `limit` requests in flight at once, each holding its slot
+    /// until released or for `lease_us` after it last acquired or renewed
+    /// it.
+    Concurrency {
+        /// Slots: requests in flight at once.
+        limit: u64,
+        /// Lease length in microseconds.
+        lease_us: u64,
+    },
 }
+
+/// The largest concurrency limit: a store keeps one entry per slot held.
+pub const MAX_CONCURRENCY_LIMIT: u64 = 100_000;
+
+/// The shortest lease of a concurrency limit (100 ms): its holders renew
+/// it every third of it.
+pub const MIN_LEASE: Duration = Duration::from_millis(100);
+
+/// The longest lease of a concurrency limit (one day).
+pub const MAX_LEASE: Duration = Duration::from_secs(86_400);
+
+/// The lease of a concurrency limit that does not set one (60 s).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// The largest limit a sliding log accepts: it keeps one entry per allowed
 /// request, so the limit bounds its memory per key.
@@ -90,8 +112,8 @@ impl QuotaError {
         }
     }
 
-    /// The parameter at fault: `capacity`, `burst`, `limit`, `window` or
-    /// `rate`.
+    /// The parameter at fault: `capacity`, `burst`, `limit`, `window`,
+    /// `rate` or `lease`.
     pub fn field(&self) -> &'static str {
         self.field
     }
@@ -173,6 +195,34 @@ impl Quota {
         Ok(Quota::SlidingCounter { limit, window_us })
     }
 
+    /// At most `limit` requests in flight, each slot leased for `lease`.
+    pub fn concurrency(limit: u64, lease: Duration) -> Result<Quota, QuotaError> {
+        if limit == 0 {
+            return Err(QuotaError::new("limit", "limit must be at least 1"));
+        }
+        if limit > MAX_CONCURRENCY_LIMIT {
+            return Err(QuotaError::new(
+                "limit",
+                format!("a concurrency limit keeps one entry per request in flight; its limit must be at most {MAX_CONCURRENCY_LIMIT}"),
+            ));
+        }
+        if lease < MIN_LEASE || lease > MAX_LEASE {
+            return Err(QuotaError::new(
+                "lease",
+                "lease must be between 100ms and 1d",
+            ));
+        }
+        Ok(Quota::Concurrency {
+            limit,
+            lease_us: duration_micros(lease),
+        })
+    }
+
+    /// Whether this is a concurrency limit (slots held while in flight).
+    pub fn is_concurrency(&self) -> bool {
+        matches!(self, Quota::Concurrency { .. })
+    }
+
     /// GCRA at `rate` with bursts of `burst`.
     pub fn gcra(rate: Rate, burst: u64) -> Result<Quota, QuotaError> {
         check_scaled("burst", burst, &rate)?;
@@ -194,12 +244,14 @@ impl Quota {
             | Quota::SlidingLog { limit, .. }
             | Quota::SlidingCounter { limit, .. } => limit,
             Quota::Gcra { burst, .. } => burst,
+            Quota::Concurrency { limit, .. } => limit,
         }
     }
 
     /// The policy window in whole seconds (rounded up, at least 1), as sent
     /// in `RateLimit-Policy` (`w=`): the window for window algorithms, the
-    /// time to refill or drain the whole capacity for the others.
+    /// lease for a concurrency limit, the time to refill or drain the whole
+    /// capacity for the others.
     pub fn window_secs(&self) -> u64 {
         let us = match *self {
             Quota::TokenBucket { capacity, refill } => {
@@ -214,6 +266,7 @@ impl Quota {
             Quota::FixedWindow { window_us, .. }
             | Quota::SlidingLog { window_us, .. }
             | Quota::SlidingCounter { window_us, .. } => window_us as u128,
+            Quota::Concurrency { lease_us, .. } => lease_us as u128,
         };
         (us.div_ceil(1_000_000) as u64).max(1)
     }
@@ -234,6 +287,7 @@ impl Quota {
             Quota::SlidingLog { .. } => "sliding_window_log",
             Quota::SlidingCounter { .. } => "sliding_window_counter",
             Quota::Gcra { .. } => "gcra",
+            Quota::Concurrency { .. } => "concurrency",
         }
     }
 }
@@ -277,6 +331,10 @@ impl Quota {
             Quota::Gcra { rate: r, burst } => {
                 rate(&r).and_then(|r| Quota::gcra(r, part(burst)).ok())
             }
+            Quota::Concurrency { limit, lease_us } => Some(Quota::Concurrency {
+                limit: part(limit),
+                lease_us,
+            }),
         };
         divided.unwrap_or(*self)
     }
@@ -318,6 +376,11 @@ impl fmt::Display for Quota {
                 )
             }
             Quota::Gcra { rate, burst } => write!(f, "gcra(rate={rate}, burst={burst})"),
+            Quota::Concurrency { limit, lease_us } => write!(
+                f,
+                "concurrency(limit={limit}, lease={})",
+                human_micros(*lease_us)
+            ),
         }
     }
 }

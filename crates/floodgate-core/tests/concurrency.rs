@@ -24,6 +24,7 @@ fn check(limit: &str, who: &str, quota: Quota, cost: u64) -> LimitCheck {
         quota,
         cost,
         on_failure: None,
+        lease: None,
     }
 }
 

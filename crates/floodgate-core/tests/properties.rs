@@ -278,6 +278,7 @@ proptest! {
             quota: q,
             cost,
             on_failure: None,
+            lease: None,
         };
         for (t, cost, d, _) in rows {
             let now = Timestamp::from_micros(t);

@@ -36,6 +36,7 @@ fn check_for(client: u64) -> LimitCheck {
         quota: quota(),
         cost: 1,
         on_failure: None,
+        lease: None,
     }
 }
 

@@ -6,15 +6,19 @@
 -- KEYS[i]  state key of limit i: {prefix}{identity}:{limit_id}
 -- ARGV[1]  mode: 'c' = check: decide all, consume only if all allow;
 --                'p' = peek: decide all, consume nothing;
---                'r' = refund: undo a consume made at ARGV[2]
+--                'r' = refund: undo a consume made at ARGV[2];
+--                'l' = release the concurrency slot of each limit's
+--                      lease id; 'n' = renew it (see concurrency.lua)
 -- ARGV[2]  time in µs since the epoch, or '' to use Redis' TIME
 -- ARGV[3]  least TTL in ms for written keys (0 with Redis time; larger
 --          with caller time, whose pace Redis' expiry cannot follow)
 -- then for limit i, five values at ARGV[3 + 5(i-1) + 1 ..]:
---          code ('tb','lb','ls','fw','sl','sc','gc'), a, b, c, cost
+--          code ('tb','lb','ls','fw','sl','sc','gc','cc'), a, b, c, cost
 --          (a, b, c: the algorithm's parameters, see its file)
 --
 -- Returns { t, all_allowed, then per limit: allowed, present, n, f1..fn }
+-- ({ t, then per limit: 1 held, 2 lease ended, 0 not held } to a release
+-- or a renewal)
 -- where f1..fn is the stored state (before this call) that the Rust side
 -- rebuilds into floodgate-core's state to compute the full Decision, and
 -- present = 0 means the key did not exist (the state is fresh at t).
@@ -213,6 +217,17 @@ end
 -- t, all_allowed and the limits') to out.
 local function decide_request(out, keys, kb, n, argv, ab, mode, t, min_ttl)
   out[#out + 1] = t
+  if mode == 'l' or mode == 'n' then
+    for i = 1, n do
+      local o = ab + (i - 1) * 5
+      local status = 0
+      if argv[o + 1] == 'cc' then
+        status = cc_lease(keys[kb + i], mode, t, tonumber(argv[o + 3]), tonumber(argv[o + 4]), min_ttl)
+      end
+      out[#out + 1] = status
+    end
+    return
+  end
   if mode == 'r' then
     decide_general(out, 0, keys, kb, n, argv, ab, mode, t, min_ttl)
     return

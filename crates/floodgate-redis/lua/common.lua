@@ -1,6 +1,7 @@
 -- common.lua: helpers shared by the per-algorithm files. Concatenated, in
 -- this order, with token_bucket.lua, leaky_bucket.lua, fixed_window.lua,
--- sliding_log.lua, sliding_counter.lua, gcra.lua and check.lua (which
+-- sliding_log.lua, sliding_counter.lua, gcra.lua, concurrency.lua and
+-- check.lua (which
 -- defines `decide`, see there for its KEYS and ARGV), then either
 -- eval.lua (one script for EVALSHA) or function.lua (a library for
 -- FUNCTION LOAD and FCALL), so that all limits of a request are decided
@@ -30,7 +31,7 @@
 --                                            the TTL),
 -- }
 -- where a, b, c are the three per-check parameters of ARGV. Only the
--- sliding log keeps a table (its s1).
+-- sliding log and the concurrency limit keep a table (their s1).
 
 local ALG = {}
 

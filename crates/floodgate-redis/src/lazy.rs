@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use floodgate_core::store::BoxFuture;
 use floodgate_core::{
-    Decision, LimitCheck, MonotonicClock, Store, StoreError, SystemMonotonic, Timestamp,
+    Decision, LeaseStatus, LimitCheck, MonotonicClock, Store, StoreError, SystemMonotonic,
+    Timestamp,
 };
 
 use crate::config::RedisConfig;
@@ -165,6 +166,32 @@ impl Store for LazyRedisStore {
                 Box::pin(std::future::ready(Err(not_connected())))
             }
         }
+    }
+
+    fn release<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        match self.inner.store.get() {
+            Some(store) => store.release(checks, now),
+            None => Box::pin(std::future::ready(Err(not_connected()))),
+        }
+    }
+
+    fn renew<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        match self.inner.store.get() {
+            Some(store) => store.renew(checks, now),
+            None => Box::pin(std::future::ready(Err(not_connected()))),
+        }
+    }
+
+    fn leases_expired(&self) -> Option<u64> {
+        self.inner.store.get().and_then(|s| s.leases_expired())
     }
 }
 

@@ -30,7 +30,7 @@ use std::sync::{Arc, RwLock};
 
 use floodgate_core::store::BoxFuture;
 use floodgate_core::{
-    Decision, FailureMode, LimitCheck, MemoryStore, MonotonicClock, Store, StoreError,
+    Decision, FailureMode, LeaseStatus, LimitCheck, MemoryStore, MonotonicClock, Store, StoreError,
     SystemMonotonic, Timestamp,
 };
 
@@ -194,5 +194,56 @@ impl<S: Store> Store for ResilientStore<S> {
 
     fn active_keys(&self) -> Option<u64> {
         self.inner.active_keys()
+    }
+
+    /// On the inner store, and on the local store, which holds the slots
+    /// taken while the inner store was away (a lease it never saw is
+    /// missing there and changes nothing). An error of the inner store
+    /// goes back to the caller: its slots end with their lease.
+    fn release<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        Box::pin(async move {
+            let local = self.local.release_sync(checks, now, false);
+            let inner = self.inner.release(checks, now).await;
+            merge_leases(inner, local)
+        })
+    }
+
+    /// As [`Store::release`].
+    fn renew<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        Box::pin(async move {
+            let local = self.local.release_sync(checks, now, true);
+            let inner = self.inner.renew(checks, now).await;
+            merge_leases(inner, local)
+        })
+    }
+
+    fn leases_expired(&self) -> Option<u64> {
+        let local = self.local.leases_expired();
+        Some(self.inner.leases_expired().unwrap_or(0) + local)
+    }
+}
+
+/// Per slot, what the store that held it says; an inner error stands
+/// unless the local store held every slot.
+fn merge_leases(
+    inner: Result<Vec<LeaseStatus>, StoreError>,
+    local: Vec<LeaseStatus>,
+) -> Result<Vec<LeaseStatus>, StoreError> {
+    match inner {
+        Ok(inner) => Ok(inner
+            .into_iter()
+            .zip(local)
+            .map(|(i, l)| if i == LeaseStatus::Missing { l } else { i })
+            .collect()),
+        Err(_) if local.iter().all(|l| *l != LeaseStatus::Missing) => Ok(local),
+        Err(e) => Err(e),
     }
 }

@@ -17,9 +17,10 @@
 use std::collections::VecDeque;
 
 use floodgate_core::algorithm::{
-    self, fixed_window, gcra, leaky_bucket, sliding_counter, sliding_log, token_bucket, State,
+    self, concurrency, fixed_window, gcra, leaky_bucket, sliding_counter, sliding_log,
+    token_bucket, State,
 };
-use floodgate_core::{Decision, LeakMode, LimitCheck, Quota, StoreError, Timestamp};
+use floodgate_core::{Decision, LeakMode, LeaseStatus, LimitCheck, Quota, StoreError, Timestamp};
 
 /// The algorithms and `decide`, shared by the script and the library.
 macro_rules! decide_source {
@@ -32,6 +33,7 @@ macro_rules! decide_source {
             include_str!("../lua/sliding_log.lua"),
             include_str!("../lua/sliding_counter.lua"),
             include_str!("../lua/gcra.lua"),
+            include_str!("../lua/concurrency.lua"),
             include_str!("../lua/check.lua"),
         )
     };
@@ -68,6 +70,10 @@ pub(crate) enum Mode {
     Peek,
     /// Undo a consume made at the given time.
     Refund,
+    /// Release the concurrency slot of each check's lease.
+    Release,
+    /// Renew the concurrency slot of each check's lease.
+    Renew,
 }
 
 impl Mode {
@@ -76,14 +82,16 @@ impl Mode {
             Mode::Check => "c",
             Mode::Peek => "p",
             Mode::Refund => "r",
+            Mode::Release => "l",
+            Mode::Renew => "n",
         }
     }
 }
 
-/// The algorithm code and three parameters of `quota`, as the script
-/// reads them.
-fn params(quota: &Quota) -> (&'static str, u64, u64, u64) {
-    match *quota {
+/// The algorithm code and three parameters of `check`'s quota, as the
+/// script reads them.
+fn params(check: &LimitCheck) -> (&'static str, u64, u64, u64) {
+    match check.quota {
         Quota::TokenBucket { capacity, refill } => {
             ("tb", capacity, refill.amount(), refill.period_us())
         }
@@ -102,6 +110,9 @@ fn params(quota: &Quota) -> (&'static str, u64, u64, u64) {
         Quota::SlidingLog { limit, window_us } => ("sl", limit, window_us, 0),
         Quota::SlidingCounter { limit, window_us } => ("sc", limit, window_us, 0),
         Quota::Gcra { rate, burst } => ("gc", burst, rate.amount(), rate.period_us()),
+        Quota::Concurrency { limit, lease_us } => {
+            ("cc", limit, lease_us, check.lease.map_or(0, |l| l.get()))
+        }
     }
 }
 
@@ -130,7 +141,7 @@ impl Request {
             limits: checks
                 .iter()
                 .map(|c| {
-                    let (code, a, b, p) = params(&c.quota);
+                    let (code, a, b, p) = params(c);
                     (code, a, b, p, c.cost)
                 })
                 .collect(),
@@ -219,6 +230,9 @@ pub(crate) struct Reply {
     pub all_allowed: bool,
     /// One decision per check.
     pub decisions: Vec<Decision>,
+    /// Holders with an ended lease found on the keys where a slot was
+    /// taken (removed if the call consumed).
+    pub ended: u64,
 }
 
 fn bad(msg: impl std::fmt::Display) -> StoreError {
@@ -288,6 +302,9 @@ fn rebuild(quota: &Quota, f: &[u64]) -> Result<State, StoreError> {
                 frac: f[1],
             })
         }
+        Quota::Concurrency { .. } => {
+            return Err(bad("a concurrency state is decided from its summary"));
+        }
         Quota::SlidingLog { .. } => {
             if f.len() % 2 != 0 {
                 return Err(bad("odd number of sliding log fields"));
@@ -309,11 +326,32 @@ pub(crate) fn decode(raw: &[i64], checks: &[&LimitCheck]) -> Result<Reply, Store
     let all_allowed = next()? == 1;
     let now = Timestamp::from_micros(t);
     let mut decisions = Vec::with_capacity(checks.len());
+    let mut ended = 0;
     for c in checks {
         let allowed = next()? == 1;
         let present = next()? == 1;
         let n = next()? as usize;
         let fields = (0..n).map(|_| next()).collect::<Result<Vec<u64>, _>>()?;
+        if let (Quota::Concurrency { limit, lease_us }, true) = (c.quota, present) {
+            let [held, first, last, gone] = fields[..] else {
+                return Err(bad(format!(
+                    "{} fields for a concurrency limit",
+                    fields.len()
+                )));
+            };
+            let d = concurrency::decision(held, first, last, t, limit, lease_us);
+            if d.allowed != allowed {
+                return Err(bad(format!(
+                    "the script and floodgate-core disagree on {} at {t} (state {fields:?})",
+                    c.quota
+                )));
+            }
+            if c.lease.is_some() {
+                ended += gone;
+            }
+            decisions.push(d);
+            continue;
+        }
         let mut state = if present {
             rebuild(&c.quota, &fields)?
         } else {
@@ -335,5 +373,22 @@ pub(crate) fn decode(raw: &[i64], checks: &[&LimitCheck]) -> Result<Reply, Store
         t,
         all_allowed,
         decisions,
+        ended,
     })
+}
+
+/// Decodes the reply to a release or a renewal of `n` checks.
+pub(crate) fn decode_leases(raw: &[i64], n: usize) -> Result<Vec<LeaseStatus>, StoreError> {
+    if raw.len() != n + 1 {
+        return Err(bad(format!("{} values for {n} leases", raw.len())));
+    }
+    raw[1..]
+        .iter()
+        .map(|&v| match v {
+            1 => Ok(LeaseStatus::Held),
+            2 => Ok(LeaseStatus::Expired),
+            0 => Ok(LeaseStatus::Missing),
+            v => Err(bad(format!("lease status {v}"))),
+        })
+        .collect()
 }

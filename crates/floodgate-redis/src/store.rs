@@ -7,6 +7,11 @@
 //!   only peeked at (decided without consuming), and the earlier ones,
 //!   which consumed, are refunded. See `docs/redis.md` for the window this
 //!   leaves.
+//! - Concurrency slots are members of a sorted set (lease id, scored by
+//!   lease end), taken in the same script call as the request's other
+//!   limits; `release` and `renew` are calls of their own, per slot group.
+//!   A cross-slot request denied by a later group releases the slots an
+//!   earlier group took, as it refunds its rate limits.
 //! - Inspection peeks at each slot group (decides, consumes nothing);
 //!   a reset `UNLINK`s each slot group's keys.
 //! - Keys: an identity that is long or holds an API-key fingerprint is
@@ -28,7 +33,7 @@ use crate::gather::Gather;
 use crate::keys::{secret_key, slot, store_key};
 use crate::script::{self, Mode, Reply, Request};
 use floodgate_core::store::BoxFuture;
-use floodgate_core::{Decision, LimitCheck, Store, StoreError, Timestamp};
+use floodgate_core::{Decision, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
 
 /// With caller time, the pace of time is the caller's, which Redis' own
 /// expiry cannot follow: written keys live at least this long.
@@ -46,6 +51,7 @@ pub struct RedisStore {
     timeout: Duration,
     time: TimeSource,
     refund_failures: AtomicU64,
+    leases_expired: AtomicU64,
 }
 
 impl RedisStore {
@@ -84,6 +90,7 @@ impl RedisStore {
             timeout: config.timeout,
             time: config.time,
             refund_failures: AtomicU64::new(0),
+            leases_expired: AtomicU64::new(0),
         })
     }
 
@@ -187,11 +194,13 @@ impl RedisStore {
                 t,
                 all_allowed,
                 decisions,
+                ended,
             } = script::decode(&raw, &gchecks)?;
             for (&i, d) in group.iter().zip(decisions) {
                 out[i] = Some(d);
             }
             if mode == Mode::Check && all_allowed {
+                self.leases_expired.fetch_add(ended, Ordering::Relaxed);
                 consumed.push((group, t));
             } else {
                 denied = true;
@@ -201,7 +210,11 @@ impl RedisStore {
             for (group, t) in consumed {
                 let gkeys: Vec<&str> = group.iter().map(|&i| keys[i].as_str()).collect();
                 let gchecks: Vec<&LimitCheck> = group.iter().map(|&i| &checks[i]).collect();
-                if let Err(e) = self.call(Mode::Refund, Some(t), &gkeys, &gchecks).await {
+                let mut undone = self.call(Mode::Refund, Some(t), &gkeys, &gchecks).await;
+                if undone.is_ok() && gchecks.iter().any(|c| c.lease.is_some()) {
+                    undone = self.call(Mode::Release, time, &gkeys, &gchecks).await;
+                }
+                if let Err(e) = undone {
                     self.refund_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %e, "redis refund failed: a denied cross-slot request stays partly consumed");
                 }
@@ -239,6 +252,39 @@ impl RedisStore {
             .into_iter()
             .map(|d| d.expect("every check inspected"))
             .collect())
+    }
+
+    /// Releases (`Mode::Release`) or renews (`Mode::Renew`) the slot of
+    /// each check's lease.
+    async fn leases_inner(
+        &self,
+        mode: Mode,
+        checks: &[LimitCheck],
+        now: Timestamp,
+    ) -> Result<Vec<LeaseStatus>, StoreError> {
+        let time = self.time_arg(now);
+        let keys = self.keys(checks);
+        let mut out = vec![LeaseStatus::Missing; checks.len()];
+        for group in self.groups(&keys) {
+            let group: Vec<usize> = group
+                .into_iter()
+                .filter(|&i| checks[i].lease.is_some() && checks[i].quota.is_concurrency())
+                .collect();
+            if group.is_empty() {
+                continue;
+            }
+            let gkeys: Vec<&str> = group.iter().map(|&i| keys[i].as_str()).collect();
+            let gchecks: Vec<&LimitCheck> = group.iter().map(|&i| &checks[i]).collect();
+            let raw = self.call(mode, time, &gkeys, &gchecks).await?;
+            let statuses = script::decode_leases(&raw, group.len())?;
+            for (&i, st) in group.iter().zip(statuses) {
+                if st == LeaseStatus::Expired && mode == Mode::Release {
+                    self.leases_expired.fetch_add(1, Ordering::Relaxed);
+                }
+                out[i] = st;
+            }
+        }
+        Ok(out)
     }
 
     async fn reset_inner(&self, checks: &[LimitCheck]) -> Result<u64, StoreError> {
@@ -337,5 +383,31 @@ impl Store for RedisStore {
             }
             bounded(self.timeout, self.reset_inner(checks)).await
         })
+    }
+
+    fn release<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        Box::pin(bounded(
+            self.timeout,
+            self.leases_inner(Mode::Release, checks, now),
+        ))
+    }
+
+    fn renew<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        Box::pin(bounded(
+            self.timeout,
+            self.leases_inner(Mode::Renew, checks, now),
+        ))
+    }
+
+    fn leases_expired(&self) -> Option<u64> {
+        Some(self.leases_expired.load(Ordering::Relaxed))
     }
 }

@@ -174,6 +174,7 @@ impl Case {
             quota: self.quota,
             cost,
             on_failure: None,
+            lease: None,
         }
     }
 
@@ -260,6 +261,7 @@ pub async fn atomic_suite(store: &dyn Store, namespace: &str) -> Result<(), Stri
         quota,
         cost,
         on_failure: None,
+        lease: None,
     };
     let per_sec = floodgate_core::Rate::per_second(1).expect("valid rate");
     let bucket = Quota::token_bucket(5, per_sec).expect("valid quota");

@@ -1,4 +1,5 @@
-//! The six algorithms, as pure state transitions.
+//! The six rate algorithms and the concurrency limit, as pure state
+//! transitions.
 //!
 //! Each algorithm has a state type and two functions:
 //!
@@ -10,12 +11,16 @@
 //! Splitting the two lets a store decide every limit of a request first and
 //! consume only when all of them allow. [`decide`] does both for one limit.
 //!
+//! A concurrency limit consumes only under a lease id: [`consume_as`] and
+//! [`decide_as`] take one (see [`concurrency`]).
+//!
 //! All arithmetic is on integers below 2^53 (microseconds, and quantities
 //! scaled so that rates are whole numbers), except the sliding window
 //! counter's weighted estimate, which is a double computed in a fixed order.
 //! The Redis Lua scripts repeat the same operations, so both stores agree
 //! exactly.
 
+pub mod concurrency;
 pub mod exact_time;
 pub mod fixed_window;
 pub mod gcra;
@@ -48,6 +53,9 @@ pub enum State {
     SlidingCounter(sliding_counter::Counter),
     /// GCRA.
     Gcra(gcra::Tat),
+    /// Concurrency: the holders of the slots (boxed: it grows with the
+    /// limit).
+    Concurrency(Box<concurrency::Slots>),
 }
 
 impl State {
@@ -71,6 +79,7 @@ impl State {
                 State::SlidingCounter(sliding_counter::Counter::default())
             }
             Quota::Gcra { .. } => State::Gcra(gcra::FRESH),
+            Quota::Concurrency { .. } => State::Concurrency(Box::default()),
         }
     }
 
@@ -97,6 +106,7 @@ impl State {
                 | (State::SlidingLog(_), Quota::SlidingLog { .. })
                 | (State::SlidingCounter(_), Quota::SlidingCounter { .. })
                 | (State::Gcra(_), Quota::Gcra { .. })
+                | (State::Concurrency(_), Quota::Concurrency { .. })
         )
     }
 }
@@ -128,12 +138,16 @@ pub fn evaluate(state: &mut State, now: Timestamp, cost: u64, quota: &Quota) -> 
             sliding_counter::evaluate(s, t, cost, limit, window_us)
         }
         (State::Gcra(s), Quota::Gcra { rate, burst }) => gcra::evaluate(s, t, cost, burst, &rate),
+        (State::Concurrency(s), Quota::Concurrency { limit, lease_us }) => {
+            concurrency::evaluate(s, t, limit, lease_us)
+        }
         _ => unreachable!("state was made to fit the quota above"),
     }
 }
 
 /// Records an allowed request. Call only after [`evaluate`] allowed it at
-/// the same `now` with the same `cost`.
+/// the same `now` with the same `cost`. A concurrency limit takes no slot
+/// (there is no lease to hold it under): see [`consume_as`].
 pub fn consume(state: &mut State, now: Timestamp, cost: u64, quota: &Quota) {
     let t = now.as_micros();
     match (state, *quota) {
@@ -156,8 +170,39 @@ pub fn consume(state: &mut State, now: Timestamp, cost: u64, quota: &Quota) {
             sliding_counter::consume(s, t, cost, window_us)
         }
         (State::Gcra(s), Quota::Gcra { rate, .. }) => gcra::consume(s, t, cost, &rate),
+        (State::Concurrency(_), Quota::Concurrency { .. }) => {}
         (s, q) => debug_assert!(false, "consume on a state that does not fit: {s:?} {q:?}"),
     }
+}
+
+/// Records an allowed request of a holder: as [`consume`], and a
+/// concurrency limit takes a slot under `lease` when there is one.
+pub fn consume_as(state: &mut State, now: Timestamp, cost: u64, quota: &Quota, lease: Option<u64>) {
+    match (state, *quota, lease) {
+        (State::Concurrency(s), Quota::Concurrency { lease_us, .. }, Some(id)) => {
+            concurrency::acquire(s, now.as_micros(), id, lease_us)
+        }
+        (state, _, _) => consume(state, now, cost, quota),
+    }
+}
+
+/// Decides one limit for a holder and consumes when allowed (see
+/// [`consume_as`]).
+pub fn decide_as(
+    state: &mut State,
+    now: Timestamp,
+    cost: u64,
+    quota: &Quota,
+    lease: Option<u64>,
+) -> Decision {
+    if lease.is_none() || !matches!(quota, Quota::Concurrency { .. }) {
+        return decide(state, now, cost, quota);
+    }
+    let d = evaluate(state, now, cost, quota);
+    if d.allowed {
+        consume_as(state, now, cost, quota, lease);
+    }
+    d
 }
 
 /// Decides one limit and consumes when allowed.

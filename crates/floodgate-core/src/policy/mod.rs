@@ -15,7 +15,8 @@
 //! - [`plan`]: the checks a request needs, each with its failure mode.
 //! - [`descriptor`]: descriptor rules (Envoy's rate limit service API):
 //!   matching the most specific rule, and their checks.
-//! - [`limiter`]: `Limiter`, deciding a plan on a store.
+//! - [`limiter`]: `Limiter`, deciding a plan on a store; `Held`, the
+//!   concurrency slots an allowed request holds until it releases them.
 //! - [`verdict`]: `Verdict`, `LimitOutcome`, `CheckError`.
 //! - [`view`]: `DecisionView`, the one serialisable rendering of a verdict.
 //!
@@ -34,7 +35,7 @@ pub mod view;
 pub use crate::store::FailureMode;
 pub use descriptor::{Descriptor, DescriptorMatch, DescriptorPlan, EntryPattern, ValuePattern};
 pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Origin, Request};
-pub use limiter::Limiter;
+pub use limiter::{Held, Limiter};
 pub use model::{
     check_name, Client, HeaderTrust, Identity, KeyDigest, KeyPart, Limit, Matcher, Override,
     Overrides, PathPattern, Policy, Rule, MAX_NAME_LEN,

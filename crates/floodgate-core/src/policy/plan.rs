@@ -7,7 +7,7 @@ use super::identity::{key_digest, Request};
 use super::model::{KeyDigest, Limit, Override, Policy};
 use super::verdict::{CheckError, LimitOutcome};
 use crate::decision::Decision;
-use crate::store::{FailureMode, LimitCheck};
+use crate::store::{FailureMode, LeaseId, LimitCheck};
 use crate::time::Timestamp;
 
 /// The planned checks of one request.
@@ -45,9 +45,28 @@ impl Group {
             quota: limit.quota,
             cost,
             on_failure,
+            lease: None,
         });
         self.owners
             .push((rule.clone(), limit.name.clone(), limit.soft));
+    }
+
+    /// Whether a check is of a concurrency limit.
+    pub fn has_concurrency(&self) -> bool {
+        self.checks.iter().any(|c| c.quota.is_concurrency())
+    }
+
+    /// Sets `lease` on the concurrency checks: allowed, they hold a slot
+    /// under it.
+    pub(crate) fn lease(&mut self, lease: Option<LeaseId>) {
+        for c in self.checks.iter_mut().filter(|c| c.quota.is_concurrency()) {
+            c.lease = lease;
+        }
+    }
+
+    /// The concurrency checks (those that hold slots once allowed).
+    pub(crate) fn concurrency(&self) -> impl Iterator<Item = &LimitCheck> {
+        self.checks.iter().filter(|c| c.quota.is_concurrency())
     }
 
     /// Pairs the store's decisions with their owners.

@@ -1,6 +1,7 @@
 //! Stores keep the state of every key and decide all limits of one request
 //! together: when one denies, none consumes.
 
+mod lease;
 pub mod memory;
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use crate::decision::Decision;
 use crate::quota::Quota;
 use crate::time::Timestamp;
 
+pub use lease::{BadLeaseId, LeaseId, LeaseStatus};
 pub use memory::{MemoryStore, MemoryStoreConfig};
 
 /// One limit to decide for one request.
@@ -30,6 +32,10 @@ pub struct LimitCheck {
     /// cannot decide; `None`: the wrapper's default. The plan sets it from
     /// the rule, so no store ever parses it back out of `limit_id`.
     pub on_failure: Option<FailureMode>,
+    /// For a concurrency limit: the lease the request holds its slot under
+    /// once allowed. `None`: the check tells whether a slot is free and
+    /// takes none. Rate limits ignore it.
+    pub lease: Option<LeaseId>,
 }
 
 impl LimitCheck {
@@ -42,7 +48,14 @@ impl LimitCheck {
             quota,
             cost,
             on_failure: None,
+            lease: None,
         }
+    }
+
+    /// The same check holding a concurrency slot under `lease`.
+    pub fn with_lease(mut self, lease: Option<LeaseId>) -> LimitCheck {
+        self.lease = lease;
+        self
     }
 }
 
@@ -140,6 +153,39 @@ pub trait Store: Send + Sync + 'static {
     fn active_keys(&self) -> Option<u64> {
         None
     }
+
+    /// Gives back the concurrency slot each check's lease holds at `now`
+    /// (checks of rate limits or without a lease are answered
+    /// [`LeaseStatus::Missing`] and change nothing). One status per check.
+    fn release<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        let _ = (checks, now);
+        Box::pin(std::future::ready(Err(StoreError::permanent(
+            "this store cannot hold concurrency slots",
+        ))))
+    }
+
+    /// Extends each check's lease by its limit's lease from `now`, if it is
+    /// still held. One status per check.
+    fn renew<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        let _ = (checks, now);
+        Box::pin(std::future::ready(Err(StoreError::permanent(
+            "this store cannot hold concurrency slots",
+        ))))
+    }
+
+    /// Concurrency slots whose lease ended before their holder released
+    /// them, found and freed since start, when the store counts them.
+    fn leases_expired(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl<S: Store + ?Sized> Store for Arc<S> {
@@ -165,5 +211,25 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn active_keys(&self) -> Option<u64> {
         (**self).active_keys()
+    }
+
+    fn release<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        (**self).release(checks, now)
+    }
+
+    fn renew<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        (**self).renew(checks, now)
+    }
+
+    fn leases_expired(&self) -> Option<u64> {
+        (**self).leases_expired()
     }
 }

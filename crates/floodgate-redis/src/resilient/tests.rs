@@ -52,6 +52,7 @@ const NOW: Timestamp = Timestamp::from_micros(1_700_006_400_000_000);
 fn check(limit_id: &str, limit: u64, mode: Option<FailureMode>) -> LimitCheck {
     LimitCheck {
         on_failure: mode,
+        lease: None,
         ..LimitCheck::new(
             limit_id.into(),
             "client".into(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use floodgate_core::store::BoxFuture;
-use floodgate_core::{Decision, LimitCheck, Store, StoreError, Timestamp};
+use floodgate_core::{Decision, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
 use floodgate_redis::BreakerState;
 
 use super::primitives::{header, sample, single, Histogram};
@@ -64,6 +64,26 @@ impl<S: Store> Store for Timed<S> {
 
     fn active_keys(&self) -> Option<u64> {
         self.inner.active_keys()
+    }
+
+    fn release<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        self.inner.release(checks, now)
+    }
+
+    fn renew<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        self.inner.renew(checks, now)
+    }
+
+    fn leases_expired(&self) -> Option<u64> {
+        self.inner.leases_expired()
     }
 }
 

@@ -17,6 +17,9 @@
 //!   invented keys can never reset a limited client; while it lasts, new
 //!   clients share one client's quota per limit instead of getting their
 //!   own.
+//! - A concurrency limit's state is the list of its holders (lease id and
+//!   lease end); its entry is idle once every lease has ended, and goes
+//!   as soon as its last holder releases.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -29,9 +32,10 @@ mod shard;
 
 use shard::{Entry, Shard};
 
-use super::{BoxFuture, LimitCheck, Store, StoreError};
+use super::{BoxFuture, LeaseStatus, LimitCheck, Store, StoreError};
 use crate::algorithm::{self, State};
 use crate::decision::Decision;
+use crate::quota::Quota;
 use crate::time::{duration_micros, Timestamp};
 
 /// Settings of a [`MemoryStore`].
@@ -83,6 +87,7 @@ impl MemoryStore {
                     map: HashMap::default(),
                     next_sweep: 0,
                     first_idle: 0,
+                    leases_expired: 0,
                 })
             })
             .collect();
@@ -181,18 +186,21 @@ impl MemoryStore {
             hash = self.overflow_hash(check, hash);
             self.overflowed.fetch_add(1, Ordering::Relaxed);
         }
+        let lease = check.lease.map(|l| l.get());
         if let Some(entry) = shard.map.get_mut(&hash) {
-            let d = algorithm::decide(&mut entry.state, now, check.cost, &check.quota);
+            let d = algorithm::decide_as(&mut entry.state, now, check.cost, &check.quota, lease);
+            let expired = drain_expired(&mut entry.state);
             if d.allowed {
                 entry.idle_at = idle_at(t, &d);
                 let idle = entry.idle_at;
                 shard.first_idle = shard.first_idle.min(idle);
             }
+            shard.leases_expired += expired;
             return d;
         }
         let mut state = State::fresh(&check.quota, now);
-        let d = algorithm::decide(&mut state, now, check.cost, &check.quota);
-        if d.allowed {
+        let d = algorithm::decide_as(&mut state, now, check.cost, &check.quota, lease);
+        if d.allowed && takes_state(check) {
             shard.insert(
                 hash,
                 Entry {
@@ -266,7 +274,7 @@ impl MemoryStore {
             };
             let d = algorithm::evaluate(state, now, c.cost, &c.quota);
             if d.allowed && repeated {
-                algorithm::consume(state, now, c.cost, &c.quota);
+                algorithm::consume_as(state, now, c.cost, &c.quota, lease_of(c));
             }
             decisions.push(d);
         }
@@ -278,24 +286,31 @@ impl MemoryStore {
                 }
                 let g = &mut guards[guard_of(self.shard_of(hashes[i]))].1;
                 let e = g.map.get_mut(&hashes[i]).expect("not local, so present");
-                algorithm::consume(&mut e.state, now, c.cost, &c.quota);
+                algorithm::consume_as(&mut e.state, now, c.cost, &c.quota, lease_of(c));
                 e.idle_at = e.idle_at.max(idle_at(t, &decisions[i]));
+                g.leases_expired += drain_expired(&mut e.state);
             }
             // ...then write back the copies, already consumed for repeated
             // keys and still to consume for new ones.
             for (hash, mut state) in local {
                 let mut idle = t;
+                let mut keep = false;
                 for (i, c) in checks
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| hashes[*i] == hash)
                 {
                     if hashes.iter().filter(|&&h| h == hash).count() == 1 {
-                        algorithm::consume(&mut state, now, c.cost, &c.quota);
+                        algorithm::consume_as(&mut state, now, c.cost, &c.quota, lease_of(c));
                     }
                     idle = idle.max(idle_at(t, &decisions[i]));
+                    keep |= takes_state(c);
                 }
                 let g = &mut guards[guard_of(self.shard_of(hash))].1;
+                g.leases_expired += drain_expired(&mut state);
+                if !keep && !g.map.contains_key(&hash) {
+                    continue;
+                }
                 match g.map.get_mut(&hash) {
                     Some(e) => {
                         e.state = state;
@@ -355,6 +370,64 @@ impl MemoryStore {
         self.overflowed.load(Ordering::Relaxed)
     }
 
+    /// Concurrency slots whose lease ended before their holder released
+    /// them, found and freed since start.
+    pub fn leases_expired(&self) -> u64 {
+        self.shards.iter().map(|s| s.lock().leases_expired).sum()
+    }
+
+    /// Releases (or, with `renew`, extends) the lease of every
+    /// concurrency check at `now` (see [`Store::release`]).
+    pub fn release_sync(
+        &self,
+        checks: &[LimitCheck],
+        now: Timestamp,
+        renew: bool,
+    ) -> Vec<LeaseStatus> {
+        let t = now.as_micros();
+        checks
+            .iter()
+            .map(|c| {
+                let (Some(lease), Quota::Concurrency { lease_us, .. }) = (c.lease, c.quota) else {
+                    return LeaseStatus::Missing;
+                };
+                let hash = self.hash(c);
+                let mut shard = self.shards[self.shard_of(hash)].lock();
+                // A slot taken while the store was full is in the limit's
+                // overflow bucket.
+                let overflow = self.overflow_hash(c, hash);
+                let mut status = LeaseStatus::Missing;
+                for h in [hash, overflow] {
+                    let Some(e) = shard.map.get_mut(&h) else {
+                        continue;
+                    };
+                    let State::Concurrency(slots) = &mut e.state else {
+                        continue;
+                    };
+                    status = if renew {
+                        slots.renew(lease.get(), t, lease_us)
+                    } else {
+                        slots.release(lease.get(), t)
+                    };
+                    if status == LeaseStatus::Missing {
+                        continue;
+                    }
+                    if renew {
+                        e.idle_at = e.idle_at.max(slots.last_end(t));
+                    }
+                    let expired = slots.take_expired();
+                    let empty = slots.holders.is_empty();
+                    shard.leases_expired += expired;
+                    if empty {
+                        shard.map.remove(&h);
+                    }
+                    break;
+                }
+                status
+            })
+            .collect()
+    }
+
     /// The most keys this store holds (besides one overflow bucket per
     /// limit and shard).
     pub fn capacity(&self) -> usize {
@@ -364,6 +437,24 @@ impl MemoryStore {
 
 fn idle_at(t: u64, d: &Decision) -> u64 {
     t.saturating_add(duration_micros(d.reset_after))
+}
+
+fn lease_of(c: &LimitCheck) -> Option<u64> {
+    c.lease.map(|l| l.get())
+}
+
+/// Whether an allowed check leaves state worth keeping: a concurrency check
+/// without a lease takes no slot.
+fn takes_state(c: &LimitCheck) -> bool {
+    c.lease.is_some() || !c.quota.is_concurrency()
+}
+
+/// The leases a concurrency state found ended, now counted.
+fn drain_expired(state: &mut State) -> u64 {
+    match state {
+        State::Concurrency(s) => s.take_expired(),
+        _ => 0,
+    }
 }
 
 impl Store for MemoryStore {
@@ -390,5 +481,27 @@ impl Store for MemoryStore {
 
     fn active_keys(&self) -> Option<u64> {
         Some(self.len() as u64)
+    }
+
+    fn release<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        Box::pin(std::future::ready(
+            Ok(self.release_sync(checks, now, false)),
+        ))
+    }
+
+    fn renew<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.release_sync(checks, now, true))))
+    }
+
+    fn leases_expired(&self) -> Option<u64> {
+        Some(self.leases_expired())
     }
 }

@@ -36,18 +36,26 @@ pub(super) struct Shard {
     /// No entry is idle before this (a lower bound): a full shard need not
     /// be swept again until then.
     pub(super) first_idle: u64,
+    /// Concurrency slots found with their lease ended (see
+    /// `MemoryStore::leases_expired`).
+    pub(super) leases_expired: u64,
 }
 
 impl Shard {
     pub(super) fn sweep(&mut self, now: u64) {
         let mut first = u64::MAX;
+        let mut expired = 0;
         self.map.retain(|_, e| {
             let keep = e.idle_at > now;
             if keep {
                 first = first.min(e.idle_at);
+            } else if let State::Concurrency(s) = &e.state {
+                // Idle: every lease has ended.
+                expired += s.holders.len() as u64 + s.expired;
             }
             keep
         });
+        self.leases_expired += expired;
         self.first_idle = first;
     }
 

@@ -1,0 +1,92 @@
+//! Leases: the ids under which requests in flight hold concurrency slots.
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use crate::algorithm::concurrency::LeaseStatus;
+
+/// The id a request holds its concurrency slots under: 53 random bits
+/// (exact in the Redis scripts' doubles), never 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseId(u64);
+
+/// The largest lease id.
+const MASK: u64 = (1 << 53) - 1;
+
+impl LeaseId {
+    /// A new random id.
+    pub fn random() -> LeaseId {
+        loop {
+            let v = getrandom::u64().unwrap_or_else(|_| fallback()) & MASK;
+            if v != 0 {
+                return LeaseId(v);
+            }
+        }
+    }
+
+    /// The id `v`, if it is one (1 to 2^53 − 1).
+    pub fn from_u64(v: u64) -> Option<LeaseId> {
+        (v != 0 && v <= MASK).then_some(LeaseId(v))
+    }
+
+    /// The id as a number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Without an OS random source (never seen on the supported systems), ids
+/// from a per-process random hasher and a counter stay distinct.
+fn fallback() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::LazyLock<foldhash::quality::RandomState> =
+        std::sync::LazyLock::new(Default::default);
+    let mut h = SEED.build_hasher();
+    h.write_u64(NEXT.fetch_add(1, Ordering::Relaxed));
+    h.finish()
+}
+
+/// Sixteen hex digits.
+impl fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// A lease id that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a lease id: expected 16 hex digits")]
+pub struct BadLeaseId;
+
+impl FromStr for LeaseId {
+    type Err = BadLeaseId;
+
+    fn from_str(s: &str) -> Result<LeaseId, BadLeaseId> {
+        if s.len() != 16 {
+            return Err(BadLeaseId);
+        }
+        u64::from_str_radix(s, 16)
+            .ok()
+            .and_then(LeaseId::from_u64)
+            .ok_or(BadLeaseId)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_random_and_round_trip() {
+        let a = LeaseId::random();
+        let b = LeaseId::random();
+        assert_ne!(a, b);
+        assert!(a.get() <= MASK && a.get() != 0);
+        assert_eq!(a.to_string().parse::<LeaseId>(), Ok(a));
+        assert!("0000000000000000".parse::<LeaseId>().is_err());
+        assert!("ffffffffffffffff".parse::<LeaseId>().is_err());
+        assert!("12".parse::<LeaseId>().is_err());
+    }
+}
