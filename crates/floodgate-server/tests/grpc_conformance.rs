@@ -62,6 +62,9 @@ fn limit_yaml(q: &Quota) -> String {
             rate.amount(),
             rate.period_us()
         ),
+        Quota::Concurrency { .. } => {
+            unreachable!("descriptor rules hold no concurrency limit; no case has one")
+        }
     }
 }
 
