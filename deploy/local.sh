@@ -206,15 +206,16 @@ all_targets_up() {
 }
 
 # Whether replica 1's dashboard shows the fleet: three replicas alive,
-# and the fleet's allowed total over the last minute at least $1.
+# and over the last minute exactly $1 allowed and $2 limited in all.
 fleet_seen() {
     curl -fsS "http://127.0.0.1:${admin_ports[0]}/dashboard/data" | python3 -c '
 import json, sys
 f = json.load(sys.stdin)["fleet"]
 names = sorted(r["replica"] for r in f["replicas"] if r["alive"])
+counts = [f["last_minute"]["allowed"], f["last_minute"]["limited"]]
 sys.exit(0 if names == ["replica-1", "replica-2", "replica-3"]
-         and f["last_minute"]["allowed"] >= int(sys.argv[1]) else 1)
-' "$1"
+         and counts == [int(sys.argv[1]), int(sys.argv[2])] else 1)
+' "$1" "$2"
 }
 
 if [ "$mode" = smoke ]; then
@@ -237,8 +238,8 @@ if [ "$mode" = smoke ]; then
     [ "$denied" -eq $((total - limit)) ] || die "limited $denied, expected $((total - limit))"
     wait_for "three 'up' floodgate targets in Prometheus" all_targets_up
     say "Prometheus scrapes all three replicas (targets API: up)"
-    wait_for "the fleet on replica 1's dashboard" fleet_seen "$limit"
-    say "replica 1's dashboard shows the fleet: three replicas alive"
+    wait_for "the fleet on replica 1's dashboard" fleet_seen "$limit" "$((total - limit))"
+    say "replica 1's dashboard shows the fleet: three replicas alive, $limit allowed and $((total - limit)) limited in all"
     echo "smoke test passed"
     exit 0
 fi

@@ -7,9 +7,12 @@
 //! are alive. Keys, both in the hash slot of the tag `fleet`, so that a
 //! publication is one script on one node, on a cluster too:
 //!
-//! - `{prefix}{fleet}:seen`: a sorted set, each replica scored by its last
-//!   report's time (Unix ms, the replica's clock);
-//! - `{prefix}{fleet}:reports`: a hash, each replica's last report.
+//! - `{key_prefix}{fleet}:seen`: a sorted set, each replica scored by its
+//!   last report's time (Unix ms: Redis' `TIME`, or the caller's clock);
+//! - `{key_prefix}{fleet}:reports`: a hash, each replica's last report.
+//!
+//! A read (`lua/fleet_read.lua`) is one script call too, answering Redis'
+//! clock beside the members, so that ages are measured on one clock.
 //!
 //! A publication (`lua/fleet_publish.lua`) also forgets the replicas not
 //! heard from since a cutoff, keeps at most a bounded number (the oldest
@@ -20,13 +23,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use floodgate_core::StoreError;
-use redis::Script;
+use redis::{Script, Value};
 
 use crate::config::RedisConfig;
 use crate::conn::{bounded, Conn, ConnectError};
 use crate::keys::{fleet_reports_key, fleet_seen_key};
 
 const PUBLISH: &str = include_str!("../lua/fleet_publish.lua");
+const READ: &str = include_str!("../lua/fleet_read.lua");
 
 /// The most replicas a fleet keeps.
 pub const MAX_REPLICAS: usize = 256;
@@ -36,10 +40,29 @@ pub const MAX_REPLICAS: usize = 256;
 pub struct FleetMember {
     /// Its name.
     pub replica: String,
-    /// When it last published, Unix ms (its clock).
+    /// When it last published, Unix ms.
     pub seen_ms: u64,
     /// Its last report (none if it vanished between two reads).
     pub report: Option<String>,
+}
+
+/// What a publication did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The replicas the fleet holds now.
+    pub replicas: usize,
+    /// Replicas dropped because the fleet held more than
+    /// [`MAX_REPLICAS`] (the oldest first).
+    pub evicted: usize,
+}
+
+/// The fleet as read at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetRead {
+    /// Redis' clock at the read, Unix ms.
+    pub redis_now_ms: u64,
+    /// Every replica, most recently heard from first.
+    pub members: Vec<FleetMember>,
 }
 
 /// The fleet's reports in Redis or Redis Cluster. Clones share the
@@ -52,26 +75,38 @@ pub struct RedisFleet {
 struct Inner {
     conn: Conn,
     publish: Script,
+    read: Script,
     seen_key: String,
     reports_key: String,
     timeout: Duration,
 }
 
+fn bad_reply(msg: impl std::fmt::Display) -> StoreError {
+    StoreError::permanent(format!("redis fleet reply: {msg}"))
+}
+
+fn int(v: &Value) -> Result<u64, StoreError> {
+    let n: i64 = redis::from_redis_value_ref(v).map_err(bad_reply)?;
+    u64::try_from(n).map_err(bad_reply)
+}
+
 impl RedisFleet {
     /// Connects as `config` says (one connection; its `key_prefix` names
-    /// the keys) and loads the publication script. Each operation is
-    /// bounded by the larger of `config.timeout` and
-    /// `config.connect_timeout`: these are background calls, never on a
-    /// request's path.
+    /// the keys) and loads the scripts. Each operation is bounded by the
+    /// larger of `config.timeout` and `config.connect_timeout`: these are
+    /// background calls, never on a request's path.
     pub async fn connect(config: &RedisConfig) -> Result<RedisFleet, ConnectError> {
         let timeout = config.timeout.max(config.connect_timeout);
         let conn = Conn::open(config, 1, timeout).await?;
         let publish = Script::new(PUBLISH);
+        let read = Script::new(READ);
         conn.load(&publish, config.connect_timeout).await?;
+        conn.load(&read, config.connect_timeout).await?;
         Ok(RedisFleet {
             inner: Arc::new(Inner {
                 conn,
                 publish,
+                read,
                 seen_key: fleet_seen_key(&config.key_prefix),
                 reports_key: fleet_reports_key(&config.key_prefix),
                 timeout,
@@ -79,16 +114,16 @@ impl RedisFleet {
         })
     }
 
-    /// Records `report` as `replica`'s, made at `now_ms`; forgets the
-    /// replicas not heard from within `forget_after` of it. Answers how
-    /// many replicas the fleet holds.
+    /// Records `report` as `replica`'s, made at `now_ms` (Unix ms; `None`:
+    /// Redis' own `TIME`, so that replicas with skewed clocks agree), and
+    /// forgets the replicas not heard from within `forget_after` of it.
     pub async fn publish(
         &self,
         replica: &str,
-        now_ms: u64,
+        now_ms: Option<u64>,
         report: &str,
         forget_after: Duration,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Published, StoreError> {
         let forget_ms = u64::try_from(forget_after.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
@@ -97,41 +132,47 @@ impl RedisFleet {
         inv.key(&i.seen_key)
             .key(&i.reports_key)
             .arg(replica)
-            .arg(now_ms)
+            .arg(now_ms.map_or_else(String::new, |n| n.to_string()))
             .arg(report)
-            .arg(now_ms.saturating_sub(forget_ms))
-            .arg(MAX_REPLICAS)
-            .arg(forget_ms);
-        bounded(i.timeout, i.conn.invoke(&inv)).await
+            .arg(forget_ms)
+            .arg(MAX_REPLICAS);
+        let reply: Vec<Value> = bounded(i.timeout, i.conn.invoke(&inv)).await?;
+        match reply.as_slice() {
+            [kept, evicted] => Ok(Published {
+                replicas: int(kept)? as usize,
+                evicted: int(evicted)? as usize,
+            }),
+            other => Err(bad_reply(format!("publish: {other:?}"))),
+        }
     }
 
-    /// Every replica the fleet holds, most recently heard from first.
-    pub async fn members(&self) -> Result<Vec<FleetMember>, StoreError> {
+    /// Every replica the fleet holds, most recently heard from first, and
+    /// Redis' clock, in one script call.
+    pub async fn read(&self) -> Result<FleetRead, StoreError> {
         let i = &self.inner;
-        let mut cmd = redis::cmd("ZREVRANGE");
-        cmd.arg(&i.seen_key)
-            .arg(0)
-            .arg(MAX_REPLICAS - 1)
-            .arg("WITHSCORES");
-        let seen: Vec<(String, f64)> = bounded(i.timeout, i.conn.query(&cmd)).await?;
-        if seen.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&i.reports_key);
-        for (name, _) in &seen {
-            cmd.arg(name);
-        }
-        let reports: Vec<Option<String>> = bounded(i.timeout, i.conn.query(&cmd)).await?;
-        Ok(seen
+        let mut inv = i.read.prepare_invoke();
+        inv.key(&i.seen_key).key(&i.reports_key).arg(MAX_REPLICAS);
+        let reply: Vec<Value> = bounded(i.timeout, i.conn.invoke(&inv)).await?;
+        let [now, seen, reports] = reply.as_slice() else {
+            return Err(bad_reply(format!("read: {reply:?}")));
+        };
+        let now: String = redis::from_redis_value_ref(now).map_err(bad_reply)?;
+        let seen: Vec<(String, String)> = redis::from_redis_value_ref(seen).map_err(bad_reply)?;
+        let reports: Vec<Option<String>> =
+            redis::from_redis_value_ref(reports).map_err(bad_reply)?;
+        let members = seen
             .into_iter()
-            .zip(reports)
+            .zip(reports.into_iter().chain(std::iter::repeat(None)))
             .map(|((replica, score), report)| FleetMember {
                 replica,
-                seen_ms: score as u64,
+                seen_ms: score.parse::<f64>().map_or(0, |s| s as u64),
                 report,
             })
-            .collect())
+            .collect();
+        Ok(FleetRead {
+            redis_now_ms: now.parse().map_err(bad_reply)?,
+            members,
+        })
     }
 
     /// The sorted set's key.

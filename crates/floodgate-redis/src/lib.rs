@@ -79,7 +79,7 @@ pub mod store;
 
 pub use breaker::BreakerState;
 pub use config::{BreakerConfig, ConfigError, RedisConfig, RedisKind, Scripting, TimeSource};
-pub use fleet::{FleetMember, RedisFleet};
+pub use fleet::{FleetMember, FleetRead, Published, RedisFleet};
 pub use lazy::LazyRedisStore;
 pub use policy_store::{Commit, RedisPolicyStore, StoredPolicy};
 pub use resilient::{FailurePolicy, ResilienceStats, ResilientStore};

@@ -15,18 +15,30 @@ const HOUR: Duration = Duration::from_secs(3_600);
 const T: u64 = 1_764_028_800_000;
 
 async fn reports_kept_newest_first_and_forgotten(fleet: &RedisFleet) {
-    assert_eq!(fleet.members().await.unwrap(), Vec::new());
-    assert_eq!(fleet.publish("a:1", T, "{\"n\":1}", HOUR).await, Ok(1));
+    assert_eq!(fleet.read().await.unwrap().members, Vec::new());
     assert_eq!(
-        fleet.publish("b:1", T + 500, "{\"n\":2}", HOUR).await,
+        fleet
+            .publish("a:1", Some(T), "{\"n\":1}", HOUR)
+            .await
+            .map(|p| p.replicas),
+        Ok(1)
+    );
+    assert_eq!(
+        fleet
+            .publish("b:1", Some(T + 500), "{\"n\":2}", HOUR)
+            .await
+            .map(|p| p.replicas),
         Ok(2)
     );
     // A newer report replaces the older one.
     assert_eq!(
-        fleet.publish("a:1", T + 1_000, "{\"n\":3}", HOUR).await,
+        fleet
+            .publish("a:1", Some(T + 1_000), "{\"n\":3}", HOUR)
+            .await
+            .map(|p| p.replicas),
         Ok(2)
     );
-    let m = fleet.members().await.unwrap();
+    let m = fleet.read().await.unwrap().members;
     let got: Vec<(&str, u64, Option<&str>)> = m
         .iter()
         .map(|m| (m.replica.as_str(), m.seen_ms, m.report.as_deref()))
@@ -40,8 +52,14 @@ async fn reports_kept_newest_first_and_forgotten(fleet: &RedisFleet) {
     );
     // Past `forget_after` of the newest report, `b:1` is gone for good.
     let later = T + 500 + HOUR.as_millis() as u64 + 1;
-    assert_eq!(fleet.publish("a:1", later, "{}", HOUR).await, Ok(1));
-    let m = fleet.members().await.unwrap();
+    assert_eq!(
+        fleet
+            .publish("a:1", Some(later), "{}", HOUR)
+            .await
+            .map(|p| p.replicas),
+        Ok(1)
+    );
+    let m = fleet.read().await.unwrap().members;
     assert_eq!(m.len(), 1);
     assert_eq!((m[0].replica.as_str(), m[0].seen_ms), ("a:1", later));
 }
@@ -76,13 +94,14 @@ async fn at_most_the_bound_of_replicas_is_kept_the_oldest_go() {
         .unwrap();
     let n = MAX_REPLICAS + 10;
     for i in 0..n {
-        let kept = fleet
-            .publish(&format!("r{i}"), T + i as u64, "{}", HOUR)
+        let p = fleet
+            .publish(&format!("r{i}"), Some(T + i as u64), "{}", HOUR)
             .await
             .unwrap();
-        assert_eq!(kept, (i + 1).min(MAX_REPLICAS));
+        assert_eq!(p.replicas, (i + 1).min(MAX_REPLICAS));
+        assert_eq!(p.evicted, usize::from(i >= MAX_REPLICAS));
     }
-    let m = fleet.members().await.unwrap();
+    let m = fleet.read().await.unwrap().members;
     assert_eq!(m.len(), MAX_REPLICAS);
     assert_eq!(m[0].replica, format!("r{}", n - 1));
     assert_eq!(m[MAX_REPLICAS - 1].replica, "r10");
@@ -103,4 +122,28 @@ async fn cluster_keeps_the_fleet_in_one_slot() {
         .unwrap();
     assert_eq!(slot(fleet.seen_key()), slot(fleet.reports_key()));
     reports_kept_newest_first_and_forgotten(&fleet).await;
+}
+
+#[tokio::test]
+async fn without_a_caller_time_reports_are_stamped_by_redis() {
+    let server = RedisServer::start();
+    let fleet = RedisFleet::connect(&RedisConfig::standalone(server.url()))
+        .await
+        .unwrap();
+    fleet.publish("r", None, "{}", HOUR).await.unwrap();
+    let read = fleet.read().await.unwrap();
+    let redis_ms: u64 = {
+        let t = server.cli(&["TIME"]);
+        let mut l = t.lines();
+        let secs: u64 = l.next().unwrap().trim().parse().unwrap();
+        let us: u64 = l.next().unwrap().trim().parse().unwrap();
+        secs * 1_000 + us / 1_000
+    };
+    let seen = read.members[0].seen_ms;
+    // Stamped and read on Redis' clock: in order, and near what TIME says.
+    assert!(
+        seen <= read.redis_now_ms && read.redis_now_ms <= redis_ms,
+        "{read:?} {redis_ms}"
+    );
+    assert!(redis_ms - seen < 60_000, "{read:?} {redis_ms}");
 }

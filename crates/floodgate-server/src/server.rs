@@ -282,9 +282,11 @@ pub async fn start(
             sessions: Sessions::new(dashboard_config.session_ttl(), opts.clock.clone()),
             redis: redis.clone(),
             store_latency: crate::dashboard::latency::Window::new(metrics.store_latency()),
-            replica: fleet
-                .as_ref()
-                .map_or_else(|| admin_addr.to_string(), |f| f.replica.clone()),
+            replica: match (&fleet, &dashboard_config.replica) {
+                (Some(f), _) => f.replica.clone(),
+                (None, Some(name)) => name.clone(),
+                (None, None) => admin_addr.to_string(),
+            },
             near_limit_share: dashboard_config.near_limit_share(),
             fleet,
         }),
@@ -314,7 +316,7 @@ pub async fn start(
     if let Some(r) = &redis_policy {
         r.spawn_sync(reloader.live.clone(), stop_rx.clone());
     }
-    crate::fleet::spawn_publisher(admin_state, stop_rx.clone());
+    crate::fleet::spawn(admin_state, stop_rx.clone());
     if let (Some(path), Some(every)) = (opts.config_path.clone(), opts.watch_interval) {
         let reloader = reloader.clone();
         let mut stop = stop_rx.clone();

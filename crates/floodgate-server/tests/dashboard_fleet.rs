@@ -131,3 +131,49 @@ async fn a_memory_store_has_no_fleet() {
     assert!(d["fleet"].is_null(), "{d:#}");
     assert!(d["analytics"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_the_fleet_says_why_and_comes_back() {
+    let mut redis = RedisServer::start();
+    let s = start(&yaml("solo", &redis.url())).await;
+    fleet_when(&s, "the replica alive", |f| {
+        f["alive"] == 1 && f["error"].is_null()
+    })
+    .await;
+    redis.kill();
+    // The dashboard still answers, with the last read and the reason.
+    let f = fleet_when(&s, "an error", |f| f["error"].is_string()).await;
+    assert!(f["error"].as_str().unwrap().starts_with("Redis"), "{f:#}");
+    assert_eq!(replica(&f, "solo")["this"], true, "the last read is kept");
+    assert!(data(&s).await["analytics"].is_object());
+    redis.restart();
+    fleet_when(&s, "the fleet back", |f| {
+        f["alive"] == 1 && f["error"].is_null()
+    })
+    .await;
+    s.running.shutdown().await.unwrap();
+}
+
+#[test]
+fn the_fleet_options_are_accepted_at_their_bounds() {
+    let ms = Duration::from_millis;
+    for (every, timeout, want) in [
+        ("100ms", "200ms", (ms(100), ms(200))),
+        ("1m", "1h", (ms(60_000), ms(3_600_000))),
+    ] {
+        let y = format!(
+            "admin:\n  dashboard: {{ replica: \"host-1.example:9090\", publish_every: {every}, replica_timeout: {timeout} }}\n"
+        );
+        let c = floodgate_server::config::Config::parse("t.yaml", &y)
+            .unwrap_or_else(|e| panic!("{every} / {timeout}: {e}"));
+        let d = &c.document.server.admin.dashboard;
+        assert_eq!(d.replica.as_deref(), Some("host-1.example:9090"));
+        assert_eq!((d.publish_every(), d.replica_timeout()), want);
+    }
+    let c = floodgate_server::config::Config::parse("t.yaml", "rules: []\n").unwrap();
+    let d = &c.document.server.admin.dashboard;
+    assert_eq!(
+        (d.publish_every(), d.replica_timeout()),
+        (Duration::from_secs(2), Duration::from_secs(10))
+    );
+}

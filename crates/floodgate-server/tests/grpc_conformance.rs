@@ -145,8 +145,12 @@ fn mismatch(step: &Step, quota: &Quota, r: &RateLimitResponse) -> Option<String>
     let want_retry = match (step.expect_allowed, step.expect_retry) {
         (true, _) | (false, Some(RetryAfter::Never)) => Some(None),
         (false, Some(RetryAfter::After(d))) => Some(Some(ceil_secs(d).to_string())),
-        // A denial whose wait the case leaves open still says one.
-        (false, None) => retry.is_none().then_some(Some("a number".into())),
+        // A denial whose wait the case leaves open still says one: a
+        // whole number of seconds.
+        (false, None) => retry
+            .and_then(|r| r.parse::<u64>().ok())
+            .is_none()
+            .then_some(Some("a number of seconds".into())),
     };
     if let Some(want) = want_retry {
         if retry != want.as_deref() {

@@ -34,12 +34,12 @@ impl From<Counts> for Totals {
 }
 
 impl Totals {
-    /// Adds `o`.
+    /// Adds `o` (saturating: the counts may come from other replicas).
     pub fn add(&mut self, o: &Totals) {
-        self.allowed += o.allowed;
-        self.limited += o.limited;
-        self.shadow_limited += o.shadow_limited;
-        self.near_limit += o.near_limit;
+        self.allowed = self.allowed.saturating_add(o.allowed);
+        self.limited = self.limited.saturating_add(o.limited);
+        self.shadow_limited = self.shadow_limited.saturating_add(o.shadow_limited);
+        self.near_limit = self.near_limit.saturating_add(o.near_limit);
     }
 }
 

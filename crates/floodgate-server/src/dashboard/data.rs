@@ -113,7 +113,7 @@ pub async fn build(admin: &Admin) -> Value {
     let policy = policy(admin).await;
     let fleet = match &admin.dashboard.fleet {
         Some(f) => {
-            let mut v = f.view().await;
+            let mut v = f.view();
             let clients = client_names(admin).await;
             name_clients(&mut v.top_limited, &clients);
             name_clients(&mut v.top_near_limit, &clients);

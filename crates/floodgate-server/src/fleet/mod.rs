@@ -1,32 +1,40 @@
 //! The fleet view: on a Redis store, every replica publishes a report of
 //! itself (`admin.dashboard.publish_every`, default every 2 s) into Redis
-//! ([`floodgate_redis::RedisFleet`]), and any replica's dashboard reads
-//! them all: which replicas are alive (heard from within
-//! `admin.dashboard.replica_timeout`), and their counts added up.
+//! ([`floodgate_redis::RedisFleet`]) and reads everyone's back; its
+//! dashboard shows the last read: which replicas are alive (heard from
+//! within `admin.dashboard.replica_timeout`), and their counts added up.
 //!
-//! Publishing is a background task, never on a request's path; while
-//! Redis is away a replica keeps trying, and its dashboard says why the
-//! fleet cannot be read.
+//! Both happen in one background task, never on a request's path nor on
+//! the dashboard's: a dashboard poll takes the last view from memory, so a
+//! slow or absent Redis never holds it up (the view then says why it is
+//! stale). Report times follow `store.time`: Redis' `TIME` by default, so
+//! that replicas with skewed clocks still agree on who is alive.
 //!
 //! # Layout
 //!
 //! - [`report`]: what a replica publishes, and the fleet view.
+//! - [`names`]: replicas publishing under one name, found out.
 
+pub mod names;
 pub mod report;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use floodgate_core::Clock;
-use floodgate_redis::{RedisConfig, RedisFleet};
-use tokio::sync::{watch, OnceCell};
+use floodgate_redis::fleet::MAX_REPLICAS;
+use floodgate_redis::{RedisConfig, RedisFleet, TimeSource};
+use parking_lot::Mutex;
+use tokio::sync::watch;
 
 use crate::admin::Admin;
 use crate::dashboard::data::TOP;
+use names::Instances;
 use report::{FleetView, Report};
 
-/// A replica gone quiet for this long is forgotten (and the fleet's keys
-/// expire when every replica has).
+/// A replica gone quiet this long is forgotten, or three replica
+/// timeouts if that is longer (and the fleet's keys expire when every
+/// replica has).
 pub const FORGET_AFTER: Duration = Duration::from_secs(3_600);
 
 /// The seconds of each rule a report covers.
@@ -36,18 +44,40 @@ const REPORT_SECS: usize = 60;
 pub struct Fleet {
     /// This replica's name.
     pub replica: String,
-    /// How often it publishes.
+    /// This run's random id (a restart, or another replica of the same
+    /// name, has another).
+    pub instance: String,
+    /// How often it publishes and reads.
     pub publish_every: Duration,
     /// A replica silent for longer is gone.
     pub replica_timeout: Duration,
     clock: Arc<dyn Clock>,
+    caller_time: bool,
     config: RedisConfig,
-    redis: OnceCell<RedisFleet>,
     started_ms: u64,
+    view: Mutex<FleetView>,
+    instances: Mutex<Instances>,
 }
 
 fn ms(clock: &dyn Clock) -> u64 {
     clock.now().0 / 1_000
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 8];
+    // Without randomness, the time: still unlikely to collide.
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        b = (t as u64).to_be_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Fleet {
@@ -62,28 +92,34 @@ impl Fleet {
         let started_ms = ms(clock.as_ref());
         Fleet {
             replica,
+            instance: random_id(),
             publish_every,
             replica_timeout,
+            caller_time: config.time == TimeSource::Caller,
             clock,
             config,
-            redis: OnceCell::new(),
             started_ms,
+            view: Mutex::new(FleetView {
+                replica_timeout_ms: millis(replica_timeout),
+                error: Some("not read yet".into()),
+                ..FleetView::default()
+            }),
+            instances: Mutex::new(Instances::default()),
         }
     }
 
-    async fn redis(&self) -> Result<&RedisFleet, String> {
-        self.redis
-            .get_or_try_init(|| RedisFleet::connect(&self.config))
-            .await
-            .map_err(|e| format!("Redis: {e}"))
+    /// How long a silent replica is kept.
+    pub fn forget_after(&self) -> Duration {
+        FORGET_AFTER.max(self.replica_timeout * 3)
     }
 
     /// This replica's report, now.
-    async fn report(&self, admin: &Admin) -> Report {
+    fn report(&self, admin: &Admin) -> Report {
         let s = admin.dashboard.analytics.snapshot(REPORT_SECS, TOP);
         let store = crate::dashboard::data::store(admin, &s);
         Report::new(
             &self.replica,
+            &self.instance,
             ms(self.clock.as_ref()),
             self.started_ms,
             admin.live.version(),
@@ -92,85 +128,113 @@ impl Fleet {
         )
     }
 
-    /// Publishes this replica's report once.
-    pub async fn publish(&self, admin: &Admin) -> Result<usize, String> {
-        let report = self.report(admin).await;
+    /// Publishes this replica's report and reads the fleet back, once;
+    /// the view the dashboard shows is the result (or, on failure, the
+    /// last one with the reason).
+    pub async fn round(&self, admin: &Admin, redis: &RedisFleet) -> Result<(), String> {
+        let report = self.report(admin);
         let text = serde_json::to_string(&report).map_err(|e| e.to_string())?;
-        self.redis()
-            .await?
-            .publish(&self.replica, report.time_ms, &text, FORGET_AFTER)
+        let at = self.caller_time.then_some(report.time_ms);
+        let published = redis
+            .publish(&self.replica, at, &text, self.forget_after())
             .await
-            .map_err(|e| format!("Redis: {e}"))
+            .map_err(|e| format!("Redis: {e}"))?;
+        if published.evicted > 0 {
+            tracing::warn!(
+                evicted = published.evicted,
+                "the fleet holds more than {MAX_REPLICAS} replicas: the longest silent were dropped"
+            );
+        }
+        let read = redis.read().await.map_err(|e| format!("Redis: {e}"))?;
+        let now_ms = if self.caller_time {
+            ms(self.clock.as_ref())
+        } else {
+            read.redis_now_ms
+        };
+        let conflicts = self.instances.lock().observe(&read.members);
+        let mut view = FleetView::new(
+            &self.replica,
+            now_ms,
+            millis(self.replica_timeout),
+            read.members,
+            TOP,
+        );
+        view.truncated = published.evicted > 0 || view.replicas.len() >= MAX_REPLICAS;
+        for r in &mut view.replicas {
+            r.name_conflict = conflicts.contains(&r.replica);
+        }
+        view.updated_ms = now_ms;
+        *self.view.lock() = view;
+        Ok(())
     }
 
-    /// The fleet as this replica sees it now.
-    pub async fn view(&self) -> FleetView {
-        let timeout_ms = u64::try_from(self.replica_timeout.as_millis()).unwrap_or(u64::MAX);
-        let members = match self.redis().await {
-            Ok(r) => r.members().await.map_err(|e| format!("Redis: {e}")),
-            Err(e) => Err(e),
-        };
-        match members {
-            Ok(members) => {
-                let members = members
-                    .into_iter()
-                    .map(|m| {
-                        let report = m.report.and_then(|t| serde_json::from_str(&t).ok());
-                        (m.replica, m.seen_ms, report)
-                    })
-                    .collect();
-                FleetView::new(
-                    &self.replica,
-                    ms(self.clock.as_ref()),
-                    timeout_ms,
-                    members,
-                    TOP,
-                )
-            }
-            Err(e) => FleetView {
-                replica_timeout_ms: timeout_ms,
-                error: Some(e),
-                ..FleetView::default()
-            },
-        }
+    /// The last view read, at once.
+    pub fn view(&self) -> FleetView {
+        self.view.lock().clone()
+    }
+
+    fn failed(&self, error: String) {
+        self.view.lock().error = Some(error);
     }
 }
 
-/// Publishes `admin`'s fleet report every `publish_every` until `stop`
-/// turns true (a last report is not sent: the replica simply goes quiet,
-/// and is shown gone after the timeout). Failures are logged once per
-/// change of state, not every time.
-pub fn spawn_publisher(admin: Admin, mut stop: watch::Receiver<bool>) {
+/// Publishes `admin`'s fleet report and reads the fleet every
+/// `publish_every` until `stop` turns true (a last report is not sent:
+/// the replica simply goes quiet, and is shown gone after the timeout).
+/// Failures are logged once per change of state, not every time.
+pub fn spawn(admin: Admin, mut stop: watch::Receiver<bool>) {
     let Some(fleet) = admin.dashboard.fleet.clone() else {
         return;
     };
+    tracing::info!(replica = %fleet.replica, instance = %fleet.instance, "publishing to the fleet view");
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(fleet.publish_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut redis: Option<RedisFleet> = None;
         let mut failing = false;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            match fleet.publish(&admin).await {
-                Ok(_) if failing => {
+            let round = async {
+                if redis.is_none() {
+                    redis = Some(
+                        RedisFleet::connect(&fleet.config)
+                            .await
+                            .map_err(|e| format!("Redis: {e}"))?,
+                    );
+                }
+                match &redis {
+                    Some(r) => fleet.round(&admin, r).await,
+                    None => Ok(()),
+                }
+            };
+            let result = tokio::select! {
+                r = round => r,
+                _ = stop.changed() => return,
+            };
+            match result {
+                Ok(()) if failing => {
                     failing = false;
-                    tracing::info!(replica = %fleet.replica, "fleet report published again");
+                    tracing::info!(replica = %fleet.replica, "fleet view: Redis answers again");
                 }
-                Ok(_) => {}
-                Err(e) if !failing => {
-                    failing = true;
-                    tracing::warn!(replica = %fleet.replica, error = %e, "fleet report not published");
+                Ok(()) => {}
+                Err(e) => {
+                    if !failing {
+                        failing = true;
+                        tracing::warn!(replica = %fleet.replica, error = %e, "fleet view: report not published");
+                    }
+                    fleet.failed(e);
                 }
-                Err(_) => {}
             }
         }
     });
 }
 
-/// The default replica name: the host name and the admin listener's
-/// port.
+/// The default replica name: the host name and the admin listener's port
+/// (`localhost:port` when the host name cannot be read or is not made of
+/// `A-Z a-z 0-9 _ - .`).
 pub fn default_replica_name(admin_port: u16) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::analytics::snapshot::{Latency, Totals};
 use crate::analytics::{Snapshot, TopEntry};
+use floodgate_redis::FleetMember;
 
 /// One rule's counts on one replica.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,10 +25,13 @@ pub struct RuleReport {
 /// A replica's report: its counts, top identities (API keys by
 /// fingerprint, never raw), decision latency, store health and policy
 /// version.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     /// Its name.
     pub replica: String,
+    /// Its run's random id.
+    pub instance: String,
     /// When it was made, Unix ms.
     pub time_ms: u64,
     /// When the replica started, Unix ms.
@@ -51,13 +55,14 @@ pub struct Report {
 }
 
 fn sum(v: &[u64]) -> u64 {
-    v.iter().sum()
+    v.iter().fold(0, |a, b| a.saturating_add(*b))
 }
 
 impl Report {
     /// The report of a snapshot of the last minute.
     pub fn new(
         replica: &str,
+        instance: &str,
         time_ms: u64,
         started_ms: u64,
         policy_version: u64,
@@ -84,6 +89,7 @@ impl Report {
         }
         Report {
             replica: replica.to_string(),
+            instance: instance.to_string(),
             time_ms,
             started_ms,
             policy_version,
@@ -113,6 +119,11 @@ pub struct ReplicaView {
     pub age_ms: u64,
     /// Its last report (none if unreadable).
     pub report: Option<Report>,
+    /// Why its report could not be read, when it could not.
+    pub report_error: Option<String>,
+    /// Its instance id keeps changing: two replicas publish under this
+    /// name, and overwrite each other's report.
+    pub name_conflict: bool,
 }
 
 /// The fleet as one replica sees it.
@@ -136,7 +147,14 @@ pub struct FleetView {
     pub top_limited: Vec<TopEntry>,
     /// The identities most often near a limit over the alive replicas.
     pub top_near_limit: Vec<TopEntry>,
-    /// Why the fleet could not be read, when it could not.
+    /// When this view was read, Unix ms (the clock reports are stamped
+    /// with: Redis' by default).
+    pub updated_ms: u64,
+    /// The fleet holds the most replicas it keeps (256): the longest
+    /// silent are being dropped.
+    pub truncated: bool,
+    /// Why the fleet could not be read or published to at the last try,
+    /// when it could not (the rest of the view is then the last read).
     pub error: Option<String>,
 }
 
@@ -148,8 +166,8 @@ pub fn merge_top<'a>(lists: impl IntoIterator<Item = &'a [TopEntry]>, top: usize
         for e in list {
             all.entry((e.kind.clone(), e.identity.clone()))
                 .and_modify(|m| {
-                    m.count += e.count;
-                    m.error += e.error;
+                    m.count = m.count.saturating_add(e.count);
+                    m.error = m.error.saturating_add(e.error);
                     if m.tier.is_none() {
                         m.tier.clone_from(&e.tier);
                     }
@@ -173,7 +191,7 @@ impl FleetView {
         this: &str,
         now_ms: u64,
         timeout_ms: u64,
-        members: Vec<(String, u64, Option<Report>)>,
+        members: Vec<FleetMember>,
         top: usize,
     ) -> FleetView {
         let mut v = FleetView {
@@ -181,7 +199,14 @@ impl FleetView {
             ..FleetView::default()
         };
         let mut rules: Vec<RuleReport> = Vec::new();
-        for (replica, seen_ms, report) in members {
+        for m in members {
+            let (replica, seen_ms) = (m.replica, m.seen_ms);
+            let (report, report_error) =
+                match m.report.as_deref().map(serde_json::from_str::<Report>) {
+                    Some(Ok(r)) => (Some(r), None),
+                    Some(Err(e)) => (None, Some(format!("unreadable report: {e}"))),
+                    None => (None, Some("no report".to_string())),
+                };
             let age_ms = now_ms.saturating_sub(seen_ms);
             let alive = age_ms <= timeout_ms;
             if alive {
@@ -209,6 +234,8 @@ impl FleetView {
                 seen_ms,
                 age_ms,
                 report,
+                report_error,
+                name_conflict: false,
             });
         }
         v.replicas
@@ -250,6 +277,7 @@ mod tests {
         };
         Report {
             replica: name.into(),
+            instance: "i".into(),
             time_ms: 0,
             started_ms: 0,
             policy_version: 1,
@@ -269,14 +297,15 @@ mod tests {
 
     #[test]
     fn only_alive_replicas_count_and_top_lists_add_up() {
+        let member = |name: &str, seen_ms: u64, r: Option<Report>| FleetMember {
+            replica: name.into(),
+            seen_ms,
+            report: r.map(|r| serde_json::to_string(&r).unwrap()),
+        };
         let members = vec![
-            (
-                "b".into(),
-                9_000,
-                Some(report("b", 5, vec![entry("1.1.1.1", 4)])),
-            ),
-            (
-                "a".into(),
+            member("b", 9_000, Some(report("b", 5, vec![entry("1.1.1.1", 4)]))),
+            member(
+                "a",
                 10_000,
                 Some(report(
                     "a",
@@ -284,14 +313,19 @@ mod tests {
                     vec![entry("1.1.1.1", 3), entry("2.2.2.2", 5)],
                 )),
             ),
-            (
-                "gone".into(),
+            member(
+                "gone",
                 1_000,
                 Some(report("gone", 100, vec![entry("3.3.3.3", 99)])),
             ),
+            FleetMember {
+                replica: "garbled".into(),
+                seen_ms: 10_400,
+                report: Some("{\"totals\": 7}".into()),
+            },
         ];
         let v = FleetView::new("a", 10_500, 2_000, members, 10);
-        assert_eq!((v.alive, v.gone), (2, 1));
+        assert_eq!((v.alive, v.gone), (3, 1));
         let names: Vec<(&str, bool, bool)> = v
             .replicas
             .iter()
@@ -302,9 +336,18 @@ mod tests {
             vec![
                 ("a", true, true),
                 ("b", true, false),
+                ("garbled", true, false),
                 ("gone", false, false)
             ]
         );
+        // Alive, but out of the sums, and saying why.
+        assert!(v.replicas[2].report.is_none());
+        let why = v.replicas[2].report_error.as_deref().unwrap();
+        assert!(why.starts_with("unreadable report"), "{why}");
+        // A report of an older or newer version reads, its missing fields
+        // empty.
+        let old: Report = serde_json::from_str("{\"replica\":\"x\"}").unwrap();
+        assert_eq!((old.replica.as_str(), old.totals.allowed), ("x", 0));
         assert_eq!(v.totals.allowed, 12);
         assert_eq!(v.rules.len(), 1);
         assert_eq!(v.rules[0].totals.allowed, 12);
@@ -315,6 +358,44 @@ mod tests {
             .map(|e| (e.identity.as_str(), e.count))
             .collect();
         assert_eq!(top, vec![("1.1.1.1", 7), ("2.2.2.2", 5)]);
-        assert_eq!(v.replicas[2].age_ms, 9_500);
+        assert_eq!(v.replicas[3].age_ms, 9_500);
+    }
+
+    #[test]
+    fn a_full_report_stays_under_32_kib() {
+        // 64 rules of 64-character names (past 64 the analytics count the
+        // rest together), full top lists of 64-byte identities.
+        let long = |c: char| std::iter::repeat_n(c, 64).collect::<String>();
+        let mut r = report("r", u64::MAX, Vec::new());
+        let big = Totals {
+            allowed: u64::MAX,
+            limited: u64::MAX,
+            shadow_limited: u64::MAX,
+            near_limit: u64::MAX,
+        };
+        r.totals = big;
+        r.last_minute = big;
+        r.rules = (0..64)
+            .map(|i| RuleReport {
+                rule: format!("{i:02}{}", long('r')),
+                totals: big,
+                last_minute: big,
+            })
+            .collect();
+        let top: Vec<TopEntry> = (0..10)
+            .map(|i| TopEntry {
+                kind: "api_key".into(),
+                identity: format!("{i}{}", long('k')),
+                client: Some(long('c')),
+                tier: Some(long('t')),
+                count: u64::MAX,
+                error: u64::MAX,
+            })
+            .collect();
+        r.top_limited = top.clone();
+        r.top_near_limit = top;
+        let len = serde_json::to_string(&r).unwrap().len();
+        assert!(len < 32 * 1024, "{len} bytes");
+        assert!(len > 24 * 1024, "{len} bytes: the test builds a full report");
     }
 }

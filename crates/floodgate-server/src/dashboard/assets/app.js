@@ -134,13 +134,16 @@ function renderFleet(f, us) {
   $("fleet-section").hidden = !f;
   if (!f) return;
   $("fleet-error").textContent = f.error ? `The fleet cannot be read: ${f.error}` : "";
-  $("fleet-summary").textContent = `(${f.alive} alive, ${f.gone} gone; gone after ${fmt(f.replica_timeout_ms / 1000)} s of silence)`;
+  $("fleet-summary").textContent = `(${f.alive} alive, ${f.gone} gone; gone after ${fmt(f.replica_timeout_ms / 1000)} s of silence${f.truncated ? "; more than 256 replicas: the longest silent are dropped" : ""})`;
   fill("fleet", f.replicas, (tr, r) => {
     const rep = r.report || {};
     const t = rep.totals || {}, m = rep.last_minute || {}, st = rep.store || {};
     tr.dataset.replica = r.replica;
     cell(tr, r.this ? `${r.replica} (this one)` : r.replica, "replica");
-    cell(tr, r.alive ? "alive" : "gone", r.alive ? "up" : "down");
+    const state = [r.alive ? "alive" : "gone"];
+    if (r.name_conflict) state.push("name shared by several replicas");
+    if (r.report_error) state.push(r.report_error);
+    cell(tr, state.join(" · "), r.alive && !r.name_conflict ? "up" : "down");
     cell(tr, `${fmt(Math.round(r.age_ms / 1000))} s ago`);
     cell(tr, rep.policy_version === undefined ? "–" : `version ${rep.policy_version}`);
     cell(tr, fmt(t.allowed), "allowed");
@@ -155,6 +158,7 @@ function renderFleet(f, us) {
     cell(tr, fmt(r.last_minute.limited));
   });
   fill("fleet-top-limited", f.top_limited, (tr, e) => identity(tr, e, e.count));
+  fill("fleet-top-near", f.top_near_limit, (tr, e) => identity(tr, e, e.count));
 }
 
 async function poll() {
