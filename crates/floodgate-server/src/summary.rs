@@ -95,6 +95,16 @@ impl Config {
                 format!(" (tokens: {})", names.join(", "))
             }
         );
+        if self.redis.is_some() {
+            let d = &self.document.server.admin.dashboard;
+            let _ = writeln!(
+                out,
+                "fleet view: replica {}, a report every {:?}, gone after {:?} of silence",
+                d.replica.as_deref().unwrap_or("<host name>:<admin port>"),
+                d.publish_every(),
+                d.replica_timeout()
+            );
+        }
         if let Some(g) = self.grpc_listen {
             let _ = writeln!(out, "grpc: {g} (Envoy's rate limit service)");
         }
@@ -107,5 +117,29 @@ impl Config {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn a_redis_store_names_the_replica_of_the_fleet_view() {
+        let redis = "store: { kind: redis, url: \"redis://127.0.0.1:6379\" }\n";
+        let named =
+            format!("{redis}admin: {{ dashboard: {{ replica: edge-1, publish_every: 1s }} }}\n");
+        let s = Config::parse("f.yaml", &named).unwrap().summary();
+        assert!(
+            s.contains("fleet view: replica edge-1, a report every 1s, gone after 10s of silence"),
+            "{s}"
+        );
+        let s = Config::parse("f.yaml", redis).unwrap().summary();
+        assert!(
+            s.contains("fleet view: replica <host name>:<admin port>,"),
+            "{s}"
+        );
+        let s = Config::parse("f.yaml", "rules: []\n").unwrap().summary();
+        assert!(!s.contains("fleet view"), "{s}");
     }
 }

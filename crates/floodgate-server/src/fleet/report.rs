@@ -396,6 +396,9 @@ mod tests {
         r.top_near_limit = top;
         let len = serde_json::to_string(&r).unwrap().len();
         assert!(len < 32 * 1024, "{len} bytes");
-        assert!(len > 24 * 1024, "{len} bytes: the test builds a full report");
+        assert!(
+            len > 24 * 1024,
+            "{len} bytes: the test builds a full report"
+        );
     }
 }
