@@ -5,7 +5,10 @@
 -- below 2^53; 0 for a check that takes no slot).
 -- State (a Redis sorted set): member = lease id, score = lease end (µs).
 -- A holder whose lease ended by t counts for nothing; the ended ones are
--- removed when a slot is taken. The key expires when the last lease ends.
+-- removed (and counted) when a slot is taken. The key expires one lease
+-- after the last lease ends, so that ended members stay countable for that
+-- long (a set whose holders all died and that nobody uses again expires
+-- uncounted).
 -- Allowed iff held + 1 <= N (a request holds one slot whatever its cost).
 --
 -- In memory the state is { held, first_end, last_end, ended } (the live
@@ -29,9 +32,10 @@ local function cc_end(key, t, rev)
   return tonumber(r[2])
 end
 
--- The key's TTL in ms once its last lease ends at `last`.
-local function cc_ttl(last, t, min_ttl)
-  local ttl = math.floor(math.max(0, last - t) / 1000) + 2
+-- The key's TTL in ms: one lease of b µs after its last lease ends at
+-- `last`.
+local function cc_ttl(last, t, b, min_ttl)
+  local ttl = math.floor((math.max(0, last - t) + b) / 1000) + 2
   if ttl < min_ttl then
     return min_ttl
   end
@@ -73,7 +77,7 @@ ALG['cc'] = {
     return { st[1] + 1, first, math.max(st[3], e), st[4], c, e, t }
   end,
   idle = function(st, s2, s3, t, a, b, c)
-    return math.max(0, st[3] - t)
+    return math.max(0, st[3] - t) + b
   end,
   report = function(out, ok, st)
     local i = #out
@@ -119,7 +123,7 @@ local function cc_lease(key, mode, t, b, c, min_ttl)
   local e = t + b
   if e > score then
     redis.call('ZADD', key, 'XX', fmt(e), fmt(c))
-    redis.call('PEXPIRE', key, cc_ttl(cc_end(key, t, true), t, min_ttl))
+    redis.call('PEXPIRE', key, cc_ttl(cc_end(key, t, true), t, b, min_ttl))
   end
   return 1
 end

@@ -102,6 +102,9 @@ async fn method_not_allowed(method: http::Method) -> Response<Body> {
 pub fn router(admin: Admin) -> Router {
     let protected = Router::new()
         .route("/v1/check", post(crate::check::check))
+        .route("/v1/acquire", post(crate::lease::acquire))
+        .route("/v1/release", post(crate::lease::release))
+        .route("/v1/renew", post(crate::lease::renew))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(crate::openapi::serve))
         .merge(crate::api::router())

@@ -1,7 +1,9 @@
 //! `POST /v1/check`: the decision API for other gateways. The caller
 //! states the request's attributes (its client IP already resolved); the
 //! answer is the decision (`DecisionView`, API style) with the rate-limit
-//! headers, 200 when allowed and 429 when not.
+//! headers, 200 when allowed and 429 when not. `POST /v1/acquire` takes
+//! the same body and answers the same way, and an allowed request also
+//! takes its concurrency slots (see [`lease`](crate::lease)).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -50,26 +52,40 @@ fn bad_request(reason: String) -> Response<Body> {
 pub const MAX_COST: u64 = 1 << 40;
 
 pub(crate) async fn check(State(admin): State<Admin>, body: Bytes) -> Response<Body> {
-    let req: CheckRequest = match serde_json::from_slice(&body) {
+    match decide(&admin, &body, false).await {
+        Ok(decided) => answer(&decided, None),
+        Err(refused) => refused,
+    }
+}
+
+/// Decides the request a check body describes; with `acquire`, an
+/// allowed one takes its concurrency slots. A request that cannot be
+/// decided gets its answer as the error.
+pub(crate) async fn decide(
+    admin: &Admin,
+    body: &Bytes,
+    acquire: bool,
+) -> Result<Decided, Response<Body>> {
+    let req: CheckRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
-        Err(e) => return bad_request(format!("invalid check request: {e}")),
+        Err(e) => return Err(bad_request(format!("invalid check request: {e}"))),
     };
     let a = req.attributes;
     let cost = req.cost.unwrap_or(1);
     if cost == 0 || cost > MAX_COST {
-        return bad_request(format!("cost must be between 1 and {MAX_COST}"));
+        return Err(bad_request(format!("cost must be between 1 and {MAX_COST}")));
     }
     if !a.path.starts_with('/') {
-        return bad_request(format!(
+        return Err(bad_request(format!(
             "attributes.path must start with /, got `{}`",
             a.path
-        ));
+        )));
     }
     let method = a.method.unwrap_or_else(|| "GET".into());
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return bad_request(format!(
+        return Err(bad_request(format!(
             "attributes.method `{method}` is not an HTTP method"
-        ));
+        )));
     }
     let headers: HashMap<String, &str> = a
         .headers
@@ -95,14 +111,21 @@ pub(crate) async fn check(State(admin): State<Admin>, body: Bytes) -> Response<B
         peer_trusted: true,
         now: admin.handle.clock().now(),
     };
-    let decided = match identity.request(a.ip, &method, &a.path, lookup, origin) {
+    Ok(match identity.request(a.ip, &method, &a.path, lookup, origin) {
+        Ok(request) if acquire => admin.handle.acquire_request(&request, cost).await,
         Ok(request) => admin.handle.decide_request(&request, cost).await,
         Err(e) => Decided {
             result: Err(e),
             now: origin.now,
             cost,
+            slots: None,
         },
-    };
+    })
+}
+
+/// The answer to a decided request: the decision (with `lease` when one
+/// is given), 200 or 429, with the rate-limit headers.
+pub(crate) fn answer(decided: &Decided, lease: Option<Option<String>>) -> Response<Body> {
     let verdict = match &decided.result {
         Ok(v) => v,
         Err(_) => return decided.rejection().expect("errors are rejections"),
@@ -113,7 +136,14 @@ pub(crate) async fn check(State(admin): State<Admin>, body: Bytes) -> Response<B
     } else {
         StatusCode::TOO_MANY_REQUESTS
     };
-    let text = serde_json::to_string(&body).expect("serialisable");
+    let text = match lease {
+        None => serde_json::to_string(&body).expect("serialisable"),
+        Some(lease) => {
+            let mut v = serde_json::to_value(&body).expect("serialisable");
+            v["lease"] = lease.into();
+            v.to_string()
+        }
+    };
     let mut response = json_response(status, text);
     if let Some(o) = verdict.deciding() {
         headers::apply(response.headers_mut(), o, decided.now);

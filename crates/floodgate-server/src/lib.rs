@@ -19,6 +19,8 @@
 //! - [`fleet`]: on Redis, each replica's report for the fleet view.
 //! - [`auth`]: admin tokens, roles, and the admin router's middleware.
 //! - [`check`]: `POST /v1/check`, the decision API.
+//! - [`lease`]: `POST /v1/acquire`, `/v1/release` and `/v1/renew`, the
+//!   decision API's concurrency slots.
 //! - [`grpc`]: the gRPC listener's services: Envoy's rate limit
 //!   service (`ShouldRateLimit`) and health checking.
 //! - [`import`]: `floodgate import envoy-ratelimit`, reference
@@ -47,6 +49,7 @@ pub mod error;
 pub mod fleet;
 pub mod grpc;
 pub mod import;
+pub mod lease;
 pub mod listener;
 pub mod live;
 pub mod logs;

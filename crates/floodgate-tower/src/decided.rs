@@ -10,6 +10,7 @@ use floodgate_core::{Timestamp, Verdict};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::headers;
+use crate::slots::SlotGuard;
 use crate::response::{error_body, json_response};
 
 /// The marker an allowed request past a limit's soft share carries in its
@@ -35,6 +36,9 @@ pub struct Decided {
     pub now: Timestamp,
     /// The request's cost.
     pub cost: u64,
+    /// The concurrency slots an allowed request holds, released when this
+    /// is dropped (the service moves it into the response body).
+    pub slots: Option<SlotGuard>,
 }
 
 impl Decided {

@@ -16,6 +16,7 @@ use tower::Service;
 use crate::client_ip::peer_of;
 use crate::decided::Decided;
 use crate::handle::LimiterHandle;
+use crate::slots::LeasedBody;
 
 /// The handle deciding a request, which it gives back with the decision.
 type Deciding<B> = Pin<Box<dyn Future<Output = (Decided, http::Request<B>)> + Send>>;
@@ -105,7 +106,7 @@ where
     S: Service<http::Request<B>, Response = Response<ResBody>>,
     ResBody: From<Bytes>,
 {
-    type Output = Result<Response<ResBody>, S::Error>;
+    type Output = Result<Response<LeasedBody<ResBody>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -119,8 +120,8 @@ where
                         this.state = State::Deciding { decision, inner };
                         return Poll::Pending;
                     };
-                    if let Some(rejection) = decided.rejection() {
-                        return Poll::Ready(Ok(rejection));
+                    if let Some(rejection) = decided.rejection::<ResBody>() {
+                        return Poll::Ready(Ok(rejection.map(|b| LeasedBody::new(b, None))));
                     }
                     let delay = decided.delay();
                     if delay.is_zero() {
@@ -153,7 +154,7 @@ where
                 }
                 State::Calling {
                     mut future,
-                    decided,
+                    mut decided,
                 } => {
                     let Poll::Ready(result) = future.as_mut().poll(cx) else {
                         this.state = State::Calling { future, decided };
@@ -161,7 +162,8 @@ where
                     };
                     return Poll::Ready(result.map(|mut response| {
                         decided.decorate(response.headers_mut());
-                        response
+                        // The slots stay held until the body has gone.
+                        response.map(|b| LeasedBody::new(b, decided.slots.take()))
                     }));
                 }
                 State::Done => panic!("ResponseFuture polled after completion"),

@@ -14,6 +14,7 @@ use http::HeaderMap;
 use crate::client_ip::{client_ip, TrustedProxies};
 use crate::decided::Decided;
 use crate::observer::{Observer, Seen};
+use crate::slots::SlotGuard;
 
 /// What a reload swaps at once.
 struct Settings {
@@ -92,7 +93,9 @@ impl LimiterHandle {
     }
 
     /// Decides a request from its parts. `peer` is the socket peer; the
-    /// client IP is found through the trusted proxies.
+    /// client IP is found through the trusted proxies. An allowed request
+    /// takes a slot of every concurrency limit that applies, held by
+    /// [`Decided::slots`] until it is dropped.
     pub async fn decide(
         &self,
         peer: Option<IpAddr>,
@@ -108,7 +111,7 @@ impl LimiterHandle {
                 trusted,
             )
         };
-        self.decide_parts(client, method, path, request_headers, cost)
+        self.decide_parts(client, method, path, request_headers, cost, true)
             .await
     }
 
@@ -122,16 +125,31 @@ impl LimiterHandle {
         request_headers: &HeaderMap,
         cost: u64,
     ) -> Decided {
-        self.decide_parts(|_| (client, true), method, path, request_headers, cost)
-            .await
+        self.decide_parts(
+            |_| (client, true),
+            method,
+            path,
+            request_headers,
+            cost,
+            false,
+        )
+        .await
     }
 
     /// Decides a request already prepared (by
     /// [`Identity::request`](floodgate_core::policy::Identity::request)),
     /// for callers that hold its attributes rather than an HTTP request.
-    /// The observer sees it as it sees every other decision.
+    /// The observer sees it as it sees every other decision. Concurrency
+    /// limits take no slot (see [`LimiterHandle::acquire_request`]).
     pub async fn decide_request(&self, req: &Request<'_>, cost: u64) -> Decided {
-        self.decide_on(&self.limiter(), req, cost).await
+        self.decide_on(&self.limiter(), req, cost, false).await
+    }
+
+    /// Decides a request already prepared, as
+    /// [`LimiterHandle::decide_request`], and an allowed one takes a slot
+    /// of every concurrency limit that applies, held by [`Decided::slots`].
+    pub async fn acquire_request(&self, req: &Request<'_>, cost: u64) -> Decided {
+        self.decide_on(&self.limiter(), req, cost, true).await
     }
 
     /// Builds the request the policy's identity describes and decides it.
@@ -144,6 +162,7 @@ impl LimiterHandle {
         path: &str,
         request_headers: &HeaderMap,
         cost: u64,
+        acquire: bool,
     ) -> Decided {
         let settings = self.inner.settings.load_full();
         let (ip, peer_trusted) = client(&settings.proxies);
@@ -151,11 +170,12 @@ impl LimiterHandle {
         let identity = &settings.limiter.policy().identity;
         let now = self.inner.clock.now();
         match identity.request(ip, method, path, header, Origin { peer_trusted, now }) {
-            Ok(req) => self.decide_on(&settings.limiter, &req, cost).await,
+            Ok(req) => self.decide_on(&settings.limiter, &req, cost, acquire).await,
             Err(e) => Decided {
                 result: Err(e),
                 now,
                 cost,
+                slots: None,
             },
         }
     }
@@ -184,14 +204,41 @@ impl LimiterHandle {
         (result, now)
     }
 
-    /// The one place a request is decided and reported to the observer.
-    async fn decide_on(&self, limiter: &Limiter, req: &Request<'_>, cost: u64) -> Decided {
+    /// The one place a request is decided and reported to the observer;
+    /// with `acquire`, an allowed request takes its concurrency slots.
+    async fn decide_on(
+        &self,
+        limiter: &Arc<Limiter>,
+        req: &Request<'_>,
+        cost: u64,
+        acquire: bool,
+    ) -> Decided {
         let started = Instant::now();
         let now = self.inner.clock.now();
-        let result = limiter.check(req, cost, now).await;
+        let (result, held) = if acquire {
+            match limiter.acquire(req, cost, now).await {
+                Ok((verdict, held)) => (Ok(verdict), held),
+                Err(e) => (Err(e), None),
+            }
+        } else {
+            (limiter.check(req, cost, now).await, None)
+        };
         if let Some(obs) = &self.inner.observer {
             obs.observe(&Seen::new(req, now, result.as_ref(), started.elapsed()));
         }
-        Decided { result, now, cost }
+        let slots = held.map(|h| {
+            SlotGuard::new(
+                h,
+                limiter.clone(),
+                self.inner.clock.clone(),
+                self.inner.observer.clone(),
+            )
+        });
+        Decided {
+            result,
+            now,
+            cost,
+            slots,
+        }
     }
 }

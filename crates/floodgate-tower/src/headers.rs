@@ -72,8 +72,27 @@ pub fn apply(headers: &mut HeaderMap, outcome: &LimitOutcome, now: Timestamp) {
     }
 }
 
-/// The JSON body of a 429.
+/// The JSON body of a 429. A concurrency limit's says so: `"algorithm":
+/// "concurrency"`, with the limit and a message about requests in flight.
 pub fn too_many_requests_body(outcome: &LimitOutcome, cost: u64) -> String {
+    if outcome.quota.is_concurrency() {
+        let n = outcome
+            .decision
+            .retry_after
+            .and_then(RetryAfter::whole_seconds)
+            .unwrap_or(1);
+        let limit = outcome.decision.limit;
+        return serde_json::json!({
+            "error": "rate_limit_exceeded",
+            "message": format!(
+                "Too many requests in flight: at most {limit} at once. Retry after {n} seconds."
+            ),
+            "retry_after": n,
+            "algorithm": "concurrency",
+            "limit": limit,
+        })
+        .to_string();
+    }
     match outcome.decision.retry_after {
         Some(RetryAfter::After(r)) => {
             let n = ceil_secs(r);

@@ -3,7 +3,8 @@
 //! The layer holds only a [`LimiterHandle`] (shared state behind an `Arc`),
 //! so clones are cheap and every clone sees the same counters. The service
 //! decides in `call`: an allowed request goes on (held first for a shaping
-//! limit's delay) and its response gets the rate-limit headers; a denied one
+//! limit's delay) and its response gets the rate-limit headers, and holds
+//! its concurrency slots until its response body ends; a denied one
 //! is answered by the [`ResponseFuture`] with a 429 response, never a
 //! service error.
 //!
@@ -17,6 +18,9 @@
 //! - [`service`]: [`RateLimitService`], which decides in `call`.
 //! - [`future`]: [`ResponseFuture`], which answers a denial itself or
 //!   calls the inner service.
+//! - [`slots`]: [`SlotGuard`], the concurrency slots a request in flight
+//!   holds (renewed while held), and [`LeasedBody`], the response body
+//!   that releases them once sent or dropped.
 //! - [`client_ip`](mod@client_ip): who the client is, through trusted proxies only, and
 //!   [`PeerAddr`] for hyper users.
 //! - [`headers`]: `X-RateLimit-*`, `RateLimit-Policy`, `RateLimit`,
@@ -65,6 +69,7 @@ pub mod observer;
 pub mod response;
 pub mod retry;
 pub mod service;
+pub mod slots;
 
 pub use client_ip::{client_ip, PeerAddr, TrustedProxies};
 pub use decided::{Decided, Degraded};
@@ -74,3 +79,4 @@ pub use layer::RateLimitLayer;
 pub use observer::{Observer, Seen};
 pub use retry::RetryPolicy;
 pub use service::RateLimitService;
+pub use slots::{LeasedBody, SlotGuard};

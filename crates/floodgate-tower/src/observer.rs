@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use floodgate_core::policy::{fingerprint, CheckError};
+use floodgate_core::policy::{fingerprint, CheckError, Held};
 use floodgate_core::{Request, Timestamp, Verdict};
 
 /// What an observer sees of each decided request.
@@ -72,4 +72,16 @@ impl<'a> Seen<'a> {
 pub trait Observer: Send + Sync + 'static {
     /// One request decided.
     fn observe(&self, seen: &Seen<'_>);
+
+    /// Concurrency slots taken (`taken`) by a request that goes on, or
+    /// given back (released, or handed to a decision API caller).
+    fn slots(&self, held: &Held, taken: bool) {
+        let _ = (held, taken);
+    }
+
+    /// A renewal found that a slot of a request still in flight had lost
+    /// its lease (it counts for nothing from then on).
+    fn lease_lost(&self, held: &Held) {
+        let _ = held;
+    }
 }

@@ -9,6 +9,7 @@ use tower::Service;
 
 use crate::future::ResponseFuture;
 use crate::handle::LimiterHandle;
+use crate::slots::LeasedBody;
 
 /// The service: decides, then calls `inner` or answers itself (see
 /// [`ResponseFuture`]). Clones share the handle, so they share counters.
@@ -33,7 +34,7 @@ where
     B: Send + 'static,
     ResBody: From<Bytes> + Send + 'static,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<LeasedBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S, B>;
 

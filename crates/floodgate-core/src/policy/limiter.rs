@@ -18,6 +18,8 @@ pub struct Held {
     pub lease: LeaseId,
     /// One check per slot held.
     pub checks: Vec<LimitCheck>,
+    /// The rule and limit name of each slot, in the same order.
+    pub names: Vec<(Arc<str>, Arc<str>)>,
 }
 
 impl Held {
@@ -98,13 +100,13 @@ impl Limiter {
     ) -> Result<(Verdict, Option<Held>), CheckError> {
         let mut outcomes = Vec::with_capacity(plan.enforced.checks.len());
         let mut allowed = true;
-        let mut held: Vec<LimitCheck> = Vec::new();
+        let mut held: Vec<(LimitCheck, (Arc<str>, Arc<str>))> = Vec::new();
         if !plan.enforced.checks.is_empty() {
             plan.enforced.lease(lease);
             let decisions = self.store.check(&plan.enforced.checks, now).await?;
             allowed = decisions.iter().all(|d| d.allowed);
             if allowed {
-                held.extend(plan.enforced.concurrency().cloned());
+                held.extend(plan.enforced.concurrency());
             }
             outcomes.extend(plan.enforced.outcomes(decisions, false));
         }
@@ -114,15 +116,19 @@ impl Limiter {
             group.lease(lease.filter(|_| allowed));
             let decisions = self.store.check(&group.checks, now).await?;
             if allowed && decisions.iter().all(|d| d.allowed) {
-                held.extend(group.concurrency().cloned());
+                held.extend(group.concurrency());
             }
             outcomes.extend(group.outcomes(decisions, true));
         }
         let held = match lease {
-            Some(lease) if !held.is_empty() => Some(Held {
-                lease,
-                checks: held,
-            }),
+            Some(lease) if !held.is_empty() => {
+                let (checks, names) = held.into_iter().unzip();
+                Some(Held {
+                    lease,
+                    checks,
+                    names,
+                })
+            }
             _ => None,
         };
         let verdict = Verdict {

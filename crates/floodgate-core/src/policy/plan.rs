@@ -64,9 +64,14 @@ impl Group {
         }
     }
 
-    /// The concurrency checks (those that hold slots once allowed).
-    pub(crate) fn concurrency(&self) -> impl Iterator<Item = &LimitCheck> {
-        self.checks.iter().filter(|c| c.quota.is_concurrency())
+    /// The concurrency checks (those that hold slots once allowed), each
+    /// with its rule and limit name.
+    pub(crate) fn concurrency(&self) -> impl Iterator<Item = (LimitCheck, (Arc<str>, Arc<str>))> + '_ {
+        self.checks
+            .iter()
+            .zip(&self.owners)
+            .filter(|(c, _)| c.quota.is_concurrency())
+            .map(|(c, (rule, limit, _))| (c.clone(), (rule.clone(), limit.clone())))
     }
 
     /// Pairs the store's decisions with their owners.

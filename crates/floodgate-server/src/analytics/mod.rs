@@ -197,6 +197,16 @@ impl Observer for Both {
         self.0.observe(seen);
         self.1.observe(seen);
     }
+
+    fn slots(&self, held: &floodgate_core::policy::Held, taken: bool) {
+        self.0.slots(held, taken);
+        self.1.slots(held, taken);
+    }
+
+    fn lease_lost(&self, held: &floodgate_core::policy::Held) {
+        self.0.lease_lost(held);
+        self.1.lease_lost(held);
+    }
 }
 
 #[cfg(test)]

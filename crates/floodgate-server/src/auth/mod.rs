@@ -62,13 +62,25 @@ impl Role {
         }
     }
 
-    /// The role a request needs: GET and HEAD, and the POSTs that change
-    /// nothing (`/v1/check`, `/v1/policy/validate`), need `read`; every
-    /// other method needs `admin`.
+    /// The role a request needs: GET and HEAD, the POSTs that change
+    /// nothing (`/v1/policy/validate`) and the decision API (`/v1/check`,
+    /// `/v1/acquire`, `/v1/release`, `/v1/renew`), need `read`; every other
+    /// method needs `admin`.
     pub fn needed_for(method: &Method, path: &str) -> Role {
         match *method {
             Method::GET | Method::HEAD => Role::Read,
-            Method::POST if matches!(path, "/v1/check" | "/v1/policy/validate") => Role::Read,
+            Method::POST
+                if matches!(
+                    path,
+                    "/v1/check"
+                        | "/v1/acquire"
+                        | "/v1/release"
+                        | "/v1/renew"
+                        | "/v1/policy/validate"
+                ) =>
+            {
+                Role::Read
+            }
             _ => Role::Admin,
         }
     }

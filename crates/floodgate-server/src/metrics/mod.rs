@@ -6,12 +6,14 @@
 //! Layout: [`primitives`] (histogram, labelled counters, writers),
 //! [`decisions`] (what each decision updates: the hot path), [`store`]
 //! (Redis latency, errors, breaker, fallback), [`connections`] (the
-//! listeners), [`policy`] (configured limits and policy version, read at
+//! listeners), [`concurrency`] (slots in flight, taken, denied, expired),
+//! [`policy`] (configured limits and policy version, read at
 //! scrape time).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use floodgate_core::policy::Held;
 use floodgate_core::{Policy, Store};
 use floodgate_tower::{Observer, Seen};
 use parking_lot::Mutex;
@@ -19,6 +21,7 @@ use parking_lot::Mutex;
 use crate::logs::RejectionLog;
 use crate::stores::Resilient;
 
+pub mod concurrency;
 pub mod connections;
 pub mod decisions;
 pub mod policy;
@@ -47,6 +50,7 @@ pub struct Metrics {
     rejections: RejectionLog,
     connections: connections::Connections,
     overload: Mutex<Option<Arc<crate::overload::Overload>>>,
+    concurrency: concurrency::Concurrency,
 }
 
 impl Metrics {
@@ -63,6 +67,7 @@ impl Metrics {
             rejections,
             connections: connections::Connections::default(),
             overload: Mutex::new(None),
+            concurrency: concurrency::Concurrency::default(),
         }
     }
 
@@ -151,6 +156,12 @@ impl Metrics {
         if let Some(r) = self.redis.lock().as_ref() {
             store::render_redis(&mut out, r, &self.store_latency);
         }
+        let expired = self
+            .store
+            .lock()
+            .as_ref()
+            .and_then(|s| s.leases_expired());
+        self.concurrency.render(&mut out, expired);
         self.upstream_responses.render(
             &mut out,
             "floodgate_upstream_responses_total",
@@ -189,7 +200,16 @@ impl Observer for Metrics {
         if let Ok(v) = seen.verdict {
             if !v.allowed {
                 self.rejections.rejected(seen, v);
+                self.concurrency.decided(v.outcomes.iter());
             }
         }
+    }
+
+    fn slots(&self, held: &Held, taken: bool) {
+        self.concurrency.slots(held, taken);
+    }
+
+    fn lease_lost(&self, _held: &Held) {
+        self.concurrency.lease_lost();
     }
 }
