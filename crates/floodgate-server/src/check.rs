@@ -73,7 +73,9 @@ pub(crate) async fn decide(
     let a = req.attributes;
     let cost = req.cost.unwrap_or(1);
     if cost == 0 || cost > MAX_COST {
-        return Err(bad_request(format!("cost must be between 1 and {MAX_COST}")));
+        return Err(bad_request(format!(
+            "cost must be between 1 and {MAX_COST}"
+        )));
     }
     if !a.path.starts_with('/') {
         return Err(bad_request(format!(
@@ -111,16 +113,18 @@ pub(crate) async fn decide(
         peer_trusted: true,
         now: admin.handle.clock().now(),
     };
-    Ok(match identity.request(a.ip, &method, &a.path, lookup, origin) {
-        Ok(request) if acquire => admin.handle.acquire_request(&request, cost).await,
-        Ok(request) => admin.handle.decide_request(&request, cost).await,
-        Err(e) => Decided {
-            result: Err(e),
-            now: origin.now,
-            cost,
-            slots: None,
+    Ok(
+        match identity.request(a.ip, &method, &a.path, lookup, origin) {
+            Ok(request) if acquire => admin.handle.acquire_request(&request, cost).await,
+            Ok(request) => admin.handle.decide_request(&request, cost).await,
+            Err(e) => Decided {
+                result: Err(e),
+                now: origin.now,
+                cost,
+                slots: None,
+            },
         },
-    })
+    )
 }
 
 /// The answer to a decided request: the decision (with `lease` when one

@@ -157,7 +157,8 @@ pub fn decode(token: &str) -> Result<Held, &'static str> {
     let mut checks = Vec::new();
     for slot in text.strip_suffix(SLOT).ok_or(BAD)?.split(SLOT) {
         let mut f = slot.split(FIELD);
-        let (Some(us), Some(limit_id), Some(identity), None) = (f.next(), f.next(), f.next(), f.next())
+        let (Some(us), Some(limit_id), Some(identity), None) =
+            (f.next(), f.next(), f.next(), f.next())
         else {
             return Err(BAD);
         };
@@ -198,7 +199,10 @@ mod tests {
                     .with_lease(Some(lease)),
                 LimitCheck::new("global/g/99".into(), "g".into(), q, 1).with_lease(Some(lease)),
             ],
-            names: vec![("api".into(), "slots".into()), ("global".into(), "g".into())],
+            names: vec![
+                ("api".into(), "slots".into()),
+                ("global".into(), "g".into()),
+            ],
         };
         let token = encode(&held);
         let back = decode(&token).unwrap();

@@ -81,8 +81,13 @@ fn config(up: SocketAddr, limit: u64, lease: &str, store: &str) -> String {
     )
 }
 
+/// Never decided locally (a slow call fails closed): every decision is
+/// the shared store's.
 fn redis_store(redis: &RedisServer) -> String {
-    format!("store:\n  kind: redis\n  url: {}\n  timeout: 2s\n", redis.url())
+    format!(
+        "store:\n  kind: redis\n  url: {}\n  timeout: 2s\n  on_failure: fail_closed\n",
+        redis.url()
+    )
 }
 
 /// The sum of a family's samples on `s`'s `/metrics`.
@@ -215,7 +220,10 @@ async fn an_upstream_that_fails_gives_the_slot_back() {
         let failed = wait_until(DEADLINE, || async { get(&url, &[]).await.status == 502 }).await;
         assert!(failed, "the slot of a failed request never came back");
     }
-    assert_eq!(family_sum(&s, "floodgate_concurrency_denied_total").await, 0.0);
+    assert_eq!(
+        family_sum(&s, "floodgate_concurrency_denied_total").await,
+        0.0
+    );
     s.running.shutdown().await.unwrap();
 }
 
@@ -228,7 +236,13 @@ async fn a_replica_killed_holding_slots_loses_them_when_their_lease_ends() {
     let path = dir.path().join("floodgate.yaml");
     std::fs::write(&path, &yaml).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_floodgate"))
-        .args(["serve", "--watch", "off", "--config", path.to_str().unwrap()])
+        .args([
+            "serve",
+            "--watch",
+            "off",
+            "--config",
+            path.to_str().unwrap(),
+        ])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -248,14 +262,20 @@ async fn a_replica_killed_holding_slots_loses_them_when_their_lease_ends() {
                 .await;
         });
     }
-    let held = wait_until(DEADLINE, || async { up.holding.load(Ordering::SeqCst) == 2 }).await;
+    let held = wait_until(DEADLINE, || async {
+        up.holding.load(Ordering::SeqCst) == 2
+    })
+    .await;
     assert!(held);
     // ...for longer than their lease: the process renews them.
     let other = start(&yaml).await;
     let quick = format!("http://{}/quick", other.public);
     let renewed = wait_until(DEADLINE, || async {
         let r = get(&quick, &[]).await;
-        assert_eq!(r.status, 429, "a slot came free while its holder renewed it");
+        assert_eq!(
+            r.status, 429,
+            "a slot came free while its holder renewed it"
+        );
         family_sum(&other, "floodgate_concurrency_denied_total").await >= 3.0
     });
     assert!(renewed.await);
@@ -269,8 +289,15 @@ async fn a_replica_killed_holding_slots_loses_them_when_their_lease_ends() {
     let (a, b) = (hold.clone(), hold.clone());
     let first = tokio::spawn(async move { get(&a, &[]).await });
     let second = tokio::spawn(async move { get(&b, &[]).await });
-    let both = wait_until(DEADLINE, || async { up.holding.load(Ordering::SeqCst) == 2 }).await;
-    assert!(both, "only {} slots came back", up.holding.load(Ordering::SeqCst));
+    let both = wait_until(DEADLINE, || async {
+        up.holding.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    assert!(
+        both,
+        "only {} slots came back",
+        up.holding.load(Ordering::SeqCst)
+    );
     let expired = family_sum(&other, "floodgate_concurrency_leases_expired_total").await;
     let text = get(&format!("http://{}/metrics", other.admin), &[]).await;
     let text = String::from_utf8_lossy(&text.body).to_string();
@@ -312,9 +339,7 @@ async fn the_decision_api_acquires_releases_and_renews() {
     let body = r#"{"attributes":{"ip":"192.0.2.1","path":"/x"}}"#;
     let post = |path: &str, body: String| {
         let url = format!("{admin}{path}");
-        async move {
-            send("POST", &url, &[("content-type", "application/json")], body).await
-        }
+        async move { send("POST", &url, &[("content-type", "application/json")], body).await }
     };
     let r = post("/v1/acquire", body.into()).await;
     assert_eq!(r.status, 200);
@@ -330,9 +355,15 @@ async fn the_decision_api_acquires_releases_and_renews() {
 
     let release = |lease: &str| serde_json::json!({ "lease": lease }).to_string();
     let r = post("/v1/renew", release(&lease)).await;
-    assert_eq!((r.status.as_u16(), r.json()["renewed"].as_u64()), (200, Some(1)));
+    assert_eq!(
+        (r.status.as_u16(), r.json()["renewed"].as_u64()),
+        (200, Some(1))
+    );
     let r = post("/v1/release", release(&lease)).await;
-    assert_eq!((r.status.as_u16(), r.json()["released"].as_u64()), (200, Some(1)));
+    assert_eq!(
+        (r.status.as_u16(), r.json()["released"].as_u64()),
+        (200, Some(1))
+    );
     let r = post("/v1/release", release(&lease)).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"], "lease_not_found");

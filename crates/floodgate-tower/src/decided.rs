@@ -10,8 +10,8 @@ use floodgate_core::{Timestamp, Verdict};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::headers;
-use crate::slots::SlotGuard;
 use crate::response::{error_body, json_response};
+use crate::slots::SlotGuard;
 
 /// The marker an allowed request past a limit's soft share carries in its
 /// extensions: each such limit as `(rule, limit)`. The service behind the

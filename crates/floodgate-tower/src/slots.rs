@@ -178,6 +178,15 @@ impl<B> LeasedBody<B> {
     }
 }
 
+impl<B: std::fmt::Debug> std::fmt::Debug for LeasedBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeasedBody")
+            .field("inner", &self.inner)
+            .field("holds_slots", &self.guard.is_some())
+            .finish()
+    }
+}
+
 impl<B: From<Bytes>> From<Bytes> for LeasedBody<B> {
     fn from(b: Bytes) -> Self {
         LeasedBody::new(B::from(b), None)

@@ -74,7 +74,11 @@ fn counted(
     })
 }
 
-async fn body(r: Response<Body>) -> String {
+async fn body<B>(r: Response<B>) -> String
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
     let bytes = r.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(bytes.to_vec()).unwrap()
 }

@@ -65,7 +65,9 @@ async fn past_the_soft_share_the_inner_service_is_told() {
             .headers()
             .get("floodgate-degraded")
             .map(|v| v.to_str().unwrap().to_string());
-        let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+        let body = axum::body::to_bytes(axum::body::Body::new(resp.into_body()), 1024)
+            .await
+            .unwrap();
         seen.push((status, marked, String::from_utf8(body.to_vec()).unwrap()));
     }
     // 60% of 5 is 3: the 4th and 5th requests are past it, the 6th denied.

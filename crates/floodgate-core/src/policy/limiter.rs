@@ -10,6 +10,9 @@ use super::verdict::{CheckError, DescriptorVerdict, Verdict};
 use crate::store::{LeaseId, LeaseStatus, LimitCheck, Store, StoreError};
 use crate::time::Timestamp;
 
+/// A rule name and a limit name.
+pub type RuleLimit = (Arc<str>, Arc<str>);
+
 /// The concurrency slots a request holds: its lease and the checks it
 /// holds them on (each with the lease set).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,7 +22,7 @@ pub struct Held {
     /// One check per slot held.
     pub checks: Vec<LimitCheck>,
     /// The rule and limit name of each slot, in the same order.
-    pub names: Vec<(Arc<str>, Arc<str>)>,
+    pub names: Vec<RuleLimit>,
 }
 
 impl Held {
@@ -100,7 +103,7 @@ impl Limiter {
     ) -> Result<(Verdict, Option<Held>), CheckError> {
         let mut outcomes = Vec::with_capacity(plan.enforced.checks.len());
         let mut allowed = true;
-        let mut held: Vec<(LimitCheck, (Arc<str>, Arc<str>))> = Vec::new();
+        let mut held: Vec<(LimitCheck, RuleLimit)> = Vec::new();
         if !plan.enforced.checks.is_empty() {
             plan.enforced.lease(lease);
             let decisions = self.store.check(&plan.enforced.checks, now).await?;

@@ -35,7 +35,7 @@ pub mod view;
 pub use crate::store::FailureMode;
 pub use descriptor::{Descriptor, DescriptorMatch, DescriptorPlan, EntryPattern, ValuePattern};
 pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Origin, Request};
-pub use limiter::{Held, Limiter};
+pub use limiter::{Held, Limiter, RuleLimit};
 pub use model::{
     check_name, Client, HeaderTrust, Identity, KeyDigest, KeyPart, Limit, Matcher, Override,
     Overrides, PathPattern, Policy, Rule, MAX_NAME_LEN,

@@ -66,7 +66,9 @@ impl Group {
 
     /// The concurrency checks (those that hold slots once allowed), each
     /// with its rule and limit name.
-    pub(crate) fn concurrency(&self) -> impl Iterator<Item = (LimitCheck, (Arc<str>, Arc<str>))> + '_ {
+    pub(crate) fn concurrency(
+        &self,
+    ) -> impl Iterator<Item = (LimitCheck, (Arc<str>, Arc<str>))> + '_ {
         self.checks
             .iter()
             .zip(&self.owners)

@@ -32,6 +32,9 @@ fn roles_follow_the_method_and_the_two_posts_that_change_nothing() {
         (Method::GET, "/metrics"),
         (Method::HEAD, "/v1/policy"),
         (Method::POST, "/v1/check"),
+        (Method::POST, "/v1/acquire"),
+        (Method::POST, "/v1/release"),
+        (Method::POST, "/v1/renew"),
         (Method::POST, "/v1/policy/validate"),
     ];
     for (m, p) in read {

@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
-use floodgate_core::policy::{Held, LimitOutcome};
+use floodgate_core::policy::{Held, LimitOutcome, RuleLimit};
 use parking_lot::Mutex;
 
 use super::primitives::{header, sample, single, Counters};
@@ -15,7 +14,7 @@ use super::primitives::{header, sample, single, Counters};
 pub struct Concurrency {
     /// Slots held now, by `(rule, limit)` (a series stays, at 0, once
     /// seen: rule and limit names are bounded by the policy).
-    in_flight: Mutex<BTreeMap<(Arc<str>, Arc<str>), u64>>,
+    in_flight: Mutex<BTreeMap<RuleLimit, u64>>,
     acquired: Counters,
     denied: Counters,
     lost: AtomicU64,

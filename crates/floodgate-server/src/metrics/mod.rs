@@ -156,11 +156,7 @@ impl Metrics {
         if let Some(r) = self.redis.lock().as_ref() {
             store::render_redis(&mut out, r, &self.store_latency);
         }
-        let expired = self
-            .store
-            .lock()
-            .as_ref()
-            .and_then(|s| s.leases_expired());
+        let expired = self.store.lock().as_ref().and_then(|s| s.leases_expired());
         self.concurrency.render(&mut out, expired);
         self.upstream_responses.render(
             &mut out,
