@@ -48,7 +48,7 @@ pub use decision::{Decision, RetryAfter};
 pub use policy::{CheckError, Limiter, Policy, Request, Verdict};
 pub use quota::{LeakMode, Quota, Rate};
 pub use store::{
-    FailureMode, LeaseId, LeaseStatus, LimitCheck, MemoryStore, MemoryStoreConfig, Store,
+    FailureMode, LeaseId, LeaseOp, LeaseStatus, LimitCheck, MemoryStore, MemoryStoreConfig, Store,
     StoreError,
 };
 pub use time::{Clock, ManualClock, MonotonicClock, SystemClock, SystemMonotonic, Timestamp};

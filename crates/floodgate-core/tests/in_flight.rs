@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use floodgate_core::policy::{KeyPart, Limit, Matcher, PathPattern, Rule};
 use floodgate_core::{
-    Clock, LeaseId, LeaseStatus, LimitCheck, Limiter, ManualClock, MemoryStore, Policy, Quota,
-    Rate, Request, RetryAfter, Store, Timestamp,
+    Clock, LeaseId, LeaseOp, LeaseStatus, LimitCheck, Limiter, ManualClock, MemoryStore, Policy,
+    Quota, Rate, Request, RetryAfter, Store, Timestamp,
 };
 
 fn clock() -> ManualClock {
@@ -56,7 +56,7 @@ fn n_slots_then_denied_until_one_is_released() {
         Some(RetryAfter::After(Duration::from_secs(1)))
     );
 
-    let status = store.release_sync(&[held(q, leases[1])], c.now(), false);
+    let status = store.lease_sync(LeaseOp::Release, &[held(q, leases[1])], c.now());
     assert_eq!(status, vec![LeaseStatus::Held]);
     assert!(store.check_one(&held(q, leases[3]), c.now()).allowed);
     assert!(
@@ -65,7 +65,7 @@ fn n_slots_then_denied_until_one_is_released() {
             .allowed
     );
     // Released twice: nothing held any more.
-    let status = store.release_sync(&[held(q, leases[1])], c.now(), false);
+    let status = store.lease_sync(LeaseOp::Release, &[held(q, leases[1])], c.now());
     assert_eq!(status, vec![LeaseStatus::Missing]);
 }
 
@@ -116,7 +116,7 @@ fn a_lease_that_is_never_released_ends_after_its_length() {
     assert_eq!(store.leases_expired(), 1);
     // Its holder comes back too late.
     assert_eq!(
-        store.release_sync(&[held(q, a)], c.now(), false),
+        store.lease_sync(LeaseOp::Release, &[held(q, a)], c.now()),
         vec![LeaseStatus::Missing]
     );
 }
@@ -131,7 +131,7 @@ fn renewing_keeps_the_slot_past_its_first_lease() {
     for _ in 0..10 {
         c.advance(Duration::from_millis(1_000));
         assert_eq!(
-            store.release_sync(&[held(q, a)], c.now(), true),
+            store.lease_sync(LeaseOp::Renew, &[held(q, a)], c.now()),
             vec![LeaseStatus::Held]
         );
         assert!(
@@ -154,7 +154,7 @@ fn renewing_keeps_the_slot_past_its_first_lease() {
     assert!(store.is_empty());
     assert_eq!(store.leases_expired(), 1);
     assert_eq!(
-        store.release_sync(&[held(q, a)], c.now(), true),
+        store.lease_sync(LeaseOp::Renew, &[held(q, a)], c.now()),
         vec![LeaseStatus::Missing]
     );
 }
@@ -173,11 +173,11 @@ fn an_expired_lease_that_is_released_is_said_expired() {
     );
     c.advance(Duration::from_millis(1_000));
     assert_eq!(
-        store.release_sync(&[held(q, a)], c.now(), false),
+        store.lease_sync(LeaseOp::Release, &[held(q, a)], c.now()),
         vec![LeaseStatus::Expired]
     );
     assert_eq!(
-        store.release_sync(&[held(q, a)], c.now(), true),
+        store.lease_sync(LeaseOp::Renew, &[held(q, a)], c.now()),
         vec![LeaseStatus::Missing]
     );
 }
@@ -198,12 +198,12 @@ fn concurrency_and_rate_limits_are_all_or_nothing() {
     assert!(d[0].allowed && !d[1].allowed);
     assert_eq!(store.inspect_sync(&[rate(1)], c.now())[0].remaining, 0);
     // The bucket denies (cost 2 > 1 left): no slot taken.
-    store.release_sync(&[held(q, first)], c.now(), false);
+    store.lease_sync(LeaseOp::Release, &[held(q, first)], c.now());
     let second = LeaseId::random();
     let d = store.check_sync(&[rate(2), held(q, second)], c.now());
     assert!(!d[0].allowed && d[1].allowed);
     assert_eq!(
-        store.release_sync(&[held(q, second)], c.now(), false),
+        store.lease_sync(LeaseOp::Release, &[held(q, second)], c.now()),
         vec![LeaseStatus::Missing]
     );
     assert!(store.check_one(&held(q, second), c.now()).allowed);

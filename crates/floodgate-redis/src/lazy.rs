@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use floodgate_core::store::BoxFuture;
 use floodgate_core::{
-    Decision, LeaseStatus, LimitCheck, MonotonicClock, Store, StoreError, SystemMonotonic,
+    Decision, LeaseOp, LeaseStatus, LimitCheck, MonotonicClock, Store, StoreError, SystemMonotonic,
     Timestamp,
 };
 
@@ -168,24 +168,14 @@ impl Store for LazyRedisStore {
         }
     }
 
-    fn release<'a>(
+    fn leases<'a>(
         &'a self,
+        op: LeaseOp,
         checks: &'a [LimitCheck],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
         match self.inner.store.get() {
-            Some(store) => store.release(checks, now),
-            None => Box::pin(std::future::ready(Err(not_connected()))),
-        }
-    }
-
-    fn renew<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        match self.inner.store.get() {
-            Some(store) => store.renew(checks, now),
+            Some(store) => store.leases(op, checks, now),
             None => Box::pin(std::future::ready(Err(not_connected()))),
         }
     }

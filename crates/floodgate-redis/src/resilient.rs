@@ -30,8 +30,8 @@ use std::sync::{Arc, RwLock};
 
 use floodgate_core::store::BoxFuture;
 use floodgate_core::{
-    Decision, FailureMode, LeaseStatus, LimitCheck, MemoryStore, MonotonicClock, Store, StoreError,
-    SystemMonotonic, Timestamp,
+    Decision, FailureMode, LeaseOp, LeaseStatus, LimitCheck, MemoryStore, MonotonicClock, Store,
+    StoreError, SystemMonotonic, Timestamp,
 };
 
 use crate::breaker::Breaker;
@@ -199,28 +199,17 @@ impl<S: Store> Store for ResilientStore<S> {
     /// On the inner store, and on the local store, which holds the slots
     /// taken while the inner store was away (a lease it never saw is
     /// missing there and changes nothing). An error of the inner store
-    /// goes back to the caller: its slots end with their lease.
-    fn release<'a>(
+    /// goes back to the caller (unless the local store held every slot):
+    /// its slots end with their lease.
+    fn leases<'a>(
         &'a self,
+        op: LeaseOp,
         checks: &'a [LimitCheck],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
         Box::pin(async move {
-            let local = self.local.release_sync(checks, now, false);
-            let inner = self.inner.release(checks, now).await;
-            merge_leases(inner, local)
-        })
-    }
-
-    /// As [`Store::release`].
-    fn renew<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        Box::pin(async move {
-            let local = self.local.release_sync(checks, now, true);
-            let inner = self.inner.renew(checks, now).await;
+            let local = self.local.lease_sync(op, checks, now);
+            let inner = self.inner.leases(op, checks, now).await;
             merge_leases(inner, local)
         })
     }

@@ -33,7 +33,7 @@ use crate::gather::Gather;
 use crate::keys::{secret_key, slot, store_key};
 use crate::script::{self, Mode, Reply, Request};
 use floodgate_core::store::BoxFuture;
-use floodgate_core::{Decision, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
+use floodgate_core::{Decision, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
 
 /// With caller time, the pace of time is the caller's, which Redis' own
 /// expiry cannot follow: written keys live at least this long.
@@ -385,26 +385,17 @@ impl Store for RedisStore {
         })
     }
 
-    fn release<'a>(
+    fn leases<'a>(
         &'a self,
+        op: LeaseOp,
         checks: &'a [LimitCheck],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        Box::pin(bounded(
-            self.timeout,
-            self.leases_inner(Mode::Release, checks, now),
-        ))
-    }
-
-    fn renew<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        Box::pin(bounded(
-            self.timeout,
-            self.leases_inner(Mode::Renew, checks, now),
-        ))
+        let mode = match op {
+            LeaseOp::Release => Mode::Release,
+            LeaseOp::Renew => Mode::Renew,
+        };
+        Box::pin(bounded(self.timeout, self.leases_inner(mode, checks, now)))
     }
 
     fn leases_expired(&self) -> Option<u64> {

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use floodgate_core::{
-    LeaseId, LeaseStatus, LimitCheck, MemoryStore, Quota, Rate, RetryAfter, Store, Timestamp,
+    LeaseId, LeaseOp, LeaseStatus, LimitCheck, MemoryStore, Quota, Rate, RetryAfter, Store,
+    Timestamp,
 };
 use floodgate_redis::{RedisStore, Scripting};
 
@@ -136,7 +137,7 @@ async fn slots_and_rate_limits_are_all_or_nothing_as_in_memory() {
                     .release(&[slot(q, leases[0])], at(step as u64))
                     .await
                     .unwrap();
-                let m = memory.release_sync(&[slot(q, leases[0])], at(step as u64), false);
+                let m = memory.lease_sync(LeaseOp::Release, &[slot(q, leases[0])], at(step as u64));
                 assert_eq!(r, m);
             }
             let r = redis.check(&checks, at(step as u64)).await.unwrap();

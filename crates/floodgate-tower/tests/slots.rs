@@ -57,38 +57,30 @@ fn inner(
     })
 }
 
+/// One request through `svc`.
+async fn send<S>(svc: &mut S, path: &str) -> Result<S::Response, S::Error>
+where
+    S: Service<Request<Body>>,
+{
+    svc.ready().await?.call(request(path)).await
+}
+
 #[tokio::test]
 async fn a_slot_is_held_until_the_body_ends_or_is_dropped() {
     let clock = ManualClock::new(Timestamp::from_micros(1_000_000_000));
     let policy = parse_policy("inline", POLICY).unwrap();
-    let handle = LimiterHandle::with_clock(
-        Arc::new(Limiter::new(
-            Arc::new(policy),
-            Arc::new(MemoryStore::default()),
-        )),
-        TrustedProxies::none(),
-        Arc::new(clock),
-        None,
-    );
+    let store = Arc::new(MemoryStore::default());
+    let limiter = Arc::new(Limiter::new(Arc::new(policy), store));
+    let handle = LimiterHandle::with_clock(limiter, TrustedProxies::none(), Arc::new(clock), None);
     let (tx, mut senders) = mpsc::unbounded_channel();
     let mut svc = RateLimitLayer::new(handle).layer(inner(tx));
+    let status = |r: Result<Response<_>, &str>| r.unwrap().status();
+
     // Headers sent, body still coming: the slot is held.
-    let streaming = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(request("/stream"))
-        .await
-        .unwrap();
+    let streaming = send(&mut svc, "/stream").await.unwrap();
     assert!(streaming.body().holds_slots());
     let sender = senders.recv().await.unwrap();
-    let denied = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(request("/x"))
-        .await
-        .unwrap();
+    let denied = send(&mut svc, "/x").await.unwrap();
     assert_eq!(denied.status(), StatusCode::TOO_MANY_REQUESTS);
     let body = denied.into_body().collect().await.unwrap().to_bytes();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -101,53 +93,20 @@ async fn a_slot_is_held_until_the_body_ends_or_is_dropped() {
     drop(sender);
     let got = streaming.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&got[..], b"last");
-    let ok = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(request("/x"))
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
-    drop(ok);
+    assert_eq!(status(send(&mut svc, "/x").await), StatusCode::OK);
 
     // A body dropped unsent (the client went away) gives it back too.
-    let streaming = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(request("/stream"))
-        .await
-        .unwrap();
+    let streaming = send(&mut svc, "/stream").await.unwrap();
     let _sender = senders.recv().await.unwrap();
-    let denied = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(request("/x"))
-        .await
-        .unwrap();
-    assert_eq!(denied.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        status(send(&mut svc, "/x").await),
+        StatusCode::TOO_MANY_REQUESTS
+    );
     drop(streaming);
-    let ok = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(request("/x"))
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
-    drop(ok);
+    assert_eq!(status(send(&mut svc, "/x").await), StatusCode::OK);
 
     // So does an inner service that fails.
-    let failed = svc.ready().await.unwrap().call(request("/fail")).await;
+    let failed = send(&mut svc, "/fail").await;
     assert_eq!(failed.unwrap_err(), "the inner service failed");
-    let ok = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(request("/x"))
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(status(send(&mut svc, "/x").await), StatusCode::OK);
 }

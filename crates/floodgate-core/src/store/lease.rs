@@ -5,6 +5,15 @@ use std::str::FromStr;
 
 pub use crate::algorithm::concurrency::LeaseStatus;
 
+/// What to do with a lease's slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseOp {
+    /// Give them back.
+    Release,
+    /// Extend them by their limit's lease, if still held.
+    Renew,
+}
+
 /// The id a request holds its concurrency slots under: 53 random bits
 /// (exact in the Redis scripts' doubles), never 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -12,7 +12,7 @@ use crate::decision::Decision;
 use crate::quota::Quota;
 use crate::time::Timestamp;
 
-pub use lease::{BadLeaseId, LeaseId, LeaseStatus};
+pub use lease::{BadLeaseId, LeaseId, LeaseOp, LeaseStatus};
 pub use memory::{MemoryStore, MemoryStoreConfig};
 
 /// One limit to decide for one request.
@@ -154,31 +154,38 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
-    /// Gives back the concurrency slot each check's lease holds at `now`
-    /// (checks of rate limits or without a lease are answered
-    /// [`LeaseStatus::Missing`] and change nothing). One status per check.
-    fn release<'a>(
+    /// Releases (gives back) or renews (extends by its limit's lease from
+    /// `now`, if still held) the concurrency slot each check's lease holds
+    /// at `now`; checks of rate limits or without a lease are answered
+    /// [`LeaseStatus::Missing`] and change nothing. One status per check.
+    fn leases<'a>(
         &'a self,
+        op: LeaseOp,
         checks: &'a [LimitCheck],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        let _ = (checks, now);
+        let _ = (op, checks, now);
         Box::pin(std::future::ready(Err(StoreError::permanent(
             "this store cannot hold concurrency slots",
         ))))
     }
 
-    /// Extends each check's lease by its limit's lease from `now`, if it is
-    /// still held. One status per check.
+    /// [`Store::leases`] with [`LeaseOp::Release`].
+    fn release<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        self.leases(LeaseOp::Release, checks, now)
+    }
+
+    /// [`Store::leases`] with [`LeaseOp::Renew`].
     fn renew<'a>(
         &'a self,
         checks: &'a [LimitCheck],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        let _ = (checks, now);
-        Box::pin(std::future::ready(Err(StoreError::permanent(
-            "this store cannot hold concurrency slots",
-        ))))
+        self.leases(LeaseOp::Renew, checks, now)
     }
 
     /// Concurrency slots whose lease ended before their holder released
@@ -213,20 +220,13 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         (**self).active_keys()
     }
 
-    fn release<'a>(
+    fn leases<'a>(
         &'a self,
+        op: LeaseOp,
         checks: &'a [LimitCheck],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        (**self).release(checks, now)
-    }
-
-    fn renew<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        (**self).renew(checks, now)
+        (**self).leases(op, checks, now)
     }
 
     fn leases_expired(&self) -> Option<u64> {

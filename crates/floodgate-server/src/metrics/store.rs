@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use floodgate_core::store::BoxFuture;
-use floodgate_core::{Decision, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
+use floodgate_core::{Decision, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
 use floodgate_redis::BreakerState;
 
 use super::primitives::{header, sample, single, Histogram};
@@ -66,20 +66,13 @@ impl<S: Store> Store for Timed<S> {
         self.inner.active_keys()
     }
 
-    fn release<'a>(
+    fn leases<'a>(
         &'a self,
+        op: LeaseOp,
         checks: &'a [LimitCheck],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        self.inner.release(checks, now)
-    }
-
-    fn renew<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        self.inner.renew(checks, now)
+        self.inner.leases(op, checks, now)
     }
 
     fn leases_expired(&self) -> Option<u64> {

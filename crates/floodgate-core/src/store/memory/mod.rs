@@ -32,7 +32,7 @@ mod shard;
 
 use shard::{Entry, Shard};
 
-use super::{BoxFuture, LeaseStatus, LimitCheck, Store, StoreError};
+use super::{BoxFuture, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError};
 use crate::algorithm::{self, State};
 use crate::decision::Decision;
 use crate::quota::Quota;
@@ -376,14 +376,15 @@ impl MemoryStore {
         self.shards.iter().map(|s| s.lock().leases_expired).sum()
     }
 
-    /// Releases (or, with `renew`, extends) the lease of every
-    /// concurrency check at `now` (see [`Store::release`]).
-    pub fn release_sync(
+    /// Releases or renews the lease of every concurrency check at `now`
+    /// (see [`Store::leases`]).
+    pub fn lease_sync(
         &self,
+        op: LeaseOp,
         checks: &[LimitCheck],
         now: Timestamp,
-        renew: bool,
     ) -> Vec<LeaseStatus> {
+        let renew = op == LeaseOp::Renew;
         let t = now.as_micros();
         checks
             .iter()
@@ -483,22 +484,13 @@ impl Store for MemoryStore {
         Some(self.len() as u64)
     }
 
-    fn release<'a>(
+    fn leases<'a>(
         &'a self,
+        op: LeaseOp,
         checks: &'a [LimitCheck],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        Box::pin(std::future::ready(
-            Ok(self.release_sync(checks, now, false)),
-        ))
-    }
-
-    fn renew<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        Box::pin(std::future::ready(Ok(self.release_sync(checks, now, true))))
+        Box::pin(std::future::ready(Ok(self.lease_sync(op, checks, now))))
     }
 
     fn leases_expired(&self) -> Option<u64> {
