@@ -149,3 +149,37 @@ async fn slots_and_rate_limits_are_all_or_nothing_as_in_memory() {
         assert_eq!(r[0].remaining, 0);
     }
 }
+
+/// On a cluster, a slot taken in one hash slot's call is released when the
+/// request is denied by a limit in another: the denied request holds
+/// nothing.
+#[tokio::test]
+async fn a_cross_slot_denial_releases_the_slot_taken() {
+    let cluster = RedisCluster::start();
+    let store = cluster_store(&cluster, floodgate_redis::TimeSource::Caller).await;
+    let q = Quota::concurrency(2, Duration::from_secs(60)).unwrap();
+    let window = Quota::fixed_window(1, Duration::from_secs(3_600)).unwrap();
+    let slots = |lease| check("api/slots", "alice", q, 1).with_lease(Some(lease));
+    let all = check("global/all", "everyone", window, 1);
+    assert_ne!(
+        floodgate_redis::keys::slot(&store.key("alice", "api/slots")),
+        floodgate_redis::keys::slot(&store.key("everyone", "global/all")),
+        "the test needs two hash slots"
+    );
+    let first = store
+        .check(&[slots(LeaseId::random()), all.clone()], at(0))
+        .await
+        .unwrap();
+    assert!(first.iter().all(|d| d.allowed));
+    // The slot is taken in its own call, then the window denies: released.
+    let second = store
+        .check(&[slots(LeaseId::random()), all.clone()], at(1))
+        .await
+        .unwrap();
+    assert!(second[0].allowed && !second[1].allowed, "{second:?}");
+    // One slot is held (the first request's), so one more fits, not two.
+    let third = store.check(&[slots(LeaseId::random())], at(2)).await.unwrap();
+    assert!(third[0].allowed, "the denied request kept its slot");
+    let fourth = store.check(&[slots(LeaseId::random())], at(3)).await.unwrap();
+    assert!(!fourth[0].allowed);
+}
