@@ -178,8 +178,14 @@ async fn a_cross_slot_denial_releases_the_slot_taken() {
         .unwrap();
     assert!(second[0].allowed && !second[1].allowed, "{second:?}");
     // One slot is held (the first request's), so one more fits, not two.
-    let third = store.check(&[slots(LeaseId::random())], at(2)).await.unwrap();
+    let third = store
+        .check(&[slots(LeaseId::random())], at(2))
+        .await
+        .unwrap();
     assert!(third[0].allowed, "the denied request kept its slot");
-    let fourth = store.check(&[slots(LeaseId::random())], at(3)).await.unwrap();
+    let fourth = store
+        .check(&[slots(LeaseId::random())], at(3))
+        .await
+        .unwrap();
     assert!(!fourth[0].allowed);
 }
