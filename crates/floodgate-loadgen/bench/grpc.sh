@@ -18,8 +18,8 @@
 #   crates/floodgate-loadgen/bench/grpc.sh
 #   PAIRS=5 SAT=10s LAT=20s crates/floodgate-loadgen/bench/grpc.sh
 #   SKIP_BUILD=1 crates/floodgate-loadgen/bench/grpc.sh   # binaries built
-#   PERF=1 crates/floodgate-loadgen/bench/grpc.sh   # + perf profile of a
-#                                                   # gRPC saturation run
+#   PERF=1 crates/floodgate-loadgen/bench/grpc.sh   # + perf profile of the
+#                                   # server in a gRPC saturation run (perf.txt)
 #
 # Everything (loadgen, floodgate, redis-server) runs on this machine.
 # Results (JSON reports, logs, summary.md) go to $OUT.
@@ -40,7 +40,7 @@ RATE=${RATE:-1200}          # open-loop decisions per second
 LG_THREADS=${LG_THREADS:-2}
 PERF=${PERF:-0}
 mkdir -p "$OUT"
-rm -f "$OUT"/*.json "$OUT"/*.txt "$OUT"/*.log
+rm -f "$OUT"/*.json "$OUT"/*.txt "$OUT"/*.log "$OUT"/*.cpu
 
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p floodgate-server -p floodgate-loadgen
 B=target/release
@@ -95,22 +95,31 @@ for store in memory redis; do
     wait_up "http://127.0.0.1:${ADM[$store]}/readyz"
 done
 
-lg() { # name args...
-    local name=$1
-    shift
+# CPU time (user + system, in clock ticks) of process $1 so far.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# Runs the loadgen; also writes the server's CPU µs per decision of the
+# run to $OUT/name.cpu (the server's own cost, whatever the loadgen's).
+lg() { # name store args...
+    local name=$1 pid=${SERVER[$2]} before
+    shift 2
     echo "== $name" >&2
+    before=$(ticks "$pid")
     $LG run --save "$OUT/$name.json" "$@" | tee "$OUT/$name.txt"
+    awk -v t=$(($(ticks "$pid") - before)) -v hz="$HZ" -v n="$(jq .counts.sent "$OUT/$name.json")" \
+        'BEGIN { printf "%.1f\n", t * 1e6 / hz / n }' >"$OUT/$name.cpu"
 }
 grpc_run() { # name store args...
     local name=$1 store=$2
     shift 2
-    lg "$name" --preset envoy-grpc --url "http://127.0.0.1:${GRPC[$store]}" \
+    lg "$name" "$store" --preset envoy-grpc --url "http://127.0.0.1:${GRPC[$store]}" \
         --connections "$CONNECTIONS" "$@"
 }
 check_run() { # name store args...
     local name=$1 store=$2
     shift 2
-    lg "$name" --preset api-keys --mode check --url "http://127.0.0.1:${ADM[$store]}/v1/check" "$@"
+    lg "$name" "$store" --preset api-keys --mode check --url "http://127.0.0.1:${ADM[$store]}/v1/check" "$@"
 }
 # Runs a gRPC and an HTTP run of pair $1 (gRPC first in odd pairs).
 pair() { # i store kind args...
@@ -147,37 +156,48 @@ if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
         --key-prefix p- >/dev/null &
     lgpid=$!
     sleep 1
-    perf record -F 999 -g -o "$OUT/perf.data" -p "${SERVER[memory]}" -- sleep 5 2>/dev/null || true
+    perf record -F 999 --call-graph dwarf,8192 -o "$OUT/perf.data" -p "${SERVER[memory]}" \
+        -- sleep 5 >/dev/null 2>&1 || true
     wait "$lgpid"
-    perf report -i "$OUT/perf.data" --no-children --percent-limit 1.5 --stdio 2>/dev/null |
-        grep -v '^$' | head -80 >"$OUT/perf.txt" || true
+    # Inclusive shares: where the server's time goes, call trees folded.
+    perf report -i "$OUT/perf.data" --children --sort symbol --stdio -g none 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -80 >"$OUT/perf.txt" || true
 fi
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 
 field() { jq -r "$2" "$OUT/$1.json"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 {
-    echo "Saturation: $STREAMS concurrent calls (gRPC: streams over $CONNECTIONS connections; HTTP: workers), closed loop, $SAT each."
+    echo "Saturation: $STREAMS concurrent calls (gRPC: streams over $CONNECTIONS connections; HTTP: workers), closed loop, $SAT each; server CPU µs per decision."
     echo
-    echo "| store | pair | gRPC decisions/s | gRPC p50 / p99 (ms) | /v1/check decisions/s | /v1/check p50 / p99 (ms) | gRPC / HTTP |"
-    echo "|---|---|---:|---:|---:|---:|---:|"
-    for store in memory redis; do
-        for i in $(seq "$PAIRS"); do
-            g=$store-sat-grpc-$i c=$store-sat-check-$i
-            gr=$(field "$g" '.throughput_rps | floor')
-            cr=$(field "$c" '.throughput_rps | floor')
-            echo "| $store | $i | $gr | $(field "$g" '"\(.latency_from_send_ms.p50) / \(.latency_from_send_ms.p99)"') | $cr | $(field "$c" '"\(.latency_from_send_ms.p50) / \(.latency_from_send_ms.p99)"') | $(awk -v a="$gr" -v b="$cr" 'BEGIN { printf "%.2f", a / b }') |"
-        done
-    done
-    echo
-    echo "Latency: open loop at $RATE/s, $LAT each, from the scheduled send (ms)."
-    echo
-    echo "| store | pair | gRPC p50 | gRPC p99 | gRPC p99.9 | /v1/check p50 | /v1/check p99 | /v1/check p99.9 | gRPC allowed measured/expected | errors (gRPC, HTTP) |"
+    echo "| store | pair | gRPC decisions/s | p50 / p99 (ms) | server µs | /v1/check decisions/s | p50 / p99 (ms) | server µs | gRPC / HTTP decisions/s | gRPC / HTTP server µs |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     for store in memory redis; do
         for i in $(seq "$PAIRS"); do
+            row="| $store | $i"
+            for m in grpc check; do
+                n=$store-sat-$m-$i
+                row="$row | $(field "$n" '.throughput_rps | floor') | $(field "$n" '"\(.latency_from_send_ms.p50) / \(.latency_from_send_ms.p99)"') | $(cat "$OUT/$n.cpu")"
+            done
+            g=$store-sat-grpc-$i c=$store-sat-check-$i
+            echo "$row | $(ratio "$(field "$g" .throughput_rps)" "$(field "$c" .throughput_rps)") | $(ratio "$(cat "$OUT/$g.cpu")" "$(cat "$OUT/$c.cpu")") |"
+        done
+    done
+    echo
+    echo "Latency: open loop at $RATE/s, $LAT each, from the scheduled send (ms); server CPU µs per decision."
+    echo
+    echo "| store | pair | gRPC p50 | p99 | p99.9 | server µs | /v1/check p50 | p99 | p99.9 | server µs | gRPC allowed measured/expected | errors (gRPC, HTTP) |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for store in memory redis; do
+        for i in $(seq "$PAIRS"); do
+            row="| $store | $i"
+            for m in grpc check; do
+                n=$store-lat-$m-$i
+                row="$row | $(field "$n" '.latency_from_schedule_ms | "\(.p50) | \(.p99) | \(.p999)"') | $(cat "$OUT/$n.cpu")"
+            done
             g=$store-lat-grpc-$i c=$store-lat-check-$i
-            echo "| $store | $i | $(field "$g" '.latency_from_schedule_ms | "\(.p50) | \(.p99) | \(.p999)"') | $(field "$c" '.latency_from_schedule_ms | "\(.p50) | \(.p99) | \(.p999)"') | $(field "$g" '"\(.accuracy.measured_allowed)/\(.accuracy.expected_allowed)"') | $(field "$g" .counts.errors), $(field "$c" .counts.errors) |"
+            echo "$row | $(field "$g" '"\(.accuracy.measured_allowed)/\(.accuracy.expected_allowed)"') | $(field "$g" .counts.errors), $(field "$c" .counts.errors) |"
         done
     done
 } | tee "$OUT/summary.md"

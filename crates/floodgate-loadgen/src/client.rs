@@ -52,8 +52,7 @@ fn pool(local: Option<IpAddr>, idle: Duration) -> HttpClient {
 }
 
 impl Clients {
-    /// Clients for `scenario`. In gRPC mode, must be called within a
-    /// tokio runtime.
+    /// Clients for `scenario`.
     pub fn new(scenario: &Scenario) -> Clients {
         let bind = scenario.mode == Mode::Http && scenario.identity == Identity::Ip;
         let bound = if bind {
