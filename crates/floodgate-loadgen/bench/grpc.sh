@@ -40,7 +40,7 @@ RATE=${RATE:-1200}          # open-loop decisions per second
 LG_THREADS=${LG_THREADS:-2}
 PERF=${PERF:-0}
 mkdir -p "$OUT"
-rm -f "$OUT"/*.json "$OUT"/*.txt "$OUT"/*.log "$OUT"/*.cpu
+rm -f "$OUT"/*.json "$OUT"/*.txt "$OUT"/*.log "$OUT"/*.cpu "$OUT"/perf.data*
 
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p floodgate-server -p floodgate-loadgen
 B=target/release
