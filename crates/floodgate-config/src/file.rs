@@ -33,6 +33,7 @@ pub const ALL_FIELDS: &[&str] = &[
     "shutdown_grace",
     "connections",
     "overload",
+    "websocket",
     "grpc",
     "envoy_ratelimit",
 ];
@@ -97,6 +98,7 @@ impl<'de> Visitor<'de> for FileVisitor {
                 "shutdown_grace" => s.shutdown_grace = map.next_value()?,
                 "connections" => s.connections = map.next_value()?,
                 "overload" => s.overload = map.next_value()?,
+                "websocket" => s.websocket = map.next_value()?,
                 "grpc" => s.grpc = map.next_value()?,
                 "envoy_ratelimit" => s.envoy_ratelimit = map.next_value()?,
                 other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
@@ -306,6 +308,10 @@ mod tests {
             },
             overload: crate::overload::OverloadSection {
                 max_in_flight: Some(8),
+                ..Default::default()
+            },
+            websocket: crate::websocket::WebSocketSection {
+                max_connections: Some(8),
                 ..Default::default()
             },
             grpc: crate::server::GrpcSection {

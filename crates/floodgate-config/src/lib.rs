@@ -17,6 +17,8 @@
 //! - [`admin`]: the `admin:` section (tokens by digest, state file).
 //! - [`connections`]: `connections:` and `admin.connections:`.
 //! - [`grpc`]: the `grpc:` section (Envoy's rate limit service).
+//! - [`websocket`]: the `websocket:` section (the gateway's WebSocket
+//!   proxying: bounds and message limits).
 //! - [`server`]: `ServerDocument`, the server's sections, and their ranges.
 //! - [`store`]: `StoreDocument`, the `store:` section.
 //! - [`file`]: `ConfigFile`, both read from one file.
@@ -65,6 +67,7 @@ pub mod store;
 pub mod unique;
 pub mod units;
 pub mod validate;
+pub mod websocket;
 
 use floodgate_core::Policy;
 

@@ -11,6 +11,7 @@ use crate::error::{ConfigError, Source};
 use crate::locate::Seg;
 use crate::overload::OverloadSection;
 use crate::store::StoreDocument;
+use crate::websocket::WebSocketSection;
 
 pub use crate::admin::{
     sha256_digest, AdminRole, AdminSection, AdminToken, LegacyToken, SHA256_FORMAT,
@@ -55,6 +56,9 @@ pub struct ServerDocument {
     /// Load shedding in front of the upstream (gateway only).
     #[serde(default, skip_serializing_if = "OverloadSection::is_empty")]
     pub overload: OverloadSection,
+    /// WebSocket proxying (gateway only).
+    #[serde(default, skip_serializing_if = "WebSocketSection::is_empty")]
+    pub websocket: WebSocketSection,
     /// The gRPC listener (Envoy's rate limit service), off by default.
     #[serde(default, skip_serializing_if = "GrpcSection::is_empty")]
     pub grpc: GrpcSection,
@@ -77,6 +81,7 @@ impl Default for ServerDocument {
             shutdown_grace: None,
             connections: ConnectionsSection::default(),
             overload: OverloadSection::default(),
+            websocket: WebSocketSection::default(),
             grpc: GrpcSection::default(),
             envoy_ratelimit: None,
         }
@@ -189,6 +194,13 @@ impl ServerDocument {
             ));
         }
         self.overload.check(src, &at(&["overload"]))?;
+        if self.upstream.is_none() && !self.websocket.is_empty() {
+            return Err(src.error(
+                &at(&["websocket"]),
+                "applies to the gateway: set without an upstream",
+            ));
+        }
+        self.websocket.check(src, &at(&["websocket"]))?;
         self.admin.check(src)?;
         self.grpc.check(src)?;
         if self.admin.state_file.is_some() && self.store.kind != crate::store::StoreKind::Memory {

@@ -60,6 +60,8 @@ pub struct Upstream {
     pub timeout: Duration,
     /// Load shedding (`overload:`), unless disabled.
     pub overload: Option<crate::overload::Settings>,
+    /// WebSocket proxying (`websocket:`), unless disabled.
+    pub websocket: Option<crate::websocket::Settings>,
 }
 
 /// Bounds on one listener's connections, defaults filled in.
@@ -209,6 +211,7 @@ impl Config {
                         .upstream_timeout
                         .map_or(Duration::from_secs(30), |d| d.0),
                     overload: crate::overload::Settings::from_section(&raw.overload),
+                    websocket: crate::websocket::Settings::from_section(&raw.websocket, &src)?,
                 })
             }
         };

@@ -12,6 +12,8 @@
 //!   the listeners and graceful shutdown.
 //! - [`reload`]: config reloads, and the changes that need a restart.
 //! - [`proxy`]: the gateway to the upstream.
+//! - [`websocket`]: the gateway's WebSocket proxying, its bounds and
+//!   message limits.
 //! - [`demo`]: built-in demo endpoints.
 //! - [`admin`]: the admin router: `/metrics`, `/healthz`, `/readyz`.
 //! - [`analytics`]: bounded per-rule series and top identities.
@@ -62,6 +64,7 @@ pub mod server;
 pub mod simulate;
 pub mod stores;
 pub mod summary;
+pub mod websocket;
 
 pub use error::{ReloadError, ServerError};
 pub use server::{run, start, Listeners, Options, Running};

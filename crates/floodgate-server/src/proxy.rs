@@ -25,6 +25,7 @@ use floodgate_tower::Degraded;
 use crate::config::Upstream;
 use crate::metrics::Metrics;
 use crate::overload::Overload;
+use crate::websocket::{self, WebSockets};
 
 /// Headers that belong to one connection, not to the message.
 const HOP_BY_HOP: &[&str] = &[
@@ -46,6 +47,7 @@ pub struct Gateway {
     upstream: Arc<Upstream>,
     metrics: Arc<Metrics>,
     overload: Option<Arc<Overload>>,
+    websocket: Option<Arc<WebSockets>>,
 }
 
 impl Gateway {
@@ -54,6 +56,7 @@ impl Gateway {
         upstream: Upstream,
         metrics: Arc<Metrics>,
         overload: Option<Arc<Overload>>,
+        websocket: Option<Arc<WebSockets>>,
     ) -> Gateway {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -67,11 +70,17 @@ impl Gateway {
             upstream: Arc::new(upstream),
             metrics,
             overload,
+            websocket,
         }
+    }
+
+    /// The upstream.
+    pub(crate) fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 }
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -107,13 +116,14 @@ fn body_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The axum handler: forwards the request as it is.
-pub async fn forward(
-    State(gw): State<Gateway>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request<Body>,
-) -> Response<Body> {
-    let (mut parts, body) = req.into_parts();
+/// The request's head as the upstream gets it: its URI on the upstream,
+/// hop-by-hop headers dropped, forwarding headers added; or the answer
+/// when it cannot be forwarded.
+pub(crate) fn upstream_parts(
+    gw: &Gateway,
+    peer: SocketAddr,
+    mut parts: http::request::Parts,
+) -> Result<http::request::Parts, Response<Body>> {
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -128,10 +138,10 @@ pub async fn forward(
     {
         Ok(u) => u,
         Err(e) => {
-            return json_response(
+            return Err(json_response(
                 StatusCode::BAD_REQUEST,
                 error_body("bad_request", &format!("cannot forward this URI: {e}")),
-            )
+            ))
         }
     };
     let original_host = parts.headers.get(header::HOST).cloned();
@@ -181,6 +191,26 @@ pub async fn forward(
     }
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;
+    Ok(parts)
+}
+
+/// The axum handler: forwards the request as it is (a WebSocket upgrade
+/// to [`websocket::forward`] when the gateway proxies them).
+pub async fn forward(
+    State(gw): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    if let Some(ws) = &gw.websocket {
+        if websocket::is_upgrade(&req) {
+            return websocket::forward(&gw, ws, peer, req).await;
+        }
+    }
+    let (parts, body) = req.into_parts();
+    let parts = match upstream_parts(&gw, peer, parts) {
+        Ok(p) => p,
+        Err(answer) => return answer,
+    };
     let outgoing = Request::from_parts(parts, body);
 
     let started = Instant::now();

@@ -177,6 +177,7 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
         ("shutdown_grace", old.shutdown_grace != new.shutdown_grace),
         ("connections", old.connections != new.connections),
         ("overload", old.overload != new.overload),
+        ("websocket", old.websocket != new.websocket),
         (
             "admin.connections",
             old.admin.connections != new.admin.connections,

@@ -38,6 +38,7 @@ use crate::metrics::Metrics;
 use crate::overload::{self, Overload};
 use crate::reload::{ReloadReport, Reloader};
 use crate::stores::{self, Stores};
+use crate::websocket::WebSockets;
 use crate::{demo, proxy};
 
 /// The listeners, bound.
@@ -211,14 +212,23 @@ pub async fn start(
         metrics.set_overload(o.clone());
         o
     });
+    // Stops the listeners, the file watch and the WebSocket relays.
+    let (stop_tx, stop_rx) = watch::channel(false);
     let app: Router = match &config.upstream {
-        Some(u) => Router::new()
-            .fallback(proxy::forward)
-            .with_state(proxy::Gateway::new(
-                u.clone(),
-                metrics.clone(),
-                overload.clone(),
-            )),
+        Some(u) => {
+            let websocket = u
+                .websocket
+                .clone()
+                .map(|s| WebSockets::new(s, metrics.clone(), handle.clone(), stop_rx.clone()));
+            Router::new()
+                .fallback(proxy::forward)
+                .with_state(proxy::Gateway::new(
+                    u.clone(),
+                    metrics.clone(),
+                    overload.clone(),
+                    websocket,
+                ))
+        }
         None => demo::router(),
     }
     .layer(RateLimitLayer::new(handle.clone()));
@@ -312,7 +322,6 @@ pub async fn start(
     });
 
     // Watch the file for changes, and the kept policy.
-    let (stop_tx, stop_rx) = watch::channel(false);
     if let Some(r) = &redis_policy {
         r.spawn_sync(reloader.live.clone(), stop_rx.clone());
     }

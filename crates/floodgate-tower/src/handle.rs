@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use floodgate_core::policy::{CheckError, Descriptor, DescriptorVerdict, Origin};
+use floodgate_core::policy::{
+    key_digest, CheckError, Descriptor, DescriptorVerdict, KeyPart, Origin,
+};
 use floodgate_core::{Clock, Limiter, Request, SystemClock, Timestamp};
 use http::HeaderMap;
 
@@ -178,6 +180,35 @@ impl LimiterHandle {
                 slots: None,
             },
         }
+    }
+
+    /// The identity a rule keyed by `parts` gives the client of a request
+    /// from `peer` (the client IP found through the trusted proxies), as
+    /// [`decide`](Self::decide) would count it: for budgets kept outside
+    /// the rules, such as the gateway's WebSocket message limits.
+    pub fn identity_of(
+        &self,
+        peer: IpAddr,
+        method: &str,
+        path: &str,
+        request_headers: &HeaderMap,
+        parts: &[KeyPart],
+    ) -> Result<Arc<str>, CheckError> {
+        let settings = self.inner.settings.load_full();
+        let ip = client_ip(peer, request_headers, &settings.proxies);
+        let peer_trusted = settings.proxies.contains(peer);
+        let header = |name: &str| request_headers.get(name).and_then(|v| v.to_str().ok());
+        let policy = settings.limiter.policy();
+        let now = self.inner.clock.now();
+        let req = policy.identity.request(
+            Some(ip),
+            method,
+            path,
+            header,
+            Origin { peer_trusted, now },
+        )?;
+        let digest = req.api_key.map(key_digest);
+        Ok(policy.identity(parts, &req, digest.as_ref()))
     }
 
     /// Decides `descriptors` of `domain` (Envoy's rate limit service) on

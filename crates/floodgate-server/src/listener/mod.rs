@@ -12,6 +12,10 @@
 //! - `body`: the JSON 413 past `max_body`, JSON bodies on errors.
 //! - `warn`: the once-a-second log gate.
 //!
+//! A connection upgraded to a WebSocket (by the gateway) leaves the
+//! listener and its bounds once the `101` is sent: the gateway's own
+//! WebSocket bounds hold it from then on.
+//!
 //! A connection past `max` or `max_per_ip` is accepted and closed at once
 //! (rather than left in the kernel's backlog), so the client learns it at
 //! once and the refusal is counted.
@@ -249,7 +253,7 @@ enum Conn<I, S>
 where
     S: hyper::service::HttpService<Incoming>,
 {
-    H1(Pin<Box<http1::Connection<I, S>>>),
+    H1(Pin<Box<http1::UpgradeableConnection<I, S>>>),
     H2(Pin<Box<http2::Connection<I, S, TokioExecutor>>>),
 }
 
@@ -328,7 +332,10 @@ async fn connection(
             http1::Builder::new()
                 .max_buf_size(limits.max_head)
                 .keep_alive(true)
-                .serve_connection(io, service),
+                .serve_connection(io, service)
+                // A WebSocket upgrade hands the socket to the gateway's
+                // relay, which bounds it from then on (`websocket:`).
+                .with_upgrades(),
         ))
     };
     let mut draining = false;

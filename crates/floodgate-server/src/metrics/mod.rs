@@ -7,6 +7,7 @@
 //! [`decisions`] (what each decision updates: the hot path), [`store`]
 //! (Redis latency, errors, breaker, fallback), [`connections`] (the
 //! listeners), [`concurrency`] (slots in flight, taken, denied, expired),
+//! [`websocket`] (the gateway's WebSocket connections),
 //! [`policy`] (configured limits and policy version, read at
 //! scrape time).
 
@@ -27,6 +28,7 @@ pub mod decisions;
 pub mod policy;
 pub mod primitives;
 pub mod store;
+pub mod websocket;
 
 pub use decisions::{Decisions, DEFAULT_NEAR_LIMIT_SHARE};
 pub use primitives::{Counters, Histogram};
@@ -51,6 +53,7 @@ pub struct Metrics {
     connections: connections::Connections,
     overload: Mutex<Option<Arc<crate::overload::Overload>>>,
     concurrency: concurrency::Concurrency,
+    websocket: websocket::WebSocketMetrics,
 }
 
 impl Metrics {
@@ -68,6 +71,7 @@ impl Metrics {
             connections: connections::Connections::default(),
             overload: Mutex::new(None),
             concurrency: concurrency::Concurrency::default(),
+            websocket: websocket::WebSocketMetrics::default(),
         }
     }
 
@@ -86,6 +90,11 @@ impl Metrics {
     /// The gateway's load shedding, whose state is reported.
     pub fn set_overload(&self, overload: Arc<crate::overload::Overload>) {
         *self.overload.lock() = Some(overload);
+    }
+
+    /// The gateway's WebSocket metrics.
+    pub fn websocket(&self) -> &websocket::WebSocketMetrics {
+        &self.websocket
     }
 
     /// The per-decision metrics.
@@ -178,6 +187,7 @@ impl Metrics {
         if let Some(o) = self.overload.lock().as_ref() {
             o.render(&mut out);
         }
+        self.websocket.render(&mut out);
         self.connections.render(&mut out);
         single(
             &mut out,

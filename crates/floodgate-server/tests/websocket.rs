@@ -1,0 +1,478 @@
+//! End-to-end: WebSocket connections through the gateway, with a real
+//! tokio-tungstenite client and a real echo upstream (hyper with
+//! tokio-tungstenite): messages both ways, the upgrade under the rules,
+//! the message limit (1008), the size bound (1009), the idle timeout,
+//! the connection bound, and the metrics of it all.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What the upstream saw.
+#[derive(Clone, Default)]
+struct Seen {
+    /// The headers of each upgrade request.
+    upgrades: Arc<Mutex<Vec<http::HeaderMap>>>,
+    /// The close frames it received.
+    closes: Arc<Mutex<Vec<(u16, String)>>>,
+}
+
+/// A real upstream: a WebSocket echo on any WebSocket upgrade (text and
+/// binary messages sent back as they came), `plain <path>` to any other
+/// request.
+async fn echo_upstream() -> (SocketAddr, Seen) {
+    let seen = Seen::default();
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let s = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = l.accept().await.unwrap();
+            let s = s.clone();
+            let service = service_fn(move |req: Request<Incoming>| {
+                let s = s.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(req, s)) }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn answer(mut req: Request<Incoming>, seen: Seen) -> Response<Full<bytes::Bytes>> {
+    let upgrade = req
+        .headers()
+        .get("upgrade")
+        .is_some_and(|v| v == "websocket");
+    let key = req.headers().get("sec-websocket-key").cloned();
+    let (true, Some(key)) = (upgrade, key) else {
+        let body = format!("plain {}", req.uri().path());
+        return Response::new(Full::new(body.into()));
+    };
+    seen.upgrades.lock().unwrap().push(req.headers().clone());
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let io = TokioIo::new(upgrade.await.unwrap());
+        let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+        while let Some(Ok(m)) = ws.next().await {
+            match m {
+                Message::Text(_) | Message::Binary(_) => {
+                    if ws.send(m).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Close(f) => {
+                    let f = f.map_or((1005, String::new()), |f| {
+                        (u16::from(f.code), f.reason.to_string())
+                    });
+                    seen.closes.lock().unwrap().push(f);
+                }
+                _ => {}
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-accept", derive_accept_key(key.as_bytes()))
+        .body(Full::default())
+        .unwrap()
+}
+
+/// A gateway to `up`: upgrades of `/ws` limited to 3 a minute per IP,
+/// and the `websocket:` section `ws`.
+fn config(up: SocketAddr, ws: &str) -> String {
+    format!(
+        r#"
+listen: 127.0.0.1:0
+admin: {{ listen: 127.0.0.1:0 }}
+upstream: http://{up}
+rules:
+  - name: ws-connect
+    match: {{ path: /ws }}
+    key: ip
+    limits:
+      - {{ algorithm: fixed_window, limit: 3, window: 1m }}
+websocket: {ws}
+"#
+    )
+}
+
+async fn connect(s: &Server) -> Client {
+    let (ws, resp) = tokio_tungstenite::connect_async(format!("ws://{}/ws", s.public))
+        .await
+        .expect("upgrade through the gateway");
+    assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
+    ws
+}
+
+/// The next message, within a deadline.
+async fn next(ws: &mut Client) -> Message {
+    tokio::time::timeout(LOG_DEADLINE, ws.next())
+        .await
+        .expect("a message in time")
+        .expect("the connection is open")
+        .expect("a valid message")
+}
+
+/// The close frame the gateway sends, within a deadline (messages
+/// before it are skipped).
+async fn close_frame(ws: &mut Client) -> CloseFrame {
+    loop {
+        if let Message::Close(f) = next(ws).await {
+            return f.expect("a close frame with a code");
+        }
+    }
+}
+
+/// The JSON body of a refused upgrade, as the client read it: the
+/// client does not decode a chunked body, so its framing is taken off
+/// here.
+fn refusal_json(body: &Option<Vec<u8>>) -> serde_json::Value {
+    let raw = String::from_utf8_lossy(body.as_deref().expect("a body"));
+    let json = match (raw.find('{'), raw.rfind('}')) {
+        (Some(a), Some(b)) => &raw[a..=b],
+        _ => panic!("no JSON in {raw:?}"),
+    };
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {raw:?}"))
+}
+
+async fn metrics(s: &Server) -> String {
+    String::from_utf8_lossy(&get(&format!("http://{}/metrics", s.admin), &[]).await.body)
+        .to_string()
+}
+
+/// Polls until the metric `series` reads `want`.
+async fn metric_reaches(s: &Server, series: &str, want: u64) {
+    let reached = wait_until(
+        LOG_DEADLINE,
+        || async move { metric(s, series).await == want },
+    )
+    .await;
+    assert!(
+        reached,
+        "{series} never reached {want}: {}",
+        metric(s, series).await
+    );
+}
+
+#[tokio::test]
+async fn messages_flow_both_ways_and_are_counted() {
+    let (up, seen) = echo_upstream().await;
+    let s = start(&config(up, "{}")).await;
+    let mut ws = connect(&s).await;
+    ws.send(Message::text("hello")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("hello"));
+    ws.send(Message::binary(vec![0u8, 1, 2, 255]))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await, Message::binary(vec![0u8, 1, 2, 255]));
+
+    // The upstream saw a forwarded upgrade, without extensions the
+    // gateway could not relay.
+    let h = seen.upgrades.lock().unwrap()[0].clone();
+    assert_eq!(h["upgrade"], "websocket");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert!(h.get("sec-websocket-extensions").is_none());
+
+    assert_eq!(metric(&s, "floodgate_websocket_connections_open").await, 1);
+    ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    }))
+    .await
+    .unwrap();
+    // The client's close reaches the upstream as it was sent.
+    let closes = seen.closes.clone();
+    assert!(
+        wait_until(LOG_DEADLINE, || {
+            let c = closes.clone();
+            async move { c.lock().unwrap().contains(&(1000, "bye".to_string())) }
+        })
+        .await,
+        "the upstream never saw the client's close: {:?}",
+        seen.closes.lock().unwrap()
+    );
+    metric_reaches(
+        &s,
+        r#"floodgate_websocket_closed_total{reason="client"}"#,
+        1,
+    )
+    .await;
+    let text = metrics(&s).await;
+    assert_promtool_accepts(&text);
+    for (series, want) in [
+        (
+            r#"floodgate_websocket_connections_total{outcome="opened"}"#,
+            1.0,
+        ),
+        (
+            r#"floodgate_websocket_messages_total{from="client",outcome="forwarded"}"#,
+            2.0,
+        ),
+        (
+            r#"floodgate_websocket_messages_total{from="upstream",outcome="forwarded"}"#,
+            2.0,
+        ),
+        ("floodgate_websocket_connections_open", 0.0),
+    ] {
+        assert_eq!(sample_value(&text, series), Some(want), "{series}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_message_limit_closes_with_1008_and_refills_on_the_servers_clock() {
+    let (up, seen) = echo_upstream().await;
+    let ws_config = "{ messages: { algorithm: token_bucket, capacity: 3, refill: 1/s } }";
+    let s = start(&config(up, ws_config)).await;
+    let mut ws = connect(&s).await;
+    for i in 0..3 {
+        ws.send(Message::text(format!("m{i}"))).await.unwrap();
+        assert_eq!(next(&mut ws).await, Message::text(format!("m{i}")));
+    }
+    // One token back after a second of the server's clock.
+    s.clock.advance(Duration::from_secs(1));
+    ws.send(Message::text("m3")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("m3"));
+    // The fifth is past the limit: dropped, and the connection closed.
+    ws.send(Message::text("m4")).await.unwrap();
+    let f = close_frame(&mut ws).await;
+    assert_eq!(f.code, CloseCode::Policy);
+    assert_eq!(
+        f.reason.as_str(),
+        "message rate limit exceeded, retry after 1s"
+    );
+    // The upstream is told the same, and never got the fifth.
+    let closes = seen.closes.clone();
+    assert!(
+        wait_until(LOG_DEADLINE, || {
+            let c = closes.clone();
+            async move { c.lock().unwrap().iter().any(|(code, _)| *code == 1008) }
+        })
+        .await
+    );
+    metric_reaches(
+        &s,
+        r#"floodgate_websocket_closed_total{reason="message_limit"}"#,
+        1,
+    )
+    .await;
+    let text = metrics(&s).await;
+    for (series, want) in [
+        (
+            r#"floodgate_websocket_messages_total{from="client",outcome="forwarded"}"#,
+            4.0,
+        ),
+        (
+            r#"floodgate_websocket_messages_total{from="client",outcome="limited"}"#,
+            1.0,
+        ),
+        (
+            r#"floodgate_websocket_messages_total{from="upstream",outcome="forwarded"}"#,
+            4.0,
+        ),
+    ] {
+        assert_eq!(sample_value(&text, series), Some(want), "{series}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_keyed_budget_is_shared_by_its_connections() {
+    let (up, _) = echo_upstream().await;
+    let ws_config = "{ key: ip, messages: { algorithm: fixed_window, limit: 3, window: 1m } }";
+    let s = start(&config(up, ws_config)).await;
+    let mut a = connect(&s).await;
+    let mut b = connect(&s).await;
+    for (on_a, text) in [(true, "a1"), (false, "b1"), (true, "a2")] {
+        let ws = if on_a { &mut a } else { &mut b };
+        ws.send(Message::text(text)).await.unwrap();
+        assert_eq!(next(ws).await, Message::text(text));
+    }
+    // The fourth message of the client, on either connection, is over.
+    b.send(Message::text("b2")).await.unwrap();
+    let f = close_frame(&mut b).await;
+    assert_eq!(f.code, CloseCode::Policy);
+    assert!(f.reason.starts_with("message rate limit exceeded"), "{f:?}");
+    a.send(Message::text("a3")).await.unwrap();
+    assert_eq!(close_frame(&mut a).await.code, CloseCode::Policy);
+    // A new window gives the client a new budget.
+    s.clock.advance(Duration::from_secs(60));
+    let mut c = connect(&s).await;
+    c.send(Message::text("c1")).await.unwrap();
+    assert_eq!(next(&mut c).await, Message::text("c1"));
+}
+
+#[tokio::test]
+async fn the_upgrade_itself_is_rate_limited() {
+    let (up, seen) = echo_upstream().await;
+    let s = start(&config(up, "{}")).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(connect(&s).await);
+    }
+    let refused = tokio_tungstenite::connect_async(format!("ws://{}/ws", s.public)).await;
+    let Err(WsError::Http(resp)) = refused else {
+        panic!("the fourth upgrade was not refused: {refused:?}");
+    };
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(resp.headers()["x-ratelimit-remaining"], "0");
+    let body = refusal_json(resp.body());
+    assert_eq!(body["error"], "rate_limit_exceeded");
+    // Only the allowed ones reached the upstream.
+    assert_eq!(seen.upgrades.lock().unwrap().len(), 3);
+    assert_eq!(
+        metric(
+            &s,
+            r#"floodgate_websocket_connections_total{outcome="opened"}"#
+        )
+        .await,
+        3
+    );
+    assert_eq!(metric(&s, "floodgate_websocket_connections_open").await, 3);
+}
+
+#[tokio::test]
+async fn an_oversize_message_closes_with_1009() {
+    let (up, seen) = echo_upstream().await;
+    let s = start(&config(up, "{ max_message: 1KiB }")).await;
+    let mut ws = connect(&s).await;
+    ws.send(Message::text("x".repeat(1024))).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("x".repeat(1024)));
+    ws.send(Message::text("x".repeat(1025))).await.unwrap();
+    let f = close_frame(&mut ws).await;
+    assert_eq!(f.code, CloseCode::Size);
+    assert_eq!(f.reason.as_str(), "client sent a message over 1024 bytes");
+    let closes = seen.closes.clone();
+    assert!(
+        wait_until(LOG_DEADLINE, || {
+            let c = closes.clone();
+            async move { c.lock().unwrap().iter().any(|(code, _)| *code == 1009) }
+        })
+        .await
+    );
+    metric_reaches(
+        &s,
+        r#"floodgate_websocket_closed_total{reason="too_large"}"#,
+        1,
+    )
+    .await;
+    assert_eq!(
+        metric(
+            &s,
+            r#"floodgate_websocket_messages_total{from="client",outcome="too_large"}"#
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed() {
+    let (up, _) = echo_upstream().await;
+    let s = start(&config(up, "{ idle_timeout: 1s }")).await;
+    let mut ws = connect(&s).await;
+    ws.send(Message::text("once")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("once"));
+    // Nothing more either way: the gateway closes it.
+    let f = close_frame(&mut ws).await;
+    assert_eq!(f.code, CloseCode::Away);
+    assert_eq!(f.reason.as_str(), "idle for 1s");
+    metric_reaches(&s, r#"floodgate_websocket_closed_total{reason="idle"}"#, 1).await;
+}
+
+#[tokio::test]
+async fn past_max_connections_the_upgrade_gets_503() {
+    let (up, seen) = echo_upstream().await;
+    let s = start(&config(up, "{ max_connections: 1 }")).await;
+    let first = connect(&s).await;
+    let refused = tokio_tungstenite::connect_async(format!("ws://{}/ws", s.public)).await;
+    let Err(WsError::Http(resp)) = refused else {
+        panic!("the second upgrade was not refused: {refused:?}");
+    };
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = refusal_json(resp.body());
+    assert_eq!(body["error"], "too_many_websockets");
+    assert_eq!(seen.upgrades.lock().unwrap().len(), 1);
+    assert_eq!(
+        metric(
+            &s,
+            r#"floodgate_websocket_connections_total{outcome="refused"}"#
+        )
+        .await,
+        1
+    );
+    // Once the first closes, its place is free again.
+    drop(first);
+    metric_reaches(&s, "floodgate_websocket_connections_open", 0).await;
+    let mut again = connect(&s).await;
+    again.send(Message::text("in")).await.unwrap();
+    assert_eq!(next(&mut again).await, Message::text("in"));
+}
+
+#[tokio::test]
+async fn plain_requests_are_forwarded_as_before() {
+    let (up, seen) = echo_upstream().await;
+    let s = start(&config(up, "{}")).await;
+    let r = get(&format!("http://{}/other", s.public), &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(&r.body[..], b"plain /other");
+    // `/ws` without an upgrade is a plain request, under its rule.
+    let r = get(&format!("http://{}/ws", s.public), &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(&r.body[..], b"plain /ws");
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("2"));
+    assert!(seen.upgrades.lock().unwrap().is_empty());
+    assert_eq!(
+        metric(
+            &s,
+            r#"floodgate_websocket_connections_total{outcome="opened"}"#
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn with_websocket_disabled_the_upgrade_is_a_plain_request() {
+    let (up, seen) = echo_upstream().await;
+    let s = start(&config(up, "{ enabled: false }")).await;
+    let mut req = format!("ws://{}/ws", s.public)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("x-test", "1".parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(req).await;
+    // The upgrade headers do not pass (they are hop-by-hop): the upstream
+    // answers a plain request.
+    let Err(WsError::Http(resp)) = refused else {
+        panic!("the upgrade went through: {refused:?}");
+    };
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(seen.upgrades.lock().unwrap().is_empty());
+    assert!(!metrics(&s).await.contains("floodgate_websocket_"));
+}
