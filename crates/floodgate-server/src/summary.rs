@@ -111,6 +111,22 @@ impl Config {
         match &self.upstream {
             Some(u) => {
                 let _ = writeln!(out, "upstream: {} (timeout {:?})", u.base, u.timeout);
+                match &u.websocket {
+                    Some(w) => {
+                        let messages = match &w.messages {
+                            None => "no message limit".to_string(),
+                            Some(q) => format!("messages {q} per {}", w.key.name()),
+                        };
+                        let _ = writeln!(
+                            out,
+                            "websocket: at most {} open, idle timeout {:?}, messages up to {} bytes, {messages}",
+                            w.max_connections, w.idle_timeout, w.max_message
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(out, "websocket: not proxied");
+                    }
+                }
             }
             None => {
                 let _ = writeln!(out, "upstream: none (demo endpoints)");

@@ -69,6 +69,13 @@ fn redis(extra: &str) -> String {
     ))
 }
 
+/// A gateway with `websocket:` lines `lines` (two spaces in).
+fn websocket(lines: &str) -> String {
+    server(&format!(
+        "upstream: http://127.0.0.1:9\nwebsocket:\n{lines}"
+    ))
+}
+
 fn floodgate_check(path: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_floodgate"))
         .args(["check-config", path.to_str().unwrap()])
@@ -267,6 +274,62 @@ fn bad_cases() -> Vec<Case> {
             server("store:\n  kind: memory\n  url: redis://127.0.0.1:6379\n"),
             "url: redis",
         ),
+        // The gateway's WebSocket proxying.
+        case(
+            "websocket_max_connections_0",
+            websocket("  max_connections: 0\n"),
+            "max_connections: 0",
+        ),
+        case(
+            "websocket_max_connections_1000001",
+            websocket("  max_connections: 1000001\n"),
+            "max_connections: 1000001",
+        ),
+        case(
+            "websocket_idle_timeout_999ms",
+            websocket("  idle_timeout: 999ms\n"),
+            "idle_timeout: 999ms",
+        ),
+        case(
+            "websocket_idle_timeout_25h",
+            websocket("  idle_timeout: 25h\n"),
+            "idle_timeout: 25h",
+        ),
+        case(
+            "websocket_max_message_127",
+            websocket("  max_message: 127\n"),
+            "max_message: 127",
+        ),
+        case(
+            "websocket_max_message_65MiB",
+            websocket("  max_message: 65MiB\n"),
+            "max_message: 65MiB",
+        ),
+        case(
+            "websocket_key_route",
+            websocket("  key: route\n  messages: { algorithm: gcra, rate: 1/s }\n"),
+            "key: route",
+        ),
+        case(
+            "websocket_key_without_messages",
+            websocket("  key: ip\n"),
+            "key: ip",
+        ),
+        case(
+            "websocket_messages_limit_0",
+            websocket("  messages:\n    algorithm: fixed_window\n    limit: 0\n    window: 1s\n"),
+            "limit: 0",
+        ),
+        case(
+            "websocket_messages_soft",
+            websocket("  messages:\n    algorithm: gcra\n    rate: 1/s\n    soft: 80%\n"),
+            "soft: 80%",
+        ),
+        case(
+            "websocket_without_upstream",
+            server("websocket:\n  max_connections: 8\n"),
+            "max_connections: 8",
+        ),
         // The Redis store.
         case("redis_timeout_0s", redis("  timeout: 0s\n"), "timeout: 0s"),
         case("redis_timeout_2m", redis("  timeout: 2m\n"), "timeout: 2m"),
@@ -430,6 +493,18 @@ fn the_bounds_themselves_load() {
             server("upstream: http://127.0.0.1:9\nupstream_timeout: 1h\n"),
         ),
         ("shutdown_grace_1h", server("shutdown_grace: 1h\n")),
+        (
+            "websocket_lowest",
+            websocket("  max_connections: 1\n  idle_timeout: 1s\n  max_message: 128\n"),
+        ),
+        (
+            "websocket_highest",
+            websocket("  max_connections: 1000000\n  idle_timeout: 24h\n  max_message: 64MiB\n"),
+        ),
+        (
+            "websocket_messages_by_api_key",
+            websocket("  key: api_key\n  messages: { algorithm: sliding_window_counter, limit: 100, window: 1m }\n"),
+        ),
         ("shutdown_grace_1us", server("shutdown_grace: 1us\n")),
         ("max_keys_1", server("store:\n  max_keys: 1\n")),
         (

@@ -50,6 +50,20 @@ pub enum BudgetKey {
     Client(KeyPart),
 }
 
+impl BudgetKey {
+    /// The name as written in `websocket.key`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BudgetKey::Connection => "connection",
+            BudgetKey::Client(KeyPart::Ip) => "ip",
+            BudgetKey::Client(KeyPart::ApiKey) => "api_key",
+            BudgetKey::Client(KeyPart::User) => "user",
+            // Not among the keys `websocket.key` accepts.
+            BudgetKey::Client(_) => "client",
+        }
+    }
+}
+
 /// `websocket:` with its defaults filled in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
