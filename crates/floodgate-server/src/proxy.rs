@@ -78,6 +78,11 @@ impl Gateway {
     pub(crate) fn upstream(&self) -> &Upstream {
         &self.upstream
     }
+
+    /// The metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
 }
 
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {

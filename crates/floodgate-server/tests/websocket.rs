@@ -240,6 +240,7 @@ async fn messages_flow_both_ways_and_are_counted() {
             2.0,
         ),
         ("floodgate_websocket_connections_open", 0.0),
+        (r#"floodgate_upstream_responses_total{status="101"}"#, 1.0),
     ] {
         assert_eq!(sample_value(&text, series), Some(want), "{series}:\n{text}");
     }

@@ -22,7 +22,7 @@
 
 mod body;
 mod bounds;
-mod warn;
+pub(crate) mod warn;
 mod watchdog;
 
 use std::convert::Infallible;

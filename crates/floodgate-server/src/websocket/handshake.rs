@@ -31,9 +31,9 @@ pub async fn forward(
 ) -> Response<Body> {
     let Some(slot) = ws.admit() else {
         ws.metrics.websocket().not_opened("refused");
-        tracing::warn!(
-            max_connections = ws.settings.max_connections,
-            "WebSocket connection refused: too many open"
+        ws.warn(
+            "max_connections",
+            "WebSocket upgrade refused: too many connections open (503)",
         );
         let mut r = json_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -71,9 +71,15 @@ pub async fn forward(
     let outgoing = Request::from_parts(parts, body);
 
     let upstream = gw.upstream();
+    let started = std::time::Instant::now();
     let mut resp = match tokio::time::timeout(upstream.timeout, send(upstream, outgoing)).await {
-        Ok(Ok(resp)) => resp,
+        Ok(Ok(resp)) => {
+            gw.metrics()
+                .upstream_response(resp.status().as_u16(), started.elapsed());
+            resp
+        }
         Ok(Err(e)) => {
+            gw.metrics().upstream_error("connect", started.elapsed());
             ws.metrics.websocket().not_opened("upstream_error");
             tracing::warn!(upstream = %upstream.base, error = %e, "WebSocket upgrade to the upstream failed");
             return json_response(
@@ -82,6 +88,7 @@ pub async fn forward(
             );
         }
         Err(_) => {
+            gw.metrics().upstream_error("timeout", started.elapsed());
             ws.metrics.websocket().not_opened("upstream_error");
             tracing::warn!(upstream = %upstream.base, timeout = ?upstream.timeout, "WebSocket upgrade: the upstream did not answer in time");
             return json_response(

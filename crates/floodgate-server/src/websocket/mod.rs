@@ -36,6 +36,7 @@ use http::header::{CONNECTION, UPGRADE};
 use http::{Method, Request};
 use tokio::sync::watch;
 
+use crate::listener::warn::LogGate;
 use crate::metrics::Metrics;
 
 pub use handshake::forward;
@@ -113,6 +114,7 @@ pub struct WebSockets {
     metrics: Arc<Metrics>,
     handle: LimiterHandle,
     stop: watch::Receiver<bool>,
+    log: LogGate,
 }
 
 impl WebSockets {
@@ -132,7 +134,16 @@ impl WebSockets {
             metrics,
             handle,
             stop,
+            log: LogGate::default(),
         })
+    }
+
+    /// Logs at warn that a bound tripped (`reason`): a line a second at
+    /// most, saying how many were left out before it.
+    fn warn(&self, reason: &str, what: &str) {
+        if let Some(suppressed) = self.log.admit() {
+            tracing::warn!(reason, suppressed_before = suppressed, "{what}");
+        }
     }
 
     /// A place among the open connections, if one is free.

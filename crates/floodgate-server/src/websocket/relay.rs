@@ -100,6 +100,14 @@ pub(super) async fn run(ws: &WebSockets, client: Io, upstream: Io, mut budget: B
         End::Failed(Side::Upstream) => "upstream_error",
     };
     ws.metrics.websocket().closed(reason);
+    match &end {
+        End::Limited(_) => ws.warn(reason, "WebSocket connection closed: message limit (1008)"),
+        End::TooLarge(_) => ws.warn(
+            reason,
+            "WebSocket connection closed: message too large (1009)",
+        ),
+        _ => {}
+    }
     let (to_client, to_upstream) = close_frames(end, ws);
     tracing::debug!(reason, "WebSocket connection closed");
     // Both sides are told at once; each then has a moment to answer.
