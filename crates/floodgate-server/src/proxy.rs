@@ -128,7 +128,7 @@ pub(crate) fn upstream_parts(
     gw: &Gateway,
     peer: SocketAddr,
     mut parts: http::request::Parts,
-) -> Result<http::request::Parts, Response<Body>> {
+) -> Result<http::request::Parts, Box<Response<Body>>> {
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -143,10 +143,10 @@ pub(crate) fn upstream_parts(
     {
         Ok(u) => u,
         Err(e) => {
-            return Err(json_response(
+            return Err(Box::new(json_response(
                 StatusCode::BAD_REQUEST,
                 error_body("bad_request", &format!("cannot forward this URI: {e}")),
-            ))
+            )))
         }
     };
     let original_host = parts.headers.get(header::HOST).cloned();
@@ -214,7 +214,7 @@ pub async fn forward(
     let (parts, body) = req.into_parts();
     let parts = match upstream_parts(&gw, peer, parts) {
         Ok(p) => p,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let outgoing = Request::from_parts(parts, body);
 

@@ -79,19 +79,15 @@ fn answer(mut req: Request<Incoming>, seen: Seen) -> Response<Full<bytes::Bytes>
         let io = TokioIo::new(upgrade.await.unwrap());
         let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
         while let Some(Ok(m)) = ws.next().await {
-            match m {
-                Message::Text(_) | Message::Binary(_) => {
-                    if ws.send(m).await.is_err() {
-                        break;
-                    }
+            if matches!(m, Message::Text(_) | Message::Binary(_)) {
+                if ws.send(m).await.is_err() {
+                    break;
                 }
-                Message::Close(f) => {
-                    let f = f.map_or((1005, String::new()), |f| {
-                        (u16::from(f.code), f.reason.to_string())
-                    });
-                    seen.closes.lock().unwrap().push(f);
-                }
-                _ => {}
+            } else if let Message::Close(f) = m {
+                let f = f.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                });
+                seen.closes.lock().unwrap().push(f);
             }
         }
     });

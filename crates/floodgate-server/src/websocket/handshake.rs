@@ -61,7 +61,7 @@ pub async fn forward(
     let (parts, body) = req.into_parts();
     let mut parts = match upstream_parts(gw, peer, parts) {
         Ok(p) => p,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     parts.extensions = Extensions::new();
     let h = &mut parts.headers;
