@@ -38,7 +38,7 @@ struct Seen {
 
 /// A real upstream: a WebSocket echo on any WebSocket upgrade (text and
 /// binary messages sent back as they came), `plain <path>` to any other
-/// request.
+/// request; `/refuse` answers 403 to anything.
 async fn echo_upstream() -> (SocketAddr, Seen) {
     let seen = Seen::default();
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -69,6 +69,11 @@ fn answer(mut req: Request<Incoming>, seen: Seen) -> Response<Full<bytes::Bytes>
         .get("upgrade")
         .is_some_and(|v| v == "websocket");
     let key = req.headers().get("sec-websocket-key").cloned();
+    if req.uri().path() == "/refuse" {
+        let mut r = Response::new(Full::new("no websockets here".into()));
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
+    }
     let (true, Some(key)) = (upgrade, key) else {
         let body = format!("plain {}", req.uri().path());
         return Response::new(Full::new(body.into()));
@@ -158,6 +163,23 @@ fn refusal_json(body: &Option<Vec<u8>>) -> serde_json::Value {
     serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {raw:?}"))
 }
 
+/// Polls until the upstream has received a close frame with `code`
+/// (and `reason`, if given).
+async fn upstream_closed_with(seen: &Seen, code: u16, reason: Option<&str>) {
+    let found = wait_until(LOG_DEADLINE, || async {
+        let closes = seen.closes.lock().unwrap();
+        closes
+            .iter()
+            .any(|(c, r)| *c == code && reason.is_none_or(|want| r == want))
+    })
+    .await;
+    assert!(
+        found,
+        "the upstream never got close {code} {reason:?}: {:?}",
+        seen.closes.lock().unwrap()
+    );
+}
+
 async fn metrics(s: &Server) -> String {
     String::from_utf8_lossy(&get(&format!("http://{}/metrics", s.admin), &[]).await.body)
         .to_string()
@@ -204,16 +226,7 @@ async fn messages_flow_both_ways_and_are_counted() {
     .await
     .unwrap();
     // The client's close reaches the upstream as it was sent.
-    let closes = seen.closes.clone();
-    assert!(
-        wait_until(LOG_DEADLINE, || {
-            let c = closes.clone();
-            async move { c.lock().unwrap().contains(&(1000, "bye".to_string())) }
-        })
-        .await,
-        "the upstream never saw the client's close: {:?}",
-        seen.closes.lock().unwrap()
-    );
+    upstream_closed_with(&seen, 1000, Some("bye")).await;
     metric_reaches(
         &s,
         r#"floodgate_websocket_closed_total{reason="client"}"#,
@@ -265,14 +278,12 @@ async fn the_message_limit_closes_with_1008_and_refills_on_the_servers_clock() {
         "message rate limit exceeded, retry after 1s"
     );
     // The upstream is told the same, and never got the fifth.
-    let closes = seen.closes.clone();
-    assert!(
-        wait_until(LOG_DEADLINE, || {
-            let c = closes.clone();
-            async move { c.lock().unwrap().iter().any(|(code, _)| *code == 1008) }
-        })
-        .await
-    );
+    upstream_closed_with(
+        &seen,
+        1008,
+        Some("message rate limit exceeded, retry after 1s"),
+    )
+    .await;
     metric_reaches(
         &s,
         r#"floodgate_websocket_closed_total{reason="message_limit"}"#,
@@ -365,14 +376,7 @@ async fn an_oversize_message_closes_with_1009() {
     let f = close_frame(&mut ws).await;
     assert_eq!(f.code, CloseCode::Size);
     assert_eq!(f.reason.as_str(), "client sent a message over 1024 bytes");
-    let closes = seen.closes.clone();
-    assert!(
-        wait_until(LOG_DEADLINE, || {
-            let c = closes.clone();
-            async move { c.lock().unwrap().iter().any(|(code, _)| *code == 1009) }
-        })
-        .await
-    );
+    upstream_closed_with(&seen, 1009, Some("client sent a message over 1024 bytes")).await;
     metric_reaches(
         &s,
         r#"floodgate_websocket_closed_total{reason="too_large"}"#,
@@ -472,4 +476,40 @@ async fn with_websocket_disabled_the_upgrade_is_a_plain_request() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(seen.upgrades.lock().unwrap().is_empty());
     assert!(!metrics(&s).await.contains("floodgate_websocket_"));
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_connections_with_1001() {
+    let (up, seen) = echo_upstream().await;
+    let s = start(&config(up, "{}")).await;
+    let mut ws = connect(&s).await;
+    ws.send(Message::text("before")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("before"));
+    s.running.shutdown().await.unwrap();
+    let f = close_frame(&mut ws).await;
+    assert_eq!(f.code, CloseCode::Away);
+    assert_eq!(f.reason.as_str(), "server shutting down");
+    upstream_closed_with(&seen, 1001, Some("server shutting down")).await;
+}
+
+#[tokio::test]
+async fn an_upgrade_the_upstream_refuses_passes_as_it_is() {
+    let (up, _) = echo_upstream().await;
+    let s = start(&config(up, "{}")).await;
+    let refused = tokio_tungstenite::connect_async(format!("ws://{}/refuse", s.public)).await;
+    let Err(WsError::Http(resp)) = refused else {
+        panic!("the upgrade went through: {refused:?}");
+    };
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let body = String::from_utf8_lossy(resp.body().as_deref().unwrap()).to_string();
+    assert!(body.contains("no websockets here"), "{body:?}");
+    assert_eq!(
+        metric(
+            &s,
+            r#"floodgate_websocket_connections_total{outcome="upstream_declined"}"#
+        )
+        .await,
+        1
+    );
+    assert_eq!(metric(&s, "floodgate_websocket_connections_open").await, 0);
 }
