@@ -513,3 +513,28 @@ async fn an_upgrade_the_upstream_refuses_passes_as_it_is() {
     );
     assert_eq!(metric(&s, "floodgate_websocket_connections_open").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_a_clients_budget_is_shared_by_every_replica() {
+    let redis = floodgate_testkit::redis::RedisServer::start();
+    let (up, _) = echo_upstream().await;
+    let ws_config = "{ key: ip, messages: { algorithm: fixed_window, limit: 3, window: 1h } }";
+    let yaml = format!(
+        "{}store:\n  kind: redis\n  url: {}\n  time: caller\n",
+        config(up, ws_config),
+        redis.url()
+    );
+    let (one, two) = (start(&yaml).await, start(&yaml).await);
+    let mut a = connect(&one).await;
+    let mut b = connect(&two).await;
+    for (on_a, text) in [(true, "a1"), (false, "b1"), (true, "a2")] {
+        let ws = if on_a { &mut a } else { &mut b };
+        ws.send(Message::text(text)).await.unwrap();
+        assert_eq!(next(ws).await, Message::text(text));
+    }
+    // The client's fourth message, on the other replica, is over.
+    b.send(Message::text("b2")).await.unwrap();
+    assert_eq!(close_frame(&mut b).await.code, CloseCode::Policy);
+    a.send(Message::text("a3")).await.unwrap();
+    assert_eq!(close_frame(&mut a).await.code, CloseCode::Policy);
+}
