@@ -84,7 +84,15 @@ impl WebSocketSection {
                 ));
             }
         }
-        m.to_quota(src, &at).map(Some)
+        let quota = m.to_quota(src, &at)?;
+        if quota.is_concurrency() {
+            at.push(Seg::from("algorithm"));
+            return Err(src.error(
+                &at,
+                "`concurrency` does not apply to WebSocket messages: use a rate algorithm",
+            ));
+        }
+        Ok(Some(quota))
     }
 
     /// Checks every field's range; `at` is where the section stands.

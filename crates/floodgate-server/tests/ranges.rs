@@ -326,6 +326,11 @@ fn bad_cases() -> Vec<Case> {
             "soft: 80%",
         ),
         case(
+            "websocket_messages_concurrency",
+            websocket("  messages:\n    algorithm: concurrency\n    limit: 4\n"),
+            "algorithm: concurrency",
+        ),
+        case(
             "websocket_without_upstream",
             server("websocket:\n  max_connections: 8\n"),
             "max_connections: 8",
