@@ -538,3 +538,28 @@ async fn on_redis_a_clients_budget_is_shared_by_every_replica() {
     a.send(Message::text("a3")).await.unwrap();
     assert_eq!(close_frame(&mut a).await.code, CloseCode::Policy);
 }
+
+#[tokio::test]
+async fn a_concurrency_limit_on_the_upgrade_holds_its_slot_until_the_101() {
+    let (up, _) = echo_upstream().await;
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nupstream: http://{up}\nrules:\n  - name: ws-attempts\n    match: {{ path: /ws }}\n    key: ip\n    limits:\n      - {{ algorithm: concurrency, limit: 1 }}\n"
+    );
+    let s = start(&yaml).await;
+    // The first connection stays open; its upgrade is over, so its slot
+    // is free for the next attempt.
+    let mut first = connect(&s).await;
+    let mut second = connect(&s).await;
+    for (ws, text) in [(&mut first, "one"), (&mut second, "two")] {
+        ws.send(Message::text(text)).await.unwrap();
+        assert_eq!(next(ws).await, Message::text(text));
+    }
+    assert_eq!(metric(&s, "floodgate_websocket_connections_open").await, 2);
+    // Both upgrades took the slot, and gave it back at their 101.
+    let labels = r#"{rule="ws-attempts",limit="ws-attempts"}"#;
+    assert_eq!(
+        metric(&s, &format!("floodgate_concurrency_acquired_total{labels}")).await,
+        2
+    );
+    metric_reaches(&s, &format!("floodgate_concurrency_in_flight{labels}"), 0).await;
+}
