@@ -241,6 +241,10 @@ fn threads_racing_for_slots_get_exactly_the_limit() {
 }
 
 fn policy(limits: Vec<Limit>) -> Policy {
+    shadowed(limits, false)
+}
+
+fn shadowed(limits: Vec<Limit>, shadow: bool) -> Policy {
     Policy {
         rules: vec![Rule {
             name: "api".into(),
@@ -252,7 +256,7 @@ fn policy(limits: Vec<Limit>) -> Policy {
             key: vec![KeyPart::Ip],
             limits,
             tiers: Default::default(),
-            shadow: false,
+            shadow,
             on_store_failure: None,
             replaces: Vec::new(),
         }],
@@ -319,4 +323,30 @@ fn a_policy_without_concurrency_limits_holds_nothing() {
     let (v, h) = ready(limiter.acquire(&Request::default(), 1, c.now())).unwrap();
     assert!(v.allowed);
     assert!(h.is_none());
+}
+
+#[test]
+fn a_shadow_concurrency_limit_counts_slots_but_never_denies() {
+    let c = clock();
+    let limiter = Limiter::new(
+        Arc::new(shadowed(
+            vec![Limit::new("api", None, "slots", slots(1, 30_000))],
+            true,
+        )),
+        Arc::new(MemoryStore::default()),
+    );
+    let req = Request::default();
+    let (v1, h1) = ready(limiter.acquire(&req, 1, c.now())).unwrap();
+    assert!(
+        v1.allowed && h1.is_some(),
+        "a shadow slot is held while in flight"
+    );
+    let (v2, h2) = ready(limiter.acquire(&req, 1, c.now())).unwrap();
+    assert!(v2.allowed, "shadow rules never deny");
+    assert!(h2.is_none(), "its shadow limit was full: no slot taken");
+    assert_eq!(v2.shadow_denials().count(), 1);
+    ready(limiter.release(&h1.unwrap(), c.now())).unwrap();
+    let (v3, h3) = ready(limiter.acquire(&req, 1, c.now())).unwrap();
+    assert!(v3.allowed && h3.is_some());
+    assert_eq!(v3.shadow_denials().count(), 0);
 }
