@@ -37,10 +37,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The growth allowed between 50,000 and 200,000 identities. None is
+/// The growth allowed between 100,000 and 200,000 identities. None is
 /// expected (measured: 0 bytes); this is room for allocator noise. (The
-/// store's own tables reach their size by about 40,000 identities, so
-/// the measure starts later.)
+/// store's own table reaches its final size, bounded by its 1,000 keys,
+/// by about 70,000 identities: a hash table that keeps deleting and
+/// inserting may double its buckets once when it rehashes while nearly
+/// full. So the measure starts later.)
 const SLACK: isize = 16 * 1024;
 
 #[tokio::test]
@@ -81,7 +83,7 @@ async fn the_analytics_heap_stays_flat_under_200000_distinct_limited_identities(
         };
         assert!(handle.decide_request(&req, 1).await.result.unwrap().allowed);
         assert!(!handle.decide_request(&req, 1).await.result.unwrap().allowed);
-        if n == 50_000 {
+        if n == 100_000 {
             warm = LIVE.load(Ordering::Relaxed);
             warm_analytics = analytics.heap_bytes();
         }
@@ -89,7 +91,7 @@ async fn the_analytics_heap_stays_flat_under_200000_distinct_limited_identities(
     let grown = LIVE.load(Ordering::Relaxed) - warm;
     assert!(
         grown <= SLACK,
-        "the heap grew by {grown} bytes from 50,000 to 200,000 identities"
+        "the heap grew by {grown} bytes from 100,000 to 200,000 identities"
     );
     assert_eq!(analytics.heap_bytes(), warm_analytics);
     assert!(analytics.heap_bytes() <= Analytics::heap_bound(1));
