@@ -23,7 +23,7 @@ pub struct OverloadSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_limit: Option<u64>,
     /// A response slower than `tolerance` × the upstream's unloaded
-    /// latency counts as congestion (default 2.0).
+    /// latency counts as congestion (default 1.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<f64>,
 }
@@ -35,7 +35,7 @@ pub mod defaults {
     /// `min_limit`.
     pub const MIN_LIMIT: u64 = 16;
     /// `tolerance`.
-    pub const TOLERANCE: f64 = 2.0;
+    pub const TOLERANCE: f64 = 1.2;
     /// The range of `max_in_flight` and `min_limit`.
     pub const IN_FLIGHT_RANGE: (u64, u64) = (1, 1_000_000);
     /// The range of `tolerance`.
