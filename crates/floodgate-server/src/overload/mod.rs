@@ -289,7 +289,7 @@ mod tests {
                 max_in_flight: 1024,
                 adaptive: true,
                 min_limit: 16,
-                tolerance: 2.0
+                tolerance: 1.2
             }
         );
         let off = OverloadSection {
