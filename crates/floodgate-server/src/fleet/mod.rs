@@ -151,7 +151,6 @@ impl Fleet {
         } else {
             read.redis_now_ms
         };
-        let conflicts = self.instances.lock().observe(&read.members);
         let mut view = FleetView::new(
             &self.replica,
             now_ms,
@@ -159,6 +158,14 @@ impl Fleet {
             read.members,
             TOP,
         );
+        let conflicts = self
+            .instances
+            .lock()
+            .observe(view.replicas.iter().filter_map(|r| {
+                r.report
+                    .as_ref()
+                    .map(|rep| (r.replica.as_str(), rep.instance.as_str()))
+            }));
         view.truncated = published.evicted > 0 || view.replicas.len() >= MAX_REPLICAS;
         for r in &mut view.replicas {
             r.name_conflict = conflicts.contains(&r.replica);
