@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use browser::{browser, chromedriver, console_errors, text, wait_text};
+use browser::{browser, chromedriver, console_errors, log_in, text, wait_text};
 use common::{get, send, wait_until};
 use fantoccini::Locator;
 use floodgate_config::ConfigFile;
@@ -141,18 +141,7 @@ async fn the_dashboard_shows_live_counts_and_the_hammering_client() {
     c.wait().for_element(Locator::Id("token")).await.unwrap();
     assert!(c.find(Locator::Id("total-allowed")).await.is_err());
     // A wrong token is refused.
-    c.find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys("not-a-token")
-        .await
-        .unwrap();
-    c.find(Locator::Id("login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    log_in(&c, "not-a-token").await;
     wait_text(&c, "#login-message", "That token is not valid.").await;
     // The refusal's 401 is the one error the browser logs so far (reading
     // the log empties it).
@@ -162,18 +151,7 @@ async fn the_dashboard_shows_live_counts_and_the_hammering_client() {
         "{errors:?}"
     );
     // The read token opens the dashboard.
-    c.find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(READ_TOKEN)
-        .await
-        .unwrap();
-    c.find(Locator::Id("login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    log_in(&c, READ_TOKEN).await;
     c.wait()
         .for_element(Locator::Id("total-allowed"))
         .await

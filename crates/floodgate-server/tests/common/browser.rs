@@ -114,3 +114,19 @@ pub async fn wait_text(c: &Client, css: &str, expected: &str) {
         c.source().await.unwrap_or_default()
     );
 }
+
+/// Types `token` into the login form and submits it.
+pub async fn log_in(c: &Client, token: &str) {
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    c.find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
