@@ -42,7 +42,7 @@ YAML
 
 $LG upstream --listen "$UP" >"$OUT/upstream.log" 2>&1 &
 pids+=($!)
-$B/floodgate serve --watch off --config "$OUT/memory.yaml" >"$OUT/server.log" 2>&1 &
+${SERVER_ENV:-} $B/floodgate serve --watch off --config "$OUT/memory.yaml" >"$OUT/server.log" 2>&1 &
 server=$!
 pids+=($server)
 for _ in $(seq 100); do curl -fs "http://$ADM/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -309,7 +309,8 @@ pub async fn start(
         config.admin_connections(),
         metrics.clone(),
         true,
-    );
+    )
+    .with_fast_route(crate::check::fast_route(admin_state.clone()));
 
     let grace = config.shutdown_grace;
     let reloader = Arc::new(Reloader {

@@ -18,6 +18,9 @@ async fn decision_api_answers_json_with_headers() {
     assert_eq!(j["remaining"], 1);
     assert_eq!(j["reset"], T0 / 1_000_000 + 60);
     assert_eq!(r.header("x-ratelimit-remaining"), Some("1"));
+    // Sent whole, with its length (not chunked).
+    assert_eq!(r.header("content-length"), Some(&*r.body.len().to_string()));
+    assert_eq!(r.header("transfer-encoding"), None);
     // Another address of the same /64 shares the counter.
     let body = r#"{"attributes": {"ip": "2001:db8:1:2::ffff", "path": "/api/v1/data"}, "cost": 2}"#;
     let r = send("POST", &url, &[], body).await;
@@ -26,6 +29,14 @@ async fn decision_api_answers_json_with_headers() {
     assert_eq!(j["allowed"], false);
     assert_eq!(j["retry_after"], 60);
     assert_eq!(r.header("retry-after"), Some("60"));
+    assert_eq!(r.header("content-length"), Some(&*r.body.len().to_string()));
+    // A query string changes nothing; another method is refused as JSON.
+    let r = send("POST", &format!("{url}?x=1"), &[], body).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["allowed"], false);
+    let r = get(&url, &[]).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.json()["error"], "method_not_allowed");
     for (bad, reason) in [
         ("not json", "invalid check request"),
         (r#"{"attributes": {}}"#, "missing field `path`"),

@@ -205,29 +205,42 @@ pub async fn require(
     if path == "/healthz" || path == "/readyz" {
         return next.run(req).await;
     }
-    let tokens = auth.tokens();
-    if tokens.is_empty() {
-        req.extensions_mut().insert(Actor {
-            name: Actor::ANONYMOUS.into(),
-            role: Role::Admin,
-        });
-        return next.run(req).await;
-    }
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    if let Some(secs) = auth.refused_for(peer) {
-        auth.failed(
-            peer,
-            req.method(),
-            req.uri().path(),
-            "too many failed attempts",
-            false,
-        );
-        return too_many_failures(secs);
+    match authorize(&auth, peer, req.method(), req.uri().path(), req.headers()) {
+        Ok(actor) => {
+            req.extensions_mut().insert(actor);
+            next.run(req).await
+        }
+        Err(refused) => refused,
     }
-    let presented = bearer(req.headers());
+}
+
+/// Who is asking for `method` `path` from `peer`, with `headers`, and
+/// whether their role allows it: the actor, or the answer that refuses
+/// them (401, 403, or 429 after too many failures). Without tokens,
+/// everyone is the anonymous admin.
+pub fn authorize(
+    auth: &Auth,
+    peer: Option<IpAddr>,
+    method: &Method,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> Result<Actor, Response<Body>> {
+    let tokens = auth.tokens();
+    if tokens.is_empty() {
+        return Ok(Actor {
+            name: Actor::ANONYMOUS.into(),
+            role: Role::Admin,
+        });
+    }
+    if let Some(secs) = auth.refused_for(peer) {
+        auth.failed(peer, method, path, "too many failed attempts", false);
+        return Err(too_many_failures(secs));
+    }
+    let presented = bearer(headers);
     let Some((name, role)) = presented.and_then(|p| tokens.authenticate(p)) else {
         let (reason, message) = match presented {
             None => (
@@ -236,7 +249,7 @@ pub async fn require(
             ),
             Some(_) => ("unknown token", "the bearer token is not valid"),
         };
-        auth.failed(peer, req.method(), req.uri().path(), reason, true);
+        auth.failed(peer, method, path, reason, true);
         let mut r = json_response(
             StatusCode::UNAUTHORIZED,
             error_body("unauthorized", message),
@@ -245,19 +258,18 @@ pub async fn require(
             http::header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer"),
         );
-        return r;
+        return Err(r);
     };
-    if !role.allows(Role::needed_for(req.method(), req.uri().path())) {
-        return json_response(
+    if !role.allows(Role::needed_for(method, path)) {
+        return Err(json_response(
             StatusCode::FORBIDDEN,
             error_body("forbidden", "this endpoint needs the admin role"),
-        );
+        ));
     }
-    req.extensions_mut().insert(Actor {
+    Ok(Actor {
         name: name.to_string(),
         role,
-    });
-    next.run(req).await
+    })
 }
 
 /// The answer to an address that failed too often: 429, retry after

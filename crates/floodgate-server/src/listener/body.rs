@@ -27,6 +27,14 @@ pub(crate) fn too_large(max: u64) -> Response {
     )
 }
 
+/// The body length a request's `Content-Length` declares, if any.
+pub(crate) fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// Refuses a body over `max_body`: at once when `Content-Length` says
 /// so, else when the handler reads past it.
 pub(crate) async fn limit_body(
@@ -35,11 +43,7 @@ pub(crate) async fn limit_body(
     next: Next,
 ) -> Response {
     let max = shared.limits.max_body;
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = declared_length(req.headers());
     if declared.is_some_and(|n| n > max) {
         shared.body_too_large(declared);
         return too_large(max);

@@ -10,6 +10,7 @@
 //! - `bounds`: open connections, in total and per IP.
 //! - `watchdog`: what a connection waits for, and its deadline.
 //! - `body`: the JSON 413 past `max_body`, JSON bodies on errors.
+//! - [`fast`]: a route answered before the router (`POST /v1/check`).
 //! - `warn`: the once-a-second log gate.
 //!
 //! A connection upgraded to a WebSocket (by the gateway) leaves the
@@ -22,6 +23,7 @@
 
 mod body;
 mod bounds;
+pub mod fast;
 pub(crate) mod warn;
 mod watchdog;
 
@@ -31,11 +33,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::Router;
 use http::Request;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::{service_fn, Service as _};
@@ -50,8 +50,9 @@ use crate::config::ConnectionLimits;
 use crate::metrics::Metrics;
 
 use bounds::{Bounds, Slot};
+use fast::FastRoute;
 use warn::LogGate;
-use watchdog::{Activity, Timeout, Watched};
+use watchdog::{Activity, Check, Timeout, Tracked, Watched};
 
 /// One listener's bounds, metrics and log gate.
 pub(crate) struct Shared {
@@ -110,6 +111,7 @@ pub struct Listener {
     shared: Arc<Shared>,
     app: Router,
     http2: bool,
+    fast: Option<FastRoute>,
 }
 
 impl Listener {
@@ -140,6 +142,15 @@ impl Listener {
             shared,
             app,
             http2: false,
+            fast: None,
+        }
+    }
+
+    /// The listener, answering `route` before its router.
+    pub fn with_fast_route(self, route: FastRoute) -> Listener {
+        Listener {
+            fast: Some(route),
+            ..self
         }
     }
 
@@ -158,6 +169,7 @@ impl Listener {
             shared,
             app,
             http2: true,
+            fast: None,
         }
     }
 
@@ -209,7 +221,10 @@ impl Listener {
                 conns.spawn(connection(
                     stream,
                     peer,
-                    self.app.clone(),
+                    Routes {
+                        app: self.app.clone(),
+                        fast: self.fast.clone(),
+                    },
                     s.clone(),
                     stop.clone(),
                     slot,
@@ -290,12 +305,18 @@ enum Ended {
     TimedOut(Timeout),
 }
 
+/// What answers a listener's requests.
+struct Routes {
+    app: Router,
+    fast: Option<FastRoute>,
+}
+
 /// Serves one connection until it closes, times out, or (after `stop`)
 /// finishes its request.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    app: Router,
+    routes: Routes,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     _slot: Slot,
@@ -304,21 +325,26 @@ async fn connection(
     let limits = shared.limits;
     let activity = Activity::new(limits.header_read_timeout, limits.idle_timeout);
     let io = TokioIo::new(Watched::new(stream, activity.clone()));
-    let app = TowerToHyperService::new(app);
+    let app = TowerToHyperService::new(routes.app);
+    let fast = routes.fast;
     let requests = activity.clone();
+    let on_fast = shared.clone();
     let service = service_fn(move |mut req: Request<Incoming>| {
         let in_flight = requests.request();
-        req.extensions_mut().insert(ConnectInfo(peer));
-        let answer = app.call(req);
+        let routed = match fast.as_ref().filter(|f| f.matches(&req)) {
+            Some(f) => Err((f.clone(), on_fast.clone(), req)),
+            None => {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                Ok(app.call(req))
+            }
+        };
         async move {
-            let resp = answer.await?;
+            let resp = match routed {
+                Ok(answer) => answer.await?,
+                Err((f, shared, req)) => f.call(shared, req, peer).await,
+            };
             // The request stays in flight until its body is sent.
-            Ok::<_, Infallible>(resp.map(|b| {
-                Body::new(b.map_frame(move |f| {
-                    let _ = &in_flight;
-                    f
-                }))
-            }))
+            Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, in_flight)))
         }
     });
     let mut conn = if http2 {
@@ -339,21 +365,19 @@ async fn connection(
         ))
     };
     let mut draining = false;
+    let next = match activity.check(Instant::now()) {
+        Check::Until(at) => at,
+        Check::Expired(_) => Instant::now(),
+    };
+    let sleep = tokio::time::sleep_until(next);
+    let mut sleep = std::pin::pin!(sleep);
     let ended = loop {
-        let deadline = activity.deadline();
-        let sleep = async {
-            match deadline {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             r = conn.served() => break Ended::Served(r),
-            _ = sleep => match activity.deadline() {
-                Some((at, why)) if at <= Instant::now() => break Ended::TimedOut(why),
-                _ => {}
+            _ = sleep.as_mut() => match activity.check(Instant::now()) {
+                Check::Expired(why) => break Ended::TimedOut(why),
+                Check::Until(at) => sleep.as_mut().reset(at),
             },
-            _ = activity.changed() => {}
             _ = stop.wait_for(|s| *s), if !draining => {
                 draining = true;
                 conn.graceful_shutdown();

@@ -2,8 +2,14 @@
 //! three things: a request head (from its start, or from the first byte of
 //! a later request), its in-flight request to be answered, or a next
 //! request (idle keep-alive). The first and the last have deadlines; the
-//! connection's task sleeps until the current one and closes the
-//! connection if it is still current then.
+//! connection's task checks the current one and closes the connection if
+//! it has passed.
+//!
+//! The checks are lazy, so that a request costs no timer and no wake-up:
+//! a phase that begins at `t` ends no earlier than `t + step` (`step`, the
+//! shorter of the two timeouts), so a task that checked at `c` and sleeps
+//! until the earlier of the current deadline and `c + step` is never late,
+//! whatever phases began in between. Phase changes only write the phase.
 //!
 //! hyper's own `header_read_timeout` is not used: it also runs while a
 //! keep-alive connection waits for its next request, so no idle timeout
@@ -18,7 +24,6 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// What a connection waits for, and since when.
@@ -54,9 +59,17 @@ impl Timeout {
 /// One connection's phase, shared by its socket, its service and its task.
 pub(crate) struct Activity {
     phase: Mutex<Phase>,
-    changed: Notify,
     header_read: Duration,
     idle: Duration,
+}
+
+/// What a check of the connection found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// The current wait ran out.
+    Expired(Timeout),
+    /// Nothing ran out: check again at this instant at the latest.
+    Until(Instant),
 }
 
 impl Activity {
@@ -64,7 +77,6 @@ impl Activity {
     pub(crate) fn new(header_read: Duration, idle: Duration) -> Arc<Activity> {
         Arc::new(Activity {
             phase: Mutex::new(Phase::Head(Instant::now())),
-            changed: Notify::new(),
             header_read,
             idle,
         })
@@ -80,32 +92,37 @@ impl Activity {
         }
     }
 
-    /// Completes when the phase has changed (a stored wake-up counts).
-    pub(crate) async fn changed(&self) {
-        self.changed.notified().await;
-    }
-
-    fn set(&self, phase: Phase) {
-        *self.phase.lock() = phase;
-        self.changed.notify_one();
+    /// Checks the connection at `now`: the wait that ran out, or when to
+    /// check next (see the module docs for why that is never late).
+    pub(crate) fn check(&self, now: Instant) -> Check {
+        // A zero timeout would make the connection spin.
+        let step = self
+            .header_read
+            .min(self.idle)
+            .max(Duration::from_millis(1));
+        match self.deadline() {
+            Some((at, why)) if at <= now => Check::Expired(why),
+            Some((at, _)) => Check::Until(at.min(now + step)),
+            None => Check::Until(now + step),
+        }
     }
 
     /// Bytes arrived: on an idle connection, a request head begins.
     fn read(&self) {
-        let idle = matches!(*self.phase.lock(), Phase::Idle(_));
-        if idle {
-            self.set(Phase::Head(Instant::now()));
+        let mut phase = self.phase.lock();
+        if matches!(*phase, Phase::Idle(_)) {
+            *phase = Phase::Head(Instant::now());
         }
     }
 
     /// A whole request head arrived; the request is in flight until the
     /// returned guard (kept by its response body) is dropped.
     pub(crate) fn request(self: &Arc<Self>) -> InFlight {
-        let busy = match *self.phase.lock() {
-            Phase::Busy(n) => n + 1,
-            _ => 1,
+        let mut phase = self.phase.lock();
+        *phase = match *phase {
+            Phase::Busy(n) => Phase::Busy(n + 1),
+            _ => Phase::Busy(1),
         };
-        self.set(Phase::Busy(busy));
         InFlight(self.clone())
     }
 }
@@ -113,13 +130,50 @@ impl Activity {
 /// A request in flight.
 pub(crate) struct InFlight(Arc<Activity>);
 
+/// A response body that keeps its request in flight until it is sent
+/// (or dropped). It passes the body's size on, so a body of known length
+/// goes out with `Content-Length`, not chunked.
+pub(crate) struct Tracked<B> {
+    body: B,
+    _in_flight: InFlight,
+}
+
+impl<B> Tracked<B> {
+    pub(crate) fn new(body: B, in_flight: InFlight) -> Self {
+        Tracked {
+            body,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let next = match *self.0.phase.lock() {
+        let mut phase = self.0.phase.lock();
+        *phase = match *phase {
             Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
             _ => Phase::Idle(Instant::now()),
         };
-        self.0.set(next);
     }
 }
 
@@ -199,5 +253,32 @@ mod tests {
         assert_eq!(a.deadline().unwrap().1, Timeout::Idle);
         a.read();
         assert_eq!(a.deadline().unwrap().1, Timeout::HeaderRead);
+    }
+
+    #[test]
+    fn checks_are_never_later_than_a_deadline() {
+        let (head, idle) = (Duration::from_secs(10), Duration::from_secs(60));
+        let a = Activity::new(head, idle);
+        let t0 = Instant::now();
+        // A new connection: its head deadline.
+        let (at, _) = a.deadline().unwrap();
+        assert!(at <= t0 + head);
+        assert_eq!(a.check(t0), Check::Until(at));
+        // Busy: no deadline, but a check within the shorter timeout, since
+        // a phase beginning at once would end then.
+        let r = a.request();
+        assert_eq!(a.check(t0), Check::Until(t0 + head));
+        drop(r);
+        // Idle for 60 s: checked again after 10 s, when a head begun at
+        // once would run out.
+        let t1 = Instant::now();
+        assert_eq!(a.check(t1), Check::Until(t1 + head));
+        assert_eq!(a.check(t1 + head + idle), Check::Expired(Timeout::Idle));
+        // Bytes arrive: the head deadline comes from then.
+        a.read();
+        let (at, why) = a.deadline().unwrap();
+        assert_eq!(why, Timeout::HeaderRead);
+        assert_eq!(a.check(at), Check::Expired(Timeout::HeaderRead));
+        assert_eq!(a.check(at - Duration::from_secs(1)), Check::Until(at));
     }
 }
