@@ -31,6 +31,7 @@ pub const ALL_FIELDS: &[&str] = &[
     "trusted_proxies",
     "log",
     "shutdown_grace",
+    "threads",
     "connections",
     "overload",
     "websocket",
@@ -96,6 +97,7 @@ impl<'de> Visitor<'de> for FileVisitor {
                 "trusted_proxies" => s.trusted_proxies = map.next_value()?,
                 "log" => s.log = map.next_value()?,
                 "shutdown_grace" => s.shutdown_grace = map.next_value()?,
+                "threads" => s.threads = map.next_value()?,
                 "connections" => s.connections = map.next_value()?,
                 "overload" => s.overload = map.next_value()?,
                 "websocket" => s.websocket = map.next_value()?,
@@ -302,6 +304,7 @@ mod tests {
             upstream_timeout: Some(DurationField(Duration::from_secs(1))),
             trusted_proxies: vec!["10.0.0.0/8".into()],
             shutdown_grace: Some(DurationField(Duration::from_secs(1))),
+            threads: Some(2),
             connections: crate::server::ConnectionsSection {
                 max: Some(1),
                 ..Default::default()

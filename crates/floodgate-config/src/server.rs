@@ -50,6 +50,9 @@ pub struct ServerDocument {
     /// Time allowed to finish in-flight requests on shutdown (default 10s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace: Option<DurationField>,
+    /// Threads serving the listeners' connections (default: one per CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u64>,
     /// Bounds on the public listener's connections.
     #[serde(default, skip_serializing_if = "ConnectionsSection::is_empty")]
     pub connections: ConnectionsSection,
@@ -79,6 +82,7 @@ impl Default for ServerDocument {
             trusted_proxies: Vec::new(),
             log: LogSection::default(),
             shutdown_grace: None,
+            threads: None,
             connections: ConnectionsSection::default(),
             overload: OverloadSection::default(),
             websocket: WebSocketSection::default(),
@@ -139,6 +143,8 @@ impl Default for LogSection {
 
 /// The most rejection log lines a second that may be asked for.
 pub const MAX_REJECTIONS_PER_SECOND: u64 = 1_000_000;
+/// The most serving threads that may be asked for.
+pub const MAX_THREADS: u64 = 1024;
 /// The longest upstream timeout and shutdown grace.
 pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(3_600);
 
@@ -177,6 +183,12 @@ impl ServerDocument {
             self.shutdown_grace,
             MAX_SERVER_WAIT,
         )?;
+        if self.threads.is_some_and(|n| n == 0 || n > MAX_THREADS) {
+            return Err(src.error(
+                &at(&["threads"]),
+                format!("must be between 1 and {MAX_THREADS}"),
+            ));
+        }
         if self.upstream.is_none() && self.upstream_timeout.is_some() {
             return Err(src.error(&at(&["upstream_timeout"]), "set without an upstream"));
         }

@@ -6,6 +6,7 @@
 #   2. the gateway, `GET /api/v1/data` proxied to a local upstream.
 # ROUNDS alternates them (the machine is shared: compare within a run).
 # PERF=1 also records a `perf` profile of each (needs perf) into $OUT.
+# THREADS=N sets the server's `threads` (default: one per CPU).
 #
 #   SECS=8 ROUNDS=2 crates/floodgate-loadgen/bench/cpu.sh
 set -euo pipefail
@@ -33,6 +34,7 @@ listen: $PUB
 admin: { listen: $ADM }
 upstream: http://$UP
 log: { level: warn }
+${THREADS:+threads: $THREADS}
 rules:
   - name: per-key
     key: api_key
@@ -42,7 +44,7 @@ YAML
 
 $LG upstream --listen "$UP" >"$OUT/upstream.log" 2>&1 &
 pids+=($!)
-${SERVER_ENV:-} $B/floodgate serve --watch off --config "$OUT/memory.yaml" >"$OUT/server.log" 2>&1 &
+$B/floodgate serve --watch off --config "$OUT/memory.yaml" >"$OUT/server.log" 2>&1 &
 server=$!
 pids+=($server)
 for _ in $(seq 100); do curl -fs "http://$ADM/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

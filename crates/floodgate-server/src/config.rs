@@ -49,6 +49,8 @@ pub struct Config {
     pub log: LogSection,
     /// Time allowed to finish in-flight requests on shutdown.
     pub shutdown_grace: Duration,
+    /// Threads serving the listeners' connections (`threads`).
+    pub threads: usize,
 }
 
 /// Where allowed requests go.
@@ -244,6 +246,11 @@ impl Config {
             trusted_proxies,
             log: raw.log.clone(),
             shutdown_grace: raw.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),
+            threads: raw.threads.map_or_else(
+                crate::listener::workers::default_threads,
+                // Within MAX_THREADS: checked at load.
+                |n| usize::try_from(n).unwrap_or(1),
+            ),
             memory: cf.memory,
             policy: cf.policy,
             file: cf.file,

@@ -23,6 +23,9 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The threads that serve connections could not be started.
+    #[error("cannot start the serving threads")]
+    Threads(#[source] std::io::Error),
     /// A listener stopped on its own.
     #[error("the {0} listener stopped")]
     Stopped(&'static str),

@@ -119,6 +119,7 @@ impl Reloader {
             kept.memory = current.memory;
             kept.log = current.log.clone();
             kept.shutdown_grace = current.shutdown_grace;
+            kept.threads = current.threads;
             if let (Some(old), Some(new)) = (&current.redis, &mut kept.redis) {
                 *new = floodgate_redis::RedisConfig {
                     on_failure: new.on_failure,
@@ -175,6 +176,7 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
             old.log.rejections_per_second != new.log.rejections_per_second,
         ),
         ("shutdown_grace", old.shutdown_grace != new.shutdown_grace),
+        ("threads", old.threads != new.threads),
         ("connections", old.connections != new.connections),
         ("overload", old.overload != new.overload),
         ("websocket", old.websocket != new.websocket),

@@ -31,7 +31,7 @@ use crate::dashboard::session::Sessions;
 use crate::dashboard::Dashboard;
 use crate::error::{ReloadError, ServerError};
 use crate::fleet::Fleet;
-use crate::listener::Listener;
+use crate::listener::{Listener, Workers};
 use crate::live::LivePolicy;
 use crate::logs::RejectionLog;
 use crate::metrics::Metrics;
@@ -238,6 +238,8 @@ pub async fn start(
         Some(o) => app.layer(axum::middleware::from_fn_with_state(o, overload::admit)),
         None => app,
     };
+    // Every listener's connections are served on these threads.
+    let workers = Workers::start(config.threads).map_err(ServerError::Threads)?;
     // The gateway's errors are JSON already, and its upstream's answers
     // pass as they are.
     let public_serving = Listener::new(
@@ -246,14 +248,16 @@ pub async fn start(
         config.public_connections(),
         metrics.clone(),
         config.upstream.is_none(),
-    );
+    )
+    .on(workers.clone());
 
     let grpc_serving = match grpc {
         Some(l) => {
             let limits = config.grpc_connections();
             let max_message = usize::try_from(limits.max_body).unwrap_or(usize::MAX);
             let app = crate::grpc::router(handle.clone(), max_message).await;
-            Some((Listener::grpc("grpc", app, limits, metrics.clone()), l))
+            let serving = Listener::grpc("grpc", app, limits, metrics.clone()).on(workers.clone());
+            Some((serving, l))
         }
         None => None,
     };
@@ -310,7 +314,8 @@ pub async fn start(
         metrics.clone(),
         true,
     )
-    .with_fast_route(crate::check::fast_route(admin_state.clone()));
+    .with_fast_route(crate::check::fast_route(admin_state.clone()))
+    .on(workers);
 
     let grace = config.shutdown_grace;
     let reloader = Arc::new(Reloader {

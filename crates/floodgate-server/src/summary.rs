@@ -95,6 +95,7 @@ impl Config {
                 format!(" (tokens: {})", names.join(", "))
             }
         );
+        let _ = writeln!(out, "serving threads: {}", self.threads);
         if self.redis.is_some() {
             let d = &self.document.server.admin.dashboard;
             let _ = writeln!(
@@ -157,5 +158,14 @@ mod tests {
         );
         let s = Config::parse("f.yaml", "rules: []\n").unwrap().summary();
         assert!(!s.contains("fleet view"), "{s}");
+    }
+
+    #[test]
+    fn serving_threads_are_named_with_their_default() {
+        let s = Config::parse("f.yaml", "threads: 3\n").unwrap().summary();
+        assert!(s.contains("serving threads: 3\n"), "{s}");
+        let s = Config::parse("f.yaml", "rules: []\n").unwrap().summary();
+        let n = crate::listener::workers::default_threads();
+        assert!(s.contains(&format!("serving threads: {n}\n")), "{s}");
     }
 }

@@ -236,6 +236,10 @@ fn bad_cases() -> Vec<Case> {
             server("shutdown_grace: 2h\n"),
             "shutdown_grace: 2h",
         ),
+        // Serving threads.
+        case("threads_0", server("threads: 0\n"), "threads: 0"),
+        case("threads_1025", server("threads: 1025\n"), "threads: 1025"),
+        case("threads_negative", server("threads: -1\n"), "threads: -1"),
         // The memory store.
         case(
             "max_keys_0",

@@ -109,9 +109,11 @@ pub fn fingerprint(secret: &str) -> String {
 
 /// The fingerprint of a key whose digest is `digest`.
 pub fn fingerprint_of(digest: &KeyDigest) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(16);
     for b in &digest[..8] {
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
     }
     out
 }

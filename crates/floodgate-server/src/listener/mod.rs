@@ -11,6 +11,7 @@
 //! - `watchdog`: what a connection waits for, and its deadline.
 //! - `body`: the JSON 413 past `max_body`, JSON bodies on errors.
 //! - [`fast`]: a route answered before the router (`POST /v1/check`).
+//! - [`workers`]: the threads that serve the connections.
 //! - `warn`: the once-a-second log gate.
 //!
 //! A connection upgraded to a WebSocket (by the gateway) leaves the
@@ -26,6 +27,7 @@ mod bounds;
 pub mod fast;
 pub(crate) mod warn;
 mod watchdog;
+pub mod workers;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,6 +55,7 @@ use bounds::{Bounds, Slot};
 use fast::FastRoute;
 use warn::LogGate;
 use watchdog::{Activity, Check, Timeout, Tracked, Watched};
+pub use workers::Workers;
 
 /// One listener's bounds, metrics and log gate.
 pub(crate) struct Shared {
@@ -112,6 +115,7 @@ pub struct Listener {
     app: Router,
     http2: bool,
     fast: Option<FastRoute>,
+    workers: Option<Arc<Workers>>,
 }
 
 impl Listener {
@@ -143,6 +147,16 @@ impl Listener {
             app,
             http2: false,
             fast: None,
+            workers: None,
+        }
+    }
+
+    /// The listener, serving its connections on `workers`' threads
+    /// (without: on the runtime that runs [`Listener::serve`]).
+    pub fn on(self, workers: Arc<Workers>) -> Listener {
+        Listener {
+            workers: Some(workers),
+            ..self
         }
     }
 
@@ -170,6 +184,7 @@ impl Listener {
             app,
             http2: true,
             fast: None,
+            workers: None,
         }
     }
 
@@ -218,18 +233,31 @@ impl Listener {
             Ok(slot) => {
                 s.metrics.connection_accepted(s.name);
                 let _ = stream.set_nodelay(true);
-                conns.spawn(connection(
-                    stream,
-                    peer,
-                    Routes {
-                        app: self.app.clone(),
-                        fast: self.fast.clone(),
+                let routes = Routes {
+                    app: self.app.clone(),
+                    fast: self.fast.clone(),
+                };
+                let (shared, stop, http2) = (s.clone(), stop.clone(), self.http2);
+                let Some(workers) = &self.workers else {
+                    conns.spawn(connection(stream, peer, routes, shared, stop, slot, http2));
+                    return;
+                };
+                // The socket moves to the serving thread's event loop.
+                let stream = match stream.into_std() {
+                    Ok(s) => s,
+                    Err(e) => return s.warn(peer, "io", &format!("connection dropped: {e}")),
+                };
+                conns.spawn_on(
+                    async move {
+                        match TcpStream::from_std(stream) {
+                            Ok(stream) => {
+                                connection(stream, peer, routes, shared, stop, slot, http2).await
+                            }
+                            Err(e) => shared.warn(peer, "io", &format!("connection dropped: {e}")),
+                        }
                     },
-                    s.clone(),
-                    stop.clone(),
-                    slot,
-                    self.http2,
-                ));
+                    workers.pick(),
+                );
             }
             Err(why) => {
                 // Dropping the socket closes it at once.
