@@ -255,8 +255,10 @@ pub async fn start(
         Some(l) => {
             let limits = config.grpc_connections();
             let max_message = usize::try_from(limits.max_body).unwrap_or(usize::MAX);
-            let app = crate::grpc::router(handle.clone(), max_message).await;
-            let serving = Listener::grpc("grpc", app, limits, metrics.clone()).on(workers.clone());
+            let (app, rls) = crate::grpc::router(handle.clone(), max_message).await;
+            let serving = Listener::grpc("grpc", app, limits, metrics.clone())
+                .with_fast_route(rls)
+                .on(workers.clone());
             Some((serving, l))
         }
         None => None,

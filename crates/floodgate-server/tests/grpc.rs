@@ -218,13 +218,9 @@ async fn bad_input_is_invalid_argument() {
     assert_eq!(r.statuses[0].limit_remaining, 2);
 }
 
-#[tokio::test]
-async fn a_malformed_message_is_refused_and_the_server_goes_on() {
-    let s = start(CONFIG).await;
-    let addr = s.grpc.unwrap();
-    // A gRPC frame whose payload is not a RateLimitRequest.
-    let mut frame = vec![0u8, 0, 0, 0, 4];
-    frame.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+/// Sends `body` as a raw `ShouldRateLimit` call; its `grpc-status` and
+/// `grpc-message` (trailers-only answers carry them in the headers).
+async fn raw_call(addr: std::net::SocketAddr, body: Vec<u8>) -> (String, String) {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .http2_only(true)
         .build_http::<http_body_util::Full<bytes::Bytes>>();
@@ -233,15 +229,40 @@ async fn a_malformed_message_is_refused_and_the_server_goes_on() {
     ))
     .header("content-type", "application/grpc")
     .header("te", "trailers")
-    .body(http_body_util::Full::new(bytes::Bytes::from(frame)))
+    .body(http_body_util::Full::new(bytes::Bytes::from(body)))
     .unwrap();
     let resp = client.request(req).await.unwrap();
     assert_eq!(resp.status(), 200);
-    let status = resp
-        .headers()
-        .get("grpc-status")
-        .map(|v| v.to_str().unwrap().to_string());
-    assert_eq!(status.as_deref(), Some("3"), "{:?}", resp.headers());
+    assert_eq!(resp.headers()["content-type"], "application/grpc");
+    let h = |name: &str| {
+        resp.headers()
+            .get(name)
+            .map_or(String::new(), |v| v.to_str().unwrap().to_string())
+    };
+    (h("grpc-status"), h("grpc-message"))
+}
+
+#[tokio::test]
+async fn a_malformed_message_is_refused_and_the_server_goes_on() {
+    let s = start(CONFIG).await;
+    let addr = s.grpc.unwrap();
+    // A gRPC frame whose payload is not a RateLimitRequest.
+    let (status, message) = raw_call(addr, vec![0, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff]).await;
+    assert_eq!(status, "3", "{message}");
+    assert!(message.starts_with("malformed message"), "{message}");
+    // A compressed one: no compression is offered.
+    let (status, _) = raw_call(addr, vec![1, 0, 0, 0, 1, 0]).await;
+    assert_eq!(status, "12");
+    // No whole message: an empty body, a prefix cut short, a message
+    // shorter than its prefix says.
+    for body in [vec![], vec![0, 0, 0], vec![0, 0, 0, 0, 9, 1]] {
+        let (status, message) = raw_call(addr, body.clone()).await;
+        assert_eq!(status, "3", "{body:?}: {message}");
+        assert!(message.contains("no whole message"), "{message}");
+    }
+    // A prefix announcing more than max_body: refused on the prefix alone.
+    let (status, _) = raw_call(addr, vec![0, 0x7f, 0xff, 0xff, 0xff]).await;
+    assert_eq!(status, "11");
     let mut c = client_of(addr).await;
     let r = ask(
         &mut c,

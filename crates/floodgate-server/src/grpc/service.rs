@@ -2,13 +2,12 @@
 //! (bad input is `INVALID_ARGUMENT`), decided on the policy in force (its
 //! descriptor rules) and answered.
 
-use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitService;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
 use floodgate_core::policy::descriptor::{MAX_ENTRIES, MAX_ENTRY_LEN};
 use floodgate_core::policy::Descriptor;
 use floodgate_core::CheckError;
 use floodgate_tower::LimiterHandle;
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
 use crate::check::MAX_COST;
 
@@ -78,24 +77,16 @@ pub fn descriptors(req: &RateLimitRequest) -> Result<Vec<Descriptor<'_>>, String
     Ok(out)
 }
 
-#[tonic::async_trait]
-impl RateLimitService for RateLimits {
-    async fn should_rate_limit(
-        &self,
-        request: Request<RateLimitRequest>,
-    ) -> Result<Response<RateLimitResponse>, Status> {
-        let req = request.into_inner();
+impl RateLimits {
+    /// The answer to `req`, or the status that refuses it.
+    pub async fn decide(&self, req: RateLimitRequest) -> Result<RateLimitResponse, Status> {
         let descriptors = descriptors(&req).map_err(Status::invalid_argument)?;
         let (result, now) = self
             .handle
             .decide_descriptors(&req.domain, &descriptors)
             .await;
         match result {
-            Ok(v) => Ok(Response::new(super::status::response(
-                &v,
-                descriptors.len(),
-                now,
-            ))),
+            Ok(v) => Ok(super::status::response(&v, descriptors.len(), now)),
             // Envoy applies its `failure_mode_deny`.
             Err(CheckError::Store(_)) => Err(Status::unavailable(
                 "the rate limiter cannot decide right now",

@@ -32,16 +32,28 @@ pub struct FastRoute {
     method: Method,
     path: &'static str,
     handler: Handler,
+    json_bounds: bool,
 }
 
 impl FastRoute {
     /// `handler` answers `method` `path` (exactly: no query string
-    /// matters, no other method).
+    /// matters, no other method); a `Content-Length` over `max_body` gets
+    /// the JSON 413 first.
     pub fn new(method: Method, path: &'static str, handler: Handler) -> FastRoute {
         FastRoute {
             method,
             path,
             handler,
+            json_bounds: true,
+        }
+    }
+
+    /// As [`FastRoute::new`], but the handler bounds the body itself and
+    /// answers in its own protocol (gRPC).
+    pub fn raw(method: Method, path: &'static str, handler: Handler) -> FastRoute {
+        FastRoute {
+            json_bounds: false,
+            ..FastRoute::new(method, path, handler)
         }
     }
 
@@ -60,7 +72,7 @@ impl FastRoute {
         let (parts, body) = req.into_parts();
         let max = shared.limits.max_body;
         let declared = super::body::declared_length(&parts.headers);
-        if declared.is_some_and(|n| n > max) {
+        if self.json_bounds && declared.is_some_and(|n| n > max) {
             shared.body_too_large(declared);
             return super::body::too_large(max);
         }
@@ -75,6 +87,11 @@ pub struct PendingBody {
 }
 
 impl PendingBody {
+    /// The body as it comes, for a handler that bounds it itself.
+    pub fn into_incoming(self) -> Incoming {
+        self.body
+    }
+
     /// The whole body, or the answer when it cannot be had: the JSON 413
     /// past `max_body`, a JSON 400 when the client broke off.
     pub async fn bytes(self) -> Result<Bytes, Response<Body>> {
