@@ -10,41 +10,89 @@
 //! (`INVALID_ARGUMENT`, `UNAVAILABLE`, ...) is an error, as Envoy applies
 //! its `failure_mode_deny` to it.
 
-use std::task::{Context, Poll};
-
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::rate_limit_descriptor::Entry;
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::Code;
-use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_client::RateLimitServiceClient;
-use envoy_types::pb::envoy::service::ratelimit::v3::RateLimitRequest;
+use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use prost::Message;
 use tokio::sync::OnceCell;
-use tonic::body::Body;
-use tonic::codegen::{BoxFuture, Service};
 
 use crate::run::Outcome;
 use crate::scenario::Scenario;
 
-/// One HTTP/2 connection, as the generated client's transport: hyper's
-/// connection handle straight, with no buffer task or reconnection in
-/// between (the loadgen shares the machine with the server: its own cost
-/// per call should stay small, as in the HTTP modes).
+/// The method's path.
+const PATH: &str = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit";
+
+/// One HTTP/2 connection: hyper's connection handle straight, a unary
+/// call framed and read here, with no generic gRPC client, buffer task or
+/// reconnection in between (the loadgen shares the machine with the
+/// server: its own cost per call should stay small, as in the HTTP modes).
 #[derive(Clone, Debug)]
-pub struct H2(http2::SendRequest<Body>);
+pub struct H2(http2::SendRequest<Full<Bytes>>);
 
-impl Service<http::Request<Body>> for H2 {
-    type Response = http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future = BoxFuture<Self::Response, hyper::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), hyper::Error>> {
-        self.0.poll_ready(cx)
+impl H2 {
+    /// Calls `ShouldRateLimit` on `base` with `req`: the response, or
+    /// why there is none (a gRPC status is an error).
+    async fn call(
+        &mut self,
+        base: &http::Uri,
+        req: &RateLimitRequest,
+    ) -> Result<RateLimitResponse, String> {
+        let len = req.encoded_len();
+        let mut frame = BytesMut::with_capacity(5 + len);
+        frame.put_u8(0);
+        frame.put_u32(u32::try_from(len).map_err(|_| "message too long")?);
+        req.encode(&mut frame).map_err(|e| e.to_string())?;
+        let uri = format!(
+            "{}://{}{PATH}",
+            base.scheme_str().unwrap_or("http"),
+            base.authority().map_or("", |a| a.as_str())
+        );
+        let request = http::Request::post(uri)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(frame.freeze()))
+            .map_err(|e| e.to_string())?;
+        self.0.ready().await.map_err(|e| e.to_string())?;
+        let resp = self
+            .0
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(status) = resp.headers().get("grpc-status").filter(|v| *v != "0") {
+            return Err(status_error(status, resp.headers().get("grpc-message")));
+        }
+        let collected = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(t) = collected.trailers() {
+            if let Some(status) = t.get("grpc-status").filter(|v| *v != "0") {
+                return Err(status_error(status, t.get("grpc-message")));
+            }
+        }
+        let mut body = collected.to_bytes();
+        if body.len() < 5 || body[0] != 0 {
+            return Err("gRPC answer with no uncompressed message".into());
+        }
+        body.advance(5);
+        RateLimitResponse::decode(body).map_err(|e| format!("gRPC answer does not decode: {e}"))
     }
+}
 
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        Box::pin(self.0.send_request(req))
-    }
+fn status_error(code: &http::HeaderValue, message: Option<&http::HeaderValue>) -> String {
+    let code = code.to_str().unwrap_or("?");
+    let name = code.parse::<i32>().map_or_else(
+        |_| code.to_string(),
+        |c| format!("{:?}", tonic::Code::from_i32(c)),
+    );
+    let message = message.and_then(|m| m.to_str().ok()).unwrap_or("");
+    format!("gRPC status {name}: {message}")
 }
 
 /// Opens an HTTP/2 connection (prior knowledge, no TLS) to `authority`.
@@ -66,7 +114,7 @@ async fn connect(authority: &str) -> Result<H2, String> {
 #[derive(Debug)]
 pub struct Channels {
     url: http::Uri,
-    connections: Vec<OnceCell<RateLimitServiceClient<H2>>>,
+    connections: Vec<OnceCell<H2>>,
 }
 
 impl Channels {
@@ -82,23 +130,14 @@ impl Channels {
     pub async fn should_rate_limit(&self, index: u64, req: RateLimitRequest) -> Outcome {
         let cell = &self.connections[(index % self.connections.len() as u64) as usize];
         let authority = self.url.authority().map_or("", |a| a.as_str());
-        let client = cell
-            .get_or_try_init(|| async {
-                let h2 = connect(authority).await?;
-                Ok::<_, String>(RateLimitServiceClient::with_origin(h2, self.url.clone()))
-            })
-            .await;
+        let client = cell.get_or_try_init(|| connect(authority)).await;
         let mut client = match client {
             Ok(c) => c.clone(),
             Err(e) => return Outcome::Error(e),
         };
-        match client.should_rate_limit(req).await {
-            Ok(resp) => outcome(resp.into_inner().overall_code),
-            Err(status) => Outcome::Error(format!(
-                "gRPC status {:?}: {}",
-                status.code(),
-                status.message()
-            )),
+        match client.call(&self.url, &req).await {
+            Ok(resp) => outcome(resp.overall_code),
+            Err(e) => Outcome::Error(e),
         }
     }
 }
@@ -138,6 +177,19 @@ mod tests {
         assert_eq!(outcome(Code::OverLimit as i32), Outcome::Status(429));
         assert!(matches!(outcome(Code::Unknown as i32), Outcome::Error(_)));
         assert!(matches!(outcome(42), Outcome::Error(_)));
+    }
+
+    #[test]
+    fn a_grpc_status_is_an_error_named_by_its_code() {
+        let message = http::HeaderValue::from_static("the rate limiter cannot decide");
+        assert_eq!(
+            status_error(&http::HeaderValue::from_static("14"), Some(&message)),
+            "gRPC status Unavailable: the rate limiter cannot decide"
+        );
+        assert_eq!(
+            status_error(&http::HeaderValue::from_static("x"), None),
+            "gRPC status x: "
+        );
     }
 
     #[test]
