@@ -3,10 +3,14 @@
 # floodgate process spends per request while the load generator drives it
 # at concurrency 64 (closed loop, 12,000 clients), for
 #   1. the decision API, `POST /v1/check`, memory store;
-#   2. the gateway, `GET /api/v1/data` proxied to a local upstream.
+#   2. the gateway, `GET /api/v1/data` proxied to a local upstream;
+# and, as a floor, the same calls as 1. to that upstream (a bare axum
+# server on one thread, no decision), its CPU per request.
 # ROUNDS alternates them (the machine is shared: compare within a run).
 # PERF=1 also records a `perf` profile of each (needs perf) into $OUT.
-# THREADS=N sets the server's `threads` (default: one per CPU).
+# THREADS=N sets the server's `threads` (default: one per CPU); BIN=DIR
+# runs the binaries in DIR (default target/release; BUILD=0 skips the
+# build), e.g. an older build beside this one.
 #
 #   SECS=8 ROUNDS=2 crates/floodgate-loadgen/bench/cpu.sh
 set -euo pipefail
@@ -22,7 +26,7 @@ ADM=127.0.0.1:$((PORT + 2))
 mkdir -p "$OUT"
 
 [ "${BUILD:-1}" = 0 ] || cargo build --release -q -p floodgate-server -p floodgate-loadgen
-B=target/release
+B=${BIN:-target/release}
 LG="$B/floodgate-loadgen --threads 1"
 
 pids=()
@@ -43,13 +47,15 @@ rules:
 YAML
 
 $LG upstream --listen "$UP" >"$OUT/upstream.log" 2>&1 &
-pids+=($!)
+upstream=$!
+pids+=($upstream)
 $B/floodgate serve --watch off --config "$OUT/memory.yaml" >"$OUT/server.log" 2>&1 &
 server=$!
 pids+=($server)
 for _ in $(seq 100); do curl -fs "http://$ADM/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
-ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+measured=$server
+ticks() { awk '{print $14 + $15}' "/proc/$measured/stat"; }
 hz=$(getconf CLK_TCK)
 field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
@@ -57,7 +63,7 @@ run() { # $1: label, then loadgen arguments
     local label=$1
     shift
     local t0 t1 n
-    [ "$PERF" = 1 ] && { perf record -F 999 -g -p "$server" -o "$OUT/$label.perf" >/dev/null 2>&1 & perf=$!; }
+    [ "$PERF" = 1 ] && { perf record -F 999 -g -p "$measured" -o "$OUT/$label.perf" >/dev/null 2>&1 & perf=$!; }
     t0=$(ticks)
     $LG run "$@" --clients 12000 --closed-loop 64 --duration "${SECS}s" --json --save "$OUT/$label.json" >/dev/null
     t1=$(ticks)
@@ -70,6 +76,12 @@ run() { # $1: label, then loadgen arguments
 echo "| | requests/s | server CPU µs per request |"
 echo "|---|---:|---:|"
 for i in $(seq "$ROUNDS"); do
+    # The floor: the same calls to the load generator's upstream (a bare
+    # axum server on one thread answering a fixed JSON body, no decision);
+    # the CPU is the upstream's.
+    measured=$upstream
+    run "floor-$i" --mode check --url "http://$UP/v1/check" --path /api/v1/data --identity api-key --pick uniform
+    measured=$server
     run "check-$i" --mode check --url "http://$ADM/v1/check" --path /api/v1/data --identity api-key --pick uniform
     run "gateway-$i" --url "http://$PUB/api/v1/data" --identity api-key --pick uniform
 done

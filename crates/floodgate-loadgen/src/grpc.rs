@@ -15,9 +15,6 @@ use envoy_types::pb::envoy::extensions::common::ratelimit::v3::rate_limit_descri
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::Code;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use prost::Message;
 use tokio::sync::OnceCell;
 
@@ -27,12 +24,12 @@ use crate::scenario::Scenario;
 /// The method's path.
 const PATH: &str = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit";
 
-/// One HTTP/2 connection: hyper's connection handle straight, a unary
-/// call framed and read here, with no generic gRPC client, buffer task or
+/// One HTTP/2 connection: the `h2` crate's handle straight, a unary call
+/// framed and read here, with no generic gRPC client, dispatch task or
 /// reconnection in between (the loadgen shares the machine with the
 /// server: its own cost per call should stay small, as in the HTTP modes).
 #[derive(Clone, Debug)]
-pub struct H2(http2::SendRequest<Full<Bytes>>);
+pub struct H2(h2::client::SendRequest<Bytes>);
 
 impl H2 {
     /// Calls `ShouldRateLimit` on `base` with `req`: the response, or
@@ -55,33 +52,36 @@ impl H2 {
         let request = http::Request::post(uri)
             .header("content-type", "application/grpc")
             .header("te", "trailers")
-            .body(Full::new(frame.freeze()))
+            .body(())
             .map_err(|e| e.to_string())?;
-        self.0.ready().await.map_err(|e| e.to_string())?;
-        let resp = self
-            .0
-            .send_request(request)
-            .await
+        let mut send = self.0.clone().ready().await.map_err(|e| e.to_string())?;
+        let (answer, mut body) = send
+            .send_request(request, false)
             .map_err(|e| e.to_string())?;
+        body.send_data(frame.freeze(), true)
+            .map_err(|e| e.to_string())?;
+        let resp = answer.await.map_err(|e| e.to_string())?;
         if let Some(status) = resp.headers().get("grpc-status").filter(|v| *v != "0") {
             return Err(status_error(status, resp.headers().get("grpc-message")));
         }
-        let collected = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(t) = collected.trailers() {
+        let mut recv = resp.into_body();
+        let mut message = BytesMut::new();
+        while let Some(data) = recv.data().await {
+            let data = data.map_err(|e| e.to_string())?;
+            let _ = recv.flow_control().release_capacity(data.len());
+            message.extend_from_slice(&data);
+        }
+        if let Some(t) = recv.trailers().await.map_err(|e| e.to_string())? {
             if let Some(status) = t.get("grpc-status").filter(|v| *v != "0") {
                 return Err(status_error(status, t.get("grpc-message")));
             }
         }
-        let mut body = collected.to_bytes();
-        if body.len() < 5 || body[0] != 0 {
+        if message.len() < 5 || message[0] != 0 {
             return Err("gRPC answer with no uncompressed message".into());
         }
-        body.advance(5);
-        RateLimitResponse::decode(body).map_err(|e| format!("gRPC answer does not decode: {e}"))
+        message.advance(5);
+        RateLimitResponse::decode(message.freeze())
+            .map_err(|e| format!("gRPC answer does not decode: {e}"))
     }
 }
 
@@ -101,10 +101,13 @@ async fn connect(authority: &str) -> Result<H2, String> {
         .await
         .map_err(|e| format!("connecting to {authority}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let (send, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+    let (send, connection) = h2::client::handshake(stream)
         .await
         .map_err(|e| format!("HTTP/2 handshake with {authority}: {e}"))?;
-    tokio::spawn(connection);
+    // A connection that breaks fails its calls, which report why.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
     Ok(H2(send))
 }
 
