@@ -63,20 +63,21 @@ impl FastRoute {
     }
 
     /// Answers `req` from `peer`.
-    pub(super) async fn call(
+    pub(super) fn call(
         &self,
-        shared: Arc<Shared>,
+        shared: &Arc<Shared>,
         req: http::Request<Incoming>,
         peer: SocketAddr,
-    ) -> Response<Body> {
+    ) -> BoxFuture<'static, Response<Body>> {
         let (parts, body) = req.into_parts();
         let max = shared.limits.max_body;
         let declared = super::body::declared_length(&parts.headers);
         if self.json_bounds && declared.is_some_and(|n| n > max) {
             shared.body_too_large(declared);
-            return super::body::too_large(max);
+            return Box::pin(std::future::ready(super::body::too_large(max)));
         }
-        (self.handler)(parts, PendingBody { body, shared }, peer).await
+        let shared = shared.clone();
+        (self.handler)(parts, PendingBody { body, shared }, peer)
     }
 }
 

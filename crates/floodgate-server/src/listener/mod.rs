@@ -35,9 +35,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::Router;
-use http::Request;
+use futures_util::future::BoxFuture;
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::{service_fn, Service as _};
@@ -359,18 +361,24 @@ async fn connection(
     let on_fast = shared.clone();
     let service = service_fn(move |mut req: Request<Incoming>| {
         let in_flight = requests.request();
-        let routed = match fast.as_ref().filter(|f| f.matches(&req)) {
-            Some(f) => Err((f.clone(), on_fast.clone(), req)),
-            None => {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                Ok(app.call(req))
-            }
-        };
-        async move {
-            let resp = match routed {
-                Ok(answer) => answer.await?,
-                Err((f, shared, req)) => f.call(shared, req, peer).await,
+        // Boxed either way: the future hyper keeps per request (and
+        // moves into a task per HTTP/2 stream) stays one pointer.
+        let answer: BoxFuture<'static, Response<Body>> =
+            match fast.as_ref().filter(|f| f.matches(&req)) {
+                Some(f) => f.call(&on_fast, req, peer),
+                None => {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    let routed = app.call(req);
+                    Box::pin(async move {
+                        match routed.await {
+                            Ok(resp) => resp,
+                            Err(never) => match never {},
+                        }
+                    })
+                }
             };
+        async move {
+            let resp = answer.await;
             // The request stays in flight until its body is sent.
             Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, in_flight)))
         }
