@@ -1,0 +1,178 @@
+//! One connection served until it closes, times out, or (after the stop)
+//! finishes its requests: hyper's HTTP/1.1 (with upgrades) or HTTP/2
+//! connection, the fast route or the router for each request, and the
+//! watchdog's deadlines.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use futures_util::future::BoxFuture;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper::service::{service_fn, Service as _};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::bounds::Slot;
+use super::fast::FastRoute;
+use super::watchdog::{Activity, Check, Timeout, Tracked, Watched};
+use super::Shared;
+
+/// A connection being served, over HTTP/1.1 or HTTP/2.
+enum Conn<I, S>
+where
+    S: hyper::service::HttpService<Incoming>,
+{
+    H1(Pin<Box<http1::UpgradeableConnection<I, S>>>),
+    H2(Pin<Box<http2::Connection<I, S, TokioExecutor>>>),
+}
+
+impl<I, S, B> Conn<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// Until the connection ends.
+    async fn served(&mut self) -> Result<(), hyper::Error> {
+        match self {
+            Conn::H1(c) => c.as_mut().await,
+            Conn::H2(c) => c.as_mut().await,
+        }
+    }
+
+    /// Finishes the requests in flight, takes no more, then ends.
+    fn graceful_shutdown(&mut self) {
+        match self {
+            Conn::H1(c) => c.as_mut().graceful_shutdown(),
+            Conn::H2(c) => c.as_mut().graceful_shutdown(),
+        }
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    Served(Result<(), hyper::Error>),
+    TimedOut(Timeout),
+}
+
+/// What answers a listener's requests.
+pub(super) struct Routes {
+    pub(super) app: Router,
+    pub(super) fast: Option<FastRoute>,
+}
+
+/// Serves one connection until it closes, times out, or (after `stop`)
+/// finishes its request.
+pub(super) async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    routes: Routes,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    _slot: Slot,
+    http2: bool,
+) {
+    let limits = shared.limits;
+    let activity = Activity::new(limits.header_read_timeout, limits.idle_timeout);
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let app = TowerToHyperService::new(routes.app);
+    let fast = routes.fast;
+    let requests = activity.clone();
+    let on_fast = shared.clone();
+    let service = service_fn(move |mut req: Request<Incoming>| {
+        let in_flight = requests.request();
+        // Boxed either way: the future hyper keeps per request (and
+        // moves into a task per HTTP/2 stream) stays one pointer.
+        let answer: BoxFuture<'static, Response<Body>> =
+            match fast.as_ref().filter(|f| f.matches(&req)) {
+                Some(f) => f.call(&on_fast, req, peer),
+                None => {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    let routed = app.call(req);
+                    Box::pin(async move {
+                        match routed.await {
+                            Ok(resp) => resp,
+                            Err(never) => match never {},
+                        }
+                    })
+                }
+            };
+        async move {
+            let resp = answer.await;
+            // The request stays in flight until its body is sent.
+            Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, in_flight)))
+        }
+    });
+    let mut conn = if http2 {
+        Conn::H2(Box::pin(
+            http2::Builder::new(TokioExecutor::new())
+                .max_header_list_size(u32::try_from(limits.max_head).unwrap_or(u32::MAX))
+                .serve_connection(io, service),
+        ))
+    } else {
+        Conn::H1(Box::pin(
+            http1::Builder::new()
+                .max_buf_size(limits.max_head)
+                .keep_alive(true)
+                .serve_connection(io, service)
+                // A WebSocket upgrade hands the socket to the gateway's
+                // relay, which bounds it from then on (`websocket:`).
+                .with_upgrades(),
+        ))
+    };
+    let mut draining = false;
+    let next = match activity.check(Instant::now()) {
+        Check::Until(at) => at,
+        Check::Expired(_) => Instant::now(),
+    };
+    let sleep = tokio::time::sleep_until(next);
+    let mut sleep = std::pin::pin!(sleep);
+    let ended = loop {
+        tokio::select! {
+            r = conn.served() => break Ended::Served(r),
+            _ = sleep.as_mut() => match activity.check(Instant::now()) {
+                Check::Expired(why) => break Ended::TimedOut(why),
+                Check::Until(at) => sleep.as_mut().reset(at),
+            },
+            _ = stop.wait_for(|s| *s), if !draining => {
+                draining = true;
+                conn.graceful_shutdown();
+            }
+        }
+    };
+    match ended {
+        Ended::TimedOut(why) => {
+            // Dropping the connection closes the socket.
+            shared
+                .metrics
+                .connection_timed_out(shared.name, why.label());
+            let what = match why {
+                Timeout::HeaderRead => "connection closed: no whole request head in time",
+                Timeout::Idle => "connection closed: idle",
+            };
+            shared.warn(peer, why.label(), what);
+        }
+        Ended::Served(Err(e)) if e.is_parse_too_large() => {
+            shared.metrics.request_too_large(shared.name, "head");
+            shared.warn(peer, "max_head", "request head too large: answered 431");
+        }
+        Ended::Served(Err(e)) => {
+            tracing::debug!(listener = shared.name, peer = %peer, error = %e, "connection error");
+        }
+        Ended::Served(Ok(())) => {}
+    }
+}
