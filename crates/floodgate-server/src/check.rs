@@ -76,7 +76,7 @@ pub fn fast_route(admin: Admin) -> FastRoute {
                 parts.uri.path(),
                 &parts.headers,
             ) {
-                return refused;
+                return *refused;
             }
             let body = match body.bytes().await {
                 Ok(b) => b,

@@ -214,7 +214,7 @@ pub async fn require(
             req.extensions_mut().insert(actor);
             next.run(req).await
         }
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 
@@ -228,7 +228,7 @@ pub fn authorize(
     method: &Method,
     path: &str,
     headers: &http::HeaderMap,
-) -> Result<Actor, Response<Body>> {
+) -> Result<Actor, Box<Response<Body>>> {
     let tokens = auth.tokens();
     if tokens.is_empty() {
         return Ok(Actor {
@@ -238,7 +238,7 @@ pub fn authorize(
     }
     if let Some(secs) = auth.refused_for(peer) {
         auth.failed(peer, method, path, "too many failed attempts", false);
-        return Err(too_many_failures(secs));
+        return Err(Box::new(too_many_failures(secs)));
     }
     let presented = bearer(headers);
     let Some((name, role)) = presented.and_then(|p| tokens.authenticate(p)) else {
@@ -258,13 +258,13 @@ pub fn authorize(
             http::header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer"),
         );
-        return Err(r);
+        return Err(Box::new(r));
     };
     if !role.allows(Role::needed_for(method, path)) {
-        return Err(json_response(
+        return Err(Box::new(json_response(
             StatusCode::FORBIDDEN,
             error_body("forbidden", "this endpoint needs the admin role"),
-        ));
+        )));
     }
     Ok(Actor {
         name: name.to_string(),
