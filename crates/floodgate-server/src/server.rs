@@ -255,10 +255,9 @@ pub async fn start(
         Some(l) => {
             let limits = config.grpc_connections();
             let max_message = usize::try_from(limits.max_body).unwrap_or(usize::MAX);
-            let (app, rls) = crate::grpc::router(handle.clone(), max_message).await;
-            let serving = Listener::grpc("grpc", app, limits, metrics.clone())
-                .with_fast_route(rls)
-                .on(workers.clone());
+            let services = crate::grpc::services(handle.clone(), max_message);
+            let serving =
+                Listener::grpc("grpc", services, limits, metrics.clone()).on(workers.clone());
             Some((serving, l))
         }
         None => None,

@@ -1,7 +1,6 @@
-//! `ShouldRateLimit` as the gRPC listener's fast route: the unary call
-//! read, decoded, decided and answered in the connection's own task, with
-//! no router or generic gRPC machinery in between (Envoy calls it for
-//! every request it proxies).
+//! `ShouldRateLimit`, a unary call, read, decoded, decided and answered
+//! with no generic gRPC machinery in between (Envoy calls it for every
+//! request it proxies); the framing shared with health checking.
 //!
 //! The framing is gRPC's: a request body of one message, a 5-byte prefix
 //! (compressed flag, big-endian length) before its bytes; the answer
@@ -16,24 +15,18 @@
 //!   decode, `INVALID_ARGUMENT`.
 //! - Whatever follows the first message in the body is not read.
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use axum::body::Body;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use envoy_types::pb::envoy::service::ratelimit::v3::RateLimitRequest;
+use h2::RecvStream;
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue, Method, Response};
-use http_body::Frame;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use http::{HeaderMap, HeaderValue, Response};
 use tonic::Status;
 use tonic_prost::prost::Message;
 
 use super::service::RateLimits;
-use crate::listener::fast::{self, FastRoute};
+
+/// The rate limit service's name, as health checking knows it.
+pub use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::SERVICE_NAME as SERVICE;
 
 /// The path of the one method.
 pub const SHOULD_RATE_LIMIT: &str = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit";
@@ -41,31 +34,46 @@ pub const SHOULD_RATE_LIMIT: &str = "/envoy.service.ratelimit.v3.RateLimitServic
 /// The gRPC message prefix: compressed flag and length.
 const PREFIX: usize = 5;
 
-/// `ShouldRateLimit` answered by `service`, refusing messages over
-/// `max_message` bytes.
-pub fn route(service: RateLimits, max_message: usize) -> FastRoute {
-    let service = Arc::new(service);
-    let handler: fast::Handler = Arc::new(move |_parts, body, _peer| {
-        let service = service.clone();
-        Box::pin(async move {
-            let answer = match read_message(body.into_incoming(), max_message).await {
-                Ok(bytes) => match RateLimitRequest::decode(bytes) {
-                    Ok(req) => service.decide(req).await,
-                    Err(e) => Err(Status::invalid_argument(format!("malformed message: {e}"))),
-                },
-                Err(status) => Err(status),
-            };
-            match answer {
-                Ok(resp) => ok(&resp),
-                Err(status) => error(&status),
-            }
-        })
-    });
-    FastRoute::raw(Method::POST, SHOULD_RATE_LIMIT, handler)
+/// What a unary call answers: one framed message, or a status.
+pub enum Answer {
+    /// The message, framed.
+    Message(Bytes),
+    /// The error.
+    Error(Status),
 }
 
-/// The first message of `body`, unframed.
-async fn read_message(mut body: Incoming, max: usize) -> Result<Bytes, Status> {
+impl Answer {
+    /// `message`, framed.
+    pub fn ok(message: &impl Message) -> Answer {
+        Answer::Message(frame(message))
+    }
+}
+
+/// `ShouldRateLimit`: the request in `body` decided by `service`, with
+/// messages over `max_message` bytes refused.
+pub async fn should_rate_limit(
+    service: &RateLimits,
+    body: RecvStream,
+    max_message: usize,
+) -> Answer {
+    let req = match read_message(body, max_message).await {
+        Ok(bytes) => match RateLimitRequest::decode(bytes) {
+            Ok(req) => req,
+            Err(e) => {
+                return Answer::Error(Status::invalid_argument(format!("malformed message: {e}")))
+            }
+        },
+        Err(status) => return Answer::Error(status),
+    };
+    match service.decide(req).await {
+        Ok(resp) => Answer::ok(&resp),
+        Err(status) => Answer::Error(status),
+    }
+}
+
+/// The first message of `body`, unframed; the body's flow-control
+/// window is given back as it is read.
+pub async fn read_message(mut body: RecvStream, max: usize) -> Result<Bytes, Status> {
     let mut buf = BytesMut::new();
     let mut want: Option<usize> = None;
     loop {
@@ -89,11 +97,10 @@ async fn read_message(mut body: Incoming, max: usize) -> Result<Bytes, Status> {
             buf.truncate(n - PREFIX);
             return Ok(buf.freeze());
         }
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    buf.extend_from_slice(&data);
-                }
+        match body.data().await {
+            Some(Ok(data)) => {
+                let _ = body.flow_control().release_capacity(data.len());
+                buf.extend_from_slice(&data);
             }
             Some(Err(e)) => {
                 return Err(Status::cancelled(format!(
@@ -109,40 +116,40 @@ async fn read_message(mut body: Incoming, max: usize) -> Result<Bytes, Status> {
     }
 }
 
-fn grpc_headers(response: &mut Response<Body>) {
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-}
-
-/// `200` with the framed `message` and `grpc-status: 0` in the trailers.
-fn ok(message: &impl Message) -> Response<Body> {
+/// `message` framed: the 5-byte prefix, then its bytes.
+pub fn frame(message: &impl Message) -> Bytes {
     let len = message.encoded_len();
     let mut buf = BytesMut::with_capacity(PREFIX + len);
     buf.put_u8(0);
     buf.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
     // Cannot fail: the buffer has room for the whole message.
     let _ = message.encode(&mut buf);
-    let mut trailers = HeaderMap::new();
-    trailers.insert("grpc-status", HeaderValue::from_static("0"));
-    let mut response = Response::new(Body::new(Unary {
-        data: Some(buf.freeze()),
-        trailers: Some(trailers),
-    }));
-    grpc_headers(&mut response);
-    response
+    buf.freeze()
 }
 
-/// A trailers-only answer: `status` in the headers, no body.
-fn error(status: &Status) -> Response<Body> {
-    let mut response = Response::new(Body::empty());
-    grpc_headers(&mut response);
-    let h = response.headers_mut();
-    h.insert("grpc-status", HeaderValue::from(status.code() as i32));
-    if let Ok(v) = HeaderValue::from_str(&percent_encode(status.message())) {
-        h.insert("grpc-message", v);
+/// The head of an answer: `200`, `content-type: application/grpc`.
+pub fn headers() -> Response<()> {
+    let mut r = Response::new(());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    r
+}
+
+/// `grpc-status: 0`, or the status's code and percent-encoded message.
+pub fn status_trailers(status: Option<&Status>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    match status {
+        None => {
+            h.insert("grpc-status", HeaderValue::from_static("0"));
+        }
+        Some(status) => {
+            h.insert("grpc-status", HeaderValue::from(status.code() as i32));
+            if let Ok(v) = HeaderValue::from_str(&percent_encode(status.message())) {
+                h.insert("grpc-message", v);
+            }
+        }
     }
-    response
+    h
 }
 
 /// `grpc-message` as gRPC writes it: printable ASCII but `%` as is, every
@@ -159,65 +166,29 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-/// A unary answer's body: one data frame, then the trailers.
-struct Unary {
-    data: Option<Bytes>,
-    trailers: Option<HeaderMap>,
-}
-
-impl http_body::Body for Unary {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if let Some(data) = self.data.take() {
-            return Poll::Ready(Some(Ok(Frame::data(data))));
-        }
-        Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.trailers.is_none()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tonic::Code;
 
-    /// The code of a trailers-only answer.
-    fn code_of(response: &Response<Body>) -> Option<Code> {
-        let v = response.headers().get("grpc-status")?.to_str().ok()?;
-        Some(Code::from_i32(v.parse().ok()?))
+    #[test]
+    fn errors_carry_their_code_and_the_message_percent_encoded() {
+        let h = status_trailers(Some(&Status::invalid_argument(
+            "domain: 1 to 1024 bytes, 100%",
+        )));
+        assert_eq!(h["grpc-status"], "3");
+        assert_eq!(h["grpc-message"], "domain: 1 to 1024 bytes, 100%25");
+        assert_eq!(status_trailers(None)["grpc-status"], "0");
+        assert_eq!(percent_encode("é\n"), "%C3%A9%0A");
+        assert_eq!(headers().headers()[CONTENT_TYPE], "application/grpc");
     }
 
     #[test]
-    fn errors_are_trailers_only_with_the_message_percent_encoded() {
-        let r = error(&Status::invalid_argument("domain: 1 to 1024 bytes, 100%"));
-        assert_eq!(code_of(&r), Some(Code::InvalidArgument));
-        assert_eq!(
-            r.headers()["grpc-message"],
-            "domain: 1 to 1024 bytes, 100%25"
-        );
-        assert_eq!(r.headers()[CONTENT_TYPE], "application/grpc");
-        assert_eq!(percent_encode("é\n"), "%C3%A9%0A");
-    }
-
-    #[tokio::test]
-    async fn an_answer_is_one_framed_message_then_grpc_status_0() {
+    fn a_frame_is_the_prefix_then_the_message() {
         let msg = RateLimitRequest {
             domain: "edge".into(),
             ..Default::default()
         };
-        let r = ok(&msg);
-        assert_eq!(code_of(&r), None, "the status is in the trailers");
-        let collected = r.into_body().collect().await.unwrap();
-        assert_eq!(collected.trailers().unwrap()["grpc-status"], "0");
-        let bytes = collected.to_bytes();
+        let bytes = frame(&msg);
         assert_eq!(bytes[0], 0);
         assert_eq!(
             u32::from_be_bytes(bytes[1..5].try_into().unwrap()) as usize,

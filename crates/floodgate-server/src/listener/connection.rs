@@ -14,9 +14,9 @@ use axum::Router;
 use futures_util::future::BoxFuture;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http1;
 use hyper::service::{service_fn, Service as _};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -26,46 +26,56 @@ use super::bounds::Slot;
 use super::fast::FastRoute;
 use super::watchdog::{Activity, Check, Timeout, Tracked, Watched};
 use super::Shared;
+use crate::grpc::Grpc;
 
-/// A connection being served, over HTTP/1.1 or HTTP/2.
-enum Conn<I, S>
-where
-    S: hyper::service::HttpService<Incoming>,
-{
-    H1(Pin<Box<http1::UpgradeableConnection<I, S>>>),
-    H2(Pin<Box<http2::Connection<I, S, TokioExecutor>>>),
+/// A connection being served: HTTP/1.1 by hyper, or gRPC over HTTP/2
+/// (which watches the stop signal itself).
+trait Serving: Send {
+    /// Until the connection ends.
+    fn served(&mut self) -> BoxFuture<'_, Result<(), Failed>>;
+    /// Finishes the requests in flight, takes no more, then ends.
+    fn graceful_shutdown(&mut self);
 }
 
-impl<I, S, B> Conn<I, S>
+/// Why a connection failed.
+enum Failed {
+    Http(hyper::Error),
+    Grpc(h2::Error),
+}
+
+impl<I, S, B> Serving for Pin<Box<http1::UpgradeableConnection<I, S>>>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S: hyper::service::HttpService<Incoming, ResBody = B> + Send,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    /// Until the connection ends.
-    async fn served(&mut self) -> Result<(), hyper::Error> {
-        match self {
-            Conn::H1(c) => c.as_mut().await,
-            Conn::H2(c) => c.as_mut().await,
-        }
+    fn served(&mut self) -> BoxFuture<'_, Result<(), Failed>> {
+        Box::pin(async move { self.as_mut().await.map_err(Failed::Http) })
     }
 
-    /// Finishes the requests in flight, takes no more, then ends.
     fn graceful_shutdown(&mut self) {
-        match self {
-            Conn::H1(c) => c.as_mut().graceful_shutdown(),
-            Conn::H2(c) => c.as_mut().graceful_shutdown(),
-        }
+        self.as_mut().graceful_shutdown();
     }
+}
+
+/// A gRPC connection being served.
+struct GrpcConn(BoxFuture<'static, Result<(), h2::Error>>);
+
+impl Serving for GrpcConn {
+    fn served(&mut self) -> BoxFuture<'_, Result<(), Failed>> {
+        Box::pin(async move { self.0.as_mut().await.map_err(Failed::Grpc) })
+    }
+
+    fn graceful_shutdown(&mut self) {}
 }
 
 /// How a connection ended.
 enum Ended {
-    Served(Result<(), hyper::Error>),
+    Served(Result<(), Failed>),
     TimedOut(Timeout),
 }
 
@@ -73,6 +83,7 @@ enum Ended {
 pub(super) struct Routes {
     pub(super) app: Router,
     pub(super) fast: Option<FastRoute>,
+    pub(super) grpc: Option<Arc<Grpc>>,
 }
 
 /// Serves one connection until it closes, times out, or (after `stop`)
@@ -82,12 +93,19 @@ pub(super) async fn connection(
     peer: SocketAddr,
     routes: Routes,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     _slot: Slot,
-    http2: bool,
 ) {
     let limits = shared.limits;
     let activity = Activity::new(limits.header_read_timeout, limits.idle_timeout);
+    if let Some(grpc) = routes.grpc {
+        let io = Watched::new(stream, activity.clone());
+        let requests = activity.clone();
+        let max_head = u32::try_from(limits.max_head).unwrap_or(u32::MAX);
+        let served = grpc.serve(io, max_head, move || requests.request(), stop.clone());
+        let conn = GrpcConn(Box::pin(served));
+        return watch_over(conn, peer, shared, activity, stop).await;
+    }
     let io = TokioIo::new(Watched::new(stream, activity.clone()));
     let app = TowerToHyperService::new(routes.app);
     let fast = routes.fast;
@@ -117,23 +135,27 @@ pub(super) async fn connection(
             Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, in_flight)))
         }
     });
-    let mut conn = if http2 {
-        Conn::H2(Box::pin(
-            http2::Builder::new(TokioExecutor::new())
-                .max_header_list_size(u32::try_from(limits.max_head).unwrap_or(u32::MAX))
-                .serve_connection(io, service),
-        ))
-    } else {
-        Conn::H1(Box::pin(
-            http1::Builder::new()
-                .max_buf_size(limits.max_head)
-                .keep_alive(true)
-                .serve_connection(io, service)
-                // A WebSocket upgrade hands the socket to the gateway's
-                // relay, which bounds it from then on (`websocket:`).
-                .with_upgrades(),
-        ))
-    };
+    let conn = Box::pin(
+        http1::Builder::new()
+            .max_buf_size(limits.max_head)
+            .keep_alive(true)
+            .serve_connection(io, service)
+            // A WebSocket upgrade hands the socket to the gateway's
+            // relay, which bounds it from then on (`websocket:`).
+            .with_upgrades(),
+    );
+    watch_over(conn, peer, shared, activity, stop).await;
+}
+
+/// Serves `conn` until it ends, times out, or (after `stop`) finishes its
+/// requests; counts and logs how it ended.
+async fn watch_over(
+    mut conn: impl Serving,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    activity: Arc<Activity>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut draining = false;
     let next = match activity.check(Instant::now()) {
         Check::Until(at) => at,
@@ -166,11 +188,14 @@ pub(super) async fn connection(
             };
             shared.warn(peer, why.label(), what);
         }
-        Ended::Served(Err(e)) if e.is_parse_too_large() => {
+        Ended::Served(Err(Failed::Http(e))) if e.is_parse_too_large() => {
             shared.metrics.request_too_large(shared.name, "head");
             shared.warn(peer, "max_head", "request head too large: answered 431");
         }
-        Ended::Served(Err(e)) => {
+        Ended::Served(Err(Failed::Http(e))) => {
+            tracing::debug!(listener = shared.name, peer = %peer, error = %e, "connection error");
+        }
+        Ended::Served(Err(Failed::Grpc(e))) => {
             tracing::debug!(listener = shared.name, peer = %peer, error = %e, "connection error");
         }
         Ended::Served(Ok(())) => {}

@@ -32,7 +32,6 @@ pub struct FastRoute {
     method: Method,
     path: &'static str,
     handler: Handler,
-    json_bounds: bool,
 }
 
 impl FastRoute {
@@ -44,16 +43,6 @@ impl FastRoute {
             method,
             path,
             handler,
-            json_bounds: true,
-        }
-    }
-
-    /// As [`FastRoute::new`], but the handler bounds the body itself and
-    /// answers in its own protocol (gRPC).
-    pub fn raw(method: Method, path: &'static str, handler: Handler) -> FastRoute {
-        FastRoute {
-            json_bounds: false,
-            ..FastRoute::new(method, path, handler)
         }
     }
 
@@ -72,7 +61,7 @@ impl FastRoute {
         let (parts, body) = req.into_parts();
         let max = shared.limits.max_body;
         let declared = super::body::declared_length(&parts.headers);
-        if self.json_bounds && declared.is_some_and(|n| n > max) {
+        if declared.is_some_and(|n| n > max) {
             shared.body_too_large(declared);
             return Box::pin(std::future::ready(super::body::too_large(max)));
         }
@@ -88,11 +77,6 @@ pub struct PendingBody {
 }
 
 impl PendingBody {
-    /// The body as it comes, for a handler that bounds it itself.
-    pub fn into_incoming(self) -> Incoming {
-        self.body
-    }
-
     /// The whole body, or the answer when it cannot be had: the JSON 413
     /// past `max_body`, a JSON 400 when the client broke off.
     pub async fn bytes(self) -> Result<Bytes, Response<Body>> {

@@ -48,6 +48,9 @@ use bounds::Bounds;
 use connection::{connection, Routes};
 use fast::FastRoute;
 use warn::LogGate;
+pub(crate) use watchdog::InFlight;
+
+use crate::grpc::Grpc;
 pub use workers::Workers;
 
 /// One listener's bounds, metrics and log gate.
@@ -106,7 +109,7 @@ impl Shared {
 pub struct Listener {
     shared: Arc<Shared>,
     app: Router,
-    http2: bool,
+    grpc: Option<Arc<Grpc>>,
     fast: Option<FastRoute>,
     workers: Option<Arc<Workers>>,
 }
@@ -138,7 +141,7 @@ impl Listener {
         Listener {
             shared,
             app,
-            http2: false,
+            grpc: None,
             fast: None,
             workers: None,
         }
@@ -161,21 +164,21 @@ impl Listener {
         }
     }
 
-    /// `app`, gRPC services, served as listener `name` over HTTP/2
-    /// (prior knowledge, no TLS) within `limits`: the services bound
-    /// their messages themselves (to `max_body`), and answer errors as
-    /// gRPC statuses.
+    /// The gRPC `services`, served as listener `name` over HTTP/2 (prior
+    /// knowledge, no TLS) within `limits`: the services bound their
+    /// messages themselves (to `max_body`), and answer errors as gRPC
+    /// statuses.
     pub fn grpc(
         name: &'static str,
-        app: Router,
+        services: Arc<Grpc>,
         limits: ConnectionLimits,
         metrics: Arc<Metrics>,
     ) -> Listener {
         let shared = Shared::new(name, limits, metrics);
         Listener {
             shared,
-            app,
-            http2: true,
+            app: Router::new(),
+            grpc: Some(services),
             fast: None,
             workers: None,
         }
@@ -229,10 +232,11 @@ impl Listener {
                 let routes = Routes {
                     app: self.app.clone(),
                     fast: self.fast.clone(),
+                    grpc: self.grpc.clone(),
                 };
-                let (shared, stop, http2) = (s.clone(), stop.clone(), self.http2);
+                let (shared, stop) = (s.clone(), stop.clone());
                 let Some(workers) = &self.workers else {
-                    conns.spawn(connection(stream, peer, routes, shared, stop, slot, http2));
+                    conns.spawn(connection(stream, peer, routes, shared, stop, slot));
                     return;
                 };
                 // The socket moves to the serving thread's event loop.
@@ -244,7 +248,7 @@ impl Listener {
                     async move {
                         match TcpStream::from_std(stream) {
                             Ok(stream) => {
-                                connection(stream, peer, routes, shared, stop, slot, http2).await
+                                connection(stream, peer, routes, shared, stop, slot).await
                             }
                             Err(e) => shared.warn(peer, "io", &format!("connection dropped: {e}")),
                         }
