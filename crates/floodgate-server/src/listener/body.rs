@@ -46,7 +46,7 @@ pub(crate) async fn limit_body(
     let declared = declared_length(req.headers());
     if declared.is_some_and(|n| n > max) {
         shared.body_too_large(declared);
-        return too_large(max);
+        return super::linger::draining(too_large(max), req.into_body());
     }
     let tripped = Arc::new(AtomicBool::new(false));
     let flag = tripped.clone();

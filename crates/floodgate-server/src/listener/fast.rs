@@ -63,7 +63,8 @@ impl FastRoute {
         let declared = super::body::declared_length(&parts.headers);
         if declared.is_some_and(|n| n > max) {
             shared.body_too_large(declared);
-            return Box::pin(std::future::ready(super::body::too_large(max)));
+            let answer = super::linger::draining(super::body::too_large(max), body);
+            return Box::pin(std::future::ready(answer));
         }
         let shared = shared.clone();
         (self.handler)(parts, PendingBody { body, shared }, peer)

@@ -11,6 +11,7 @@
 //! - `connection`: one connection served, request by request.
 //! - `watchdog`: what a connection waits for, and its deadline.
 //! - `body`: the JSON 413 past `max_body`, JSON bodies on errors.
+//! - `linger`: an early answer sent while the unread body is drained.
 //! - [`fast`]: a route answered before the router (`POST /v1/check`).
 //! - [`workers`]: the threads that serve the connections.
 //! - `warn`: the once-a-second log gate.
@@ -27,6 +28,7 @@ mod body;
 mod bounds;
 mod connection;
 pub mod fast;
+mod linger;
 pub(crate) mod warn;
 mod watchdog;
 pub mod workers;
