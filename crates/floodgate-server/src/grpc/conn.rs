@@ -14,7 +14,7 @@
 //! checking (`Check`, `Watch`); any other answers HTTP 404, which gRPC
 //! clients read as `UNIMPLEMENTED`.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future as _};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -25,7 +25,6 @@ use futures_util::{FutureExt, StreamExt};
 use h2::server::{Connection, SendResponse};
 use h2::RecvStream;
 use http::{Request, Response, StatusCode};
-use std::future::Future as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tonic::Status;
@@ -82,17 +81,16 @@ impl Grpc {
                 .await?;
             let mut calls = FuturesUnordered::new();
             let mut accepting = true;
-            let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let mut draining = false;
             let mut stopping = stop.clone();
             let stopped = async move {
                 let _ = stopping.wait_for(|s| *s).await;
             };
             let mut stopped = std::pin::pin!(stopped);
             poll_fn(|cx| {
-                if !draining.load(std::sync::atomic::Ordering::Relaxed)
-                    && stopped.as_mut().poll(cx).is_ready()
-                {
-                    draining.store(true, std::sync::atomic::Ordering::Relaxed);
+                // On the stop: no new streams, the calls in flight finish.
+                if !draining && stopped.as_mut().poll(cx).is_ready() {
+                    draining = true;
                     conn.graceful_shutdown();
                 }
                 self.drive(&mut conn, &mut calls, &mut accepting, &requests, &stop, cx)
