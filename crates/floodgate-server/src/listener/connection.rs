@@ -113,8 +113,8 @@ pub(super) async fn connection(
     let on_fast = shared.clone();
     let service = service_fn(move |mut req: Request<Incoming>| {
         let in_flight = requests.request();
-        // Boxed either way: the future hyper keeps per request (and
-        // moves into a task per HTTP/2 stream) stays one pointer.
+        // Boxed either way: the future hyper keeps per request stays one
+        // pointer, whichever route answers.
         let answer: BoxFuture<'static, Response<Body>> =
             match fast.as_ref().filter(|f| f.matches(&req)) {
                 Some(f) => f.call(&on_fast, req, peer),
