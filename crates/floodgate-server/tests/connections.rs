@@ -59,37 +59,6 @@ fn still_open(stream: &TcpStream) -> bool {
     matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
-/// One HTTP/1.1 response read off `stream`: status, head, body.
-async fn read_response(stream: &mut TcpStream) -> (u16, String, String) {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&data[..end]).to_string();
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            if data.len() >= end + 4 + len {
-                let status = head[9..12].parse().expect("a status");
-                let body = String::from_utf8_lossy(&data[end + 4..end + 4 + len]).to_string();
-                return (status, head, body);
-            }
-        }
-        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
-            .await
-            .expect("a response in time")
-            .expect("read");
-        assert!(n > 0, "closed before a whole response: {data:?}");
-        data.extend_from_slice(&buf[..n]);
-    }
-}
-
 const GET_RESOURCE: &[u8] = b"GET /resource HTTP/1.1\r\nHost: t\r\n\r\n";
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use floodgate_core::decision::ceil_secs;
 use floodgate_core::policy::ip_key;
 use floodgate_core::{Clock, LimitCheck, MemoryStore, MemoryStoreConfig, Quota, Rate, RetryAfter};
 use floodgate_tower::response::{error_body, json_response};
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{HeaderValue, Method, Response, StatusCode};
 use parking_lot::Mutex;
 
 #[cfg(test)]
@@ -188,8 +188,8 @@ impl LogGate {
 }
 
 /// The token of `Authorization: Bearer <token>`.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer(authorization: &HeaderValue) -> Option<&str> {
+    let v = authorization.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -229,6 +229,23 @@ pub fn authorize(
     path: &str,
     headers: &http::HeaderMap,
 ) -> Result<Actor, Box<Response<Body>>> {
+    authorize_header(
+        auth,
+        peer,
+        method,
+        path,
+        headers.get(http::header::AUTHORIZATION),
+    )
+}
+
+/// [`authorize`], given the request's `Authorization` header alone.
+pub fn authorize_header(
+    auth: &Auth,
+    peer: Option<IpAddr>,
+    method: &Method,
+    path: &str,
+    authorization: Option<&HeaderValue>,
+) -> Result<Actor, Box<Response<Body>>> {
     let tokens = auth.tokens();
     if tokens.is_empty() {
         return Ok(Actor {
@@ -240,7 +257,7 @@ pub fn authorize(
         auth.failed(peer, method, path, "too many failed attempts", false);
         return Err(Box::new(too_many_failures(secs)));
     }
-    let presented = bearer(headers);
+    let presented = authorization.and_then(bearer);
     let Some((name, role)) = presented.and_then(|p| tokens.authenticate(p)) else {
         let (reason, message) = match presented {
             None => (

@@ -138,8 +138,6 @@ fn the_environment_adds_tokens_and_a_bad_entry_is_located_not_echoed() {
 
 #[test]
 fn bearer_takes_the_scheme_in_any_case() {
-    let mut h = HeaderMap::new();
-    assert_eq!(bearer(&h), None);
     for (v, want) in [
         ("Bearer abc", Some("abc")),
         ("bearer abc", Some("abc")),
@@ -148,7 +146,6 @@ fn bearer_takes_the_scheme_in_any_case() {
         ("Basic abc", None),
         ("abc", None),
     ] {
-        h.insert(http::header::AUTHORIZATION, HeaderValue::from_static(v));
-        assert_eq!(bearer(&h), want, "{v}");
+        assert_eq!(bearer(&HeaderValue::from_static(v)), want, "{v}");
     }
 }

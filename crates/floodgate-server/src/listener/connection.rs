@@ -1,11 +1,14 @@
 //! One connection served until it closes, times out, or (after the stop)
-//! finishes its requests: hyper's HTTP/1.1 (with upgrades) or HTTP/2
-//! connection, the fast route or the router for each request, and the
-//! watchdog's deadlines.
+//! finishes its requests: the fast route's own HTTP/1.1 lane (`raw`)
+//! first where there is one, hyper's HTTP/1.1 (with upgrades) or the gRPC
+//! HTTP/2 connection, the fast route or the router for each request, and
+//! the watchdog's deadlines.
 
 use std::convert::Infallible;
+use std::future::{poll_fn, Future as _};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -24,6 +27,7 @@ use tokio::time::Instant;
 
 use super::bounds::Slot;
 use super::fast::FastRoute;
+use super::raw::{self, Lane};
 use super::watchdog::{Activity, Check, Timeout, Tracked, Watched};
 use super::Shared;
 use crate::grpc::Grpc;
@@ -41,6 +45,7 @@ trait Serving: Send {
 enum Failed {
     Http(hyper::Error),
     Grpc(h2::Error),
+    Io(std::io::Error),
 }
 
 impl<I, S, B> Serving for Pin<Box<http1::UpgradeableConnection<I, S>>>
@@ -71,6 +76,24 @@ impl Serving for GrpcConn {
     }
 
     fn graceful_shutdown(&mut self) {}
+}
+
+/// A connection that starts on the fast route's HTTP/1.1 lane (and may
+/// go on with hyper), which checks `stopping` itself.
+struct Laned {
+    served: BoxFuture<'static, Result<(), Failed>>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Serving for Laned {
+    fn served(&mut self) -> BoxFuture<'_, Result<(), Failed>> {
+        Box::pin(self.served.as_mut())
+    }
+
+    fn graceful_shutdown(&mut self) {
+        // Seen at the next poll, which follows at once.
+        self.stopping.store(true, Ordering::Relaxed);
+    }
 }
 
 /// How a connection ended.
@@ -106,17 +129,18 @@ pub(super) async fn connection(
         let conn = GrpcConn(Box::pin(served));
         return watch_over(conn, peer, shared, activity, stop).await;
     }
-    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let io = Watched::new(stream, activity.clone());
     let app = TowerToHyperService::new(routes.app);
     let fast = routes.fast;
     let requests = activity.clone();
     let on_fast = shared.clone();
+    let route = fast.clone();
     let service = service_fn(move |mut req: Request<Incoming>| {
         let in_flight = requests.request();
         // Boxed either way: the future hyper keeps per request stays one
         // pointer, whichever route answers.
         let answer: BoxFuture<'static, Response<Body>> =
-            match fast.as_ref().filter(|f| f.matches(&req)) {
+            match route.as_ref().filter(|f| f.matches(&req)) {
                 Some(f) => f.call(&on_fast, req, peer),
                 None => {
                     req.extensions_mut().insert(ConnectInfo(peer));
@@ -135,15 +159,46 @@ pub(super) async fn connection(
             Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, in_flight)))
         }
     });
-    let conn = Box::pin(
-        http1::Builder::new()
-            .max_buf_size(limits.max_head)
-            .keep_alive(true)
-            .serve_connection(io, service)
-            // A WebSocket upgrade hands the socket to the gateway's
-            // relay, which bounds it from then on (`websocket:`).
-            .with_upgrades(),
-    );
+    let mut http1 = http1::Builder::new();
+    http1.max_buf_size(limits.max_head).keep_alive(true);
+    let Some(fast) = fast else {
+        let conn = Box::pin(
+            http1
+                .serve_connection(TokioIo::new(io), service)
+                // A WebSocket upgrade hands the socket to the gateway's
+                // relay, which bounds it from then on (`websocket:`).
+                .with_upgrades(),
+        );
+        return watch_over(conn, peer, shared, activity, stop).await;
+    };
+    // The fast route's plain requests are the lane's; the first other one
+    // hands the connection to hyper for good.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (on_lane, lane_activity, lane_stopping) =
+        (shared.clone(), activity.clone(), stopping.clone());
+    let served = async move {
+        let io = match raw::serve(io, &fast, &on_lane, &lane_activity, peer, &lane_stopping).await {
+            Lane::Closed(r) => return r.map_err(Failed::Io),
+            Lane::Handoff(io) => io,
+        };
+        let mut conn = std::pin::pin!(http1
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades());
+        let mut shut = false;
+        poll_fn(|cx| {
+            if !shut && lane_stopping.load(Ordering::Relaxed) {
+                shut = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            conn.as_mut().poll(cx)
+        })
+        .await
+        .map_err(Failed::Http)
+    };
+    let conn = Laned {
+        served: Box::pin(served),
+        stopping,
+    };
     watch_over(conn, peer, shared, activity, stop).await;
 }
 
@@ -196,6 +251,9 @@ async fn watch_over(
             tracing::debug!(listener = shared.name, peer = %peer, error = %e, "connection error");
         }
         Ended::Served(Err(Failed::Grpc(e))) => {
+            tracing::debug!(listener = shared.name, peer = %peer, error = %e, "connection error");
+        }
+        Ended::Served(Err(Failed::Io(e))) => {
             tracing::debug!(listener = shared.name, peer = %peer, error = %e, "connection error");
         }
         Ended::Served(Ok(())) => {}

@@ -13,6 +13,8 @@
 //! - `body`: the JSON 413 past `max_body`, JSON bodies on errors.
 //! - `linger`: an early answer sent while the unread body is drained.
 //! - [`fast`]: a route answered before the router (`POST /v1/check`).
+//! - `raw`: the fast route's own HTTP/1.1 lane, before hyper.
+//! - `prefixed`: the socket handed from the lane to hyper.
 //! - [`workers`]: the threads that serve the connections.
 //! - `warn`: the once-a-second log gate.
 //!
@@ -29,6 +31,8 @@ mod bounds;
 mod connection;
 pub mod fast;
 mod linger;
+mod prefixed;
+mod raw;
 pub(crate) mod warn;
 mod watchdog;
 pub mod workers;

@@ -282,3 +282,34 @@ pub fn sample_value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// One HTTP/1.1 response read off `stream`: status, head, body.
+pub async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, String, String) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if data.len() >= end + 4 + len {
+                let status = head[9..12].parse().expect("a status");
+                let body = String::from_utf8_lossy(&data[end + 4..end + 4 + len]).to_string();
+                return (status, head, body);
+            }
+        }
+        let n = tokio::time::timeout_at(deadline, tokio::io::AsyncReadExt::read(stream, &mut buf))
+            .await
+            .expect("a response in time")
+            .expect("read");
+        assert!(n > 0, "closed before a whole response: {data:?}");
+        data.extend_from_slice(&buf[..n]);
+    }
+}
