@@ -6,6 +6,9 @@
 //!   (draft-ietf-httpapi-ratelimit-headers-11);
 //! - on a denial, `Retry-After` (whole seconds, rounded up) and the JSON body.
 
+use std::fmt::Write as _;
+
+use bytes::Bytes;
 use floodgate_core::decision::{ceil_secs, unix_secs_after};
 use floodgate_core::policy::LimitOutcome;
 use floodgate_core::{RetryAfter, Timestamp};
@@ -31,10 +34,9 @@ fn num(n: u64) -> HeaderValue {
     HeaderValue::from(n)
 }
 
-/// A structured-field string: names are validated at config load, but
-/// escape anyway.
-fn sf_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+/// Writes `s` as a structured-field string: names are validated at
+/// config load, but escape anyway.
+fn push_sf_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -47,7 +49,11 @@ fn sf_string(s: &str) -> String {
         }
     }
     out.push('"');
-    out
+}
+
+/// A header value made of `text`, without copying it.
+fn value(text: String) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(Bytes::from(text)).ok()
 }
 
 /// Adds the headers of the limit that speaks (`outcome`), decided at `now`.
@@ -58,13 +64,15 @@ pub fn apply(headers: &mut HeaderMap, outcome: &LimitOutcome, now: Timestamp) {
     headers.insert(X_RATELIMIT_LIMIT, num(d.limit));
     headers.insert(X_RATELIMIT_REMAINING, num(d.remaining));
     headers.insert(X_RATELIMIT_RESET, num(reset_at));
-    let name = sf_string(&outcome.limit);
-    let policy = format!("{name};q={};w={}", d.limit, outcome.quota.window_secs());
-    let current = format!("{name};r={};t={reset_in}", d.remaining);
-    if let Ok(v) = HeaderValue::from_str(&policy) {
+    let mut policy = String::with_capacity(outcome.limit.len() + 32);
+    push_sf_string(&mut policy, &outcome.limit);
+    let mut current = policy.clone();
+    let _ = write!(policy, ";q={};w={}", d.limit, outcome.quota.window_secs());
+    let _ = write!(current, ";r={};t={reset_in}", d.remaining);
+    if let Some(v) = value(policy) {
         headers.insert(RATELIMIT_POLICY, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&current) {
+    if let Some(v) = value(current) {
         headers.insert(RATELIMIT, v);
     }
     if let Some(RetryAfter::After(r)) = d.retry_after {
