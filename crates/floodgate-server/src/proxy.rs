@@ -40,9 +40,19 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// The gateway's shared state.
+/// The gateway's shared state: one pointer, cloned for every request.
 #[derive(Clone)]
-pub struct Gateway {
+pub struct Gateway(Arc<Shared>);
+
+impl std::ops::Deref for Gateway {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What a [`Gateway`] holds.
+pub struct Shared {
     client: Client<HttpConnector, Body>,
     upstream: Arc<Upstream>,
     metrics: Arc<Metrics>,
@@ -65,13 +75,13 @@ impl Gateway {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
             .build(connector);
-        Gateway {
+        Gateway(Arc::new(Shared {
             client,
             upstream: Arc::new(upstream),
             metrics,
             overload,
             websocket,
-        }
+        }))
     }
 
     /// The upstream.

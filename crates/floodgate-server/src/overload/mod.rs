@@ -18,10 +18,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
+use bytes::Bytes;
 use floodgate_config::overload::{defaults, OverloadSection};
 use floodgate_core::time::MonotonicClock;
-use floodgate_tower::response::{error_body, json_response};
-use http::header::{HeaderValue, RETRY_AFTER};
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
 use parking_lot::Mutex;
@@ -197,6 +197,10 @@ impl Overload {
     }
 }
 
+/// The body of a 503 past the bound.
+const OVERLOADED: &str =
+    r#"{"error":"overloaded","message":"The service is at capacity. Retry after 1 second."}"#;
+
 /// The middleware: admits the request or answers 503 at once.
 pub async fn admit(
     State(overload): State<Arc<Overload>>,
@@ -204,15 +208,12 @@ pub async fn admit(
     next: Next,
 ) -> Response<Body> {
     let Some(permit) = overload.try_acquire() else {
-        let mut resp = json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body(
-                "overloaded",
-                "The service is at capacity. Retry after 1 second.",
-            ),
-        );
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        // The same bytes every time: shedding costs as little as it can.
+        let mut resp = Response::new(Body::from(Bytes::from_static(OVERLOADED.as_bytes())));
+        *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        let headers = resp.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         return resp;
     };
     let resp = next.run(req).await;
