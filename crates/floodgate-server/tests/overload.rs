@@ -92,6 +92,12 @@ async fn past_the_bound_requests_get_503_at_once_and_consume_no_quota() {
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("1"));
     assert_eq!(r.json()["error"], "overloaded");
+    // The body the docs give, as JSON.
+    assert_eq!(
+        r.json()["message"],
+        "The service is at capacity. Retry after 1 second."
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
     // Shed before the rate limiter: no rate-limit headers, no quota used.
     assert_eq!(r.header("x-ratelimit-remaining"), None);
     assert_eq!(metric(&s, "floodgate_overload_shed_total").await, 1);
