@@ -53,7 +53,8 @@ impl std::ops::Deref for Gateway {
 
 /// What a [`Gateway`] holds.
 pub struct Shared {
-    client: Client<HttpConnector, Body>,
+    /// One per serving thread (see [`workers`](crate::listener::workers)).
+    clients: Vec<Client<HttpConnector, Body>>,
     upstream: Arc<Upstream>,
     metrics: Arc<Metrics>,
     overload: Option<Arc<Overload>>,
@@ -61,27 +62,39 @@ pub struct Shared {
 }
 
 impl Gateway {
-    /// A gateway to `upstream`.
+    /// A gateway to `upstream`, served by `threads` serving threads.
     pub fn new(
         upstream: Upstream,
         metrics: Arc<Metrics>,
         overload: Option<Arc<Overload>>,
         websocket: Option<Arc<WebSockets>>,
+        threads: usize,
     ) -> Gateway {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(upstream.timeout.min(Duration::from_secs(5))));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(connector);
+        let clients = (0..threads.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .pool_max_idle_per_host(256)
+                    .build(connector.clone())
+            })
+            .collect();
         Gateway(Arc::new(Shared {
-            client,
+            clients,
             upstream: Arc::new(upstream),
             metrics,
             overload,
             websocket,
         }))
+    }
+
+    /// The client of the serving thread this runs on: its pooled
+    /// connections' tasks run on this thread, so a request wakes no other.
+    fn client(&self) -> &Client<HttpConnector, Body> {
+        let i = crate::listener::workers::current().unwrap_or(0);
+        &self.clients[i % self.clients.len()]
     }
 
     /// The upstream.
@@ -229,7 +242,7 @@ pub async fn forward(
     let outgoing = Request::from_parts(parts, body);
 
     let started = Instant::now();
-    match tokio::time::timeout(gw.upstream.timeout, gw.client.request(outgoing)).await {
+    match tokio::time::timeout(gw.upstream.timeout, gw.client().request(outgoing)).await {
         Ok(Ok(resp)) => {
             let elapsed = started.elapsed();
             gw.metrics

@@ -227,6 +227,7 @@ pub async fn start(
                     metrics.clone(),
                     overload.clone(),
                     websocket,
+                    config.threads,
                 ))
         }
         None => demo::router(),

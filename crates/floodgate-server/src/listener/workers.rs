@@ -14,7 +14,13 @@
 //!
 //! The accept loops, the admin API's background work and the store's
 //! stay on the process's runtime.
+//!
+//! Each thread knows its index ([`current`]), so that what a request uses
+//! on its way can be kept per thread too: the gateway's pool of upstream
+//! connections is one per serving thread, since a pooled connection's
+//! task runs on the thread that opened it.
 
+use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -46,6 +52,7 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("floodgate-serve-{i}"))
                 .spawn(move || {
+                    SERVING.with(|s| s.set(Some(i)));
                     // Tasks run while the thread is inside `block_on`; the
                     // runtime (and what is left on it) is dropped here, on
                     // its own thread.
@@ -84,7 +91,36 @@ impl Drop for Workers {
     }
 }
 
+thread_local! {
+    static SERVING: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The index of the serving thread this runs on (none elsewhere).
+pub fn current() -> Option<usize> {
+    SERVING.with(Cell::get)
+}
+
 /// The number of serving threads when none is configured: one per CPU.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_serving_thread_knows_its_index_and_no_other_thread_has_one() {
+        let workers = Workers::start(2).unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let on = workers.pick().spawn(async { current() });
+            seen.push(on.await.unwrap());
+        }
+        // Round-robin: 0, 1, 0, 1.
+        assert_eq!(seen, [Some(0), Some(1), Some(0), Some(1)]);
+        assert_eq!(current(), None);
+        let elsewhere = tokio::task::spawn_blocking(current).await.unwrap();
+        assert_eq!(elsewhere, None);
+    }
 }
