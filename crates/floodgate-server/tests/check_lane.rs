@@ -285,3 +285,30 @@ async fn a_check_head_past_max_head_gets_hypers_431_counted() {
     assert_eq!(Responses::new().next(&mut c).await.0, 200);
     s.running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_body_cut_short_gets_a_json_400_and_an_odd_query_hypers_400() {
+    let s = start(CONFIG).await;
+    let mut c = TcpStream::connect(s.admin).await.unwrap();
+    let req = check("g");
+    c.write_all(&req.as_bytes()[..req.len() - 10])
+        .await
+        .unwrap();
+    c.shutdown().await.unwrap();
+    let (status, head, body) = Responses::new().next(&mut c).await;
+    assert_eq!(status, 400, "{head}\n{body}");
+    assert_eq!(json(&body)["error"], "bad_request");
+    assert!(
+        json(&body)["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("failed to read the request body")),
+        "{body}"
+    );
+    closed_within(&mut c, Duration::from_secs(3)).await;
+    // A query `http` refuses: hyper's 400, as before the lane.
+    let mut c = TcpStream::connect(s.admin).await.unwrap();
+    let odd = check("g").replace("/v1/check", "/v1/check?a\"b");
+    c.write_all(odd.as_bytes()).await.unwrap();
+    assert_eq!(Responses::new().next(&mut c).await.0, 400);
+    s.running.shutdown().await.unwrap();
+}

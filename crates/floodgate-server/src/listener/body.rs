@@ -27,6 +27,17 @@ pub(crate) fn too_large(max: u64) -> Response {
     )
 }
 
+/// The 400 to a request whose body could not be read (`why`).
+pub(crate) fn cut_short(why: impl std::fmt::Display) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        error_body(
+            "bad_request",
+            &format!("failed to read the request body: {why}"),
+        ),
+    )
+}
+
 /// The body length a request's `Content-Length` declares, if any.
 pub(crate) fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
     headers

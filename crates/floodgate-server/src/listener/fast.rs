@@ -21,7 +21,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{HeaderValue, Method, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
@@ -144,13 +144,7 @@ impl PendingBody {
                 self.shared.body_too_large(None);
                 Err(super::body::too_large(max))
             }
-            Err(e) => Err(floodgate_tower::response::json_response(
-                StatusCode::BAD_REQUEST,
-                floodgate_tower::response::error_body(
-                    "bad_request",
-                    &format!("failed to read the request body: {e}"),
-                ),
-            )),
+            Err(e) => Err(super::body::cut_short(e)),
         }
     }
 }

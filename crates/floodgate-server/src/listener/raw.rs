@@ -50,6 +50,10 @@ const MAX_HEADERS: usize = 32;
 /// What the lane reads at a time.
 const READ_SIZE: usize = 4096;
 
+/// The most buffer room the lane sets aside at once for a body, and
+/// keeps between requests.
+const MAX_KEPT: usize = 64 * 1024;
+
 /// How the lane ended.
 pub(super) enum Lane<I> {
     /// The connection is done: closed by the client, broken, or ended
@@ -76,27 +80,46 @@ where
     let limits = shared.limits;
     let mut buf = BytesMut::with_capacity(READ_SIZE);
     let mut out = Vec::with_capacity(512);
+    // How much of `buf` is known to hold no end of a head: a head that
+    // comes in pieces is parsed once it is whole, not at every piece.
+    let mut scanned = 0;
     loop {
-        let (head, length, authorization) =
-            match parse(&buf, route, limits.max_head, limits.max_body) {
-                Parsed::Other => return Lane::Handoff(Prefixed::new(io, buf.freeze())),
-                Parsed::Partial => match read(&mut io, &mut buf, stopping).await {
+        let parsed = if scanned > 0 && !head_ended(&buf, scanned) {
+            Parsed::Partial
+        } else {
+            parse(&buf, route, limits.max_head, limits.max_body)
+        };
+        let (head, length, authorization) = match parsed {
+            Parsed::Other => return Lane::Handoff(Prefixed::new(io, buf.freeze())),
+            Parsed::Partial if buf.len() >= limits.max_head => {
+                return Lane::Handoff(Prefixed::new(io, buf.freeze()))
+            }
+            Parsed::Partial => {
+                scanned = buf.len();
+                match read(&mut io, &mut buf, stopping).await {
                     Ok(true) => continue,
                     Ok(false) => return Lane::Closed(Ok(())),
                     Err(e) => return Lane::Closed(Err(e)),
-                },
-                Parsed::Plain {
-                    head,
-                    length,
-                    authorization,
-                } => (head, length, authorization),
-            };
+                }
+            }
+            Parsed::Plain {
+                head,
+                length,
+                authorization,
+            } => (head, length, authorization),
+        };
+        scanned = 0;
         let in_flight = activity.request();
         let whole = head + length;
         while buf.len() < whole {
-            buf.reserve(whole - buf.len());
+            // Room for what arrives, not for what the head announces.
+            buf.reserve((whole - buf.len()).min(MAX_KEPT));
             match io.read_buf(&mut buf).await {
-                Ok(0) => return Lane::Closed(Err(io::ErrorKind::UnexpectedEof.into())),
+                Ok(0) => {
+                    // Answered as hyper answers a body cut short.
+                    let answer = super::body::cut_short("the connection closed within the body");
+                    return Lane::Closed(answer_last(&mut io, answer, &mut out).await);
+                }
                 Ok(_) => {}
                 Err(e) => return Lane::Closed(Err(e)),
             }
@@ -105,19 +128,41 @@ where
         let answer = route
             .call_read(shared, Head { authorization }, body, peer)
             .await;
-        let close = stopping.load(Ordering::Relaxed);
+        if stopping.load(Ordering::Relaxed) {
+            return Lane::Closed(answer_last(&mut io, answer, &mut out).await);
+        }
         out.clear();
-        if let Err(e) = encode(answer, close, &mut out).await {
+        if let Err(e) = encode(answer, false, &mut out).await {
             return Lane::Closed(Err(e));
         }
         if let Err(e) = io.write_all(&out).await {
             return Lane::Closed(Err(e));
         }
         drop(in_flight);
-        if close {
-            return Lane::Closed(io.shutdown().await);
+        if buf.is_empty() && buf.capacity() > MAX_KEPT {
+            // A large body's room is not kept for the connection's life.
+            buf = BytesMut::with_capacity(READ_SIZE);
         }
     }
+}
+
+/// Writes `answer` with `connection: close` and closes the connection.
+async fn answer_last<I: AsyncWrite + Unpin>(
+    io: &mut I,
+    answer: Response<Body>,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    out.clear();
+    encode(answer, true, out).await?;
+    io.write_all(out).await?;
+    io.shutdown().await
+}
+
+/// Whether `buf`, known to hold no end of a head before `from`, holds one
+/// now (an empty line: `\n\n` or `\n\r\n`, as httparse reads them).
+fn head_ended(buf: &[u8], from: usize) -> bool {
+    let tail = &buf[from.saturating_sub(2).min(buf.len())..];
+    tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
 }
 
 /// A request head, as far as the lane is concerned.
@@ -145,8 +190,13 @@ fn parse(buf: &[u8], route: &FastRoute, max_head: usize, max_body: u64) -> Parse
         _ => return Parsed::Other,
     };
     let target = req.path.unwrap_or_default();
-    let path = target.split_once('?').map_or(target, |(p, _)| p);
-    if req.version != Some(1) || req.method != Some(route.method().as_str()) || path != route.path()
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    // The query bytes httparse lets through and `http`'s URIs do not:
+    // hyper answers those 400.
+    if req.version != Some(1)
+        || req.method != Some(route.method().as_str())
+        || path != route.path()
+        || query.bytes().any(|b| matches!(b, b'"' | b'<' | b'>'))
     {
         return Parsed::Other;
     }

@@ -167,3 +167,29 @@ fn mangled_requests_never_panic_and_plain_ones_stay_in_bounds() {
         }
     }
 }
+
+#[test]
+fn the_end_of_a_head_is_found_in_the_new_bytes_only() {
+    let head = b"POST /v1/check HTTP/1.1\r\nHost: t\r\n\r\n";
+    // Whole, wherever the scan resumes before its empty line.
+    for from in [1, 20, head.len() - 4, head.len() - 3, head.len() - 2] {
+        assert!(head_ended(head, from), "from {from}");
+    }
+    // Bare line feeds, as httparse takes them.
+    assert!(head_ended(b"POST / HTTP/1.1\nHost: t\n\n", 5));
+    // Not whole: no empty line yet.
+    assert!(!head_ended(b"POST / HTTP/1.1\r\nHost: t\r\n", 3));
+    assert!(!head_ended(b"POST / HTTP/1.1\r\nHost: t\r\n\r", 3));
+    // A scan past the buffer's end finds nothing and does not panic.
+    assert!(!head_ended(b"ab", 10));
+}
+
+#[test]
+fn query_bytes_hyper_refuses_are_hypers() {
+    for q in ["a\"b", "<", ">"] {
+        let req = format!("POST /v1/check?{q} HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
+        assert_eq!(parsed(&req), Parsed::Other, "{req:?}");
+    }
+    let req = "POST /v1/check?a={}|^`\\ HTTP/1.1\r\ncontent-length: 0\r\n\r\n";
+    assert!(matches!(parsed(req), Parsed::Plain { .. }), "{req:?}");
+}
