@@ -17,6 +17,7 @@ use redis::{Cmd, FromRedisValue, Script, ScriptInvocation};
 
 use crate::calls::Calls;
 use crate::config::{RedisConfig, RedisKind, Scripting};
+use crate::placement::Placement;
 
 /// Connecting failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,7 @@ pub(crate) enum Conn {
     Single {
         pool: Vec<ConnectionManager>,
         next: AtomicUsize,
+        placement: Option<Placement>,
     },
     Cluster(ClusterConnection),
 }
@@ -49,6 +51,7 @@ impl Conn {
         config: &RedisConfig,
         connections: usize,
         response_timeout: Duration,
+        placement: Option<&Placement>,
     ) -> Result<Conn, ConnectError> {
         config.validate()?;
         let ct = config.connect_timeout;
@@ -62,20 +65,27 @@ impl Conn {
                     .set_min_delay(Duration::from_millis(10))
                     .set_max_delay(Duration::from_millis(500));
                 let mut pool = Vec::with_capacity(connections);
-                for _ in 0..connections.max(1) {
-                    let c = within(
-                        ct,
-                        Box::pin(ConnectionManager::new_with_config(
-                            client.clone(),
-                            mgr_config.clone(),
-                        )),
-                    )
-                    .await?;
+                for i in 0..connections.max(1) {
+                    let opening =
+                        ConnectionManager::new_with_config(client.clone(), mgr_config.clone());
+                    let c = match placement {
+                        // Opened there, its driver runs there.
+                        Some(p) => {
+                            within(ct, async {
+                                p.runtime(i).spawn(opening).await.map_err(|e| {
+                                    redis::RedisError::from(std::io::Error::other(e.to_string()))
+                                })?
+                            })
+                            .await?
+                        }
+                        None => within(ct, Box::pin(opening)).await?,
+                    };
                     pool.push(c);
                 }
                 Conn::Single {
                     pool,
                     next: AtomicUsize::new(0),
+                    placement: placement.cloned(),
                 }
             }
             RedisKind::RedisCluster => {
@@ -172,11 +182,27 @@ impl Conn {
         }
     }
 
-    /// The next connection to use, in turn.
+    /// The next connection to use: one of this thread's with a
+    /// placement, else the next in turn.
     pub(crate) fn next_lane(&self) -> usize {
         match self {
+            Conn::Single {
+                next,
+                placement: Some(p),
+                pool,
+            } => p
+                .lane(pool.len(), || next.fetch_add(1, Ordering::Relaxed))
+                .unwrap_or_else(|| next.fetch_add(1, Ordering::Relaxed)),
             Conn::Single { next, .. } => next.fetch_add(1, Ordering::Relaxed),
             Conn::Cluster(_) => 0,
+        }
+    }
+
+    /// Where the connections run, if placed.
+    pub(crate) fn placement(&self) -> Option<&Placement> {
+        match self {
+            Conn::Single { placement, .. } => placement.as_ref(),
+            Conn::Cluster(_) => None,
         }
     }
 
@@ -229,7 +255,7 @@ impl Conn {
         inv: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         let r = match self {
-            Conn::Single { pool, next } => {
+            Conn::Single { pool, next, .. } => {
                 let i = next.fetch_add(1, Ordering::Relaxed) % pool.len();
                 inv.invoke_async(&mut pool[i].clone()).await
             }

@@ -97,7 +97,7 @@ impl RedisFleet {
     /// background calls, never on a request's path.
     pub async fn connect(config: &RedisConfig) -> Result<RedisFleet, ConnectError> {
         let timeout = config.timeout.max(config.connect_timeout);
-        let conn = Conn::open(config, 1, timeout).await?;
+        let conn = Conn::open(config, 1, timeout, None).await?;
         let publish = Script::new(PUBLISH);
         let read = Script::new(READ);
         conn.load(&publish, config.connect_timeout).await?;

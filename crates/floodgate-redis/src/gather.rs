@@ -79,7 +79,12 @@ impl Gather {
                     let (queue, rx) = mpsc::unbounded_channel();
                     let places = Arc::new(Semaphore::new(in_flight));
                     let shared = Arc::clone(&shared);
-                    tokio::spawn(run_lane(lane, rx, shared, max, Arc::clone(&places)));
+                    let run = run_lane(lane, rx, Arc::clone(&shared), max, Arc::clone(&places));
+                    // A placed connection's lane runs on its thread.
+                    match shared.conn.placement() {
+                        Some(p) => drop(p.runtime(lane).spawn(run)),
+                        None => drop(tokio::spawn(run)),
+                    }
                     Lane { queue, places }
                 })
                 .collect()

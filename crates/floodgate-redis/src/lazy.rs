@@ -14,10 +14,12 @@ use floodgate_core::{
 };
 
 use crate::config::RedisConfig;
+use crate::placement::Placement;
 use crate::store::RedisStore;
 
 struct Inner {
     config: RedisConfig,
+    placement: Option<Placement>,
     store: OnceLock<RedisStore>,
     connecting: AtomicBool,
     /// When the next background attempt may start (on `clock`).
@@ -52,10 +54,22 @@ impl LazyRedisStore {
         retry_every: Duration,
         clock: Arc<dyn MonotonicClock>,
     ) -> LazyRedisStore {
+        LazyRedisStore::placed(config, retry_every, clock, None)
+    }
+
+    /// [`with_clock`](LazyRedisStore::with_clock), its connections placed
+    /// on the threads that call the store (see [`Placement`]).
+    pub fn placed(
+        config: RedisConfig,
+        retry_every: Duration,
+        clock: Arc<dyn MonotonicClock>,
+        placement: Option<Placement>,
+    ) -> LazyRedisStore {
         let retry_every = retry_every.max(config.connect_timeout);
         LazyRedisStore {
             inner: Arc::new(Inner {
                 config,
+                placement,
                 store: OnceLock::new(),
                 connecting: AtomicBool::new(false),
                 next_attempt: Mutex::new(Duration::ZERO),
@@ -72,7 +86,8 @@ impl LazyRedisStore {
         if self.inner.store.get().is_some() {
             return Ok(());
         }
-        let store = RedisStore::connect(&self.inner.config).await?;
+        let store =
+            RedisStore::connect_placed(&self.inner.config, self.inner.placement.as_ref()).await?;
         let _ = self.inner.store.set(store);
         Ok(())
     }
@@ -117,7 +132,7 @@ impl LazyRedisStore {
         self.inner.attempts.fetch_add(1, Ordering::AcqRel);
         let me = self.clone();
         tokio::spawn(async move {
-            match RedisStore::connect(&me.inner.config).await {
+            match RedisStore::connect_placed(&me.inner.config, me.inner.placement.as_ref()).await {
                 Ok(store) => {
                     let _ = me.inner.store.set(store);
                     tracing::info!("connected to the Redis store");

@@ -83,7 +83,7 @@ impl RedisPolicyStore {
     /// not on a request's path, and a document is larger than a decision.
     pub async fn connect(config: &RedisConfig) -> Result<RedisPolicyStore, ConnectError> {
         let timeout = config.timeout.max(config.connect_timeout);
-        let conn = Conn::open(config, 1, timeout).await?;
+        let conn = Conn::open(config, 1, timeout, None).await?;
         let commit = Script::new(COMMIT);
         conn.load(&commit, config.connect_timeout).await?;
         let urls: Vec<&str> = match config.kind {

@@ -31,6 +31,7 @@ pub use crate::conn::ConnectError;
 use crate::conn::{bounded, Conn};
 use crate::gather::Gather;
 use crate::keys::{secret_key, slot, store_key};
+use crate::placement::Placement;
 use crate::script::{self, Mode, Reply, Request};
 use floodgate_core::store::BoxFuture;
 use floodgate_core::{Decision, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
@@ -59,7 +60,16 @@ impl RedisStore {
     /// random one first if there is none) and loads the decision code (the
     /// Functions library or the script, as `config.scripting` says).
     pub async fn connect(config: &RedisConfig) -> Result<RedisStore, ConnectError> {
-        let conn = Conn::open(config, config.connections, config.timeout).await?;
+        RedisStore::connect_placed(config, None).await
+    }
+
+    /// [`connect`](RedisStore::connect), its connections placed on the
+    /// threads that call the store (see [`Placement`]).
+    pub async fn connect_placed(
+        config: &RedisConfig,
+        placement: Option<&Placement>,
+    ) -> Result<RedisStore, ConnectError> {
+        let conn = Conn::open(config, config.connections, config.timeout, placement).await?;
         let secret = conn
             .secret(
                 &secret_key(&config.key_prefix),

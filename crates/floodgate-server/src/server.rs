@@ -180,6 +180,9 @@ pub async fn start(
     let admin_addr = admin_listener.local_addr()?;
     let grpc_addr = grpc.as_ref().map(|l| l.local_addr()).transpose()?;
 
+    // Every listener's connections are served on these threads, and the
+    // Redis store's connections run there too.
+    let workers = Workers::start(config.threads).map_err(ServerError::Threads)?;
     let rejections = RejectionLog::new(config.log.rejections_per_second, opts.clock.clone());
     let metrics = Arc::new(Metrics::new(rejections));
     let Stores {
@@ -187,7 +190,13 @@ pub async fn start(
         redis,
         policy_backend,
         redis_policy,
-    } = stores::build(&config, opts.monotonic.clone(), metrics.store_latency()).await;
+    } = stores::build(
+        &config,
+        opts.monotonic.clone(),
+        metrics.store_latency(),
+        workers.placement(),
+    )
+    .await;
     metrics.set_store(store.clone(), redis.clone());
     let limiter = Arc::new(Limiter::new(config.policy.clone(), store.clone()));
     let dashboard_config = config.document.server.admin.dashboard.clone();
@@ -239,8 +248,6 @@ pub async fn start(
         Some(o) => app.layer(axum::middleware::from_fn_with_state(o, overload::admit)),
         None => app,
     };
-    // Every listener's connections are served on these threads.
-    let workers = Workers::start(config.threads).map_err(ServerError::Threads)?;
     // The gateway's errors are JSON already, and its upstream's answers
     // pass as they are.
     let public_serving = Listener::new(

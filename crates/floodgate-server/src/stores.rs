@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use floodgate_core::{MemoryStore, MonotonicClock, Store};
-use floodgate_redis::{FailurePolicy, LazyRedisStore, ResilientStore};
+use floodgate_redis::{FailurePolicy, LazyRedisStore, Placement, ResilientStore};
 
 use crate::metrics::store::Timed;
 use crate::metrics::Histogram;
@@ -39,11 +39,13 @@ fn local_backend(config: &Config) -> Arc<dyn PolicyBackend> {
 }
 
 /// Connects the configured store; the breaker and reconnects are paced
-/// by `clock`, and the Redis store's checks are timed into `latency`.
+/// by `clock`, and the Redis store's checks are timed into `latency`. A
+/// Redis store's connections are placed by `placement`.
 pub async fn build(
     config: &Config,
     clock: Arc<dyn MonotonicClock>,
     latency: Arc<Histogram>,
+    placement: Option<Placement>,
 ) -> Stores {
     match &config.redis {
         None => Stores {
@@ -56,7 +58,9 @@ pub async fn build(
             // Connect now when Redis is there; otherwise start anyway and
             // decide by the failure policy until a background attempt
             // succeeds.
-            let redis = LazyRedisStore::with_clock(rc.clone(), rc.breaker.cooldown, clock.clone());
+            // The store's connections run on the serving threads.
+            let redis =
+                LazyRedisStore::placed(rc.clone(), rc.breaker.cooldown, clock.clone(), placement);
             if let Err(e) = redis.connect_now().await {
                 tracing::warn!(
                     error = %e,

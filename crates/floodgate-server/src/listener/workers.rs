@@ -76,6 +76,12 @@ impl Workers {
         self.handles.is_empty()
     }
 
+    /// The threads as a Redis store's [`Placement`]: its connections
+    /// run on them, and a request uses its own thread's.
+    pub fn placement(&self) -> Option<floodgate_redis::Placement> {
+        floodgate_redis::Placement::new(self.handles.clone(), current)
+    }
+
     /// The runtime of the thread to serve the next connection.
     pub(crate) fn pick(&self) -> &Handle {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
