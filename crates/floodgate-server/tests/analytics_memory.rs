@@ -37,13 +37,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The growth allowed between 100,000 and 200,000 identities. None is
-/// expected (measured: 0 bytes); this is room for allocator noise. (The
-/// store's own table reaches its final size, bounded by its 1,000 keys,
-/// by about 70,000 identities: a hash table that keeps deleting and
-/// inserting may double its buckets once when it rehashes while nearly
-/// full. So the measure starts later.)
-const SLACK: isize = 16 * 1024;
+/// The growth allowed between 100,000 and 200,000 identities. The
+/// analytics' own is checked exactly (none); this bounds the process's.
+/// The store's table, bounded by its 1,000 keys, may double its buckets
+/// once (about 100 KB) when it rehashes while nearly full: when that
+/// happens depends on the process's random hash seed, and in 1 run of 12
+/// it came after 100,000 identities. A leak of the 100,000 identities
+/// themselves would be megabytes.
+const SLACK: isize = 160 * 1024;
 
 #[tokio::test]
 async fn the_analytics_heap_stays_flat_under_200000_distinct_limited_identities() {
