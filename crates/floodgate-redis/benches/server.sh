@@ -7,7 +7,10 @@
 #   2. The latency a Redis store adds over the memory store: the decision
 #      API at 1,200 decisions/s over 12,000 clients, open loop, memory then
 #      Redis (alternating, PAIRS times).
-# Prints a markdown summary; reports go to $OUT.
+# Prints a markdown summary; reports go to $OUT. Row 1 also gives the
+# server's CPU per decision (user + system, from /proc). BIN=DIR runs the
+# binaries in DIR (default target/release; BUILD=0 skips the build), e.g.
+# an older build beside this one.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {
@@ -24,8 +27,8 @@ PUB=127.0.0.1:$((PORT + 1))
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json
 
-cargo build --release -q -p floodgate-server -p floodgate-loadgen
-B=target/release
+[ "${BUILD:-1}" = 0 ] || cargo build --release -q -p floodgate-server -p floodgate-loadgen
+B=${BIN:-target/release}
 LG="$B/floodgate-loadgen"
 
 pids=()
@@ -71,7 +74,10 @@ field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eva
 echo "## 1. Concurrency 64: server with Redis vs redis-benchmark"
 redis-cli -p "$REDIS" flushall >/dev/null
 serve "$OUT/redis.yaml"
+ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+t0=$(ticks)
 $LG run "${CHECK[@]}" --pick uniform --closed-loop 64 --duration "${SECS}s" --save "$OUT/c64-redis.json" >/dev/null
+t1=$(ticks)
 stop
 # The server loaded the library (Redis 7: FCALL) and decided with it.
 cargo build -q -p floodgate-redis --example lua
@@ -86,10 +92,12 @@ rb_p99=$(tail -1 "$OUT/redis-benchmark.csv" | cut -d, -f7 | tr -d '"')
 fg_rps=$(field "$OUT/c64-redis.json" "round(d['throughput_rps'])")
 fg_p50=$(field "$OUT/c64-redis.json" "d['latency_from_send_ms']['p50']")
 fg_p99=$(field "$OUT/c64-redis.json" "d['latency_from_send_ms']['p99']")
-echo "| | decisions/s | p50 (ms) | p99 (ms) |"
-echo "|---|---:|---:|---:|"
-echo "| redis-benchmark FCALL -c 64 | $rb_rps | $rb_p50 | $rb_p99 |"
-echo "| floodgate POST /v1/check, Redis store, 64 workers | $fg_rps | $fg_p50 | $fg_p99 |"
+fg_n=$(field "$OUT/c64-redis.json" "d['counts']['sent']")
+fg_cpu=$(python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $fg_n, 1))")
+echo "| | decisions/s | p50 (ms) | p99 (ms) | server CPU µs per decision |"
+echo "|---|---:|---:|---:|---:|"
+echo "| redis-benchmark FCALL -c 64 | $rb_rps | $rb_p50 | $rb_p99 | |"
+echo "| floodgate POST /v1/check, Redis store, 64 workers | $fg_rps | $fg_p50 | $fg_p99 | $fg_cpu |"
 python3 -c "print(f'ratio: {$fg_rps / float($rb_rps):.0%} of the ceiling')"
 
 echo
