@@ -37,57 +37,6 @@ fn check(key: &str) -> String {
     )
 }
 
-/// Responses read off one connection, in order; bytes past one response
-/// are kept for the next.
-struct Responses {
-    data: Vec<u8>,
-}
-
-/// A response: status, head, body.
-type Response = (u16, String, String);
-
-impl Responses {
-    fn new() -> Self {
-        Responses { data: Vec::new() }
-    }
-
-    async fn next(&mut self, stream: &mut TcpStream) -> Response {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(r) = self.take() {
-                return r;
-            }
-            let mut buf = [0u8; 4096];
-            let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
-                .await
-                .expect("a response in time")
-                .expect("read");
-            assert!(n > 0, "closed before a whole response: {:?}", self.data);
-            self.data.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    fn take(&mut self) -> Option<Response> {
-        let end = self.data.windows(4).position(|w| w == b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&self.data[..end]).to_string();
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        if self.data.len() < end + 4 + len {
-            return None;
-        }
-        let status = head[9..12].parse().expect("a status");
-        let body = String::from_utf8_lossy(&self.data[end + 4..end + 4 + len]).to_string();
-        self.data.drain(..end + 4 + len);
-        Some((status, head, body))
-    }
-}
-
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
@@ -196,15 +145,9 @@ async fn a_body_in_pieces_is_waited_for_and_a_bad_one_is_a_json_400() {
 
 /// Reads until the server closes `c`, or panics after `within`.
 async fn closed_within(c: &mut TcpStream, within: Duration) -> Duration {
-    let start = Instant::now();
-    let mut buf = [0u8; 1024];
-    loop {
-        let left = within.saturating_sub(start.elapsed());
-        match tokio::time::timeout(left, c.read(&mut buf)).await {
-            Err(_) => panic!("still open after {within:?}"),
-            Ok(Ok(0)) | Ok(Err(_)) => return start.elapsed(),
-            Ok(Ok(_)) => {}
-        }
+    match wait_closed(c, within).await {
+        Seen::Closed(after) => after,
+        Seen::Open => panic!("still open after {within:?}"),
     }
 }
 

@@ -30,29 +30,6 @@ fn series(name: &str, labels: &[(&str, &str)]) -> String {
     format!("{name}{{{}}}", l.join(","))
 }
 
-/// How a socket ended, polled until `deadline`.
-#[derive(Debug, PartialEq)]
-enum Seen {
-    /// The server closed it (read 0, or reset), after this long.
-    Closed(Duration),
-    /// Still open at the deadline.
-    Open,
-}
-
-/// Reads (discarding) until the server closes `stream` or `within` passes.
-async fn wait_closed(stream: &mut TcpStream, within: Duration) -> Seen {
-    let start = Instant::now();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = within.saturating_sub(start.elapsed());
-        match tokio::time::timeout(left, stream.read(&mut buf)).await {
-            Err(_) => return Seen::Open,
-            Ok(Ok(0)) | Ok(Err(_)) => return Seen::Closed(start.elapsed()),
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
 /// Whether `stream` is still open right now (nothing to read, no EOF).
 fn still_open(stream: &TcpStream) -> bool {
     let mut buf = [0u8; 1];

@@ -283,33 +283,84 @@ pub fn sample_value(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-/// One HTTP/1.1 response read off `stream`: status, head, body.
-pub async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, String, String) {
-    let mut data = Vec::new();
+/// How a socket ended, polled until a deadline.
+#[derive(Debug, PartialEq)]
+pub enum Seen {
+    /// The server closed it (read 0, or reset), after this long.
+    Closed(std::time::Duration),
+    /// Still open at the deadline.
+    Open,
+}
+
+/// Reads (discarding) until the server closes `stream` or `within` passes.
+pub async fn wait_closed(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> Seen {
+    let start = tokio::time::Instant::now();
     let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&data[..end]).to_string();
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            if data.len() >= end + 4 + len {
-                let status = head[9..12].parse().expect("a status");
-                let body = String::from_utf8_lossy(&data[end + 4..end + 4 + len]).to_string();
-                return (status, head, body);
-            }
+        let left = within.saturating_sub(start.elapsed());
+        match tokio::time::timeout(left, tokio::io::AsyncReadExt::read(stream, &mut buf)).await {
+            Err(_) => return Seen::Open,
+            Ok(Ok(0)) | Ok(Err(_)) => return Seen::Closed(start.elapsed()),
+            Ok(Ok(_)) => {}
         }
-        let n = tokio::time::timeout_at(deadline, tokio::io::AsyncReadExt::read(stream, &mut buf))
-            .await
-            .expect("a response in time")
-            .expect("read");
-        assert!(n > 0, "closed before a whole response: {data:?}");
-        data.extend_from_slice(&buf[..n]);
     }
+}
+
+/// A response read off a raw connection: status, head, body.
+pub type RawResponse = (u16, String, String);
+
+/// HTTP/1.1 responses read off one connection, in order; bytes past one
+/// response are kept for the next (pipelining).
+#[derive(Default)]
+pub struct Responses {
+    pub data: Vec<u8>,
+}
+
+impl Responses {
+    pub fn new() -> Self {
+        Responses::default()
+    }
+
+    /// The next response, within 5 s.
+    pub async fn next(&mut self, stream: &mut tokio::net::TcpStream) -> RawResponse {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            if let Some(r) = self.take() {
+                return r;
+            }
+            let mut buf = [0u8; 4096];
+            let n =
+                tokio::time::timeout_at(deadline, tokio::io::AsyncReadExt::read(stream, &mut buf))
+                    .await
+                    .expect("a response in time")
+                    .expect("read");
+            assert!(n > 0, "closed before a whole response: {:?}", self.data);
+            self.data.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn take(&mut self) -> Option<RawResponse> {
+        let end = self.data.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&self.data[..end]).to_string();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        if self.data.len() < end + 4 + len {
+            return None;
+        }
+        let status = head[9..12].parse().expect("a status");
+        let body = String::from_utf8_lossy(&self.data[end + 4..end + 4 + len]).to_string();
+        self.data.drain(..end + 4 + len);
+        Some((status, head, body))
+    }
+}
+
+/// One HTTP/1.1 response read off `stream`: status, head, body.
+pub async fn read_response(stream: &mut tokio::net::TcpStream) -> RawResponse {
+    Responses::new().next(stream).await
 }
