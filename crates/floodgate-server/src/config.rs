@@ -236,8 +236,13 @@ impl Config {
                 ),
             ));
         }
+        let threads = raw.threads.map_or_else(
+            crate::listener::workers::default_threads,
+            // Within MAX_THREADS: checked at load.
+            |n| usize::try_from(n).unwrap_or(1),
+        );
         Ok(Config {
-            redis: redis_config(&cf.document),
+            redis: redis_config(&cf.document, threads),
             listen,
             admin_listen,
             grpc_listen,
@@ -246,11 +251,7 @@ impl Config {
             trusted_proxies,
             log: raw.log.clone(),
             shutdown_grace: raw.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),
-            threads: raw.threads.map_or_else(
-                crate::listener::workers::default_threads,
-                // Within MAX_THREADS: checked at load.
-                |n| usize::try_from(n).unwrap_or(1),
-            ),
+            threads,
             memory: cf.memory,
             policy: cf.policy,
             file: cf.file,
@@ -291,8 +292,9 @@ impl Config {
 }
 
 /// The Redis store's settings from a checked `store:` section (absent
-/// fields take the store's defaults).
-fn redis_config(doc: &FileDocument) -> Option<RedisConfig> {
+/// fields take the store's defaults; `connections`, one per serving
+/// thread of `threads`, from 2 to 64, so that each thread has its own).
+fn redis_config(doc: &FileDocument, threads: usize) -> Option<RedisConfig> {
     let s = &doc.server.store;
     let base = match s.kind {
         StoreKind::Memory => return None,
@@ -309,7 +311,15 @@ fn redis_config(doc: &FileDocument) -> Option<RedisConfig> {
         key_prefix: s.key_prefix.clone().unwrap_or(base.key_prefix.clone()),
         timeout: s.timeout.map_or(base.timeout, |d| d.0),
         connect_timeout: s.connect_timeout.map_or(base.connect_timeout, |d| d.0),
-        connections: s.connections.map_or(base.connections, |n| n as usize),
+        connections: s.connections.map_or_else(
+            || {
+                threads.clamp(
+                    RedisConfig::DEFAULT_CONNECTIONS,
+                    RedisConfig::MAX_CONNECTIONS,
+                )
+            },
+            |n| n as usize,
+        ),
         time: match s.time {
             None | Some(TimeSourceName::Redis) => TimeSource::Redis,
             Some(TimeSourceName::Caller) => TimeSource::Caller,
@@ -331,4 +341,30 @@ fn redis_config(doc: &FileDocument) -> Option<RedisConfig> {
         },
         ..base
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connections(threads: &str, store: &str) -> usize {
+        let yaml = format!(
+            "listen: 127.0.0.1:0\n{threads}store:\n  kind: redis\n  url: redis://127.0.0.1:6379\n{store}rules:\n  - name: r\n    key: ip\n    limits:\n      - {{ algorithm: fixed_window, limit: 1, window: 1s }}\n"
+        );
+        let config = Config::parse("t.yaml", &yaml).unwrap();
+        config.redis.unwrap().connections
+    }
+
+    #[test]
+    fn redis_connections_default_to_one_per_serving_thread_from_2_to_64() {
+        assert_eq!(connections("threads: 4\n", ""), 4);
+        assert_eq!(connections("threads: 1\n", ""), 2);
+        assert_eq!(connections("threads: 200\n", ""), 64);
+        assert_eq!(
+            connections("", ""),
+            crate::listener::workers::default_threads().clamp(2, 64)
+        );
+        // Set, it is what it says.
+        assert_eq!(connections("threads: 4\n", "  connections: 3\n"), 3);
+    }
 }

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use floodgate_redis::RedisKind;
+
 use crate::config::Config;
 
 impl Config {
@@ -69,9 +71,13 @@ impl Config {
             }
             Some(r) => {
                 let target = r.url.clone().unwrap_or_else(|| r.nodes.join(", "));
+                let connections = match r.kind {
+                    RedisKind::Redis => format!(", {} connections", r.connections),
+                    RedisKind::RedisCluster => String::new(),
+                };
                 let _ = writeln!(
                     out,
-                    "store: {:?} {target}, timeout {:?}, on failure {}; local fallback at most {} keys",
+                    "store: {:?} {target}{connections}, timeout {:?}, on failure {}; local fallback at most {} keys",
                     r.kind,
                     r.timeout,
                     r.on_failure.as_str(),
@@ -152,6 +158,12 @@ mod tests {
             "{s}"
         );
         let s = Config::parse("f.yaml", redis).unwrap().summary();
+        // One connection per serving thread, at least 2.
+        let n = crate::listener::workers::default_threads().clamp(2, 64);
+        assert!(
+            s.contains(&format!("redis://127.0.0.1:6379, {n} connections, timeout")),
+            "{s}"
+        );
         assert!(
             s.contains("fleet view: replica <host name>:<admin port>,"),
             "{s}"
