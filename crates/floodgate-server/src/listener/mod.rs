@@ -59,6 +59,9 @@ pub(crate) use watchdog::InFlight;
 use crate::grpc::Grpc;
 pub use workers::Workers;
 
+#[doc(hidden)]
+pub use raw::plain_check;
+
 /// One listener's bounds, metrics and log gate.
 pub(crate) struct Shared {
     name: &'static str,

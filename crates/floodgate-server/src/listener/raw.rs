@@ -235,6 +235,20 @@ fn parse(buf: &[u8], route: &FastRoute, max_head: usize, max_body: u64) -> Parse
     }
 }
 
+/// For the fuzz target: what the lane makes of `buf` as a request to
+/// `POST /v1/check` (with `max_head` and `max_body`): the lengths of the
+/// head and body of a plain request, or none.
+#[doc(hidden)]
+pub fn plain_check(buf: &[u8], max_head: usize, max_body: u64) -> Option<(usize, usize)> {
+    let handler: super::fast::Handler =
+        Arc::new(|_, _, _| Box::pin(async { Response::new(Body::empty()) }));
+    let route = FastRoute::new(http::Method::POST, "/v1/check", handler);
+    match parse(buf, &route, max_head, max_body) {
+        Parsed::Plain { head, length, .. } => Some((head, length)),
+        Parsed::Partial | Parsed::Other => None,
+    }
+}
+
 /// A `Content-Length` value: decimal digits only.
 fn digits(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
