@@ -84,16 +84,14 @@ where
     // comes in pieces is parsed once it is whole, not at every piece.
     let mut scanned = 0;
     loop {
-        let parsed = if scanned > 0 && !head_ended(&buf, scanned) {
-            Parsed::Partial
-        } else {
-            parse(&buf, route, limits.max_head, limits.max_body)
+        let parsed = match scanned > 0 && !head_ended(&buf, scanned) {
+            // Not whole yet, and already past the bound: hyper's 431.
+            true if buf.len() >= limits.max_head => Parsed::Other,
+            true => Parsed::Partial,
+            false => parse(&buf, route, limits.max_head, limits.max_body),
         };
         let (head, length, authorization) = match parsed {
             Parsed::Other => return Lane::Handoff(Prefixed::new(io, buf.freeze())),
-            Parsed::Partial if buf.len() >= limits.max_head => {
-                return Lane::Handoff(Prefixed::new(io, buf.freeze()))
-            }
             Parsed::Partial => {
                 scanned = buf.len();
                 match read(&mut io, &mut buf, stopping).await {
