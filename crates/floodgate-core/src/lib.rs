@@ -37,6 +37,7 @@
 
 pub mod algorithm;
 pub mod decision;
+pub mod gate;
 pub mod hash;
 pub mod policy;
 pub mod quota;

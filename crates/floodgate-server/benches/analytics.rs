@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use floodgate_admin::analytics::Analytics;
 use floodgate_core::{Limiter, MemoryStore, MemoryStoreConfig, Request, SystemClock};
-use floodgate_server::analytics::Analytics;
 use floodgate_tower::{LimiterHandle, Observer, TrustedProxies};
 
 fn handle(limit: u64, observer: Option<Arc<dyn Observer>>) -> LimiterHandle {

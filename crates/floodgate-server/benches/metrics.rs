@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use floodgate_core::policy::LimitOutcome;
 use floodgate_core::{Decision, Quota, Rate, Verdict};
-use floodgate_server::metrics::Decisions;
+use floodgate_server::observe::metrics::Decisions;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

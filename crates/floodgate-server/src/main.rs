@@ -6,20 +6,13 @@
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::pin::Pin;
-use std::task::Poll;
-
+use floodgate_server::app::signals::serve;
 use floodgate_server::config::Config;
-use floodgate_server::{logs, server, simulate};
-use futures_core::Stream;
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use floodgate_server::simulate;
 
 #[derive(Parser)]
 #[command(
@@ -67,7 +60,7 @@ enum Command {
     },
     /// Talks to a running server's admin API: the live policy, clients,
     /// overrides and counters.
-    Admin(floodgate_server::cli::AdminArgs),
+    Admin(floodgate_cli::AdminArgs),
     /// Converts another service's configuration into a policy file
     /// (printed on stdout).
     #[command(subcommand)]
@@ -95,89 +88,17 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, watch } => {
-            let watch = match watch.as_str() {
-                "off" => None,
-                w => Some(
-                    floodgate_config::units::parse_duration(w)
-                        .map_err(|e| anyhow::anyhow!("--watch: {e}"))?,
-                ),
-            };
-            let cfg = match &config {
-                Some(path) => Config::load(path)?,
-                None => Config::default_config(),
-            };
-            logs::init(cfg.log.format, &cfg.log.level);
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(serve_until_signalled(cfg, config, watch))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve { config, watch } => serve(config, &watch)?,
         Command::Simulate {
             config,
             trace,
             store,
-        } => {
-            let config = Config::load(&config)?;
-            let name = trace.display().to_string();
-            let input =
-                BufReader::new(File::open(&trace).with_context(|| format!("{name}: cannot open"))?);
-            let out = BufWriter::new(std::io::stdout().lock());
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let store = simulate::store_for(&config, &store).await?;
-                simulate::run(&config, store, &name, input, out).await?;
-                anyhow::Ok(())
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::CheckConfig { file } => {
-            let config = Config::load(&file)?;
-            print!("{}", config.summary());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Admin(args) => Ok(floodgate_server::cli::run(args)),
+        } => simulate::run_files(&config, &trace, &store)?,
+        Command::CheckConfig { file } => print!("{}", Config::load(&file)?.summary()),
+        Command::Admin(args) => return Ok(floodgate_cli::run(args)),
         Command::Import(Import::EnvoyRatelimit { path }) => {
-            print!("{}", floodgate_server::import::envoy_ratelimit(&path)?);
-            Ok(ExitCode::SUCCESS)
+            print!("{}", floodgate_cli::import::envoy_ratelimit(&path)?)
         }
     }
-}
-
-/// SIGHUP as a stream of reload requests.
-struct Hangups(Signal);
-
-impl Stream for Hangups {
-    type Item = ();
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Option<()>> {
-        self.0.poll_recv(cx)
-    }
-}
-
-/// Serves until SIGINT or SIGTERM; SIGHUP reloads the config file.
-async fn serve_until_signalled(
-    cfg: Config,
-    path: Option<PathBuf>,
-    watch: Option<std::time::Duration>,
-) -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let hangups = Hangups(signal(SignalKind::hangup())?);
-    let shutdown = async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    };
-    let listeners = server::Listeners::bind(&cfg).await?;
-    let opts = server::Options {
-        config_path: path,
-        watch_interval: watch.filter(|w| !w.is_zero()),
-        ..server::Options::default()
-    };
-    server::run(cfg, listeners, shutdown, hangups, opts).await?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,8 +6,9 @@
 //! formats are documented in `docs/simulate.md`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use floodgate_core::policy::{CheckError, DecisionView};
@@ -62,6 +63,17 @@ pub enum SimulateError {
     /// The store named by `--store` cannot be used.
     #[error("{0}")]
     Store(String),
+    /// The config file is not valid.
+    #[error(transparent)]
+    Config(#[from] floodgate_config::LoadError),
+    /// The trace cannot be opened.
+    #[error("{file}: cannot open: {source}")]
+    Open {
+        /// Trace file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Counts for one rule.
@@ -126,6 +138,28 @@ impl Serialize for Record<'_> {
 /// (and cannot overflow).
 pub const MAX_T: f64 = 9_000_000_000.0;
 
+/// `floodgate simulate`: replays the trace file at `trace` through the
+/// config file at `config` on the store `store` names, printing to
+/// stdout.
+pub fn run_files(config: &Path, trace: &Path, store: &str) -> Result<(), SimulateError> {
+    let config = Config::load(config)?;
+    let name = trace.display().to_string();
+    let file = std::fs::File::open(trace).map_err(|source| SimulateError::Open {
+        file: name.clone(),
+        source,
+    })?;
+    let input = BufReader::new(file);
+    let out = BufWriter::new(std::io::stdout().lock());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let store = store_for(&config, store).await?;
+        run(&config, store, &name, input, out).await
+    })?;
+    Ok(())
+}
+
 /// Replays `trace` (named `trace_name` in errors) through `config` on
 /// `store`, writing one JSON line per request and the summary to `out`.
 pub async fn run(
@@ -184,11 +218,11 @@ pub async fn run(
         }
         if req
             .cost
-            .is_some_and(|c| c == 0 || c > crate::check::MAX_COST)
+            .is_some_and(|c| c == 0 || c > crate::decide::check::MAX_COST)
         {
             return Err(bad(format!(
                 "`cost` must be between 1 and {}",
-                crate::check::MAX_COST
+                crate::decide::check::MAX_COST
             )));
         }
         clock.set(Timestamp::from_secs_f64(req.t));

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use floodgate_server::auth::FAILURE_REFILL;
+use floodgate_admin::auth::FAILURE_REFILL;
 use serde_json::{json, Value};
 
 const ADMIN_TOKEN: &str = "admin-token-4b1d9e0c7a52";

@@ -39,7 +39,7 @@ impl Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_floodgate"))
             .args(["serve", "--watch", "off", "--config"])
             .arg(config)
-            .env_remove(floodgate_server::auth::ENV_VAR)
+            .env_remove(floodgate_admin::auth::ENV_VAR)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

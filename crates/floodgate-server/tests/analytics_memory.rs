@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use floodgate_admin::analytics::Analytics;
 use floodgate_core::{Limiter, ManualClock, MemoryStore, MemoryStoreConfig, Request, Timestamp};
-use floodgate_server::analytics::Analytics;
 use floodgate_tower::{LimiterHandle, TrustedProxies};
 
 /// Counts live heap bytes (a test-only allocator: the library forbids

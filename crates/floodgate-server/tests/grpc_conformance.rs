@@ -20,7 +20,7 @@ use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimit
 use envoy_types::pb::google::protobuf::UInt64Value;
 use floodgate_core::decision::ceil_secs;
 use floodgate_core::{LeakMode, Quota, RetryAfter, Timestamp};
-use floodgate_server::check::MAX_COST;
+use floodgate_server::decide::check::MAX_COST;
 use floodgate_testkit::redis::{RedisCluster, RedisServer};
 use floodgate_testkit::{cases, Case, Step};
 use tonic::transport::Channel;

@@ -434,8 +434,8 @@ fn check_config_with(text: &str, env_tokens: Option<&str>) -> (Option<i32>, Stri
     std::fs::write(&path, text).unwrap();
     let mut cmd = floodgate(&["check-config", path.to_str().unwrap()]);
     match env_tokens {
-        Some(v) => cmd.env(floodgate_server::auth::ENV_VAR, v),
-        None => cmd.env_remove(floodgate_server::auth::ENV_VAR),
+        Some(v) => cmd.env(floodgate_admin::auth::ENV_VAR, v),
+        None => cmd.env_remove(floodgate_admin::auth::ENV_VAR),
     };
     let out = cmd.output().unwrap();
     (
@@ -503,7 +503,7 @@ async fn failed_admin_logins_are_logged_limited_and_without_the_token() {
     )
     .unwrap();
     let env = format!("ci:read:{}", sha256(ci));
-    let s = spawn_serve_with_env(&path, &[(floodgate_server::auth::ENV_VAR, &env)]);
+    let s = spawn_serve_with_env(&path, &[(floodgate_admin::auth::ENV_VAR, &env)]);
     let metrics = format!("http://{}/metrics", s.admin);
     let bearer = |t: &str| format!("Bearer {t}");
     assert_eq!(

@@ -11,9 +11,9 @@ use std::time::Duration;
 use axum::routing::{delete, get as get_route};
 use axum::{Extension, Router};
 use common::*;
+use floodgate_admin::auth::{self, Actor, Auth, Tokens};
 use floodgate_config::server::AdminSection;
 use floodgate_core::{ManualClock, Timestamp};
-use floodgate_server::auth::{self, Actor, Auth, Tokens};
 use sha2::{Digest, Sha256};
 
 const OPS: &str = "ops-0123456789abcdef";

@@ -2,13 +2,12 @@
 //! in which case the right-most address of `X-Forwarded-For` /
 //! `Forwarded` that is not itself a trusted proxy.
 //!
-//! The peer comes from axum's `ConnectInfo<SocketAddr>` or, for hyper
-//! users, from a [`PeerAddr`] request extension.
+//! The peer comes from a [`PeerAddr`] request extension or, with the
+//! `axum` feature (on by default), from axum's `ConnectInfo<SocketAddr>`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use axum::extract::ConnectInfo;
 use http::HeaderMap;
 use ipnet::IpNet;
 
@@ -17,13 +16,22 @@ use ipnet::IpNet;
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// The socket peer of `req`, from axum's `ConnectInfo` or a [`PeerAddr`].
+/// The socket peer of `req`, from a [`PeerAddr`] or (with the `axum`
+/// feature) axum's `ConnectInfo`.
 pub(crate) fn peer_of<B>(req: &http::Request<B>) -> Option<IpAddr> {
     let ext = req.extensions();
-    ext.get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .or_else(|| ext.get::<PeerAddr>().map(|p| p.0.ip()))
+    #[cfg(feature = "axum")]
+    if let Some(c) = ext.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+        return Some(c.0.ip());
+    }
+    ext.get::<PeerAddr>().map(|p| p.0.ip())
 }
+
+/// An entry of a trusted proxy list that is neither an address nor a
+/// CIDR.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an IP address or CIDR")]
+pub struct BadProxy(pub String);
 
 /// Proxies whose forwarding headers are believed.
 #[derive(Clone, Debug, Default)]
@@ -38,7 +46,7 @@ impl TrustedProxies {
     }
 
     /// Parses CIDRs (`10.0.0.0/8`) or single addresses (`127.0.0.1`).
-    pub fn parse<S: AsRef<str>>(list: &[S]) -> Result<Self, String> {
+    pub fn parse<S: AsRef<str>>(list: &[S]) -> Result<Self, BadProxy> {
         let mut nets = Vec::with_capacity(list.len());
         for s in list {
             let s = s.as_ref().trim();
@@ -46,7 +54,7 @@ impl TrustedProxies {
                 Ok(n) => n,
                 Err(_) => match IpAddr::from_str(s) {
                     Ok(ip) => IpNet::from(ip),
-                    Err(_) => return Err(format!("`{s}` is not an IP address or CIDR")),
+                    Err(_) => return Err(BadProxy(s.to_string())),
                 },
             };
             nets.push(net.trunc());

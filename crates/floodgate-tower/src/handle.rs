@@ -7,10 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use floodgate_core::policy::{
-    key_digest, CheckError, Descriptor, DescriptorVerdict, KeyPart, Origin,
-};
-use floodgate_core::{Clock, Limiter, Request, SystemClock, Timestamp};
+use floodgate_core::policy::Origin;
+use floodgate_core::{Clock, Limiter, Request, SystemClock};
 use http::HeaderMap;
 
 use crate::client_ip::{client_ip, TrustedProxies};
@@ -18,10 +16,13 @@ use crate::decided::Decided;
 use crate::observer::{Observer, Seen};
 use crate::slots::SlotGuard;
 
-/// What a reload swaps at once.
-struct Settings {
-    limiter: Arc<Limiter>,
-    proxies: TrustedProxies,
+/// What a reload swaps at once: a decision loads it once, so a reload
+/// in between cannot mix two configurations in one decision.
+pub struct Settings {
+    /// The limiter in force.
+    pub limiter: Arc<Limiter>,
+    /// The proxies whose forwarding headers are believed.
+    pub proxies: TrustedProxies,
 }
 
 /// The state shared by every clone of the layer and its services.
@@ -89,6 +90,18 @@ impl LimiterHandle {
         self.inner.settings.load().limiter.clone()
     }
 
+    /// The limiter and proxies in force, loaded once: a caller that reads
+    /// both for one decision reads them from here.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.inner.settings.load_full()
+    }
+
+    /// The observer every decision is reported to, if any (for
+    /// decisions made outside the handle, such as Envoy descriptors).
+    pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.inner.observer.as_ref()
+    }
+
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
@@ -138,20 +151,29 @@ impl LimiterHandle {
         .await
     }
 
-    /// Decides a request already prepared (by
-    /// [`Identity::request`](floodgate_core::policy::Identity::request)),
-    /// for callers that hold its attributes rather than an HTTP request.
-    /// The observer sees it as it sees every other decision. Concurrency
-    /// limits take no slot (see [`LimiterHandle::acquire_request`]).
+    /// Decides a request prepared without the policy (its fields given
+    /// as they are) on the limiter in force. The observer sees it as it
+    /// sees every other decision. Concurrency limits take no slot. A
+    /// request built from the policy's identity settings is decided with
+    /// [`LimiterHandle::decide_with`] on the limiter it was built from.
     pub async fn decide_request(&self, req: &Request<'_>, cost: u64) -> Decided {
         self.decide_on(&self.limiter(), req, cost, false).await
     }
 
-    /// Decides a request already prepared, as
-    /// [`LimiterHandle::decide_request`], and an allowed one takes a slot
-    /// of every concurrency limit that applies, held by [`Decided::slots`].
-    pub async fn acquire_request(&self, req: &Request<'_>, cost: u64) -> Decided {
-        self.decide_on(&self.limiter(), req, cost, true).await
+    /// Decides `req`, built from `limiter`'s policy (by
+    /// [`Identity::request`](floodgate_core::policy::Identity::request)),
+    /// on that same limiter, for callers that hold its attributes rather
+    /// than an HTTP request; with `acquire`, an allowed request takes a
+    /// slot of every concurrency limit that applies, held by
+    /// [`Decided::slots`].
+    pub async fn decide_with(
+        &self,
+        limiter: &Arc<Limiter>,
+        req: &Request<'_>,
+        cost: u64,
+        acquire: bool,
+    ) -> Decided {
+        self.decide_on(limiter, req, cost, acquire).await
     }
 
     /// Builds the request the policy's identity describes and decides it.
@@ -180,59 +202,6 @@ impl LimiterHandle {
                 slots: None,
             },
         }
-    }
-
-    /// The identity a rule keyed by `parts` gives the client of a request
-    /// from `peer` (the client IP found through the trusted proxies), as
-    /// [`decide`](Self::decide) would count it: for budgets kept outside
-    /// the rules, such as the gateway's WebSocket message limits.
-    pub fn identity_of(
-        &self,
-        peer: IpAddr,
-        method: &str,
-        path: &str,
-        request_headers: &HeaderMap,
-        parts: &[KeyPart],
-    ) -> Result<Arc<str>, CheckError> {
-        let settings = self.inner.settings.load_full();
-        let ip = client_ip(peer, request_headers, &settings.proxies);
-        let peer_trusted = settings.proxies.contains(peer);
-        let header = |name: &str| request_headers.get(name).and_then(|v| v.to_str().ok());
-        let policy = settings.limiter.policy();
-        let now = self.inner.clock.now();
-        let req = policy.identity.request(
-            Some(ip),
-            method,
-            path,
-            header,
-            Origin { peer_trusted, now },
-        )?;
-        let digest = req.api_key.map(key_digest);
-        Ok(policy.identity(parts, &req, digest.as_ref()))
-    }
-
-    /// Decides `descriptors` of `domain` (Envoy's rate limit service) on
-    /// the limiter in force; the observer sees it as a request with method
-    /// `GRPC` and the domain as its path.
-    pub async fn decide_descriptors(
-        &self,
-        domain: &str,
-        descriptors: &[Descriptor<'_>],
-    ) -> (Result<DescriptorVerdict, CheckError>, Timestamp) {
-        let limiter = self.limiter();
-        let started = Instant::now();
-        let now = self.inner.clock.now();
-        let result = limiter.check_descriptors(domain, descriptors, now).await;
-        if let Some(obs) = &self.inner.observer {
-            let req = Request {
-                method: "GRPC",
-                path: domain,
-                ..Request::default()
-            };
-            let verdict = result.as_ref().map(|v| &v.verdict);
-            obs.observe(&Seen::new(&req, now, verdict, started.elapsed()));
-        }
-        (result, now)
     }
 
     /// The one place a request is decided and reported to the observer;

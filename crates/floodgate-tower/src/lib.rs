@@ -71,12 +71,12 @@ pub mod retry;
 pub mod service;
 pub mod slots;
 
-pub use client_ip::{client_ip, PeerAddr, TrustedProxies};
+pub use client_ip::{client_ip, BadProxy, PeerAddr, TrustedProxies};
 pub use decided::{Decided, Degraded};
 pub use future::ResponseFuture;
 pub use handle::LimiterHandle;
 pub use layer::RateLimitLayer;
-pub use observer::{Observer, Seen};
+pub use observer::{Both, Observer, Seen};
 pub use retry::RetryPolicy;
 pub use service::RateLimitService;
 pub use slots::{LeasedBody, SlotGuard};

@@ -3,6 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use floodgate_core::policy::{fingerprint, CheckError, Held};
@@ -31,7 +32,7 @@ pub struct Seen<'a> {
 
 impl<'a> Seen<'a> {
     /// What is seen of `req`, decided at `now` as `verdict` in `elapsed`.
-    pub(crate) fn new(
+    pub fn new(
         req: &'a Request<'_>,
         now: Timestamp,
         verdict: Result<&'a Verdict, &'a CheckError>,
@@ -83,5 +84,26 @@ pub trait Observer: Send + Sync + 'static {
     /// its lease (it counts for nothing from then on).
     fn lease_lost(&self, held: &Held) {
         let _ = held;
+    }
+}
+
+/// Two observers, each told every decision in turn (metrics and
+/// analytics, say).
+pub struct Both(pub Arc<dyn Observer>, pub Arc<dyn Observer>);
+
+impl Observer for Both {
+    fn observe(&self, seen: &Seen<'_>) {
+        self.0.observe(seen);
+        self.1.observe(seen);
+    }
+
+    fn slots(&self, held: &Held, taken: bool) {
+        self.0.slots(held, taken);
+        self.1.slots(held, taken);
+    }
+
+    fn lease_lost(&self, held: &Held) {
+        self.0.lease_lost(held);
+        self.1.lease_lost(held);
     }
 }

@@ -1,0 +1,99 @@
+//! `GET /dashboard/data`: what the dashboard shows, as JSON: the
+//! analytics of the last 15 minutes, store health, the live policy and
+//! its history, and on Redis the fleet.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::analytics::{Snapshot, TopEntry};
+use crate::Control;
+
+/// Seconds of each rule's series the dashboard gets.
+pub const WINDOW_SECS: usize = 900;
+pub use crate::health::TOP;
+
+/// Names the API keys' fingerprints with their client name and tier.
+fn name_clients(list: &mut [TopEntry], clients: &HashMap<String, (String, Option<String>)>) {
+    for e in list.iter_mut().filter(|e| e.kind == "api_key") {
+        if let Some((tier, name)) = clients.get(&e.identity) {
+            e.client = name.clone();
+            e.tier = Some(tier.clone());
+        }
+    }
+}
+
+/// The API keys' client names and tiers, by fingerprint.
+async fn client_names(admin: &Control) -> HashMap<String, (String, Option<String>)> {
+    admin
+        .live
+        .clients()
+        .await
+        .into_iter()
+        .map(|(fp, tier, name)| (fp, (tier, name)))
+        .collect()
+}
+
+/// The analytics, with client names.
+pub async fn analytics(admin: &Control) -> Snapshot {
+    let mut s = admin.dashboard.analytics.snapshot(WINDOW_SECS, TOP);
+    let clients = client_names(admin).await;
+    name_clients(&mut s.top_limited, &clients);
+    name_clients(&mut s.top_near_limit, &clients);
+    s
+}
+
+/// The live policy (clients by fingerprint, tier and name only) and its
+/// change history.
+pub async fn policy(admin: &Control) -> Value {
+    let (version, doc) = admin.live.snapshot().await;
+    let mut doc = serde_json::to_value(&doc).unwrap_or(Value::Null);
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("clients");
+    }
+    let clients: Vec<Value> = admin
+        .live
+        .clients()
+        .await
+        .into_iter()
+        .map(|(fingerprint, tier, name)| json!({"fingerprint": fingerprint, "tier": tier, "name": name}))
+        .collect();
+    let history: Vec<Value> = match admin.live.history().await {
+        Ok(h) => h
+            .into_iter()
+            .rev()
+            .map(|h| json!({"version": h.version, "time": h.time, "actor": h.actor, "summary": h.summary}))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    json!({ "version": version, "document": doc, "clients": clients, "history": history })
+}
+
+/// The whole answer.
+pub async fn build(admin: &Control) -> Value {
+    let s = analytics(admin).await;
+    let store = crate::health::store(
+        admin.dashboard.store.as_ref(),
+        &admin.dashboard.store_latency,
+        &s,
+    );
+    let policy = policy(admin).await;
+    let fleet = match &admin.dashboard.fleet {
+        Some(f) => {
+            let mut v = f.view();
+            let clients = client_names(admin).await;
+            name_clients(&mut v.top_limited, &clients);
+            name_clients(&mut v.top_near_limit, &clients);
+            serde_json::to_value(v).unwrap_or(Value::Null)
+        }
+        None => Value::Null,
+    };
+    json!({
+        "fleet": fleet,
+        "replica": admin.dashboard.replica,
+        "near_limit_share": admin.dashboard.near_limit_share,
+        "analytics": s,
+        "store": store,
+        "policy": policy,
+    })
+}

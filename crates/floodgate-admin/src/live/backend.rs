@@ -1,0 +1,263 @@
+//! Where the live policy and its history are kept: nowhere but memory, a
+//! state file (memory store), or Redis (shared by every replica).
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use floodgate_core::store::BoxFuture;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use floodgate_config::PolicyDocument;
+
+/// How many past versions are kept.
+pub const HISTORY_LIMIT: usize = 100;
+
+/// A version of the policy, as kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stored {
+    /// The version (1 for the first).
+    pub version: u64,
+    /// The document (clients only by the digest of their keys).
+    pub document: PolicyDocument,
+}
+
+/// One change, as the history shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The version it made.
+    pub version: u64,
+    /// When, Unix seconds.
+    pub time: u64,
+    /// Who: the admin token's name, `config file`, or `rollback`.
+    pub actor: String,
+    /// What changed, in a line.
+    pub summary: String,
+    /// The document of that version (for rollbacks).
+    pub document: PolicyDocument,
+}
+
+/// The outcome of a commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// Written.
+    Done,
+    /// Another change got there first: the kept version is `current`.
+    Conflict {
+        /// The kept version.
+        current: u64,
+    },
+}
+
+/// A backend that could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The state file cannot be read or written.
+    #[error("{path}: cannot {action}: {source}")]
+    File {
+        /// The state file.
+        path: PathBuf,
+        /// `read` or `write`.
+        action: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// What is kept is not a policy (a state file or a Redis value
+    /// another program wrote).
+    #[error("{0}")]
+    Corrupt(String),
+    /// Redis cannot be reached or failed.
+    #[error("Redis: {0}")]
+    Connect(#[from] floodgate_redis::ConnectError),
+    /// Redis failed an operation.
+    #[error("Redis: {0}")]
+    Store(#[from] floodgate_core::StoreError),
+}
+
+impl BackendError {
+    /// Whether trying again later may succeed (Redis away, a full disk);
+    /// a corrupt state is not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BackendError::File { .. } | BackendError::Connect(_) => true,
+            BackendError::Store(e) => e.transient,
+            BackendError::Corrupt(_) => false,
+        }
+    }
+}
+
+/// Where the live policy is kept.
+pub trait PolicyBackend: Send + Sync + 'static {
+    /// The kept version, if any.
+    fn load(&self) -> BoxFuture<'_, Result<Option<Stored>, BackendError>>;
+    /// Writes `stored` if the kept version is `expected` (0: none), with
+    /// its history entry, atomically.
+    fn commit<'a>(
+        &'a self,
+        expected: u64,
+        stored: &'a Stored,
+        entry: &'a HistoryEntry,
+    ) -> BoxFuture<'a, Result<Commit, BackendError>>;
+    /// Past versions, newest first.
+    fn history(&self) -> BoxFuture<'_, Result<Vec<HistoryEntry>, BackendError>>;
+    /// Where it is kept, for logs.
+    fn describe(&self) -> String;
+}
+
+/// Kept in this process only: lost on restart.
+#[derive(Default)]
+pub struct MemoryBackend {
+    kept: Mutex<Kept>,
+}
+
+impl PolicyBackend for MemoryBackend {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Stored>, BackendError>> {
+        let kept = self.kept.lock().current.clone();
+        Box::pin(std::future::ready(Ok(kept)))
+    }
+
+    fn commit<'a>(
+        &'a self,
+        expected: u64,
+        stored: &'a Stored,
+        entry: &'a HistoryEntry,
+    ) -> BoxFuture<'a, Result<Commit, BackendError>> {
+        let out = self.kept.lock().commit(expected, stored, entry);
+        Box::pin(std::future::ready(Ok(out)))
+    }
+
+    fn history(&self) -> BoxFuture<'_, Result<Vec<HistoryEntry>, BackendError>> {
+        let h = self.kept.lock().history.iter().cloned().collect();
+        Box::pin(std::future::ready(Ok(h)))
+    }
+
+    fn describe(&self) -> String {
+        "memory (not persisted)".into()
+    }
+}
+
+/// What a local backend keeps (the state file's content).
+#[derive(Default, Serialize, Deserialize)]
+struct Kept {
+    current: Option<Stored>,
+    history: VecDeque<HistoryEntry>,
+}
+
+impl Kept {
+    /// The compare-and-set of a commit: `stored` is kept, with `entry`
+    /// first in the history, if the kept version is `expected`.
+    fn commit(&mut self, expected: u64, stored: &Stored, entry: &HistoryEntry) -> Commit {
+        let current = self.current.as_ref().map_or(0, |s| s.version);
+        if current != expected {
+            return Commit::Conflict { current };
+        }
+        self.current = Some(stored.clone());
+        self.history.push_front(entry.clone());
+        self.history.truncate(HISTORY_LIMIT);
+        Commit::Done
+    }
+}
+
+/// Kept in a state file, written atomically (a temporary file beside it,
+/// fsync, rename, fsync of the directory).
+pub struct FileBackend {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl FileBackend {
+    /// A backend writing `path`.
+    pub fn new(path: PathBuf) -> FileBackend {
+        FileBackend {
+            path,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn read(&self) -> Result<Kept, BackendError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                BackendError::Corrupt(format!(
+                    "{}: not a policy state file: {e}",
+                    self.path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Kept::default()),
+            Err(source) => Err(BackendError::File {
+                path: self.path.clone(),
+                action: "read",
+                source,
+            }),
+        }
+    }
+
+    fn write(&self, state: &Kept) -> Result<(), BackendError> {
+        let fail = |source: std::io::Error| BackendError::File {
+            path: self.path.clone(),
+            action: "write",
+            source,
+        };
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let text = serde_json::to_vec_pretty(state).expect("a policy state serialises");
+        // Readable by the server's user only: it holds the key digests.
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(fail)?
+        };
+        f.write_all(&text).map_err(fail)?;
+        f.sync_all().map_err(fail)?;
+        drop(f);
+        std::fs::rename(&tmp, &self.path).map_err(fail)?;
+        // The rename itself is durable once the directory is synced.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl PolicyBackend for FileBackend {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Stored>, BackendError>> {
+        let _g = self.lock.lock();
+        Box::pin(std::future::ready(self.read().map(|s| s.current)))
+    }
+
+    fn commit<'a>(
+        &'a self,
+        expected: u64,
+        stored: &'a Stored,
+        entry: &'a HistoryEntry,
+    ) -> BoxFuture<'a, Result<Commit, BackendError>> {
+        let _g = self.lock.lock();
+        let out = self
+            .read()
+            .and_then(|mut state| match state.commit(expected, stored, entry) {
+                Commit::Done => self.write(&state).map(|()| Commit::Done),
+                conflict => Ok(conflict),
+            });
+        Box::pin(std::future::ready(out))
+    }
+
+    fn history(&self) -> BoxFuture<'_, Result<Vec<HistoryEntry>, BackendError>> {
+        let _g = self.lock.lock();
+        Box::pin(std::future::ready(
+            self.read().map(|s| s.history.into_iter().collect()),
+        ))
+    }
+
+    fn describe(&self) -> String {
+        format!("state file {}", self.path.display())
+    }
+}

@@ -1,0 +1,105 @@
+//! Keeping a replica in step with the kept policy: seeding a store that
+//! holds none, applying a newer version another replica kept, and giving
+//! a store that lost the policy the live version back.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::backend::{Commit, HistoryEntry, Stored};
+use super::{unix_secs, validate, Current, LivePolicy};
+
+impl LivePolicy {
+    /// Brings this replica in step with the backend: seeds it when it
+    /// holds nothing yet (this replica started while it was away), else
+    /// applies a newer kept version.
+    pub async fn reconcile(&self) -> u64 {
+        if self.version() == 0 {
+            if let Err(e) = self.seed().await {
+                tracing::debug!(error = %e, "the policy cannot be kept yet");
+            }
+            return self.version();
+        }
+        self.sync().await
+    }
+
+    /// Loads a newer kept version (another replica's change) and applies
+    /// it. Returns the version now live.
+    pub async fn sync(&self) -> u64 {
+        let kept = match self.backend.load().await {
+            Ok(Some(k)) => k,
+            // The store lost the policy (Redis restarted empty): keep the
+            // live one there again, at its version.
+            Ok(None) => {
+                self.restore().await;
+                return self.version();
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "policy sync: the backend cannot be read");
+                return self.version();
+            }
+        };
+        let mut c = self.current.lock().await;
+        if kept.version <= self.version() {
+            return self.version();
+        }
+        match validate(&kept.document) {
+            Ok(policy) => {
+                let policy = Arc::new(policy);
+                tracing::info!(
+                    version = kept.version,
+                    "policy changed on another replica: applied"
+                );
+                c.document = kept.document;
+                c.policy = policy.clone();
+                self.version.store(kept.version, Ordering::Release);
+                self.apply(policy);
+            }
+            Err(e) => {
+                tracing::error!(version = kept.version, error = %e[0], "a kept policy is not valid: not applied")
+            }
+        }
+        self.version()
+    }
+
+    /// Keeps the live version in a store that holds none (it lost it), so
+    /// that changes work again and replicas started later load it.
+    async fn restore(&self) {
+        let c = self.current.lock().await;
+        self.restore_locked(&c).await;
+    }
+
+    /// [`LivePolicy::restore`] with the lock held; whether it was kept.
+    pub(super) async fn restore_locked(&self, c: &Current) -> bool {
+        let version = self.version();
+        if version == 0 {
+            return false;
+        }
+        let stored = Stored {
+            version,
+            document: c.document.clone(),
+        };
+        let entry = HistoryEntry {
+            version,
+            time: unix_secs(self.clock.now()),
+            actor: "replica".into(),
+            summary: "kept again: the policy store had lost it".into(),
+            document: c.document.clone(),
+        };
+        match self.backend.commit(0, &stored, &entry).await {
+            Ok(Commit::Done) => {
+                tracing::warn!(
+                    version,
+                    backend = self.backend.describe(),
+                    "the policy store had lost the policy: the live version is kept there again"
+                );
+                true
+            }
+            // Another replica restored it first: the next sync reads it.
+            Ok(Commit::Conflict { .. }) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, "the policy cannot be restored yet");
+                false
+            }
+        }
+    }
+}

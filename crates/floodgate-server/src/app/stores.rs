@@ -1,0 +1,85 @@
+//! Builds the store the config asks for: memory, or Redis (standalone or
+//! cluster) wrapped in its failure policy, with the local fallback sized
+//! by `store.max_keys` and `store.shards`.
+
+use std::sync::Arc;
+
+use floodgate_core::{MemoryStore, MonotonicClock, Store};
+use floodgate_redis::{FailurePolicy, LazyRedisStore, Placement, ResilientStore};
+
+use crate::observe::metrics::store::{Resilient, Timed};
+use crate::observe::metrics::Histogram;
+
+use crate::config::Config;
+use floodgate_admin::live::backend::{FileBackend, MemoryBackend, PolicyBackend};
+use floodgate_admin::live::redis::RedisBackend;
+
+/// The store, and the Redis wrapper when there is one (for metrics and
+/// reloads).
+pub struct Stores {
+    /// What the limiter decides on.
+    pub store: Arc<dyn Store>,
+    /// The Redis wrapper.
+    pub redis: Option<Arc<Resilient>>,
+    /// Where the live policy is kept: Redis with a Redis store; else the
+    /// state file (`admin.state_file`) if set; else nowhere but memory.
+    pub policy_backend: Arc<dyn PolicyBackend>,
+    /// The Redis backend, whose sync task the server starts.
+    pub redis_policy: Option<Arc<RedisBackend>>,
+}
+
+fn local_backend(config: &Config) -> Arc<dyn PolicyBackend> {
+    match &config.document.server.admin.state_file {
+        Some(path) => Arc::new(FileBackend::new(path.clone())),
+        None => Arc::new(MemoryBackend::default()),
+    }
+}
+
+/// Connects the configured store; the breaker and reconnects are paced
+/// by `clock`, and the Redis store's checks are timed into `latency`. A
+/// Redis store's connections are placed by `placement`.
+pub async fn build(
+    config: &Config,
+    clock: Arc<dyn MonotonicClock>,
+    latency: Arc<Histogram>,
+    placement: Option<Placement>,
+) -> Stores {
+    match &config.redis {
+        None => Stores {
+            store: Arc::new(MemoryStore::new(config.memory)),
+            redis: None,
+            policy_backend: local_backend(config),
+            redis_policy: None,
+        },
+        Some(rc) => {
+            // Connect now when Redis is there; otherwise start anyway and
+            // decide by the failure policy until a background attempt
+            // succeeds.
+            // The store's connections run on the serving threads.
+            let redis =
+                LazyRedisStore::placed(rc.clone(), rc.breaker.cooldown, clock.clone(), placement);
+            if let Err(e) = redis.connect_now().await {
+                tracing::warn!(
+                    error = %e,
+                    "the Redis store is unreachable: starting anyway, deciding by the failure policy until it answers"
+                );
+            }
+            let policy = FailurePolicy {
+                local: config.memory,
+                ..FailurePolicy::from_config(rc)
+            };
+            let resilient = Arc::new(ResilientStore::with_clock(
+                Timed::new(redis, latency),
+                policy,
+                clock,
+            ));
+            let policy = Arc::new(RedisBackend::new(rc.clone()));
+            Stores {
+                store: resilient.clone(),
+                redis: Some(resilient),
+                policy_backend: policy.clone(),
+                redis_policy: Some(policy),
+            }
+        }
+    }
+}

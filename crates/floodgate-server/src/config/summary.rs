@@ -1,0 +1,183 @@
+//! The human summary `check-config` prints.
+
+use std::fmt::Write as _;
+
+use floodgate_redis::RedisKind;
+
+use crate::config::Config;
+
+impl Config {
+    /// A human summary, as printed by `check-config`.
+    pub fn summary(&self) -> String {
+        let p = &self.policy;
+        let mut out = String::new();
+        let _ = writeln!(out, "{}: ok", self.file);
+        let _ = writeln!(
+            out,
+            "tiers: {} (default: {}); clients: {}",
+            if p.tiers.is_empty() {
+                "none".to_string()
+            } else {
+                p.tiers
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            p.default_tier.as_deref().unwrap_or("none"),
+            p.clients.len()
+        );
+        for r in &p.rules {
+            let _ = writeln!(
+                out,
+                "rule {}{}: {} {} by {}",
+                r.name,
+                if r.shadow { " (shadow)" } else { "" },
+                r.matcher.path,
+                if r.matcher.methods.is_empty() {
+                    "any method".to_string()
+                } else {
+                    r.matcher.methods.join(",")
+                },
+                r.key
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            );
+            if let Some(m) = r.on_store_failure {
+                let _ = writeln!(out, "  on store failure: {}", m.as_str());
+            }
+            for l in &r.limits {
+                let _ = writeln!(out, "  {}: {}", l.name, l.quota);
+            }
+            let mut tiers: Vec<_> = r.tiers.iter().collect();
+            tiers.sort_by(|a, b| a.0.cmp(b.0));
+            for (t, ls) in tiers {
+                if ls.is_empty() {
+                    let _ = writeln!(out, "  tier {t}: unlimited");
+                }
+                for l in ls {
+                    let _ = writeln!(out, "  tier {t}: {}: {}", l.name, l.quota);
+                }
+            }
+        }
+        for l in &p.global {
+            let _ = writeln!(out, "global {}: {}", l.name, l.quota);
+        }
+        match &self.redis {
+            None => {
+                let _ = writeln!(out, "store: memory, at most {} keys", self.memory.max_keys);
+            }
+            Some(r) => {
+                let target = r.url.clone().unwrap_or_else(|| r.nodes.join(", "));
+                let connections = match r.kind {
+                    RedisKind::Redis => format!(", {} connections", r.connections),
+                    RedisKind::RedisCluster => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "store: {:?} {target}{connections}, timeout {:?}, on failure {}; local fallback at most {} keys",
+                    r.kind,
+                    r.timeout,
+                    r.on_failure.as_str(),
+                    self.memory.max_keys
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "listen: {}; admin: {}{}",
+            self.listen,
+            self.admin_listen,
+            if self.admin_tokens.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<String> = self
+                    .admin_tokens
+                    .iter()
+                    .map(|(n, r)| format!("{n}/{}", r.as_str()))
+                    .collect();
+                format!(" (tokens: {})", names.join(", "))
+            }
+        );
+        let _ = writeln!(out, "serving threads: {}", self.threads);
+        if self.redis.is_some() {
+            let d = &self.document.server.admin.dashboard;
+            let _ = writeln!(
+                out,
+                "fleet view: replica {}, a report every {:?}, gone after {:?} of silence",
+                d.replica.as_deref().unwrap_or("<host name>:<admin port>"),
+                d.publish_every(),
+                d.replica_timeout()
+            );
+        }
+        if let Some(g) = self.grpc_listen {
+            let _ = writeln!(out, "grpc: {g} (Envoy's rate limit service)");
+        }
+        match &self.upstream {
+            Some(u) => {
+                let _ = writeln!(out, "upstream: {} (timeout {:?})", u.base, u.timeout);
+                match &u.websocket {
+                    Some(w) => {
+                        let messages = match &w.messages {
+                            None => "no message limit".to_string(),
+                            Some(q) => format!("messages {q} per {}", w.key.name()),
+                        };
+                        let _ = writeln!(
+                            out,
+                            "websocket: at most {} open, idle timeout {:?}, messages up to {} bytes, {messages}",
+                            w.max_connections, w.idle_timeout, w.max_message
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(out, "websocket: not proxied");
+                    }
+                }
+            }
+            None => {
+                let _ = writeln!(out, "upstream: none (demo endpoints)");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn a_redis_store_names_the_replica_of_the_fleet_view() {
+        let redis = "store: { kind: redis, url: \"redis://127.0.0.1:6379\" }\n";
+        let named =
+            format!("{redis}admin: {{ dashboard: {{ replica: edge-1, publish_every: 1s }} }}\n");
+        let s = Config::parse("f.yaml", &named).unwrap().summary();
+        assert!(
+            s.contains("fleet view: replica edge-1, a report every 1s, gone after 10s of silence"),
+            "{s}"
+        );
+        let s = Config::parse("f.yaml", redis).unwrap().summary();
+        // One connection per serving thread, at least 2.
+        let n = crate::net::workers::default_threads().clamp(2, 64);
+        assert!(
+            s.contains(&format!("redis://127.0.0.1:6379, {n} connections, timeout")),
+            "{s}"
+        );
+        assert!(
+            s.contains("fleet view: replica <host name>:<admin port>,"),
+            "{s}"
+        );
+        let s = Config::parse("f.yaml", "rules: []\n").unwrap().summary();
+        assert!(!s.contains("fleet view"), "{s}");
+    }
+
+    #[test]
+    fn serving_threads_are_named_with_their_default() {
+        let s = Config::parse("f.yaml", "threads: 3\n").unwrap().summary();
+        assert!(s.contains("serving threads: 3\n"), "{s}");
+        let s = Config::parse("f.yaml", "rules: []\n").unwrap().summary();
+        let n = crate::net::workers::default_threads();
+        assert!(s.contains(&format!("serving threads: {n}\n")), "{s}");
+    }
+}

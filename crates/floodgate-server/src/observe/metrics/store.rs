@@ -1,0 +1,147 @@
+//! The store's metrics: the Redis store's latency (timed by [`Timed`],
+//! which wraps it inside its failure policy, so a call timed is a call
+//! made to Redis), errors, breaker and fallback decisions.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use floodgate_core::store::BoxFuture;
+use floodgate_core::{Decision, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
+use floodgate_redis::{BreakerState, LazyRedisStore, ResilientStore};
+
+use super::primitives::{header, sample, single, Histogram};
+
+/// A Redis store, its checks timed, behind its failure policy.
+pub type Resilient = ResilientStore<Timed<LazyRedisStore>>;
+
+/// Histogram buckets (seconds) for store latency: 50µs to 1s.
+pub const STORE_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// A store whose limit checks are timed into a histogram, failed ones
+/// included.
+pub struct Timed<S> {
+    inner: S,
+    latency: Arc<Histogram>,
+}
+
+impl<S> Timed<S> {
+    /// Times `inner`'s checks into `latency`.
+    pub fn new(inner: S, latency: Arc<Histogram>) -> Timed<S> {
+        Timed { inner, latency }
+    }
+
+    /// The timed store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Store> Store for Timed<S> {
+    fn check<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let r = self.inner.check(checks, now).await;
+            self.latency.observe(started.elapsed());
+            r
+        })
+    }
+
+    fn inspect<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        self.inner.inspect(checks, now)
+    }
+
+    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.inner.reset(checks)
+    }
+
+    fn active_keys(&self) -> Option<u64> {
+        self.inner.active_keys()
+    }
+
+    fn leases<'a>(
+        &'a self,
+        op: LeaseOp,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        self.inner.leases(op, checks, now)
+    }
+
+    fn leases_expired(&self) -> Option<u64> {
+        self.inner.leases_expired()
+    }
+}
+
+/// Writes the Redis store's families; `latency` is its [`Timed`]
+/// histogram.
+pub fn render_redis(out: &mut String, r: &Resilient, latency: &Histogram) {
+    let st = r.stats();
+    latency.render(
+        out,
+        "floodgate_store_duration_seconds",
+        "Time of one limit check on Redis (one round trip), failed ones included.",
+    );
+    single(
+        out,
+        "floodgate_store_errors_total",
+        "Calls to Redis that failed (errors and timeouts).",
+        "counter",
+        st.store_errors,
+    );
+    single(
+        out,
+        "floodgate_store_short_circuited_total",
+        "Requests that skipped Redis because the breaker was open.",
+        "counter",
+        st.short_circuited,
+    );
+    single(
+        out,
+        "floodgate_store_breaker_opened_total",
+        "Times the circuit breaker opened.",
+        "counter",
+        st.breaker_opened,
+    );
+    single(
+        out,
+        "floodgate_store_refund_failures_total",
+        "Cross-slot give-backs that could not be applied.",
+        "counter",
+        r.inner().inner().refund_failures(),
+    );
+    single(
+        out,
+        "floodgate_store_breaker_open",
+        "Whether the Redis circuit breaker is open (1) or closed (0).",
+        "gauge",
+        u8::from(r.breaker_state() == BreakerState::Open),
+    );
+    header(
+        out,
+        "floodgate_degraded_decisions_total",
+        "Limit checks decided without Redis, by failure mode.",
+        "counter",
+    );
+    for (mode, v) in [
+        ("fail_open", st.degraded_open),
+        ("fail_closed", st.degraded_closed),
+        ("local", st.degraded_local),
+    ] {
+        sample(
+            out,
+            "floodgate_degraded_decisions_total",
+            &[("mode", mode)],
+            v,
+        );
+    }
+}
