@@ -1,25 +1,15 @@
 //! The decision API: any bytes as the body of `POST /v1/check`, through
-//! the admin router (built once, on examples/floodgate.yaml, a memory
-//! store and a fixed clock), answered on a current-thread runtime.
+//! the decision API's router (built once, on examples/floodgate.yaml, a
+//! memory store and a fixed clock), answered on a current-thread runtime.
 #![no_main]
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::Router;
 use floodgate_core::{Clock, Limiter, ManualClock, MemoryStore, Store, Timestamp};
-use floodgate_server::admin::{self, Admin, AdminState};
-use floodgate_server::analytics::Analytics;
-use floodgate_server::auth::Auth;
 use floodgate_server::config::Config;
-use floodgate_server::dashboard::latency::Window;
-use floodgate_server::dashboard::session::Sessions;
-use floodgate_server::dashboard::Dashboard;
-use floodgate_server::live::backend::MemoryBackend;
-use floodgate_server::live::LivePolicy;
-use floodgate_server::logs::RejectionLog;
-use floodgate_server::metrics::Metrics;
+use floodgate_server::decide;
 use floodgate_tower::LimiterHandle;
 use libfuzzer_sys::fuzz_target;
 use tokio::runtime::Runtime;
@@ -47,48 +37,13 @@ fn fixture() -> &'static Fixture {
             let clock: Arc<dyn Clock> =
                 Arc::new(ManualClock::new(Timestamp::from_secs_f64(1_700_000_000.0)));
             let store: Arc<dyn Store> = Arc::new(MemoryStore::new(config.memory));
-            let metrics = Arc::new(Metrics::new(RejectionLog::new(
-                config.log.rejections_per_second,
-                clock.clone(),
-            )));
-            metrics.set_store(store.clone(), None);
             let handle = LimiterHandle::with_clock(
-                Arc::new(Limiter::new(config.policy.clone(), store.clone())),
+                Arc::new(Limiter::new(config.policy.clone(), store)),
                 config.trusted_proxies.clone(),
-                clock.clone(),
-                Some(metrics.clone()),
+                clock,
+                None,
             );
-            let live = LivePolicy::start(
-                config.document.policy.clone(),
-                Arc::new(MemoryBackend::default()),
-                handle.clone(),
-                store,
-                clock.clone(),
-            )
-            .await
-            .expect("live policy");
-            let dashboard_config = &config.document.server.admin.dashboard;
-            let dashboard = Arc::new(Dashboard {
-                analytics: Arc::new(Analytics::new(
-                    dashboard_config.near_limit_share(),
-                    clock.clone(),
-                )),
-                sessions: Sessions::new(dashboard_config.session_ttl(), clock.clone()),
-                redis: None,
-                store_latency: Window::new(metrics.store_latency()),
-                replica: "fuzz".into(),
-                near_limit_share: dashboard_config.near_limit_share(),
-                fleet: None,
-            });
-            admin::router(Admin::new(AdminState {
-                handle,
-                metrics,
-                // No tokens: every request is the anonymous admin.
-                auth: Arc::new(Auth::new(Default::default(), clock)),
-                ready: Arc::new(AtomicBool::new(true)),
-                live,
-                dashboard,
-            }))
+            decide::router(handle)
         });
         Fixture { rt, router }
     })

@@ -10,7 +10,7 @@ const MAX_HEAD: usize = 8192;
 const MAX_BODY: u64 = 4096;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((head, length)) = floodgate_server::listener::plain_check(data, MAX_HEAD, MAX_BODY)
+    let Some((head, length)) = floodgate_server::net::plain_check(data, MAX_HEAD, MAX_BODY)
     else {
         return;
     };

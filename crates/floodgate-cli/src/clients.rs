@@ -55,39 +55,7 @@ pub async fn run(c: &Client, cmd: ClientsCommand, o: Output) -> Result<(), CliEr
             tier,
             name,
             api_key,
-        } => {
-            let mut body = Map::new();
-            body.insert("tier".into(), json!(tier));
-            if let Some(n) = name {
-                body.insert("name".into(), json!(n));
-            }
-            if let Some(k) = api_key {
-                body.insert("api_key".into(), json!(k));
-            }
-            let v = c
-                .send(
-                    Method::POST,
-                    "/v1/clients",
-                    Some(Body::json(&Value::Object(body))),
-                    None,
-                )
-                .await?
-                .json()?;
-            if o != Output::Text {
-                // stdout stays one document.
-                note(&format!("{SHOWN_ONCE}\n"));
-            }
-            output::print(o, &v, || {
-                format!(
-                    "api key:      {}\nfingerprint:  {}\ntier:         {}\nname:         {}\nversion:      {}\n{SHOWN_ONCE}\n",
-                    cell(&v["api_key"]),
-                    cell(&v["fingerprint"]),
-                    cell(&v["tier"]),
-                    cell(&v["name"]),
-                    cell(&v["version"]),
-                )
-            })
-        }
+        } => create(c, tier, name, api_key, o).await,
         ClientsCommand::List => {
             let v = c.get("/v1/clients").await?.json()?;
             output::print(o, &v, || {
@@ -122,34 +90,84 @@ pub async fn run(c: &Client, cmd: ClientsCommand, o: Output) -> Result<(), CliEr
             fingerprint,
             tier,
             name,
-        } => {
-            if tier.is_none() && name.is_none() {
-                return Err(CliError::Usage(
-                    "clients set: give --tier, --name or both".into(),
-                ));
-            }
-            let mut body = Map::new();
-            if let Some(t) = tier {
-                body.insert("tier".into(), json!(t));
-            }
-            if let Some(n) = name {
-                body.insert("name".into(), json!(n));
-            }
-            let v = c
-                .send(
-                    Method::PATCH,
-                    &path(&["v1", "clients", &fingerprint]),
-                    Some(Body::json(&Value::Object(body))),
-                    None,
-                )
-                .await?
-                .json()?;
-            output::print(o, &v, || {
-                format!(
-                    "changed client {fingerprint}: now version {}\n",
-                    cell(&v["version"])
-                )
-            })
-        }
+        } => set(c, &fingerprint, tier, name, o).await,
     }
+}
+
+/// `clients create`.
+async fn create(
+    c: &Client,
+    tier: String,
+    name: Option<String>,
+    api_key: Option<String>,
+    o: Output,
+) -> Result<(), CliError> {
+    let mut body = Map::new();
+    body.insert("tier".into(), json!(tier));
+    if let Some(n) = name {
+        body.insert("name".into(), json!(n));
+    }
+    if let Some(k) = api_key {
+        body.insert("api_key".into(), json!(k));
+    }
+    let v = c
+        .send(
+            Method::POST,
+            "/v1/clients",
+            Some(Body::json(&Value::Object(body))),
+            None,
+        )
+        .await?
+        .json()?;
+    if o != Output::Text {
+        // stdout stays one document.
+        note(&format!("{SHOWN_ONCE}\n"));
+    }
+    output::print(o, &v, || {
+        format!(
+            "api key:      {}\nfingerprint:  {}\ntier:         {}\nname:         {}\nversion:      {}\n{SHOWN_ONCE}\n",
+            cell(&v["api_key"]),
+            cell(&v["fingerprint"]),
+            cell(&v["tier"]),
+            cell(&v["name"]),
+            cell(&v["version"]),
+        )
+    })
+}
+
+/// `clients set`.
+async fn set(
+    c: &Client,
+    fingerprint: &str,
+    tier: Option<String>,
+    name: Option<String>,
+    o: Output,
+) -> Result<(), CliError> {
+    if tier.is_none() && name.is_none() {
+        return Err(CliError::Usage(
+            "clients set: give --tier, --name or both".into(),
+        ));
+    }
+    let mut body = Map::new();
+    if let Some(t) = tier {
+        body.insert("tier".into(), json!(t));
+    }
+    if let Some(n) = name {
+        body.insert("name".into(), json!(n));
+    }
+    let v = c
+        .send(
+            Method::PATCH,
+            &path(&["v1", "clients", fingerprint]),
+            Some(Body::json(&Value::Object(body))),
+            None,
+        )
+        .await?
+        .json()?;
+    output::print(o, &v, || {
+        format!(
+            "changed client {fingerprint}: now version {}\n",
+            cell(&v["version"])
+        )
+    })
 }

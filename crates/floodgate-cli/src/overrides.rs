@@ -148,31 +148,7 @@ pub async fn run(c: &Client, cmd: OverrideCommand, o: Output) -> Result<(), CliE
                     .map(|s| parse_limit(s))
                     .collect::<Result<_, _>>()?,
             };
-            let mut body = Map::new();
-            body.insert("limits".into(), Value::Array(limits));
-            if let Some(d) = expires_in {
-                floodgate_config::units::parse_duration(&d)
-                    .map_err(|e| CliError::Usage(format!("--expires-in: {e}")))?;
-                body.insert("expires_in".into(), json!(d));
-            }
-            if let Some(at) = expires_at {
-                body.insert("expires_at".into(), json!(at));
-            }
-            let v = c
-                .send(
-                    Method::PUT,
-                    &path(&["v1", "overrides", &rule, &identity]),
-                    Some(Body::json(&Value::Object(body))),
-                    None,
-                )
-                .await?
-                .json()?;
-            output::print(o, &v, || {
-                format!(
-                    "override of {rule} for {identity} set: now version {}\n",
-                    cell(&v["version"])
-                )
-            })
+            set(c, &rule, &identity, limits, expires_in, expires_at, o).await
         }
         OverrideCommand::List => {
             let v = c.get("/v1/overrides").await?.json()?;
@@ -219,6 +195,43 @@ pub async fn run(c: &Client, cmd: OverrideCommand, o: Output) -> Result<(), CliE
             })
         }
     }
+}
+
+/// `override set`.
+async fn set(
+    c: &Client,
+    rule: &str,
+    identity: &str,
+    limits: Vec<Value>,
+    expires_in: Option<String>,
+    expires_at: Option<u64>,
+    o: Output,
+) -> Result<(), CliError> {
+    let mut body = Map::new();
+    body.insert("limits".into(), Value::Array(limits));
+    if let Some(d) = expires_in {
+        floodgate_config::units::parse_duration(&d)
+            .map_err(|e| CliError::Usage(format!("--expires-in: {e}")))?;
+        body.insert("expires_in".into(), json!(d));
+    }
+    if let Some(at) = expires_at {
+        body.insert("expires_at".into(), json!(at));
+    }
+    let v = c
+        .send(
+            Method::PUT,
+            &path(&["v1", "overrides", rule, identity]),
+            Some(Body::json(&Value::Object(body))),
+            None,
+        )
+        .await?
+        .json()?;
+    output::print(o, &v, || {
+        format!(
+            "override of {rule} for {identity} set: now version {}\n",
+            cell(&v["version"])
+        )
+    })
 }
 
 #[cfg(test)]

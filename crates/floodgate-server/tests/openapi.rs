@@ -21,7 +21,10 @@ const NO_SUCH_ENDPOINT: &str = "no such admin endpoint";
 const START: &str = "listen: 127.0.0.1:0\nadmin: { listen: 127.0.0.1:0 }\ntiers: [free, pro]\ndefault_tier: free\nrules:\n  - name: api\n    match: { path: /api/v1/data }\n    key: api_key\n    limits:\n      - { algorithm: fixed_window, limit: 2, window: 1h }\n";
 
 fn document() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/openapi.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../floodgate-admin/src/openapi.json"
+    );
     let text = std::fs::read_to_string(path).expect("the document exists");
     serde_json::from_str(&text).expect("the document is JSON")
 }
@@ -267,7 +270,12 @@ fn routes_in(src: &str) -> Vec<(String, BTreeSet<String>)> {
 
 fn registered_routes() -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
-    for file in ["src/api/mod.rs", "src/admin.rs"] {
+    for file in [
+        "../floodgate-admin/src/api/mod.rs",
+        "../floodgate-admin/src/lib.rs",
+        "src/app/admin.rs",
+        "src/decide/mod.rs",
+    ] {
         let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
         let src = std::fs::read_to_string(&path).expect("the router's source");
         for (route, methods) in routes_in(&src) {

@@ -145,24 +145,52 @@ impl SpaceSaving {
     }
 }
 
-/// Merges the entries of several sketches (of disjoint streams) and
-/// returns the `k` largest, largest first.
-pub fn merge_top<'a>(sketches: impl IntoIterator<Item = &'a [Counted]>, k: usize) -> Vec<Counted> {
-    let mut all: HashMap<u64, Counted> = HashMap::new();
-    for s in sketches {
-        for c in s {
-            all.entry(c.key)
-                .and_modify(|m| {
-                    m.count += c.count;
-                    m.error += c.error;
-                })
+/// A counted identity that lists from several sketches (or replicas)
+/// add up into one.
+pub trait Ranked: Clone {
+    /// What identifies it across lists.
+    type Key: std::hash::Hash + Eq;
+    /// Its key.
+    fn key(&self) -> Self::Key;
+    /// Its count.
+    fn count(&self) -> u64;
+    /// Adds `other`'s count (and error) to its own.
+    fn absorb(&mut self, other: &Self);
+    /// The order among equal counts.
+    fn tie(&self, other: &Self) -> std::cmp::Ordering;
+}
+
+/// The `k` largest of `lists` added up by identity, largest first.
+pub fn merge_top<'a, T: Ranked + 'a>(lists: impl IntoIterator<Item = &'a [T]>, k: usize) -> Vec<T> {
+    let mut all: HashMap<T::Key, T> = HashMap::new();
+    for list in lists {
+        for c in list {
+            all.entry(c.key())
+                .and_modify(|m| m.absorb(c))
                 .or_insert_with(|| c.clone());
         }
     }
-    let mut out: Vec<Counted> = all.into_values().collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
+    let mut out: Vec<T> = all.into_values().collect();
+    out.sort_by(|a, b| b.count().cmp(&a.count()).then_with(|| a.tie(b)));
     out.truncate(k);
     out
+}
+
+impl Ranked for Counted {
+    type Key = u64;
+    fn key(&self) -> u64 {
+        self.key
+    }
+    fn count(&self) -> u64 {
+        self.count
+    }
+    fn absorb(&mut self, other: &Counted) {
+        self.count += other.count;
+        self.error += other.error;
+    }
+    fn tie(&self, other: &Counted) -> std::cmp::Ordering {
+        self.label.cmp(&other.label)
+    }
 }
 
 #[cfg(test)]

@@ -2,12 +2,11 @@
 //! replica's dashboard shows it ([`FleetView`]): every replica heard of,
 //! alive or gone, and the alive ones' counts added up.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::analytics::snapshot::{Latency, Totals};
+use crate::analytics::topk::{merge_top, Ranked};
 use crate::analytics::{Snapshot, TopEntry};
 use floodgate_redis::FleetMember;
 
@@ -158,31 +157,24 @@ pub struct FleetView {
     pub error: Option<String>,
 }
 
-/// The `top` largest of several replicas' lists, counts of one identity
-/// added up.
-pub fn merge_top<'a>(lists: impl IntoIterator<Item = &'a [TopEntry]>, top: usize) -> Vec<TopEntry> {
-    let mut all: HashMap<(String, String), TopEntry> = HashMap::new();
-    for list in lists {
-        for e in list {
-            all.entry((e.kind.clone(), e.identity.clone()))
-                .and_modify(|m| {
-                    m.count = m.count.saturating_add(e.count);
-                    m.error = m.error.saturating_add(e.error);
-                    if m.tier.is_none() {
-                        m.tier.clone_from(&e.tier);
-                    }
-                })
-                .or_insert_with(|| e.clone());
+impl Ranked for TopEntry {
+    type Key = (String, String);
+    fn key(&self) -> (String, String) {
+        (self.kind.clone(), self.identity.clone())
+    }
+    fn count(&self) -> u64 {
+        self.count
+    }
+    fn absorb(&mut self, other: &TopEntry) {
+        self.count = self.count.saturating_add(other.count);
+        self.error = self.error.saturating_add(other.error);
+        if self.tier.is_none() {
+            self.tier.clone_from(&other.tier);
         }
     }
-    let mut out: Vec<TopEntry> = all.into_values().collect();
-    out.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then_with(|| (&a.kind, &a.identity).cmp(&(&b.kind, &b.identity)))
-    });
-    out.truncate(top);
-    out
+    fn tie(&self, other: &TopEntry) -> std::cmp::Ordering {
+        (&self.kind, &self.identity).cmp(&(&other.kind, &other.identity))
+    }
 }
 
 impl FleetView {

@@ -7,6 +7,7 @@
 //! - [`backend`]: where it is kept (memory, state file, Redis).
 //! - [`diff`]: what a change does.
 //! - [`error`]: why a change did not happen.
+//! - [`initial`]: the policy a replica starts with.
 //! - [`redis`]: the Redis backend and its watcher.
 //! - `sync`: seeding, applying another replica's version, restoring a
 //!   store that lost the policy.
@@ -21,6 +22,7 @@
 pub mod backend;
 pub mod diff;
 pub mod error;
+pub mod initial;
 pub mod redis;
 mod sync;
 
@@ -35,6 +37,7 @@ use floodgate_tower::LimiterHandle;
 pub use backend::{Commit, HistoryEntry, PolicyBackend, Stored};
 pub use diff::Diff;
 pub use error::LiveError;
+pub use initial::Initial;
 
 /// A committed change.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -91,73 +94,6 @@ pub fn normalize(doc: &mut PolicyDocument, now: Timestamp) {
 
 fn unix_secs(now: Timestamp) -> u64 {
     now.as_micros() / 1_000_000
-}
-
-/// The policy a replica starts with: the kept one, or the config file's.
-pub struct Initial {
-    version: u64,
-    document: PolicyDocument,
-    policy: Arc<Policy>,
-    file_document: PolicyDocument,
-}
-
-impl Initial {
-    /// Reads what `backend` keeps; without a kept policy (or one that
-    /// cannot be read), the config file's policy part (`file`, already
-    /// validated as `file_policy`) is the one.
-    pub async fn load(
-        file: PolicyDocument,
-        file_policy: Arc<Policy>,
-        backend: &dyn PolicyBackend,
-        now: Timestamp,
-    ) -> Result<Initial, LiveError> {
-        let kept = match backend.load().await {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::warn!(error = %e, backend = backend.describe(), "the kept policy cannot be read: starting from the config file's");
-                None
-            }
-        };
-        let mut file_normal = file.clone();
-        normalize(&mut file_normal, now);
-        let Some(kept) = kept else {
-            return Ok(Initial {
-                version: 0,
-                document: file_normal,
-                policy: file_policy,
-                file_document: file,
-            });
-        };
-        let policy = validate(&kept.document).map_err(|mut e| LiveError::KeptInvalid {
-            version: kept.version,
-            error: e.swap_remove(0),
-        })?;
-        if file_normal != kept.document {
-            tracing::warn!(
-                version = kept.version,
-                "the config file's policy part differs from the kept live policy, which applies; \
-                 `floodgate admin apply -f FILE` (or editing the file's policy part while running) applies the file's"
-            );
-        }
-        tracing::info!(
-            version = kept.version,
-            backend = backend.describe(),
-            "policy loaded"
-        );
-        let mut document = kept.document;
-        normalize(&mut document, now);
-        Ok(Initial {
-            version: kept.version,
-            document,
-            policy: Arc::new(policy),
-            file_document: file,
-        })
-    }
-
-    /// The policy to decide with from the start.
-    pub fn policy(&self) -> &Arc<Policy> {
-        &self.policy
-    }
 }
 
 impl LivePolicy {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::State;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use floodgate_admin::{auth, Control};
 use floodgate_tower::response::{error_body, json_response};
@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::parts::Parts;
 use crate::config::Config;
-use crate::decide::{check, lease};
+use crate::decide::check;
 use crate::net::fast::Admit;
 use crate::net::{Listener, Workers};
 use crate::observe::metrics::Metrics;
@@ -83,12 +83,7 @@ fn router(parts: &Parts, control: &Control, ready: Arc<AtomicBool>) -> Router {
         control: control.clone(),
         ready,
     };
-    let decisions = Router::new()
-        .route("/v1/check", post(check::check))
-        .route("/v1/acquire", post(lease::acquire))
-        .route("/v1/release", post(lease::release))
-        .route("/v1/renew", post(lease::renew))
-        .with_state(parts.handle.clone());
+    let decisions = crate::decide::router(parts.handle.clone());
     let protected = Router::new()
         .route("/metrics", get(metrics))
         .with_state(health.clone())

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use floodgate_config::locate::Seg;
-use floodgate_config::{ConfigError, ConfigFile, FileDocument, LoadError, LogSection};
+use floodgate_config::{
+    ConfigError, ConfigFile, FileDocument, LoadError, LogSection, ServerDocument,
+};
 use floodgate_core::{MemoryStoreConfig, Policy};
 use floodgate_redis::RedisConfig;
 use floodgate_tower::TrustedProxies;
@@ -101,38 +103,12 @@ impl Config {
     /// The server's view of a validated file.
     pub fn from_file(cf: ConfigFile) -> Result<Config, ConfigError> {
         let src = cf.source();
-        let err = |path: &[&str], msg: String| {
-            let segs: Vec<Seg> = path.iter().map(|p| Seg::from(*p)).collect();
-            src.error(&segs, msg)
-        };
+        let at = Locate(&src);
         let raw = &cf.document.server;
-        let listen: SocketAddr = raw.listen.parse().map_err(|_| {
-            err(
-                &["listen"],
-                format!("`{}` is not an address like 127.0.0.1:8080", raw.listen),
-            )
-        })?;
-        let admin_listen: SocketAddr = raw.admin.listen.parse().map_err(|_| {
-            err(
-                &["admin", "listen"],
-                format!(
-                    "`{}` is not an address like 127.0.0.1:9090",
-                    raw.admin.listen
-                ),
-            )
-        })?;
-        let grpc_listen = match &raw.grpc.listen {
-            None => None,
-            Some(g) => Some(g.parse::<SocketAddr>().map_err(|_| {
-                err(
-                    &["grpc", "listen"],
-                    format!("`{g}` is not an address like 127.0.0.1:8081"),
-                )
-            })?),
-        };
+        let (listen, admin_listen, grpc_listen) = listeners(raw, at)?;
         let admin_tokens = Tokens::from_config(&raw.admin, Tokens::env_value()?.as_deref())?;
         if !admin_listen.ip().is_loopback() && admin_tokens.is_empty() {
-            return Err(err(
+            return Err(at.error(
                 &["admin", "listen"],
                 format!(
                     "the admin listener on {admin_listen} is reachable from other hosts: set admin.tokens (or {})",
@@ -142,54 +118,11 @@ impl Config {
         }
         let upstream = match &raw.upstream {
             None => None,
-            Some(u) => {
-                let base: http::Uri = u
-                    .parse()
-                    .map_err(|e| err(&["upstream"], format!("`{u}` is not a URL: {e}")))?;
-                if base.scheme_str() != Some("http") || base.authority().is_none() {
-                    return Err(err(
-                        &["upstream"],
-                        format!("`{u}`: only http://host:port upstreams are supported"),
-                    ));
-                }
-                if base.path() != "/" && !base.path().is_empty() {
-                    return Err(err(
-                        &["upstream"],
-                        format!("`{u}`: give no path, only http://host:port"),
-                    ));
-                }
-                Some(Upstream {
-                    base,
-                    timeout: raw
-                        .upstream_timeout
-                        .map_or(Duration::from_secs(30), |d| d.0),
-                    overload: crate::gateway::overload::Settings::from_section(&raw.overload),
-                    websocket: crate::gateway::websocket::Settings::from_section(
-                        &raw.websocket,
-                        &src,
-                    )?,
-                })
-            }
+            Some(u) => Some(upstream(raw, u, at)?),
         };
         let trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies)
-            .map_err(|e| err(&["trusted_proxies"], e.to_string()))?;
-        // A bare word must be a level: `verbose` would read as a filter
-        // for a module of that name, and silence everything else.
-        let levels = ["off", "error", "warn", "info", "debug", "trace"];
-        let bare_word = raw
-            .log
-            .level
-            .split(',')
-            .any(|d| !d.contains('=') && !d.contains("::") && !levels.contains(&d.trim()));
-        if bare_word || tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
-            return Err(err(
-                &["log", "level"],
-                format!(
-                    "`{}` is not a log level: use off, error, warn, info, debug or trace, or a filter such as `info,floodgate=debug`",
-                    raw.log.level
-                ),
-            ));
-        }
+            .map_err(|e| at.error(&["trusted_proxies"], e.to_string()))?;
+        check_log_level(&raw.log.level, at)?;
         let threads = raw.threads.map_or_else(
             crate::net::workers::default_threads,
             // Within MAX_THREADS: checked at load.
@@ -243,6 +176,95 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, LoadError> {
         Ok(Config::from_file(ConfigFile::load(path)?)?)
     }
+}
+
+/// Errors located in the file a config was read from.
+#[derive(Clone, Copy)]
+struct Locate<'a>(&'a floodgate_config::Source<'a>);
+
+impl Locate<'_> {
+    fn error(&self, path: &[&str], message: String) -> ConfigError {
+        let segs: Vec<Seg> = path.iter().map(|p| Seg::from(*p)).collect();
+        self.0.error(&segs, message)
+    }
+}
+
+/// The public, admin and gRPC listeners' addresses.
+fn listeners(
+    raw: &ServerDocument,
+    at: Locate,
+) -> Result<(SocketAddr, SocketAddr, Option<SocketAddr>), ConfigError> {
+    let listen: SocketAddr = raw.listen.parse().map_err(|_| {
+        at.error(
+            &["listen"],
+            format!("`{}` is not an address like 127.0.0.1:8080", raw.listen),
+        )
+    })?;
+    let admin_listen: SocketAddr = raw.admin.listen.parse().map_err(|_| {
+        at.error(
+            &["admin", "listen"],
+            format!(
+                "`{}` is not an address like 127.0.0.1:9090",
+                raw.admin.listen
+            ),
+        )
+    })?;
+    let grpc_listen = match &raw.grpc.listen {
+        None => None,
+        Some(g) => Some(g.parse::<SocketAddr>().map_err(|_| {
+            at.error(
+                &["grpc", "listen"],
+                format!("`{g}` is not an address like 127.0.0.1:8081"),
+            )
+        })?),
+    };
+    Ok((listen, admin_listen, grpc_listen))
+}
+
+/// The upstream `u` and the gateway's settings.
+fn upstream(raw: &ServerDocument, u: &str, at: Locate) -> Result<Upstream, ConfigError> {
+    let base: http::Uri = u
+        .parse()
+        .map_err(|e| at.error(&["upstream"], format!("`{u}` is not a URL: {e}")))?;
+    if base.scheme_str() != Some("http") || base.authority().is_none() {
+        return Err(at.error(
+            &["upstream"],
+            format!("`{u}`: only http://host:port upstreams are supported"),
+        ));
+    }
+    if base.path() != "/" && !base.path().is_empty() {
+        return Err(at.error(
+            &["upstream"],
+            format!("`{u}`: give no path, only http://host:port"),
+        ));
+    }
+    Ok(Upstream {
+        base,
+        timeout: raw
+            .upstream_timeout
+            .map_or(Duration::from_secs(30), |d| d.0),
+        overload: crate::gateway::overload::Settings::from_section(&raw.overload),
+        websocket: crate::gateway::websocket::Settings::from_section(&raw.websocket, at.0)?,
+    })
+}
+
+/// A log level or filter: a bare word must be a level, as `verbose`
+/// would read as a filter for a module of that name, and silence
+/// everything else.
+fn check_log_level(level: &str, at: Locate) -> Result<(), ConfigError> {
+    let levels = ["off", "error", "warn", "info", "debug", "trace"];
+    let bare_word = level
+        .split(',')
+        .any(|d| !d.contains('=') && !d.contains("::") && !levels.contains(&d.trim()));
+    if bare_word || tracing_subscriber::EnvFilter::try_new(level).is_err() {
+        return Err(at.error(
+            &["log", "level"],
+            format!(
+                "`{level}` is not a log level: use off, error, warn, info, debug or trace, or a filter such as `info,floodgate=debug`"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

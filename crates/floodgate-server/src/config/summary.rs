@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use floodgate_core::policy::Rule;
 use floodgate_redis::RedisKind;
 
 use crate::config::Config;
@@ -28,43 +29,19 @@ impl Config {
             p.clients.len()
         );
         for r in &p.rules {
-            let _ = writeln!(
-                out,
-                "rule {}{}: {} {} by {}",
-                r.name,
-                if r.shadow { " (shadow)" } else { "" },
-                r.matcher.path,
-                if r.matcher.methods.is_empty() {
-                    "any method".to_string()
-                } else {
-                    r.matcher.methods.join(",")
-                },
-                r.key
-                    .iter()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>()
-                    .join("+")
-            );
-            if let Some(m) = r.on_store_failure {
-                let _ = writeln!(out, "  on store failure: {}", m.as_str());
-            }
-            for l in &r.limits {
-                let _ = writeln!(out, "  {}: {}", l.name, l.quota);
-            }
-            let mut tiers: Vec<_> = r.tiers.iter().collect();
-            tiers.sort_by(|a, b| a.0.cmp(b.0));
-            for (t, ls) in tiers {
-                if ls.is_empty() {
-                    let _ = writeln!(out, "  tier {t}: unlimited");
-                }
-                for l in ls {
-                    let _ = writeln!(out, "  tier {t}: {}: {}", l.name, l.quota);
-                }
-            }
+            rule(&mut out, r);
         }
         for l in &p.global {
             let _ = writeln!(out, "global {}: {}", l.name, l.quota);
         }
+        self.store_line(&mut out);
+        self.listeners_lines(&mut out);
+        self.upstream_lines(&mut out);
+        out
+    }
+
+    /// The store, and its local fallback.
+    fn store_line(&self, out: &mut String) {
         match &self.redis {
             None => {
                 let _ = writeln!(out, "store: memory, at most {} keys", self.memory.max_keys);
@@ -76,15 +53,19 @@ impl Config {
                     RedisKind::RedisCluster => String::new(),
                 };
                 let _ = writeln!(
-                    out,
-                    "store: {:?} {target}{connections}, timeout {:?}, on failure {}; local fallback at most {} keys",
-                    r.kind,
-                    r.timeout,
-                    r.on_failure.as_str(),
-                    self.memory.max_keys
-                );
+                out,
+                "store: {:?} {target}{connections}, timeout {:?}, on failure {}; local fallback at most {} keys",
+                r.kind,
+                r.timeout,
+                r.on_failure.as_str(),
+                self.memory.max_keys
+            );
             }
         }
+    }
+
+    /// The listeners, tokens, threads and the fleet view.
+    fn listeners_lines(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "listen: {}; admin: {}{}",
@@ -115,6 +96,10 @@ impl Config {
         if let Some(g) = self.grpc_listen {
             let _ = writeln!(out, "grpc: {g} (Envoy's rate limit service)");
         }
+    }
+
+    /// The upstream and its WebSocket proxying.
+    fn upstream_lines(&self, out: &mut String) {
         match &self.upstream {
             Some(u) => {
                 let _ = writeln!(out, "upstream: {} (timeout {:?})", u.base, u.timeout);
@@ -125,10 +110,10 @@ impl Config {
                             Some(q) => format!("messages {q} per {}", w.key.name()),
                         };
                         let _ = writeln!(
-                            out,
-                            "websocket: at most {} open, idle timeout {:?}, messages up to {} bytes, {messages}",
-                            w.max_connections, w.idle_timeout, w.max_message
-                        );
+                        out,
+                        "websocket: at most {} open, idle timeout {:?}, messages up to {} bytes, {messages}",
+                        w.max_connections, w.idle_timeout, w.max_message
+                    );
                     }
                     None => {
                         let _ = writeln!(out, "websocket: not proxied");
@@ -139,7 +124,43 @@ impl Config {
                 let _ = writeln!(out, "upstream: none (demo endpoints)");
             }
         }
-        out
+    }
+}
+
+/// One rule: what it matches, its key and limits, its tiers'.
+fn rule(out: &mut String, r: &Rule) {
+    let _ = writeln!(
+        out,
+        "rule {}{}: {} {} by {}",
+        r.name,
+        if r.shadow { " (shadow)" } else { "" },
+        r.matcher.path,
+        if r.matcher.methods.is_empty() {
+            "any method".to_string()
+        } else {
+            r.matcher.methods.join(",")
+        },
+        r.key
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join("+")
+    );
+    if let Some(m) = r.on_store_failure {
+        let _ = writeln!(out, "  on store failure: {}", m.as_str());
+    }
+    for l in &r.limits {
+        let _ = writeln!(out, "  {}: {}", l.name, l.quota);
+    }
+    let mut tiers: Vec<_> = r.tiers.iter().collect();
+    tiers.sort_by(|a, b| a.0.cmp(b.0));
+    for (t, ls) in tiers {
+        if ls.is_empty() {
+            let _ = writeln!(out, "  tier {t}: unlimited");
+        }
+        for l in ls {
+            let _ = writeln!(out, "  tier {t}: {}: {}", l.name, l.quota);
+        }
     }
 }
 

@@ -122,17 +122,7 @@ pub(super) async fn connection(
     let limits = shared.limits;
     let activity = Activity::new(limits.header_read_timeout, limits.idle_timeout);
     if let Some(grpc) = routes.grpc {
-        let io = Watched::new(stream, activity.clone());
-        let requests = activity.clone();
-        let max_head = u32::try_from(limits.max_head).unwrap_or(u32::MAX);
-        let served = grpc.serve(
-            io,
-            max_head,
-            Box::new(move || requests.request()),
-            stop.clone(),
-        );
-        let conn = GrpcConn(Box::pin(served));
-        return watch_over(conn, peer, shared, activity, stop).await;
+        return h2_connection(grpc, stream, peer, shared, activity, stop).await;
     }
     let io = Watched::new(stream, activity.clone());
     let app = TowerToHyperService::new(routes.app);
@@ -144,20 +134,13 @@ pub(super) async fn connection(
         let in_flight = requests.request();
         // Boxed either way: the future hyper keeps per request stays one
         // pointer, whichever route answers.
-        let answer: BoxFuture<'static, Response<Body>> =
-            match route.as_ref().filter(|f| f.matches(&req)) {
-                Some(f) => f.call(&on_fast, req, peer),
-                None => {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    let routed = app.call(req);
-                    Box::pin(async move {
-                        match routed.await {
-                            Ok(resp) => resp,
-                            Err(never) => match never {},
-                        }
-                    })
-                }
-            };
+        let answer = match route.as_ref().filter(|f| f.matches(&req)) {
+            Some(f) => f.call(&on_fast, req, peer),
+            None => {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                routed(&app, req)
+            }
+        };
         async move {
             let resp = answer.await;
             // The request stays in flight until its body is sent.
@@ -205,6 +188,43 @@ pub(super) async fn connection(
         stopping,
     };
     watch_over(conn, peer, shared, activity, stop).await;
+}
+
+/// Serves a connection of an HTTP/2 service (the gRPC listener's).
+async fn h2_connection(
+    service: Arc<dyn H2Service>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    activity: Arc<Activity>,
+    stop: watch::Receiver<bool>,
+) {
+    let io = Watched::new(stream, activity.clone());
+    let requests = activity.clone();
+    let max_head = u32::try_from(shared.limits.max_head).unwrap_or(u32::MAX);
+    let served = service.serve(
+        io,
+        max_head,
+        Box::new(move || requests.request()),
+        stop.clone(),
+    );
+    let conn = GrpcConn(Box::pin(served));
+    watch_over(conn, peer, shared, activity, stop).await
+}
+
+/// `req` answered by the router. Boxed: the future hyper keeps per
+/// request stays one pointer, whichever route answers.
+fn routed(
+    app: &TowerToHyperService<Router>,
+    req: Request<Incoming>,
+) -> BoxFuture<'static, Response<Body>> {
+    let routed = app.call(req);
+    Box::pin(async move {
+        match routed.await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        }
+    })
 }
 
 /// Serves `conn` until it ends, times out, or (after `stop`) finishes its

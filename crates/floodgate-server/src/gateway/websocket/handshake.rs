@@ -30,21 +30,7 @@ pub async fn forward(
     mut req: Request<Body>,
 ) -> Response<Body> {
     let Some(slot) = ws.admit() else {
-        ws.metrics.websocket().not_opened("refused");
-        ws.warn(
-            "max_connections",
-            "WebSocket upgrade refused: too many connections open (503)",
-        );
-        let mut r = json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body(
-                "too_many_websockets",
-                "Too many WebSocket connections are open. Retry later.",
-            ),
-        );
-        r.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        return r;
+        return too_many(ws);
     };
     // Taken before the request is taken apart: the client's side of the
     // connection once the 101 is sent.
@@ -70,35 +56,9 @@ pub async fn forward(
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     let outgoing = Request::from_parts(parts, body);
 
-    let upstream = gw.upstream();
-    let started = std::time::Instant::now();
-    let mut resp = match tokio::time::timeout(upstream.timeout, send(upstream, outgoing)).await {
-        Ok(Ok(resp)) => {
-            gw.metrics()
-                .upstream_response(resp.status().as_u16(), started.elapsed());
-            resp
-        }
-        Ok(Err(e)) => {
-            gw.metrics().upstream_error("connect", started.elapsed());
-            ws.metrics.websocket().not_opened("upstream_error");
-            tracing::warn!(upstream = %upstream.base, error = %e, "WebSocket upgrade to the upstream failed");
-            return json_response(
-                StatusCode::BAD_GATEWAY,
-                error_body("bad_gateway", "The upstream service is unavailable."),
-            );
-        }
-        Err(_) => {
-            gw.metrics().upstream_error("timeout", started.elapsed());
-            ws.metrics.websocket().not_opened("upstream_error");
-            tracing::warn!(upstream = %upstream.base, timeout = ?upstream.timeout, "WebSocket upgrade: the upstream did not answer in time");
-            return json_response(
-                StatusCode::GATEWAY_TIMEOUT,
-                error_body(
-                    "gateway_timeout",
-                    "The upstream service did not answer in time.",
-                ),
-            );
-        }
+    let mut resp = match ask(gw, ws, outgoing).await {
+        Ok(r) => r,
+        Err(answer) => return *answer,
     };
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     let upstream_side = hyper::upgrade::on(&mut resp);
@@ -139,6 +99,64 @@ pub async fn forward(
         drop(slot);
     });
     Response::from_parts(parts, Body::empty())
+}
+
+/// The 503 of an upgrade past `max_connections`.
+fn too_many(ws: &WebSockets) -> Response<Body> {
+    ws.metrics.websocket().not_opened("refused");
+    ws.warn(
+        "max_connections",
+        "WebSocket upgrade refused: too many connections open (503)",
+    );
+    let mut r = json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        error_body(
+            "too_many_websockets",
+            "Too many WebSocket connections are open. Retry later.",
+        ),
+    );
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+/// The upstream's answer to the upgrade request, or the gateway's own
+/// (502, 504) when it has none in time.
+async fn ask(
+    gw: &Gateway,
+    ws: &WebSockets,
+    outgoing: Request<Body>,
+) -> Result<Response<hyper::body::Incoming>, Box<Response<Body>>> {
+    let upstream = gw.upstream();
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(upstream.timeout, send(upstream, outgoing)).await {
+        Ok(Ok(resp)) => {
+            gw.metrics()
+                .upstream_response(resp.status().as_u16(), started.elapsed());
+            Ok(resp)
+        }
+        Ok(Err(e)) => {
+            gw.metrics().upstream_error("connect", started.elapsed());
+            ws.metrics.websocket().not_opened("upstream_error");
+            tracing::warn!(upstream = %upstream.base, error = %e, "WebSocket upgrade to the upstream failed");
+            Err(Box::new(json_response(
+                StatusCode::BAD_GATEWAY,
+                error_body("bad_gateway", "The upstream service is unavailable."),
+            )))
+        }
+        Err(_) => {
+            gw.metrics().upstream_error("timeout", started.elapsed());
+            ws.metrics.websocket().not_opened("upstream_error");
+            tracing::warn!(upstream = %upstream.base, timeout = ?upstream.timeout, "WebSocket upgrade: the upstream did not answer in time");
+            Err(Box::new(json_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                error_body(
+                    "gateway_timeout",
+                    "The upstream service did not answer in time.",
+                ),
+            )))
+        }
+    }
 }
 
 /// Sends `req` to the upstream on a new connection that may switch
