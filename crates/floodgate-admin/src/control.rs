@@ -8,7 +8,7 @@ use floodgate_tower::LimiterHandle;
 
 use crate::analytics::Snapshot;
 use crate::auth::Auth;
-use crate::dashboard::Dashboard;
+use crate::dashboard::state::Dashboard;
 use crate::live::LivePolicy;
 
 /// The control plane's state, shared: every request gets a clone of

@@ -30,6 +30,7 @@
 //! - [`record`]: a shard and what one decision adds to it;
 //! - [`snapshot`]: what a reader gets.
 
+mod bounds;
 pub mod label;
 pub mod record;
 pub mod series;
@@ -45,25 +46,12 @@ use floodgate_core::Clock;
 use floodgate_tower::{Observer, Seen};
 use parking_lot::Mutex;
 
+pub use bounds::{LATENCY_SECS, MAX_RULES, OTHER_RULES, SHARDS, SKETCH_CAPACITY, TOP_WINDOW_SECS};
 pub use label::{Kind, Label};
 use record::{Shard, LATENCY_BUCKETS};
 pub use series::HISTORY_SECS;
 use series::{Counts, Ring, RuleSeries};
 pub use snapshot::{Snapshot, TopEntry};
-
-/// Rules with a series of their own.
-pub const MAX_RULES: usize = 64;
-/// The series of the rules past [`MAX_RULES`].
-pub const OTHER_RULES: &str = "(other rules)";
-/// Recording shards (threads share one when there are more).
-pub const SHARDS: usize = 16;
-/// Identities each sketch keeps.
-pub const SKETCH_CAPACITY: usize = 64;
-/// The top lists cover the current and the previous window of this many
-/// seconds (so between 5 and 10 minutes).
-pub const TOP_WINDOW_SECS: u64 = 300;
-/// Seconds of decision latency kept for its percentiles.
-pub const LATENCY_SECS: usize = 60;
 
 /// The shared rings the shards merge into.
 struct Merged {

@@ -10,10 +10,10 @@ use std::time::Duration;
 use floodgate_core::policy::{LimitOutcome, Verdict};
 use floodgate_tower::Seen;
 
+use super::bounds::SKETCH_CAPACITY;
 use super::label::{Kind, Label};
 use super::series::{add, Counts, Outcome};
 use super::topk::SpaceSaving;
-use super::SKETCH_CAPACITY;
 
 /// Upper bounds (µs) of the latency buckets; the last one takes the rest.
 pub const LATENCY_BOUNDS_US: [u64; LATENCY_BUCKETS] = [

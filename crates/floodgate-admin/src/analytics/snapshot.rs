@@ -7,7 +7,9 @@ use super::record::{LATENCY_BOUNDS_US, LATENCY_BUCKETS};
 use super::series::Counts;
 use super::topk::{merge_top, Counted};
 
-use super::{Analytics, HISTORY_SECS, LATENCY_SECS, TOP_WINDOW_SECS};
+use super::bounds::{LATENCY_SECS, TOP_WINDOW_SECS};
+use super::series::HISTORY_SECS;
+use super::Analytics;
 
 /// Counts by outcome.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{edit, if_match, json_body, tagged, ActorName};
-use crate::Control;
+use super::extract::{edit, if_match, json_body, tagged, ActorName};
+use crate::control::Control;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use crate::Control;
+use crate::control::Control;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,7 +105,7 @@ pub(crate) async fn inspect(
 
 pub(crate) async fn reset(
     State(admin): State<Control>,
-    super::ActorName(actor): super::ActorName,
+    super::extract::ActorName(actor): super::extract::ActorName,
     Query(which): Query<Which>,
 ) -> Result<Response, ApiError> {
     let limits = limits_of(&admin, &which).await?;

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{committed, edit, if_match, json_body, tagged, ActorName};
-use crate::Control;
+use super::extract::{committed, edit, if_match, json_body, tagged, ActorName};
+use crate::control::Control;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{committed, if_match, json_body, tagged, ActorName};
-use crate::Control;
+use super::extract::{committed, if_match, json_body, tagged, ActorName};
+use crate::control::Control;
 
 /// `?format=yaml`.
 #[derive(Deserialize)]
@@ -49,7 +49,7 @@ pub(crate) fn document_from_body(
         PolicyDocument::from_yaml("request body", text)?
     } else {
         // Not JSON, or not an object: 400; a field wrong: 422.
-        super::object_body(body)?;
+        super::extract::object_body(body)?;
         PolicyDocument::from_json("request body", text).map_err(
             |e| match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
                 Err(syntax) => ApiError::BadRequest(format!("invalid JSON body: {syntax}")),

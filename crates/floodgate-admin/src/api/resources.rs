@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{edit, from_value, json_body, tagged, ActorName};
-use crate::Control;
+use super::extract::{edit, from_value, json_body, tagged, ActorName};
+use crate::control::Control;
 
 pub(crate) async fn list_rules(State(admin): State<Control>) -> Response {
     let (version, doc) = admin.live.snapshot().await;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::analytics::{Snapshot, TopEntry};
-use crate::Control;
+use crate::control::Control;
 
 /// Seconds of each rule's series the dashboard gets.
 pub const WINDOW_SECS: usize = 900;

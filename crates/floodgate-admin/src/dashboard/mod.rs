@@ -15,13 +15,14 @@
 //!
 //! - [`session`]: session ids, kept as digests, bounded and expiring;
 //! - [`data`]: the JSON the page shows;
+//! - [`state`]: what the dashboard keeps;
 //! - `assets/`: the page, script and style.
 
 pub mod data;
 pub mod session;
+pub mod state;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -29,34 +30,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
-use crate::analytics::Analytics;
 use crate::auth::Role;
-use crate::view::StoreView;
-use crate::Control;
-use session::{Sessions, COOKIE};
+use crate::control::Control;
+use session::COOKIE;
+pub use state::Dashboard;
 
 const DASHBOARD_HTML: &str = include_str!("assets/dashboard.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
-
-/// The dashboard's state.
-pub struct Dashboard {
-    /// The analytics the decisions feed.
-    pub analytics: Arc<Analytics>,
-    /// Open sessions.
-    pub sessions: Sessions,
-    /// The data plane's store, for its health and latency.
-    pub store: Arc<dyn StoreView>,
-    /// The Redis store's latency over the last minute.
-    pub store_latency: crate::health::latency::Window,
-    /// This replica's name.
-    pub replica: String,
-    /// The near-limit share in force.
-    pub near_limit_share: f64,
-    /// The fleet view (on a Redis store).
-    pub fleet: Option<Arc<crate::fleet::Fleet>>,
-}
 
 /// Whether the request may see the dashboard's data: no tokens
 /// configured, or an open session.

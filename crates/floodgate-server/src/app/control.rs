@@ -11,8 +11,8 @@ use floodgate_admin::fleet::{self, Fleet};
 use floodgate_admin::view::Buckets;
 use floodgate_admin::{Control, ControlState, RedisHealth, StoreView};
 
+use super::options::Options;
 use super::parts::Parts;
-use super::Options;
 use crate::config::Config;
 use crate::observe::metrics::store::Resilient;
 use crate::observe::metrics::Histogram;

@@ -8,6 +8,7 @@
 //! # Layout
 //!
 //! - [`listeners`]: the listeners, bound.
+//! - [`options`]: the clocks, the config file and its watch.
 //! - [`stores`]: the store the config asks for, and where the policy is
 //!   kept.
 //! - [`parts`]: the data plane's shared parts (store, limiter handle,
@@ -26,6 +27,7 @@ pub mod background;
 pub mod control;
 pub mod error;
 pub mod listeners;
+pub mod options;
 pub mod parts;
 pub mod public;
 pub mod reload;
@@ -35,13 +37,10 @@ pub mod stores;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
-use floodgate_core::{Clock, MonotonicClock, SystemClock, SystemMonotonic};
 use futures_core::Stream;
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
@@ -51,32 +50,10 @@ use crate::config::Config;
 use crate::net::Workers;
 use error::{ReloadError, ServerError};
 pub use listeners::{Addrs, Listeners};
+pub use options::Options;
 use parts::Parts;
 use reload::{ReloadReport, Reloader};
 use serve::{Serving, Shutdown};
-
-/// How the server runs.
-pub struct Options {
-    /// The clock decisions are taken on.
-    pub clock: Arc<dyn Clock>,
-    /// The clock the Redis breaker and reconnects are paced by.
-    pub monotonic: Arc<dyn MonotonicClock>,
-    /// The config file, for reloads (none: the embedded default).
-    pub config_path: Option<PathBuf>,
-    /// Check the file for changes this often (none: only on request).
-    pub watch_interval: Option<Duration>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            clock: Arc::new(SystemClock),
-            monotonic: Arc::new(SystemMonotonic::default()),
-            config_path: None,
-            watch_interval: Some(Duration::from_secs(2)),
-        }
-    }
-}
 
 /// Serves `config` on `listeners` until `shutdown` completes, then drains
 /// in-flight requests (up to `shutdown_grace`). Each item of `reloads`

@@ -11,8 +11,8 @@ use floodgate_core::Limiter;
 use floodgate_tower::{Both, LimiterHandle};
 
 use super::error::ServerError;
+use super::options::Options;
 use super::stores::{self, Stores};
-use super::Options;
 use crate::config::Config;
 use crate::gateway::overload::Overload;
 use crate::net::Workers;

@@ -10,7 +10,8 @@ use futures_core::Stream;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use super::error::ServerError;
-use super::{run, Listeners, Options};
+use super::options::Options;
+use super::{run, Listeners};
 use floodgate_config::units::parse_duration;
 
 use crate::config::Config;

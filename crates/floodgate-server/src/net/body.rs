@@ -14,7 +14,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::StatusCode;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::Shared;
+use super::shared::Shared;
 
 /// The 413 past `max` bytes.
 pub(crate) fn too_large(max: u64) -> Response {

@@ -27,10 +27,10 @@ use tokio::time::Instant;
 
 use super::bounds::Slot;
 use super::fast::FastRoute;
+use super::h2::H2Service;
 use super::raw::{self, Lane};
+use super::shared::Shared;
 use super::watchdog::{Activity, Check, Timeout, Tracked, Watched};
-use super::H2Service;
-use super::Shared;
 
 /// A connection being served: HTTP/1.1 by hyper, or gRPC over HTTP/2
 /// (which watches the stop signal itself).

@@ -25,7 +25,7 @@ use http::{HeaderValue, Method, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
-use super::Shared;
+use super::shared::Shared;
 
 /// A fast route's handler.
 pub type Handler =

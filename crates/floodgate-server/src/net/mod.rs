@@ -16,6 +16,8 @@
 //! - `raw`: the fast route's own HTTP/1.1 lane, before hyper.
 //! - `prefixed`: the socket handed from the lane to hyper.
 //! - [`workers`]: the threads that serve the connections.
+//! - `shared`: what one listener's connections share.
+//! - `h2`: the trait of a service that takes whole connections (gRPC).
 //!
 //! A connection upgraded to a WebSocket (by the gateway) leaves the
 //! listener and its bounds once the `101` is sent: the gateway's own
@@ -29,9 +31,11 @@ mod body;
 mod bounds;
 mod connection;
 pub mod fast;
+mod h2;
 mod linger;
 mod prefixed;
 mod raw;
+mod shared;
 mod watchdog;
 pub mod workers;
 
@@ -48,86 +52,15 @@ use tokio::task::JoinSet;
 use crate::config::ConnectionLimits;
 use crate::observe::metrics::Metrics;
 
-use bounds::Bounds;
 use connection::{connection, Routes};
 use fast::FastRoute;
-use floodgate_core::gate::LogGate;
+pub(crate) use h2::{H2Service, Requests};
+use shared::Shared;
 pub(crate) use watchdog::{InFlight, Watched};
 pub use workers::Workers;
 
-/// Marks a request in flight on its connection (the watchdog's idle
-/// clock stops until the mark is dropped).
-pub(crate) type Requests = Box<dyn Fn() -> InFlight + Send + Sync>;
-
-/// A service that takes whole connections, over HTTP/2 (the gRPC
-/// listener's): the listener hands it each connection's socket, watched
-/// for activity, and keeps its bounds.
-pub(crate) trait H2Service: Send + Sync + 'static {
-    /// Serves `io` until the peer closes it or, after `stop`, its calls
-    /// in flight are answered; `requests` marks each call in flight; a
-    /// head over `max_head` bytes is refused.
-    fn serve(
-        self: Arc<Self>,
-        io: Watched<TcpStream>,
-        max_head: u32,
-        requests: Requests,
-        stop: watch::Receiver<bool>,
-    ) -> futures_util::future::BoxFuture<'static, Result<(), h2::Error>>;
-}
-
 #[doc(hidden)]
 pub use raw::plain_check;
-
-/// One listener's bounds, metrics and log gate.
-pub(crate) struct Shared {
-    name: &'static str,
-    limits: ConnectionLimits,
-    metrics: Arc<Metrics>,
-    bounds: Arc<Bounds>,
-    log: LogGate,
-}
-
-impl Shared {
-    fn new(name: &'static str, limits: ConnectionLimits, metrics: Arc<Metrics>) -> Arc<Shared> {
-        let bounds = Bounds::new(
-            limits.max,
-            limits.max_per_ip,
-            metrics.connections_open(name),
-        );
-        Arc::new(Shared {
-            name,
-            limits,
-            metrics,
-            bounds,
-            log: LogGate::once_a_second(Arc::new(floodgate_core::SystemClock)),
-        })
-    }
-
-    fn body_too_large(&self, declared: Option<u64>) {
-        self.metrics.request_too_large(self.name, "body");
-        if let Some(suppressed) = self.log.admit() {
-            tracing::warn!(
-                listener = self.name,
-                max_body = self.limits.max_body,
-                content_length = declared,
-                suppressed_before = suppressed,
-                "request body too large: answered 413"
-            );
-        }
-    }
-
-    fn warn(&self, peer: SocketAddr, reason: &str, what: &str) {
-        if let Some(suppressed) = self.log.admit() {
-            tracing::warn!(
-                listener = self.name,
-                peer = %peer.ip(),
-                reason,
-                suppressed_before = suppressed,
-                "{what}"
-            );
-        }
-    }
-}
 
 /// A listener ready to serve: its router with the body bound, and its
 /// connection bounds.

@@ -41,8 +41,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::fast::{FastRoute, Head};
 use super::prefixed::Prefixed;
+use super::shared::Shared;
 use super::watchdog::Activity;
-use super::Shared;
 
 /// The most header lines of a request the lane answers.
 const MAX_HEADERS: usize = 32;

@@ -226,6 +226,12 @@ pub async fn admit(
     })
 }
 
+impl crate::observe::metrics::Exposition for Overload {
+    fn render(&self, out: &mut String) {
+        Overload::render(self, out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,11 +304,5 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(Settings::from_section(&off), None);
-    }
-}
-
-impl crate::observe::metrics::Exposition for Overload {
-    fn render(&self, out: &mut String) {
-        Overload::render(self, out);
     }
 }
