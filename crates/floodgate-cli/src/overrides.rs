@@ -103,15 +103,24 @@ pub fn read_limits(file: &std::path::Path) -> Result<Vec<Value>, CliError> {
     Ok(list)
 }
 
+/// Why a list of limits cannot be sent.
+#[derive(Debug, thiserror::Error)]
+enum BadLimits {
+    #[error("no limits")]
+    Empty,
+    #[error("limit {0}: {1}")]
+    Limit(usize, serde_json::Error),
+}
+
 /// Each limit as the server reads one (fields and their types; what they
 /// mean together the server checks).
-fn check_limits(list: &[Value]) -> Result<(), String> {
+fn check_limits(list: &[Value]) -> Result<(), BadLimits> {
     if list.is_empty() {
-        return Err("no limits".into());
+        return Err(BadLimits::Empty);
     }
     for (i, l) in list.iter().enumerate() {
         serde_json::from_value::<LimitDocument>(l.clone())
-            .map_err(|e| format!("limit {}: {e}", i + 1))?;
+            .map_err(|e| BadLimits::Limit(i + 1, e))?;
     }
     Ok(())
 }

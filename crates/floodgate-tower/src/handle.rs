@@ -157,23 +157,7 @@ impl LimiterHandle {
     /// request built from the policy's identity settings is decided with
     /// [`LimiterHandle::decide_with`] on the limiter it was built from.
     pub async fn decide_request(&self, req: &Request<'_>, cost: u64) -> Decided {
-        self.decide_on(&self.limiter(), req, cost, false).await
-    }
-
-    /// Decides `req`, built from `limiter`'s policy (by
-    /// [`Identity::request`](floodgate_core::policy::Identity::request)),
-    /// on that same limiter, for callers that hold its attributes rather
-    /// than an HTTP request; with `acquire`, an allowed request takes a
-    /// slot of every concurrency limit that applies, held by
-    /// [`Decided::slots`].
-    pub async fn decide_with(
-        &self,
-        limiter: &Arc<Limiter>,
-        req: &Request<'_>,
-        cost: u64,
-        acquire: bool,
-    ) -> Decided {
-        self.decide_on(limiter, req, cost, acquire).await
+        self.decide_with(&self.limiter(), req, cost, false).await
     }
 
     /// Builds the request the policy's identity describes and decides it.
@@ -194,7 +178,10 @@ impl LimiterHandle {
         let identity = &settings.limiter.policy().identity;
         let now = self.inner.clock.now();
         match identity.request(ip, method, path, header, Origin { peer_trusted, now }) {
-            Ok(req) => self.decide_on(&settings.limiter, &req, cost, acquire).await,
+            Ok(req) => {
+                self.decide_with(&settings.limiter, &req, cost, acquire)
+                    .await
+            }
             Err(e) => Decided {
                 result: Err(e),
                 now,
@@ -204,9 +191,15 @@ impl LimiterHandle {
         }
     }
 
-    /// The one place a request is decided and reported to the observer;
-    /// with `acquire`, an allowed request takes its concurrency slots.
-    async fn decide_on(
+    /// Decides `req`, built from `limiter`'s policy (by
+    /// [`Identity::request`](floodgate_core::policy::Identity::request)),
+    /// on that same limiter, for callers that hold its attributes rather
+    /// than an HTTP request; with `acquire`, an allowed request takes a
+    /// slot of every concurrency limit that applies, held by
+    /// [`Decided::slots`].
+    ///
+    /// The one place a request is decided and reported to the observer.
+    pub async fn decide_with(
         &self,
         limiter: &Arc<Limiter>,
         req: &Request<'_>,

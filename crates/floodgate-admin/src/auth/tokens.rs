@@ -48,12 +48,12 @@ impl Tokens {
         for (i, raw) in env.into_iter().flat_map(|v| v.split(',')).enumerate() {
             let at = column + raw.chars().take_while(|c| c.is_whitespace()).count();
             column += raw.chars().count() + 1;
-            let entry = parse_entry(raw.trim(), &entries).map_err(|message| ConfigError {
+            let entry = parse_entry(raw.trim(), &entries).map_err(|e| ConfigError {
                 file: ENV_VAR.into(),
                 line: 1,
                 column: at,
                 field: format!("[{i}]"),
-                message,
+                message: e.to_string(),
             })?;
             entries.push(entry);
         }
@@ -113,28 +113,43 @@ fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// One `name:role:sha256` entry of the environment variable. Messages
-/// never repeat what was written: a token in clear may have been put there.
-fn parse_entry(raw: &str, taken: &[Entry]) -> Result<Entry, String> {
+/// Why an entry of the environment variable is refused. Messages never
+/// repeat what was written: a token in clear may have been put there.
+#[derive(Debug, thiserror::Error)]
+enum BadEntry {
+    #[error("expected name:role:sha256 (entries are separated by commas)")]
+    Shape,
+    #[error(
+        "the name must be 1 to {MAX_NAME_LEN} of A-Z a-z 0-9 _ - . starting with a letter or digit"
+    )]
+    Name,
+    #[error("`{0}` names another token already")]
+    Taken(String),
+    #[error("the role must be `read` or `admin`")]
+    Role,
+    #[error("the sha256 {SHA256_FORMAT}")]
+    Digest,
+}
+
+/// One `name:role:sha256` entry of the environment variable.
+fn parse_entry(raw: &str, taken: &[Entry]) -> Result<Entry, BadEntry> {
     let mut parts = raw.split(':');
     let (Some(name), Some(role), Some(sha), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err("expected name:role:sha256 (entries are separated by commas)".into());
+        return Err(BadEntry::Shape);
     };
     if check_name(name).is_err() {
-        return Err(format!(
-            "the name must be 1 to {MAX_NAME_LEN} of A-Z a-z 0-9 _ - . starting with a letter or digit"
-        ));
+        return Err(BadEntry::Name);
     }
     if taken.iter().any(|e| e.name == name) {
-        return Err(format!("`{name}` names another token already"));
+        return Err(BadEntry::Taken(name.to_string()));
     }
     let Some(role) = AdminRole::parse(role) else {
-        return Err("the role must be `read` or `admin`".into());
+        return Err(BadEntry::Role);
     };
     let Some(digest) = sha256_digest(sha) else {
-        return Err(format!("the sha256 {SHA256_FORMAT}"));
+        return Err(BadEntry::Digest);
     };
     Ok(Entry {
         name: name.to_string(),
