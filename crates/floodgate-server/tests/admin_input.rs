@@ -115,3 +115,33 @@ fn config_mistakes_around_the_admin_api_are_refused() {
     assert_eq!(e.field, "admin.state_file", "{e}");
     assert!(e.message.contains("memory store"), "{e}");
 }
+
+#[tokio::test]
+async fn a_bad_or_taken_api_key_is_422_naming_the_field_like_an_unknown_tier() {
+    let s = start(POLICY).await;
+    let admin = format!("http://{}", s.admin);
+    let create = |body: &'static str| {
+        let url = format!("{admin}/v1/clients");
+        async move { send("POST", &url, &[], body.to_string()).await }
+    };
+    let ok = create(r#"{"tier":"free","api_key":"a-key-of-24-characters!"}"#).await;
+    assert_eq!(ok.status, 201);
+    for body in [
+        r#"{"tier":"free","api_key":"fifteen-chars.."}"#,
+        r#"{"tier":"free","api_key":"a-key-of-24-characters!"}"#,
+        r#"{"tier":"gold"}"#,
+    ] {
+        let r = create(body).await;
+        assert_eq!(r.status, 422, "{body}");
+        let v = r.json();
+        assert_eq!(v["error"], "invalid_policy", "{v}");
+        let field = v["errors"][0]["field"].as_str().unwrap_or_default();
+        assert!(field == "api_key" || field.starts_with("clients"), "{v}");
+    }
+    let clients = get(&format!("{admin}/v1/clients"), &[]).await.json();
+    assert_eq!(
+        clients["clients"].as_array().map(Vec::len),
+        Some(1),
+        "{clients}"
+    );
+}

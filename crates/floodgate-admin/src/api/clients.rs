@@ -7,7 +7,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use floodgate_config::ClientDocument;
+use std::sync::Arc;
+
+use floodgate_config::{ClientDocument, PolicyDocument};
 use floodgate_core::policy::{fingerprint_of, key_digest};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -16,6 +18,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::extract::{edit, if_match, json_body, tagged, ActorName};
 use crate::control::Control;
+use crate::live::Undo;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -57,8 +60,8 @@ pub(crate) async fn create_client(
     let req: NewClient = json_body(&body)?;
     let key = match req.api_key {
         Some(k) if k.len() < 16 || k.len() > 256 => {
-            return Err(ApiError::BadRequest(
-                "api_key: give 16 to 256 characters, or none to have one generated".into(),
+            return Err(invalid_key(
+                "give 16 to 256 characters, or none to have one generated",
             ))
         }
         Some(k) => k,
@@ -68,27 +71,39 @@ pub(crate) async fn create_client(
     let fingerprint = fingerprint_of(&digest);
     let expected = if_match(&headers)?;
     let (tier, name) = (req.tier.clone(), req.name.clone());
+    let undo: Undo = {
+        let fp = fingerprint.clone();
+        Arc::new(move |doc: &mut PolicyDocument| {
+            doc.clients
+                .retain(|c| fingerprint_of_doc(c).as_deref() != Some(fp.as_str()))
+        })
+    };
     let done = admin
         .live
-        .change(&actor, expected, |doc| {
-            let fp = fingerprint.clone();
-            if doc
-                .clients
-                .iter()
-                .any(|c| fingerprint_of_doc(c).as_deref() == Some(&fp))
-            {
-                return Err(ApiError::BadRequest(
-                    "this API key is already a client".into(),
-                ));
-            }
-            doc.clients.push(ClientDocument {
-                api_key: None,
-                api_key_sha256: Some(hex(&digest)),
-                tier,
-                name,
-            });
-            Ok(())
-        })
+        .change_with(
+            &actor,
+            expected,
+            |doc| {
+                let fp = fingerprint.clone();
+                if doc
+                    .clients
+                    .iter()
+                    .any(|c| fingerprint_of_doc(c).as_deref() == Some(&fp))
+                {
+                    return Err(invalid_key("this API key is already a client"));
+                }
+                doc.clients.push(ClientDocument {
+                    api_key: None,
+                    api_key_sha256: Some(hex(&digest)),
+                    tier: tier.clone(),
+                    name: name.clone(),
+                });
+                Ok(())
+            },
+            // A creation refused with 503 must not come back when the
+            // store answers again: nobody was shown its key.
+            Some(undo),
+        )
         .await?;
     let r = (
         StatusCode::CREATED,
@@ -101,6 +116,17 @@ pub(crate) async fn create_client(
         })),
     );
     Ok(tagged(r, done.version))
+}
+
+/// The 422 of an `api_key` the policy cannot take.
+fn invalid_key(message: &str) -> ApiError {
+    ApiError::Invalid(vec![floodgate_config::ConfigError {
+        file: "request body".into(),
+        line: 0,
+        column: 0,
+        field: "api_key".into(),
+        message: message.into(),
+    }])
 }
 
 fn client_json(c: &ClientDocument) -> serde_json::Value {
@@ -148,11 +174,11 @@ pub(crate) async fn patch_client(
             .iter_mut()
             .find(|c| fingerprint_of_doc(c).as_deref() == Some(&fp))
             .ok_or_else(|| ApiError::NotFound(format!("no client has the fingerprint `{fp}`")))?;
-        if let Some(t) = patch.tier {
-            c.tier = t;
+        if let Some(t) = &patch.tier {
+            c.tier.clone_from(t);
         }
-        if let Some(n) = patch.name {
-            c.name = Some(n);
+        if let Some(n) = &patch.name {
+            c.name = Some(n.clone());
         }
         Ok(())
     })

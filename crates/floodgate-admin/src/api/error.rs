@@ -83,6 +83,7 @@ impl From<LiveError> for ApiError {
             LiveError::Invalid(errors) => ApiError::Invalid(errors),
             LiveError::NoSuchVersion(_) => ApiError::NotFound(e.to_string()),
             LiveError::NotConfirmed { .. }
+            | LiveError::NotKept { .. }
             | LiveError::History(_)
             | LiveError::KeptInvalid { .. } => ApiError::Unavailable(e.to_string()),
         }

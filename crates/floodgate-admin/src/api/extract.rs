@@ -51,7 +51,7 @@ pub async fn edit(
     admin: &Control,
     actor: &str,
     headers: &HeaderMap,
-    f: impl FnOnce(&mut floodgate_config::PolicyDocument) -> Result<(), ApiError>,
+    f: impl Fn(&mut floodgate_config::PolicyDocument) -> Result<(), ApiError>,
 ) -> Result<axum::response::Response, ApiError> {
     let expected = if_match(headers)?;
     Ok(committed(admin.live.change(actor, expected, f).await?))

@@ -69,7 +69,7 @@ pub(crate) async fn put_override(
         .change(&actor, expected, |doc| {
             doc.overrides
                 .retain(|x| !(x.rule == rule && x.identity == identity));
-            doc.overrides.push(o);
+            doc.overrides.push(o.clone());
             Ok::<(), ApiError>(())
         })
         .await?;

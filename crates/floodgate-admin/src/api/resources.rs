@@ -61,8 +61,8 @@ pub(crate) async fn put_rule(
     let rule: RuleDocument = from_value(value)?;
     edit(&admin, &actor, &headers, |doc| {
         match doc.rules.iter_mut().find(|r| r.name == name) {
-            Some(r) => *r = rule,
-            None => doc.rules.push(rule),
+            Some(r) => *r = rule.clone(),
+            None => doc.rules.push(rule.clone()),
         }
         Ok(())
     })

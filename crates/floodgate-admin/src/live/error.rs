@@ -31,6 +31,17 @@ pub enum LiveError {
         /// Why.
         source: BackendError,
     },
+    /// The policy store refused the change outright (the state file could
+    /// not be written): nothing changed.
+    #[error(
+        "the policy was not kept ({source}); nothing changed, this replica keeps version {version}"
+    )]
+    NotKept {
+        /// The version this replica keeps.
+        version: u64,
+        /// Why.
+        source: BackendError,
+    },
     /// The history cannot be read.
     #[error("the history cannot be read: {0}")]
     History(#[source] BackendError),

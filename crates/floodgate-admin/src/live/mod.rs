@@ -8,6 +8,7 @@
 //! - [`diff`]: what a change does.
 //! - [`error`]: why a change did not happen.
 //! - [`initial`]: the policy a replica starts with.
+//! - [`pending`]: changes the store did not confirm, which may land late.
 //! - [`redis`]: the Redis backend and its watcher.
 //! - `sync`: seeding, applying another replica's version, restoring a
 //!   store that lost the policy.
@@ -23,6 +24,7 @@ pub mod backend;
 pub mod diff;
 pub mod error;
 pub mod initial;
+pub mod pending;
 pub mod redis;
 mod sync;
 
@@ -34,10 +36,15 @@ use floodgate_core::policy::{fingerprint_of, Policy};
 use floodgate_core::{Clock, Limiter, Store, Timestamp};
 use floodgate_tower::LimiterHandle;
 
-pub use backend::{Commit, HistoryEntry, PolicyBackend, Stored};
+pub use backend::{BackendError, Commit, HistoryEntry, PolicyBackend, Stored};
 pub use diff::Diff;
 pub use error::LiveError;
 pub use initial::Initial;
+pub use pending::Undo;
+
+/// How many times a change sent without `If-Match` is made again when
+/// another replica kept a change first.
+pub const RETRIES: usize = 8;
 
 /// A committed change.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -66,6 +73,8 @@ pub struct LivePolicy {
     handle: LimiterHandle,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// Changes the store did not confirm.
+    pending: parking_lot::Mutex<Vec<pending::Pending>>,
 }
 
 /// Validates a document as the file is validated, reporting every
@@ -118,6 +127,7 @@ impl LivePolicy {
             handle,
             store,
             clock,
+            pending: parking_lot::Mutex::new(Vec::new()),
         });
         if version == 0 {
             // Nothing kept yet: the file's policy becomes version 1.
@@ -185,16 +195,49 @@ impl LivePolicy {
     }
 
     /// Changes the live document with `edit` (if the live version is
-    /// `expected`, when given), validates, keeps and applies it.
+    /// `expected`, when given), validates, keeps and applies it. Without
+    /// `expected`, a change another replica kept meanwhile is not a
+    /// conflict: `edit` is made again on the newer version (up to
+    /// [`RETRIES`] times).
     pub async fn change<E: From<LiveError>>(
         &self,
         actor: &str,
         expected: Option<u64>,
-        edit: impl FnOnce(&mut PolicyDocument) -> Result<(), E>,
+        edit: impl Fn(&mut PolicyDocument) -> Result<(), E>,
     ) -> Result<Committed, E> {
-        let mut doc = self.current.lock().await.document.clone();
-        edit(&mut doc)?;
-        Ok(self.commit_document(actor, expected, doc).await?)
+        self.change_with(actor, expected, edit, None).await
+    }
+
+    /// [`LivePolicy::change`], for a change that must never land late: if
+    /// the store does not confirm it but keeps it once it answers again,
+    /// `undo` is applied at once as a change of its own.
+    pub async fn change_with<E: From<LiveError>>(
+        &self,
+        actor: &str,
+        expected: Option<u64>,
+        edit: impl Fn(&mut PolicyDocument) -> Result<(), E>,
+        undo: Option<Undo>,
+    ) -> Result<Committed, E> {
+        let mut tries = 0;
+        loop {
+            // The document and the version it is, read together: the
+            // change is kept only on top of that version.
+            let (base, mut doc) = {
+                let c = self.current.lock().await;
+                (self.version(), c.document.clone())
+            };
+            edit(&mut doc)?;
+            let policy = validate(&doc).map_err(LiveError::from)?;
+            let on = Some(expected.unwrap_or(base));
+            match self.commit_with(actor, on, doc, policy, undo.clone()).await {
+                Err(LiveError::Conflict { .. }) if expected.is_none() && tries < RETRIES => {
+                    tries += 1;
+                    // Boxed: a sync may undo a change, which is a change.
+                    Box::pin(self.sync()).await;
+                }
+                done => return Ok(done?),
+            }
+        }
     }
 
     /// Replaces the live document with `doc`.
@@ -214,8 +257,21 @@ impl LivePolicy {
         &self,
         actor: &str,
         expected: Option<u64>,
+        doc: PolicyDocument,
+        policy: Policy,
+    ) -> Result<Committed, LiveError> {
+        self.commit_with(actor, expected, doc, policy, None).await
+    }
+
+    /// [`LivePolicy::commit`]; a change the store does not confirm and
+    /// keeps later is undone with `undo`, when given.
+    async fn commit_with(
+        &self,
+        actor: &str,
+        expected: Option<u64>,
         mut doc: PolicyDocument,
         policy: Policy,
+        undo: Option<Undo>,
     ) -> Result<Committed, LiveError> {
         let mut c = self.current.lock().await;
         let live = self.version();
@@ -264,10 +320,31 @@ impl LivePolicy {
             // be kept when it answers again, and then every replica
             // applies it like any other.
             Err(source) => {
+                tracing::warn!(
+                    target: "floodgate::audit",
+                    actor,
+                    version = live,
+                    error = %source,
+                    "policy change refused: the policy store did not confirm it"
+                );
+                if !source.is_transient() || matches!(source, BackendError::File { .. }) {
+                    // A state file is written whole or not at all.
+                    return Err(LiveError::NotKept {
+                        version: live,
+                        source,
+                    });
+                }
+                self.remember(pending::Pending {
+                    version,
+                    document: doc,
+                    actor: actor.to_string(),
+                    summary: entry.summary,
+                    undo,
+                });
                 return Err(LiveError::NotConfirmed {
                     version: live,
                     source,
-                })
+                });
             }
         }
         let policy = Arc::new(policy);

@@ -42,21 +42,29 @@ impl LivePolicy {
         if kept.version <= self.version() {
             return self.version();
         }
-        match validate(&kept.document) {
-            Ok(policy) => {
-                let policy = Arc::new(policy);
-                tracing::info!(
-                    version = kept.version,
-                    "policy changed on another replica: applied"
-                );
-                c.document = kept.document;
-                c.policy = policy.clone();
-                self.version.store(kept.version, Ordering::Release);
-                self.apply(policy);
-            }
+        let policy = match validate(&kept.document) {
+            Ok(policy) => Arc::new(policy),
             Err(e) => {
-                tracing::error!(version = kept.version, error = %e[0], "a kept policy is not valid: not applied")
+                tracing::error!(version = kept.version, error = %e[0], "a kept policy is not valid: not applied");
+                return self.version();
             }
+        };
+        // This replica's own change, refused while the store was away and
+        // kept by it since, gets its audit line here.
+        let undo = self.landed(kept.version, &kept.document);
+        if undo.is_none() {
+            tracing::info!(
+                version = kept.version,
+                "policy changed on another replica: applied"
+            );
+        }
+        c.document = kept.document;
+        c.policy = policy.clone();
+        self.version.store(kept.version, Ordering::Release);
+        self.apply(policy);
+        drop(c);
+        if let Some(undo) = undo {
+            self.undo_late(kept.version, undo).await;
         }
         self.version()
     }
