@@ -72,6 +72,8 @@ pub struct Client {
     token: Option<HeaderValue>,
     timeout: Duration,
     http: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+    /// Whether the unchecked-token note was written already.
+    told: std::sync::atomic::AtomicBool,
 }
 
 impl Client {
@@ -125,6 +127,7 @@ impl Client {
             token,
             timeout,
             http,
+            told: Default::default(),
         })
     }
 
@@ -188,11 +191,33 @@ impl Client {
         if !parts.status.is_success() {
             return Err(CliError::Refused(Refusal::from_answer(parts.status, &body)));
         }
+        self.tell_if_unchecked(&parts.headers);
         Ok(Answer {
             status: parts.status,
             headers: parts.headers,
             body,
         })
+    }
+}
+
+impl Client {
+    /// A token sent to a server without admin tokens is not checked: the
+    /// server says so (`floodgate-actor`), and so does the CLI, once, on
+    /// stderr.
+    fn tell_if_unchecked(&self, headers: &http::HeaderMap) {
+        let unchecked = headers
+            .get("floodgate-actor")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("not checked"));
+        if unchecked
+            && self.token.is_some()
+            && !self.told.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            super::output::note(
+                "note: the server has no admin tokens configured: your token was not checked, \
+                 and you act as `anonymous` (with the admin role)\n",
+            );
+        }
     }
 }
 

@@ -57,6 +57,7 @@ pub struct AdminArgs {
         long,
         global = true,
         env = "FLOODGATE_ADMIN_URL",
+        hide_env_values = true,
         default_value = "http://127.0.0.1:9090"
     )]
     pub url: String,
@@ -83,11 +84,12 @@ pub struct AdminArgs {
 /// The admin commands.
 #[derive(Subcommand)]
 pub enum AdminCommand {
-    /// Prints the live policy (YAML with a `# version: N` header, or JSON
-    /// with the version on stderr).
+    /// Prints the live policy: YAML with a `# version: N` header, or with
+    /// `--output json` JSON with the version on stderr.
     Get {
-        /// `yaml` (default) or `json`; without it, `--output json|yaml`.
-        #[arg(long, value_enum)]
+        /// The same as `--output json|yaml`, kept for scripts written
+        /// before `--output` (hidden from `--help`).
+        #[arg(long, value_enum, hide = true)]
         format: Option<policy::Format>,
     },
     /// Replaces the live policy with a file: prints the diff, then applies

@@ -139,6 +139,13 @@ pub fn diff_text(diff: &Value) -> String {
     if diff["settings_changed"].as_bool() == Some(true) {
         s.push_str("identity settings or default tier changed\n");
     }
+    let other = names(&diff["other"]);
+    if !other.is_empty() {
+        s.push_str(&format!(
+            "changed otherwise (order or other fields): {}\n",
+            other.join(", ")
+        ));
+    }
     let restarted = names(&diff["counters_restarted"]);
     if !restarted.is_empty() {
         s.push_str("counters restarted\n");

@@ -219,6 +219,13 @@ pub async fn rollback(c: &Client, version: u64, o: Output) -> Result<(), CliErro
         .await?
         .json()?;
     output::print(o, &done, || {
+        if diff_is_empty(&done["diff"]) {
+            // Version `version` is what runs already: no new version.
+            return format!(
+                "version {version} is the live policy already: no change (still version {})\n",
+                cell(&done["version"])
+            );
+        }
         format!(
             "rolled back to version {version}: now version {}\n{}",
             cell(&done["version"]),

@@ -108,8 +108,17 @@ impl<'de> Deserialize<'de> for LegacyToken {
     }
 }
 
-/// The digest `hex` spells: 64 lowercase hex characters, or none.
+/// The digest `hex` spells: 64 lowercase hex characters, or none. The
+/// output of `printf %s TOKEN | sha256sum` is taken as it is: the `  -`
+/// it ends with (the name of standard input) is not part of the digest.
 pub fn sha256_digest(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    let hex = match hex.get(64..) {
+        Some(rest) if matches!(rest.trim_start(), "-" | "*-") && rest.starts_with(' ') => {
+            &hex[..64]
+        }
+        _ => hex,
+    };
     let b = hex.as_bytes();
     if b.len() != 64 {
         return None;
@@ -129,7 +138,7 @@ pub fn sha256_digest(hex: &str) -> Option<[u8; 32]> {
 /// Why `sha256` is refused (it is never echoed: it may be a clear token
 /// written in the wrong place).
 pub const SHA256_FORMAT: &str = "must be 64 lowercase hex characters, the SHA-256 of the token \
-     (`printf %s TOKEN | sha256sum`), not the token itself";
+     (what `printf %s TOKEN | sha256sum` prints, with or without its trailing `  -`), not the token itself";
 
 /// How to migrate from `admin.token`.
 const LEGACY_TOKEN: &str = "a token in clear is no longer accepted; use \
@@ -175,5 +184,25 @@ impl AdminSection {
         }
         self.connections.check(src, &at(&["connections".into()]))?;
         self.dashboard.check(src, &at(&["dashboard".into()]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256sum_output_is_taken_as_it_is() {
+        // `printf %s s3cret | sha256sum`
+        let hex = "7c7f7a87da5b1a70b7d9c8b36bd1a0f1e7d2ca4a9b34c30b5af7b8c37e3d0d4b";
+        let digest = sha256_digest(hex).unwrap();
+        assert_eq!(sha256_digest(&format!("{hex}  -")), Some(digest));
+        assert_eq!(sha256_digest(&format!("{hex} *-")), Some(digest));
+        assert_eq!(sha256_digest(&format!("{hex}  -\n")), Some(digest));
+        // Anything else after the digest is not a digest.
+        assert_eq!(sha256_digest(&format!("{hex}  file.txt")), None);
+        assert_eq!(sha256_digest(&format!("{hex}-")), None);
+        assert_eq!(sha256_digest(&hex.to_uppercase()), None);
+        assert_eq!(sha256_digest("s3cret"), None);
     }
 }

@@ -94,11 +94,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             trace,
             store,
         } => simulate::run_files(&config, &trace, &store)?,
-        Command::CheckConfig { file } => print!("{}", Config::load(&file)?.summary()),
+        Command::CheckConfig { file } => out(&Config::load(&file)?.summary())?,
         Command::Admin(args) => return Ok(floodgate_cli::run(args)),
         Command::Import(Import::EnvoyRatelimit { path }) => {
-            print!("{}", floodgate_cli::import::envoy_ratelimit(&path)?)
+            out(&floodgate_cli::import::envoy_ratelimit(&path)?)?
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `text` to stdout; a reader gone away (`… | head`) is no error.
+fn out(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        done => done,
+    }
 }

@@ -153,11 +153,16 @@ pub fn run_files(config: &Path, trace: &Path, store: &str) -> Result<(), Simulat
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let done = rt.block_on(async {
         let store = store_for(&config, store).await?;
         run(&config, store, &name, input, out).await
-    })?;
-    Ok(())
+    });
+    match done {
+        // The reader went away (`simulate … | head`): nothing more to say.
+        Err(SimulateError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// Replays `trace` (named `trace_name` in errors) through `config` on

@@ -181,14 +181,31 @@ pub async fn require(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    // A token sent to a listener without tokens is not checked: the
+    // answer says so, so that nobody believes it was.
+    let unchecked =
+        req.headers().contains_key(http::header::AUTHORIZATION) && auth.tokens().is_empty();
     match authorize(&auth, peer, req.method(), req.uri().path(), req.headers()) {
         Ok(actor) => {
             req.extensions_mut().insert(actor);
-            next.run(req).await
+            let mut r = next.run(req).await;
+            if unchecked {
+                r.headers_mut()
+                    .insert(ACTOR_HEADER, HeaderValue::from_static(UNCHECKED));
+            }
+            r
         }
         Err(refused) => *refused,
     }
 }
+
+/// The header an answer carries when the request's token was not checked
+/// (no admin tokens are configured).
+pub const ACTOR_HEADER: &str = "floodgate-actor";
+
+/// Its value.
+pub const UNCHECKED: &str =
+    "anonymous; the token was not checked: this listener has no admin tokens";
 
 /// Who is asking for `method` `path` from `peer`, with `headers`, and
 /// whether their role allows it: the actor, or the answer that refuses

@@ -78,6 +78,9 @@ pub struct Diff {
     pub overrides: Changes,
     /// Whether the identity settings or the default tier changed.
     pub settings_changed: bool,
+    /// Sections of the document that changed in a way the lists above do
+    /// not tell (the order of rules or tiers, a field they do not show).
+    pub other: Vec<String>,
     /// Limits whose counters start afresh: changed limits, and every limit
     /// of a rule whose key changed.
     pub counters_restarted: Vec<String>,
@@ -161,7 +164,7 @@ impl Diff {
         }
         restarted.sort();
         restarted.dedup();
-        Diff {
+        let mut diff = Diff {
             rules: Changes::between(&rules(old.1), &rules(new.1)),
             limits,
             tiers: Changes::between(&tiers(old.0), &tiers(new.0)),
@@ -169,8 +172,42 @@ impl Diff {
             overrides: Changes::between(&overrides(old.0), &overrides(new.0)),
             settings_changed: old.1.identity != new.1.identity
                 || old.1.default_tier != new.1.default_tier,
+            other: Vec::new(),
             counters_restarted: restarted,
-        }
+        };
+        diff.other = diff.untold(old.1, new.1);
+        diff
+    }
+
+    /// The document's sections that differ and that no list of `self`
+    /// reports.
+    fn untold(&self, old: &PolicyDocument, new: &PolicyDocument) -> Vec<String> {
+        let sections = |d: &PolicyDocument| match serde_json::to_value(d) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let (a, b) = (sections(old), sections(new));
+        let told = |k: &str| match k {
+            "rules" => !self.rules.is_empty(),
+            "tiers" => !self.tiers.is_empty(),
+            "clients" => !self.clients.is_empty(),
+            "overrides" => !self.overrides.is_empty(),
+            "identity" | "default_tier" => self.settings_changed,
+            "global" => self
+                .limits
+                .summary("")
+                .is_some_and(|s| s.contains("global/")),
+            _ => false,
+        };
+        let mut out: Vec<String> = a
+            .keys()
+            .chain(b.keys())
+            .filter(|k| a.get(*k) != b.get(*k) && !told(k))
+            .cloned()
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Whether nothing changed.
@@ -192,6 +229,9 @@ impl Diff {
         .collect();
         if self.settings_changed {
             parts.push("identity settings".into());
+        }
+        if !self.other.is_empty() {
+            parts.push(format!("{} (order or other fields)", self.other.join(", ")));
         }
         if parts.is_empty() {
             "no change".into()
@@ -245,5 +285,16 @@ mod tests {
         let d = Diff::between((&a.0, &a.1), (&b.0, &b.1));
         assert!(d.limits.is_empty());
         assert_eq!(d.counters_restarted, ["api/api"]);
+    }
+
+    #[test]
+    fn a_change_the_lists_do_not_show_is_named_by_its_section() {
+        let a = both("tiers: [free, pro]\nrules:\n  - name: a\n    limits: [{algorithm: gcra, rate: 1/s}]\n  - name: b\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
+        let b = both("tiers: [pro, free]\nrules:\n  - name: b\n    limits: [{algorithm: gcra, rate: 1/s}]\n  - name: a\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
+        let d = Diff::between((&a.0, &a.1), (&b.0, &b.1));
+        assert!(d.rules.is_empty() && d.tiers.is_empty());
+        assert_eq!(d.other, ["rules", "tiers"]);
+        assert!(!d.is_empty());
+        assert_eq!(d.summary(), "rules, tiers (order or other fields)");
     }
 }
