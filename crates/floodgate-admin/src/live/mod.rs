@@ -190,8 +190,11 @@ impl LivePolicy {
     /// What `doc` would change, without changing anything.
     /// (`new` is what `doc` validated into.)
     pub async fn dry_run(&self, doc: &PolicyDocument, new: &Policy) -> Diff {
+        // Compared as it would be kept (keys by their digest).
+        let mut doc = doc.clone();
+        normalize(&mut doc, self.clock.now());
         let c = self.current.lock().await;
-        Diff::between((&c.policy, &c.document), (new, doc))
+        Diff::between((&c.policy, &c.document), (new, &doc))
     }
 
     /// Changes the live document with `edit` (if the live version is
