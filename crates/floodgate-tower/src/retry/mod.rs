@@ -154,13 +154,13 @@ impl<S: Sleeper> RetryPolicy<S> {
         if !retryable {
             return None;
         }
+        // The server's wait is compared with `max_wait` as it was asked,
+        // before the spread is added to it.
         let wait = match hint {
+            Some(h) if h > self.max_wait => return None,
             Some(h) => h.saturating_add(spread(h)),
-            None => self.backoff_after(self.retries),
+            None => self.backoff_after(self.retries).min(self.max_wait),
         };
-        if wait > self.max_wait {
-            return None;
-        }
         self.retries += 1;
         Some(wait)
     }

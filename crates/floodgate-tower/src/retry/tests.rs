@@ -65,6 +65,25 @@ fn waits_past_max_wait_are_not_taken() {
 }
 
 #[test]
+fn a_wait_of_exactly_max_wait_is_taken_whatever_the_spread() {
+    // The default max_wait is 60 s: `Retry-After: 60` is within it, and
+    // the spread added after the comparison never turns it down.
+    for _ in 0..200 {
+        let mut p = policy();
+        let w = p
+            .next_wait(StatusCode::TOO_MANY_REQUESTS, &retry_after("60"))
+            .expect("retried");
+        assert!(w >= Duration::from_secs(60), "{w:?}");
+        assert!(w <= Duration::from_secs(61), "{w:?}");
+    }
+    let mut p = policy();
+    assert_eq!(
+        p.next_wait(StatusCode::TOO_MANY_REQUESTS, &retry_after("61")),
+        None
+    );
+}
+
+#[test]
 fn only_429_and_503_with_a_wait_are_retried() {
     let mut p = policy();
     let h = retry_after("1");
