@@ -138,11 +138,10 @@ pub async fn start(
     // background tasks.
     let (stop_tx, stop_rx) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(true));
+    let (public, relays) = public::listener(&config, &parts, &workers, &stop_rx);
     let serving = Serving {
-        public: (
-            public::listener(&config, &parts, &workers, &stop_rx),
-            listeners.public,
-        ),
+        public: (public, listeners.public),
+        relays,
         grpc: listeners
             .grpc
             .map(|l| (public::grpc_listener(&config, &parts, &workers), l)),

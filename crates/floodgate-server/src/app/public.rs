@@ -16,16 +16,18 @@ use crate::gateway::{demo, overload, proxy};
 use crate::net::{Listener, Workers};
 
 /// The public listener: its application behind the rate-limit layer;
-/// `stop` also ends its WebSocket relays.
+/// `stop` also ends its WebSocket relays, which are returned so that the
+/// shutdown can wait for them.
 pub fn listener(
     config: &Config,
     parts: &Parts,
     workers: &Arc<Workers>,
     stop: &watch::Receiver<bool>,
-) -> Listener {
+) -> (Listener, Option<Arc<WebSockets>>) {
+    let mut relays = None;
     let app: Router = match &config.upstream {
         Some(u) => {
-            let websocket = u.websocket.clone().map(|s| {
+            relays = u.websocket.clone().map(|s| {
                 WebSockets::new(s, parts.metrics.clone(), parts.handle.clone(), stop.clone())
             });
             Router::new()
@@ -34,7 +36,7 @@ pub fn listener(
                     u.clone(),
                     parts.metrics.clone(),
                     parts.overload.clone(),
-                    websocket,
+                    relays.clone(),
                     config.threads,
                 ))
         }
@@ -52,14 +54,15 @@ pub fn listener(
     };
     // The gateway's errors are JSON already, and its upstream's answers
     // pass as they are.
-    Listener::new(
+    let listener = Listener::new(
         "public",
         app,
         config.public_connections(),
         parts.metrics.clone(),
         config.upstream.is_none(),
     )
-    .on(workers.clone())
+    .on(workers.clone());
+    (listener, relays)
 }
 
 /// The gRPC listener, serving Envoy's rate limit service within its

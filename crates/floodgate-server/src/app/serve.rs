@@ -12,6 +12,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinError, JoinHandle};
 
 use super::error::ServerError;
+use crate::gateway::websocket::WebSockets;
 use crate::net::Listener;
 
 /// The listeners to serve, with their sockets.
@@ -22,6 +23,8 @@ pub struct Serving {
     pub admin: (Listener, TcpListener),
     /// The gRPC listener, if any.
     pub grpc: Option<(Listener, TcpListener)>,
+    /// The gateway's WebSocket relays, if it proxies them.
+    pub relays: Option<Arc<WebSockets>>,
 }
 
 /// How the shutdown goes.
@@ -74,9 +77,15 @@ pub async fn serve(serving: Serving, shutdown: Shutdown) -> Result<(), ServerErr
     tracing::info!(grace = ?shutdown.grace, "shutting down: draining in-flight requests");
     shutdown.ready.store(false, Ordering::SeqCst);
     let _ = shutdown.stop.send(true);
+    let relays = serving.relays;
     let drained = tokio::time::timeout(shutdown.grace, async {
         let _ = (&mut public_task).await;
         let _ = (&mut grpc_task).await;
+        // Upgraded connections left the listener: each relay sends both
+        // sides its close frame (1001) before the process may exit.
+        if let Some(r) = &relays {
+            r.drained().await;
+        }
     })
     .await;
     if drained.is_err() {

@@ -115,6 +115,8 @@ pub struct WebSockets {
     handle: LimiterHandle,
     stop: watch::Receiver<bool>,
     log: LogGate,
+    /// Woken when a connection closes.
+    closed: tokio::sync::Notify,
 }
 
 impl WebSockets {
@@ -135,7 +137,23 @@ impl WebSockets {
             log: LogGate::once_a_second(handle.clock().clone()),
             handle,
             stop,
+            closed: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Completes once no connection is open: the shutdown waits for it
+    /// (within its grace), so that every relay sends both sides its close
+    /// frame before the process exits.
+    pub async fn drained(&self) {
+        loop {
+            let closed = self.closed.notified();
+            let mut closed = std::pin::pin!(closed);
+            closed.as_mut().enable();
+            if self.open.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            closed.await;
+        }
     }
 
     /// Logs at warn that a bound tripped (`reason`): a line a second at
@@ -164,6 +182,7 @@ struct Slot(Arc<WebSockets>);
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.closed.notify_waiters();
     }
 }
 

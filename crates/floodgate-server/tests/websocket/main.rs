@@ -4,200 +4,22 @@
 //! the message limit (1008), the size bound (1009), the idle timeout,
 //! the connection bound, and the metrics of it all.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod kit;
+mod process;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use futures_util::{SinkExt, StreamExt};
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use futures_util::SinkExt;
+use http::StatusCode;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// What the upstream saw.
-#[derive(Clone, Default)]
-struct Seen {
-    /// The headers of each upgrade request.
-    upgrades: Arc<Mutex<Vec<http::HeaderMap>>>,
-    /// The close frames it received.
-    closes: Arc<Mutex<Vec<(u16, String)>>>,
-}
-
-/// A real upstream: a WebSocket echo on any WebSocket upgrade (text and
-/// binary messages sent back as they came), `plain <path>` to any other
-/// request; `/refuse` answers 403 to anything.
-async fn echo_upstream() -> (SocketAddr, Seen) {
-    let seen = Seen::default();
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let s = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = l.accept().await.unwrap();
-            let s = s.clone();
-            let service = service_fn(move |req: Request<Incoming>| {
-                let s = s.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(req, s)) }
-            });
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
-    (addr, seen)
-}
-
-fn answer(mut req: Request<Incoming>, seen: Seen) -> Response<Full<bytes::Bytes>> {
-    let upgrade = req
-        .headers()
-        .get("upgrade")
-        .is_some_and(|v| v == "websocket");
-    let key = req.headers().get("sec-websocket-key").cloned();
-    if req.uri().path() == "/refuse" {
-        let mut r = Response::new(Full::new("no websockets here".into()));
-        *r.status_mut() = StatusCode::FORBIDDEN;
-        return r;
-    }
-    let (true, Some(key)) = (upgrade, key) else {
-        let body = format!("plain {}", req.uri().path());
-        return Response::new(Full::new(body.into()));
-    };
-    seen.upgrades.lock().unwrap().push(req.headers().clone());
-    let upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        let io = TokioIo::new(upgrade.await.unwrap());
-        let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-        while let Some(Ok(m)) = ws.next().await {
-            if matches!(m, Message::Text(_) | Message::Binary(_)) {
-                if ws.send(m).await.is_err() {
-                    break;
-                }
-            } else if let Message::Close(f) = m {
-                let f = f.map_or((1005, String::new()), |f| {
-                    (u16::from(f.code), f.reason.to_string())
-                });
-                seen.closes.lock().unwrap().push(f);
-            }
-        }
-    });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-accept", derive_accept_key(key.as_bytes()))
-        .body(Full::default())
-        .unwrap()
-}
-
-/// A gateway to `up`: upgrades of `/ws` limited to 3 a minute per IP,
-/// and the `websocket:` section `ws`.
-fn config(up: SocketAddr, ws: &str) -> String {
-    format!(
-        r#"
-listen: 127.0.0.1:0
-admin: {{ listen: 127.0.0.1:0 }}
-upstream: http://{up}
-rules:
-  - name: ws-connect
-    match: {{ path: /ws }}
-    key: ip
-    limits:
-      - {{ algorithm: fixed_window, limit: 3, window: 1m }}
-websocket: {ws}
-"#
-    )
-}
-
-async fn connect(s: &Server) -> Client {
-    let (ws, resp) = tokio_tungstenite::connect_async(format!("ws://{}/ws", s.public))
-        .await
-        .expect("upgrade through the gateway");
-    assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
-    ws
-}
-
-/// The next message, within a deadline.
-async fn next(ws: &mut Client) -> Message {
-    tokio::time::timeout(LOG_DEADLINE, ws.next())
-        .await
-        .expect("a message in time")
-        .expect("the connection is open")
-        .expect("a valid message")
-}
-
-/// The close frame the gateway sends, within a deadline (messages
-/// before it are skipped).
-async fn close_frame(ws: &mut Client) -> CloseFrame {
-    loop {
-        if let Message::Close(f) = next(ws).await {
-            return f.expect("a close frame with a code");
-        }
-    }
-}
-
-/// The JSON body of a refused upgrade, as the client read it: the
-/// client does not decode a chunked body, so its framing is taken off
-/// here.
-fn refusal_json(body: &Option<Vec<u8>>) -> serde_json::Value {
-    let raw = String::from_utf8_lossy(body.as_deref().expect("a body"));
-    let json = match (raw.find('{'), raw.rfind('}')) {
-        (Some(a), Some(b)) => &raw[a..=b],
-        _ => panic!("no JSON in {raw:?}"),
-    };
-    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {raw:?}"))
-}
-
-/// Polls until the upstream has received a close frame with `code`
-/// (and `reason`, if given).
-async fn upstream_closed_with(seen: &Seen, code: u16, reason: Option<&str>) {
-    let found = wait_until(LOG_DEADLINE, || async {
-        let closes = seen.closes.lock().unwrap();
-        closes
-            .iter()
-            .any(|(c, r)| *c == code && reason.is_none_or(|want| r == want))
-    })
-    .await;
-    assert!(
-        found,
-        "the upstream never got close {code} {reason:?}: {:?}",
-        seen.closes.lock().unwrap()
-    );
-}
-
-async fn metrics(s: &Server) -> String {
-    String::from_utf8_lossy(&get(&format!("http://{}/metrics", s.admin), &[]).await.body)
-        .to_string()
-}
-
-/// Polls until the metric `series` reads `want`.
-async fn metric_reaches(s: &Server, series: &str, want: u64) {
-    let reached = wait_until(
-        LOG_DEADLINE,
-        || async move { metric(s, series).await == want },
-    )
-    .await;
-    assert!(
-        reached,
-        "{series} never reached {want}: {}",
-        metric(s, series).await
-    );
-}
+use kit::*;
 
 #[tokio::test]
 async fn messages_flow_both_ways_and_are_counted() {
