@@ -56,6 +56,7 @@ pub mod envoy_ratelimit;
 pub mod error;
 pub mod file;
 pub mod grpc;
+#[cfg(feature = "jwt")]
 mod jwt;
 pub mod limit;
 pub mod locate;

@@ -13,6 +13,7 @@ use floodgate_core::policy::{
 use crate::descriptor::{check_key, descriptor_extras, descriptor_match};
 use crate::document::{ClientDocument, KeyDocument, LimitDocument, PolicyDocument, RuleDocument};
 use crate::error::{join, ConfigError, Source};
+#[cfg(feature = "jwt")]
 use crate::jwt::jwt;
 use crate::limit::{limits, Scope};
 use crate::locate::Seg;
@@ -175,20 +176,33 @@ impl PolicyDocument {
                 ))
             }
         };
+        #[cfg(feature = "jwt")]
         let jwt = match &id.jwt {
             Some(j) => Some(Arc::new(jwt(src, j, tiers)?)),
             None => None,
         };
+        #[cfg(not(feature = "jwt"))]
+        let _ = tiers; // only a token's claim names a tier here
+        #[cfg(not(feature = "jwt"))]
+        if id.jwt.is_some() {
+            return Err(src.error(&["identity".into(), "jwt".into()], JWT_DISABLED));
+        }
         Ok(Identity {
             api_key_header: id.api_key_header.to_ascii_lowercase(),
             user_header: id.user_header.to_ascii_lowercase(),
             require_api_key: id.require_api_key,
             ipv6_prefix: id.ipv6_prefix,
             user_header_from,
+            #[cfg(feature = "jwt")]
             jwt,
         })
     }
 }
+
+/// The error for a policy that sets `identity.jwt` in a build without
+/// the `jwt` feature.
+#[cfg(not(feature = "jwt"))]
+pub const JWT_DISABLED: &str = "JWT verification needs the `jwt` feature";
 
 /// Finds a tier by name, or says where it is unknown.
 type TierLookup<'a> = dyn Fn(&str, &[Seg]) -> Result<Arc<str>, ConfigError> + 'a;

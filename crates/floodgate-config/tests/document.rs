@@ -264,6 +264,15 @@ fn every_mistake_is_reported_at_once() {
     );
 }
 
+#[cfg(not(feature = "jwt"))]
+#[test]
+fn token_settings_need_the_jwt_feature() {
+    let e = parse_policy("j.yaml", "identity:\n  jwt:\n    algorithms: [HS256]\n").unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (3, "identity.jwt"), "{e}");
+    assert_eq!(e.message, "JWT verification needs the `jwt` feature");
+}
+
+#[cfg(feature = "jwt")]
 #[test]
 fn token_settings_are_refused_where_written_without_echoing_secrets() {
     // The secret's variable is named, never a secret.

@@ -13,6 +13,11 @@
 //! - [`store`]: the `Store` trait and the sharded, bounded `MemoryStore`.
 //! - [`policy`]: rules, keys, tiers, the YAML policy config and `Limiter`.
 //!
+//! # Features
+//!
+//! - `jwt` (default): verifying the tokens of `identity.jwt`
+//!   (`policy::jwt`), with `jsonwebtoken`.
+//!
 //! # Example
 //!
 //! ```

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "jwt")]
 use super::jwt::{Jwt, OnInvalid};
 use super::model::{HeaderTrust, Identity, KeyDigest, KeyPart, Policy};
 use super::verdict::CheckError;
@@ -69,6 +70,7 @@ impl Identity {
             user: None,
             tier: None,
         };
+        #[cfg(feature = "jwt")]
         if let Some(jwt) = &self.jwt {
             if let Some(value) = present(&jwt.header) {
                 let verified = Jwt::bearer(value)

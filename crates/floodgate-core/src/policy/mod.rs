@@ -19,12 +19,15 @@
 //!   concurrency slots an allowed request holds until it releases them.
 //! - [`verdict`]: `Verdict`, `LimitOutcome`, `CheckError`.
 //! - [`view`]: `DecisionView`, the one serialisable rendering of a verdict.
+//! - `jwt` (feature `jwt`, on by default): verifying the tokens that name
+//!   a request's user and tier.
 //!
 //! The policy document (the YAML and JSON form) is the `floodgate-config`
 //! crate's.
 
 pub mod descriptor;
 pub mod identity;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 pub mod limiter;
 pub mod model;

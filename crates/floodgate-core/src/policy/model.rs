@@ -76,6 +76,7 @@ pub struct Identity {
     /// Who may set the user header.
     pub user_header_from: HeaderTrust,
     /// Verified tokens, when set.
+    #[cfg(feature = "jwt")]
     pub jwt: Option<Arc<crate::policy::jwt::Jwt>>,
 }
 
@@ -97,6 +98,7 @@ impl Default for Identity {
             require_api_key: false,
             ipv6_prefix: 64,
             user_header_from: HeaderTrust::Anyone,
+            #[cfg(feature = "jwt")]
             jwt: None,
         }
     }
