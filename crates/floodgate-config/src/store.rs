@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Source};
 use crate::locate::Seg;
-use crate::server::check_wait;
-use crate::units::DurationField;
+use crate::units::{check_wait, DurationField};
 
 /// The store kinds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

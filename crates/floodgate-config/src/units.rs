@@ -8,6 +8,9 @@ use floodgate_core::Rate;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::error::{ConfigError, Source};
+use crate::locate::Seg;
+
 /// Parses a duration: one or more `<number><unit>` with units `us`, `ms`,
 /// `s`, `m`, `h`, `d` (e.g. `1m30s`). A bare number is refused: its unit
 /// would be a guess.
@@ -118,6 +121,25 @@ pub fn format_rate(rate: &Rate) -> String {
         }
     }
     format!("{}/{}", rate.amount(), format_duration(rate.period_us()))
+}
+
+/// Checks that `d`, found at `path`, lies in `(0, max]`.
+pub(crate) fn check_wait(
+    src: &Source,
+    path: &[Seg],
+    d: Option<DurationField>,
+    max: Duration,
+) -> Result<(), ConfigError> {
+    match d {
+        Some(DurationField(d)) if d.is_zero() || d > max => Err(src.error(
+            path,
+            format!(
+                "must be above 0 and at most {}",
+                format_duration(floodgate_core::time::duration_micros(max))
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A duration field.

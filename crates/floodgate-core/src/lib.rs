@@ -5,9 +5,9 @@
 //!
 //! - [`time`]: `Timestamp` (µs since the epoch), the `Clock` trait,
 //!   `SystemClock` and `ManualClock`.
-//! - [`quota`]: `Quota` (an algorithm and its validated parameters).
-//! - `rate`: `Rate` (an amount per period, in lowest terms) and
-//!   `human_micros`; re-exported from [`quota`].
+//! - [`quota`]: `Quota` (an algorithm and its validated parameters),
+//!   `QuotaError`, and `Rate` (an amount per period, in lowest terms) with
+//!   `human_micros`.
 //! - [`algorithm`]: the six algorithms as pure state transitions.
 //! - [`decision`]: `Decision`, `RetryAfter`.
 //! - [`store`]: the `Store` trait and the sharded, bounded `MemoryStore`.
@@ -45,7 +45,6 @@ pub mod decision;
 pub mod hash;
 pub mod policy;
 pub mod quota;
-mod rate;
 pub mod store;
 pub mod time;
 

@@ -18,7 +18,7 @@ use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimit
 use prost::Message;
 use tokio::sync::OnceCell;
 
-use crate::run::Outcome;
+use crate::record::Outcome;
 use crate::scenario::Scenario;
 
 /// The method's path.

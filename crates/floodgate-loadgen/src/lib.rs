@@ -13,6 +13,7 @@
 //! - [`scenario`]: the scenario file and presets.
 //! - [`client`]: connection pools and the request of each client.
 //! - [`grpc`]: gRPC mode, Envoy's `ShouldRateLimit` over HTTP/2.
+//! - [`record`]: `Outcome` and `Record`, what became of each request.
 //! - [`run`]: open-loop dispatcher and closed-loop workers.
 //! - [`expect`]: the policy replay (expected verdicts).
 //! - [`report`]: percentiles, counts, accuracy; text and JSON.
@@ -35,6 +36,7 @@ pub mod client;
 pub mod expect;
 pub mod grpc;
 pub mod keys;
+pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;

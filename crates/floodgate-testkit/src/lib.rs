@@ -5,6 +5,8 @@
 //! - [`case`]: a conformance case as data ([`Case`], [`Step`]) and the
 //!   runners that replay it against a store or any decide function, naming
 //!   the step that failed.
+//! - [`suite`]: [`run_cases`] (every case against a store) and
+//!   [`atomic_suite`] (several limits of one request).
 //! - [`cases`]: [`cases()`], the conformance suite: every algorithm and its
 //!   edges, with decisions hand-computed from DESIGN.md's algorithm table.
 //! - [`clock`]: a day-aligned base time and `ManualClock` helpers.
@@ -35,10 +37,12 @@ pub mod exec;
 pub mod identities;
 pub mod inspect;
 pub mod redis;
+pub mod suite;
 
-pub use case::{atomic_suite, run_case, run_case_sync, run_case_with, run_cases, Case, Step};
+pub use case::{run_case, run_case_sync, run_case_with, Case, Step};
 pub use cases::cases;
 pub use clock::{at, base_clock, BASE, BASE_US};
 pub use exec::block_on;
 pub use identities::{limits_stay_apart, LimitSpec};
 pub use inspect::inspect_suite;
+pub use suite::{atomic_suite, run_cases};

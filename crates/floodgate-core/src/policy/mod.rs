@@ -13,6 +13,7 @@
 //! - [`identity`]: `Request` and how it is built from attributes; the
 //!   identity string a rule's key gives it; key fingerprints.
 //! - [`plan`]: the checks a request needs, each with its failure mode.
+//! - [`pattern`]: `DescriptorMatch`, which descriptors a rule matches.
 //! - [`descriptor`]: descriptor rules (Envoy's rate limit service API):
 //!   matching the most specific rule, and their checks.
 //! - [`limiter`]: `Limiter`, deciding a plan on a store; `Held`, the
@@ -31,18 +32,20 @@ pub mod identity;
 pub mod jwt;
 pub mod limiter;
 pub mod model;
+pub mod pattern;
 pub mod plan;
 pub mod verdict;
 pub mod view;
 
 pub use crate::store::FailureMode;
-pub use descriptor::{Descriptor, DescriptorMatch, DescriptorPlan, EntryPattern, ValuePattern};
+pub use descriptor::{Descriptor, DescriptorPlan};
 pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Origin, Request};
 pub use limiter::{Held, Limiter, RuleLimit};
 pub use model::{
     check_name, Client, HeaderTrust, Identity, KeyDigest, KeyPart, Limit, Matcher, Override,
     Overrides, PathPattern, Policy, Rule, MAX_NAME_LEN,
 };
+pub use pattern::{DescriptorMatch, EntryPattern, ValuePattern};
 pub use plan::{Group, Plan};
 pub use verdict::{CheckError, DescriptorVerdict, LimitOutcome, Verdict};
 pub use view::{DecisionView, RetryView};

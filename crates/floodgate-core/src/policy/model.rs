@@ -249,7 +249,7 @@ pub struct Matcher {
     /// Methods, upper case (any when empty).
     pub methods: Vec<String>,
     /// Domain and descriptor entries: a descriptor rule.
-    pub descriptor: Option<super::descriptor::DescriptorMatch>,
+    pub descriptor: Option<super::pattern::DescriptorMatch>,
 }
 
 impl Matcher {
