@@ -12,6 +12,9 @@
 //!   settings, matching, and the allowed names.
 //! - [`identity`]: `Request` and how it is built from attributes; the
 //!   identity string a rule's key gives it; key fingerprints.
+//! - [`attributes`]: `Attributes`, a request as stated (the decision API,
+//!   `simulate`, the load generator's replay), `MAX_COST`, and
+//!   `Identity::request_from`, checking them and building the `Request`.
 //! - [`plan`]: the checks a request needs, each with its failure mode.
 //! - [`pattern`]: `DescriptorMatch`, which descriptors a rule matches.
 //! - [`descriptor`]: descriptor rules (Envoy's rate limit service API):
@@ -26,6 +29,7 @@
 //! The policy document (the YAML and JSON form) is the `floodgate-config`
 //! crate's.
 
+pub mod attributes;
 pub mod descriptor;
 pub mod identity;
 #[cfg(feature = "jwt")]
@@ -38,6 +42,7 @@ pub mod verdict;
 pub mod view;
 
 pub use crate::store::FailureMode;
+pub use attributes::{check_cost, AttributeError, Attributes, Headers, RequestError, MAX_COST};
 pub use descriptor::{Descriptor, DescriptorPlan};
 pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Origin, Request};
 pub use limiter::{Held, Limiter, RuleLimit};
