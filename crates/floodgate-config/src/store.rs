@@ -256,21 +256,46 @@ impl StoreDocument {
     }
 }
 
+/// A Redis URL of the wrong form.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Neither `redis://` nor `rediss://`.
+    #[error("`{0}` is not a Redis URL: write redis://host:port or rediss://host:port")]
+    Scheme(String),
+    /// No host.
+    #[error("`{0}`: no host")]
+    NoHost(String),
+    /// A port that is not 1 to 65535.
+    #[error("`{url}`: `{port}` is not a port")]
+    Port {
+        /// The URL.
+        url: String,
+        /// The port as written.
+        port: String,
+    },
+    /// A database that is not a number.
+    #[error("`{url}`: `{db}` is not a database number")]
+    Database {
+        /// The URL.
+        url: String,
+        /// The database as written.
+        db: String,
+    },
+}
+
 /// Checks a Redis URL's form: `redis://` or `rediss://`, then a host (with
 /// an optional `user:password@`, `:port` and `/db`).
-fn check_url(url: &str) -> Result<(), String> {
+fn check_url(url: &str) -> Result<(), UrlError> {
     let rest = url
         .strip_prefix("redis://")
         .or_else(|| url.strip_prefix("rediss://"))
-        .ok_or_else(|| {
-            format!("`{url}` is not a Redis URL: write redis://host:port or rediss://host:port")
-        })?;
+        .ok_or_else(|| UrlError::Scheme(url.to_string()))?;
     let authority = rest.split('/').next().unwrap_or_default();
     let host_port = authority.rsplit('@').next().unwrap_or_default();
     let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
-            .ok_or_else(|| format!("`{url}`: no host"))?;
+            .ok_or_else(|| UrlError::NoHost(url.to_string()))?;
         (h, after.strip_prefix(':'))
     } else {
         match host_port.rsplit_once(':') {
@@ -279,16 +304,22 @@ fn check_url(url: &str) -> Result<(), String> {
         }
     };
     if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(format!("`{url}`: no host"));
+        return Err(UrlError::NoHost(url.to_string()));
     }
     if let Some(p) = port {
         if p.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(format!("`{url}`: `{p}` is not a port"));
+            return Err(UrlError::Port {
+                url: url.to_string(),
+                port: p.to_string(),
+            });
         }
     }
     if let Some(db) = rest.split_once('/').map(|(_, d)| d) {
         if !db.is_empty() && db.parse::<u32>().is_err() {
-            return Err(format!("`{url}`: `{db}` is not a database number"));
+            return Err(UrlError::Database {
+                url: url.to_string(),
+                db: db.to_string(),
+            });
         }
     }
     Ok(())

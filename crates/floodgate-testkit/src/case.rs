@@ -13,6 +13,7 @@ use std::time::Duration;
 use floodgate_core::{Decision, LimitCheck, Quota, RetryAfter, Store, Timestamp};
 
 use crate::clock::at;
+use crate::failure::Failure;
 
 /// One request of a case and the decision it must get.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,19 +198,19 @@ impl Case {
 pub fn run_case_sync(
     case: &Case,
     mut decide: impl FnMut(&LimitCheck, Timestamp) -> Decision,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     for (i, step) in case.steps.iter().enumerate() {
         let check = case.limit_check(step.cost);
         let d = decide(&check, at(step.at_us));
         if let Some(m) = step.mismatch(&case.quota, &d) {
-            return Err(case.failure(i, step, &format!("{m} got {d:?}")));
+            return Err(case.failure(i, step, &format!("{m} got {d:?}")).into());
         }
     }
     Ok(())
 }
 
 /// Replays `case` against `store` in `namespace`.
-pub async fn run_case_with(store: &dyn Store, case: &Case, namespace: &str) -> Result<(), String> {
+pub async fn run_case_with(store: &dyn Store, case: &Case, namespace: &str) -> Result<(), Failure> {
     for (i, step) in case.steps.iter().enumerate() {
         let check = case.limit_check_in(namespace, step.cost);
         let out = store
@@ -217,16 +218,18 @@ pub async fn run_case_with(store: &dyn Store, case: &Case, namespace: &str) -> R
             .await
             .map_err(|e| case.failure(i, step, &format!(" store error: {e}")))?;
         let [d] = out.as_slice() else {
-            return Err(case.failure(i, step, &format!(" {} decisions for 1 check", out.len())));
+            return Err(case
+                .failure(i, step, &format!(" {} decisions for 1 check", out.len()))
+                .into());
         };
         if let Some(m) = step.mismatch(&case.quota, d) {
-            return Err(case.failure(i, step, &format!("{m} got {d:?}")));
+            return Err(case.failure(i, step, &format!("{m} got {d:?}")).into());
         }
     }
     Ok(())
 }
 
 /// Replays `case` against `store` in the `conformance` namespace.
-pub async fn run_case(store: &dyn Store, case: &Case) -> Result<(), String> {
+pub async fn run_case(store: &dyn Store, case: &Case) -> Result<(), Failure> {
     run_case_with(store, case, "conformance").await
 }

@@ -9,10 +9,11 @@ use floodgate_core::{Decision, LimitCheck, Quota, RetryAfter, Store};
 use crate::case::run_case_with;
 use crate::cases::cases;
 use crate::clock::at;
+use crate::failure::Failure;
 
 /// Replays every case of [`cases()`](crate::cases()) against `store` in
 /// `namespace`, and errs listing every case that failed.
-pub async fn run_cases(store: &dyn Store, namespace: &str) -> Result<(), String> {
+pub async fn run_cases(store: &dyn Store, namespace: &str) -> Result<(), Failure> {
     let mut failures = Vec::new();
     for case in cases() {
         if let Err(e) = run_case_with(store, &case, namespace).await {
@@ -22,7 +23,8 @@ pub async fn run_cases(store: &dyn Store, namespace: &str) -> Result<(), String>
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(failures.join("\n"))
+        let failures: Vec<String> = failures.into_iter().map(String::from).collect();
+        Err(failures.join("\n").into())
     }
 }
 
@@ -33,7 +35,7 @@ pub async fn run_cases(store: &dyn Store, namespace: &str) -> Result<(), String>
 /// - a limit that can never fit denies the whole request;
 /// - the same key twice in one request: the second check sees the first's
 ///   cost, so a bucket of 1 cannot admit a request that costs it 2.
-pub async fn atomic_suite(store: &dyn Store, namespace: &str) -> Result<(), String> {
+pub async fn atomic_suite(store: &dyn Store, namespace: &str) -> Result<(), Failure> {
     let check = |name: &str, quota: Quota, cost: u64| LimitCheck {
         limit_id: Arc::from(format!("{namespace}:atomic:{name}")),
         identity: Arc::from("atomic-client"),
@@ -52,14 +54,12 @@ pub async fn atomic_suite(store: &dyn Store, namespace: &str) -> Result<(), Stri
             .await
             .map_err(|e| format!("store error: {e}"))
     };
-    let expect = |what: &str, got: &[Decision], want: &[bool]| {
+    let expect = |what: &str, got: &[Decision], want: &[bool]| -> Result<(), Failure> {
         let allowed: Vec<bool> = got.iter().map(|d| d.allowed).collect();
         if allowed == want {
             Ok(())
         } else {
-            Err(format!(
-                "atomic: {what}: allowed {allowed:?}, want {want:?}: {got:?}"
-            ))
+            Err(format!("atomic: {what}: allowed {allowed:?}, want {want:?}: {got:?}").into())
         }
     };
 
@@ -74,7 +74,8 @@ pub async fn atomic_suite(store: &dyn Store, namespace: &str) -> Result<(), Stri
         return Err(format!(
             "atomic: the denied request consumed from the first limit: remaining {} (want 3)",
             d[0].remaining
-        ));
+        )
+        .into());
     }
 
     let c = check("c", bucket, 1);
@@ -82,14 +83,15 @@ pub async fn atomic_suite(store: &dyn Store, namespace: &str) -> Result<(), Stri
     let d = run(vec![c.clone(), huge]).await?;
     expect("a limit that never fits", &d, &[true, false])?;
     if d[1].retry_after != Some(RetryAfter::Never) {
-        return Err(format!("atomic: cost above capacity: {:?}", d[1]));
+        return Err(format!("atomic: cost above capacity: {:?}", d[1]).into());
     }
     let d = run(vec![c]).await?;
     if d[0].remaining != 4 {
         return Err(format!(
             "atomic: a request denied by a never-fitting limit consumed: remaining {} (want 4)",
             d[0].remaining
-        ));
+        )
+        .into());
     }
 
     let one = Quota::token_bucket(1, per_sec).expect("valid quota");
@@ -99,7 +101,7 @@ pub async fn atomic_suite(store: &dyn Store, namespace: &str) -> Result<(), Stri
     let d = run(vec![dup]).await?;
     expect("the same key after a denied double", &d, &[true])?;
     if d[0].remaining != 0 {
-        return Err(format!("atomic: the same key twice: {:?}", d[0]));
+        return Err(format!("atomic: the same key twice: {:?}", d[0]).into());
     }
     Ok(())
 }

@@ -47,8 +47,8 @@ pub use descriptor::{Descriptor, DescriptorPlan};
 pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Origin, Request};
 pub use limiter::{Held, Limiter, RuleLimit};
 pub use model::{
-    check_name, Client, HeaderTrust, Identity, KeyDigest, KeyPart, Limit, Matcher, Override,
-    Overrides, PathPattern, Policy, Rule, MAX_NAME_LEN,
+    check_name, Client, HeaderTrust, Identity, KeyDigest, KeyPart, Limit, Matcher, NameError,
+    Override, Overrides, PathError, PathPattern, Policy, Rule, MAX_NAME_LEN,
 };
 pub use pattern::{DescriptorMatch, EntryPattern, ValuePattern};
 pub use plan::{Group, Plan};

@@ -202,11 +202,32 @@ fn push_id_part(out: &mut String, part: &str) {
 /// The longest rule, limit or tier name.
 pub const MAX_NAME_LEN: usize = 64;
 
+/// A rule, limit or tier name outside the allowed set.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{name}` is not a valid name: use 1 to {MAX_NAME_LEN} of A-Z a-z 0-9 _ - . starting with a letter or digit"
+)]
+pub struct NameError {
+    /// The name as given.
+    pub name: String,
+}
+
+/// A path pattern that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// It does not start with `/`.
+    #[error("path `{0}` must start with /")]
+    NoSlash(String),
+    /// A `*` elsewhere than a final `/*`.
+    #[error("path `{0}`: `*` is only allowed at the end, as /*")]
+    Star(String),
+}
+
 /// Checks a rule, limit or tier name: 1 to [`MAX_NAME_LEN`] characters of
 /// `A-Z a-z 0-9 _ - .`, starting with a letter or a digit. Names travel in
 /// headers (`RateLimit-Policy`), metrics labels, logs, URLs of the admin
 /// API and store keys, where this set needs no quoting.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), NameError> {
     let ok_first = name
         .bytes()
         .next()
@@ -215,9 +236,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
     if name.len() > MAX_NAME_LEN || !ok_first || !ok_rest {
-        return Err(format!(
-            "`{name}` is not a valid name: use 1 to {MAX_NAME_LEN} of A-Z a-z 0-9 _ - . starting with a letter or digit"
-        ));
+        return Err(NameError {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -298,21 +319,21 @@ impl std::fmt::Display for KeyPart {
 
 impl PathPattern {
     /// Parses `/exact`, `/prefix/*` or `*`.
-    pub fn parse(p: &str) -> Result<PathPattern, String> {
+    pub fn parse(p: &str) -> Result<PathPattern, PathError> {
         if p == "*" || p == "/*" {
             return Ok(PathPattern::Any);
         }
         if !p.starts_with('/') {
-            return Err(format!("path `{p}` must start with /"));
+            return Err(PathError::NoSlash(p.to_string()));
         }
         if let Some(prefix) = p.strip_suffix("/*") {
             if prefix.contains('*') {
-                return Err(format!("path `{p}`: `*` is only allowed at the end, as /*"));
+                return Err(PathError::Star(p.to_string()));
             }
             return Ok(PathPattern::Prefix(prefix.to_string()));
         }
         if p.contains('*') {
-            return Err(format!("path `{p}`: `*` is only allowed at the end, as /*"));
+            return Err(PathError::Star(p.to_string()));
         }
         Ok(PathPattern::Exact(p.to_string()))
     }
