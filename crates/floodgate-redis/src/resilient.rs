@@ -28,7 +28,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use floodgate_core::store::BoxFuture;
+use floodgate_core::store::{BoxFuture, StoreWrapper};
 use floodgate_core::{
     Decision, FailureMode, LeaseOp, LeaseStatus, LimitCheck, MemoryStore, MonotonicClock, Store,
     StoreError, SystemMonotonic, Timestamp,
@@ -146,7 +146,13 @@ impl<S: Store> ResilientStore<S> {
     }
 }
 
-impl<S: Store> Store for ResilientStore<S> {
+impl<S: Store> StoreWrapper for ResilientStore<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     fn check<'a>(
         &'a self,
         checks: &'a [LimitCheck],
@@ -176,25 +182,10 @@ impl<S: Store> Store for ResilientStore<S> {
         })
     }
 
-    /// Straight to the inner store: an inspection is an admin question,
-    /// so its error goes back to the caller (no policy, no breaker).
-    fn inspect<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
-        self.inner.inspect(checks, now)
-    }
-
-    /// Straight to the inner store, as [`Store::inspect`]; the local
-    /// store's counts (kept while the inner store was away) stay.
-    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
-        self.inner.reset(checks)
-    }
-
-    fn active_keys(&self) -> Option<u64> {
-        self.inner.active_keys()
-    }
+    // `inspect`, `reset` and `active_keys` go straight to the inner store:
+    // an inspection is an admin question, so its error goes back to the
+    // caller (no policy, no breaker); a reset leaves the local store's
+    // counts (kept while the inner store was away).
 
     /// On the inner store, and on the local store, which holds the slots
     /// taken while the inner store was away (a lease it never saw is

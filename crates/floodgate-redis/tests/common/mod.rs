@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floodgate_core::store::BoxFuture;
+use floodgate_core::store::{BoxFuture, StoreWrapper};
 use floodgate_core::{Decision, LimitCheck, Quota, Store, StoreError, Timestamp};
 use floodgate_redis::{RedisConfig, RedisStore, Scripting, TimeSource};
 
@@ -89,7 +89,13 @@ impl<S> Counting<S> {
     }
 }
 
-impl<S: Store> Store for Counting<S> {
+impl<S: Store> StoreWrapper for Counting<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     fn check<'a>(
         &'a self,
         checks: &'a [LimitCheck],
