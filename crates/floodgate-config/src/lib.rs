@@ -21,6 +21,7 @@
 //!   proxying: bounds and message limits).
 //! - [`server`]: `ServerDocument`, the server's sections, and their ranges.
 //! - [`store`]: `StoreDocument`, the `store:` section.
+//! - [`url`]: `UrlError`, the form of a Redis URL.
 //! - [`file`]: `ConfigFile`, both read from one file.
 //! - [`error`]: `ConfigError` and `Source` (locating errors).
 //! - [`depth`]: a linear pre-scan refusing deeply nested documents.
@@ -67,6 +68,7 @@ pub mod share;
 pub mod store;
 pub mod unique;
 pub mod units;
+pub mod url;
 pub mod validate;
 pub mod websocket;
 

@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use floodgate_core::store::{BreakerConfig, FailureSettings};
 use floodgate_core::{FailureMode, MemoryStoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Source};
 use crate::locate::Seg;
 use crate::units::{check_wait, DurationField};
+use crate::url::check_url;
 
 /// The store kinds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -120,6 +122,30 @@ pub struct StoreDocument {
     /// Calls a connection has out before further requests are gathered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gather_in_flight: Option<u64>,
+}
+
+/// `store.breaker:` with the defaults for what it leaves out.
+impl From<BreakerDocument> for BreakerConfig {
+    fn from(b: BreakerDocument) -> BreakerConfig {
+        let default = BreakerConfig::default();
+        BreakerConfig {
+            failures: b.failures.unwrap_or(default.failures),
+            cooldown: b.cooldown.map_or(default.cooldown, |d| d.0),
+        }
+    }
+}
+
+/// `on_failure`, `local_divisor` and `breaker` with the defaults for what
+/// the section leaves out.
+impl From<&StoreDocument> for FailureSettings {
+    fn from(s: &StoreDocument) -> FailureSettings {
+        let default = FailureSettings::default();
+        FailureSettings {
+            on_failure: s.on_failure.unwrap_or(default.on_failure),
+            local_divisor: s.local_divisor.unwrap_or(default.local_divisor),
+            breaker: s.breaker.unwrap_or_default().into(),
+        }
+    }
 }
 
 /// The most keys a memory store may be asked to hold.
@@ -256,99 +282,34 @@ impl StoreDocument {
     }
 }
 
-/// A Redis URL of the wrong form.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum UrlError {
-    /// Neither `redis://` nor `rediss://`.
-    #[error("`{0}` is not a Redis URL: write redis://host:port or rediss://host:port")]
-    Scheme(String),
-    /// No host.
-    #[error("`{0}`: no host")]
-    NoHost(String),
-    /// A port that is not 1 to 65535.
-    #[error("`{url}`: `{port}` is not a port")]
-    Port {
-        /// The URL.
-        url: String,
-        /// The port as written.
-        port: String,
-    },
-    /// A database that is not a number.
-    #[error("`{url}`: `{db}` is not a database number")]
-    Database {
-        /// The URL.
-        url: String,
-        /// The database as written.
-        db: String,
-    },
-}
-
-/// Checks a Redis URL's form: `redis://` or `rediss://`, then a host (with
-/// an optional `user:password@`, `:port` and `/db`).
-fn check_url(url: &str) -> Result<(), UrlError> {
-    let rest = url
-        .strip_prefix("redis://")
-        .or_else(|| url.strip_prefix("rediss://"))
-        .ok_or_else(|| UrlError::Scheme(url.to_string()))?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| UrlError::NoHost(url.to_string()))?;
-        (h, after.strip_prefix(':'))
-    } else {
-        match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        }
-    };
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(UrlError::NoHost(url.to_string()));
-    }
-    if let Some(p) = port {
-        if p.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(UrlError::Port {
-                url: url.to_string(),
-                port: p.to_string(),
-            });
-        }
-    }
-    if let Some(db) = rest.split_once('/').map(|(_, d)| d) {
-        if !db.is_empty() && db.parse::<u32>().is_err() {
-            return Err(UrlError::Database {
-                url: url.to_string(),
-                db: db.to_string(),
-            });
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod url_tests {
-    use super::check_url;
+mod failure_tests {
+    use super::*;
 
     #[test]
-    fn redis_urls() {
-        for ok in [
-            "redis://127.0.0.1:6379",
-            "redis://h",
-            "rediss://user:pw@h:6380/2",
-            "redis://[::1]:6379",
-            "redis://[::1]",
-        ] {
-            assert!(check_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "not a url",
-            "http://a:1",
-            "redis://",
-            "redis://h:x",
-            "redis://h:0",
-            "redis://h/db",
-        ] {
-            assert!(check_url(bad).is_err(), "{bad}");
-        }
+    fn failure_settings_take_the_defaults_for_what_is_left_out() {
+        let doc = StoreDocument::default();
+        assert_eq!(FailureSettings::from(&doc), FailureSettings::default());
+        let doc = StoreDocument {
+            on_failure: Some(FailureMode::FailClosed),
+            local_divisor: Some(3),
+            breaker: Some(BreakerDocument {
+                failures: None,
+                cooldown: Some(DurationField(Duration::from_secs(9))),
+            }),
+            ..StoreDocument::default()
+        };
+        let s = FailureSettings::from(&doc);
+        assert_eq!(
+            (s.on_failure, s.local_divisor),
+            (FailureMode::FailClosed, 3)
+        );
+        assert_eq!(
+            s.breaker,
+            BreakerConfig {
+                failures: BreakerConfig::DEFAULT_FAILURES,
+                cooldown: Duration::from_secs(9),
+            }
+        );
     }
 }

@@ -49,7 +49,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = RedisConfig::standalone("redis://127.0.0.1:6379");
 //! let redis = RedisStore::connect(&config).await?;
-//! let store = ResilientStore::new(redis, FailurePolicy::from_config(&config));
+//! let store = ResilientStore::new(redis, FailurePolicy::from(&config));
 //! let check = LimitCheck::new(
 //!     "api/second/0".into(),
 //!     "client-1".into(),
@@ -79,7 +79,9 @@ mod script;
 pub mod store;
 
 pub use breaker::BreakerState;
-pub use config::{BreakerConfig, ConfigError, RedisConfig, RedisKind, Scripting, TimeSource};
+pub use config::{
+    BreakerConfig, ConfigError, FailureSettings, RedisConfig, RedisKind, Scripting, TimeSource,
+};
 pub use fleet::{FleetMember, FleetRead, Published, RedisFleet};
 pub use lazy::LazyRedisStore;
 pub use placement::Placement;

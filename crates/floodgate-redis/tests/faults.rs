@@ -13,7 +13,8 @@ use std::time::Duration;
 use common::*;
 use floodgate_core::{FailureMode, LimitCheck, ManualClock, Quota, RetryAfter, Store, Timestamp};
 use floodgate_redis::{
-    BreakerConfig, BreakerState, FailurePolicy, RedisConfig, RedisStore, ResilientStore, TimeSource,
+    BreakerConfig, BreakerState, FailurePolicy, FailureSettings, RedisConfig, RedisStore,
+    ResilientStore, TimeSource,
 };
 
 const COOLDOWN: Duration = Duration::from_secs(1);
@@ -25,10 +26,13 @@ fn config(server: &RedisServer, mode: FailureMode) -> RedisConfig {
         time: TimeSource::Caller,
         timeout: Duration::from_millis(50),
         connect_timeout: Duration::from_millis(200),
-        on_failure: mode,
-        breaker: BreakerConfig {
-            failures: 3,
-            cooldown: COOLDOWN,
+        failure: FailureSettings {
+            on_failure: mode,
+            breaker: BreakerConfig {
+                failures: 3,
+                cooldown: COOLDOWN,
+            },
+            ..FailureSettings::default()
         },
         ..RedisConfig::standalone(server.url())
     }
@@ -41,7 +45,7 @@ async fn resilient_with(config: &RedisConfig) -> (Resilient, ManualClock) {
     let clock = ManualClock::new(Timestamp::from_micros(1_000_000));
     let store = ResilientStore::with_clock(
         Counting::new(redis),
-        FailurePolicy::from_config(config),
+        FailurePolicy::from(config),
         Arc::new(clock.clone()),
     );
     (store, clock)
@@ -137,7 +141,7 @@ async fn killed_redis_falls_back_to_local_limits() {
 async fn local_mode_divides_limits_by_the_replica_count() {
     let mut server = RedisServer::start();
     let mut c = config(&server, FailureMode::Local);
-    c.local_divisor = 4;
+    c.failure.local_divisor = 4;
     let (store, _clock) = resilient_with(&c).await;
     server.kill();
     let q = Quota::fixed_window(8, Duration::from_secs(3_600)).unwrap();
@@ -154,7 +158,7 @@ async fn local_mode_divides_limits_by_the_replica_count() {
 async fn each_check_of_a_request_follows_its_own_failure_mode() {
     let mut server = RedisServer::start();
     let mut c = config(&server, FailureMode::FailOpen);
-    c.local_divisor = 2;
+    c.failure.local_divisor = 2;
     let (store, _clock) = resilient_with(&c).await;
     server.kill();
     let hourly = |n| Quota::fixed_window(n, Duration::from_secs(3_600)).unwrap();
@@ -222,7 +226,10 @@ async fn each_check_of_a_request_follows_its_own_failure_mode() {
     );
 
     // A stricter default changes only the checks without a mode.
-    store.reconfigure(FailureMode::FailClosed, 2, c.breaker);
+    store.reconfigure(FailureSettings {
+        on_failure: FailureMode::FailClosed,
+        ..c.failure
+    });
     let d = store
         .check(std::slice::from_ref(&default), NOW)
         .await
@@ -271,7 +278,7 @@ async fn frozen_redis_times_out_and_recovers() {
     let server = RedisServer::start();
     let mut c = config(&server, FailureMode::FailOpen);
     // Every call goes to Redis: the breaker never opens here.
-    c.breaker.failures = u32::MAX;
+    c.failure.breaker.failures = u32::MAX;
     let (store, _clock) = resilient_with(&c).await;
     let store = Arc::new(store);
     assert_eq!(calls(&*store, "g", 2).await, 1);

@@ -1,6 +1,7 @@
 //! Stores keep the state of every key and decide all limits of one request
 //! together: when one denies, none consumes.
 
+mod failure;
 mod lease;
 pub mod memory;
 mod wrapper;
@@ -13,6 +14,7 @@ use crate::decision::Decision;
 use crate::quota::Quota;
 use crate::time::Timestamp;
 
+pub use failure::{BreakerConfig, FailureSettings};
 pub use lease::{BadLeaseId, LeaseId, LeaseOp, LeaseStatus};
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use wrapper::StoreWrapper;
