@@ -8,7 +8,7 @@ Usage:
 Each source file is a node. A file has an edge to the file of every module
 it names: `use crate::...`, `use super::...`, `use self::...` (brace
 groups included, `use crate::{a::{b, c}, d}`), a `use child::...` of a
-module it declares, and `crate::a::b` or `super::x` paths in code. A path
+module it declares, and `crate::a::b`, `super::x` or `child::x` paths in code. A path
 `a::b::C` names the deepest existing file among `a/b.rs`, `a/b/mod.rs`,
 `a.rs`, `a/mod.rs` (the crate root, `lib.rs` or `main.rs`, last).
 
@@ -182,7 +182,14 @@ class Crate:
                     if public and target[: len(module)] == module and len(target) > len(module):
                         continue  # a parent re-exporting its own descendants
                     refs.append((target, "use " + "::".join(path)))
-            for m in CODE_PATH.finditer(USE.sub(" ", text)):
+            code = USE.sub(" ", text)
+            found = list(CODE_PATH.finditer(code))
+            if children:
+                child = re.compile(
+                    r"(?<![\w$:.])((?:%s)(?:\s*::\s*\w+)+)" % "|".join(sorted(children))
+                )
+                found += list(child.finditer(code))
+            for m in found:
                 path = [s.strip() for s in m.group(1).split("::")]
                 target = self.resolve(module, path, children)
                 if target is not None:

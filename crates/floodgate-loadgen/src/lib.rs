@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod error;
 pub mod expect;
 pub mod grpc;
 pub mod keys;
@@ -43,16 +44,7 @@ pub mod scenario;
 pub mod schedule;
 pub mod upstream;
 
-/// What can go wrong before a run starts.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A bad scenario or option.
-    #[error("scenario: {0}")]
-    Scenario(String),
-    /// A bad policy file.
-    #[error("policy: {0}")]
-    Policy(String),
-}
+pub use error::Error;
 
 /// Runs `scenario` and reports; with `policy`, replays it for the
 /// accuracy figure.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::Pick;
 use crate::schedule::{Arrivals, Peak, RateProfile};
-use crate::Error;
+use crate::error::Error;
 
 /// The presets: name, YAML.
 pub const PRESETS: &[(&str, &str)] = &[
