@@ -9,7 +9,9 @@
 //! # Layout
 //!
 //! - [`model`]: `Policy`, `Rule`, `Limit` (with its id), `Identity`
-//!   settings, matching, and the allowed names.
+//!   settings and matching.
+//! - [`names`]: `check_name`, the set rule, limit and tier names are
+//!   written in.
 //! - [`identity`]: `Request` and how it is built from attributes; the
 //!   identity string a rule's key gives it; key fingerprints.
 //! - [`attributes`]: `Attributes`, a request as stated (the decision API,
@@ -36,6 +38,7 @@ pub mod identity;
 pub mod jwt;
 pub mod limiter;
 pub mod model;
+pub mod names;
 pub mod pattern;
 pub mod plan;
 pub mod verdict;

@@ -1,11 +1,12 @@
 //! The validated policy: tiers, clients, identity settings, rules and
-//! their limits, and the names they go by.
+//! their limits (names are checked in `names`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+pub use super::names::{check_name, NameError, MAX_NAME_LEN};
 use crate::quota::Quota;
 use crate::store::FailureMode;
 
@@ -199,19 +200,6 @@ fn push_id_part(out: &mut String, part: &str) {
     }
 }
 
-/// The longest rule, limit or tier name.
-pub const MAX_NAME_LEN: usize = 64;
-
-/// A rule, limit or tier name outside the allowed set.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{name}` is not a valid name: use 1 to {MAX_NAME_LEN} of A-Z a-z 0-9 _ - . starting with a letter or digit"
-)]
-pub struct NameError {
-    /// The name as given.
-    pub name: String,
-}
-
 /// A path pattern that does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -221,26 +209,6 @@ pub enum PathError {
     /// A `*` elsewhere than a final `/*`.
     #[error("path `{0}`: `*` is only allowed at the end, as /*")]
     Star(String),
-}
-
-/// Checks a rule, limit or tier name: 1 to [`MAX_NAME_LEN`] characters of
-/// `A-Z a-z 0-9 _ - .`, starting with a letter or a digit. Names travel in
-/// headers (`RateLimit-Policy`), metrics labels, logs, URLs of the admin
-/// API and store keys, where this set needs no quoting.
-pub fn check_name(name: &str) -> Result<(), NameError> {
-    let ok_first = name
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric());
-    let ok_rest = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-    if name.len() > MAX_NAME_LEN || !ok_first || !ok_rest {
-        return Err(NameError {
-            name: name.to_string(),
-        });
-    }
-    Ok(())
 }
 
 /// One part of a rule's key.
@@ -372,32 +340,6 @@ mod tests {
         assert!(o.starts_with("api!/daily/"), "{o}");
         assert_ne!(o, id("api!", None, "daily"));
         assert_ne!(o, id("api", Some(""), "daily"));
-    }
-
-    #[test]
-    fn names() {
-        for ok in [
-            "api",
-            "per-ip",
-            "login_v2",
-            "a.b",
-            "9",
-            &"x".repeat(MAX_NAME_LEN),
-        ] {
-            assert!(check_name(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "-a",
-            ".a",
-            "a/b",
-            "a@b",
-            "a b",
-            "é",
-            &"x".repeat(MAX_NAME_LEN + 1),
-        ] {
-            assert!(check_name(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]
