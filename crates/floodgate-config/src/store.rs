@@ -176,15 +176,23 @@ impl StoreDocument {
 
     /// Checks which fields apply to `kind`, and every range.
     pub fn check(&self, src: &Source) -> Result<(), ConfigError> {
-        let at = |f: &str| vec![Seg::from("store"), Seg::from(f)];
-        let range = |f: &str, v: Option<u64>, lo: u64, hi: u64| match v {
-            Some(v) if v < lo || v > hi => {
-                Err(src.error(&at(f), format!("must be between {lo} and {hi}")))
+        range(src, "max_keys", self.max_keys, 1, MAX_KEYS)?;
+        range(src, "shards", self.shards, 1, MAX_SHARDS)?;
+        match self.kind {
+            StoreKind::Memory => self.check_no_redis_fields(src),
+            StoreKind::Redis => {
+                self.check_standalone(src)?;
+                self.check_redis_ranges(src)
             }
-            _ => Ok(()),
-        };
-        range("max_keys", self.max_keys, 1, MAX_KEYS)?;
-        range("shards", self.shards, 1, MAX_SHARDS)?;
+            StoreKind::RedisCluster => {
+                self.check_cluster(src)?;
+                self.check_redis_ranges(src)
+            }
+        }
+    }
+
+    /// `kind: memory` sets no Redis field.
+    fn check_no_redis_fields(&self, src: &Source) -> Result<(), ConfigError> {
         let redis_fields = [
             ("url", self.url.is_some()),
             ("nodes", self.nodes.is_some()),
@@ -201,52 +209,55 @@ impl StoreDocument {
             ("gather_max", self.gather_max.is_some()),
             ("gather_in_flight", self.gather_in_flight.is_some()),
         ];
-        match self.kind {
-            StoreKind::Memory => {
-                if let Some((f, _)) = redis_fields.iter().find(|(_, given)| *given) {
-                    let kinds = match *f {
-                        "url" => "redis",
-                        "nodes" => "redis_cluster",
-                        _ => "redis or redis_cluster",
-                    };
-                    return Err(
-                        src.error(&at(f), format!("`{f}` applies to kind {kinds}, not memory"))
-                    );
-                }
-                return Ok(());
-            }
-            StoreKind::Redis => {
-                if self.nodes.is_some() {
-                    return Err(src.error(
-                        &at("nodes"),
-                        "`nodes` is for kind: redis_cluster; use `url`",
-                    ));
-                }
-                let Some(url) = &self.url else {
-                    return Err(src.error(&at("kind"), "kind: redis needs a `url`"));
-                };
-                check_url(url).map_err(|m| src.error(&at("url"), m))?;
-            }
-            StoreKind::RedisCluster => {
-                if self.url.is_some() {
-                    return Err(src.error(&at("url"), "`url` is for kind: redis; use `nodes`"));
-                }
-                let nodes = self.nodes.as_deref().unwrap_or_default();
-                if nodes.is_empty() {
-                    return Err(src.error(&at("kind"), "kind: redis_cluster needs `nodes`"));
-                }
-                for (i, n) in nodes.iter().enumerate() {
-                    let here = vec![Seg::from("store"), Seg::from("nodes"), Seg::from(i)];
-                    check_url(n).map_err(|m| src.error(&here, m))?;
-                }
-                if self.connections.is_some() {
-                    return Err(src.error(
-                        &at("connections"),
-                        "applies to kind redis (a cluster client manages its connections)",
-                    ));
-                }
-            }
+        if let Some((f, _)) = redis_fields.iter().find(|(_, given)| *given) {
+            let kinds = match *f {
+                "url" => "redis",
+                "nodes" => "redis_cluster",
+                _ => "redis or redis_cluster",
+            };
+            return Err(src.error(&at(f), format!("`{f}` applies to kind {kinds}, not memory")));
         }
+        Ok(())
+    }
+
+    /// `kind: redis`: a `url`, no `nodes`.
+    fn check_standalone(&self, src: &Source) -> Result<(), ConfigError> {
+        if self.nodes.is_some() {
+            return Err(src.error(
+                &at("nodes"),
+                "`nodes` is for kind: redis_cluster; use `url`",
+            ));
+        }
+        let Some(url) = &self.url else {
+            return Err(src.error(&at("kind"), "kind: redis needs a `url`"));
+        };
+        check_url(url).map_err(|m| src.error(&at("url"), m))
+    }
+
+    /// `kind: redis_cluster`: `nodes`, no `url`, no `connections`.
+    fn check_cluster(&self, src: &Source) -> Result<(), ConfigError> {
+        if self.url.is_some() {
+            return Err(src.error(&at("url"), "`url` is for kind: redis; use `nodes`"));
+        }
+        let nodes = self.nodes.as_deref().unwrap_or_default();
+        if nodes.is_empty() {
+            return Err(src.error(&at("kind"), "kind: redis_cluster needs `nodes`"));
+        }
+        for (i, n) in nodes.iter().enumerate() {
+            let here = vec![Seg::from("store"), Seg::from("nodes"), Seg::from(i)];
+            check_url(n).map_err(|m| src.error(&here, m))?;
+        }
+        if self.connections.is_some() {
+            return Err(src.error(
+                &at("connections"),
+                "applies to kind redis (a cluster client manages its connections)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The ranges of the Redis fields.
+    fn check_redis_ranges(&self, src: &Source) -> Result<(), ConfigError> {
         if let Some(p) = &self.key_prefix {
             if p.contains(['{', '}']) || p.len() > 64 {
                 return Err(src.error(
@@ -262,10 +273,16 @@ impl StoreDocument {
             self.connect_timeout,
             MAX_REDIS_WAIT,
         )?;
-        range("connections", self.connections, 1, MAX_CONNECTIONS)?;
-        range("local_divisor", self.local_divisor, 1, MAX_COUNT)?;
-        range("gather_max", self.gather_max, 1, MAX_GATHER)?;
-        range("gather_in_flight", self.gather_in_flight, 1, MAX_GATHER)?;
+        range(src, "connections", self.connections, 1, MAX_CONNECTIONS)?;
+        range(src, "local_divisor", self.local_divisor, 1, MAX_COUNT)?;
+        range(src, "gather_max", self.gather_max, 1, MAX_GATHER)?;
+        range(
+            src,
+            "gather_in_flight",
+            self.gather_in_flight,
+            1,
+            MAX_GATHER,
+        )?;
         if let Some(b) = &self.breaker {
             let bat = |f: &str| vec![Seg::from("store"), Seg::from("breaker"), Seg::from(f)];
             if let Some(n) = b.failures {
@@ -279,6 +296,21 @@ impl StoreDocument {
             check_wait(src, &bat("cooldown"), b.cooldown, MAX_COOLDOWN)?;
         }
         Ok(())
+    }
+}
+
+/// The path of `store.<f>`.
+fn at(f: &str) -> Vec<Seg> {
+    vec![Seg::from("store"), Seg::from(f)]
+}
+
+/// Checks `store.<f>`, when given, lies in `[lo, hi]`.
+fn range(src: &Source, f: &str, v: Option<u64>, lo: u64, hi: u64) -> Result<(), ConfigError> {
+    match v {
+        Some(v) if v < lo || v > hi => {
+            Err(src.error(&at(f), format!("must be between {lo} and {hi}")))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -230,34 +230,8 @@ fn rule(
         Some(p) => PathPattern::parse(p)
             .map_err(|m| src.error(&join(&at, &["match".into(), "path".into()]), m))?,
     };
-    let mut methods = Vec::new();
-    for (j, m) in r.matcher.methods.iter().enumerate() {
-        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(src.error(
-                &join(&at, &["match".into(), "methods".into(), j.into()]),
-                format!("`{m}` is not an HTTP method"),
-            ));
-        }
-        methods.push(m.to_ascii_uppercase());
-    }
-    let key = match &r.key {
-        None if descriptor.is_some() => vec![KeyPart::Descriptor],
-        None => vec![KeyPart::Ip],
-        Some(KeyDocument::One(s)) => vec![key_part(src, &join(&at, &["key".into()]), s)?],
-        Some(KeyDocument::Many(list)) => {
-            if list.is_empty() {
-                return Err(src.error(&join(&at, &["key".into()]), "an empty key list"));
-            }
-            let mut parts = Vec::new();
-            for (j, s) in list.iter().enumerate() {
-                let p = key_part(src, &join(&at, &["key".into(), j.into()]), s)?;
-                if !parts.contains(&p) {
-                    parts.push(p);
-                }
-            }
-            parts
-        }
-    };
+    let methods = methods(src, &at, r)?;
+    let key = rule_key(src, &at, r, descriptor.is_some())?;
     check_key(src, &at, descriptor.is_some(), &key)?;
     let replaces = descriptor_extras(src, &at, descriptor.is_some(), r)?;
     if r.limits.is_empty() && r.tiers.is_empty() && !r.unlimited {
@@ -296,6 +270,49 @@ fn rule(
         shadow: r.shadow,
         on_store_failure: r.on_store_failure,
         replaces,
+    })
+}
+
+/// A rule's methods, upper-cased.
+fn methods(src: &Source, at: &[Seg], r: &RuleDocument) -> Result<Vec<String>, ConfigError> {
+    let mut methods = Vec::new();
+    for (j, m) in r.matcher.methods.iter().enumerate() {
+        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(src.error(
+                &join(at, &["match".into(), "methods".into(), j.into()]),
+                format!("`{m}` is not an HTTP method"),
+            ));
+        }
+        methods.push(m.to_ascii_uppercase());
+    }
+    Ok(methods)
+}
+
+/// A rule's key: as written, else the descriptor's entries for a
+/// descriptor rule, else the IP.
+fn rule_key(
+    src: &Source,
+    at: &[Seg],
+    r: &RuleDocument,
+    descriptor: bool,
+) -> Result<Vec<KeyPart>, ConfigError> {
+    Ok(match &r.key {
+        None if descriptor => vec![KeyPart::Descriptor],
+        None => vec![KeyPart::Ip],
+        Some(KeyDocument::One(s)) => vec![key_part(src, &join(at, &["key".into()]), s)?],
+        Some(KeyDocument::Many(list)) => {
+            if list.is_empty() {
+                return Err(src.error(&join(at, &["key".into()]), "an empty key list"));
+            }
+            let mut parts = Vec::new();
+            for (j, s) in list.iter().enumerate() {
+                let p = key_part(src, &join(at, &["key".into(), j.into()]), s)?;
+                if !parts.contains(&p) {
+                    parts.push(p);
+                }
+            }
+            parts
+        }
     })
 }
 
