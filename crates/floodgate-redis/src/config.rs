@@ -269,91 +269,33 @@ mod tests {
         assert!(error_of(&c).contains("use `nodes`"));
     }
 
-    #[test]
-    fn out_of_range_settings_are_errors() {
-        let ok = RedisConfig::standalone("redis://x");
-        let cases: [(RedisConfig, &str); 10] = [
+    /// Configs with one setting out of range, and the setting.
+    fn out_of_range() -> [(RedisConfig, &'static str); 10] {
+        let with = |set: fn(&mut RedisConfig)| {
+            let mut c = RedisConfig::standalone("redis://x");
+            set(&mut c);
+            c
+        };
+        [
+            (with(|c| c.gather_max = 0), "gather_max"),
+            (with(|c| c.gather_max = 1_025), "gather_max"),
+            (with(|c| c.gather_in_flight = 0), "gather_in_flight"),
+            (with(|c| c.gather_in_flight = 1_025), "gather_in_flight"),
+            (with(|c| c.key_prefix = "a{b".into()), "braces"),
             (
-                RedisConfig {
-                    gather_max: 0,
-                    ..ok.clone()
-                },
-                "gather_max",
-            ),
-            (
-                RedisConfig {
-                    gather_max: 1_025,
-                    ..ok.clone()
-                },
-                "gather_max",
-            ),
-            (
-                RedisConfig {
-                    gather_in_flight: 0,
-                    ..ok.clone()
-                },
-                "gather_in_flight",
-            ),
-            (
-                RedisConfig {
-                    gather_in_flight: 1_025,
-                    ..ok.clone()
-                },
-                "gather_in_flight",
-            ),
-            (
-                RedisConfig {
-                    key_prefix: "a{b".into(),
-                    ..ok.clone()
-                },
-                "braces",
-            ),
-            (
-                RedisConfig {
-                    timeout: Duration::ZERO,
-                    ..ok.clone()
-                },
+                with(|c| c.timeout = Duration::ZERO),
                 "timeout must be above 0",
             ),
-            (
-                RedisConfig {
-                    connections: 0,
-                    ..ok.clone()
-                },
-                "connections",
-            ),
-            (
-                RedisConfig {
-                    connections: 65,
-                    ..ok.clone()
-                },
-                "connections",
-            ),
-            (
-                RedisConfig {
-                    failure: FailureSettings {
-                        local_divisor: 0,
-                        ..FailureSettings::default()
-                    },
-                    ..ok.clone()
-                },
-                "local_divisor",
-            ),
-            (
-                RedisConfig {
-                    failure: FailureSettings {
-                        breaker: BreakerConfig {
-                            failures: 0,
-                            ..BreakerConfig::default()
-                        },
-                        ..FailureSettings::default()
-                    },
-                    ..ok.clone()
-                },
-                "breaker.failures",
-            ),
-        ];
-        for (c, expected) in cases {
+            (with(|c| c.connections = 0), "connections"),
+            (with(|c| c.connections = 65), "connections"),
+            (with(|c| c.failure.local_divisor = 0), "local_divisor"),
+            (with(|c| c.failure.breaker.failures = 0), "breaker.failures"),
+        ]
+    }
+
+    #[test]
+    fn out_of_range_settings_are_errors() {
+        for (c, expected) in out_of_range() {
             let e = error_of(&c);
             assert!(e.starts_with("redis store config: "), "{e}");
             assert!(e.contains(expected), "{expected}: {e}");
