@@ -10,7 +10,9 @@
 //!   `human_micros`.
 //! - [`algorithm`]: the six algorithms as pure state transitions.
 //! - [`decision`]: `Decision`, `RetryAfter`.
-//! - [`store`]: the `Store` trait and the sharded, bounded `MemoryStore`.
+//! - [`store`]: the `Store` trait, `StoreWrapper` (a store around a store
+//!   writes only what it changes), `FailureSettings`, and the sharded,
+//!   bounded `MemoryStore`.
 //! - [`policy`]: rules, keys, tiers, the YAML policy config and `Limiter`.
 //!
 //! # Features

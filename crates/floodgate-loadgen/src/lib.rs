@@ -18,6 +18,7 @@
 //! - [`expect`]: the policy replay (expected verdicts).
 //! - [`report`]: percentiles, counts, accuracy; text and JSON.
 //! - [`upstream`]: a tiny upstream for benchmarks.
+//! - `error`: [`Error`], what can go wrong before a run starts.
 //!
 //! # Example
 //!

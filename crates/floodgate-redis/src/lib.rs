@@ -13,10 +13,11 @@
 //!   `policy_commit.lua`, the policy store's commit, on its own.
 //! - [`config`]: [`RedisConfig`], the store's settings (plain values with
 //!   their defaults and [`RedisConfig::validate`]; reading them from the
-//!   config file is the config crate's job).
+//!   config file is the config crate's job; the failure settings are
+//!   core's [`FailureSettings`], which the config crate builds with `From`).
 //! - [`store`]: [`RedisStore`], the `Store` on Redis (keys, slots, timeout,
-//!   cross-slot refunds, inspection and reset); its connections and error
-//!   mapping are in `conn.rs`.
+//!   cross-slot refunds, inspection and reset, as script calls in
+//!   `store/ops.rs`); its connections and error mapping are in `conn.rs`.
 //! - [`lazy`]: [`LazyRedisStore`], a `RedisStore` that connects in the
 //!   background, so a replica starts while Redis is unreachable.
 //! - [`resilient`]: [`ResilientStore`], fail open / closed / local around
