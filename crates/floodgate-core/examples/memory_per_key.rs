@@ -131,14 +131,7 @@ fn floodgate_rows(keys: &[Arc<str>]) {
         let limit_id: Arc<str> = Arc::from(format!("limit:{}", quota.algorithm_name()));
         let checks: Vec<LimitCheck> = keys
             .iter()
-            .map(|k| LimitCheck {
-                limit_id: limit_id.clone(),
-                identity: k.clone(),
-                quota,
-                cost: 1,
-                on_failure: None,
-                lease: None,
-            })
+            .map(|k| LimitCheck::new(limit_id.clone(), k.clone(), quota, 1))
             .collect();
         let mut store = None;
         let (bytes, peak) = measure(|| {

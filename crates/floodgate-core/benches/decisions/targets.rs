@@ -101,14 +101,7 @@ pub(crate) fn floodgate(quota: Quota, keys: &[Arc<str>]) -> Floodgate {
     let limit_id: Arc<str> = Arc::from(format!("bench:{}", quota.algorithm_name()));
     let checks: Vec<LimitCheck> = keys
         .iter()
-        .map(|k| LimitCheck {
-            limit_id: limit_id.clone(),
-            identity: k.clone(),
-            quota,
-            cost: 1,
-            on_failure: None,
-            lease: None,
-        })
+        .map(|k| LimitCheck::new(limit_id.clone(), k.clone(), quota, 1))
         .collect();
     let t = Floodgate {
         store,
