@@ -22,7 +22,7 @@
 //! - [`server`]: `ServerDocument`, the server's sections, and their ranges.
 //! - [`store`]: `StoreDocument`, the `store:` section.
 //! - [`url`]: `UrlError`, the form of a Redis URL.
-//! - [`file`]: `ConfigFile`, both read from one file.
+//! - [`file`](mod@file): `ConfigFile`, both read from one file.
 //! - [`error`]: `ConfigError` and `Source` (locating errors).
 //! - [`depth`]: a linear pre-scan refusing deeply nested documents.
 //! - [`locate`]: finds a node of a YAML (or JSON) text by path.

@@ -7,7 +7,7 @@
 //!   the step that failed.
 //! - [`suite`]: [`run_cases`] (every case against a store) and
 //!   [`atomic_suite`] (several limits of one request).
-//! - [`cases`]: [`cases()`], the conformance suite: every algorithm and its
+//! - [`cases`](mod@cases): [`cases()`], the conformance suite: every algorithm and its
 //!   edges, with decisions hand-computed from DESIGN.md's algorithm table.
 //! - [`clock`]: a day-aligned base time and `ManualClock` helpers.
 //! - [`failure`]: [`Failure`], how a store failed a case or suite.
