@@ -27,7 +27,7 @@ pub struct AdminSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_file: Option<PathBuf>,
     /// `token`, a token in clear as older versions took it: refused by
-    /// [`ServerDocument::check`] with how to migrate.
+    /// [`ServerDocument::check`](crate::server::ServerDocument::check) with how to migrate.
     #[serde(default, rename = "token", skip_serializing)]
     pub legacy_token: Option<LegacyToken>,
     /// Bounds on the admin listener's connections.

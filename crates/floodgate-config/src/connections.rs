@@ -21,16 +21,38 @@ const SIZE_UNITS: [(&str, u64); 4] = [
     ("B", 1),
 ];
 
+/// A size that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    /// Not `<number><unit>`.
+    #[error("`{0}` is not a size (e.g. 16KiB, 10MiB, 1GiB)")]
+    NotASize(String),
+    /// A number past `u64`.
+    #[error("`{0}`: number too large")]
+    NumberTooLarge(String),
+    /// A unit not among `B KiB MiB GiB`.
+    #[error("`{text}`: unknown unit `{unit}` (use B, KiB, MiB or GiB)")]
+    UnknownUnit {
+        /// As written.
+        text: String,
+        /// The unit.
+        unit: String,
+    },
+    /// More bytes than `u64` holds.
+    #[error("`{0}`: size too large")]
+    TooLarge(String),
+}
+
 /// Parses `16KiB`, `10MiB`, `512B` or `16384` (bytes).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     let s = text.trim();
     let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     if digits == 0 {
-        return Err(format!("`{text}` is not a size (e.g. 16KiB, 10MiB, 1GiB)"));
+        return Err(SizeError::NotASize(text.to_string()));
     }
     let n: u64 = s[..digits]
         .parse()
-        .map_err(|_| format!("`{text}`: number too large"))?;
+        .map_err(|_| SizeError::NumberTooLarge(text.to_string()))?;
     let unit = s[digits..].trim();
     let per = match unit {
         "" => 1,
@@ -38,10 +60,13 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
             .iter()
             .find(|(name, _)| *name == u)
             .map(|(_, per)| *per)
-            .ok_or_else(|| format!("`{text}`: unknown unit `{u}` (use B, KiB, MiB or GiB)"))?,
+            .ok_or_else(|| SizeError::UnknownUnit {
+                text: text.to_string(),
+                unit: u.to_string(),
+            })?,
     };
     n.checked_mul(per)
-        .ok_or_else(|| format!("`{text}`: size too large"))
+        .ok_or_else(|| SizeError::TooLarge(text.to_string()))
 }
 
 /// Writes `bytes` in the largest unit that divides it (`16KiB`).
@@ -180,7 +205,10 @@ mod tests {
         assert_eq!(parse_size("10MiB"), Ok(10 << 20));
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
         assert_eq!(parse_size("512"), Ok(512));
-        assert!(parse_size("10MB").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("10MB")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown unit"));
         assert!(parse_size("KiB").is_err());
         assert_eq!(format_size(16 * 1024), "16KiB");
         assert_eq!(format_size(1500), "1500B");

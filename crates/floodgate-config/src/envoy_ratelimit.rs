@@ -269,38 +269,7 @@ impl Imported {
             rule.unlimited = true;
             return Ok(rule);
         }
-        let unit = l
-            .unit
-            .as_deref()
-            .ok_or_else(|| src.error(&lat, "a rate_limit needs `unit` (or `unlimited: true`)"))?;
-        let secs = UNITS
-            .iter()
-            .find(|(u, _)| u.eq_ignore_ascii_case(unit))
-            .map(|(_, s)| *s)
-            .ok_or_else(|| {
-                src.error(
-                    &field("unit"),
-                    format!(
-                        "unknown unit `{unit}`: second, minute, hour, day, week, month or year"
-                    ),
-                )
-            })?;
-        let n = l
-            .requests_per_unit
-            .ok_or_else(|| src.error(&lat, "a rate_limit needs `requests_per_unit`"))?;
-        if n == 0 {
-            return Err(src.error(
-                &field("requests_per_unit"),
-                "must be at least 1 (to refuse everything, use a Floodgate rule)",
-            ));
-        }
-        rule.limits.push(LimitDocument {
-            algorithm: "fixed_window".into(),
-            name: Some(unit.to_ascii_lowercase()),
-            limit: Some(n),
-            window: Some(DurationField(std::time::Duration::from_secs(secs))),
-            ..LimitDocument::default()
-        });
+        rule.limits.push(limit(src, l, &lat)?);
         Ok(rule)
     }
 
@@ -345,4 +314,40 @@ impl Imported {
             format!("{head}-{tag}")
         }
     }
+}
+
+/// The fixed window of a reference `rate_limit`: `requests_per_unit` per
+/// `unit`.
+fn limit(src: &Source, l: &RefLimit, lat: &[Seg]) -> Result<LimitDocument, ConfigError> {
+    let field = |f: &str| -> Vec<Seg> { lat.iter().cloned().chain([f.into()]).collect() };
+    let unit = l
+        .unit
+        .as_deref()
+        .ok_or_else(|| src.error(lat, "a rate_limit needs `unit` (or `unlimited: true`)"))?;
+    let secs = UNITS
+        .iter()
+        .find(|(u, _)| u.eq_ignore_ascii_case(unit))
+        .map(|(_, s)| *s)
+        .ok_or_else(|| {
+            src.error(
+                &field("unit"),
+                format!("unknown unit `{unit}`: second, minute, hour, day, week, month or year"),
+            )
+        })?;
+    let n = l
+        .requests_per_unit
+        .ok_or_else(|| src.error(lat, "a rate_limit needs `requests_per_unit`"))?;
+    if n == 0 {
+        return Err(src.error(
+            &field("requests_per_unit"),
+            "must be at least 1 (to refuse everything, use a Floodgate rule)",
+        ));
+    }
+    Ok(LimitDocument {
+        algorithm: "fixed_window".into(),
+        name: Some(unit.to_ascii_lowercase()),
+        limit: Some(n),
+        window: Some(DurationField(std::time::Duration::from_secs(secs))),
+        ..LimitDocument::default()
+    })
 }

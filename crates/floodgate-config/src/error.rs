@@ -86,14 +86,14 @@ pub struct Source<'a> {
 
 impl Source<'_> {
     /// An error at `path`.
-    pub fn error(&self, path: &[Seg], message: impl Into<String>) -> ConfigError {
+    pub fn error(&self, path: &[Seg], message: impl fmt::Display) -> ConfigError {
         let (line, column) = locate(self.text, path).unwrap_or((0, 0));
         ConfigError {
             file: self.name.to_string(),
             line,
             column,
             field: render(path),
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 }

@@ -12,11 +12,48 @@ use crate::locate::Seg;
 /// Validates `identity.jwt`: algorithms, keys (PEM, JWKS file, HS256
 /// secret from the environment) and claims.
 pub(crate) fn jwt(src: &Source, j: &JwtDocument, tiers: &[Arc<str>]) -> Result<Jwt, ConfigError> {
-    let at = |f: &[Seg]| {
-        let mut p: Vec<Seg> = vec!["identity".into(), "jwt".into()];
-        p.extend_from_slice(f);
-        p
+    let algorithms = algorithms(src, j)?;
+    let keys = keys(src, j, &algorithms)?;
+    if j.user_claim.is_empty() {
+        return Err(src.error(&at(&["user_claim".into()]), "must not be empty"));
+    }
+    let leeway = j.leeway.map_or(std::time::Duration::from_secs(30), |d| d.0);
+    if leeway > std::time::Duration::from_secs(3600) {
+        return Err(src.error(&at(&["leeway".into()]), "must be at most 1h"));
+    }
+    let on_invalid = match j.on_invalid.as_str() {
+        "reject" => OnInvalid::Reject,
+        "anonymous" => OnInvalid::Anonymous,
+        other => {
+            return Err(src.error(
+                &at(&["on_invalid".into()]),
+                format!("`{other}` is not `reject` or `anonymous`"),
+            ))
+        }
     };
+    Ok(Jwt {
+        header: j.header.to_ascii_lowercase(),
+        algorithms,
+        keys,
+        user_claim: j.user_claim.clone(),
+        tier_claim: j.tier_claim.clone(),
+        issuer: j.issuer.clone(),
+        audience: j.audience.clone(),
+        leeway_secs: leeway.as_secs(),
+        on_invalid,
+        tiers: tiers.to_vec(),
+    })
+}
+
+/// The path of `identity.jwt.<f>`.
+fn at(f: &[Seg]) -> Vec<Seg> {
+    let mut p: Vec<Seg> = vec!["identity".into(), "jwt".into()];
+    p.extend_from_slice(f);
+    p
+}
+
+/// The header checked, and the algorithms accepted.
+fn algorithms(src: &Source, j: &JwtDocument) -> Result<Vec<JwtAlgorithm>, ConfigError> {
     if j.header.is_empty()
         || !j
             .header
@@ -46,6 +83,16 @@ pub(crate) fn jwt(src: &Source, j: &JwtDocument, tiers: &[Arc<str>]) -> Result<J
             }
         }
     }
+    Ok(algorithms)
+}
+
+/// The keys: the HS256 secret from the environment, PEM keys and a JWKS
+/// file; one for each algorithm accepted, none for another.
+fn keys(
+    src: &Source,
+    j: &JwtDocument,
+    algorithms: &[JwtAlgorithm],
+) -> Result<Vec<JwtKey>, ConfigError> {
     let mut keys = Vec::new();
     let hs = algorithms.contains(&JwtAlgorithm::HS256);
     match (&j.hs256_secret_env, hs) {
@@ -100,7 +147,7 @@ pub(crate) fn jwt(src: &Source, j: &JwtDocument, tiers: &[Arc<str>]) -> Result<J
             format!("a {:?} key is given but {:?} is not accepted", k.alg, k.alg),
         ));
     }
-    for alg in &algorithms {
+    for alg in algorithms {
         if !keys.iter().any(|k| k.alg == *alg) {
             return Err(src.error(
                 &at(&["algorithms".into()]),
@@ -108,33 +155,5 @@ pub(crate) fn jwt(src: &Source, j: &JwtDocument, tiers: &[Arc<str>]) -> Result<J
             ));
         }
     }
-    if j.user_claim.is_empty() {
-        return Err(src.error(&at(&["user_claim".into()]), "must not be empty"));
-    }
-    let leeway = j.leeway.map_or(std::time::Duration::from_secs(30), |d| d.0);
-    if leeway > std::time::Duration::from_secs(3600) {
-        return Err(src.error(&at(&["leeway".into()]), "must be at most 1h"));
-    }
-    let on_invalid = match j.on_invalid.as_str() {
-        "reject" => OnInvalid::Reject,
-        "anonymous" => OnInvalid::Anonymous,
-        other => {
-            return Err(src.error(
-                &at(&["on_invalid".into()]),
-                format!("`{other}` is not `reject` or `anonymous`"),
-            ))
-        }
-    };
-    Ok(Jwt {
-        header: j.header.to_ascii_lowercase(),
-        algorithms,
-        keys,
-        user_claim: j.user_claim.clone(),
-        tier_claim: j.tier_claim.clone(),
-        issuer: j.issuer.clone(),
-        audience: j.audience.clone(),
-        leeway_secs: leeway.as_secs(),
-        on_invalid,
-        tiers: tiers.to_vec(),
-    })
+    Ok(keys)
 }

@@ -21,7 +21,8 @@
 //!   proxying: bounds and message limits).
 //! - [`server`]: `ServerDocument`, the server's sections, and their ranges.
 //! - [`store`]: `StoreDocument`, the `store:` section.
-//! - [`file`]: `ConfigFile`, both read from one file.
+//! - [`url`]: `UrlError`, the form of a Redis URL.
+//! - [`file`](mod@file): `ConfigFile`, both read from one file.
 //! - [`error`]: `ConfigError` and `Source` (locating errors).
 //! - [`depth`]: a linear pre-scan refusing deeply nested documents.
 //! - [`locate`]: finds a node of a YAML (or JSON) text by path.
@@ -56,6 +57,7 @@ pub mod envoy_ratelimit;
 pub mod error;
 pub mod file;
 pub mod grpc;
+#[cfg(feature = "jwt")]
 mod jwt;
 pub mod limit;
 pub mod locate;
@@ -66,6 +68,7 @@ pub mod share;
 pub mod store;
 pub mod unique;
 pub mod units;
+pub mod url;
 pub mod validate;
 pub mod websocket;
 

@@ -16,6 +16,12 @@ const ALGORITHMS: &str =
 impl LimitDocument {
     /// The quota this limit describes; errors are located under `at`.
     pub fn to_quota(&self, src: &Source, at: &[Seg]) -> Result<Quota, ConfigError> {
+        self.check_fields(src, at)?;
+        self.build_quota(src, at)
+    }
+
+    /// Checks the algorithm is known and every field given applies to it.
+    fn check_fields(&self, src: &Source, at: &[Seg]) -> Result<(), ConfigError> {
         let given = |field: &str| -> bool {
             match field {
                 "capacity" => self.capacity.is_some(),
@@ -58,6 +64,12 @@ impl LimitDocument {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The quota of an algorithm whose fields were checked.
+    fn build_quota(&self, src: &Source, at: &[Seg]) -> Result<Quota, ConfigError> {
+        let algo = self.algorithm.as_str();
         let need = |f: &str| src.error(&join(at, &[]), format!("{algo} needs `{f}`"));
         // The quota says which of its parameters is at fault; a token
         // bucket's rate is written `refill`.

@@ -18,7 +18,7 @@ pub use crate::admin::{
 };
 pub use crate::connections::*;
 pub use crate::grpc::GrpcSection;
-use crate::units::{format_duration, DurationField};
+use crate::units::{check_wait, DurationField};
 
 /// The server sections as written.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -147,25 +147,6 @@ pub const MAX_REJECTIONS_PER_SECOND: u64 = 1_000_000;
 pub const MAX_THREADS: u64 = 1024;
 /// The longest upstream timeout and shutdown grace.
 pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(3_600);
-
-/// Checks that `d`, found at `path`, lies in `(0, max]`.
-pub(crate) fn check_wait(
-    src: &Source,
-    path: &[Seg],
-    d: Option<DurationField>,
-    max: Duration,
-) -> Result<(), ConfigError> {
-    match d {
-        Some(DurationField(d)) if d.is_zero() || d > max => Err(src.error(
-            path,
-            format!(
-                "must be above 0 and at most {}",
-                format_duration(floodgate_core::time::duration_micros(max))
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
 
 impl ServerDocument {
     /// Checks ranges and the fields that depend on each other.

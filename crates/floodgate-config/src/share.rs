@@ -10,10 +10,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShareField(pub u16);
 
+/// A share that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a share: write a percentage from 0.1% to 99.9%, e.g. 80%")]
+pub struct ShareError {
+    /// As written.
+    pub text: String,
+}
+
 /// Parses `80%` or `87.5%` into thousandths (1 to 999).
-pub fn parse_share(text: &str) -> Result<u16, String> {
-    let bad =
-        || format!("`{text}` is not a share: write a percentage from 0.1% to 99.9%, e.g. 80%");
+pub fn parse_share(text: &str) -> Result<u16, ShareError> {
+    let bad = || ShareError {
+        text: text.to_string(),
+    };
     let number = text.trim().strip_suffix('%').ok_or_else(bad)?.trim();
     let (whole, tenth) = match number.split_once('.') {
         Some((w, t)) if t.len() == 1 => (w, t),

@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use floodgate_core::store::{BreakerConfig, FailureSettings};
 use floodgate_core::{FailureMode, MemoryStoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Source};
 use crate::locate::Seg;
-use crate::server::check_wait;
-use crate::units::DurationField;
+use crate::units::{check_wait, DurationField};
+use crate::url::check_url;
 
 /// The store kinds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -123,6 +124,30 @@ pub struct StoreDocument {
     pub gather_in_flight: Option<u64>,
 }
 
+/// `store.breaker:` with the defaults for what it leaves out.
+impl From<BreakerDocument> for BreakerConfig {
+    fn from(b: BreakerDocument) -> BreakerConfig {
+        let default = BreakerConfig::default();
+        BreakerConfig {
+            failures: b.failures.unwrap_or(default.failures),
+            cooldown: b.cooldown.map_or(default.cooldown, |d| d.0),
+        }
+    }
+}
+
+/// `on_failure`, `local_divisor` and `breaker` with the defaults for what
+/// the section leaves out.
+impl From<&StoreDocument> for FailureSettings {
+    fn from(s: &StoreDocument) -> FailureSettings {
+        let default = FailureSettings::default();
+        FailureSettings {
+            on_failure: s.on_failure.unwrap_or(default.on_failure),
+            local_divisor: s.local_divisor.unwrap_or(default.local_divisor),
+            breaker: s.breaker.unwrap_or_default().into(),
+        }
+    }
+}
+
 /// The most keys a memory store may be asked to hold.
 pub const MAX_KEYS: u64 = 1 << 32;
 /// The most shards a memory store may be asked for.
@@ -151,15 +176,23 @@ impl StoreDocument {
 
     /// Checks which fields apply to `kind`, and every range.
     pub fn check(&self, src: &Source) -> Result<(), ConfigError> {
-        let at = |f: &str| vec![Seg::from("store"), Seg::from(f)];
-        let range = |f: &str, v: Option<u64>, lo: u64, hi: u64| match v {
-            Some(v) if v < lo || v > hi => {
-                Err(src.error(&at(f), format!("must be between {lo} and {hi}")))
+        range(src, "max_keys", self.max_keys, 1, MAX_KEYS)?;
+        range(src, "shards", self.shards, 1, MAX_SHARDS)?;
+        match self.kind {
+            StoreKind::Memory => self.check_no_redis_fields(src),
+            StoreKind::Redis => {
+                self.check_standalone(src)?;
+                self.check_redis_ranges(src)
             }
-            _ => Ok(()),
-        };
-        range("max_keys", self.max_keys, 1, MAX_KEYS)?;
-        range("shards", self.shards, 1, MAX_SHARDS)?;
+            StoreKind::RedisCluster => {
+                self.check_cluster(src)?;
+                self.check_redis_ranges(src)
+            }
+        }
+    }
+
+    /// `kind: memory` sets no Redis field.
+    fn check_no_redis_fields(&self, src: &Source) -> Result<(), ConfigError> {
         let redis_fields = [
             ("url", self.url.is_some()),
             ("nodes", self.nodes.is_some()),
@@ -176,52 +209,55 @@ impl StoreDocument {
             ("gather_max", self.gather_max.is_some()),
             ("gather_in_flight", self.gather_in_flight.is_some()),
         ];
-        match self.kind {
-            StoreKind::Memory => {
-                if let Some((f, _)) = redis_fields.iter().find(|(_, given)| *given) {
-                    let kinds = match *f {
-                        "url" => "redis",
-                        "nodes" => "redis_cluster",
-                        _ => "redis or redis_cluster",
-                    };
-                    return Err(
-                        src.error(&at(f), format!("`{f}` applies to kind {kinds}, not memory"))
-                    );
-                }
-                return Ok(());
-            }
-            StoreKind::Redis => {
-                if self.nodes.is_some() {
-                    return Err(src.error(
-                        &at("nodes"),
-                        "`nodes` is for kind: redis_cluster; use `url`",
-                    ));
-                }
-                let Some(url) = &self.url else {
-                    return Err(src.error(&at("kind"), "kind: redis needs a `url`"));
-                };
-                check_url(url).map_err(|m| src.error(&at("url"), m))?;
-            }
-            StoreKind::RedisCluster => {
-                if self.url.is_some() {
-                    return Err(src.error(&at("url"), "`url` is for kind: redis; use `nodes`"));
-                }
-                let nodes = self.nodes.as_deref().unwrap_or_default();
-                if nodes.is_empty() {
-                    return Err(src.error(&at("kind"), "kind: redis_cluster needs `nodes`"));
-                }
-                for (i, n) in nodes.iter().enumerate() {
-                    let here = vec![Seg::from("store"), Seg::from("nodes"), Seg::from(i)];
-                    check_url(n).map_err(|m| src.error(&here, m))?;
-                }
-                if self.connections.is_some() {
-                    return Err(src.error(
-                        &at("connections"),
-                        "applies to kind redis (a cluster client manages its connections)",
-                    ));
-                }
-            }
+        if let Some((f, _)) = redis_fields.iter().find(|(_, given)| *given) {
+            let kinds = match *f {
+                "url" => "redis",
+                "nodes" => "redis_cluster",
+                _ => "redis or redis_cluster",
+            };
+            return Err(src.error(&at(f), format!("`{f}` applies to kind {kinds}, not memory")));
         }
+        Ok(())
+    }
+
+    /// `kind: redis`: a `url`, no `nodes`.
+    fn check_standalone(&self, src: &Source) -> Result<(), ConfigError> {
+        if self.nodes.is_some() {
+            return Err(src.error(
+                &at("nodes"),
+                "`nodes` is for kind: redis_cluster; use `url`",
+            ));
+        }
+        let Some(url) = &self.url else {
+            return Err(src.error(&at("kind"), "kind: redis needs a `url`"));
+        };
+        check_url(url).map_err(|m| src.error(&at("url"), m))
+    }
+
+    /// `kind: redis_cluster`: `nodes`, no `url`, no `connections`.
+    fn check_cluster(&self, src: &Source) -> Result<(), ConfigError> {
+        if self.url.is_some() {
+            return Err(src.error(&at("url"), "`url` is for kind: redis; use `nodes`"));
+        }
+        let nodes = self.nodes.as_deref().unwrap_or_default();
+        if nodes.is_empty() {
+            return Err(src.error(&at("kind"), "kind: redis_cluster needs `nodes`"));
+        }
+        for (i, n) in nodes.iter().enumerate() {
+            let here = vec![Seg::from("store"), Seg::from("nodes"), Seg::from(i)];
+            check_url(n).map_err(|m| src.error(&here, m))?;
+        }
+        if self.connections.is_some() {
+            return Err(src.error(
+                &at("connections"),
+                "applies to kind redis (a cluster client manages its connections)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The ranges of the Redis fields.
+    fn check_redis_ranges(&self, src: &Source) -> Result<(), ConfigError> {
         if let Some(p) = &self.key_prefix {
             if p.contains(['{', '}']) || p.len() > 64 {
                 return Err(src.error(
@@ -237,10 +273,16 @@ impl StoreDocument {
             self.connect_timeout,
             MAX_REDIS_WAIT,
         )?;
-        range("connections", self.connections, 1, MAX_CONNECTIONS)?;
-        range("local_divisor", self.local_divisor, 1, MAX_COUNT)?;
-        range("gather_max", self.gather_max, 1, MAX_GATHER)?;
-        range("gather_in_flight", self.gather_in_flight, 1, MAX_GATHER)?;
+        range(src, "connections", self.connections, 1, MAX_CONNECTIONS)?;
+        range(src, "local_divisor", self.local_divisor, 1, MAX_COUNT)?;
+        range(src, "gather_max", self.gather_max, 1, MAX_GATHER)?;
+        range(
+            src,
+            "gather_in_flight",
+            self.gather_in_flight,
+            1,
+            MAX_GATHER,
+        )?;
         if let Some(b) = &self.breaker {
             let bat = |f: &str| vec![Seg::from("store"), Seg::from("breaker"), Seg::from(f)];
             if let Some(n) = b.failures {
@@ -257,68 +299,49 @@ impl StoreDocument {
     }
 }
 
-/// Checks a Redis URL's form: `redis://` or `rediss://`, then a host (with
-/// an optional `user:password@`, `:port` and `/db`).
-fn check_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("redis://")
-        .or_else(|| url.strip_prefix("rediss://"))
-        .ok_or_else(|| {
-            format!("`{url}` is not a Redis URL: write redis://host:port or rediss://host:port")
-        })?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("`{url}`: no host"))?;
-        (h, after.strip_prefix(':'))
-    } else {
-        match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
+/// The path of `store.<f>`.
+fn at(f: &str) -> Vec<Seg> {
+    vec![Seg::from("store"), Seg::from(f)]
+}
+
+/// Checks `store.<f>`, when given, lies in `[lo, hi]`.
+fn range(src: &Source, f: &str, v: Option<u64>, lo: u64, hi: u64) -> Result<(), ConfigError> {
+    match v {
+        Some(v) if v < lo || v > hi => {
+            Err(src.error(&at(f), format!("must be between {lo} and {hi}")))
         }
-    };
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(format!("`{url}`: no host"));
+        _ => Ok(()),
     }
-    if let Some(p) = port {
-        if p.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(format!("`{url}`: `{p}` is not a port"));
-        }
-    }
-    if let Some(db) = rest.split_once('/').map(|(_, d)| d) {
-        if !db.is_empty() && db.parse::<u32>().is_err() {
-            return Err(format!("`{url}`: `{db}` is not a database number"));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
-mod url_tests {
-    use super::check_url;
+mod failure_tests {
+    use super::*;
 
     #[test]
-    fn redis_urls() {
-        for ok in [
-            "redis://127.0.0.1:6379",
-            "redis://h",
-            "rediss://user:pw@h:6380/2",
-            "redis://[::1]:6379",
-            "redis://[::1]",
-        ] {
-            assert!(check_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "not a url",
-            "http://a:1",
-            "redis://",
-            "redis://h:x",
-            "redis://h:0",
-            "redis://h/db",
-        ] {
-            assert!(check_url(bad).is_err(), "{bad}");
-        }
+    fn failure_settings_take_the_defaults_for_what_is_left_out() {
+        let doc = StoreDocument::default();
+        assert_eq!(FailureSettings::from(&doc), FailureSettings::default());
+        let doc = StoreDocument {
+            on_failure: Some(FailureMode::FailClosed),
+            local_divisor: Some(3),
+            breaker: Some(BreakerDocument {
+                failures: None,
+                cooldown: Some(DurationField(Duration::from_secs(9))),
+            }),
+            ..StoreDocument::default()
+        };
+        let s = FailureSettings::from(&doc);
+        assert_eq!(
+            (s.on_failure, s.local_divisor),
+            (FailureMode::FailClosed, 3)
+        );
+        assert_eq!(
+            s.breaker,
+            BreakerConfig {
+                failures: BreakerConfig::DEFAULT_FAILURES,
+                cooldown: Duration::from_secs(9),
+            }
+        );
     }
 }

@@ -4,17 +4,81 @@
 use std::fmt;
 use std::time::Duration;
 
+use floodgate_core::quota::QuotaError;
 use floodgate_core::Rate;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::error::{ConfigError, Source};
+use crate::locate::Seg;
+
+/// A duration that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Nothing written.
+    #[error("empty duration")]
+    Empty,
+    /// Not `<number><unit>`.
+    #[error("`{0}` is not a duration (e.g. 500ms, 1s, 1m, 1h, 1d)")]
+    NotADuration(String),
+    /// A number past `u128`.
+    #[error("`{0}`: number too large")]
+    NumberTooLarge(String),
+    /// A number without its unit.
+    #[error("`{text}` needs a unit: us, ms, s, m, h or d (e.g. {n}s)")]
+    NoUnit {
+        /// As written.
+        text: String,
+        /// The number.
+        n: u128,
+    },
+    /// A unit not among `us ms s m h d`.
+    #[error("`{text}`: unknown unit `{unit}` (use us, ms, s, m, h or d)")]
+    UnknownUnit {
+        /// As written.
+        text: String,
+        /// The unit.
+        unit: String,
+    },
+    /// More microseconds than `u64` holds.
+    #[error("duration too large")]
+    TooLarge,
+}
+
+/// A rate that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RateError {
+    /// Not `amount/period`.
+    #[error("`{0}` is not a rate (write it as amount/period, e.g. 100/minute or 10/s)")]
+    NotARate(String),
+    /// The amount is not a whole number.
+    #[error("`{text}`: the amount `{amount}` is not a whole number")]
+    Amount {
+        /// As written.
+        text: String,
+        /// The amount.
+        amount: String,
+    },
+    /// The period is not a duration.
+    #[error(transparent)]
+    Period(#[from] DurationError),
+    /// The rate cannot work (a zero amount).
+    #[error("`{text}`: {source}")]
+    Rate {
+        /// As written.
+        text: String,
+        /// Why.
+        source: QuotaError,
+    },
+}
+
 /// Parses a duration: one or more `<number><unit>` with units `us`, `ms`,
 /// `s`, `m`, `h`, `d` (e.g. `1m30s`). A bare number is refused: its unit
 /// would be a guess.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let s = text.trim();
     if s.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     let mut total: u128 = 0;
     let mut rest = s;
@@ -23,13 +87,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!(
-                "`{text}` is not a duration (e.g. 500ms, 1s, 1m, 1h, 1d)"
-            ));
+            return Err(DurationError::NotADuration(text.to_string()));
         }
         let n: u128 = rest[..digits]
             .parse()
-            .map_err(|_| format!("`{text}`: number too large"))?;
+            .map_err(|_| DurationError::NumberTooLarge(text.to_string()))?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -44,36 +106,36 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => 3_600_000_000,
             "d" => 86_400_000_000,
             "" => {
-                return Err(format!(
-                    "`{text}` needs a unit: us, ms, s, m, h or d (e.g. {n}s)"
-                ))
+                return Err(DurationError::NoUnit {
+                    text: text.to_string(),
+                    n,
+                })
             }
             other => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{other}` (use us, ms, s, m, h or d)"
-                ))
+                return Err(DurationError::UnknownUnit {
+                    text: text.to_string(),
+                    unit: other.to_string(),
+                })
             }
         };
         total = total
-            .checked_add(n.checked_mul(micros).ok_or("duration too large")?)
-            .ok_or("duration too large")?;
+            .checked_add(n.checked_mul(micros).ok_or(DurationError::TooLarge)?)
+            .ok_or(DurationError::TooLarge)?;
     }
-    let us = u64::try_from(total).map_err(|_| "duration too large".to_string())?;
+    let us = u64::try_from(total).map_err(|_| DurationError::TooLarge)?;
     Ok(Duration::from_micros(us))
 }
 
 /// Parses a rate `<amount>/<period>`, the period a unit name (`s`, `second`,
 /// `m`, `min`, `minute`, `h`, `hour`, `d`, `day`) or a duration (`500ms`,
 /// `10s`).
-pub fn parse_rate(text: &str) -> Result<Rate, String> {
-    let (amount, per) = text.split_once('/').ok_or_else(|| {
-        format!("`{text}` is not a rate (write it as amount/period, e.g. 100/minute or 10/s)")
-    })?;
-    let amount: u64 = amount.trim().parse().map_err(|_| {
-        format!(
-            "`{text}`: the amount `{}` is not a whole number",
-            amount.trim()
-        )
+pub fn parse_rate(text: &str) -> Result<Rate, RateError> {
+    let (amount, per) = text
+        .split_once('/')
+        .ok_or_else(|| RateError::NotARate(text.to_string()))?;
+    let amount: u64 = amount.trim().parse().map_err(|_| RateError::Amount {
+        text: text.to_string(),
+        amount: amount.trim().to_string(),
     })?;
     let per = per.trim();
     let period = match per {
@@ -83,7 +145,10 @@ pub fn parse_rate(text: &str) -> Result<Rate, String> {
         "d" | "day" => Duration::from_secs(86_400),
         other => parse_duration(other)?,
     };
-    Rate::new(amount, period).map_err(|e| format!("`{text}`: {e}"))
+    Rate::new(amount, period).map_err(|source| RateError::Rate {
+        text: text.to_string(),
+        source,
+    })
 }
 
 /// Writes `us` microseconds in the largest unit that divides it
@@ -118,6 +183,25 @@ pub fn format_rate(rate: &Rate) -> String {
         }
     }
     format!("{}/{}", rate.amount(), format_duration(rate.period_us()))
+}
+
+/// Checks that `d`, found at `path`, lies in `(0, max]`.
+pub(crate) fn check_wait(
+    src: &Source,
+    path: &[Seg],
+    d: Option<DurationField>,
+    max: Duration,
+) -> Result<(), ConfigError> {
+    match d {
+        Some(DurationField(d)) if d.is_zero() || d > max => Err(src.error(
+            path,
+            format!(
+                "must be above 0 and at most {}",
+                format_duration(floodgate_core::time::duration_micros(max))
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A duration field.
@@ -213,8 +297,14 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
-        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
-        assert!(parse_duration("1w").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("10")
+            .unwrap_err()
+            .to_string()
+            .contains("needs a unit"));
+        assert!(parse_duration("1w")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown unit"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("ms").is_err());
     }

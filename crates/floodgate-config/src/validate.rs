@@ -13,6 +13,7 @@ use floodgate_core::policy::{
 use crate::descriptor::{check_key, descriptor_extras, descriptor_match};
 use crate::document::{ClientDocument, KeyDocument, LimitDocument, PolicyDocument, RuleDocument};
 use crate::error::{join, ConfigError, Source};
+#[cfg(feature = "jwt")]
 use crate::jwt::jwt;
 use crate::limit::{limits, Scope};
 use crate::locate::Seg;
@@ -175,20 +176,33 @@ impl PolicyDocument {
                 ))
             }
         };
+        #[cfg(feature = "jwt")]
         let jwt = match &id.jwt {
             Some(j) => Some(Arc::new(jwt(src, j, tiers)?)),
             None => None,
         };
+        #[cfg(not(feature = "jwt"))]
+        let _ = tiers; // only a token's claim names a tier here
+        #[cfg(not(feature = "jwt"))]
+        if id.jwt.is_some() {
+            return Err(src.error(&["identity".into(), "jwt".into()], JWT_DISABLED));
+        }
         Ok(Identity {
             api_key_header: id.api_key_header.to_ascii_lowercase(),
             user_header: id.user_header.to_ascii_lowercase(),
             require_api_key: id.require_api_key,
             ipv6_prefix: id.ipv6_prefix,
             user_header_from,
+            #[cfg(feature = "jwt")]
             jwt,
         })
     }
 }
+
+/// The error for a policy that sets `identity.jwt` in a build without
+/// the `jwt` feature.
+#[cfg(not(feature = "jwt"))]
+pub const JWT_DISABLED: &str = "JWT verification needs the `jwt` feature";
 
 /// Finds a tier by name, or says where it is unknown.
 type TierLookup<'a> = dyn Fn(&str, &[Seg]) -> Result<Arc<str>, ConfigError> + 'a;
@@ -216,34 +230,8 @@ fn rule(
         Some(p) => PathPattern::parse(p)
             .map_err(|m| src.error(&join(&at, &["match".into(), "path".into()]), m))?,
     };
-    let mut methods = Vec::new();
-    for (j, m) in r.matcher.methods.iter().enumerate() {
-        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(src.error(
-                &join(&at, &["match".into(), "methods".into(), j.into()]),
-                format!("`{m}` is not an HTTP method"),
-            ));
-        }
-        methods.push(m.to_ascii_uppercase());
-    }
-    let key = match &r.key {
-        None if descriptor.is_some() => vec![KeyPart::Descriptor],
-        None => vec![KeyPart::Ip],
-        Some(KeyDocument::One(s)) => vec![key_part(src, &join(&at, &["key".into()]), s)?],
-        Some(KeyDocument::Many(list)) => {
-            if list.is_empty() {
-                return Err(src.error(&join(&at, &["key".into()]), "an empty key list"));
-            }
-            let mut parts = Vec::new();
-            for (j, s) in list.iter().enumerate() {
-                let p = key_part(src, &join(&at, &["key".into(), j.into()]), s)?;
-                if !parts.contains(&p) {
-                    parts.push(p);
-                }
-            }
-            parts
-        }
-    };
+    let methods = methods(src, &at, r)?;
+    let key = rule_key(src, &at, r, descriptor.is_some())?;
     check_key(src, &at, descriptor.is_some(), &key)?;
     let replaces = descriptor_extras(src, &at, descriptor.is_some(), r)?;
     if r.limits.is_empty() && r.tiers.is_empty() && !r.unlimited {
@@ -282,6 +270,49 @@ fn rule(
         shadow: r.shadow,
         on_store_failure: r.on_store_failure,
         replaces,
+    })
+}
+
+/// A rule's methods, upper-cased.
+fn methods(src: &Source, at: &[Seg], r: &RuleDocument) -> Result<Vec<String>, ConfigError> {
+    let mut methods = Vec::new();
+    for (j, m) in r.matcher.methods.iter().enumerate() {
+        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(src.error(
+                &join(at, &["match".into(), "methods".into(), j.into()]),
+                format!("`{m}` is not an HTTP method"),
+            ));
+        }
+        methods.push(m.to_ascii_uppercase());
+    }
+    Ok(methods)
+}
+
+/// A rule's key: as written, else the descriptor's entries for a
+/// descriptor rule, else the IP.
+fn rule_key(
+    src: &Source,
+    at: &[Seg],
+    r: &RuleDocument,
+    descriptor: bool,
+) -> Result<Vec<KeyPart>, ConfigError> {
+    Ok(match &r.key {
+        None if descriptor => vec![KeyPart::Descriptor],
+        None => vec![KeyPart::Ip],
+        Some(KeyDocument::One(s)) => vec![key_part(src, &join(at, &["key".into()]), s)?],
+        Some(KeyDocument::Many(list)) => {
+            if list.is_empty() {
+                return Err(src.error(&join(at, &["key".into()]), "an empty key list"));
+            }
+            let mut parts = Vec::new();
+            for (j, s) in list.iter().enumerate() {
+                let p = key_part(src, &join(at, &["key".into(), j.into()]), s)?;
+                if !parts.contains(&p) {
+                    parts.push(p);
+                }
+            }
+            parts
+        }
     })
 }
 

@@ -119,84 +119,87 @@ fn the_file_keeps_policy_and_server_apart() {
     assert_eq!(e.line, text.lines().count(), "{e}");
 }
 
+/// A config file with one mistake, the line it is on and what the error
+/// says.
+const FILE_MISTAKES: &[(&str, usize, &str)] = &[
+    (
+        "rules: []\nlisten: 127.0.0.1:0\nlistn: x\n",
+        3,
+        "unknown field `listn`",
+    ),
+    (
+        "store:\n  kind: memory\n  url: redis://x\n",
+        3,
+        "applies to kind redis",
+    ),
+    (
+        "store:\n  kind: redis\n  url: redis://x\n  timeout: 5\n",
+        4,
+        "needs a unit",
+    ),
+    (
+        "store:\n  kind: redis\n  url: redis://x\n  timeot: 5ms\n",
+        4,
+        "unknown field `timeot`",
+    ),
+    (
+        "store:\n  kind: redis_cluster\n  url: redis://x\n",
+        3,
+        "is for kind: redis",
+    ),
+    ("store:\n  kind: redis_cluster\n", 2, "needs `nodes`"),
+    (
+        "store:\n  kind: redis\n  url: http://x:1\n",
+        3,
+        "not a Redis URL",
+    ),
+    (
+        "rules:\n  - name: a\n    limits: []\n    tiers: {t: [], t: []}\n",
+        4,
+        "given twice",
+    ),
+    (
+        "store: {kind: redis, url: redis://x, breaker: {failures: 0}}\n",
+        1,
+        "between 1 and",
+    ),
+    (
+        "log:\n  rejections_per_second: 2000000\n",
+        2,
+        "at most 1000000",
+    ),
+    ("upstream_timeout: 5s\n", 1, "without an upstream"),
+    (
+        "admin:\n  listen: 127.0.0.1:9090\n  token: s3cret-s3cret-s3cret\n",
+        3,
+        "admin.tokens: [{name: ops, role: admin, sha256: <SHA-256 of the token>}]",
+    ),
+    (
+        "admin:\n  tokens:\n    - { name: ops, role: admin, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n    - { name: ops, role: read, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n",
+        4,
+        "`ops` is already the name of tokens[0]",
+    ),
+    (
+        "admin:\n  tokens:\n    - { name: 'o ps', role: admin, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n",
+        3,
+        "not a valid name",
+    ),
+    (
+        "admin:\n  tokens:\n    - name: ops\n      role: admin\n      sha256: s3cret-s3cret-s3cret\n",
+        5,
+        "64 lowercase hex characters",
+    ),
+    (
+        "admin:\n  tokens:\n    - { name: ops, role: root, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n",
+        3,
+        "unknown variant `root`",
+    ),
+    ("admin:\n  state_file: ''\n", 2, "must not be empty"),
+];
+
 #[test]
 fn file_mistakes_are_located() {
-    let cases = [
-        (
-            "rules: []\nlisten: 127.0.0.1:0\nlistn: x\n",
-            3,
-            "unknown field `listn`",
-        ),
-        (
-            "store:\n  kind: memory\n  url: redis://x\n",
-            3,
-            "applies to kind redis",
-        ),
-        (
-            "store:\n  kind: redis\n  url: redis://x\n  timeout: 5\n",
-            4,
-            "needs a unit",
-        ),
-        (
-            "store:\n  kind: redis\n  url: redis://x\n  timeot: 5ms\n",
-            4,
-            "unknown field `timeot`",
-        ),
-        (
-            "store:\n  kind: redis_cluster\n  url: redis://x\n",
-            3,
-            "is for kind: redis",
-        ),
-        ("store:\n  kind: redis_cluster\n", 2, "needs `nodes`"),
-        (
-            "store:\n  kind: redis\n  url: http://x:1\n",
-            3,
-            "not a Redis URL",
-        ),
-        (
-            "rules:\n  - name: a\n    limits: []\n    tiers: {t: [], t: []}\n",
-            4,
-            "given twice",
-        ),
-        (
-            "store: {kind: redis, url: redis://x, breaker: {failures: 0}}\n",
-            1,
-            "between 1 and",
-        ),
-        (
-            "log:\n  rejections_per_second: 2000000\n",
-            2,
-            "at most 1000000",
-        ),
-        ("upstream_timeout: 5s\n", 1, "without an upstream"),
-        (
-            "admin:\n  listen: 127.0.0.1:9090\n  token: s3cret-s3cret-s3cret\n",
-            3,
-            "admin.tokens: [{name: ops, role: admin, sha256: <SHA-256 of the token>}]",
-        ),
-        (
-            "admin:\n  tokens:\n    - { name: ops, role: admin, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n    - { name: ops, role: read, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n",
-            4,
-            "`ops` is already the name of tokens[0]",
-        ),
-        (
-            "admin:\n  tokens:\n    - { name: 'o ps', role: admin, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n",
-            3,
-            "not a valid name",
-        ),
-        (
-            "admin:\n  tokens:\n    - name: ops\n      role: admin\n      sha256: s3cret-s3cret-s3cret\n",
-            5,
-            "64 lowercase hex characters",
-        ),
-        (
-            "admin:\n  tokens:\n    - { name: ops, role: root, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 }\n",
-            3,
-            "unknown variant `root`",
-        ),
-        ("admin:\n  state_file: ''\n", 2, "must not be empty"),
-    ];
-    for (text, line, msg) in cases {
+    for &(text, line, msg) in FILE_MISTAKES {
         let e = ConfigFile::parse("c.yaml", text).unwrap_err();
         assert_eq!(e.line, line, "{text}: {e}");
         assert!(e.message.contains(msg), "{text}: {e}");
@@ -264,6 +267,15 @@ fn every_mistake_is_reported_at_once() {
     );
 }
 
+#[cfg(not(feature = "jwt"))]
+#[test]
+fn token_settings_need_the_jwt_feature() {
+    let e = parse_policy("j.yaml", "identity:\n  jwt:\n    algorithms: [HS256]\n").unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (3, "identity.jwt"), "{e}");
+    assert_eq!(e.message, "JWT verification needs the `jwt` feature");
+}
+
+#[cfg(feature = "jwt")]
 #[test]
 fn token_settings_are_refused_where_written_without_echoing_secrets() {
     // The secret's variable is named, never a secret.

@@ -5,13 +5,20 @@
 //!
 //! - [`time`]: `Timestamp` (µs since the epoch), the `Clock` trait,
 //!   `SystemClock` and `ManualClock`.
-//! - [`quota`]: `Quota` (an algorithm and its validated parameters).
-//! - `rate`: `Rate` (an amount per period, in lowest terms) and
-//!   `human_micros`; re-exported from [`quota`].
+//! - [`quota`]: `Quota` (an algorithm and its validated parameters),
+//!   `QuotaError`, and `Rate` (an amount per period, in lowest terms) with
+//!   `human_micros`.
 //! - [`algorithm`]: the six algorithms as pure state transitions.
 //! - [`decision`]: `Decision`, `RetryAfter`.
-//! - [`store`]: the `Store` trait and the sharded, bounded `MemoryStore`.
+//! - [`store`]: the `Store` trait, `StoreWrapper` (a store around a store
+//!   writes only what it changes), `FailureSettings`, and the sharded,
+//!   bounded `MemoryStore`.
 //! - [`policy`]: rules, keys, tiers, the YAML policy config and `Limiter`.
+//!
+//! # Features
+//!
+//! - `jwt` (default): verifying the tokens of `identity.jwt`
+//!   (`policy::jwt`), with `jsonwebtoken`.
 //!
 //! # Example
 //!
@@ -41,7 +48,6 @@ pub mod gate;
 pub mod hash;
 pub mod policy;
 pub mod quota;
-mod rate;
 pub mod store;
 pub mod time;
 

@@ -3,9 +3,12 @@
 
 use floodgate_core::algorithm::{self, State};
 use floodgate_core::{MemoryStore, MemoryStoreConfig};
-use floodgate_testkit::{atomic_suite, block_on, cases, run_case, run_case_sync, run_cases};
+use floodgate_testkit::{
+    atomic_suite, block_on, cases, run_case, run_case_sync, run_cases, Failure,
+};
 
-fn report(failures: Vec<String>) {
+fn report(failures: Vec<Failure>) {
+    let failures: Vec<String> = failures.into_iter().map(String::from).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -31,7 +31,7 @@ proptest! {
     #[test]
     fn two_limits_never_share_a_counter(a in spec(), b in spec()) {
         let store = MemoryStore::default();
-        block_on(limits_stay_apart(&store, "t", &a, &b)).map_err(TestCaseError::fail)?;
+        block_on(limits_stay_apart(&store, "t", &a, &b)).map_err(|e| TestCaseError::fail(String::from(e)))?;
     }
 
     /// Specs that differ in one part only, where collisions would hide.
@@ -46,7 +46,7 @@ proptest! {
             ((format!("{rule}/{n}"), None, other.clone()), (rule.clone(), None, format!("{n}/{other}"))),
         ];
         for (i, (a, b)) in pairs.iter().enumerate() {
-            block_on(limits_stay_apart(&store, &format!("p{i}"), a, b)).map_err(TestCaseError::fail)?;
+            block_on(limits_stay_apart(&store, &format!("p{i}"), a, b)).map_err(|e| TestCaseError::fail(String::from(e)))?;
         }
     }
 }

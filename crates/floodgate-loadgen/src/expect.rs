@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use floodgate_config::ConfigFile;
-use floodgate_core::policy::Descriptor;
+use floodgate_core::policy::{Attributes, Descriptor, Origin, RequestError};
 use floodgate_core::{CheckError, Limiter, MemoryStore, Timestamp};
 
 use crate::client::Clients;
@@ -58,22 +58,25 @@ pub async fn expected(
         } else {
             // The loadgen sends its key in the policy's API key header.
             let who = clients.who(r.client as usize);
-            let identity = &config.policy.identity;
-            let key = who.api_key.as_deref();
-            let origin = floodgate_core::policy::Origin {
+            let attributes = Attributes {
+                ip: Some(who.ip),
+                method: Some(method),
+                path,
+                api_key: who.api_key.as_deref(),
+                ..Attributes::default()
+            };
+            let origin = Origin {
                 peer_trusted: false,
                 now,
             };
-            let req = identity.request(
-                Some(who.ip),
-                method,
-                path,
-                |h| key.filter(|_| h == identity.api_key_header),
-                origin,
-            );
-            match req {
+            match config.policy.identity.request_from(&attributes, origin) {
                 Ok(req) => limiter.check(&req, 1, now).await,
-                Err(e) => Err(e),
+                Err(RequestError::Refused(e)) => Err(e),
+                // The server answers 400, which passed the limiter.
+                Err(RequestError::Attributes(_)) => {
+                    out[i] = Some(true);
+                    continue;
+                }
             }
         };
         out[i] = Some(match result {

@@ -18,11 +18,58 @@ use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimit
 use prost::Message;
 use tokio::sync::OnceCell;
 
-use crate::run::Outcome;
+use crate::record::Outcome;
 use crate::scenario::Scenario;
 
 /// The method's path.
 const PATH: &str = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit";
+
+/// Why a call has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The TCP connection failed.
+    #[error("connecting to {authority}: {source}")]
+    Connect {
+        /// Where to.
+        authority: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP/2 handshake failed.
+    #[error("HTTP/2 handshake with {authority}: {source}")]
+    Handshake {
+        /// With whom.
+        authority: String,
+        /// Why.
+        source: h2::Error,
+    },
+    /// A request past the 4 GiB of a gRPC frame.
+    #[error("message too long")]
+    TooLong,
+    /// The request does not encode.
+    #[error("{0}")]
+    Encode(#[from] prost::EncodeError),
+    /// The HTTP request cannot be built.
+    #[error("{0}")]
+    Request(#[from] http::Error),
+    /// HTTP/2 failed.
+    #[error("{0}")]
+    H2(#[from] h2::Error),
+    /// A gRPC status other than OK.
+    #[error("gRPC status {name}: {message}")]
+    Status {
+        /// The code's name.
+        name: String,
+        /// `grpc-message`.
+        message: String,
+    },
+    /// No message, or a compressed one.
+    #[error("gRPC answer with no uncompressed message")]
+    NoMessage,
+    /// The answer does not decode.
+    #[error("gRPC answer does not decode: {0}")]
+    Decode(#[from] prost::DecodeError),
+}
 
 /// One HTTP/2 connection: the `h2` crate's handle straight, a unary call
 /// framed and read here, with no generic gRPC client, dispatch task or
@@ -38,12 +85,12 @@ impl H2 {
         &mut self,
         base: &http::Uri,
         req: &RateLimitRequest,
-    ) -> Result<RateLimitResponse, String> {
+    ) -> Result<RateLimitResponse, CallError> {
         let len = req.encoded_len();
         let mut frame = BytesMut::with_capacity(5 + len);
         frame.put_u8(0);
-        frame.put_u32(u32::try_from(len).map_err(|_| "message too long")?);
-        req.encode(&mut frame).map_err(|e| e.to_string())?;
+        frame.put_u32(u32::try_from(len).map_err(|_| CallError::TooLong)?);
+        req.encode(&mut frame)?;
         let uri = format!(
             "{}://{}{PATH}",
             base.scheme_str().unwrap_or("http"),
@@ -52,58 +99,63 @@ impl H2 {
         let request = http::Request::post(uri)
             .header("content-type", "application/grpc")
             .header("te", "trailers")
-            .body(())
-            .map_err(|e| e.to_string())?;
-        let mut send = self.0.clone().ready().await.map_err(|e| e.to_string())?;
-        let (answer, mut body) = send
-            .send_request(request, false)
-            .map_err(|e| e.to_string())?;
-        body.send_data(frame.freeze(), true)
-            .map_err(|e| e.to_string())?;
-        let resp = answer.await.map_err(|e| e.to_string())?;
+            .body(())?;
+        let mut send = self.0.clone().ready().await?;
+        let (answer, mut body) = send.send_request(request, false)?;
+        body.send_data(frame.freeze(), true)?;
+        let resp = answer.await?;
         if let Some(status) = resp.headers().get("grpc-status").filter(|v| *v != "0") {
             return Err(status_error(status, resp.headers().get("grpc-message")));
         }
         let mut recv = resp.into_body();
         let mut message = BytesMut::new();
         while let Some(data) = recv.data().await {
-            let data = data.map_err(|e| e.to_string())?;
+            let data = data?;
             let _ = recv.flow_control().release_capacity(data.len());
             message.extend_from_slice(&data);
         }
-        if let Some(t) = recv.trailers().await.map_err(|e| e.to_string())? {
+        if let Some(t) = recv.trailers().await? {
             if let Some(status) = t.get("grpc-status").filter(|v| *v != "0") {
                 return Err(status_error(status, t.get("grpc-message")));
             }
         }
         if message.len() < 5 || message[0] != 0 {
-            return Err("gRPC answer with no uncompressed message".into());
+            return Err(CallError::NoMessage);
         }
         message.advance(5);
-        RateLimitResponse::decode(message.freeze())
-            .map_err(|e| format!("gRPC answer does not decode: {e}"))
+        Ok(RateLimitResponse::decode(message.freeze())?)
     }
 }
 
-fn status_error(code: &http::HeaderValue, message: Option<&http::HeaderValue>) -> String {
+fn status_error(code: &http::HeaderValue, message: Option<&http::HeaderValue>) -> CallError {
     let code = code.to_str().unwrap_or("?");
     let name = code.parse::<i32>().map_or_else(
         |_| code.to_string(),
         |c| format!("{:?}", tonic::Code::from_i32(c)),
     );
     let message = message.and_then(|m| m.to_str().ok()).unwrap_or("");
-    format!("gRPC status {name}: {message}")
+    CallError::Status {
+        name,
+        message: message.to_string(),
+    }
 }
 
 /// Opens an HTTP/2 connection (prior knowledge, no TLS) to `authority`.
-async fn connect(authority: &str) -> Result<H2, String> {
+async fn connect(authority: &str) -> Result<H2, CallError> {
     let stream = tokio::net::TcpStream::connect(authority)
         .await
-        .map_err(|e| format!("connecting to {authority}: {e}"))?;
+        .map_err(|source| CallError::Connect {
+            authority: authority.to_string(),
+            source,
+        })?;
     let _ = stream.set_nodelay(true);
-    let (send, connection) = h2::client::handshake(stream)
-        .await
-        .map_err(|e| format!("HTTP/2 handshake with {authority}: {e}"))?;
+    let (send, connection) =
+        h2::client::handshake(stream)
+            .await
+            .map_err(|source| CallError::Handshake {
+                authority: authority.to_string(),
+                source,
+            })?;
     // A connection that breaks fails its calls, which report why.
     tokio::spawn(async move {
         let _ = connection.await;
@@ -136,11 +188,11 @@ impl Channels {
         let client = cell.get_or_try_init(|| connect(authority)).await;
         let mut client = match client {
             Ok(c) => c.clone(),
-            Err(e) => return Outcome::Error(e),
+            Err(e) => return Outcome::Error(e.to_string()),
         };
         match client.call(&self.url, &req).await {
             Ok(resp) => outcome(resp.overall_code),
-            Err(e) => Outcome::Error(e),
+            Err(e) => Outcome::Error(e.to_string()),
         }
     }
 }
@@ -186,11 +238,11 @@ mod tests {
     fn a_grpc_status_is_an_error_named_by_its_code() {
         let message = http::HeaderValue::from_static("the rate limiter cannot decide");
         assert_eq!(
-            status_error(&http::HeaderValue::from_static("14"), Some(&message)),
+            status_error(&http::HeaderValue::from_static("14"), Some(&message)).to_string(),
             "gRPC status Unavailable: the rate limiter cannot decide"
         );
         assert_eq!(
-            status_error(&http::HeaderValue::from_static("x"), None),
+            status_error(&http::HeaderValue::from_static("x"), None).to_string(),
             "gRPC status x: "
         );
     }

@@ -13,10 +13,12 @@
 //! - [`scenario`]: the scenario file and presets.
 //! - [`client`]: connection pools and the request of each client.
 //! - [`grpc`]: gRPC mode, Envoy's `ShouldRateLimit` over HTTP/2.
+//! - [`record`]: `Outcome` and `Record`, what became of each request.
 //! - [`run`]: open-loop dispatcher and closed-loop workers.
 //! - [`expect`]: the policy replay (expected verdicts).
 //! - [`report`]: percentiles, counts, accuracy; text and JSON.
 //! - [`upstream`]: a tiny upstream for benchmarks.
+//! - `error`: [`Error`], what can go wrong before a run starts.
 //!
 //! # Example
 //!
@@ -32,25 +34,18 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod error;
 pub mod expect;
 pub mod grpc;
 pub mod keys;
+pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod upstream;
 
-/// What can go wrong before a run starts.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A bad scenario or option.
-    #[error("scenario: {0}")]
-    Scenario(String),
-    /// A bad policy file.
-    #[error("policy: {0}")]
-    Policy(String),
-}
+pub use error::Error;
 
 /// Runs `scenario` and reports; with `policy`, replays it for the
 /// accuracy figure.

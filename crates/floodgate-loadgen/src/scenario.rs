@@ -7,9 +7,9 @@ use std::time::Duration;
 use floodgate_config::units::parse_duration;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::keys::Pick;
 use crate::schedule::{Arrivals, Peak, RateProfile};
-use crate::Error;
 
 /// The presets: name, YAML.
 pub const PRESETS: &[(&str, &str)] = &[
@@ -227,6 +227,69 @@ impl ScenarioFile {
     /// Fills defaults and validates.
     pub fn resolve(&self) -> Result<Scenario, Error> {
         let bad = |m: String| Error::Scenario(m);
+        let (mode, url, method, path) = self.target()?;
+        let c = &self.clients;
+        let clients = c.count.unwrap_or(100);
+        if clients == 0 {
+            return Err(bad("clients.count must be at least 1".into()));
+        }
+        let header_text = c
+            .api_key_header
+            .clone()
+            .unwrap_or_else(|| "X-API-Key".into());
+        let api_key_header = http::HeaderName::from_bytes(header_text.as_bytes())
+            .map_err(|_| bad(format!("clients.api_key_header `{header_text}`")))?;
+        let identity = c.identity.unwrap_or_default();
+        let ip_base = c.ip_base.unwrap_or(Ipv4Addr::new(127, 1, 0, 1));
+        check_addresses(ip_base, clients, identity, mode)?;
+        let t = &self.target;
+        let domain = t.domain.clone().unwrap_or_else(|| "edge".into());
+        let descriptor_key = t.descriptor_key.clone().unwrap_or_else(|| {
+            match identity {
+                Identity::ApiKey => "api_key",
+                Identity::Ip | Identity::ForwardedFor => "remote_address",
+            }
+            .into()
+        });
+        if domain.is_empty() || descriptor_key.is_empty() {
+            return Err(bad(
+                "target.domain and target.descriptor_key must not be empty".into(),
+            ));
+        }
+        let connections = t.connections.unwrap_or(2);
+        if connections == 0 {
+            return Err(bad("target.connections must be at least 1".into()));
+        }
+        let zipf_exponent = c.zipf_exponent.unwrap_or(1.0);
+        if !(zipf_exponent.is_finite() && zipf_exponent >= 0.0) {
+            return Err(bad("clients.zipf_exponent must be ≥ 0".into()));
+        }
+        let profile = self.profile()?;
+        Ok(Scenario {
+            name: self.name.clone().unwrap_or_else(|| "custom".into()),
+            mode,
+            url,
+            method,
+            path,
+            domain,
+            descriptor_key,
+            connections,
+            clients,
+            identity,
+            api_key_header,
+            key_prefix: c.key_prefix.clone().unwrap_or_else(|| "lg-".into()),
+            ip_base,
+            pick: c.pick.unwrap_or_default(),
+            zipf_exponent,
+            profile,
+            arrivals: self.rate.arrivals.unwrap_or_default(),
+            seed: self.seed.unwrap_or(1),
+            timeout: dur("timeout", self.timeout.as_deref().unwrap_or("10s"))?,
+        })
+    }
+    /// The target: mode, URL, method and path, with their defaults.
+    fn target(&self) -> Result<(Mode, http::Uri, http::Method, String), Error> {
+        let bad = |m: String| Error::Scenario(m);
         let mode = self.target.mode.unwrap_or_default();
         let url_text = self.target.url.clone().unwrap_or_else(|| match mode {
             Mode::Http => "http://127.0.0.1:8080/api/v1/data".into(),
@@ -252,56 +315,11 @@ impl ScenarioFile {
         if !path.starts_with('/') {
             return Err(bad(format!("target.path `{path}` must start with /")));
         }
-        let c = &self.clients;
-        let clients = c.count.unwrap_or(100);
-        if clients == 0 {
-            return Err(bad("clients.count must be at least 1".into()));
-        }
-        let header_text = c
-            .api_key_header
-            .clone()
-            .unwrap_or_else(|| "X-API-Key".into());
-        let api_key_header = http::HeaderName::from_bytes(header_text.as_bytes())
-            .map_err(|_| bad(format!("clients.api_key_header `{header_text}`")))?;
-        let identity = c.identity.unwrap_or_default();
-        let ip_base = c.ip_base.unwrap_or(Ipv4Addr::new(127, 1, 0, 1));
-        if crate::keys::client_ip(ip_base, clients - 1).is_none() {
-            return Err(bad(format!(
-                "clients: {clients} addresses from {ip_base} overflow IPv4"
-            )));
-        }
-        if identity == Identity::Ip && mode == Mode::Http {
-            let last = crate::keys::client_ip(ip_base, clients - 1);
-            let loopback = |ip: Option<std::net::IpAddr>| ip.is_some_and(|i| i.is_loopback());
-            if !loopback(Some(ip_base.into())) || !loopback(last) {
-                return Err(bad(format!(
-                    "clients: identity ip binds sockets to {ip_base}..{}: they must stay inside 127.0.0.0/8",
-                    last.map(|l| l.to_string()).unwrap_or_default()
-                )));
-            }
-        }
-        let t = &self.target;
-        let domain = t.domain.clone().unwrap_or_else(|| "edge".into());
-        let descriptor_key = t.descriptor_key.clone().unwrap_or_else(|| {
-            match identity {
-                Identity::ApiKey => "api_key",
-                Identity::Ip | Identity::ForwardedFor => "remote_address",
-            }
-            .into()
-        });
-        if domain.is_empty() || descriptor_key.is_empty() {
-            return Err(bad(
-                "target.domain and target.descriptor_key must not be empty".into(),
-            ));
-        }
-        let connections = t.connections.unwrap_or(2);
-        if connections == 0 {
-            return Err(bad("target.connections must be at least 1".into()));
-        }
-        let zipf_exponent = c.zipf_exponent.unwrap_or(1.0);
-        if !(zipf_exponent.is_finite() && zipf_exponent >= 0.0) {
-            return Err(bad("clients.zipf_exponent must be ≥ 0".into()));
-        }
+        Ok((mode, url, method, path))
+    }
+
+    /// The rate profile, validated.
+    fn profile(&self) -> Result<RateProfile, Error> {
         let r = &self.rate;
         let mut peaks = Vec::new();
         for p in &r.peaks {
@@ -316,29 +334,38 @@ impl ScenarioFile {
             peaks,
             duration: dur("rate.duration", r.duration.as_deref().unwrap_or("10s"))?,
         };
-        profile.validate().map_err(|e| bad(format!("rate: {e}")))?;
-        Ok(Scenario {
-            name: self.name.clone().unwrap_or_else(|| "custom".into()),
-            mode,
-            url,
-            method,
-            path,
-            domain,
-            descriptor_key,
-            connections,
-            clients,
-            identity,
-            api_key_header,
-            key_prefix: c.key_prefix.clone().unwrap_or_else(|| "lg-".into()),
-            ip_base,
-            pick: c.pick.unwrap_or_default(),
-            zipf_exponent,
-            profile,
-            arrivals: r.arrivals.unwrap_or_default(),
-            seed: self.seed.unwrap_or(1),
-            timeout: dur("timeout", self.timeout.as_deref().unwrap_or("10s"))?,
-        })
+        profile
+            .validate()
+            .map_err(|e| Error::Scenario(format!("rate: {e}")))?;
+        Ok(profile)
     }
+}
+
+/// The clients' addresses fit in IPv4 and, when the loadgen binds sockets
+/// to them (identity `ip` over HTTP), stay on the loopback network.
+fn check_addresses(
+    ip_base: Ipv4Addr,
+    clients: usize,
+    identity: Identity,
+    mode: Mode,
+) -> Result<(), Error> {
+    let bad = |m: String| Error::Scenario(m);
+    if crate::keys::client_ip(ip_base, clients - 1).is_none() {
+        return Err(bad(format!(
+            "clients: {clients} addresses from {ip_base} overflow IPv4"
+        )));
+    }
+    if identity == Identity::Ip && mode == Mode::Http {
+        let last = crate::keys::client_ip(ip_base, clients - 1);
+        let loopback = |ip: Option<std::net::IpAddr>| ip.is_some_and(|i| i.is_loopback());
+        if !loopback(Some(ip_base.into())) || !loopback(last) {
+            return Err(bad(format!(
+                "clients: identity ip binds sockets to {ip_base}..{}: they must stay inside 127.0.0.0/8",
+                last.map(|l| l.to_string()).unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

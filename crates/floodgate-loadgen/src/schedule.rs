@@ -49,6 +49,38 @@ pub struct RateProfile {
     pub duration: Duration,
 }
 
+/// A rate profile that cannot be run.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ProfileError {
+    /// The steady rate is negative or not finite.
+    #[error("steady rate {0} is not a rate")]
+    Steady(f64),
+    /// A zero duration.
+    #[error("the duration must be positive")]
+    NoDuration,
+    /// A peak rate that is negative or not finite.
+    #[error("peak rate {0} is not a rate")]
+    Peak(f64),
+    /// A peak that starts before the previous one ends.
+    #[error("the peak at {at:?} starts before the previous one ends ({last_end:?}); list peaks in order, without overlap")]
+    Overlap {
+        /// Its start.
+        at: Duration,
+        /// The previous one's end.
+        last_end: Duration,
+    },
+    /// A peak that ends after the run.
+    #[error("the peak at {at:?} lasting {lasting:?} ends after the run ({run:?})")]
+    PastEnd {
+        /// Its start.
+        at: Duration,
+        /// Its length.
+        lasting: Duration,
+        /// The run's length.
+        run: Duration,
+    },
+}
+
 /// A stretch of constant rate, in seconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Segment {
@@ -71,31 +103,29 @@ impl RateProfile {
 
     /// Checks the profile: finite, non-negative rates; peaks inside the run,
     /// sorted, not overlapping.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ProfileError> {
         let ok = |r: f64| r.is_finite() && r >= 0.0;
         if !ok(self.steady) {
-            return Err(format!("steady rate {} is not a rate", self.steady));
+            return Err(ProfileError::Steady(self.steady));
         }
         if self.duration.is_zero() {
-            return Err("the duration must be positive".into());
+            return Err(ProfileError::NoDuration);
         }
         let mut last_end = Duration::ZERO;
         for p in &self.peaks {
             if !ok(p.rate) {
-                return Err(format!("peak rate {} is not a rate", p.rate));
+                return Err(ProfileError::Peak(p.rate));
             }
             if p.at < last_end {
-                return Err(format!(
-                    "the peak at {:?} starts before the previous one ends ({:?}); list peaks in order, without overlap",
-                    p.at, last_end
-                ));
+                return Err(ProfileError::Overlap { at: p.at, last_end });
             }
             last_end = p.at + p.duration;
             if last_end > self.duration {
-                return Err(format!(
-                    "the peak at {:?} lasting {:?} ends after the run ({:?})",
-                    p.at, p.duration, self.duration
-                ));
+                return Err(ProfileError::PastEnd {
+                    at: p.at,
+                    lasting: p.duration,
+                    run: self.duration,
+                });
             }
         }
         Ok(())
@@ -312,7 +342,11 @@ mod tests {
             duration: ms(200),
             rate: 1.0,
         });
-        assert!(p.validate().unwrap_err().contains("ends after the run"));
+        assert!(p
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("ends after the run"));
         p.peaks = vec![
             Peak {
                 at: ms(100),
@@ -325,7 +359,11 @@ mod tests {
                 rate: 1.0,
             },
         ];
-        assert!(p.validate().unwrap_err().contains("without overlap"));
+        assert!(p
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("without overlap"));
         assert!(RateProfile::steady(f64::NAN, ms(1)).validate().is_err());
         assert!(RateProfile::steady(1.0, Duration::ZERO).validate().is_err());
     }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+pub use floodgate_core::store::{BreakerConfig, FailureSettings};
 use floodgate_core::FailureMode;
 
 /// Standalone Redis or Redis Cluster.
@@ -43,32 +44,6 @@ pub enum Scripting {
     Eval,
 }
 
-/// Circuit breaker settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BreakerConfig {
-    /// Consecutive failures that open the breaker (at least 1).
-    pub failures: u32,
-    /// How long an open breaker keeps requests away from the store before
-    /// it lets one probe through.
-    pub cooldown: Duration,
-}
-
-impl BreakerConfig {
-    /// Default of `failures`.
-    pub const DEFAULT_FAILURES: u32 = 5;
-    /// Default of `cooldown`.
-    pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        BreakerConfig {
-            failures: BreakerConfig::DEFAULT_FAILURES,
-            cooldown: BreakerConfig::DEFAULT_COOLDOWN,
-        }
-    }
-}
-
 /// The Redis store's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisConfig {
@@ -91,15 +66,9 @@ pub struct RedisConfig {
     pub connections: usize,
     /// Redis' time or the caller's.
     pub time: TimeSource,
-    /// What to do with a check that carries no failure mode of its own
-    /// ([`LimitCheck::on_failure`](floodgate_core::LimitCheck::on_failure))
-    /// when Redis cannot decide.
-    pub on_failure: FailureMode,
-    /// In `local` mode, each limit is divided by this (the number of
-    /// replicas that share it; at least 1).
-    pub local_divisor: u64,
-    /// Circuit breaker.
-    pub breaker: BreakerConfig,
+    /// What to do when Redis cannot decide: the default mode, the local
+    /// divisor and the circuit breaker.
+    pub failure: FailureSettings,
     /// Redis Functions or scripts.
     pub scripting: Scripting,
     /// Gathering: the most requests one call carries (1: every request is
@@ -130,9 +99,9 @@ impl RedisConfig {
     /// Default of `time`.
     pub const DEFAULT_TIME: TimeSource = TimeSource::Redis;
     /// Default of `on_failure`.
-    pub const DEFAULT_ON_FAILURE: FailureMode = FailureMode::Local;
+    pub const DEFAULT_ON_FAILURE: FailureMode = FailureSettings::DEFAULT_ON_FAILURE;
     /// Default of `local_divisor`.
-    pub const DEFAULT_LOCAL_DIVISOR: u64 = 1;
+    pub const DEFAULT_LOCAL_DIVISOR: u64 = FailureSettings::DEFAULT_LOCAL_DIVISOR;
     /// Default of `scripting`.
     pub const DEFAULT_SCRIPTING: Scripting = Scripting::Auto;
     /// Default of `gather_max`.
@@ -157,9 +126,7 @@ impl RedisConfig {
             connect_timeout: RedisConfig::DEFAULT_CONNECT_TIMEOUT,
             connections: RedisConfig::DEFAULT_CONNECTIONS,
             time: RedisConfig::DEFAULT_TIME,
-            on_failure: RedisConfig::DEFAULT_ON_FAILURE,
-            local_divisor: RedisConfig::DEFAULT_LOCAL_DIVISOR,
-            breaker: BreakerConfig::default(),
+            failure: FailureSettings::default(),
             scripting: RedisConfig::DEFAULT_SCRIPTING,
             gather_max: RedisConfig::DEFAULT_GATHER_MAX,
             gather_in_flight: RedisConfig::DEFAULT_GATHER_IN_FLIGHT,
@@ -207,7 +174,7 @@ impl RedisConfig {
         if self.connections == 0 || self.connections > RedisConfig::MAX_CONNECTIONS {
             return err("connections must be between 1 and 64");
         }
-        if self.local_divisor == 0 {
+        if self.failure.local_divisor == 0 {
             return err("local_divisor must be at least 1");
         }
         if self.gather_max == 0 || self.gather_max > RedisConfig::MAX_GATHER_MAX {
@@ -216,7 +183,7 @@ impl RedisConfig {
         if self.gather_in_flight == 0 || self.gather_in_flight > RedisConfig::MAX_GATHER_IN_FLIGHT {
             return err("gather_in_flight must be between 1 and 1024");
         }
-        if self.breaker.failures == 0 {
+        if self.failure.breaker.failures == 0 {
             return err("breaker.failures must be at least 1");
         }
         Ok(())
@@ -242,12 +209,12 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(1));
         assert_eq!(c.connections, 2);
         assert_eq!(c.time, TimeSource::Redis);
-        assert_eq!(c.on_failure, FailureMode::Local);
-        assert_eq!(c.local_divisor, 1);
+        assert_eq!(c.failure.on_failure, FailureMode::Local);
+        assert_eq!(c.failure.local_divisor, 1);
         assert_eq!(c.scripting, Scripting::Auto);
         assert_eq!((c.gather_max, c.gather_in_flight), (32, 2));
         assert_eq!(
-            c.breaker,
+            c.failure.breaker,
             BreakerConfig {
                 failures: 5,
                 cooldown: Duration::from_secs(1)
@@ -270,11 +237,13 @@ mod tests {
             connect_timeout: Duration::from_secs(2),
             connections: 64,
             time: TimeSource::Caller,
-            on_failure: FailureMode::FailOpen,
-            local_divisor: 3,
-            breaker: BreakerConfig {
-                failures: 1,
-                cooldown: Duration::from_millis(500),
+            failure: FailureSettings {
+                on_failure: FailureMode::FailOpen,
+                local_divisor: 3,
+                breaker: BreakerConfig {
+                    failures: 1,
+                    cooldown: Duration::from_millis(500),
+                },
             },
             scripting: Scripting::Eval,
             gather_max: 1_024,
@@ -300,85 +269,33 @@ mod tests {
         assert!(error_of(&c).contains("use `nodes`"));
     }
 
-    #[test]
-    fn out_of_range_settings_are_errors() {
-        let ok = RedisConfig::standalone("redis://x");
-        let cases: [(RedisConfig, &str); 10] = [
+    /// Configs with one setting out of range, and the setting.
+    fn out_of_range() -> [(RedisConfig, &'static str); 10] {
+        let with = |set: fn(&mut RedisConfig)| {
+            let mut c = RedisConfig::standalone("redis://x");
+            set(&mut c);
+            c
+        };
+        [
+            (with(|c| c.gather_max = 0), "gather_max"),
+            (with(|c| c.gather_max = 1_025), "gather_max"),
+            (with(|c| c.gather_in_flight = 0), "gather_in_flight"),
+            (with(|c| c.gather_in_flight = 1_025), "gather_in_flight"),
+            (with(|c| c.key_prefix = "a{b".into()), "braces"),
             (
-                RedisConfig {
-                    gather_max: 0,
-                    ..ok.clone()
-                },
-                "gather_max",
-            ),
-            (
-                RedisConfig {
-                    gather_max: 1_025,
-                    ..ok.clone()
-                },
-                "gather_max",
-            ),
-            (
-                RedisConfig {
-                    gather_in_flight: 0,
-                    ..ok.clone()
-                },
-                "gather_in_flight",
-            ),
-            (
-                RedisConfig {
-                    gather_in_flight: 1_025,
-                    ..ok.clone()
-                },
-                "gather_in_flight",
-            ),
-            (
-                RedisConfig {
-                    key_prefix: "a{b".into(),
-                    ..ok.clone()
-                },
-                "braces",
-            ),
-            (
-                RedisConfig {
-                    timeout: Duration::ZERO,
-                    ..ok.clone()
-                },
+                with(|c| c.timeout = Duration::ZERO),
                 "timeout must be above 0",
             ),
-            (
-                RedisConfig {
-                    connections: 0,
-                    ..ok.clone()
-                },
-                "connections",
-            ),
-            (
-                RedisConfig {
-                    connections: 65,
-                    ..ok.clone()
-                },
-                "connections",
-            ),
-            (
-                RedisConfig {
-                    local_divisor: 0,
-                    ..ok.clone()
-                },
-                "local_divisor",
-            ),
-            (
-                RedisConfig {
-                    breaker: BreakerConfig {
-                        failures: 0,
-                        ..BreakerConfig::default()
-                    },
-                    ..ok.clone()
-                },
-                "breaker.failures",
-            ),
-        ];
-        for (c, expected) in cases {
+            (with(|c| c.connections = 0), "connections"),
+            (with(|c| c.connections = 65), "connections"),
+            (with(|c| c.failure.local_divisor = 0), "local_divisor"),
+            (with(|c| c.failure.breaker.failures = 0), "breaker.failures"),
+        ]
+    }
+
+    #[test]
+    fn out_of_range_settings_are_errors() {
+        for (c, expected) in out_of_range() {
             let e = error_of(&c);
             assert!(e.starts_with("redis store config: "), "{e}");
             assert!(e.contains(expected), "{expected}: {e}");

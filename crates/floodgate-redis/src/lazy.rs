@@ -142,6 +142,21 @@ impl LazyRedisStore {
             me.inner.connecting.store(false, Ordering::Release);
         });
     }
+
+    /// `call` on the connected store; not connected yet, an attempt starts
+    /// and the call fails as transient.
+    fn or_connect<'a, T: Send + 'a>(
+        &'a self,
+        call: impl FnOnce(&'a RedisStore) -> BoxFuture<'a, Result<T, StoreError>>,
+    ) -> BoxFuture<'a, Result<T, StoreError>> {
+        match self.inner.store.get() {
+            Some(store) => call(store),
+            None => {
+                self.start_attempt();
+                Box::pin(std::future::ready(Err(not_connected())))
+            }
+        }
+    }
 }
 
 impl Store for LazyRedisStore {
@@ -150,13 +165,7 @@ impl Store for LazyRedisStore {
         checks: &'a [LimitCheck],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
-        match self.inner.store.get() {
-            Some(store) => store.check(checks, now),
-            None => {
-                self.start_attempt();
-                Box::pin(std::future::ready(Err(not_connected())))
-            }
-        }
+        self.or_connect(|store| store.check(checks, now))
     }
 
     fn inspect<'a>(
@@ -164,23 +173,11 @@ impl Store for LazyRedisStore {
         checks: &'a [LimitCheck],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
-        match self.inner.store.get() {
-            Some(store) => store.inspect(checks, now),
-            None => {
-                self.start_attempt();
-                Box::pin(std::future::ready(Err(not_connected())))
-            }
-        }
+        self.or_connect(|store| store.inspect(checks, now))
     }
 
     fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
-        match self.inner.store.get() {
-            Some(store) => store.reset(checks),
-            None => {
-                self.start_attempt();
-                Box::pin(std::future::ready(Err(not_connected())))
-            }
-        }
+        self.or_connect(|store| store.reset(checks))
     }
 
     fn leases<'a>(

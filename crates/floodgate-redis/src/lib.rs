@@ -13,10 +13,11 @@
 //!   `policy_commit.lua`, the policy store's commit, on its own.
 //! - [`config`]: [`RedisConfig`], the store's settings (plain values with
 //!   their defaults and [`RedisConfig::validate`]; reading them from the
-//!   config file is the config crate's job).
+//!   config file is the config crate's job; the failure settings are
+//!   core's [`FailureSettings`], which the config crate builds with `From`).
 //! - [`store`]: [`RedisStore`], the `Store` on Redis (keys, slots, timeout,
-//!   cross-slot refunds, inspection and reset); its connections and error
-//!   mapping are in `conn.rs`.
+//!   cross-slot refunds, inspection and reset, as script calls in
+//!   `store/ops.rs`); its connections and error mapping are in `conn.rs`.
 //! - [`lazy`]: [`LazyRedisStore`], a `RedisStore` that connects in the
 //!   background, so a replica starts while Redis is unreachable.
 //! - [`resilient`]: [`ResilientStore`], fail open / closed / local around
@@ -49,7 +50,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = RedisConfig::standalone("redis://127.0.0.1:6379");
 //! let redis = RedisStore::connect(&config).await?;
-//! let store = ResilientStore::new(redis, FailurePolicy::from_config(&config));
+//! let store = ResilientStore::new(redis, FailurePolicy::from(&config));
 //! let check = LimitCheck::new(
 //!     "api/second/0".into(),
 //!     "client-1".into(),
@@ -79,7 +80,9 @@ mod script;
 pub mod store;
 
 pub use breaker::BreakerState;
-pub use config::{BreakerConfig, ConfigError, RedisConfig, RedisKind, Scripting, TimeSource};
+pub use config::{
+    BreakerConfig, ConfigError, FailureSettings, RedisConfig, RedisKind, Scripting, TimeSource,
+};
 pub use fleet::{FleetMember, FleetRead, Published, RedisFleet};
 pub use lazy::LazyRedisStore;
 pub use placement::Placement;

@@ -2,7 +2,7 @@
 //! store.
 //!
 //! When the inner store fails (an error, or its own timeout), each check
-//! is decided by its [`FailureMode`]: the check's own
+//! is decided by its [`FailureMode`](floodgate_core::FailureMode): the check's own
 //! ([`LimitCheck::on_failure`], set by the policy from its rule), else the
 //! store's default:
 //!
@@ -28,22 +28,21 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use floodgate_core::store::BoxFuture;
+use floodgate_core::store::{BoxFuture, FailureSettings, StoreWrapper};
 use floodgate_core::{
-    Decision, FailureMode, LeaseOp, LeaseStatus, LimitCheck, MemoryStore, MonotonicClock, Store,
-    StoreError, SystemMonotonic, Timestamp,
+    Decision, LeaseOp, LeaseStatus, LimitCheck, MemoryStore, MonotonicClock, Store, StoreError,
+    SystemMonotonic, Timestamp,
 };
 
 use crate::breaker::Breaker;
 pub use crate::breaker::BreakerState;
-use crate::config::BreakerConfig;
 
 mod degrade;
 mod policy;
 #[cfg(test)]
 mod tests;
 
-use policy::{Counters, Settings};
+use policy::Counters;
 pub use policy::{FailurePolicy, ResilienceStats};
 
 /// A store wrapped in a failure policy and a circuit breaker.
@@ -52,7 +51,7 @@ pub struct ResilientStore<S> {
     local: MemoryStore,
     /// Read only off the healthy path (a failure, an open breaker), so
     /// the lock is never contended by ordinary traffic.
-    settings: RwLock<Settings>,
+    settings: RwLock<FailureSettings>,
     breaker: Breaker,
     counters: Counters,
     /// Whether the inner store is known to be failing (for logging once).
@@ -71,11 +70,7 @@ impl<S: Store> ResilientStore<S> {
         ResilientStore {
             inner,
             local: MemoryStore::new(policy.local),
-            settings: RwLock::new(Settings {
-                default: policy.default,
-                divisor: policy.local_divisor.max(1),
-                breaker: policy.breaker,
-            }),
+            settings: RwLock::new(at_least_one_divisor(policy.settings)),
             breaker: Breaker::new(clock),
             counters: Counters::default(),
             down: AtomicBool::new(false),
@@ -88,15 +83,11 @@ impl<S: Store> ResilientStore<S> {
     /// its state: an open breaker stays open, and the new cool-down and
     /// failure count apply from its next probe or failure. The local
     /// store keeps its counts.
-    pub fn reconfigure(&self, default: FailureMode, local_divisor: u64, breaker: BreakerConfig) {
-        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Settings {
-            default,
-            divisor: local_divisor.max(1),
-            breaker,
-        };
+    pub fn reconfigure(&self, settings: FailureSettings) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = at_least_one_divisor(settings);
     }
 
-    fn settings(&self) -> Settings {
+    fn settings(&self) -> FailureSettings {
         // Plain values, never left half-written: ignore poison.
         *self.settings.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -125,7 +116,7 @@ impl<S: Store> ResilientStore<S> {
         }
     }
 
-    fn on_failure(&self, e: &StoreError, settings: &Settings) {
+    fn on_failure(&self, e: &StoreError, settings: &FailureSettings) {
         self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
         if !self.down.swap(true, Ordering::AcqRel) {
             tracing::warn!(error = %e, transient = e.transient, "store unavailable: deciding by the failure policy until it is back");
@@ -146,7 +137,13 @@ impl<S: Store> ResilientStore<S> {
     }
 }
 
-impl<S: Store> Store for ResilientStore<S> {
+impl<S: Store> StoreWrapper for ResilientStore<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     fn check<'a>(
         &'a self,
         checks: &'a [LimitCheck],
@@ -176,25 +173,10 @@ impl<S: Store> Store for ResilientStore<S> {
         })
     }
 
-    /// Straight to the inner store: an inspection is an admin question,
-    /// so its error goes back to the caller (no policy, no breaker).
-    fn inspect<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
-        self.inner.inspect(checks, now)
-    }
-
-    /// Straight to the inner store, as [`Store::inspect`]; the local
-    /// store's counts (kept while the inner store was away) stay.
-    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
-        self.inner.reset(checks)
-    }
-
-    fn active_keys(&self) -> Option<u64> {
-        self.inner.active_keys()
-    }
+    // `inspect`, `reset` and `active_keys` go straight to the inner store:
+    // an inspection is an admin question, so its error goes back to the
+    // caller (no policy, no breaker); a reset leaves the local store's
+    // counts (kept while the inner store was away).
 
     /// On the inner store, and on the local store, which holds the slots
     /// taken while the inner store was away (a lease it never saw is
@@ -217,6 +199,14 @@ impl<S: Store> Store for ResilientStore<S> {
     fn leases_expired(&self) -> Option<u64> {
         let local = self.local.leases_expired();
         Some(self.inner.leases_expired().unwrap_or(0) + local)
+    }
+}
+
+/// `settings` with a local divisor of at least 1.
+fn at_least_one_divisor(settings: FailureSettings) -> FailureSettings {
+    FailureSettings {
+        local_divisor: settings.local_divisor.max(1),
+        ..settings
     }
 }
 

@@ -13,26 +13,10 @@ use std::time::Duration;
 use common::*;
 use floodgate_core::{FailureMode, LimitCheck, ManualClock, Quota, RetryAfter, Store, Timestamp};
 use floodgate_redis::{
-    BreakerConfig, BreakerState, FailurePolicy, RedisConfig, RedisStore, ResilientStore, TimeSource,
+    BreakerState, FailurePolicy, FailureSettings, RedisConfig, RedisStore, ResilientStore,
 };
 
-const COOLDOWN: Duration = Duration::from_secs(1);
-
 type Resilient = ResilientStore<Counting<RedisStore>>;
-
-fn config(server: &RedisServer, mode: FailureMode) -> RedisConfig {
-    RedisConfig {
-        time: TimeSource::Caller,
-        timeout: Duration::from_millis(50),
-        connect_timeout: Duration::from_millis(200),
-        on_failure: mode,
-        breaker: BreakerConfig {
-            failures: 3,
-            cooldown: COOLDOWN,
-        },
-        ..RedisConfig::standalone(server.url())
-    }
-}
 
 /// A resilient store on `server` as `config` says, with its breaker on a
 /// manual clock and the calls that reach Redis counted.
@@ -41,14 +25,14 @@ async fn resilient_with(config: &RedisConfig) -> (Resilient, ManualClock) {
     let clock = ManualClock::new(Timestamp::from_micros(1_000_000));
     let store = ResilientStore::with_clock(
         Counting::new(redis),
-        FailurePolicy::from_config(config),
+        FailurePolicy::from(config),
         Arc::new(clock.clone()),
     );
     (store, clock)
 }
 
 async fn resilient(server: &RedisServer, mode: FailureMode) -> (Resilient, ManualClock) {
-    resilient_with(&config(server, mode)).await
+    resilient_with(&outage_config(server, mode)).await
 }
 
 fn one_per_hour() -> Quota {
@@ -60,6 +44,16 @@ fn with_mode(check: LimitCheck, mode: Option<FailureMode>) -> LimitCheck {
         on_failure: mode,
         ..check
     }
+}
+
+/// How many of `times` requests of `check` alone `store` allows.
+async fn allowed_of(store: &Resilient, check: &LimitCheck, times: usize) -> usize {
+    let mut allowed = 0;
+    for _ in 0..times {
+        let d = store.check(std::slice::from_ref(check), NOW).await.unwrap();
+        allowed += usize::from(d[0].allowed);
+    }
+    allowed
 }
 
 const NOW: Timestamp = Timestamp::from_micros(1_700_006_400_000_000);
@@ -136,25 +130,21 @@ async fn killed_redis_falls_back_to_local_limits() {
 #[tokio::test]
 async fn local_mode_divides_limits_by_the_replica_count() {
     let mut server = RedisServer::start();
-    let mut c = config(&server, FailureMode::Local);
-    c.local_divisor = 4;
+    let mut c = outage_config(&server, FailureMode::Local);
+    c.failure.local_divisor = 4;
     let (store, _clock) = resilient_with(&c).await;
     server.kill();
     let q = Quota::fixed_window(8, Duration::from_secs(3_600)).unwrap();
     let chk = check("div/l/0", "d", q, 1);
-    let mut allowed = 0;
-    for _ in 0..10 {
-        allowed +=
-            usize::from(store.check(std::slice::from_ref(&chk), NOW).await.unwrap()[0].allowed);
-    }
+    let allowed = allowed_of(&store, &chk, 10).await;
     assert_eq!(allowed, 2, "8 shared by 4 replicas: 2 each");
 }
 
 #[tokio::test]
 async fn each_check_of_a_request_follows_its_own_failure_mode() {
     let mut server = RedisServer::start();
-    let mut c = config(&server, FailureMode::FailOpen);
-    c.local_divisor = 2;
+    let mut c = outage_config(&server, FailureMode::FailOpen);
+    c.failure.local_divisor = 2;
     let (store, _clock) = resilient_with(&c).await;
     server.kill();
     let hourly = |n| Quota::fixed_window(n, Duration::from_secs(3_600)).unwrap();
@@ -202,16 +192,7 @@ async fn each_check_of_a_request_follows_its_own_failure_mode() {
     assert!(d[0].allowed && d[1].allowed, "{d:?}");
     assert!(!d[2].allowed, "fail_closed denies: {d:?}");
     assert_eq!(d[2].retry_after, Some(RetryAfter::After(COOLDOWN)));
-    let mut left = 0;
-    for _ in 0..3 {
-        left += usize::from(
-            store
-                .check(std::slice::from_ref(&other_local), NOW)
-                .await
-                .unwrap()[0]
-                .allowed,
-        );
-    }
+    let left = allowed_of(&store, &other_local, 3).await;
     assert_eq!(left, 2, "the denied request took none of the 2");
 
     let s = store.stats();
@@ -222,7 +203,10 @@ async fn each_check_of_a_request_follows_its_own_failure_mode() {
     );
 
     // A stricter default changes only the checks without a mode.
-    store.reconfigure(FailureMode::FailClosed, 2, c.breaker);
+    store.reconfigure(FailureSettings {
+        on_failure: FailureMode::FailClosed,
+        ..c.failure
+    });
     let d = store
         .check(std::slice::from_ref(&default), NOW)
         .await
@@ -269,9 +253,9 @@ async fn restarted_redis_is_used_again_without_restarting_the_store() {
 #[tokio::test]
 async fn frozen_redis_times_out_and_recovers() {
     let server = RedisServer::start();
-    let mut c = config(&server, FailureMode::FailOpen);
+    let mut c = outage_config(&server, FailureMode::FailOpen);
     // Every call goes to Redis: the breaker never opens here.
-    c.breaker.failures = u32::MAX;
+    c.failure.breaker.failures = u32::MAX;
     let (store, _clock) = resilient_with(&c).await;
     let store = Arc::new(store);
     assert_eq!(calls(&*store, "g", 2).await, 1);

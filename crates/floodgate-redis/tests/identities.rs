@@ -37,7 +37,7 @@ fn two_limits_never_share_a_counter_in_redis() {
         let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ns = format!("ids-{n}");
         rt.block_on(limits_stay_apart(&store, &ns, &a, &b))
-            .map_err(TestCaseError::fail)
+            .map_err(|e| TestCaseError::fail(String::from(e)))
     });
     if let Err(e) = result {
         panic!("{e}");

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use common::*;
 use floodgate_core::{FailureMode, ManualClock, MemoryStore, Quota, Rate, Store, Timestamp};
-use floodgate_redis::{FailurePolicy, LazyRedisStore, RedisConfig, ResilientStore, TimeSource};
+use floodgate_redis::{
+    FailurePolicy, FailureSettings, LazyRedisStore, RedisConfig, ResilientStore, TimeSource,
+};
 
 const NOW: Timestamp = Timestamp::from_micros(1_700_006_400_000_000);
 
@@ -126,10 +128,10 @@ async fn lazy_store_forwards_once_connected_and_is_transient_before() {
 async fn resilient_store_passes_inspection_errors_back_instead_of_degrading() {
     let mut server = RedisServer::start();
     let redis = caller_store(&server).await;
-    let policy = FailurePolicy {
-        default: FailureMode::FailOpen,
-        ..FailurePolicy::from_config(&caller_config(&server.url()))
-    };
+    let policy = FailurePolicy::from(FailureSettings {
+        on_failure: FailureMode::FailOpen,
+        ..caller_config(&server.url()).failure
+    });
     let store = ResilientStore::new(redis, policy);
     let c = [check(
         "resilient/hourly/0",

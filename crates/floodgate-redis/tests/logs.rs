@@ -10,11 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use floodgate_core::{FailureMode, ManualClock, Quota, Store, Timestamp};
-use floodgate_redis::{
-    BreakerConfig, BreakerState, FailurePolicy, RedisConfig, RedisStore, ResilientStore, TimeSource,
-};
-
-const COOLDOWN: Duration = Duration::from_secs(1);
+use floodgate_redis::{BreakerState, FailurePolicy, RedisStore, ResilientStore};
 
 /// Collects everything the subscriber writes.
 #[derive(Clone, Default)]
@@ -42,21 +38,11 @@ async fn outages_are_logged_once_each_way() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let mut server = RedisServer::start();
-    let config = RedisConfig {
-        time: TimeSource::Caller,
-        timeout: Duration::from_millis(50),
-        connect_timeout: Duration::from_millis(200),
-        on_failure: FailureMode::FailOpen,
-        breaker: BreakerConfig {
-            failures: 3,
-            cooldown: COOLDOWN,
-        },
-        ..RedisConfig::standalone(server.url())
-    };
+    let config = outage_config(&server, FailureMode::FailOpen);
     let clock = ManualClock::new(Timestamp::from_micros(1_000_000));
     let store = ResilientStore::with_clock(
         RedisStore::connect(&config).await.unwrap(),
-        FailurePolicy::from_config(&config),
+        FailurePolicy::from(&config),
         Arc::new(clock.clone()),
     );
     let quota = Quota::fixed_window(1_000_000, Duration::from_secs(3_600)).unwrap();

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::failure::Failure;
 use floodgate_core::policy::Limit;
 use floodgate_core::{LimitCheck, Quota, Store, Timestamp};
 
@@ -18,7 +19,7 @@ pub async fn limits_stay_apart(
     namespace: &str,
     a: &LimitSpec,
     b: &LimitSpec,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     if a == b {
         return Ok(());
     }
@@ -26,7 +27,7 @@ pub async fn limits_stay_apart(
     let limit = |s: &LimitSpec| Limit::new(&s.0, s.1.as_deref(), &s.2, quota);
     let (la, lb) = (limit(a), limit(b));
     if la.id == lb.id {
-        return Err(format!("{a:?} and {b:?} share the id {}", la.id));
+        return Err(format!("{a:?} and {b:?} share the id {}", la.id).into());
     }
     let identity: Arc<str> = Arc::from(format!("{namespace}|who"));
     let check = |l: &Limit| LimitCheck::new(l.id.clone(), identity.clone(), quota, 1);
@@ -39,16 +40,10 @@ pub async fn limits_stay_apart(
         Ok::<bool, String>(d[0].allowed)
     };
     if !decide(check(&la)).await? || decide(check(&la)).await? {
-        return Err(format!(
-            "{}: the first request passes, the second does not",
-            la.id
-        ));
+        return Err(format!("{}: the first request passes, the second does not", la.id).into());
     }
     if !decide(check(&lb)).await? {
-        return Err(format!(
-            "{} ({b:?}) was used up by {} ({a:?})",
-            lb.id, la.id
-        ));
+        return Err(format!("{} ({b:?}) was used up by {} ({a:?})", lb.id, la.id).into());
     }
     Ok(())
 }

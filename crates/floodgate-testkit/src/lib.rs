@@ -5,9 +5,12 @@
 //! - [`case`]: a conformance case as data ([`Case`], [`Step`]) and the
 //!   runners that replay it against a store or any decide function, naming
 //!   the step that failed.
-//! - [`cases`]: [`cases()`], the conformance suite: every algorithm and its
+//! - [`suite`]: [`run_cases`] (every case against a store) and
+//!   [`atomic_suite`] (several limits of one request).
+//! - [`cases`](mod@cases): [`cases()`], the conformance suite: every algorithm and its
 //!   edges, with decisions hand-computed from DESIGN.md's algorithm table.
 //! - [`clock`]: a day-aligned base time and `ManualClock` helpers.
+//! - [`failure`]: [`Failure`], how a store failed a case or suite.
 //! - [`exec`]: a tiny `block_on`, so sync tests can drive async stores.
 //! - [`inspect`]: counter inspection and reset, as every store does them.
 //! - [`identities`]: two limits never share a counter, whatever their
@@ -32,13 +35,17 @@ pub mod case;
 pub mod cases;
 pub mod clock;
 pub mod exec;
+pub mod failure;
 pub mod identities;
 pub mod inspect;
 pub mod redis;
+pub mod suite;
 
-pub use case::{atomic_suite, run_case, run_case_sync, run_case_with, run_cases, Case, Step};
+pub use case::{run_case, run_case_sync, run_case_with, Case, Step};
 pub use cases::cases;
 pub use clock::{at, base_clock, BASE, BASE_US};
 pub use exec::block_on;
+pub use failure::Failure;
 pub use identities::{limits_stay_apart, LimitSpec};
 pub use inspect::inspect_suite;
+pub use suite::{atomic_suite, run_cases};

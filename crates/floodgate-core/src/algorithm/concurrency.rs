@@ -13,7 +13,7 @@
 //! until the first lease ends, at most [`RETRY_HINT_US`]: a slot may come
 //! back any moment, when its holder finishes.
 
-use super::{allowed, denied};
+use super::math::{allowed, denied};
 use crate::Decision;
 
 /// The longest `retry_after` a denial gives (1 s): a holder may release its

@@ -2,7 +2,7 @@
 //! `k` per period. GCRA keeps its theoretical arrival time this way, and
 //! the shaping leaky bucket its last departure.
 
-use super::ceil_div_signed;
+use super::math::ceil_div_signed;
 
 /// The time `at + frac/k` µs.
 ///

@@ -1,7 +1,7 @@
 //! Fixed window: windows aligned to Unix-epoch multiples of `W`; a request
 //! of cost `n` is allowed iff `count(window) + n ≤ L`.
 
-use super::{allowed, denied};
+use super::math::{allowed, denied};
 use crate::Decision;
 
 /// Fixed window state.

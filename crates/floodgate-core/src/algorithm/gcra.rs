@@ -3,7 +3,7 @@
 //! µs plus a remainder in `1/k` µs.
 
 use super::exact_time::ExactTime;
-use super::{allowed, ceil_div, denied, div};
+use super::math::{allowed, ceil_div, denied, div};
 use crate::quota::Rate;
 use crate::Decision;
 

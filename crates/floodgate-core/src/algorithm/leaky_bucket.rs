@@ -13,7 +13,7 @@
 
 use super::exact_time::ExactTime;
 use super::level::Level;
-use super::{allowed, ceil_div, denied};
+use super::math::{allowed, ceil_div, denied};
 use crate::quota::Rate;
 use crate::Decision;
 
@@ -122,7 +122,7 @@ pub(crate) fn evaluate_shaping(
     let wait = dep.ahead(t, k);
     if wait <= capacity * p {
         let mut d = allowed(limit, room(&dep, t, capacity, k, p), drain(&dep));
-        d.delay = super::us(ceil_div(wait, k));
+        d.delay = super::math::us(ceil_div(wait, k));
         d
     } else {
         // Earliest t' with (last + n·P/k − t')·k ≤ C·P.

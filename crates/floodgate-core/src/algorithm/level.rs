@@ -1,7 +1,7 @@
 //! A level measured at a time. The token bucket keeps its tokens this way,
 //! and the policing leaky bucket its fill; both flow at `k` units per µs.
 
-use super::ceil_div;
+use super::math::ceil_div;
 
 /// A level in units of `1/period_us` (a token, or a request), and when it
 /// was measured.

@@ -6,7 +6,7 @@
 //! bit. It never increases as time passes, so the retry time is found by a
 //! binary search on whole microseconds and is exact.
 
-use super::{allowed, denied};
+use super::math::{allowed, denied};
 use crate::Decision;
 
 /// Sliding counter state.

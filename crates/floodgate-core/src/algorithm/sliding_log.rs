@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::{allowed, denied};
+use super::math::{allowed, denied};
 use crate::Decision;
 
 /// Sliding log state: allowed requests, oldest first, and their total cost.

@@ -5,7 +5,7 @@
 //! so that `e` µs refill exactly `e·k` units (`k` tokens per period).
 
 use super::level::Level;
-use super::{allowed, denied, div};
+use super::math::{allowed, denied, div};
 use crate::quota::Rate;
 
 /// Token bucket state: the tokens, in units of `1/period_us` token.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::jwt::{Jwt, OnInvalid};
+#[cfg(feature = "jwt")]
+use super::jwt::{Jwt, OnInvalid, TokenError};
 use super::model::{HeaderTrust, Identity, KeyDigest, KeyPart, Policy};
 use super::verdict::CheckError;
 use crate::time::Timestamp;
@@ -69,10 +70,11 @@ impl Identity {
             user: None,
             tier: None,
         };
+        #[cfg(feature = "jwt")]
         if let Some(jwt) = &self.jwt {
             if let Some(value) = present(&jwt.header) {
                 let verified = Jwt::bearer(value)
-                    .ok_or_else(|| "not a Bearer token".to_string())
+                    .ok_or(TokenError::NotBearer)
                     .and_then(|t| jwt.verify(t, origin.now.0 / 1_000_000));
                 match verified {
                     Ok(v) => {
@@ -81,7 +83,7 @@ impl Identity {
                         return Ok(req);
                     }
                     Err(e) if jwt.on_invalid == OnInvalid::Reject => {
-                        return Err(CheckError::InvalidToken(e));
+                        return Err(CheckError::InvalidToken(e.to_string()));
                     }
                     Err(_) => {}
                 }

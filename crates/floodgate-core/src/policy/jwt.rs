@@ -67,6 +67,71 @@ impl fmt::Debug for Jwt {
     }
 }
 
+/// Why a token is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The header value is not `Bearer <token>`.
+    #[error("not a Bearer token")]
+    NotBearer,
+    /// Not a JWT.
+    #[error("malformed token: {0}")]
+    Malformed(jsonwebtoken::errors::Error),
+    /// Signed with an algorithm not accepted.
+    #[error("algorithm {0:?} is not accepted")]
+    Algorithm(Algorithm),
+    /// No key of its algorithm (and key id).
+    #[error("no key for this token")]
+    NoKey,
+    /// No key verifies it (the last key's answer).
+    #[error("invalid token: {0}")]
+    Invalid(jsonwebtoken::errors::Error),
+    /// No `exp` claim.
+    #[error("the token has no exp")]
+    NoExp,
+    /// Past its `exp`.
+    #[error("the token has expired")]
+    Expired,
+    /// An `nbf` claim that is not a number.
+    #[error("nbf is not a number")]
+    NbfNotNumber,
+    /// Before its `nbf`.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// No user claim.
+    #[error("the token has no `{0}` claim")]
+    NoUser(String),
+}
+
+/// A verification key that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// A PEM key for an algorithm other than RS256 or ES256.
+    #[error("a PEM key is RS256 or ES256")]
+    PemAlgorithm,
+    /// Not a public key of its algorithm.
+    #[error("not a {alg:?} public key in PEM: {source}")]
+    Pem {
+        /// Its algorithm.
+        alg: Algorithm,
+        /// Why.
+        source: jsonwebtoken::errors::Error,
+    },
+    /// Not a JWKS document.
+    #[error("not a JWKS: {0}")]
+    NotJwks(String),
+    /// A JWKS key of another algorithm.
+    #[error("key {0}: only RS256 and ES256 keys are supported")]
+    Unsupported(usize),
+    /// A JWKS key that cannot be read.
+    #[error("key {index}: {source}")]
+    Jwk {
+        /// Its place in the set.
+        index: usize,
+        /// Why.
+        source: jsonwebtoken::errors::Error,
+    },
+}
+
 /// What a valid token says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
@@ -88,10 +153,10 @@ impl Jwt {
     /// of the keys under an accepted algorithm, `exp` (required) and `nbf`
     /// within the leeway, the issuer and audience when set, and the user
     /// claim.
-    pub fn verify(&self, token: &str, now_secs: u64) -> Result<Verified, String> {
-        let header = decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
+    pub fn verify(&self, token: &str, now_secs: u64) -> Result<Verified, TokenError> {
+        let header = decode_header(token).map_err(TokenError::Malformed)?;
         if !self.algorithms.contains(&header.alg) {
-            return Err(format!("algorithm {:?} is not accepted", header.alg));
+            return Err(TokenError::Algorithm(header.alg));
         }
         let mut validation = Validation::new(header.alg);
         validation.validate_exp = false;
@@ -104,7 +169,7 @@ impl Jwt {
         if let Some(i) = &self.issuer {
             validation.set_issuer(&[i]);
         }
-        let mut last = String::from("no key for this token");
+        let mut last = TokenError::NoKey;
         let mut claims = None;
         for k in self.keys.iter().filter(|k| {
             k.alg == header.alg && (k.kid.is_none() || header.kid.is_none() || k.kid == header.kid)
@@ -114,27 +179,27 @@ impl Jwt {
                     claims = Some(d.claims);
                     break;
                 }
-                Err(e) => last = format!("invalid token: {e}"),
+                Err(e) => last = TokenError::Invalid(e),
             }
         }
         let claims = claims.ok_or(last)?;
         let exp = claims
             .get("exp")
             .and_then(Value::as_u64)
-            .ok_or("the token has no exp")?;
+            .ok_or(TokenError::NoExp)?;
         if now_secs > exp.saturating_add(self.leeway_secs) {
-            return Err("the token has expired".into());
+            return Err(TokenError::Expired);
         }
         if let Some(nbf) = claims.get("nbf") {
-            let nbf = nbf.as_u64().ok_or("nbf is not a number")?;
+            let nbf = nbf.as_u64().ok_or(TokenError::NbfNotNumber)?;
             if now_secs.saturating_add(self.leeway_secs) < nbf {
-                return Err("the token is not valid yet".into());
+                return Err(TokenError::NotYetValid);
             }
         }
         let user = match claims.get(&self.user_claim) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
-            _ => return Err(format!("the token has no `{}` claim", self.user_claim)),
+            _ => return Err(TokenError::NoUser(self.user_claim.clone())),
         };
         let tier = self
             .tier_claim
@@ -160,13 +225,13 @@ pub fn algorithm(name: &str) -> Option<Algorithm> {
 
 impl JwtKey {
     /// A public key from its PEM (`RS256` or `ES256`).
-    pub fn from_pem(kid: Option<String>, alg: Algorithm, pem: &str) -> Result<JwtKey, String> {
+    pub fn from_pem(kid: Option<String>, alg: Algorithm, pem: &str) -> Result<JwtKey, KeyError> {
         let key = match alg {
             Algorithm::RS256 => DecodingKey::from_rsa_pem(pem.as_bytes()),
             Algorithm::ES256 => DecodingKey::from_ec_pem(pem.as_bytes()),
-            _ => return Err("a PEM key is RS256 or ES256".into()),
+            _ => return Err(KeyError::PemAlgorithm),
         }
-        .map_err(|e| format!("not a {alg:?} public key in PEM: {e}"))?;
+        .map_err(|source| KeyError::Pem { alg, source })?;
         Ok(JwtKey { kid, alg, key })
     }
 
@@ -180,9 +245,10 @@ impl JwtKey {
     }
 
     /// The RS256 and ES256 keys of a JWKS document.
-    pub fn from_jwks(text: &str) -> Result<Vec<JwtKey>, String> {
+    pub fn from_jwks(text: &str) -> Result<Vec<JwtKey>, KeyError> {
         use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
-        let set: JwkSet = serde_json::from_str(text).map_err(|e| format!("not a JWKS: {e}"))?;
+        let set: JwkSet =
+            serde_json::from_str(text).map_err(|e| KeyError::NotJwks(e.to_string()))?;
         let mut out = Vec::with_capacity(set.keys.len());
         for (i, jwk) in set.keys.iter().enumerate() {
             let alg = match (&jwk.common.key_algorithm, &jwk.algorithm) {
@@ -192,9 +258,10 @@ impl JwtKey {
                 (Some(KeyAlgorithm::ES256), _) | (None, AlgorithmParameters::EllipticCurve(_)) => {
                     Algorithm::ES256
                 }
-                _ => return Err(format!("key {i}: only RS256 and ES256 keys are supported")),
+                _ => return Err(KeyError::Unsupported(i)),
             };
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {i}: {e}"))?;
+            let key =
+                DecodingKey::from_jwk(jwk).map_err(|source| KeyError::Jwk { index: i, source })?;
             out.push(JwtKey {
                 kid: jwk.common.key_id.clone(),
                 alg,

@@ -9,37 +9,51 @@
 //! # Layout
 //!
 //! - [`model`]: `Policy`, `Rule`, `Limit` (with its id), `Identity`
-//!   settings, matching, and the allowed names.
+//!   settings and matching.
+//! - [`names`]: `check_name`, the set rule, limit and tier names are
+//!   written in.
 //! - [`identity`]: `Request` and how it is built from attributes; the
 //!   identity string a rule's key gives it; key fingerprints.
+//! - [`attributes`]: `Attributes`, a request as stated (the decision API,
+//!   `simulate`, the load generator's replay), `MAX_COST`, and
+//!   `Identity::request_from`, checking them and building the `Request`.
 //! - [`plan`]: the checks a request needs, each with its failure mode.
+//! - [`pattern`]: `DescriptorMatch`, which descriptors a rule matches.
 //! - [`descriptor`]: descriptor rules (Envoy's rate limit service API):
 //!   matching the most specific rule, and their checks.
 //! - [`limiter`]: `Limiter`, deciding a plan on a store; `Held`, the
 //!   concurrency slots an allowed request holds until it releases them.
 //! - [`verdict`]: `Verdict`, `LimitOutcome`, `CheckError`.
 //! - [`view`]: `DecisionView`, the one serialisable rendering of a verdict.
+//! - `jwt` (feature `jwt`, on by default): verifying the tokens that name
+//!   a request's user and tier.
 //!
 //! The policy document (the YAML and JSON form) is the `floodgate-config`
 //! crate's.
 
+pub mod attributes;
 pub mod descriptor;
 pub mod identity;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 pub mod limiter;
 pub mod model;
+pub mod names;
+pub mod pattern;
 pub mod plan;
 pub mod verdict;
 pub mod view;
 
 pub use crate::store::FailureMode;
-pub use descriptor::{Descriptor, DescriptorMatch, DescriptorPlan, EntryPattern, ValuePattern};
+pub use attributes::{check_cost, AttributeError, Attributes, Headers, RequestError, MAX_COST};
+pub use descriptor::{Descriptor, DescriptorPlan};
 pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Origin, Request};
 pub use limiter::{Held, Limiter, RuleLimit};
 pub use model::{
-    check_name, Client, HeaderTrust, Identity, KeyDigest, KeyPart, Limit, Matcher, Override,
-    Overrides, PathPattern, Policy, Rule, MAX_NAME_LEN,
+    check_name, Client, HeaderTrust, Identity, KeyDigest, KeyPart, Limit, Matcher, NameError,
+    Override, Overrides, PathError, PathPattern, Policy, Rule, MAX_NAME_LEN,
 };
+pub use pattern::{DescriptorMatch, EntryPattern, ValuePattern};
 pub use plan::{Group, Plan};
 pub use verdict::{CheckError, DescriptorVerdict, LimitOutcome, Verdict};
 pub use view::{DecisionView, RetryView};

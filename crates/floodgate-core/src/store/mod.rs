@@ -1,8 +1,10 @@
 //! Stores keep the state of every key and decide all limits of one request
 //! together: when one denies, none consumes.
 
+mod failure;
 mod lease;
 pub mod memory;
+mod wrapper;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,8 +14,10 @@ use crate::decision::Decision;
 use crate::quota::Quota;
 use crate::time::Timestamp;
 
+pub use failure::{BreakerConfig, FailureSettings};
 pub use lease::{BadLeaseId, LeaseId, LeaseOp, LeaseStatus};
 pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use wrapper::StoreWrapper;
 
 /// One limit to decide for one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,44 +196,5 @@ pub trait Store: Send + Sync + 'static {
     /// them, found and freed since start, when the store counts them.
     fn leases_expired(&self) -> Option<u64> {
         None
-    }
-}
-
-impl<S: Store + ?Sized> Store for Arc<S> {
-    fn check<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
-        (**self).check(checks, now)
-    }
-
-    fn inspect<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
-        (**self).inspect(checks, now)
-    }
-
-    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
-        (**self).reset(checks)
-    }
-
-    fn active_keys(&self) -> Option<u64> {
-        (**self).active_keys()
-    }
-
-    fn leases<'a>(
-        &'a self,
-        op: LeaseOp,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        (**self).leases(op, checks, now)
-    }
-
-    fn leases_expired(&self) -> Option<u64> {
-        (**self).leases_expired()
     }
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::expect::measured_allowed;
-use crate::run::{Outcome, Record};
+use crate::record::{Outcome, Record};
 
 /// Expected against measured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

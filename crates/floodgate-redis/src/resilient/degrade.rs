@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use floodgate_core::{Decision, FailureMode, LimitCheck, RetryAfter, Store, Timestamp};
 
-use super::policy::Settings;
 use super::ResilientStore;
+use floodgate_core::store::FailureSettings;
 
 impl<S: Store> ResilientStore<S> {
     /// Decides `checks` without the inner store, by the failure policy.
@@ -14,11 +14,11 @@ impl<S: Store> ResilientStore<S> {
         &self,
         checks: &[LimitCheck],
         now: Timestamp,
-        settings: Settings,
+        settings: FailureSettings,
     ) -> Vec<Decision> {
         let modes: Vec<FailureMode> = checks
             .iter()
-            .map(|c| c.on_failure.unwrap_or(settings.default))
+            .map(|c| c.on_failure.unwrap_or(settings.on_failure))
             .collect();
         let closed = modes.contains(&FailureMode::FailClosed);
         let local_checks: Vec<LimitCheck> = if closed {
@@ -29,7 +29,7 @@ impl<S: Store> ResilientStore<S> {
                 .zip(&modes)
                 .filter(|(_, &m)| m == FailureMode::Local)
                 .map(|(c, _)| LimitCheck {
-                    quota: c.quota.divided(settings.divisor),
+                    quota: c.quota.divided(settings.local_divisor),
                     ..c.clone()
                 })
                 .collect()

@@ -4,43 +4,34 @@
 
 use std::sync::atomic::AtomicU64;
 
-use floodgate_core::{FailureMode, MemoryStoreConfig};
+use floodgate_core::store::FailureSettings;
+use floodgate_core::MemoryStoreConfig;
 
-use crate::config::{BreakerConfig, RedisConfig};
+use crate::config::RedisConfig;
 
 /// The failure policy of a [`ResilientStore`](super::ResilientStore).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct FailurePolicy {
-    /// Mode of checks without their own (`on_failure: None`).
-    pub default: FailureMode,
-    /// In `local` mode, quotas are divided by this (at least 1).
-    pub local_divisor: u64,
-    /// The circuit breaker.
-    pub breaker: BreakerConfig,
+    /// The default mode (of checks without their own), the local divisor
+    /// and the circuit breaker.
+    pub settings: FailureSettings,
     /// The local store's settings.
     pub local: MemoryStoreConfig,
 }
 
-impl FailurePolicy {
-    /// The policy `config` describes.
-    pub fn from_config(config: &RedisConfig) -> FailurePolicy {
+impl From<FailureSettings> for FailurePolicy {
+    fn from(settings: FailureSettings) -> FailurePolicy {
         FailurePolicy {
-            default: config.on_failure,
-            local_divisor: config.local_divisor.max(1),
-            breaker: config.breaker,
+            settings,
             local: MemoryStoreConfig::default(),
         }
     }
 }
 
-impl Default for FailurePolicy {
-    fn default() -> Self {
-        FailurePolicy {
-            default: RedisConfig::DEFAULT_ON_FAILURE,
-            local_divisor: RedisConfig::DEFAULT_LOCAL_DIVISOR,
-            breaker: BreakerConfig::default(),
-            local: MemoryStoreConfig::default(),
-        }
+/// The policy `config` describes.
+impl From<&RedisConfig> for FailurePolicy {
+    fn from(config: &RedisConfig) -> FailurePolicy {
+        FailurePolicy::from(config.failure)
     }
 }
 
@@ -76,14 +67,4 @@ pub(super) struct Counters {
     pub(super) degraded_open: AtomicU64,
     pub(super) degraded_closed: AtomicU64,
     pub(super) degraded_local: AtomicU64,
-}
-
-/// The settings
-/// [`ResilientStore::reconfigure`](super::ResilientStore::reconfigure)
-/// swaps, always together.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Settings {
-    pub(super) default: FailureMode,
-    pub(super) divisor: u64,
-    pub(super) breaker: BreakerConfig,
 }

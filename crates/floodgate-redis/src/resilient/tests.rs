@@ -11,7 +11,7 @@ use floodgate_core::{
 };
 
 use super::{BreakerState, FailurePolicy, ResilientStore};
-use crate::config::BreakerConfig;
+use crate::config::{BreakerConfig, FailureSettings};
 
 /// An inner store that is up (allows everything) or down (fails), and
 /// counts its calls.
@@ -80,11 +80,11 @@ async fn run(s: &ResilientStore<Switch>, checks: &[LimitCheck]) -> Vec<Decision>
 
 #[tokio::test]
 async fn each_check_takes_its_own_mode_or_the_default() {
-    let (s, _clock) = store(FailurePolicy {
-        default: FailureMode::FailOpen,
+    let (s, _clock) = store(FailurePolicy::from(FailureSettings {
+        on_failure: FailureMode::FailOpen,
         local_divisor: 2,
-        ..FailurePolicy::default()
-    });
+        ..FailureSettings::default()
+    }));
     let open = check("a", 1, None);
     let local = check("b", 4, Some(FailureMode::Local));
     let closed = check("c", 100, Some(FailureMode::FailClosed));
@@ -127,25 +127,25 @@ async fn each_check_takes_its_own_mode_or_the_default() {
 
 #[tokio::test]
 async fn reconfigure_swaps_mode_divisor_and_breaker() {
-    let (s, clock) = store(FailurePolicy {
-        default: FailureMode::FailOpen,
+    let (s, clock) = store(FailurePolicy::from(FailureSettings {
+        on_failure: FailureMode::FailOpen,
         breaker: BreakerConfig {
             failures: 2,
             cooldown: Duration::from_secs(1),
         },
-        ..FailurePolicy::default()
-    });
+        ..FailureSettings::default()
+    }));
     let plain = check("a", 10, None);
     assert!(run(&s, std::slice::from_ref(&plain)).await[0].allowed);
 
-    s.reconfigure(
-        FailureMode::FailClosed,
-        1,
-        BreakerConfig {
+    s.reconfigure(FailureSettings {
+        on_failure: FailureMode::FailClosed,
+        local_divisor: 1,
+        breaker: BreakerConfig {
             failures: 2,
             cooldown: Duration::from_secs(7),
         },
-    );
+    });
     let d = run(&s, std::slice::from_ref(&plain)).await;
     assert!(!d[0].allowed, "the new default");
     assert_eq!(
@@ -168,7 +168,11 @@ async fn reconfigure_swaps_mode_divisor_and_breaker() {
     assert_eq!(s.inner().calls.load(Ordering::Relaxed), 3, "the probe");
 
     // Local with a divisor of 5: a limit of 10 allows 2.
-    s.reconfigure(FailureMode::Local, 5, BreakerConfig::default());
+    s.reconfigure(FailureSettings {
+        on_failure: FailureMode::Local,
+        local_divisor: 5,
+        breaker: BreakerConfig::default(),
+    });
     let mut n = 0;
     for _ in 0..4 {
         n += usize::from(run(&s, std::slice::from_ref(&plain)).await[0].allowed);
@@ -177,21 +181,25 @@ async fn reconfigure_swaps_mode_divisor_and_breaker() {
     assert_eq!(s.stats().degraded_local, 4);
 
     // A divisor of 0 means 1.
-    s.reconfigure(FailureMode::Local, 0, BreakerConfig::default());
+    s.reconfigure(FailureSettings {
+        on_failure: FailureMode::Local,
+        local_divisor: 0,
+        breaker: BreakerConfig::default(),
+    });
     let d = run(&s, &[check("fresh", 3, None)]).await;
     assert_eq!((d[0].allowed, d[0].limit), (true, 3));
 }
 
 #[tokio::test]
 async fn an_open_breaker_keeps_calls_away_until_a_probe_succeeds() {
-    let (s, clock) = store(FailurePolicy {
-        default: FailureMode::FailOpen,
+    let (s, clock) = store(FailurePolicy::from(FailureSettings {
+        on_failure: FailureMode::FailOpen,
         breaker: BreakerConfig {
             failures: 3,
             cooldown: Duration::from_secs(1),
         },
-        ..FailurePolicy::default()
-    });
+        ..FailureSettings::default()
+    }));
     let c = [check("a", 1, None)];
     let calls = || s.inner().calls.load(Ordering::Relaxed);
     for _ in 0..3 {
@@ -225,12 +233,14 @@ async fn the_local_fallback_keeps_a_limited_client_limited_through_a_flood() {
     // The local store holds 10,000 keys; 100,000 invented identities (two
     // limits each) arrive while Redis is down.
     let (s, _clock) = store(FailurePolicy {
-        default: FailureMode::Local,
+        settings: FailureSettings {
+            on_failure: FailureMode::Local,
+            ..FailureSettings::default()
+        },
         local: floodgate_core::MemoryStoreConfig {
             max_keys: 10_000,
             ..floodgate_core::MemoryStoreConfig::default()
         },
-        ..FailurePolicy::default()
     });
     let pair = |who: &str| {
         let q = Quota::fixed_window(3, Duration::from_secs(3_600)).unwrap();

@@ -5,9 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floodgate_core::store::BoxFuture;
+use floodgate_core::store::{BoxFuture, StoreWrapper};
+use floodgate_core::FailureMode;
 use floodgate_core::{Decision, LimitCheck, Quota, Store, StoreError, Timestamp};
-use floodgate_redis::{RedisConfig, RedisStore, Scripting, TimeSource};
+use floodgate_redis::{
+    BreakerConfig, FailureSettings, RedisConfig, RedisStore, Scripting, TimeSource,
+};
 
 pub use floodgate_testkit::redis::{RedisCluster, RedisServer};
 
@@ -89,7 +92,13 @@ impl<S> Counting<S> {
     }
 }
 
-impl<S: Store> Store for Counting<S> {
+impl<S: Store> StoreWrapper for Counting<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     fn check<'a>(
         &'a self,
         checks: &'a [LimitCheck],
@@ -126,5 +135,27 @@ impl Deadline {
     pub async fn poll(&self, what: impl std::fmt::Display) {
         assert!(Instant::now() < self.at, "gave up waiting: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The breaker's cool-down in outage tests.
+pub const COOLDOWN: Duration = Duration::from_secs(1);
+
+/// A standalone config for `server` for outage tests: caller time, short
+/// timeouts, `mode` by default, a breaker opening after 3 failures.
+pub fn outage_config(server: &RedisServer, mode: FailureMode) -> RedisConfig {
+    RedisConfig {
+        time: TimeSource::Caller,
+        timeout: Duration::from_millis(50),
+        connect_timeout: Duration::from_millis(200),
+        failure: FailureSettings {
+            on_failure: mode,
+            breaker: BreakerConfig {
+                failures: 3,
+                cooldown: COOLDOWN,
+            },
+            ..FailureSettings::default()
+        },
+        ..RedisConfig::standalone(server.url())
     }
 }

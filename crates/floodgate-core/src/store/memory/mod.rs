@@ -26,11 +26,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 
+mod check;
 mod shard;
 
-use shard::{Entry, Shard};
+use shard::Shard;
 
 use super::{BoxFuture, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError};
 use crate::algorithm::{self, State};
@@ -172,167 +173,6 @@ impl MemoryStore {
         (hash >> keep << keep) | (low & (u64::MAX >> self.shard_bits))
     }
 
-    /// Decides one check (the common case, with one lock and no sorting).
-    pub fn check_one(&self, check: &LimitCheck, now: Timestamp) -> Decision {
-        let mut hash = self.hash(check);
-        let mut shard = self.shards[self.shard_of(hash)].lock();
-        let t = now.as_micros();
-        self.maybe_sweep(&mut shard, t);
-        // Only a full shard needs to know whether the key is new.
-        if shard.map.len() >= self.per_shard_cap
-            && !shard.map.contains_key(&hash)
-            && !shard.has_room(t, self.per_shard_cap, 0, &self.evicted)
-        {
-            hash = self.overflow_hash(check, hash);
-            self.overflowed.fetch_add(1, Ordering::Relaxed);
-        }
-        let lease = check.lease.map(|l| l.get());
-        if let Some(entry) = shard.map.get_mut(&hash) {
-            let d = algorithm::decide_as(&mut entry.state, now, check.cost, &check.quota, lease);
-            let expired = drain_expired(&mut entry.state);
-            if d.allowed {
-                entry.idle_at = idle_at(t, &d);
-                let idle = entry.idle_at;
-                shard.first_idle = shard.first_idle.min(idle);
-            }
-            shard.leases_expired += expired;
-            return d;
-        }
-        let mut state = State::fresh(&check.quota, now);
-        let d = algorithm::decide_as(&mut state, now, check.cost, &check.quota, lease);
-        if d.allowed && takes_state(check) {
-            shard.insert(
-                hash,
-                Entry {
-                    idle_at: idle_at(t, &d),
-                    state,
-                },
-            );
-        }
-        d
-    }
-
-    fn check_many(&self, checks: &[LimitCheck], now: Timestamp) -> Vec<Decision> {
-        let t = now.as_micros();
-        let mut hashes: Vec<u64> = checks.iter().map(|c| self.hash(c)).collect();
-        let mut order: Vec<usize> = hashes.iter().map(|&h| self.shard_of(h)).collect();
-        order.sort_unstable();
-        order.dedup();
-        // Lock in shard order: no two requests can wait on each other.
-        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> =
-            order.iter().map(|&i| (i, self.shards[i].lock())).collect();
-        let guard_of = |shard: usize| order.binary_search(&shard).expect("locked");
-
-        // New keys that find no room go to their limit's overflow bucket
-        // (in the same shard, so the locks above cover it).
-        let mut new_in: Vec<usize> = vec![0; order.len()];
-        for i in 0..checks.len() {
-            let g = guard_of(self.shard_of(hashes[i]));
-            if guards[g].1.map.len() + checks.len() < self.per_shard_cap {
-                continue; // room for every key of this request
-            }
-            let seen_before = hashes[..i].contains(&hashes[i]);
-            if seen_before || guards[g].1.map.contains_key(&hashes[i]) {
-                continue;
-            }
-            if guards[g]
-                .1
-                .has_room(t, self.per_shard_cap, new_in[g], &self.evicted)
-            {
-                new_in[g] += 1;
-            } else {
-                let old = hashes[i];
-                let overflow = self.overflow_hash(&checks[i], old);
-                for h in hashes[i..].iter_mut().filter(|h| **h == old) {
-                    *h = overflow;
-                }
-                self.overflowed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-
-        // Keys that are new, or that appear more than once in this request,
-        // are decided on a private copy: a repeated key must see the cost of
-        // its earlier checks (or a bucket of 1 would admit a request costing
-        // it 2), and new keys are inserted only at the end, so an insertion
-        // that evicts cannot remove a key this request is still using.
-        let mut local: Vec<(u64, State)> = Vec::new();
-        let mut decisions = Vec::with_capacity(checks.len());
-        for (i, c) in checks.iter().enumerate() {
-            let g = &mut guards[guard_of(self.shard_of(hashes[i]))].1;
-            let repeated = hashes.iter().filter(|&&h| h == hashes[i]).count() > 1;
-            let state = if let Some(j) = local.iter().position(|(h, _)| *h == hashes[i]) {
-                &mut local[j].1
-            } else if let (Some(e), false) = (g.map.get_mut(&hashes[i]), repeated) {
-                &mut e.state
-            } else {
-                let s = match g.map.get(&hashes[i]) {
-                    Some(e) => e.state.clone(),
-                    None => State::fresh(&c.quota, now),
-                };
-                local.push((hashes[i], s));
-                &mut local.last_mut().expect("pushed").1
-            };
-            let d = algorithm::evaluate(state, now, c.cost, &c.quota);
-            if d.allowed && repeated {
-                algorithm::consume_as(state, now, c.cost, &c.quota, lease_of(c));
-            }
-            decisions.push(d);
-        }
-        if decisions.iter().all(|d| d.allowed) {
-            // Consume in place first (no insertion has evicted anything yet)...
-            for (i, c) in checks.iter().enumerate() {
-                if local.iter().any(|(h, _)| *h == hashes[i]) {
-                    continue;
-                }
-                let g = &mut guards[guard_of(self.shard_of(hashes[i]))].1;
-                let e = g.map.get_mut(&hashes[i]).expect("not local, so present");
-                algorithm::consume_as(&mut e.state, now, c.cost, &c.quota, lease_of(c));
-                e.idle_at = e.idle_at.max(idle_at(t, &decisions[i]));
-                g.leases_expired += drain_expired(&mut e.state);
-            }
-            // ...then write back the copies, already consumed for repeated
-            // keys and still to consume for new ones.
-            for (hash, mut state) in local {
-                let mut idle = t;
-                let mut keep = false;
-                for (i, c) in checks
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| hashes[*i] == hash)
-                {
-                    if hashes.iter().filter(|&&h| h == hash).count() == 1 {
-                        algorithm::consume_as(&mut state, now, c.cost, &c.quota, lease_of(c));
-                    }
-                    idle = idle.max(idle_at(t, &decisions[i]));
-                    keep |= takes_state(c);
-                }
-                let g = &mut guards[guard_of(self.shard_of(hash))].1;
-                g.leases_expired += drain_expired(&mut state);
-                if !keep && !g.map.contains_key(&hash) {
-                    continue;
-                }
-                match g.map.get_mut(&hash) {
-                    Some(e) => {
-                        e.state = state;
-                        e.idle_at = e.idle_at.max(idle);
-                    }
-                    // Room was made (or it is an overflow bucket) above.
-                    None => {
-                        g.insert(
-                            hash,
-                            Entry {
-                                idle_at: idle,
-                                state,
-                            },
-                        );
-                    }
-                }
-            }
-        }
-        drop(guards);
-        decisions
-    }
-
     fn maybe_sweep(&self, shard: &mut Shard, t: u64) {
         if t >= shard.next_sweep {
             shard.sweep(t);
@@ -433,28 +273,6 @@ impl MemoryStore {
     /// limit and shard).
     pub fn capacity(&self) -> usize {
         self.per_shard_cap * self.shards.len()
-    }
-}
-
-fn idle_at(t: u64, d: &Decision) -> u64 {
-    t.saturating_add(duration_micros(d.reset_after))
-}
-
-fn lease_of(c: &LimitCheck) -> Option<u64> {
-    c.lease.map(|l| l.get())
-}
-
-/// Whether an allowed check leaves state worth keeping: a concurrency check
-/// without a lease takes no slot.
-fn takes_state(c: &LimitCheck) -> bool {
-    c.lease.is_some() || !c.quota.is_concurrency()
-}
-
-/// The leases a concurrency state found ended, now counted.
-fn drain_expired(state: &mut State) -> u64 {
-    match state {
-        State::Concurrency(s) => s.take_expired(),
-        _ => 0,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::quota::QuotaError;
+use super::error::QuotaError;
 use crate::time::duration_micros;
 
 /// A rate: `amount` tokens every `period_us` microseconds, kept in lowest

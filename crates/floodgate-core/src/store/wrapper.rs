@@ -1,0 +1,140 @@
+//! `StoreWrapper`: a store around another writes only what it changes;
+//! every other call goes to the inner store.
+
+use std::sync::Arc;
+
+use super::{BoxFuture, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError};
+use crate::decision::Decision;
+use crate::time::Timestamp;
+
+/// A store that wraps another: each method forwards to [`inner`] unless
+/// the wrapper overrides it. Every `StoreWrapper` is a [`Store`].
+///
+/// ```
+/// use floodgate_core::store::{BoxFuture, LimitCheck, StoreError, StoreWrapper};
+/// use floodgate_core::{Decision, MemoryStore, Store, Timestamp};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// /// Counts checks; inspect, reset and leases go straight through.
+/// struct Counted {
+///     inner: MemoryStore,
+///     checks: AtomicU64,
+/// }
+///
+/// impl StoreWrapper for Counted {
+///     type Inner = MemoryStore;
+///
+///     fn inner(&self) -> &MemoryStore {
+///         &self.inner
+///     }
+///
+///     fn check<'a>(
+///         &'a self,
+///         checks: &'a [LimitCheck],
+///         now: Timestamp,
+///     ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+///         self.checks.fetch_add(1, Ordering::Relaxed);
+///         self.inner.check(checks, now)
+///     }
+/// }
+/// ```
+///
+/// [`inner`]: StoreWrapper::inner
+pub trait StoreWrapper: Send + Sync + 'static {
+    /// The wrapped store.
+    type Inner: Store + ?Sized;
+
+    /// The wrapped store.
+    fn inner(&self) -> &Self::Inner;
+
+    /// [`Store::check`].
+    fn check<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        self.inner().check(checks, now)
+    }
+
+    /// [`Store::inspect`].
+    fn inspect<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        self.inner().inspect(checks, now)
+    }
+
+    /// [`Store::reset`].
+    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.inner().reset(checks)
+    }
+
+    /// [`Store::active_keys`].
+    fn active_keys(&self) -> Option<u64> {
+        self.inner().active_keys()
+    }
+
+    /// [`Store::leases`].
+    fn leases<'a>(
+        &'a self,
+        op: LeaseOp,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        self.inner().leases(op, checks, now)
+    }
+
+    /// [`Store::leases_expired`].
+    fn leases_expired(&self) -> Option<u64> {
+        self.inner().leases_expired()
+    }
+}
+
+impl<W: StoreWrapper> Store for W {
+    fn check<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        StoreWrapper::check(self, checks, now)
+    }
+
+    fn inspect<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
+        StoreWrapper::inspect(self, checks, now)
+    }
+
+    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        StoreWrapper::reset(self, checks)
+    }
+
+    fn active_keys(&self) -> Option<u64> {
+        StoreWrapper::active_keys(self)
+    }
+
+    fn leases<'a>(
+        &'a self,
+        op: LeaseOp,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
+        StoreWrapper::leases(self, op, checks, now)
+    }
+
+    fn leases_expired(&self) -> Option<u64> {
+        StoreWrapper::leases_expired(self)
+    }
+}
+
+/// A shared store is the store it shares.
+impl<S: Store + ?Sized> StoreWrapper for Arc<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        self
+    }
+}
