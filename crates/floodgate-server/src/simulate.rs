@@ -11,8 +11,11 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use floodgate_core::policy::{CheckError, DecisionView};
-use floodgate_core::{Limiter, ManualClock, MemoryStore, Store, Timestamp};
+use floodgate_core::policy::{
+    check_cost, AttributeError, Attributes, CheckError, DecisionView, Origin, RequestError,
+    MAX_COST,
+};
+use floodgate_core::{Limiter, ManualClock, MemoryStore, Policy, Store, Timestamp, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -174,24 +177,10 @@ pub async fn run(
     trace: impl BufRead,
     mut out: impl Write,
 ) -> Result<Summary, SimulateError> {
-    let limiter = Limiter::new(config.policy.clone(), store);
     let policy = config.policy.clone();
+    let limiter = Limiter::new(policy.clone(), store);
     let clock = ManualClock::new(Timestamp::EPOCH);
-    let mut summary = Summary::default();
-    for r in &policy.rules {
-        summary.rules.insert(
-            r.name.to_string(),
-            RuleSummary {
-                shadow: r.shadow,
-                ..RuleSummary::default()
-            },
-        );
-    }
-    if !policy.global.is_empty() {
-        summary
-            .rules
-            .insert("global".into(), RuleSummary::default());
-    }
+    let mut summary = Summary::for_policy(&policy);
     let mut last_t = f64::NEG_INFINITY;
     for (i, line) in trace.lines().enumerate() {
         let n = i + 1;
@@ -204,98 +193,12 @@ pub async fn run(
             line: n,
             message,
         };
-        let req: TraceLine = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-        if !req.t.is_finite() || !(0.0..=MAX_T).contains(&req.t) {
-            return Err(bad(format!(
-                "`t` must be a number of seconds from 0 to {MAX_T}, got {:?}",
-                req.t
-            )));
-        }
-        if req.t < last_t {
-            return Err(bad(format!(
-                "`t` goes back in time ({} after {})",
-                req.t, last_t
-            )));
-        }
+        let req = read_line(&line, last_t).map_err(bad)?;
         last_t = req.t;
-        if !req.path.starts_with('/') {
-            return Err(bad(format!("`path` must start with /, got `{}`", req.path)));
-        }
-        if req
-            .cost
-            .is_some_and(|c| c == 0 || c > crate::decide::check::MAX_COST)
-        {
-            return Err(bad(format!(
-                "`cost` must be between 1 and {}",
-                crate::decide::check::MAX_COST
-            )));
-        }
         clock.set(Timestamp::from_secs_f64(req.t));
         let now = floodgate_core::Clock::now(&clock);
-        let headers: HashMap<String, &str> = req
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
-            .collect();
-        let origin = floodgate_core::policy::Origin {
-            peer_trusted: true,
-            now,
-        };
-        let cost = req.cost.unwrap_or(1);
-        summary.requests += 1;
-        let result = match policy.identity.request(
-            req.ip,
-            &req.method,
-            &req.path,
-            |h| headers.get(h).copied(),
-            origin,
-        ) {
-            Ok(request) => limiter.check(&request, cost, now).await,
-            Err(e) => Err(e),
-        };
-        let record = match &result {
-            Err(CheckError::Store(e)) => return Err(bad(format!("store failed: {e}"))),
-            Err(e) => {
-                summary.unauthorized += 1;
-                Record {
-                    line: n,
-                    req: &req,
-                    error: Some(e.to_string()),
-                    view: DecisionView::refused(),
-                }
-            }
-            Ok(v) => {
-                if v.allowed {
-                    summary.allowed += 1;
-                } else {
-                    summary.limited += 1;
-                }
-                if v.delay() > std::time::Duration::ZERO {
-                    summary.delayed += 1;
-                }
-                // Per rule: did any of its limits deny?
-                let mut per_rule: BTreeMap<&str, bool> = BTreeMap::new();
-                for o in &v.outcomes {
-                    *per_rule.entry(&o.rule).or_insert(true) &= o.decision.allowed;
-                }
-                for (rule, ok) in per_rule {
-                    if let Some(s) = summary.rules.get_mut(rule) {
-                        s.matched += 1;
-                        if ok {
-                            s.allowed += 1;
-                        } else {
-                            s.limited += 1;
-                        }
-                    }
-                }
-                Record {
-                    line: n,
-                    req: &req,
-                    error: None,
-                    view: DecisionView::trace(v, now),
-                }
-            }
-        };
+        let result = decide(&limiter, &req, now).await.map_err(bad)?;
+        let record = summary.count(n, &req, &result, now);
         let record = serde_json::to_string(&record).map_err(std::io::Error::other)?;
         writeln!(out, "{record}")?;
     }
@@ -308,6 +211,134 @@ pub async fn run(
     writeln!(out, "{last}")?;
     out.flush()?;
     Ok(summary)
+}
+
+/// A trace line, read and checked: `t` a number of seconds within range,
+/// never going back.
+fn read_line(line: &str, last_t: f64) -> Result<TraceLine, String> {
+    let req: TraceLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    if !req.t.is_finite() || !(0.0..=MAX_T).contains(&req.t) {
+        return Err(format!(
+            "`t` must be a number of seconds from 0 to {MAX_T}, got {:?}",
+            req.t
+        ));
+    }
+    if req.t < last_t {
+        return Err(format!(
+            "`t` goes back in time ({} after {})",
+            req.t, last_t
+        ));
+    }
+    Ok(req)
+}
+
+/// Decides `req` at `now` as the decision API would (the one builder from
+/// attributes, the caller trusted for the client IP); a line that cannot
+/// be decided, or a store that fails, is the trace's error.
+async fn decide(
+    limiter: &Limiter,
+    req: &TraceLine,
+    now: Timestamp,
+) -> Result<Result<Verdict, CheckError>, String> {
+    let attributes = Attributes {
+        ip: req.ip,
+        method: Some(&req.method),
+        path: &req.path,
+        headers: req.headers.iter().map(|(k, v)| (k, v.as_str())).collect(),
+        ..Attributes::default()
+    };
+    let wording = |e: AttributeError| match e {
+        AttributeError::Path(p) => format!("`path` must start with /, got `{p}`"),
+        AttributeError::Cost(_) => format!("`cost` must be between 1 and {MAX_COST}"),
+        AttributeError::Method(m) => format!("`method` `{m}` is not an HTTP method"),
+    };
+    attributes.check().map_err(wording)?;
+    let cost = check_cost(req.cost.unwrap_or(1)).map_err(wording)?;
+    let origin = Origin {
+        peer_trusted: true,
+        now,
+    };
+    let result = match limiter.policy().identity.request_from(&attributes, origin) {
+        Ok(request) => limiter.check(&request, cost, now).await,
+        Err(RequestError::Refused(e)) => Err(e),
+        Err(RequestError::Attributes(e)) => return Err(wording(e)),
+    };
+    match result {
+        Err(CheckError::Store(e)) => Err(format!("store failed: {e}")),
+        r => Ok(r),
+    }
+}
+
+impl Summary {
+    /// Nothing counted yet, a line for each rule of `policy`.
+    fn for_policy(policy: &Policy) -> Summary {
+        let mut summary = Summary::default();
+        for r in &policy.rules {
+            let rule = RuleSummary {
+                shadow: r.shadow,
+                ..RuleSummary::default()
+            };
+            summary.rules.insert(r.name.to_string(), rule);
+        }
+        if !policy.global.is_empty() {
+            summary
+                .rules
+                .insert("global".into(), RuleSummary::default());
+        }
+        summary
+    }
+
+    /// Counts request `n` decided as `result`, and its output line.
+    fn count<'a>(
+        &mut self,
+        n: usize,
+        req: &'a TraceLine,
+        result: &'a Result<Verdict, CheckError>,
+        now: Timestamp,
+    ) -> Record<'a> {
+        self.requests += 1;
+        let v = match result {
+            Err(e) => {
+                self.unauthorized += 1;
+                return Record {
+                    line: n,
+                    req,
+                    error: Some(e.to_string()),
+                    view: DecisionView::refused(),
+                };
+            }
+            Ok(v) => v,
+        };
+        if v.allowed {
+            self.allowed += 1;
+        } else {
+            self.limited += 1;
+        }
+        if v.delay() > std::time::Duration::ZERO {
+            self.delayed += 1;
+        }
+        // Per rule: did any of its limits deny?
+        let mut per_rule: BTreeMap<&str, bool> = BTreeMap::new();
+        for o in &v.outcomes {
+            *per_rule.entry(&o.rule).or_insert(true) &= o.decision.allowed;
+        }
+        for (rule, ok) in per_rule {
+            if let Some(s) = self.rules.get_mut(rule) {
+                s.matched += 1;
+                if ok {
+                    s.allowed += 1;
+                } else {
+                    s.limited += 1;
+                }
+            }
+        }
+        Record {
+            line: n,
+            req,
+            error: None,
+            view: DecisionView::trace(v, now),
+        }
+    }
 }
 
 /// A memory store sized by the config.

@@ -27,7 +27,7 @@ impl StoreView for Store {
     fn redis(&self) -> Option<RedisHealth> {
         self.redis.as_ref().map(|r| RedisHealth {
             breaker: r.breaker_state(),
-            connected: r.inner().inner().connected().is_some(),
+            connected: r.inner().timed().connected().is_some(),
             stats: r.stats(),
         })
     }

@@ -115,7 +115,7 @@ impl Reloader {
             );
         }
         if let (Some(r), Some(rc)) = (&self.redis, &running.redis) {
-            r.reconfigure(rc.on_failure, rc.local_divisor, rc.breaker);
+            r.reconfigure(rc.failure);
         }
         self.auth.set_tokens(running.admin_tokens.clone());
         self.handle.swap_proxies(running.trusted_proxies.clone());

@@ -56,8 +56,12 @@ pub async fn build(
             // decide by the failure policy until a background attempt
             // succeeds.
             // The store's connections run on the serving threads.
-            let redis =
-                LazyRedisStore::placed(rc.clone(), rc.breaker.cooldown, clock.clone(), placement);
+            let redis = LazyRedisStore::placed(
+                rc.clone(),
+                rc.failure.breaker.cooldown,
+                clock.clone(),
+                placement,
+            );
             if let Err(e) = redis.connect_now().await {
                 tracing::warn!(
                     error = %e,
@@ -66,7 +70,7 @@ pub async fn build(
             }
             let policy = FailurePolicy {
                 local: config.memory,
-                ..FailurePolicy::from_config(rc)
+                ..FailurePolicy::from(rc)
             };
             let resilient = Arc::new(ResilientStore::with_clock(
                 Timed::new(redis, latency),

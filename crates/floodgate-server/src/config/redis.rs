@@ -1,7 +1,7 @@
 //! The Redis store's settings from the config file's `store:` section.
 
 use floodgate_config::{FileDocument, ScriptingName, StoreKind, TimeSourceName};
-use floodgate_redis::{BreakerConfig, RedisConfig, RedisKind, Scripting, TimeSource};
+use floodgate_redis::{FailureSettings, RedisConfig, RedisKind, Scripting, TimeSource};
 
 /// The Redis store's settings from a checked `store:` section (absent
 /// fields take the store's defaults; `connections`, one per serving
@@ -17,8 +17,6 @@ pub(super) fn redis_config(doc: &FileDocument, threads: usize) -> Option<RedisCo
         base.kind,
         RedisKind::Redis | RedisKind::RedisCluster
     ));
-    let breaker = BreakerConfig::default();
-    let b = s.breaker.unwrap_or_default();
     Some(RedisConfig {
         key_prefix: s.key_prefix.clone().unwrap_or(base.key_prefix.clone()),
         timeout: s.timeout.map_or(base.timeout, |d| d.0),
@@ -36,8 +34,7 @@ pub(super) fn redis_config(doc: &FileDocument, threads: usize) -> Option<RedisCo
             None | Some(TimeSourceName::Redis) => TimeSource::Redis,
             Some(TimeSourceName::Caller) => TimeSource::Caller,
         },
-        on_failure: s.on_failure.unwrap_or(base.on_failure),
-        local_divisor: s.local_divisor.unwrap_or(base.local_divisor),
+        failure: FailureSettings::from(s),
         scripting: match s.scripting {
             None | Some(ScriptingName::Auto) => Scripting::Auto,
             Some(ScriptingName::Functions) => Scripting::Functions,
@@ -47,10 +44,6 @@ pub(super) fn redis_config(doc: &FileDocument, threads: usize) -> Option<RedisCo
         gather_in_flight: s
             .gather_in_flight
             .map_or(base.gather_in_flight, |n| n as usize),
-        breaker: BreakerConfig {
-            failures: b.failures.unwrap_or(breaker.failures),
-            cooldown: b.cooldown.map_or(breaker.cooldown, |d| d.0),
-        },
         ..base
     })
 }

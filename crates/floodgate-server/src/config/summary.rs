@@ -57,7 +57,7 @@ impl Config {
                 "store: {:?} {target}{connections}, timeout {:?}, on failure {}; local fallback at most {} keys",
                 r.kind,
                 r.timeout,
-                r.on_failure.as_str(),
+                r.failure.on_failure.as_str(),
                 self.memory.max_keys
             );
             }

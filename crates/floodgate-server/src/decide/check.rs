@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use floodgate_core::policy::{DecisionView, Origin};
+use floodgate_core::policy::{check_cost, Attributes, DecisionView, Origin, RequestError};
 use floodgate_core::Clock as _;
 use floodgate_tower::response::{error_body, json_response};
 use floodgate_tower::{headers, Decided};
@@ -29,14 +29,14 @@ use crate::net::fast::{self, FastRoute};
 #[serde(deny_unknown_fields)]
 struct CheckRequest<'a> {
     #[serde(borrow)]
-    attributes: Attributes<'a>,
+    attributes: Stated<'a>,
     #[serde(default)]
     cost: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Attributes<'a> {
+struct Stated<'a> {
     #[serde(default)]
     ip: Option<IpAddr>,
     #[serde(default, borrow)]
@@ -49,6 +49,20 @@ struct Attributes<'a> {
     user: Option<Text<'a>>,
     #[serde(default)]
     headers: HashMap<String, String>,
+}
+
+/// The wire's attributes as the engine takes them.
+impl<'b> From<&'b Stated<'_>> for Attributes<'b> {
+    fn from(a: &'b Stated<'_>) -> Attributes<'b> {
+        Attributes {
+            ip: a.ip,
+            method: a.method.as_deref(),
+            path: &a.path,
+            api_key: a.api_key.as_deref(),
+            user: a.user.as_deref(),
+            headers: a.headers.iter().map(|(k, v)| (k, v.as_str())).collect(),
+        }
+    }
 }
 
 /// A JSON string, borrowed from the body when it has no escapes (serde's
@@ -87,7 +101,7 @@ fn bad_request(reason: String) -> Response<Body> {
 }
 
 /// The largest cost one check may carry.
-pub const MAX_COST: u64 = 1 << 40;
+pub use floodgate_core::policy::MAX_COST;
 
 pub(crate) async fn check(State(handle): State<LimiterHandle>, body: Bytes) -> Response<Body> {
     match decide(&handle, &body, false).await {
@@ -129,45 +143,11 @@ pub(crate) async fn decide(
         Ok(r) => r,
         Err(e) => return Err(bad_request(format!("invalid check request: {e}"))),
     };
-    let a = req.attributes;
-    let cost = req.cost.unwrap_or(1);
-    if cost == 0 || cost > MAX_COST {
-        return Err(bad_request(format!(
-            "cost must be between 1 and {MAX_COST}"
-        )));
-    }
-    if !a.path.starts_with('/') {
-        return Err(bad_request(format!(
-            "attributes.path must start with /, got `{}`",
-            &*a.path
-        )));
-    }
-    let method = a.method.unwrap_or(Text(Cow::Borrowed("GET")));
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(bad_request(format!(
-            "attributes.method `{}` is not an HTTP method",
-            &*method
-        )));
-    }
-    let headers: HashMap<String, &str> = a
-        .headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
-        .collect();
+    let cost = check_cost(req.cost.unwrap_or(1)).map_err(|e| bad_request(e.to_string()))?;
+    let attributes = Attributes::from(&req.attributes);
     // One load: the request is built from this limiter's identity
     // settings and decided on this limiter, whatever changes meanwhile.
     let limiter = handle.limiter();
-    let identity = &limiter.policy().identity;
-    // Explicit attributes win over headers.
-    let lookup = |name: &str| {
-        if name == identity.api_key_header && a.api_key.is_some() {
-            return a.api_key.as_deref();
-        }
-        if name == identity.user_header && a.user.is_some() {
-            return a.user.as_deref();
-        }
-        headers.get(name).copied()
-    };
     // The caller (a gateway) states the client IP: no proxy walk here. It
     // is trusted for the user header; a token in `attributes.headers` is
     // verified as the public listener verifies one.
@@ -176,9 +156,10 @@ pub(crate) async fn decide(
         now: handle.clock().now(),
     };
     Ok(
-        match identity.request(a.ip, &method, &a.path, lookup, origin) {
+        match limiter.policy().identity.request_from(&attributes, origin) {
             Ok(request) => handle.decide_with(&limiter, &request, cost, acquire).await,
-            Err(e) => Decided {
+            Err(RequestError::Attributes(e)) => return Err(bad_request(e.to_string())),
+            Err(RequestError::Refused(e)) => Decided {
                 result: Err(e),
                 now: origin.now,
                 cost,

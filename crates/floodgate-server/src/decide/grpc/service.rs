@@ -6,12 +6,10 @@ use std::time::Instant;
 
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
 use floodgate_core::policy::descriptor::{MAX_ENTRIES, MAX_ENTRY_LEN};
-use floodgate_core::policy::{Descriptor, DescriptorVerdict};
+use floodgate_core::policy::{Descriptor, DescriptorVerdict, MAX_COST};
 use floodgate_core::{CheckError, Request, Timestamp};
 use floodgate_tower::{LimiterHandle, Seen};
 use tonic::Status;
-
-use crate::decide::check::MAX_COST;
 
 /// The most descriptors one request may carry.
 pub const MAX_DESCRIPTORS: usize = 64;

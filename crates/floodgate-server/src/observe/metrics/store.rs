@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use floodgate_core::store::BoxFuture;
-use floodgate_core::{Decision, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
+use floodgate_core::store::StoreWrapper;
+use floodgate_core::{Decision, LimitCheck, Store, StoreError, Timestamp};
 use floodgate_redis::{BreakerState, LazyRedisStore, ResilientStore};
 
 use super::primitives::{header, sample, single, Histogram};
@@ -33,12 +34,19 @@ impl<S> Timed<S> {
     }
 
     /// The timed store.
-    pub fn inner(&self) -> &S {
+    pub fn timed(&self) -> &S {
         &self.inner
     }
 }
 
-impl<S: Store> Store for Timed<S> {
+/// Only `check` is timed; the rest goes to the inner store as it is.
+impl<S: Store> StoreWrapper for Timed<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     fn check<'a>(
         &'a self,
         checks: &'a [LimitCheck],
@@ -46,39 +54,10 @@ impl<S: Store> Store for Timed<S> {
     ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
         Box::pin(async move {
             let started = Instant::now();
-            let r = self.inner.check(checks, now).await;
+            let r = Store::check(&self.inner, checks, now).await;
             self.latency.observe(started.elapsed());
             r
         })
-    }
-
-    fn inspect<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
-        self.inner.inspect(checks, now)
-    }
-
-    fn reset<'a>(&'a self, checks: &'a [LimitCheck]) -> BoxFuture<'a, Result<u64, StoreError>> {
-        self.inner.reset(checks)
-    }
-
-    fn active_keys(&self) -> Option<u64> {
-        self.inner.active_keys()
-    }
-
-    fn leases<'a>(
-        &'a self,
-        op: LeaseOp,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>, StoreError>> {
-        self.inner.leases(op, checks, now)
-    }
-
-    fn leases_expired(&self) -> Option<u64> {
-        self.inner.leases_expired()
     }
 }
 
