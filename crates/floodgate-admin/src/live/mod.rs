@@ -10,6 +10,7 @@
 //! - [`initial`]: the policy a replica starts with.
 //! - [`pending`]: changes the store did not confirm, which may land late.
 //! - [`redis`]: the Redis backend and its watcher.
+//! - `change`: a change made, kept and applied, or refused.
 //! - `sync`: seeding, applying another replica's version, restoring a
 //!   store that lost the policy.
 //!
@@ -21,6 +22,7 @@
 //! admin API in place.
 
 pub mod backend;
+mod change;
 pub mod diff;
 pub mod error;
 pub mod initial;
@@ -74,7 +76,7 @@ pub struct LivePolicy {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     /// Changes the store did not confirm.
-    pending: parking_lot::Mutex<Vec<pending::Pending>>,
+    pending: pending::Unconfirmed,
 }
 
 /// Validates a document as the file is validated, reporting every
@@ -127,7 +129,7 @@ impl LivePolicy {
             handle,
             store,
             clock,
-            pending: parking_lot::Mutex::new(Vec::new()),
+            pending: Default::default(),
         });
         if version == 0 {
             // Nothing kept yet: the file's policy becomes version 1.
@@ -195,174 +197,6 @@ impl LivePolicy {
         normalize(&mut doc, self.clock.now());
         let c = self.current.lock().await;
         Diff::between((&c.policy, &c.document), (new, &doc))
-    }
-
-    /// Changes the live document with `edit` (if the live version is
-    /// `expected`, when given), validates, keeps and applies it. Without
-    /// `expected`, a change another replica kept meanwhile is not a
-    /// conflict: `edit` is made again on the newer version (up to
-    /// [`RETRIES`] times).
-    pub async fn change<E: From<LiveError>>(
-        &self,
-        actor: &str,
-        expected: Option<u64>,
-        edit: impl Fn(&mut PolicyDocument) -> Result<(), E>,
-    ) -> Result<Committed, E> {
-        self.change_with(actor, expected, edit, None).await
-    }
-
-    /// [`LivePolicy::change`], for a change that must never land late: if
-    /// the store does not confirm it but keeps it once it answers again,
-    /// `undo` is applied at once as a change of its own.
-    pub async fn change_with<E: From<LiveError>>(
-        &self,
-        actor: &str,
-        expected: Option<u64>,
-        edit: impl Fn(&mut PolicyDocument) -> Result<(), E>,
-        undo: Option<Undo>,
-    ) -> Result<Committed, E> {
-        let mut tries = 0;
-        loop {
-            // The document and the version it is, read together: the
-            // change is kept only on top of that version.
-            let (base, mut doc) = {
-                let c = self.current.lock().await;
-                (self.version(), c.document.clone())
-            };
-            edit(&mut doc)?;
-            let policy = validate(&doc).map_err(LiveError::from)?;
-            let on = Some(expected.unwrap_or(base));
-            match self.commit_with(actor, on, doc, policy, undo.clone()).await {
-                Err(LiveError::Conflict { .. }) if expected.is_none() && tries < RETRIES => {
-                    tries += 1;
-                    // Boxed: a sync may undo a change, which is a change.
-                    Box::pin(self.sync()).await;
-                }
-                done => return Ok(done?),
-            }
-        }
-    }
-
-    /// Replaces the live document with `doc`.
-    pub async fn commit_document(
-        &self,
-        actor: &str,
-        expected: Option<u64>,
-        doc: PolicyDocument,
-    ) -> Result<Committed, LiveError> {
-        let policy = validate(&doc)?;
-        self.commit(actor, expected, doc, policy).await
-    }
-
-    /// Replaces the live document with `doc`, already validated into
-    /// `policy`.
-    pub async fn commit(
-        &self,
-        actor: &str,
-        expected: Option<u64>,
-        doc: PolicyDocument,
-        policy: Policy,
-    ) -> Result<Committed, LiveError> {
-        self.commit_with(actor, expected, doc, policy, None).await
-    }
-
-    /// [`LivePolicy::commit`]; a change the store does not confirm and
-    /// keeps later is undone with `undo`, when given.
-    async fn commit_with(
-        &self,
-        actor: &str,
-        expected: Option<u64>,
-        mut doc: PolicyDocument,
-        policy: Policy,
-        undo: Option<Undo>,
-    ) -> Result<Committed, LiveError> {
-        let mut c = self.current.lock().await;
-        let live = self.version();
-        if expected.is_some_and(|v| v != live) {
-            return Err(LiveError::Conflict { current: live });
-        }
-        let now = self.clock.now();
-        normalize(&mut doc, now);
-        let diff = Diff::between((&c.policy, &c.document), (&policy, &doc));
-        if live > 0 && diff.is_empty() && doc == c.document {
-            // Nothing to keep: no new version.
-            return Ok(Committed {
-                version: live,
-                diff,
-            });
-        }
-        let version = live + 1;
-        let entry = HistoryEntry {
-            version,
-            time: unix_secs(now),
-            actor: actor.to_string(),
-            summary: if live == 0 {
-                "initial policy".into()
-            } else {
-                diff.summary()
-            },
-            document: doc.clone(),
-        };
-        let stored = Stored {
-            version,
-            document: doc.clone(),
-        };
-        let mut outcome = self.backend.commit(live, &stored, &entry).await;
-        if let Ok(Commit::Conflict { current: 0 }) = outcome {
-            // The store lost the policy (Redis restarted empty): keep the
-            // live version there again, then this change on top of it.
-            if live > 0 && self.restore_locked(&c).await {
-                outcome = self.backend.commit(live, &stored, &entry).await;
-            }
-        }
-        match outcome {
-            Ok(Commit::Done) => {}
-            Ok(Commit::Conflict { current }) => return Err(LiveError::Conflict { current }),
-            // Not confirmed: with the store unreachable nothing changed;
-            // with one that stopped answering midway, the change may still
-            // be kept when it answers again, and then every replica
-            // applies it like any other.
-            Err(source) => {
-                tracing::warn!(
-                    target: "floodgate::audit",
-                    actor,
-                    version = live,
-                    error = %source,
-                    "policy change refused: the policy store did not confirm it"
-                );
-                if !source.is_transient() || matches!(source, BackendError::File { .. }) {
-                    // A state file is written whole or not at all.
-                    return Err(LiveError::NotKept {
-                        version: live,
-                        source,
-                    });
-                }
-                self.remember(pending::Pending {
-                    version,
-                    document: doc,
-                    actor: actor.to_string(),
-                    summary: entry.summary,
-                    undo,
-                });
-                return Err(LiveError::NotConfirmed {
-                    version: live,
-                    source,
-                });
-            }
-        }
-        let policy = Arc::new(policy);
-        c.document = doc;
-        c.policy = policy.clone();
-        self.version.store(version, Ordering::Release);
-        self.apply(policy);
-        tracing::info!(
-            target: "floodgate::audit",
-            actor,
-            version,
-            summary = %entry.summary,
-            "policy changed"
-        );
-        Ok(Committed { version, diff })
     }
 
     /// Past versions, newest first.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use floodgate_config::PolicyDocument;
 
-use super::{LiveError, LivePolicy};
+use parking_lot::Mutex;
 
 /// What undoes a change on the document it made.
 pub type Undo = Arc<dyn Fn(&mut PolicyDocument) + Send + Sync>;
@@ -31,10 +31,14 @@ pub(super) struct Pending {
 /// How many unconfirmed changes are remembered (the oldest go first).
 const KEPT: usize = 64;
 
-impl LivePolicy {
+/// The changes the store did not confirm, newest last.
+#[derive(Default)]
+pub(super) struct Unconfirmed(Mutex<Vec<Pending>>);
+
+impl Unconfirmed {
     /// Remembers a change the store did not confirm.
     pub(super) fn remember(&self, pending: Pending) {
-        let mut p = self.pending.lock();
+        let mut p = self.0.lock();
         if p.len() == KEPT {
             p.remove(0);
         }
@@ -47,7 +51,7 @@ impl LivePolicy {
     /// Unconfirmed changes at or below `version` are forgotten: they
     /// landed or never will.
     pub(super) fn landed(&self, version: u64, document: &PolicyDocument) -> Option<Undo> {
-        let mut pending = self.pending.lock();
+        let mut pending = self.0.lock();
         let at = pending
             .iter()
             .position(|p| p.version == version && p.document == *document);
@@ -64,27 +68,5 @@ impl LivePolicy {
             "policy changed"
         );
         p.undo
-    }
-
-    /// Undoes a change that landed after it was refused.
-    pub(super) async fn undo_late(&self, version: u64, undo: Undo) {
-        let done = self
-            .change("replica", None, |doc| {
-                undo(doc);
-                Ok::<(), LiveError>(())
-            })
-            .await;
-        match done {
-            Ok(c) => tracing::warn!(
-                landed = version,
-                version = c.version,
-                "a change refused while the policy store was away was kept by it later: undone"
-            ),
-            Err(e) => tracing::error!(
-                landed = version,
-                error = %e,
-                "a change refused while the policy store was away was kept by it later, and cannot be undone yet"
-            ),
-        }
     }
 }

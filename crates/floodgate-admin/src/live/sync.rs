@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::backend::{Commit, HistoryEntry, Stored};
-use super::{unix_secs, validate, Current, LivePolicy};
+use super::pending::Undo;
+use super::{unix_secs, validate, Current, LiveError, LivePolicy};
 
 impl LivePolicy {
     /// Brings this replica in step with the backend: seeds it when it
@@ -51,7 +52,7 @@ impl LivePolicy {
         };
         // This replica's own change, refused while the store was away and
         // kept by it since, gets its audit line here.
-        let undo = self.landed(kept.version, &kept.document);
+        let undo = self.pending.landed(kept.version, &kept.document);
         if undo.is_none() {
             tracing::info!(
                 version = kept.version,
@@ -108,6 +109,28 @@ impl LivePolicy {
                 tracing::debug!(error = %e, "the policy cannot be restored yet");
                 false
             }
+        }
+    }
+
+    /// Undoes a change that landed after it was refused.
+    async fn undo_late(&self, version: u64, undo: Undo) {
+        let done = self
+            .change("replica", None, |doc| {
+                undo(doc);
+                Ok::<(), LiveError>(())
+            })
+            .await;
+        match done {
+            Ok(c) => tracing::warn!(
+                landed = version,
+                version = c.version,
+                "a change refused while the policy store was away was kept by it later: undone"
+            ),
+            Err(e) => tracing::error!(
+                landed = version,
+                error = %e,
+                "a change refused while the policy store was away was kept by it later, and cannot be undone yet"
+            ),
         }
     }
 }
