@@ -64,8 +64,10 @@ const MIN_ANSWERS: u64 = 400;
 const VERIFIED_PER_CHANGE: u64 = 3;
 /// Tasks asking each entry point at once.
 const TASKS: usize = 3;
-/// How long the whole run may take before it fails.
-const DEADLINE: Duration = Duration::from_secs(25);
+/// How long the whole run may take before it fails: a guard against a
+/// hang, not a measure (the run takes 3 to 5 s on an idle machine; a
+/// loaded one took 26 s for 46 changes).
+const DEADLINE: Duration = Duration::from_secs(120);
 /// How long one answer may take.
 const ANSWER_DEADLINE: Duration = Duration::from_secs(10);
 
