@@ -193,11 +193,11 @@ pub async fn run(
             line: n,
             message,
         };
-        let req = read_line(&line, last_t).map_err(bad)?;
+        let req = read_line(&line, last_t, bad)?;
         last_t = req.t;
         clock.set(Timestamp::from_secs_f64(req.t));
         let now = floodgate_core::Clock::now(&clock);
-        let result = decide(&limiter, &req, now).await.map_err(bad)?;
+        let result = decide(&limiter, &req, now, bad).await?;
         let record = summary.count(n, &req, &result, now);
         let record = serde_json::to_string(&record).map_err(std::io::Error::other)?;
         writeln!(out, "{record}")?;
@@ -215,19 +215,24 @@ pub async fn run(
 
 /// A trace line, read and checked: `t` a number of seconds within range,
 /// never going back.
-fn read_line(line: &str, last_t: f64) -> Result<TraceLine, String> {
-    let req: TraceLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
+/// (`bad` makes the line's error from what is wrong with it.)
+fn read_line(
+    line: &str,
+    last_t: f64,
+    bad: impl Fn(String) -> SimulateError,
+) -> Result<TraceLine, SimulateError> {
+    let req: TraceLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
     if !req.t.is_finite() || !(0.0..=MAX_T).contains(&req.t) {
-        return Err(format!(
+        return Err(bad(format!(
             "`t` must be a number of seconds from 0 to {MAX_T}, got {:?}",
             req.t
-        ));
+        )));
     }
     if req.t < last_t {
-        return Err(format!(
+        return Err(bad(format!(
             "`t` goes back in time ({} after {})",
             req.t, last_t
-        ));
+        )));
     }
     Ok(req)
 }
@@ -239,7 +244,8 @@ async fn decide(
     limiter: &Limiter,
     req: &TraceLine,
     now: Timestamp,
-) -> Result<Result<Verdict, CheckError>, String> {
+    bad: impl Fn(String) -> SimulateError,
+) -> Result<Result<Verdict, CheckError>, SimulateError> {
     let attributes = Attributes {
         ip: req.ip,
         method: Some(&req.method),
@@ -247,10 +253,12 @@ async fn decide(
         headers: req.headers.iter().map(|(k, v)| (k, v.as_str())).collect(),
         ..Attributes::default()
     };
-    let wording = |e: AttributeError| match e {
-        AttributeError::Path(p) => format!("`path` must start with /, got `{p}`"),
-        AttributeError::Cost(_) => format!("`cost` must be between 1 and {MAX_COST}"),
-        AttributeError::Method(m) => format!("`method` `{m}` is not an HTTP method"),
+    let wording = |e: AttributeError| {
+        bad(match e {
+            AttributeError::Path(p) => format!("`path` must start with /, got `{p}`"),
+            AttributeError::Cost(_) => format!("`cost` must be between 1 and {MAX_COST}"),
+            AttributeError::Method(m) => format!("`method` `{m}` is not an HTTP method"),
+        })
     };
     attributes.check().map_err(wording)?;
     let cost = check_cost(req.cost.unwrap_or(1)).map_err(wording)?;
@@ -264,7 +272,7 @@ async fn decide(
         Err(RequestError::Attributes(e)) => return Err(wording(e)),
     };
     match result {
-        Err(CheckError::Store(e)) => Err(format!("store failed: {e}")),
+        Err(CheckError::Store(e)) => Err(bad(format!("store failed: {e}"))),
         r => Ok(r),
     }
 }
