@@ -1,6 +1,6 @@
 //! `GET /v1/openapi.json`: the admin API as an OpenAPI 3.1 document
-//! (`openapi.json` beside this file; `tests/openapi.rs` keeps it true to
-//! the router and the handlers).
+//! (`openapi.json` beside this file; the server's `tests/openapi/` keeps
+//! it true to the router and the handlers).
 
 use axum::body::Body;
 use http::{HeaderValue, Response};

@@ -102,34 +102,17 @@ async fn decision_latency(http: &Http, b_admin: &str, run: Duration) -> Vec<Dura
     all
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
-    let redis = RedisServer::start();
-    let yaml = format!(
-        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nlog: {{ level: warn }}\nrules:\n  - name: api\n    match: {{ path: /api/v1/data }}\n    limits:\n      - {{ algorithm: fixed_window, limit: 1000000, window: 1h }}\nstore:\n  kind: redis\n  url: {}\n  timeout: 1s\n",
-        redis.url()
-    );
-    let a = replica(&yaml).await;
-    let b = replica(&yaml).await;
-    let a_admin = format!("http://{}", a.admin_addr);
-    let b_admin = format!("http://{}", b.admin_addr);
-    let http: Http = Client::builder(TokioExecutor::new()).build_http();
-
-    // 1. Propagation.
+/// Step 1, propagation: 100 changes through A, each timed until B
+/// decides with the new limit.
+async fn propagation(http: &Http, a_admin: &str, b_admin: &str) {
     let mut delays = Vec::new();
     for i in 1..=100u64 {
         let limit = 2_000_000 + i;
-        let (status, _) = call(
-            &http,
-            "PUT",
-            &format!("{a_admin}/v1/rules/api"),
-            rule(limit),
-        )
-        .await;
+        let (status, _) = call(http, "PUT", &format!("{a_admin}/v1/rules/api"), rule(limit)).await;
         assert_eq!(status, 200, "change {i} refused");
         let answered = Instant::now();
         loop {
-            let (_, v) = call(&http, "POST", &format!("{b_admin}/v1/check"), CHECK.into()).await;
+            let (_, v) = call(http, "POST", &format!("{b_admin}/v1/check"), CHECK.into()).await;
             if v["limit"] == limit {
                 break;
             }
@@ -148,14 +131,16 @@ async fn main() {
         ms(percentile(&delays, 0.99)),
         ms(*delays.last().unwrap())
     );
+}
 
-    // 2. Decision latency without and with 10 changes a second, in
-    //    alternating rounds so that a drift of the machine's load touches
-    //    both alike.
+/// Step 2, decision latency on B without and with 10 changes a second
+/// through A, in alternating rounds so that a drift of the machine's load
+/// touches both alike.
+async fn latency_under_changes(http: &Http, a_admin: &str, b_admin: &str) {
     let round = Duration::from_secs(2);
     let (mut quiet, mut busy, mut applied) = (Vec::new(), Vec::new(), 0u64);
     for _ in 0..5 {
-        quiet.extend(decision_latency(&http, &b_admin, round).await);
+        quiet.extend(decision_latency(http, b_admin, round).await);
         let changing = Arc::new(AtomicBool::new(true));
         let changer = {
             let (http, url, changing) = (
@@ -175,7 +160,7 @@ async fn main() {
                 n
             })
         };
-        busy.extend(decision_latency(&http, &b_admin, round).await);
+        busy.extend(decision_latency(http, b_admin, round).await);
         changing.store(false, Ordering::Relaxed);
         applied += changer.await.unwrap();
     }
@@ -194,6 +179,22 @@ async fn main() {
         round.as_secs(), busy.len(), ms(percentile(&busy, 0.5)), ms(b99),
         (b99.as_secs_f64() / q99.as_secs_f64() - 1.0) * 100.0
     );
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let redis = RedisServer::start();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nlog: {{ level: warn }}\nrules:\n  - name: api\n    match: {{ path: /api/v1/data }}\n    limits:\n      - {{ algorithm: fixed_window, limit: 1000000, window: 1h }}\nstore:\n  kind: redis\n  url: {}\n  timeout: 1s\n",
+        redis.url()
+    );
+    let a = replica(&yaml).await;
+    let b = replica(&yaml).await;
+    let a_admin = format!("http://{}", a.admin_addr);
+    let b_admin = format!("http://{}", b.admin_addr);
+    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    propagation(&http, &a_admin, &b_admin).await;
+    latency_under_changes(&http, &a_admin, &b_admin).await;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

@@ -69,20 +69,14 @@ async fn version(admin: &str) -> String {
     r.header("etag").expect("an ETag").to_string()
 }
 
-#[tokio::test]
-async fn every_endpoint_needs_a_token_and_writes_need_the_admin_role() {
-    let s = start(&config()).await;
-    let admin = format!("http://{}", s.admin);
-    let policy = call(
-        "GET",
-        &format!("{admin}/v1/policy"),
-        Some(ADMIN_TOKEN),
-        &Value::Null,
-    )
-    .await
-    .json();
+/// An admin API call: `(method, path, body)`.
+type Endpoint = (&'static str, String, Value);
+
+/// The endpoints that write and those that only read, with a body each
+/// (`policy` for those that take the whole policy).
+fn endpoints(policy: &Value) -> (Vec<Endpoint>, Vec<Endpoint>) {
     let rule_x = json!({"limits": [{"algorithm": "fixed_window", "limit": 9, "window": "1h"}]});
-    let writes: Vec<(&str, String, Value)> = vec![
+    let writes: Vec<Endpoint> = vec![
         ("PUT", "/v1/policy".into(), policy.clone()),
         ("PUT", "/v1/rules/x".into(), rule_x.clone()),
         ("DELETE", "/v1/rules/x".into(), Value::Null),
@@ -98,7 +92,7 @@ async fn every_endpoint_needs_a_token_and_writes_need_the_admin_role() {
         ),
         ("POST", "/v1/policy/rollback".into(), json!({"version": 1})),
     ];
-    let reads: Vec<(&str, String, Value)> = vec![
+    let reads: Vec<Endpoint> = vec![
         ("GET", "/v1/policy".into(), Value::Null),
         ("GET", "/v1/clients".into(), Value::Null),
         (
@@ -109,10 +103,18 @@ async fn every_endpoint_needs_a_token_and_writes_need_the_admin_role() {
         ("GET", "/v1/policy/history".into(), Value::Null),
         ("POST", "/v1/policy/validate".into(), policy.clone()),
     ];
-    let before = version(&admin).await;
-    assert_eq!(before, "\"1\"");
+    (writes, reads)
+}
 
-    for (method, path, body) in writes.iter().chain(&reads) {
+/// Every endpoint refuses no token and a wrong token (401), and the read
+/// token on the writes (403); the read token passes on the reads.
+async fn assert_refused_without_the_admin_role(
+    s: &Server,
+    admin: &str,
+    writes: &[Endpoint],
+    reads: &[Endpoint],
+) {
+    for (method, path, body) in writes.iter().chain(reads) {
         let url = format!("{admin}{path}");
         let is_write = writes.iter().any(|w| w.0 == *method && w.1 == *path);
         for token in [None, Some(WRONG_TOKEN)] {
@@ -147,16 +149,68 @@ async fn every_endpoint_needs_a_token_and_writes_need_the_admin_role() {
             );
         }
     }
-    // Nothing the read token or no token asked for changed the policy.
-    assert_eq!(version(&admin).await, before);
-    let h = call(
+}
+
+/// `GET /v1/policy/history` with the read token.
+async fn history(admin: &str) -> Value {
+    call(
         "GET",
         &format!("{admin}/v1/policy/history"),
         Some(READ_TOKEN),
         &Value::Null,
     )
     .await
+    .json()
+}
+
+/// Every change of the history `h` is attributed to the admin token's
+/// name (the first entry, the config file's, to the file).
+fn assert_changes_attributed_to_the_admin_token(h: &Value) {
+    let entries = h["history"].as_array().unwrap();
+    assert!(entries.len() >= 5, "{h}");
+    assert!(
+        entries[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("ops-admin"),
+        "{h}"
+    );
+    for e in &entries[..entries.len() - 1] {
+        let actor = e["actor"].as_str().unwrap();
+        assert!(
+            actor == "ops-admin" || actor == "ops-admin (rollback to 1)",
+            "{e}"
+        );
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["actor"] == "ops-admin (rollback to 1)"),
+        "{h}"
+    );
+    assert_eq!(entries.last().unwrap()["actor"], "config file");
+}
+
+#[tokio::test]
+async fn every_endpoint_needs_a_token_and_writes_need_the_admin_role() {
+    let s = start(&config()).await;
+    let admin = format!("http://{}", s.admin);
+    let policy = call(
+        "GET",
+        &format!("{admin}/v1/policy"),
+        Some(ADMIN_TOKEN),
+        &Value::Null,
+    )
+    .await
     .json();
+    let (writes, reads) = endpoints(&policy);
+    let before = version(&admin).await;
+    assert_eq!(before, "\"1\"");
+
+    assert_refused_without_the_admin_role(&s, &admin, &writes, &reads).await;
+    // Nothing the read token or no token asked for changed the policy.
+    assert_eq!(version(&admin).await, before);
+    let h = history(&admin).await;
     assert_eq!(h["history"].as_array().map(Vec::len), Some(1), "{h}");
 
     // The admin token passes everywhere (each answer is the handler's).
@@ -183,37 +237,7 @@ async fn every_endpoint_needs_a_token_and_writes_need_the_admin_role() {
     assert_ne!(version(&admin).await, before);
 
     // Every change is attributed to the admin token's name.
-    let h = call(
-        "GET",
-        &format!("{admin}/v1/policy/history"),
-        Some(READ_TOKEN),
-        &Value::Null,
-    )
-    .await
-    .json();
-    let entries = h["history"].as_array().unwrap();
-    assert!(entries.len() >= 5, "{h}");
-    assert!(
-        entries[0]["actor"]
-            .as_str()
-            .unwrap()
-            .starts_with("ops-admin"),
-        "{h}"
-    );
-    for e in &entries[..entries.len() - 1] {
-        let actor = e["actor"].as_str().unwrap();
-        assert!(
-            actor == "ops-admin" || actor == "ops-admin (rollback to 1)",
-            "{e}"
-        );
-    }
-    assert!(
-        entries
-            .iter()
-            .any(|e| e["actor"] == "ops-admin (rollback to 1)"),
-        "{h}"
-    );
-    assert_eq!(entries.last().unwrap()["actor"], "config file");
+    assert_changes_attributed_to_the_admin_token(&history(&admin).await);
     s.running.shutdown().await.unwrap();
 }
 

@@ -227,15 +227,9 @@ async fn an_upstream_that_fails_gives_the_slot_back() {
     s.running.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replica_killed_holding_slots_loses_them_when_their_lease_ends() {
-    let redis = RedisServer::start();
-    let up = upstream().await;
-    let yaml = config(up.addr, 2, "1s", &redis_store(&redis));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("floodgate.yaml");
-    std::fs::write(&path, &yaml).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_floodgate"))
+/// Starts `serve --watch off` on `path`, its stderr piped.
+fn serve(path: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_floodgate"))
         .args([
             "serve",
             "--watch",
@@ -246,13 +240,13 @@ async fn a_replica_killed_holding_slots_loses_them_when_their_lease_ends() {
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
-        .unwrap();
-    let public = listening_on(child.stderr.take().unwrap());
+        .unwrap()
+}
 
-    // Two slow requests through the process hold both slots...
-    let hold = format!("http://{public}/hold");
-    for _ in 0..2 {
-        let url = hold.clone();
+/// Sends `n` GETs to `url` in the background, never waiting for them.
+fn send_in_background(url: &str, n: usize) {
+    for _ in 0..n {
+        let url = url.to_string();
         tokio::spawn(async move {
             let client: hyper_util::client::legacy::Client<_, http_body_util::Full<Bytes>> =
                 hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -262,6 +256,21 @@ async fn a_replica_killed_holding_slots_loses_them_when_their_lease_ends() {
                 .await;
         });
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_holding_slots_loses_them_when_their_lease_ends() {
+    let redis = RedisServer::start();
+    let up = upstream().await;
+    let yaml = config(up.addr, 2, "1s", &redis_store(&redis));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("floodgate.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let mut child = serve(&path);
+    let public = listening_on(child.stderr.take().unwrap());
+
+    // Two slow requests through the process hold both slots...
+    send_in_background(&format!("http://{public}/hold"), 2);
     let held = wait_until(DEADLINE, || async {
         up.holding.load(Ordering::SeqCst) == 2
     })

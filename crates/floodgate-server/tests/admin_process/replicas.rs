@@ -9,6 +9,50 @@ use serde_json::{json, Value};
 use super::common::*;
 use super::proc::*;
 
+/// The client `fp` (key `key`) revoked on B at version 3: unknown to C,
+/// so the default tier's limit.
+async fn revoke_on_b(b: &Proc, c: &Proc, fp: &str, key: &str) {
+    let r = send(
+        "DELETE",
+        &format!("{}/v1/clients/{fp}", b.admin),
+        &[("if-match", "\"3\"")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert!(
+        c.limit_becomes(key, "150", PROPAGATION).await,
+        "C still knows the revoked key: {:?}",
+        c.limit(key).await
+    );
+    let list = get(&format!("{}/v1/clients", c.admin), &[]).await.json();
+    assert_eq!(list["clients"], json!([]), "{list}");
+}
+
+/// C rolled back to version 3 (the client `key` is back): A and B follow,
+/// and the history says so.
+async fn roll_back_on_c(a: &Proc, b: &Proc, c: &Proc, key: &str) {
+    let r = send(
+        "POST",
+        &format!("{}/v1/policy/rollback", c.admin),
+        &[("if-match", "\"4\"")],
+        json!({"version": 3}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert_eq!(r.json()["version"], 5);
+    for (name, p) in [("A", a), ("B", b)] {
+        assert!(
+            p.limit_becomes(key, "400", PROPAGATION).await,
+            "{name} did not apply the rollback: {:?}",
+            p.limit(key).await
+        );
+    }
+    let h = a.history().await;
+    assert_eq!(h["history"][0]["version"], 5);
+    assert_eq!(h["history"][0]["actor"], "anonymous (rollback to 3)");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_on_one_redis_follow_every_change_through_any_of_them() {
     let redis = RedisServer::start();
@@ -46,42 +90,10 @@ async fn replicas_on_one_redis_follow_every_change_through_any_of_them() {
     assert_eq!(c.policy_etag().await, "\"3\"");
 
     // Revoked on B: unknown to C, so the default tier's limit.
-    let r = send(
-        "DELETE",
-        &format!("{}/v1/clients/{fp}", b.admin),
-        &[("if-match", "\"3\"")],
-        "",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", text(&r));
-    assert!(
-        c.limit_becomes(&key, "150", PROPAGATION).await,
-        "C still knows the revoked key: {:?}",
-        c.limit(&key).await
-    );
-    let list = get(&format!("{}/v1/clients", c.admin), &[]).await.json();
-    assert_eq!(list["clients"], json!([]), "{list}");
+    revoke_on_b(&b, &c, &fp, &key).await;
 
     // Rolled back on C to version 3 (the client is back): A and B follow.
-    let r = send(
-        "POST",
-        &format!("{}/v1/policy/rollback", c.admin),
-        &[("if-match", "\"4\"")],
-        json!({"version": 3}).to_string(),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", text(&r));
-    assert_eq!(r.json()["version"], 5);
-    for (name, p) in [("A", &a), ("B", &b)] {
-        assert!(
-            p.limit_becomes(&key, "400", PROPAGATION).await,
-            "{name} did not apply the rollback: {:?}",
-            p.limit(&key).await
-        );
-    }
-    let h = a.history().await;
-    assert_eq!(h["history"][0]["version"], 5);
-    assert_eq!(h["history"][0]["actor"], "anonymous (rollback to 3)");
+    roll_back_on_c(&a, &b, &c, &key).await;
 
     // B killed and started again: it comes back at version 5 and
     // enforces it.
@@ -105,6 +117,34 @@ async fn replicas_on_one_redis_follow_every_change_through_any_of_them() {
     for l in &logs {
         assert_no_key("a log line", l, &[&key]);
     }
+}
+
+/// After SIGHUP on an edited file: version 4, by the config file, and its
+/// limit.
+async fn assert_the_file_made_version_4(p: &Proc) {
+    let reloaded = p
+        .logs
+        .wait_for("config reloaded; counters of unchanged limits kept", 1)
+        .await;
+    assert_eq!(reloaded[0]["policy_version"], 4, "{reloaded:?}");
+    assert_eq!(p.policy_etag().await, "\"4\"");
+    assert_eq!(p.limit(UNKNOWN_KEY).await.as_deref(), Some("120"));
+    let h = p.history().await;
+    assert_eq!(h["history"][0]["version"], 4);
+    assert_eq!(h["history"][0]["actor"], "config file");
+}
+
+/// After SIGHUP on a file whose policy part is untouched: the API change
+/// (version 5) stays.
+async fn assert_the_api_change_stayed(p: &Proc) {
+    let reloaded = p
+        .logs
+        .wait_for("config reloaded; counters of unchanged limits kept", 2)
+        .await;
+    assert!(reloaded[1]["policy_version"].is_null(), "{reloaded:?}");
+    assert_eq!(p.policy_etag().await, "\"5\"");
+    assert_eq!(p.limit(UNKNOWN_KEY).await.as_deref(), Some("130"));
+    assert_eq!(p.history().await["history"][0]["actor"], "anonymous");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -159,30 +199,14 @@ async fn a_state_file_keeps_api_changes_across_restarts_and_sighup_applies_the_f
     // config file.
     std::fs::write(&path, with_state(120)).unwrap();
     p.signal("-HUP");
-    let reloaded = p
-        .logs
-        .wait_for("config reloaded; counters of unchanged limits kept", 1)
-        .await;
-    assert_eq!(reloaded[0]["policy_version"], 4, "{reloaded:?}");
-    assert_eq!(p.policy_etag().await, "\"4\"");
-    assert_eq!(p.limit(UNKNOWN_KEY).await.as_deref(), Some("120"));
-    let h = p.history().await;
-    assert_eq!(h["history"][0]["version"], 4);
-    assert_eq!(h["history"][0]["actor"], "config file");
+    assert_the_file_made_version_4(&p).await;
 
     // An API change, then SIGHUP with the policy part untouched: the API
     // change stays.
     let r = p.put_api_limit(130, "\"4\"").await;
     assert_eq!(r.status, 200, "{}", text(&r));
     p.signal("-HUP");
-    let reloaded = p
-        .logs
-        .wait_for("config reloaded; counters of unchanged limits kept", 2)
-        .await;
-    assert!(reloaded[1]["policy_version"].is_null(), "{reloaded:?}");
-    assert_eq!(p.policy_etag().await, "\"5\"");
-    assert_eq!(p.limit(UNKNOWN_KEY).await.as_deref(), Some("130"));
-    assert_eq!(p.history().await["history"][0]["actor"], "anonymous");
+    assert_the_api_change_stayed(&p).await;
     logs.extend(p.stop().await);
 
     // Kept across a restart too.

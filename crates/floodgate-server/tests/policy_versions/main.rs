@@ -214,25 +214,10 @@ async fn wait_for(shared: &Shared, deadline: Instant, done: impl Fn() -> bool) -
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_decision_is_made_on_one_policy_version() {
-    let started = Instant::now();
-    let yaml = format!(
-        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\ngrpc: {{ listen: 127.0.0.1:0 }}\n{}",
-        A.policy()
-    );
-    let s = start(&yaml).await;
-    let admin = format!("http://{}", s.admin);
-    let shared = Arc::new(Shared {
-        epoch: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
-        tallies: Default::default(),
-        errors: Mutex::new(Vec::new()),
-        progress: tokio::sync::Notify::new(),
-    });
-
+/// `TASKS` tasks asking each entry point of `s`, until `shared.stop`.
+async fn spawn_askers(s: &Server, shared: &Arc<Shared>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
-    let check_url: Arc<str> = format!("{admin}/v1/check").into();
+    let check_url: Arc<str> = format!("http://{}/v1/check", s.admin).into();
     let data_url: Arc<str> = format!("http://{}/api/v1/data", s.public).into();
     let bearer: Arc<str> = bearer().into();
     let body = check_body(&bearer);
@@ -254,12 +239,13 @@ async fn every_decision_is_made_on_one_policy_version() {
             ask_grpc(grpc.clone())
         })));
     }
+    tasks
+}
 
-    // The changer: after each change (and before the first), wait until
-    // every entry point has answered a few requests checked against the
-    // live version, then change again, until there are enough changes
-    // and answers.
-    let deadline = started + DEADLINE;
+/// The changer: makes the live policy flip until there are enough changes
+/// and answers (or a failure, or `deadline`); whether it was in time, the
+/// changes made and the last ETag.
+async fn change_until_done(shared: &Shared, admin: &str, deadline: Instant) -> (bool, u64, String) {
     let mut etag = get(&format!("{admin}/v1/policy"), &[])
         .await
         .header("etag")
@@ -270,7 +256,7 @@ async fn every_decision_is_made_on_one_policy_version() {
         let live = Version::after(changes).index();
         let verified = |t: &Tally| t.verified[live].load(SeqCst);
         let base: Vec<u64> = shared.tallies.iter().map(verified).collect();
-        let in_time = wait_for(&shared, deadline, || {
+        let in_time = wait_for(shared, deadline, || {
             shared.failed()
                 || shared
                     .tallies
@@ -288,10 +274,37 @@ async fn every_decision_is_made_on_one_policy_version() {
             break in_time;
         }
         shared.epoch.fetch_add(1, SeqCst);
-        etag = change(&admin, &etag, Version::after(changes + 1)).await;
+        etag = change(admin, &etag, Version::after(changes + 1)).await;
         changes += 1;
         shared.epoch.fetch_add(1, SeqCst);
     };
+    (in_time, changes, etag)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_decision_is_made_on_one_policy_version() {
+    let started = Instant::now();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\ngrpc: {{ listen: 127.0.0.1:0 }}\n{}",
+        A.policy()
+    );
+    let s = start(&yaml).await;
+    let admin = format!("http://{}", s.admin);
+    let shared = Arc::new(Shared {
+        epoch: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        tallies: Default::default(),
+        errors: Mutex::new(Vec::new()),
+        progress: tokio::sync::Notify::new(),
+    });
+
+    let tasks = spawn_askers(&s, &shared).await;
+
+    // The changer: after each change (and before the first), wait until
+    // every entry point has answered a few requests checked against the
+    // live version, then change again, until there are enough changes
+    // and answers.
+    let (in_time, changes, etag) = change_until_done(&shared, &admin, started + DEADLINE).await;
     shared.stop.store(true, SeqCst);
     for t in tasks {
         t.await.expect("a request task");

@@ -1,0 +1,10 @@
+//! End-to-end on the real binary: config refusal, SIGHUP reload (the new
+//! policy applies, restart-only changes are reported), SIGTERM drain.
+//! Every wait polls for what it waits for, with a deadline.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod config;
+mod kit;
+mod logs;
+mod signals;
