@@ -43,9 +43,30 @@ pub async fn analytics(admin: &Control) -> Snapshot {
     s
 }
 
+/// The change history, newest first, read now (`now`, Unix seconds) or,
+/// when it cannot be read, as last read: `(entries, read at, error)`.
+async fn history(admin: &Control, now: u64) -> (Vec<Value>, Option<u64>, Option<String>) {
+    match admin.live.history().await {
+        Ok(h) => {
+            let entries: Vec<Value> = h
+                .into_iter()
+                .rev()
+                .map(|h| json!({"version": h.version, "time": h.time, "actor": h.actor, "summary": h.summary}))
+                .collect();
+            admin.dashboard.history.keep(entries.clone(), now);
+            (entries, Some(now), None)
+        }
+        Err(e) => {
+            let (entries, read) = admin.dashboard.history.last();
+            (entries, read, Some(e.to_string()))
+        }
+    }
+}
+
 /// The live policy (clients by fingerprint, tier and name only) and its
-/// change history.
-pub async fn policy(admin: &Control) -> Value {
+/// change history (with `history_read`, when it was read, and
+/// `history_error`, why it could not be read now).
+pub async fn policy(admin: &Control, now: u64) -> Value {
     let (version, doc) = admin.live.snapshot().await;
     let mut doc = serde_json::to_value(&doc).unwrap_or(Value::Null);
     if let Some(o) = doc.as_object_mut() {
@@ -58,15 +79,15 @@ pub async fn policy(admin: &Control) -> Value {
         .into_iter()
         .map(|(fingerprint, tier, name)| json!({"fingerprint": fingerprint, "tier": tier, "name": name}))
         .collect();
-    let history: Vec<Value> = match admin.live.history().await {
-        Ok(h) => h
-            .into_iter()
-            .rev()
-            .map(|h| json!({"version": h.version, "time": h.time, "actor": h.actor, "summary": h.summary}))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    json!({ "version": version, "document": doc, "clients": clients, "history": history })
+    let (history, read, error) = history(admin, now).await;
+    json!({
+        "version": version,
+        "document": doc,
+        "clients": clients,
+        "history": history,
+        "history_read": read,
+        "history_error": error,
+    })
 }
 
 /// The whole answer.
@@ -77,7 +98,7 @@ pub async fn build(admin: &Control) -> Value {
         &admin.dashboard.store_latency,
         &s,
     );
-    let policy = policy(admin).await;
+    let policy = policy(admin, s.now).await;
     let fleet = match &admin.dashboard.fleet {
         Some(f) => {
             let mut v = f.view();
