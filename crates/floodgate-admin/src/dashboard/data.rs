@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::analytics::{Snapshot, TopEntry};
 use crate::control::Control;
 
-/// Seconds of each rule's series the dashboard gets.
+/// Seconds of each rule's series the dashboard gets unless it asks for
+/// others (`?seconds=`, at most [`HISTORY_SECS`](crate::analytics::HISTORY_SECS)).
 pub const WINDOW_SECS: usize = 900;
 pub use crate::health::TOP;
 
@@ -34,9 +35,9 @@ async fn client_names(admin: &Control) -> HashMap<String, (String, Option<String
         .collect()
 }
 
-/// The analytics, with client names.
-pub async fn analytics(admin: &Control) -> Snapshot {
-    let mut s = admin.dashboard.analytics.snapshot(WINDOW_SECS, TOP);
+/// The analytics' last `seconds`, with client names.
+pub async fn analytics(admin: &Control, seconds: usize) -> Snapshot {
+    let mut s = admin.dashboard.analytics.snapshot(seconds, TOP);
     let clients = client_names(admin).await;
     name_clients(&mut s.top_limited, &clients);
     name_clients(&mut s.top_near_limit, &clients);
@@ -90,9 +91,9 @@ pub async fn policy(admin: &Control, now: u64) -> Value {
     })
 }
 
-/// The whole answer.
-pub async fn build(admin: &Control) -> Value {
-    let s = analytics(admin).await;
+/// The whole answer, with `seconds` of each rule's series.
+pub async fn build(admin: &Control, seconds: usize) -> Value {
+    let s = analytics(admin, seconds).await;
     let store = crate::health::store(
         admin.dashboard.store.as_ref(),
         &admin.dashboard.store_latency,

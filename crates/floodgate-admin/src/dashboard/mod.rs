@@ -25,7 +25,7 @@ pub mod state;
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -38,6 +38,8 @@ pub use state::Dashboard;
 const DASHBOARD_HTML: &str = include_str!("assets/dashboard.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
 const APP_JS: &str = include_str!("assets/app.js");
+const CHARTS_JS: &str = include_str!("assets/charts.js");
+const POLICY_JS: &str = include_str!("assets/policy.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 
 /// Whether the request may see the dashboard's data: no tokens
@@ -222,7 +224,23 @@ async fn logout(State(admin): State<Control>, headers: HeaderMap) -> Response<Bo
     redirect(Some(cookie("", 0, over_https(&headers))))
 }
 
-async fn data(State(admin): State<Control>, headers: HeaderMap) -> Response<Body> {
+/// The seconds of series a query asks for (`seconds=N`, 1 to
+/// [`HISTORY_SECS`](crate::analytics::HISTORY_SECS); else
+/// [`data::WINDOW_SECS`]).
+fn seconds(query: Option<&str>) -> usize {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "seconds")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .map_or(data::WINDOW_SECS, |n| {
+            n.clamp(1, crate::analytics::HISTORY_SECS)
+        })
+}
+
+async fn data(
+    State(admin): State<Control>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response<Body> {
     if !allowed(&admin, &headers) {
         return crate::response::error(
             StatusCode::UNAUTHORIZED,
@@ -230,7 +248,8 @@ async fn data(State(admin): State<Control>, headers: HeaderMap) -> Response<Body
             "log in at /dashboard first",
         );
     }
-    crate::response::json(StatusCode::OK, data::build(&admin).await)
+    let seconds = seconds(query.as_deref());
+    crate::response::json(StatusCode::OK, data::build(&admin, seconds).await)
 }
 
 /// A dashboard route asked with a method it does not answer: the admin
@@ -257,6 +276,8 @@ pub fn router() -> Router<Control> {
         .route("/dashboard/logout", post(logout).fallback(wrong_method))
         .route("/dashboard/data", get(data).fallback(wrong_method))
         .route("/dashboard/assets/app.js", static_asset(JS, APP_JS))
+        .route("/dashboard/assets/charts.js", static_asset(JS, CHARTS_JS))
+        .route("/dashboard/assets/policy.js", static_asset(JS, POLICY_JS))
         .route(
             "/dashboard/assets/app.css",
             static_asset("text/css; charset=utf-8", APP_CSS),
