@@ -146,6 +146,15 @@ async fn without_redis_the_fleet_says_why_and_comes_back() {
     assert!(f["error"].as_str().unwrap().starts_with("Redis"), "{f:#}");
     assert_eq!(replica(&f, "solo")["this"], true, "the last read is kept");
     assert!(data(&s).await["analytics"].is_object());
+    // So is the change history's, with the reason it cannot be read now.
+    let p = data(&s).await["policy"].clone();
+    assert_eq!(p["history"][0]["summary"], "initial policy", "{p:#}");
+    let why = p["history_error"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("the history cannot be read: Redis"),
+        "{p:#}"
+    );
+    assert_eq!(p["history_read"], T0 / 1_000_000);
     redis.restart();
     fleet_when(&s, "the fleet back", |f| {
         f["alive"] == 1 && f["error"].is_null()

@@ -10,10 +10,10 @@ use std::time::Duration;
 use floodgate_core::policy::{LimitOutcome, Verdict};
 use floodgate_tower::Seen;
 
-use super::bounds::SKETCH_CAPACITY;
+use super::bounds::{MAX_RULES, OTHER_RULES, SKETCH_CAPACITY};
 use super::label::{Kind, Label};
 use super::series::{add, Counts, Outcome};
-use super::topk::SpaceSaving;
+use super::topk::{SpaceSaving, NO_RULE};
 
 /// Upper bounds (µs) of the latency buckets; the last one takes the rest.
 pub const LATENCY_BOUNDS_US: [u64; LATENCY_BUCKETS] = [
@@ -59,7 +59,15 @@ pub struct Shard {
     pub limited: [SpaceSaving; 2],
     /// Near-limit identities: this window, the previous one.
     pub near: [SpaceSaving; 2],
+    /// The rules the sketches' identities name ([`Counted::rule`](super::topk::Counted::rule) is a
+    /// place in it): at most [`MAX_RULES`], never forgotten, like the
+    /// series; past them, [`OTHER_RULE`].
+    pub rules: Vec<Arc<str>>,
 }
+
+/// The rules past [`MAX_RULES`] in [`Shard::rules`]: named
+/// [`OTHER_RULES`](super::OTHER_RULES).
+pub const OTHER_RULE: u8 = u8::MAX - 1;
 
 impl Default for Shard {
     fn default() -> Shard {
@@ -78,6 +86,7 @@ impl Shard {
             generation: 0,
             limited: [sketch(), sketch()],
             near: [sketch(), sketch()],
+            rules: Vec::with_capacity(MAX_RULES),
         }
     }
 
@@ -110,7 +119,9 @@ impl Shard {
         self.generation = generation;
     }
 
-    /// Records one decided request.
+    /// Records one decided request: its rules' counts and, limited or
+    /// near a limit, its identity with the rule that limited it or the
+    /// highest share of a limit it used.
     pub fn record<S: BuildHasher>(
         &mut self,
         seen: &Seen<'_>,
@@ -120,8 +131,58 @@ impl Shard {
     ) {
         let bucket = latency_bucket(seen.elapsed);
         self.latency[bucket] += 1;
+        let (limiting, near) = self.count_rules(verdict, near_permille);
+        let mark = if !verdict.allowed {
+            limiting.map(|r| (r, 1000))
+        } else if near.is_some() {
+            near
+        } else {
+            return;
+        };
+        let mark = mark.map(|(rule, permille)| (self.rule_number(rule), permille));
+        let sketch = match verdict.allowed {
+            false => &mut self.limited[0],
+            true => &mut self.near[0],
+        };
+        let (key, kind) = identity_key(seen, hasher);
+        let counted = sketch.add(key, 1, || label(seen, kind), verdict.tier.as_ref());
+        if let Some((rule, permille)) = mark {
+            counted.mark(rule, permille);
+        }
+    }
+
+    /// The number of `rule` in [`Shard::rules`], added if new.
+    fn rule_number(&mut self, rule: &Arc<str>) -> u8 {
+        if let Some(i) = self.rules.iter().position(|r| r == rule) {
+            return i as u8;
+        }
+        if self.rules.len() < MAX_RULES {
+            self.rules.push(rule.clone());
+            return (self.rules.len() - 1) as u8;
+        }
+        OTHER_RULE
+    }
+
+    /// The name of rule number `n` (none for [`NO_RULE`]).
+    pub fn rule_name(&self, n: u8) -> Option<Arc<str>> {
+        match n {
+            NO_RULE => None,
+            OTHER_RULE => Some(OTHER_RULES.into()),
+            n => self.rules.get(usize::from(n)).cloned(),
+        }
+    }
+
+    /// Counts each rule of the verdict once; returns the first enforced
+    /// rule that denied it, and the enforced rule near its limit with the
+    /// highest share of a limit used (thousandths).
+    fn count_rules<'v>(
+        &mut self,
+        verdict: &'v Verdict,
+        near_permille: u64,
+    ) -> (Option<&'v Arc<str>>, Option<Share<'v>>) {
         let outcomes = &verdict.outcomes;
-        let mut near_any = false;
+        let mut limiting = None;
+        let mut nearest: Option<Share<'_>> = None;
         for (i, o) in outcomes.iter().enumerate() {
             // Each rule once: at its first outcome, over all of its own.
             if outcomes[..i].iter().any(|p| p.rule == o.rule) {
@@ -130,7 +191,15 @@ impl Shard {
             let mine = || outcomes[i..].iter().filter(|p| p.rule == o.rule);
             let allowed = mine().all(|p| p.decision.allowed);
             let near = allowed && mine().any(|p| is_near(p, near_permille));
-            near_any |= near && !o.shadow;
+            if near && !o.shadow {
+                let share = mine().map(share_permille).max().unwrap_or(0);
+                if nearest.is_none_or(|(_, s)| share > s) {
+                    nearest = Some((&o.rule, share));
+                }
+            }
+            if !allowed && !o.shadow && limiting.is_none() {
+                limiting = Some(&o.rule);
+            }
             let mut c = Counts::default();
             match (allowed, o.shadow) {
                 (true, _) => c[Outcome::Allowed as usize] = 1,
@@ -145,15 +214,7 @@ impl Shard {
                 None => self.pending.push((o.rule.clone(), c)),
             }
         }
-        let sketch = if !verdict.allowed {
-            &mut self.limited[0]
-        } else if near_any {
-            &mut self.near[0]
-        } else {
-            return;
-        };
-        let (key, kind) = identity_key(seen, hasher);
-        sketch.add(key, 1, || label(seen, kind), verdict.tier.as_ref());
+        (limiting, nearest)
     }
 
     /// The bytes this shard holds on the heap.
@@ -164,6 +225,7 @@ impl Shard {
             .map(SpaceSaving::heap_bytes)
             .sum::<usize>()
             + self.pending.capacity() * std::mem::size_of::<(Arc<str>, Counts)>()
+            + self.rules.capacity() * std::mem::size_of::<Arc<str>>()
     }
 
     /// The most a shard holds with `rules` rules decided in one second.
@@ -171,6 +233,19 @@ impl Shard {
         Shard::new().heap_bytes()
             + rules.next_power_of_two().max(8) * std::mem::size_of::<(Arc<str>, Counts)>()
     }
+}
+
+/// A rule and the share of one of its limits used, in thousandths.
+type Share<'v> = (&'v Arc<str>, u16);
+
+/// The share of its limit `o` left used, in thousandths (at most 1000).
+fn share_permille(o: &LimitOutcome) -> u16 {
+    let d = &o.decision;
+    if d.limit == 0 {
+        return 1000;
+    }
+    let used = d.limit - d.remaining.min(d.limit);
+    (u128::from(used) * 1000 / u128::from(d.limit)) as u16
 }
 
 /// Whether `o` left its limit used at or above the share.

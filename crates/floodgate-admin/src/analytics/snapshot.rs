@@ -1,11 +1,14 @@
 //! What a reader gets of the analytics: each rule's last seconds and
 //! totals, the top identities, and latency percentiles.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
+use super::record::Shard;
 use super::record::{LATENCY_BOUNDS_US, LATENCY_BUCKETS};
 use super::series::Counts;
-use super::topk::{merge_top, Counted};
+use super::topk::{merge_top, Counted, Ranked};
 
 use super::bounds::{LATENCY_SECS, TOP_WINDOW_SECS};
 use super::series::HISTORY_SECS;
@@ -73,19 +76,71 @@ pub struct TopEntry {
     pub client: Option<String>,
     /// The tier, when known.
     pub tier: Option<String>,
+    /// The rule that limited it (the limited list), or the rule of its
+    /// highest share (the near-limit list); the last one seen when several
+    /// did equally.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// The near-limit list: the highest share of a limit it used (0 to 1)
+    /// in the window.
+    #[serde(default)]
+    pub share: Option<f64>,
     /// Requests counted (at most `error` above the truth).
     pub count: u64,
     /// The most `count` may be over.
     pub error: u64,
 }
 
-impl From<Counted> for TopEntry {
-    fn from(c: Counted) -> TopEntry {
+/// A shard's counted identity with its rule's name (shards number their
+/// rules each their own way), as the shards' lists are merged.
+#[derive(Clone)]
+struct Named {
+    counted: Counted,
+    rule: Option<Arc<str>>,
+}
+
+impl Named {
+    /// The `entries` of a sketch of `shard`, their rules named.
+    fn all(shard: &Shard, entries: &[Counted]) -> Vec<Named> {
+        entries
+            .iter()
+            .map(|c| Named {
+                counted: c.clone(),
+                rule: shard.rule_name(c.rule),
+            })
+            .collect()
+    }
+}
+
+impl Ranked for Named {
+    type Key = u64;
+    fn key(&self) -> u64 {
+        self.counted.key
+    }
+    fn count(&self) -> u64 {
+        self.counted.count
+    }
+    fn absorb(&mut self, other: &Named) {
+        self.counted.absorb(&other.counted);
+        if other.counted.peak > self.counted.peak || self.rule.is_none() {
+            self.counted.peak = self.counted.peak.max(other.counted.peak);
+            self.rule.clone_from(&other.rule);
+        }
+    }
+    fn tie(&self, other: &Named) -> std::cmp::Ordering {
+        self.counted.tie(&other.counted)
+    }
+}
+
+impl From<Named> for TopEntry {
+    fn from(Named { counted: c, rule }: Named) -> TopEntry {
         TopEntry {
             kind: c.label.kind().as_str().into(),
             identity: c.label.text().into(),
             client: None,
             tier: c.tier.map(|t| t.to_string()),
+            rule: rule.map(|r| r.to_string()),
+            share: Some(f64::from(c.peak) / 1000.0),
             count: c.count,
             error: c.error,
         }
@@ -143,8 +198,8 @@ impl Analytics {
                 _ => 0,
             };
             for i in 0..keep {
-                limited.push(s.limited[i].entries().to_vec());
-                near.push(s.near[i].entries().to_vec());
+                limited.push(Named::all(&s, s.limited[i].entries()));
+                near.push(Named::all(&s, s.near[i].entries()));
             }
         }
         let m = self.merged.lock();
@@ -182,7 +237,10 @@ impl Analytics {
             totals,
             top_limited: merge_top(limited.iter().map(Vec::as_slice), top)
                 .into_iter()
-                .map(Into::into)
+                .map(|c| TopEntry {
+                    share: None,
+                    ..c.into()
+                })
                 .collect(),
             top_near_limit: merge_top(near.iter().map(Vec::as_slice), top)
                 .into_iter()

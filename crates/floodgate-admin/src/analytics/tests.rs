@@ -35,6 +35,18 @@ rules:
       - { algorithm: fixed_window, limit: 1, window: 1h }
 "#;
 
+const TWO_RULES: &str = r#"
+rules:
+  - name: minute
+    key: ip
+    limits:
+      - { algorithm: fixed_window, limit: 10, window: 1m }
+  - name: second
+    key: ip
+    limits:
+      - { algorithm: fixed_window, limit: 4, window: 1s }
+"#;
+
 struct Rig {
     clock: ManualClock,
     analytics: Arc<Analytics>,
@@ -131,6 +143,47 @@ async fn top_lists_forget_identities_after_two_windows() {
     assert!(rig.analytics.snapshot(1, 10).top_limited.is_empty());
     // The totals stay.
     assert_eq!(rig.analytics.snapshot(1, 10).totals.limited, 1);
+}
+
+/// The top lists say which rule limited an identity, and how close to a
+/// limit a near-limit identity came (its highest share of a limit used).
+#[tokio::test]
+async fn top_lists_name_the_rule_and_the_highest_share() {
+    let rig = rig(TWO_RULES);
+    // 10.0.0.1: 6 in one second; the 4th uses all of `second` (near,
+    // 100%), the 5th and 6th are limited by it.
+    for _ in 0..6 {
+        hit(&rig, ip(1), None).await;
+    }
+    // 10.0.0.2: 3 a second for two seconds (75% of `second` at most),
+    // then 3 more in a third: 7, 8 and 9 of `minute`'s 10, near (80%
+    // and 90%) twice.
+    for n in 0..9 {
+        if n % 3 == 0 {
+            rig.clock.advance(Duration::from_secs(1));
+        }
+        assert!(hit(&rig, ip(2), None).await);
+    }
+    let s = rig.analytics.snapshot(5, 10);
+    let limited = &s.top_limited[0];
+    assert_eq!(limited.identity, "10.0.0.1");
+    assert_eq!(
+        (limited.count, limited.rule.as_deref()),
+        (2, Some("second"))
+    );
+    assert_eq!(limited.share, None);
+    let near: Vec<_> = s
+        .top_near_limit
+        .iter()
+        .map(|e| (e.identity.as_str(), e.count, e.rule.as_deref(), e.share))
+        .collect();
+    assert_eq!(
+        near,
+        vec![
+            ("10.0.0.2", 2, Some("minute"), Some(0.9)),
+            ("10.0.0.1", 1, Some("second"), Some(1.0)),
+        ]
+    );
 }
 
 /// The bound the docs state: memory stays flat while 200,000 distinct

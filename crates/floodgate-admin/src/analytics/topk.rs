@@ -49,6 +49,25 @@ pub struct Counted {
     pub label: Label,
     /// Its tier when it was first tracked.
     pub tier: Option<Arc<str>>,
+    /// The rule of its highest share (the last one among equal shares),
+    /// by the number its recording shard gives it; [`NO_RULE`] when none.
+    pub rule: u8,
+    /// The highest share of a limit it used, in thousandths.
+    pub peak: u16,
+}
+
+/// No rule noted in [`Counted::rule`].
+pub const NO_RULE: u8 = u8::MAX;
+
+impl Counted {
+    /// Notes that rule number `rule` saw it use `permille` thousandths of
+    /// a limit: kept when at least the highest so far.
+    pub fn mark(&mut self, rule: u8, permille: u16) {
+        if permille >= self.peak {
+            self.peak = permille;
+            self.rule = rule;
+        }
+    }
 }
 
 /// A space-saving sketch of at most `capacity` identities.
@@ -81,17 +100,19 @@ impl SpaceSaving {
     }
 
     /// Counts `weight` for the identity `key`; `label` and `tier` are
-    /// asked for only when the identity is not tracked yet.
+    /// asked for only when the identity is not tracked yet. Returns its
+    /// counter (to [`Counted::mark`]).
     pub fn add(
         &mut self,
         key: u64,
         weight: u64,
         label: impl FnOnce() -> Label,
         tier: Option<&Arc<str>>,
-    ) {
+    ) -> &mut Counted {
         if let Some(&i) = self.index.get(&key) {
-            self.slots[i as usize].count += weight;
-            return;
+            let c = &mut self.slots[i as usize];
+            c.count += weight;
+            return c;
         }
         let fresh = |count, error| Counted {
             key,
@@ -99,11 +120,13 @@ impl SpaceSaving {
             error,
             label: label(),
             tier: tier.cloned(),
+            rule: NO_RULE,
+            peak: 0,
         };
         if self.slots.len() < self.capacity {
             self.index.insert(key, self.slots.len() as u32);
             self.slots.push(fresh(weight, 0));
-            return;
+            return self.slots.last_mut().expect("just pushed");
         }
         let (i, min) = self
             .slots
@@ -115,6 +138,7 @@ impl SpaceSaving {
         self.index.remove(&self.slots[i].key);
         self.index.insert(key, i as u32);
         self.slots[i] = fresh(min + weight, min);
+        &mut self.slots[i]
     }
 
     /// Forgets every identity (keeping the memory).

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::analytics::{Snapshot, TopEntry};
 use crate::control::Control;
 
-/// Seconds of each rule's series the dashboard gets.
+/// Seconds of each rule's series the dashboard gets unless it asks for
+/// others (`?seconds=`, at most [`HISTORY_SECS`](crate::analytics::HISTORY_SECS)).
 pub const WINDOW_SECS: usize = 900;
 pub use crate::health::TOP;
 
@@ -34,18 +35,39 @@ async fn client_names(admin: &Control) -> HashMap<String, (String, Option<String
         .collect()
 }
 
-/// The analytics, with client names.
-pub async fn analytics(admin: &Control) -> Snapshot {
-    let mut s = admin.dashboard.analytics.snapshot(WINDOW_SECS, TOP);
+/// The analytics' last `seconds`, with client names.
+pub async fn analytics(admin: &Control, seconds: usize) -> Snapshot {
+    let mut s = admin.dashboard.analytics.snapshot(seconds, TOP);
     let clients = client_names(admin).await;
     name_clients(&mut s.top_limited, &clients);
     name_clients(&mut s.top_near_limit, &clients);
     s
 }
 
+/// The change history, newest first, read now (`now`, Unix seconds) or,
+/// when it cannot be read, as last read: `(entries, read at, error)`.
+async fn history(admin: &Control, now: u64) -> (Vec<Value>, Option<u64>, Option<String>) {
+    match admin.live.history().await {
+        Ok(h) => {
+            let entries: Vec<Value> = h
+                .into_iter()
+                .rev()
+                .map(|h| json!({"version": h.version, "time": h.time, "actor": h.actor, "summary": h.summary}))
+                .collect();
+            admin.dashboard.history.keep(entries.clone(), now);
+            (entries, Some(now), None)
+        }
+        Err(e) => {
+            let (entries, read) = admin.dashboard.history.last();
+            (entries, read, Some(e.to_string()))
+        }
+    }
+}
+
 /// The live policy (clients by fingerprint, tier and name only) and its
-/// change history.
-pub async fn policy(admin: &Control) -> Value {
+/// change history (with `history_read`, when it was read, and
+/// `history_error`, why it could not be read now).
+pub async fn policy(admin: &Control, now: u64) -> Value {
     let (version, doc) = admin.live.snapshot().await;
     let mut doc = serde_json::to_value(&doc).unwrap_or(Value::Null);
     if let Some(o) = doc.as_object_mut() {
@@ -58,26 +80,26 @@ pub async fn policy(admin: &Control) -> Value {
         .into_iter()
         .map(|(fingerprint, tier, name)| json!({"fingerprint": fingerprint, "tier": tier, "name": name}))
         .collect();
-    let history: Vec<Value> = match admin.live.history().await {
-        Ok(h) => h
-            .into_iter()
-            .rev()
-            .map(|h| json!({"version": h.version, "time": h.time, "actor": h.actor, "summary": h.summary}))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    json!({ "version": version, "document": doc, "clients": clients, "history": history })
+    let (history, read, error) = history(admin, now).await;
+    json!({
+        "version": version,
+        "document": doc,
+        "clients": clients,
+        "history": history,
+        "history_read": read,
+        "history_error": error,
+    })
 }
 
-/// The whole answer.
-pub async fn build(admin: &Control) -> Value {
-    let s = analytics(admin).await;
+/// The whole answer, with `seconds` of each rule's series.
+pub async fn build(admin: &Control, seconds: usize) -> Value {
+    let s = analytics(admin, seconds).await;
     let store = crate::health::store(
         admin.dashboard.store.as_ref(),
         &admin.dashboard.store_latency,
         &s,
     );
-    let policy = policy(admin).await;
+    let policy = policy(admin, s.now).await;
     let fleet = match &admin.dashboard.fleet {
         Some(f) => {
             let mut v = f.view();

@@ -25,8 +25,8 @@ pub mod state;
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, State};
-use axum::routing::{get, post};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
@@ -38,6 +38,8 @@ pub use state::Dashboard;
 const DASHBOARD_HTML: &str = include_str!("assets/dashboard.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
 const APP_JS: &str = include_str!("assets/app.js");
+const CHARTS_JS: &str = include_str!("assets/charts.js");
+const POLICY_JS: &str = include_str!("assets/policy.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 
 /// Whether the request may see the dashboard's data: no tokens
@@ -54,7 +56,13 @@ fn page(status: StatusCode, html: String) -> Response<Body> {
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    guard(h);
+    r
+}
+
+/// Puts the [`guard`] headers on a dashboard answer (a layer over every
+/// dashboard route, so that no answer goes without them, a 405 included).
+async fn guarded(mut r: Response<Body>) -> Response<Body> {
+    guard(r.headers_mut());
     r
 }
 
@@ -102,7 +110,6 @@ fn asset(kind: &'static str, text: &'static str) -> Response<Body> {
     let mut r = Response::new(Body::from(text));
     r.headers_mut()
         .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    guard(r.headers_mut());
     r
 }
 
@@ -139,7 +146,6 @@ fn redirect(cookie: Option<String>) -> Response<Body> {
     if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.insert(http::header::SET_COOKIE, c);
     }
-    guard(h);
     r
 }
 
@@ -218,35 +224,63 @@ async fn logout(State(admin): State<Control>, headers: HeaderMap) -> Response<Bo
     redirect(Some(cookie("", 0, over_https(&headers))))
 }
 
-async fn data(State(admin): State<Control>, headers: HeaderMap) -> Response<Body> {
+/// The seconds of series a query asks for (`seconds=N`, 1 to
+/// [`HISTORY_SECS`](crate::analytics::HISTORY_SECS); else
+/// [`data::WINDOW_SECS`]).
+fn seconds(query: Option<&str>) -> usize {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "seconds")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .map_or(data::WINDOW_SECS, |n| {
+            n.clamp(1, crate::analytics::HISTORY_SECS)
+        })
+}
+
+async fn data(
+    State(admin): State<Control>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response<Body> {
     if !allowed(&admin, &headers) {
-        // The guard headers go on every dashboard answer, this one too.
-        let mut r = crate::response::error(
+        return crate::response::error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "log in at /dashboard first",
         );
-        guard(r.headers_mut());
-        return r;
     }
-    let mut r = crate::response::json(StatusCode::OK, data::build(&admin).await);
-    guard(r.headers_mut());
-    r
+    let seconds = seconds(query.as_deref());
+    crate::response::json(StatusCode::OK, data::build(&admin, seconds).await)
 }
 
-/// The dashboard's routes.
+/// A dashboard route asked with a method it does not answer: the admin
+/// listener's 405, here so that it carries the [`guard`] headers too.
+async fn wrong_method(method: Method) -> Response<Body> {
+    crate::response::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("this admin endpoint does not answer {method}"),
+    )
+}
+
+/// An embedded asset's route.
+fn static_asset(kind: &'static str, text: &'static str) -> MethodRouter<Control> {
+    get(move || async move { asset(kind, text) }).fallback(wrong_method)
+}
+
+/// The dashboard's routes, every answer with the [`guard`] headers.
 pub fn router() -> Router<Control> {
+    const JS: &str = "text/javascript; charset=utf-8";
     Router::new()
-        .route("/dashboard", get(index))
-        .route("/dashboard/login", post(login))
-        .route("/dashboard/logout", post(logout))
-        .route("/dashboard/data", get(data))
-        .route(
-            "/dashboard/assets/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
-        )
+        .route("/dashboard", get(index).fallback(wrong_method))
+        .route("/dashboard/login", post(login).fallback(wrong_method))
+        .route("/dashboard/logout", post(logout).fallback(wrong_method))
+        .route("/dashboard/data", get(data).fallback(wrong_method))
+        .route("/dashboard/assets/app.js", static_asset(JS, APP_JS))
+        .route("/dashboard/assets/charts.js", static_asset(JS, CHARTS_JS))
+        .route("/dashboard/assets/policy.js", static_asset(JS, POLICY_JS))
         .route(
             "/dashboard/assets/app.css",
-            get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
+            static_asset("text/css; charset=utf-8", APP_CSS),
         )
+        .layer(axum::middleware::map_response(guarded))
 }

@@ -1,7 +1,11 @@
 //! The dashboard's state: the analytics the decisions feed, the open
-//! sessions, the store's view, and the fleet view.
+//! sessions, the store's view, the fleet view, and the last change
+//! history read.
 
 use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::Value;
 
 use super::session::Sessions;
 use crate::analytics::Analytics;
@@ -25,4 +29,26 @@ pub struct Dashboard {
     pub near_limit_share: f64,
     /// The fleet view (on a Redis store).
     pub fleet: Option<Arc<Fleet>>,
+    /// The last change history read, shown while it cannot be read.
+    pub history: LastHistory,
+}
+
+/// The change history as last read: its entries (newest first) and when
+/// they were read (Unix seconds); nothing before the first read.
+#[derive(Default)]
+pub struct LastHistory(Mutex<Option<(Vec<Value>, u64)>>);
+
+impl LastHistory {
+    /// Keeps `entries`, read at `now`.
+    pub fn keep(&self, entries: Vec<Value>, now: u64) {
+        *self.0.lock() = Some((entries, now));
+    }
+
+    /// The last entries kept and when they were read.
+    pub fn last(&self) -> (Vec<Value>, Option<u64>) {
+        match &*self.0.lock() {
+            Some((entries, at)) => (entries.clone(), Some(*at)),
+            None => (Vec::new(), None),
+        }
+    }
 }

@@ -171,6 +171,12 @@ impl Ranked for TopEntry {
         if self.tier.is_none() {
             self.tier.clone_from(&other.tier);
         }
+        // The highest share and its rule (None is below any share).
+        if other.share > self.share {
+            (self.share, self.rule) = (other.share, other.rule.clone());
+        } else if self.rule.is_none() {
+            self.rule.clone_from(&other.rule);
+        }
     }
     fn tie(&self, other: &TopEntry) -> std::cmp::Ordering {
         (&self.kind, &self.identity).cmp(&(&other.kind, &other.identity))
@@ -255,6 +261,8 @@ mod tests {
             identity: identity.into(),
             client: None,
             tier: None,
+            rule: None,
+            share: None,
             count,
             error: 0,
         }
@@ -380,6 +388,8 @@ mod tests {
                 identity: format!("{i}{}", long('k')),
                 client: Some(long('c')),
                 tier: Some(long('t')),
+                rule: Some(long('r')),
+                share: Some(0.999),
                 count: u64::MAX,
                 error: u64::MAX,
             })

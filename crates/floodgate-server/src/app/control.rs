@@ -73,6 +73,7 @@ pub fn build(config: &Config, parts: &Parts, opts: &Options, admin_addr: SocketA
             replica,
             near_limit_share: dashboard.near_limit_share(),
             fleet,
+            history: Default::default(),
         }),
     })
 }

@@ -2,9 +2,10 @@
 // it. Every value from the server is set as text, never as markup.
 "use strict";
 
-const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en"));
+const RANGES = { 300: "5 minutes", 900: "15 minutes", 3600: "hour" };
+let range = 900; // seconds of the charts, as the range buttons chose
 
 function cell(row, text, cls) {
   const td = document.createElement("td");
@@ -29,39 +30,21 @@ function last(series) {
   return series.length > 1 ? series[series.length - 2] : 0;
 }
 
-function chart(rule) {
-  const w = 900, h = 100;
-  const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  svg.setAttribute("preserveAspectRatio", "none");
-  const all = rule.allowed.concat(rule.limited, rule.shadow_limited);
-  const max = Math.max(1, ...all);
-  for (const [key, color] of [["allowed", "var(--allowed)"], ["limited", "var(--limited)"], ["shadow_limited", "var(--shadow)"]]) {
-    const s = rule[key];
-    const step = w / Math.max(1, s.length - 1);
-    const points = s.map((v, i) => `${(i * step).toFixed(1)},${(h - (v / max) * (h - 4)).toFixed(1)}`).join(" ");
-    const line = document.createElementNS(SVG, "polyline");
-    line.setAttribute("points", points);
-    line.setAttribute("fill", "none");
-    line.setAttribute("stroke", color);
-    line.setAttribute("stroke-width", "1.5");
-    line.setAttribute("vector-effect", "non-scaling-stroke");
-    svg.appendChild(line);
-  }
-  const box = document.createElement("div");
-  box.className = "chart";
-  box.dataset.rule = rule.rule;
-  const title = document.createElement("div");
-  title.textContent = `${rule.rule} — peak ${fmt(max)}/s`;
-  box.append(title, svg);
-  return box;
-}
+// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC).
+const stamp = (sec) => new Date(sec * 1000).toISOString().replace("T", " ").slice(0, 19);
 
-function identity(tr, e, count) {
+// A share (0 to 1, in thousandths) as a percentage to a tenth.
+const percent = (share) => (share === null || share === undefined ? "–" : `${Math.round(share * 1000) / 10}%`);
+
+// An identity of a top list: who, the rule that limited it (or, near
+// the limit, of its highest share and that share), how many requests.
+function identity(tr, e, near) {
   cell(tr, e.kind === "api_key" ? `key ${e.identity}` : `${e.kind} ${e.identity}`, "identity");
   cell(tr, e.client || "–", "client");
   cell(tr, e.tier || "–", "tier");
-  cell(tr, fmt(count), "count");
+  cell(tr, e.rule || "–", "rule");
+  if (near) cell(tr, percent(e.share), "share");
+  cell(tr, fmt(e.count), "count");
 }
 
 // A rule's name and totals: allowed, limited, shadow-limited.
@@ -72,7 +55,7 @@ function ruleCells(tr, r) {
   cell(tr, fmt(r.totals.shadow_limited), "shadow");
 }
 
-function render(d) {
+function renderTotals(d) {
   const a = d.analytics;
   $("replica").textContent = `replica ${d.replica}`;
   $("total-allowed").textContent = fmt(a.totals.allowed);
@@ -84,16 +67,18 @@ function render(d) {
   $("rate-allowed").textContent = fmt(sum("allowed"));
   $("rate-limited").textContent = fmt(sum("limited"));
   $("rate-shadow").textContent = fmt(sum("shadow_limited"));
-  $("charts").replaceChildren(...a.rules.map(chart));
+  $("range-label").textContent = RANGES[a.seconds] || `${fmt(a.seconds)} seconds`;
+  renderCharts(a);
   fill("rules", a.rules, (tr, r) => {
     tr.dataset.rule = r.rule;
     ruleCells(tr, r);
     cell(tr, fmt(r.totals.near_limit));
   });
-  fill("top-limited", a.top_limited, (tr, e) => identity(tr, e, e.count));
-  fill("top-near", a.top_near_limit, (tr, e) => identity(tr, e, e.count));
-  const s = d.store;
-  const us = (v) => (v === null || v === undefined ? "–" : `${fmt(v)} µs`);
+  fill("top-limited", a.top_limited, (tr, e) => identity(tr, e, false));
+  fill("top-near", a.top_near_limit, (tr, e) => identity(tr, e, true));
+}
+
+function renderStore(s, us) {
   const rows = [["Store", s.kind]];
   if (s.kind === "redis") {
     rows.push(["Redis", s.redis_up ? "up" : "down"], ["Breaker", s.breaker],
@@ -105,23 +90,39 @@ function render(d) {
     cell(tr, k);
     cell(tr, v, v === "up" ? "up" : v === "down" || v === "open" ? "down" : "");
   });
-  const p = d.policy;
+}
+
+// The live policy: each rule's key, limits and tier limits; the tiers;
+// the change history (as last read, with the error, when it cannot be
+// read now).
+function renderPolicy(p) {
   $("policy-version").textContent = `(version ${p.version})`;
   const doc = p.document || {};
   fill("policy-rules", doc.rules || [], (tr, r) => {
+    tr.dataset.rule = r.name;
     cell(tr, r.name);
     cell(tr, typeof r.key === "string" ? r.key : JSON.stringify(r.key || "ip"));
-    cell(tr, (r.limits || []).map((l) => `${l.name ? l.name + ": " : ""}${l.algorithm} ${l.rate || ""}${l.limit !== undefined ? l.limit + "/" + l.window : ""}${l.capacity !== undefined ? " cap " + l.capacity : ""}`).join("; "));
+    linesCell(tr, (r.limits || []).map(describeLimit), "limits");
+    linesCell(tr, tierLimits(r), "tier-limits");
     cell(tr, r.shadow ? "yes" : "no");
   });
   const tiers = doc.tiers || [];
   $("policy-tiers").textContent = `Tiers: ${tiers.length ? tiers.join(", ") : "none"} · clients: ${p.clients.length}`;
+  const read = p.history_read ? `shown as read at ${stamp(p.history_read)}` : "never read yet";
+  $("history-error").textContent = p.history_error ? `The change history cannot be read now (${p.history_error}); ${read}.` : "";
   fill("history", p.history, (tr, h) => {
     cell(tr, String(h.version));
-    cell(tr, new Date(h.time * 1000).toISOString().replace("T", " ").slice(0, 19));
+    cell(tr, stamp(h.time));
     cell(tr, h.actor);
     cell(tr, h.summary);
   });
+}
+
+function render(d) {
+  const us = (v) => (v === null || v === undefined ? "–" : `${fmt(v)} µs`);
+  renderTotals(d);
+  renderStore(d.store, us);
+  renderPolicy(d.policy);
   renderFleet(d.fleet, us);
   const st = $("status");
   st.textContent = `updated ${new Date().toLocaleTimeString("en-GB")}`;
@@ -157,25 +158,51 @@ function renderFleet(f, us) {
     ruleCells(tr, r);
     cell(tr, fmt(r.last_minute.limited));
   });
-  fill("fleet-top-limited", f.top_limited, (tr, e) => identity(tr, e, e.count));
-  fill("fleet-top-near", f.top_near_limit, (tr, e) => identity(tr, e, e.count));
+  fill("fleet-top-limited", f.top_limited, (tr, e) => identity(tr, e, false));
+  fill("fleet-top-near", f.top_near_limit, (tr, e) => identity(tr, e, true));
+}
+
+// Fetches the data once and draws it (unless the range changed meanwhile).
+async function load() {
+  const want = range;
+  const r = await fetch(`/dashboard/data?seconds=${want}`, { credentials: "same-origin", cache: "no-store" });
+  if (r.status === 401) {
+    window.location.assign("/dashboard");
+    return false;
+  }
+  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  const d = await r.json();
+  if (want === range) render(d);
+  return true;
+}
+
+function failed(e) {
+  const st = $("status");
+  st.textContent = `cannot reach the server (${e.message}); retrying`;
+  st.className = "status error";
 }
 
 async function poll() {
   try {
-    const r = await fetch("/dashboard/data", { credentials: "same-origin", cache: "no-store" });
-    if (r.status === 401) {
-      window.location.assign("/dashboard");
-      return;
-    }
-    if (!r.ok) throw new Error(`HTTP ${r.status}`);
-    render(await r.json());
+    if (!(await load())) return;
   } catch (e) {
-    const st = $("status");
-    st.textContent = `cannot reach the server (${e.message}); retrying`;
-    st.className = "status error";
+    failed(e);
   }
   setTimeout(poll, 1000);
 }
 
+// The range buttons: 5 minutes, 15 minutes, an hour.
+function setRange(seconds) {
+  range = seconds;
+  for (const b of document.querySelectorAll("#range button")) {
+    const on = Number(b.dataset.seconds) === seconds;
+    b.classList.toggle("on", on);
+    b.setAttribute("aria-pressed", String(on));
+  }
+  load().catch(failed);
+}
+
+for (const b of document.querySelectorAll("#range button")) {
+  b.addEventListener("click", () => setRange(Number(b.dataset.seconds)));
+}
 poll();
