@@ -64,7 +64,7 @@ async fn metric(admin: std::net::SocketAddr, rule: &str, outcome: &str) -> u64 {
 /// page's data wants. The session cookie.
 async fn login_over_http(dashboard: &str) -> String {
     // Without a session: the login page, and no data.
-    let r = get(&dashboard, &[]).await;
+    let r = get(dashboard, &[]).await;
     let page = String::from_utf8_lossy(&r.body).to_string();
     assert_eq!(r.status, 200);
     assert!(page.contains("id=\"login-form\"") && !page.contains("total-allowed"));
