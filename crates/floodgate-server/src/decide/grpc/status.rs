@@ -140,6 +140,9 @@ mod tests {
         // A week's worth is said per day; never 0 per unit.
         assert_eq!(per_unit(70, 7 * 86_400), (10, Unit::Day));
         assert_eq!(per_unit(1, 7 * 86_400), (1, Unit::Day));
+        // But a limit of 0 (every request denied) is 0 per unit.
+        assert_eq!(per_unit(0, 60), (0, Unit::Minute));
+        assert_eq!(per_unit(0, 7 * 86_400), (0, Unit::Day));
         assert_eq!(per_unit(u64::MAX, 1), (u32::MAX, Unit::Second));
     }
 }
