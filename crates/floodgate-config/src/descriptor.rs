@@ -56,19 +56,26 @@ pub(crate) fn descriptor_match(
             ));
         }
         if let Some(v) = &e.value {
-            let bad = v.is_empty() || v.len() > MAX_ENTRY_LEN;
-            if bad || v.strip_suffix('*').is_some_and(|p| p.contains('*')) {
+            if v.is_empty() || v.len() > MAX_ENTRY_LEN {
                 return Err(src.error(
                     &join(&eat, &["value".into()]),
                     format!(
-                        "an entry value has 1 to {MAX_ENTRY_LEN} bytes, with `*` only at the end (a prefix); leave it out for any value"
+                        "an entry value has 1 to {MAX_ENTRY_LEN} bytes (each `*` matches any run of characters); leave it out for any value"
                     ),
                 ));
             }
         }
+        let value = ValuePattern::parse(e.value.as_deref());
+        if e.share_threshold && !value.is_wildcard() {
+            return Err(src.error(
+                &join(&eat, &["share_threshold".into()]),
+                "share_threshold needs a value with `*` (a wildcard) beside it",
+            ));
+        }
         entries.push(EntryPattern {
             key: e.key.clone(),
-            value: ValuePattern::parse(e.value.as_deref()),
+            value,
+            shared: e.share_threshold,
         });
     }
     if !r.tiers.is_empty() {

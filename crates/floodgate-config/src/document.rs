@@ -233,10 +233,13 @@ pub struct MatchDocument {
 pub struct EntryDocument {
     /// The entry's key.
     pub key: String,
-    /// The value: exact, or a prefix with a trailing `*`; any value when
-    /// absent.
+    /// The value: exact, or a wildcard pattern (each `*` matches any run
+    /// of characters); any value when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// Every value a wildcard `value` matches shares one counter.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_threshold: bool,
 }
 
 /// A key: one part or several.

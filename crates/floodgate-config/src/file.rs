@@ -156,6 +156,9 @@ pub struct ConfigFile {
     pub policy: Arc<Policy>,
     /// The memory store's settings (the local fallback's under Redis).
     pub memory: MemoryStoreConfig,
+    /// What was accepted without its full meaning (fields of
+    /// `envoy_ratelimit` files), located: to be logged or shown.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// Adds the rules of envoyproxy/ratelimit config files at `path`
@@ -166,7 +169,7 @@ fn import_envoy_ratelimit(
     src: &Source,
     path: &str,
     policy: &mut PolicyDocument,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<ConfigError>, ConfigError> {
     let at = [Seg::from("envoy_ratelimit")];
     let base = std::path::Path::new(src.name)
         .parent()
@@ -190,7 +193,7 @@ fn import_envoy_ratelimit(
         }
         policy.rules.push(r);
     }
-    Ok(())
+    Ok(imported.warnings)
 }
 
 impl ConfigFile {
@@ -200,8 +203,9 @@ impl ConfigFile {
         let mut document: FileDocument =
             serde_yaml_ng::from_str(text).map_err(|e| ConfigError::from_yaml(file, &e))?;
         let src = Source { name: file, text };
+        let mut warnings = Vec::new();
         if let Some(path) = document.server.envoy_ratelimit.clone() {
-            import_envoy_ratelimit(&src, &path, &mut document.policy)?;
+            warnings = import_envoy_ratelimit(&src, &path, &mut document.policy)?;
         }
         let mut policy = document.policy.validate(&src)?;
         document.server.check(&src)?;
@@ -231,6 +235,7 @@ impl ConfigFile {
             memory: document.server.store.memory(),
             document,
             policy: Arc::new(policy),
+            warnings,
         })
     }
 

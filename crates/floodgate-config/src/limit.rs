@@ -20,6 +20,26 @@ impl LimitDocument {
         self.build_quota(src, at)
     }
 
+    /// As [`LimitDocument::to_quota`], but a fixed window's `limit` may be
+    /// 0, denying every request (envoyproxy/ratelimit's
+    /// `requests_per_unit: 0`): for descriptor rules.
+    fn to_quota_or_zero(&self, src: &Source, at: &[Seg]) -> Result<Quota, ConfigError> {
+        if self.algorithm != "fixed_window" || self.limit != Some(0) {
+            return self.to_quota(src, at);
+        }
+        let one = LimitDocument {
+            limit: Some(1),
+            ..self.clone()
+        };
+        match one.to_quota(src, at)? {
+            Quota::FixedWindow { window_us, .. } => Ok(Quota::FixedWindow {
+                limit: 0,
+                window_us,
+            }),
+            other => Ok(other),
+        }
+    }
+
     /// Checks the algorithm is known and every field given applies to it.
     fn check_fields(&self, src: &Source, at: &[Seg]) -> Result<(), ConfigError> {
         let given = |field: &str| -> bool {
@@ -130,6 +150,9 @@ impl LimitDocument {
 pub(crate) enum Scope<'a> {
     /// The rule's own limits (or the global ones).
     Rule,
+    /// The own limits of a descriptor rule: a fixed window of 0 is
+    /// allowed there.
+    DescriptorRule,
     /// The limits of the rule for one tier.
     Tier(&'a str),
     /// The limits of an override of the rule.
@@ -154,7 +177,10 @@ pub(crate) fn limits(
             format!("{rule}-{i}")
         };
         let here = join(at, &[i.into()]);
-        let quota = l.to_quota(src, &here)?;
+        let quota = match scope {
+            Scope::DescriptorRule => l.to_quota_or_zero(src, &here)?,
+            _ => l.to_quota(src, &here)?,
+        };
         if let Some(s) = l.soft {
             // At least one request must come before the soft share.
             if quota.limit().saturating_mul(s.0 as u64) < 1000 {
@@ -171,7 +197,7 @@ pub(crate) fn limits(
         let name = l.name.clone().unwrap_or(default_name);
         check_name(&name).map_err(|m| src.error(&join(&here, &["name".into()]), m))?;
         let limit = match scope {
-            Scope::Rule => Limit::new(rule, None, &name, quota),
+            Scope::Rule | Scope::DescriptorRule => Limit::new(rule, None, &name, quota),
             Scope::Tier(t) => Limit::new(rule, Some(t), &name, quota),
             Scope::Override => Limit::for_override(rule, &name, quota),
         }

@@ -241,7 +241,11 @@ fn rule(
         src,
         &join(&at, &["limits".into()]),
         &r.name,
-        Scope::Rule,
+        if descriptor.is_some() {
+            Scope::DescriptorRule
+        } else {
+            Scope::Rule
+        },
         &r.limits,
     )?;
     if descriptor.is_some() {

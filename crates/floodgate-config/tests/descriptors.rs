@@ -298,9 +298,9 @@ fn errors_name_the_field() {
             "1 to 1024",
         ),
         (
-            "match: { domain: d, descriptors: [ { key: a, value: 'a*b*' } ] }",
-            "rules[0].match.descriptors[0].value",
-            "only at the end",
+            "match: { domain: d, descriptors: [ { key: a, value: ab, share_threshold: true } ] }",
+            "rules[0].match.descriptors[0].share_threshold",
+            "wildcard",
         ),
         (
             "match: { domain: d, descriptors: [ { key: a, value: '' } ] }",
@@ -344,4 +344,18 @@ fn errors_name_the_field() {
     parse_policy("p.yaml", "rules:\n  - name: r\n    match: { domain: d, descriptors: [ { key: a } ] }\n    unlimited: true\n").unwrap();
     let e = err("tiers: [pro]\nrules:\n  - name: r\n    match: { domain: d, descriptors: [ { key: a } ] }\n    tiers: { pro: [ { algorithm: gcra, rate: 1/s } ] }\n");
     assert_eq!((e.field.as_str(), e.line), ("rules[0].tiers", 5), "{e}");
+}
+
+#[test]
+fn a_value_may_hold_a_star_anywhere_and_share_its_counter() {
+    let p = parse_policy(
+        "p.yaml",
+        "rules:\n  - name: r\n    match: { domain: d, descriptors: [ { key: a, value: 'a*b*', share_threshold: true } ] }\n    limits: [ { algorithm: gcra, rate: 1/s } ]\n",
+    )
+    .unwrap();
+    assert_eq!(p.descriptor_rules("d", &[("a", "a1b2")]).len(), 1);
+    assert_eq!(p.descriptor_rules("d", &[("a", "ab")]).len(), 1);
+    assert!(p.descriptor_rules("d", &[("a", "a1")]).is_empty());
+    let r = &p.rules[0];
+    assert_eq!(&*Policy::rule_identity(r, &[("a", "a1b2")]), "d:a=a*b*");
 }

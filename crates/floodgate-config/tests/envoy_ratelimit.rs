@@ -247,7 +247,6 @@ fn invalid_files_name_file_line_and_field() {
         ("descriptors: []\n", 1, "", "domain"),
         ("domain: d\ndescriptors:\n  - key: a\n    rate_limit: { unit: fortnight, requests_per_unit: 1 }\n", 4, "descriptors[0].rate_limit.unit", "unknown unit"),
         ("domain: d\ndescriptors:\n  - key: a\n    rate_limit: { unit: second }\n", 4, "descriptors[0].rate_limit", "requests_per_unit"),
-        ("domain: d\ndescriptors:\n  - key: a\n    rate_limit: { unit: second, requests_per_unit: 0 }\n", 4, "descriptors[0].rate_limit.requests_per_unit", "at least 1"),
         ("domain: d\ndescriptors:\n  - key: a\n    descriptors:\n      - key: ''\n", 5, "descriptors[0].descriptors[0].key", "empty key"),
         ("domain: d\ndescriptors:\n  - key: a\n  - key: a\n", 4, "descriptors[1].key", "twice"),
         ("domain: d\ndescriptors:\n  - key: a\n    rate_limit: { unit: second, requests_per_unit: 1, name: 'a b' }\n", 4, "descriptors[0].rate_limit.name", "not a valid name"),

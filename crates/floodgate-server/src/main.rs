@@ -97,7 +97,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { file } => out(&Config::load(&file)?.summary())?,
         Command::Admin(args) => return Ok(floodgate_cli::run(args)),
         Command::Import(Import::EnvoyRatelimit { path }) => {
-            out(&floodgate_cli::import::envoy_ratelimit(&path)?)?
+            let import = floodgate_cli::import::envoy_ratelimit(&path)?;
+            for w in &import.warnings {
+                eprintln!("warning: {w}");
+            }
+            out(&import.text)?
         }
     }
     Ok(ExitCode::SUCCESS)

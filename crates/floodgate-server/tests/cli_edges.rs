@@ -173,3 +173,60 @@ fn output_piped_into_head_ends_quietly() {
     assert!(first.starts_with('{'), "{first}");
     assert_eq!((code, stderr.as_str()), (0, ""));
 }
+
+#[test]
+fn import_says_each_error_once_and_each_warning_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "domain: d\ndescriptors:\n  - key: a\n    rate_limit: { unit: fortnight, requests_per_unit: 1 }\n",
+    )
+    .unwrap();
+    let run = |p: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_floodgate"))
+            .args(["import", "envoy-ratelimit"])
+            .arg(p)
+            .output()
+            .expect("the binary runs")
+    };
+    let out = run(&bad);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.matches("unknown unit").count(), 1, "{stderr}");
+    assert!(stderr.contains("bad.yaml:4:"), "{stderr}");
+    let missing = run(&dir.path().join("missing.yaml"));
+    let stderr = String::from_utf8(missing.stderr).unwrap();
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+    // A field accepted without its meaning: said once on stderr, and at
+    // the top of the policy file printed.
+    let quota = dir.path().join("quota.yaml");
+    std::fs::write(
+        &quota,
+        "domain: d\ndescriptors:\n  - key: a\n    quota_mode: true\n    rate_limit: { unit: second, requests_per_unit: 0 }\n",
+    )
+    .unwrap();
+    let out = run(&quota);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    assert!(stderr.contains("descriptors[0].quota_mode"), "{stderr}");
+    assert!(stderr.contains("quota.yaml:4:"), "{stderr}");
+    assert!(
+        stdout.contains("# warning: ") && stdout.contains("limit: 0"),
+        "{stdout}"
+    );
+    // `check-config` of a config file that reads the same file says it too.
+    let config = dir.path().join("floodgate.yaml");
+    std::fs::write(&config, "envoy_ratelimit: quota.yaml\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_floodgate"))
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.matches("warning: ").count(), 1, "{stdout}");
+    assert!(stdout.contains("quota.yaml:4:"), "{stdout}");
+}

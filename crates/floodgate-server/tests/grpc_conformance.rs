@@ -265,3 +265,71 @@ async fn every_case_through_grpc_on_a_redis_cluster() {
     ))
     .await;
 }
+
+/// envoyproxy/ratelimit fields through `ShouldRateLimit`, on `store`:
+/// `requests_per_unit: 0` is always `OVER_LIMIT` (and said as 0 per
+/// unit), a `*` in the middle matches, and `share_threshold` gives every
+/// matching value one counter.
+async fn reference_fields(store: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("edge.yaml"),
+        "domain: edge\ndescriptors:\n  - key: ip\n    value: 50.0.0.5\n    rate_limit: { unit: second, requests_per_unit: 0 }\n  - key: path\n    value: /api/*/action\n    share_threshold: true\n    rate_limit: { unit: minute, requests_per_unit: 2 }\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\ngrpc: {{ listen: 127.0.0.1:0 }}\nenvoy_ratelimit: {}\n{store}",
+        dir.path().display()
+    );
+    let s = start(&yaml).await;
+    let addr = s.grpc.expect("a gRPC listener");
+    let mut c = RateLimitServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connects");
+    let mut ask = async |key: &str, value: &str| {
+        let r = RateLimitRequest {
+            domain: "edge".into(),
+            descriptors: vec![descriptor(key, value, None)],
+            ..RateLimitRequest::default()
+        };
+        c.should_rate_limit(r).await.unwrap().into_inner()
+    };
+    for _ in 0..2 {
+        let r = ask("ip", "50.0.0.5").await;
+        assert_eq!(r.overall_code, Code::OverLimit as i32);
+        let l = r.statuses[0].current_limit.as_ref().unwrap();
+        assert_eq!(l.requests_per_unit, 0);
+    }
+    assert_eq!(ask("ip", "50.0.0.6").await.overall_code, Code::Ok as i32);
+    // Two values of `/api/*/action` spend one counter of 2.
+    assert_eq!(
+        ask("path", "/api/1/action").await.overall_code,
+        Code::Ok as i32
+    );
+    assert_eq!(
+        ask("path", "/api/2/action").await.overall_code,
+        Code::Ok as i32
+    );
+    let r = ask("path", "/api/3/action").await;
+    assert_eq!(r.overall_code, Code::OverLimit as i32);
+    // Not matched by the pattern: no rule, no limit.
+    let r = ask("path", "/api/3/other").await;
+    assert_eq!(r.overall_code, Code::Ok as i32);
+    assert!(r.statuses[0].current_limit.is_none());
+    s.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn reference_fields_through_grpc_on_the_memory_store() {
+    reference_fields("").await;
+}
+
+#[tokio::test]
+async fn reference_fields_through_grpc_on_redis() {
+    let redis = RedisServer::start();
+    reference_fields(&format!(
+        "store:\n  kind: redis\n  url: {}\n  timeout: 2s\n",
+        redis.url()
+    ))
+    .await;
+}

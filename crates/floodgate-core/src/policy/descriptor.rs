@@ -69,15 +69,19 @@ impl Policy {
             .filter(|(_, d)| &*d.domain == domain && d.entries.len() >= entries.len())
             .collect();
         for (i, (key, value)) in entries.iter().enumerate() {
-            let best = running
-                .iter()
-                .filter(|(_, d)| d.entries[i].key == *key)
-                .filter_map(|(_, d)| d.entries[i].value.rank(value).map(|r| (r, &d.entries[i])))
-                .max_by_key(|(r, _)| *r)
-                .map(|(_, p)| p.clone());
-            let Some(best) = best else {
+            // On a tie of two patterns, the first rule's wins.
+            let mut best: Option<(usize, &EntryPattern)> = None;
+            for (_, d) in running.iter().filter(|(_, d)| d.entries[i].key == *key) {
+                if let Some(r) = d.entries[i].value.rank(value) {
+                    if best.is_none_or(|(b, _)| r > b) {
+                        best = Some((r, &d.entries[i]));
+                    }
+                }
+            }
+            let Some((_, best)) = best else {
                 return Vec::new();
             };
+            let best = best.clone();
             running.retain(|(_, d)| d.entries[i] == best);
         }
         running
@@ -90,6 +94,22 @@ impl Policy {
     /// The identity a descriptor rule keyed by `parts` gives `entries`:
     /// `d:key=value,...` for `descriptor`, `g` for `global`.
     pub fn descriptor_identity(parts: &[KeyPart], entries: &[(&str, &str)]) -> Arc<str> {
+        Policy::identity_with(parts, entries, None)
+    }
+
+    /// The identity `rule` gives `entries`: as [`Policy::descriptor_identity`],
+    /// but an entry whose pattern is shared (`share_threshold`) is written
+    /// with the pattern instead of its value, so every value it matches
+    /// has the same counters.
+    pub fn rule_identity(rule: &Rule, entries: &[(&str, &str)]) -> Arc<str> {
+        Policy::identity_with(&rule.key, entries, rule.matcher.descriptor.as_ref())
+    }
+
+    fn identity_with(
+        parts: &[KeyPart],
+        entries: &[(&str, &str)],
+        shared: Option<&DescriptorMatch>,
+    ) -> Arc<str> {
         let mut out = String::with_capacity(48);
         for (i, p) in parts.iter().enumerate() {
             if i > 0 {
@@ -104,7 +124,10 @@ impl Policy {
                         }
                         push_escaped(&mut out, k);
                         out.push('=');
-                        push_escaped(&mut out, v);
+                        match shared.and_then(|m| m.entries.get(j)).filter(|p| p.shared) {
+                            Some(p) => push_escaped(&mut out, &p.value.to_string()),
+                            None => push_escaped(&mut out, v),
+                        }
                     }
                 }
                 KeyPart::Global => out.push('g'),
@@ -141,7 +164,7 @@ impl Policy {
                 if replaced.contains(&&*rule.name) {
                     continue;
                 }
-                let identity = Policy::descriptor_identity(&rule.key, &d.entries);
+                let identity = Policy::rule_identity(rule, &d.entries);
                 let limits = match self.override_for(&rule.name, &identity, now) {
                     Some(o) => &o.limits,
                     None => &rule.limits,

@@ -100,7 +100,8 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 pub const MAX_SLIDING_LOG_LIMIT: u64 = 100_000;
 
 impl Quota {
-    /// This quota with its size and rate divided by `n` (each at least 1),
+    /// This quota with its size and rate divided by `n` (each at least 1,
+    /// but a limit of 0 stays 0),
     /// for a replica that decides alone what `n` replicas share. Returns
     /// the quota unchanged when `n <= 1` or when the divided quota would
     /// not validate.
@@ -108,7 +109,7 @@ impl Quota {
         if n <= 1 {
             return *self;
         }
-        let part = |size: u64| (size / n).max(1);
+        let part = |size: u64| if size == 0 { 0 } else { (size / n).max(1) };
         let rate = |r: &Rate| {
             r.period_us()
                 .checked_mul(n)

@@ -106,6 +106,7 @@ impl Reloader {
             },
             policy: new.policy.clone(),
             memory: current.memory,
+            warnings: new.warnings.clone(),
         })
         .map_err(|e| refused(ReloadError::Invalid(e.into())))?;
         for field in &needs_restart {

@@ -42,6 +42,9 @@ pub struct Config {
     pub document: FileDocument,
     /// The policy.
     pub policy: Arc<Policy>,
+    /// What the file's `envoy_ratelimit` files hold that is accepted
+    /// without its full meaning, located.
+    pub warnings: Vec<ConfigError>,
     /// Memory store settings (also the size of the local fallback store
     /// with Redis).
     pub memory: MemoryStoreConfig,
@@ -141,6 +144,7 @@ impl Config {
             threads,
             memory: cf.memory,
             policy: cf.policy,
+            warnings: cf.warnings,
             file: cf.file,
             document: cf.document,
         })
@@ -172,9 +176,13 @@ impl Config {
         Config::parse("(default config)", DEFAULT_CONFIG).expect("the default config is valid")
     }
 
-    /// Reads and validates a file.
+    /// Reads and validates a file; logs its warnings.
     pub fn load(path: &Path) -> Result<Config, LoadError> {
-        Ok(Config::from_file(ConfigFile::load(path)?)?)
+        let config = Config::from_file(ConfigFile::load(path)?)?;
+        for w in &config.warnings {
+            tracing::warn!(warning = %w, "accepted with a warning");
+        }
+        Ok(config)
     }
 }
 

@@ -13,6 +13,9 @@ impl Config {
         let p = &self.policy;
         let mut out = String::new();
         let _ = writeln!(out, "{}: ok", self.file);
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
         let _ = writeln!(
             out,
             "tiers: {} (default: {}); clients: {}",

@@ -27,7 +27,8 @@ const UNITS: [(Unit, u64); 4] = [
 /// The nearest expression of a limit of `limit` per `window_secs` seconds
 /// as requests per unit: the unit of exactly that window when there is
 /// one, else the shortest unit at least as long as the window (scaled,
-/// rounded to the nearest whole number and at least 1), else days.
+/// rounded to the nearest whole number and at least 1 unless the limit
+/// is 0), else days.
 pub fn per_unit(limit: u64, window_secs: u64) -> (u32, Unit) {
     let window = window_secs.max(1);
     let (unit, secs) = UNITS
@@ -37,7 +38,10 @@ pub fn per_unit(limit: u64, window_secs: u64) -> (u32, Unit) {
         .unwrap_or(UNITS[UNITS.len() - 1]);
     let scaled =
         (u128::from(limit) * u128::from(secs) + u128::from(window) / 2) / u128::from(window);
-    let n = u32::try_from(scaled).unwrap_or(u32::MAX).max(1);
+    // At least 1, unless the limit is 0 (every request denied).
+    let n = u32::try_from(scaled)
+        .unwrap_or(u32::MAX)
+        .max(u32::from(limit > 0));
     (n, unit)
 }
 
@@ -136,6 +140,9 @@ mod tests {
         // A week's worth is said per day; never 0 per unit.
         assert_eq!(per_unit(70, 7 * 86_400), (10, Unit::Day));
         assert_eq!(per_unit(1, 7 * 86_400), (1, Unit::Day));
+        // But a limit of 0 (every request denied) is 0 per unit.
+        assert_eq!(per_unit(0, 60), (0, Unit::Minute));
+        assert_eq!(per_unit(0, 7 * 86_400), (0, Unit::Day));
         assert_eq!(per_unit(u64::MAX, 1), (u32::MAX, Unit::Second));
     }
 }

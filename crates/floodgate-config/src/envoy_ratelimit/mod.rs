@@ -2,7 +2,8 @@
 //! service for Envoy) read into descriptor rules: one YAML file per
 //! domain, nested descriptors with `key` and optional `value`, a
 //! `rate_limit` (`unit`, `requests_per_unit`, `unlimited`, `name`,
-//! `replaces`) and `shadow_mode`, `detailed_metric` on each. Each
+//! `replaces`) and `shadow_mode`, `share_threshold`, `quota_mode`,
+//! `detailed_metric`, `value_to_metric` on each. Each
 //! descriptor path with a `rate_limit` (or none, and no children) becomes
 //! one rule with the same matching semantics; errors name the file, line
 //! and field.
@@ -13,78 +14,23 @@ use std::path::Path;
 
 use floodgate_core::policy::check_name;
 use floodgate_core::policy::MAX_NAME_LEN;
-use serde::Deserialize;
 
-use crate::document::{EntryDocument, LimitDocument, MatchDocument, RuleDocument};
+use crate::document::{EntryDocument, MatchDocument, RuleDocument};
 use crate::error::{ConfigError, Source};
 use crate::locate::Seg;
-use crate::units::DurationField;
 
-/// One file as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefFile {
-    domain: String,
-    #[serde(default)]
-    descriptors: Vec<RefDescriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefDescriptor {
-    key: String,
-    #[serde(default)]
-    value: Option<String>,
-    #[serde(default)]
-    rate_limit: Option<RefLimit>,
-    #[serde(default)]
-    descriptors: Vec<RefDescriptor>,
-    #[serde(default)]
-    shadow_mode: bool,
-    // Accepted: Floodgate's metrics are by rule already.
-    #[serde(default)]
-    #[allow(dead_code)]
-    detailed_metric: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefLimit {
-    #[serde(default)]
-    unit: Option<String>,
-    #[serde(default)]
-    requests_per_unit: Option<u64>,
-    #[serde(default)]
-    unlimited: bool,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    replaces: Vec<RefReplace>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefReplace {
-    name: String,
-}
-
-/// The reference service's units, in seconds (a month is 30 days, a year
-/// 365, as there).
-const UNITS: [(&str, u64); 7] = [
-    ("second", 1),
-    ("minute", 60),
-    ("hour", 3_600),
-    ("day", 86_400),
-    ("week", 604_800),
-    ("month", 2_592_000),
-    ("year", 31_536_000),
-];
+mod reference;
+use reference::{RefDescriptor, RefFile};
 
 /// What a file or directory held: the rules, and the domains seen.
 #[derive(Debug, Default)]
 pub struct Imported {
     /// One rule per descriptor path with a limit (or unlimited).
     pub rules: Vec<RuleDocument>,
+    /// Fields accepted without the reference service's meaning (metric
+    /// names, `quota_mode`), each named by file, line and field: to be
+    /// shown to whoever loads the files.
+    pub warnings: Vec<ConfigError>,
     domains: HashSet<String>,
     names: HashSet<String>,
 }
@@ -93,24 +39,26 @@ pub struct Imported {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// A file or directory could not be read.
-    #[error("{path}: {source}")]
+    // The reason is in the message and not a `source`, so that a chain
+    // printed whole (`{:#}`) says it once.
+    #[error("{path}: {error}")]
     Read {
         /// The path.
         path: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file is wrong; the error names the place.
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] ConfigError),
 }
 
 /// Reads `path`: one file, or every `.yaml` and `.yml` file of a
 /// directory (not below it), in name order.
 pub fn import_path(path: &Path) -> Result<Imported, ImportError> {
-    let read_err = |source| ImportError::Read {
+    let read_err = |error| ImportError::Read {
         path: path.display().to_string(),
-        source,
+        error,
     };
     let mut files = Vec::new();
     if path.is_dir() {
@@ -127,9 +75,9 @@ pub fn import_path(path: &Path) -> Result<Imported, ImportError> {
     }
     let mut out = Imported::default();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|source| ImportError::Read {
+        let text = std::fs::read_to_string(&f).map_err(|error| ImportError::Read {
             path: f.display().to_string(),
-            source,
+            error,
         })?;
         out.add(&f.display().to_string(), &text)?;
     }
@@ -196,9 +144,17 @@ impl Imported {
                     "an empty value: leave it out for any value",
                 ));
             }
+            if d.share_threshold && !d.value.as_deref().is_some_and(|v| v.contains('*')) {
+                return Err(src.error(
+                    &field("share_threshold"),
+                    "share_threshold needs a value with `*` (a wildcard) beside it",
+                ));
+            }
+            self.warnings.extend(reference::warnings(src, d, &dat));
             path.push(EntryDocument {
                 key: d.key.clone(),
                 value: d.value.clone(),
+                share_threshold: d.share_threshold,
             });
             if d.rate_limit.is_some() || d.descriptors.is_empty() {
                 let rule = self.rule(src, domain, d, path, &dat)?;
@@ -251,6 +207,9 @@ impl Imported {
             unlimited: false,
             replaces: Vec::new(),
         };
+        if let Some(l) = &d.rate_limit {
+            reference::check(src, l, &lat)?;
+        }
         let Some(l) = &d.rate_limit else {
             // A leaf without a limit: it matches (so that a less specific
             // rule does not) and limits nothing, as in the reference.
@@ -269,7 +228,7 @@ impl Imported {
             rule.unlimited = true;
             return Ok(rule);
         }
-        rule.limits.push(limit(src, l, &lat)?);
+        rule.limits.push(reference::limit(src, l, &lat)?);
         Ok(rule)
     }
 
@@ -314,40 +273,4 @@ impl Imported {
             format!("{head}-{tag}")
         }
     }
-}
-
-/// The fixed window of a reference `rate_limit`: `requests_per_unit` per
-/// `unit`.
-fn limit(src: &Source, l: &RefLimit, lat: &[Seg]) -> Result<LimitDocument, ConfigError> {
-    let field = |f: &str| -> Vec<Seg> { lat.iter().cloned().chain([f.into()]).collect() };
-    let unit = l
-        .unit
-        .as_deref()
-        .ok_or_else(|| src.error(lat, "a rate_limit needs `unit` (or `unlimited: true`)"))?;
-    let secs = UNITS
-        .iter()
-        .find(|(u, _)| u.eq_ignore_ascii_case(unit))
-        .map(|(_, s)| *s)
-        .ok_or_else(|| {
-            src.error(
-                &field("unit"),
-                format!("unknown unit `{unit}`: second, minute, hour, day, week, month or year"),
-            )
-        })?;
-    let n = l
-        .requests_per_unit
-        .ok_or_else(|| src.error(lat, "a rate_limit needs `requests_per_unit`"))?;
-    if n == 0 {
-        return Err(src.error(
-            &field("requests_per_unit"),
-            "must be at least 1 (to refuse everything, use a Floodgate rule)",
-        ));
-    }
-    Ok(LimitDocument {
-        algorithm: "fixed_window".into(),
-        name: Some(unit.to_ascii_lowercase()),
-        limit: Some(n),
-        window: Some(DurationField(std::time::Duration::from_secs(secs))),
-        ..LimitDocument::default()
-    })
 }
