@@ -4,8 +4,6 @@
 
 use serde_json::{json, Value};
 
-use floodgate_testkit::redis::RedisServer;
-
 use super::common::*;
 use super::proc::*;
 
@@ -33,11 +31,7 @@ async fn put_tier(admin: &str, name: &str) -> Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_without_if_match_at_once_on_two_replicas_all_succeed() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &redis_config(&redis.url()));
-    let a = Proc::spawn(&path);
-    let b = Proc::spawn(&path);
+    let (_redis, _dir, a, b) = two_replicas();
     // Six tiers created through each replica, all at the same moment.
     let names: Vec<String> = (0..12).map(|i| format!("t{i}")).collect();
     let answers = futures_util::future::join_all(names.iter().enumerate().map(|(i, n)| {
@@ -76,11 +70,7 @@ async fn changes_without_if_match_at_once_on_two_replicas_all_succeed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_refused_while_redis_is_frozen_and_kept_later_has_one_audit_line() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &redis_config(&redis.url()));
-    let a = Proc::spawn(&path);
-    let b = Proc::spawn(&path);
+    let (redis, _dir, a, b) = two_replicas();
     redis.pause();
     let r = a.put_api_limit(175, "\"1\"").await;
     assert_eq!(r.status, 503, "{}", text(&r));
@@ -112,11 +102,7 @@ async fn a_change_refused_while_redis_is_frozen_and_kept_later_has_one_audit_lin
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_refused_while_redis_is_frozen_never_comes_back() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &redis_config(&redis.url()));
-    let a = Proc::spawn(&path);
-    let b = Proc::spawn(&path);
+    let (redis, _dir, a, b) = two_replicas();
     let key = "never-shown-key-0123456789";
     redis.pause();
     let r = send(

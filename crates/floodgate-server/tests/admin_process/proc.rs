@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use floodgate_testkit::redis::RedisServer;
 use serde_json::{json, Value};
 
 use super::common::*;
@@ -244,4 +245,15 @@ pub fn assert_no_key(what: &str, text: &str, keys: &[&str]) {
             "{what} holds an API key in clear: {text}"
         );
     }
+}
+
+/// Two replicas on one real Redis: the server, the folder of their
+/// config (kept while they run) and the two processes.
+pub fn two_replicas() -> (RedisServer, tempfile::TempDir, Proc, Proc) {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &redis_config(&redis.url()));
+    let a = Proc::spawn(&path);
+    let b = Proc::spawn(&path);
+    (redis, dir, a, b)
 }

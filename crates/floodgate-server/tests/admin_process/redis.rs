@@ -45,11 +45,7 @@ async fn with_redis_killed_a_change_is_refused_and_nothing_changes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_stopped_a_change_is_refused_and_succeeds_once_it_is_back() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &redis_config(&redis.url()));
-    let a = Proc::spawn(&path);
-    let b = Proc::spawn(&path);
+    let (redis, _dir, a, b) = two_replicas();
     let r = a.put_api_limit(150, "\"1\"").await;
     assert_eq!(r.status, 200, "{}", text(&r));
     assert!(b.limit_becomes(UNKNOWN_KEY, "150", PROPAGATION).await);
@@ -87,11 +83,7 @@ async fn with_redis_stopped_a_change_is_refused_and_succeeds_once_it_is_back() {
 /// not take effect once Redis answers again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_unconfirmed_while_redis_is_frozen_is_applied_everywhere_or_nowhere() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &redis_config(&redis.url()));
-    let a = Proc::spawn(&path);
-    let b = Proc::spawn(&path);
+    let (redis, _dir, a, b) = two_replicas();
     redis.pause();
     let r = a.put_api_limit(175, "\"1\"").await;
     assert_eq!(r.status, 503, "{}", text(&r));
