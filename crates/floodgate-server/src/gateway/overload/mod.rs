@@ -267,17 +267,22 @@ mod tests {
     #[test]
     fn the_adaptive_bound_is_applied_to_admission() {
         let o = overload(10, true);
-        for _ in 0..100 {
+        for _ in 0..300 {
             o.sample(Duration::from_millis(10), false);
         }
+        // In use (at least half of it in flight), slow answers lower it.
+        let held: Vec<Permit> = (0..8).map(|_| o.try_acquire().unwrap()).collect();
         let mut n = 0;
         while o.limit() == 10 {
             o.sample(Duration::from_millis(80), false);
             n += 1;
             assert!(n < 100, "never lowered");
         }
-        assert_eq!(o.limit(), 9);
-        let held: Vec<Permit> = (0..9).map(|_| o.try_acquire().unwrap()).collect();
+        // Confirmed over a round trip, far past the threshold: halved.
+        assert_eq!(o.limit(), 5);
+        assert!(o.try_acquire().is_none());
+        drop(held);
+        let held: Vec<Permit> = (0..5).map(|_| o.try_acquire().unwrap()).collect();
         assert!(o.try_acquire().is_none());
         drop(held);
         // Not adaptive: samples change nothing.
