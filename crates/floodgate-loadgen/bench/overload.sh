@@ -7,7 +7,9 @@
 #   1. unloaded: open loop at a quarter of the upstream's capacity;
 #   2. the knee: closed loop (64 workers) through the unprotected gateway;
 #   3. overload: open loop at twice the knee;
-#   4. recovery: right after, a quarter of the capacity again.
+#   4. recovery: right after, a quarter of the capacity again;
+#   5. cold start: a third gateway (defaults), started fresh, whose first
+#      load is the overload.
 #
 #   crates/floodgate-loadgen/bench/overload.sh
 #   DELAY=5ms WORKERS=16 DUR=10s crates/floodgate-loadgen/bench/overload.sh
@@ -82,6 +84,7 @@ wait_up "http://$UP/"
 # every default), e.g. PROTECTED="overload: { tolerance: 1.5 }".
 config $((BASE_PORT + 1)) $((BASE_PORT + 2)) "${PROTECTED:-}" >"$OUT/protected.yaml"
 config $((BASE_PORT + 3)) $((BASE_PORT + 4)) "overload: { enabled: false }" >"$OUT/unprotected.yaml"
+config $((BASE_PORT + 5)) $((BASE_PORT + 6)) "${PROTECTED:-}" >"$OUT/cold.yaml"
 "$B/floodgate" serve --config "$OUT/protected.yaml" >"$OUT/protected.log" 2>&1 &
 pids+=("$!")
 "$B/floodgate" serve --config "$OUT/unprotected.yaml" >"$OUT/unprotected.log" 2>&1 &
@@ -108,6 +111,13 @@ for g in protected unprotected; do
 done
 curl -fs "http://127.0.0.1:$((BASE_PORT + 2))/metrics" | grep '^floodgate_overload' >"$OUT/protected-metrics.txt"
 
+# The cold start: a gateway that has seen no request meets the overload.
+"$B/floodgate" serve --config "$OUT/cold.yaml" >"$OUT/cold.log" 2>&1 &
+pids+=("$!")
+wait_up "http://127.0.0.1:$((BASE_PORT + 6))/readyz"
+lg cold-overload --url "http://127.0.0.1:$((BASE_PORT + 5))/api/v1/data" --rate "$twice" --duration "$DUR"
+curl -fs "http://127.0.0.1:$((BASE_PORT + 6))/metrics" | grep '^floodgate_overload' >"$OUT/cold-metrics.txt"
+
 {
     echo "| gateway | phase | offered/s | 200 | 503 | errors | p99 of 200 (ms) | p99 of 503 (ms) |"
     echo "|---|---|---|---|---|---|---|---|"
@@ -118,4 +128,6 @@ curl -fs "http://127.0.0.1:$((BASE_PORT + 2))/metrics" | grep '^floodgate_overlo
                 "$OUT/$g-$phase.json"
         done
     done
+    jq -r '"| cold start | overload | \(.offered_rps | floor) | \(.counts.ok_200) | \(.latency_by_status_ms["503"].count // 0) | \(.counts.errors) | \(.latency_by_status_ms["200"].p99 // "-") | \(.latency_by_status_ms["503"].p99 // "-") |"' \
+        "$OUT/cold-overload.json"
 } | tee "$OUT/summary.md"

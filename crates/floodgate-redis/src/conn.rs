@@ -257,7 +257,11 @@ impl Conn {
         let r = match self {
             Conn::Single { pool, next, .. } => {
                 let i = next.fetch_add(1, Ordering::Relaxed) % pool.len();
-                inv.invoke_async(&mut pool[i].clone()).await
+                let mut c = pool[i].clone();
+                match inv.invoke_async(&mut c).await {
+                    Err(e) if never_sent(&e) => inv.invoke_async(&mut c).await,
+                    r => r,
+                }
             }
             Conn::Cluster(c) => inv.invoke_async(&mut c.clone()).await,
         };
@@ -280,11 +284,25 @@ impl Conn {
     async fn run_on<T: FromRedisValue>(&self, lane: usize, cmd: &Cmd) -> redis::RedisResult<T> {
         match self {
             Conn::Single { pool, .. } => {
-                cmd.query_async(&mut pool[lane % pool.len()].clone()).await
+                let mut c = pool[lane % pool.len()].clone();
+                match cmd.query_async(&mut c).await {
+                    Err(e) if never_sent(&e) => cmd.query_async(&mut c).await,
+                    r => r,
+                }
             }
             Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
         }
     }
+}
+
+/// The call failed because its connection could not be opened, so it was
+/// never sent and sending it again is safe. A standalone connection keeps
+/// the failed attempt of an outage until its next use, which fails at once
+/// and starts a new attempt: the second try waits for that one, so a
+/// connection left idle through an outage does not fail its first call
+/// after Redis is back.
+fn never_sent(e: &redis::RedisError) -> bool {
+    e.is_connection_refusal()
 }
 
 /// `f`, failing with [`ConnectError::Timeout`] past `ct`.

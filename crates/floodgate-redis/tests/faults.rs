@@ -363,3 +363,45 @@ async fn a_fail_closed_check_denies_the_request_and_local_checks_consume_nothing
     let s = store.stats();
     assert_eq!((s.degraded_closed, s.degraded_local), (1, 2), "{s:?}");
 }
+
+#[tokio::test]
+async fn a_connection_idle_through_an_outage_answers_its_first_call_after_it() {
+    let mut server = RedisServer::start();
+    let config = RedisConfig {
+        connections: 2,
+        timeout: Duration::from_secs(5),
+        ..outage_config(&server, FailureMode::FailOpen)
+    };
+    let store = RedisStore::connect(&config).await.unwrap();
+    // Calls go to the two connections in turn.
+    let c = check("faults/hourly/0", "idle", one_per_hour(), 1);
+    for _ in 0..2 {
+        finishes(store.check(std::slice::from_ref(&c), NOW))
+            .await
+            .unwrap();
+    }
+    server.kill();
+    // Each connection fails through the outage, twice: the second failure
+    // is its reconnection attempt, refused, which it keeps until its next
+    // use.
+    for _ in 0..4 {
+        let r = finishes(store.check(std::slice::from_ref(&c), NOW)).await;
+        assert!(r.is_err(), "answered without redis: {r:?}");
+    }
+    // Each failure started a new attempt in the background. An attempt is
+    // three connections refused, 10 ms and 20 ms apart (plus a jitter of at
+    // most as much): three whole attempts of new stores, one after the
+    // other, outlast the ones in the background, which end refused.
+    for _ in 0..3 {
+        assert!(finishes(RedisStore::connect(&config)).await.is_err());
+    }
+    server.restart();
+    // Back: the first call on each connection is answered by Redis, not
+    // with the refusal kept from the outage.
+    let fresh = check("faults/hourly/0", "after", one_per_hour(), 1);
+    for i in 0..4 {
+        let r = finishes(store.check(std::slice::from_ref(&fresh), NOW)).await;
+        let d = r.unwrap_or_else(|e| panic!("call {i} after the outage: {e}"));
+        assert_eq!(d[0].allowed, i == 0, "call {i}");
+    }
+}
