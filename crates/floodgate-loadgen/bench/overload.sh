@@ -84,7 +84,11 @@ wait_up "http://$UP/"
 # every default), e.g. PROTECTED="overload: { tolerance: 1.5 }".
 config $((BASE_PORT + 1)) $((BASE_PORT + 2)) "${PROTECTED:-}" >"$OUT/protected.yaml"
 config $((BASE_PORT + 3)) $((BASE_PORT + 4)) "overload: { enabled: false }" >"$OUT/unprotected.yaml"
-config $((BASE_PORT + 5)) $((BASE_PORT + 6)) "${PROTECTED:-}" >"$OUT/cold.yaml"
+# The cold gateway starts later, when the load generator's connections
+# hold ports of the ephemeral range: its ports are taken below it.
+free_port COLD_PORT
+free_port COLD_ADMIN
+config "$COLD_PORT" "$COLD_ADMIN" "${PROTECTED:-}" >"$OUT/cold.yaml"
 "$B/floodgate" serve --config "$OUT/protected.yaml" >"$OUT/protected.log" 2>&1 &
 pids+=("$!")
 "$B/floodgate" serve --config "$OUT/unprotected.yaml" >"$OUT/unprotected.log" 2>&1 &
@@ -114,9 +118,9 @@ curl -fs "http://127.0.0.1:$((BASE_PORT + 2))/metrics" | grep '^floodgate_overlo
 # The cold start: a gateway that has seen no request meets the overload.
 "$B/floodgate" serve --config "$OUT/cold.yaml" >"$OUT/cold.log" 2>&1 &
 pids+=("$!")
-wait_up "http://127.0.0.1:$((BASE_PORT + 6))/readyz"
-lg cold-overload --url "http://127.0.0.1:$((BASE_PORT + 5))/api/v1/data" --rate "$twice" --duration "$DUR"
-curl -fs "http://127.0.0.1:$((BASE_PORT + 6))/metrics" | grep '^floodgate_overload' >"$OUT/cold-metrics.txt"
+wait_up "http://127.0.0.1:$COLD_ADMIN/readyz"
+lg cold-overload --url "http://127.0.0.1:$COLD_PORT/api/v1/data" --rate "$twice" --duration "$DUR"
+curl -fs "http://127.0.0.1:$COLD_ADMIN/metrics" | grep '^floodgate_overload' >"$OUT/cold-metrics.txt"
 
 {
     echo "| gateway | phase | offered/s | 200 | 503 | errors | p99 of 200 (ms) | p99 of 503 (ms) |"
