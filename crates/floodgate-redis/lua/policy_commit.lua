@@ -12,6 +12,8 @@
 -- ARGV[4]  the history entry (opaque text)
 -- ARGV[5]  history entries to keep (0: none)
 -- ARGV[6]  channel to PUBLISH the new version on
+-- ARGV[7]  history bytes to keep (0 or absent: no bound); the newest
+--          entry is always kept
 --
 -- Returns { 1 } when written, { 0, current version } when the stored
 -- version was not the expected one (nothing written, nothing published).
@@ -27,6 +29,18 @@ local keep = tonumber(ARGV[5])
 if keep > 0 then
   redis.call('LPUSH', KEYS[2], ARGV[4])
   redis.call('LTRIM', KEYS[2], 0, keep - 1)
+  local max_bytes = tonumber(ARGV[7] or '0')
+  if max_bytes > 0 then
+    local entries = redis.call('LRANGE', KEYS[2], 0, keep - 1)
+    local total = 0
+    for i, e in ipairs(entries) do
+      total = total + #e
+      if total > max_bytes and i > 1 then
+        redis.call('LTRIM', KEYS[2], 0, i - 2)
+        break
+      end
+    end
+  end
 else
   redis.call('DEL', KEYS[2])
 end

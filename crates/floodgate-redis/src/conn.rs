@@ -268,6 +268,22 @@ impl Conn {
         r.map_err(to_store_error)
     }
 
+    /// Runs a pipeline on the next connection in turn (routed by its keys,
+    /// which must share a slot, on a cluster).
+    pub(crate) async fn pipeline<T: FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        let r = match self {
+            Conn::Single { pool, .. } => {
+                let mut c = pool[self.next_lane() % pool.len()].clone();
+                pipe.query_async(&mut c).await
+            }
+            Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
+        };
+        r.map_err(to_store_error)
+    }
+
     /// Runs one command (routed by its first key, on a cluster).
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
         self.run_cmd(cmd).await.map_err(to_store_error)

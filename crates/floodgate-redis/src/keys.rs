@@ -142,6 +142,16 @@ pub fn policy_history_key(prefix: &str) -> String {
     format!("{prefix}{{policy}}:history")
 }
 
+/// The known clients' hash, `{prefix}{policy}:clients`.
+pub fn policy_clients_key(prefix: &str) -> String {
+    format!("{prefix}{{policy}}:clients")
+}
+
+/// The known clients' change log, `{prefix}{policy}:clients_log`.
+pub fn policy_clients_log_key(prefix: &str) -> String {
+    format!("{prefix}{{policy}}:clients_log")
+}
+
 /// The channel the policy store announces new versions on,
 /// `{prefix}policy`.
 pub fn policy_channel(prefix: &str) -> String {

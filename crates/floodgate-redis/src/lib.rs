@@ -86,6 +86,9 @@ pub use config::{
 pub use fleet::{FleetMember, FleetRead, Published, RedisFleet};
 pub use lazy::LazyRedisStore;
 pub use placement::Placement;
-pub use policy_store::{Commit, RedisPolicyStore, StoredPolicy};
+pub use policy_store::{
+    Announced, ClientsChange, ClientsCommit, ClientsOp, Commit, RedisPolicyStore, StoredPolicy,
+    HISTORY_BYTES,
+};
 pub use resilient::{FailurePolicy, ResilienceStats, ResilientStore};
 pub use store::{ConnectError, RedisStore};

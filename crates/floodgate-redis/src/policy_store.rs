@@ -6,18 +6,25 @@
 //! this crate never parses them). Keys, all in the hash slot of the tag
 //! `policy`, so that a commit is one script on one node, on a cluster too:
 //!
-//! - `{prefix}{policy}:doc`: a hash, fields `version` (decimal) and
-//!   `document`;
+//! - `{prefix}{policy}:doc`: a hash, fields `version` (decimal),
+//!   `document` and `clients_seq` (the known clients' sequence number);
 //! - `{prefix}{policy}:history`: a list of entries, newest first, trimmed
-//!   on each commit;
+//!   on each commit to a count and to [`HISTORY_BYTES`];
+//! - `{prefix}{policy}:clients` and `{prefix}{policy}:clients_log`: the
+//!   known clients and their change log (`policy_store/clients.rs`);
 //! - channel `{prefix}policy`: each committed version, as a decimal
-//!   string.
+//!   string, and each clients change, as `c` and its sequence number.
 //!
-//! A commit is `lua/policy_commit.lua`; a load, a version read and a
-//! history read are one command each. How replicas learn of new versions
-//! is in `policy_store/watch.rs` ([`RedisPolicyStore::watch`]).
+//! A commit is `lua/policy_commit.lua`, a clients change
+//! `lua/clients_change.lua`; a load, a version read and a history read are
+//! one command each. How replicas learn of new versions is in
+//! `policy_store/watch.rs` ([`RedisPolicyStore::watch`]).
 
+mod clients;
 mod watch;
+
+pub use clients::{ClientsChange, ClientsCommit, ClientsOp};
+pub use watch::Announced;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,10 +34,18 @@ use redis::{IntoConnectionInfo, Script};
 
 use crate::config::{RedisConfig, RedisKind};
 use crate::conn::{bounded, Conn, ConnectError};
-use crate::keys::{policy_channel, policy_doc_key, policy_history_key};
+use crate::keys::{
+    policy_channel, policy_clients_key, policy_clients_log_key, policy_doc_key, policy_history_key,
+};
 
 /// The commit script's source.
 const COMMIT: &str = include_str!("../lua/policy_commit.lua");
+/// The clients change script's source.
+const CLIENTS_CHANGE: &str = include_str!("../lua/clients_change.lua");
+
+/// The history is trimmed to this many bytes (the newest entry is always
+/// kept), besides its count.
+pub const HISTORY_BYTES: usize = 1 << 20;
 
 /// The stored policy document.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +78,10 @@ pub struct RedisPolicyStore {
 struct Inner {
     conn: Conn,
     commit: Script,
+    clients_change: Script,
     doc_key: String,
+    clients_key: String,
+    clients_log_key: String,
     history_key: String,
     channel: String,
     /// Bound on each operation.
@@ -86,6 +104,8 @@ impl RedisPolicyStore {
         let conn = Conn::open(config, 1, timeout, None).await?;
         let commit = Script::new(COMMIT);
         conn.load(&commit, config.connect_timeout).await?;
+        let clients_change = Script::new(CLIENTS_CHANGE);
+        conn.load(&clients_change, config.connect_timeout).await?;
         let urls: Vec<&str> = match config.kind {
             RedisKind::Redis => config.url.as_deref().into_iter().collect(),
             RedisKind::RedisCluster => config.nodes.iter().map(String::as_str).collect(),
@@ -99,7 +119,10 @@ impl RedisPolicyStore {
             inner: Arc::new(Inner {
                 conn,
                 commit,
+                clients_change,
                 doc_key: policy_doc_key(p),
+                clients_key: policy_clients_key(p),
+                clients_log_key: policy_clients_log_key(p),
                 history_key: policy_history_key(p),
                 channel: policy_channel(p),
                 timeout,
@@ -137,7 +160,8 @@ impl RedisPolicyStore {
 
     /// Stores `document` as `new_version` if the stored version is
     /// `expected` (0: nothing stored yet), pushes `history_entry` onto the
-    /// history, keeping the newest `history_limit` entries (0: none), and
+    /// history, keeping the newest `history_limit` entries (0: none) within
+    /// [`HISTORY_BYTES`], and
     /// publishes `new_version` on the channel; all in one script, so two
     /// replicas committing on the same `expected` cannot both succeed.
     ///
@@ -165,7 +189,8 @@ impl RedisPolicyStore {
             .arg(document)
             .arg(history_entry)
             .arg(history_limit)
-            .arg(&i.channel);
+            .arg(&i.channel)
+            .arg(HISTORY_BYTES);
         let reply: Vec<redis::Value> = bounded(i.timeout, i.conn.invoke(&inv)).await?;
         match reply.as_slice() {
             [redis::Value::Int(1)] => Ok(Commit::Done),

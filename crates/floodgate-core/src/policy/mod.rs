@@ -10,6 +10,8 @@
 //!
 //! - [`model`]: `Policy`, `Rule`, `Limit` (with its id), `Identity`
 //!   settings and matching.
+//! - [`clients`]: `ClientBook`, the known clients, shared by every policy
+//!   version and changed in place.
 //! - [`names`]: `check_name`, the set rule, limit and tier names are
 //!   written in.
 //! - [`identity`]: `Request` and how it is built from attributes; the
@@ -32,6 +34,7 @@
 //! crate's.
 
 pub mod attributes;
+pub mod clients;
 pub mod descriptor;
 pub mod identity;
 #[cfg(feature = "jwt")]
@@ -46,6 +49,7 @@ pub mod view;
 
 pub use crate::store::FailureMode;
 pub use attributes::{check_cost, AttributeError, Attributes, Headers, RequestError, MAX_COST};
+pub use clients::{ClientBook, ClientMap};
 pub use descriptor::{Descriptor, DescriptorPlan};
 pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Origin, Request};
 pub use limiter::{Held, Limiter, RuleLimit};

@@ -18,8 +18,9 @@ pub struct Policy {
     /// Tier of clients without a known API key.
     pub default_tier: Option<Arc<str>>,
     /// Known clients, by the SHA-256 digest of their API key (keys are
-    /// never held in clear).
-    pub clients: HashMap<KeyDigest, Client>,
+    /// never held in clear): a book shared by the policy versions built on
+    /// it, and changed in place.
+    pub clients: Arc<super::clients::ClientBook>,
     /// Where identities come from.
     pub identity: Identity,
     /// Rules, in file order.

@@ -103,8 +103,8 @@ impl Policy {
     /// The tier of a request whose API key (if any) has `digest`, or why it
     /// is refused.
     pub fn tier_of(&self, digest: Option<&KeyDigest>) -> Result<Option<Arc<str>>, CheckError> {
-        match digest.and_then(|d| self.clients.get(d)) {
-            Some(c) => Ok(Some(c.tier.clone())),
+        match digest.and_then(|d| self.clients.tier_of(d)) {
+            Some(tier) => Ok(Some(tier)),
             None if self.identity.require_api_key => Err(match digest {
                 None => CheckError::MissingApiKey,
                 Some(_) => CheckError::UnknownApiKey,

@@ -33,21 +33,37 @@ struct Subscription {
     pushes: mpsc::UnboundedReceiver<PushInfo>,
 }
 
+/// What an announcement says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Announced {
+    /// A policy version was committed.
+    Version(u64),
+    /// The known clients changed (to this sequence number).
+    Clients(u64),
+}
+
+impl Announced {
+    fn parse(payload: &str) -> Option<Announced> {
+        match payload.strip_prefix('c') {
+            Some(seq) => seq.parse().ok().map(Announced::Clients),
+            None => payload.parse().ok().map(Announced::Version),
+        }
+    }
+}
+
 impl Subscription {
-    /// The next version announced, or `None` once the connection is gone.
-    async fn next(&mut self) -> Option<u64> {
+    /// The next announcement, or `None` once the connection is gone.
+    async fn next(&mut self) -> Option<Announced> {
         loop {
             let push = self.pushes.recv().await?;
             match push.kind {
                 PushKind::Message => {
-                    let version = redis::Msg::from_push_info(push)
+                    let announced = redis::Msg::from_push_info(push)
                         .and_then(|m| m.get_payload::<String>().ok())
-                        .and_then(|p| p.parse().ok());
-                    match version {
-                        Some(v) => return Some(v),
-                        None => {
-                            tracing::debug!("ignoring a policy announcement that is not a version")
-                        }
+                        .and_then(|p| Announced::parse(&p));
+                    match announced {
+                        Some(a) => return Some(a),
+                        None => tracing::debug!("ignoring a policy announcement that says nothing"),
                     }
                 }
                 PushKind::Disconnection => return None,
@@ -59,7 +75,8 @@ impl Subscription {
 
 impl RedisPolicyStore {
     /// A receiver of the newest policy version (0: none), kept current by
-    /// a background task until every receiver (clones included) is
+    /// a background task (an announced change of the clients marks it
+    /// changed, at the same version) until every receiver (clones included) is
     /// dropped. The task subscribes to the channel and polls
     /// [`version`](Self::version) every `every` (1 s is a sensible
     /// default); see `policy_store/watch.rs`. It holds a clone of this
@@ -81,9 +98,12 @@ impl RedisPolicyStore {
                 tokio::select! {
                     _ = tx.closed() => return,
                     announced = next(&mut sub) => match announced {
-                        Some(v) => {
+                        Some(Announced::Version(v)) => {
                             tx.send_if_modified(|cur| raise(cur, v));
                         }
+                        // The version stays; the receivers wake up and
+                        // read the clients' change.
+                        Some(Announced::Clients(_)) => tx.send_modify(|_| {}),
                         None => {
                             tracing::debug!("policy subscription lost: polling until it is back");
                             sub = None;
@@ -152,7 +172,7 @@ impl RedisPolicyStore {
 }
 
 /// The next announcement on `sub`; never, without one.
-async fn next(sub: &mut Option<Subscription>) -> Option<u64> {
+async fn next(sub: &mut Option<Subscription>) -> Option<Announced> {
     match sub {
         Some(s) => s.next().await,
         None => std::future::pending().await,
@@ -182,6 +202,14 @@ fn set(cur: &mut u64, v: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn announcements_name_a_version_or_a_clients_change() {
+        assert_eq!(Announced::parse("42"), Some(Announced::Version(42)));
+        assert_eq!(Announced::parse("c7"), Some(Announced::Clients(7)));
+        assert_eq!(Announced::parse("c"), None);
+        assert_eq!(Announced::parse("x1"), None);
+    }
 
     #[test]
     fn announcements_only_raise_and_polls_set() {
