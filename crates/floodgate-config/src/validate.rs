@@ -113,7 +113,7 @@ impl PolicyDocument {
         Ok(Policy {
             tiers,
             default_tier,
-            clients,
+            clients: Arc::new(floodgate_core::policy::ClientBook::new(clients)),
             identity,
             rules,
             global,

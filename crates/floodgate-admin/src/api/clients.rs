@@ -1,44 +1,62 @@
-//! API keys: `POST /v1/clients` creates one (generated when none is given,
-//! shown once in the answer, kept only as its SHA-256), `GET` lists them
-//! (fingerprints, tiers, names; never keys), `PATCH` changes a tier or
-//! name, `DELETE` revokes (the key is unknown from then on).
+//! API keys, kept apart from the policy document (each change a small
+//! record; see `live::clients`): `POST /v1/clients` creates one (generated
+//! when none is given, shown once in the answer, kept only as its
+//! SHA-256), `GET` lists them a page at a time (fingerprints, tiers, names;
+//! never keys), `PATCH` changes a tier or name, `DELETE` revokes (the key
+//! is unknown from then on); `POST /v1/clients/import` adds or changes many
+//! at once, `GET /v1/clients/export` gives them all (digests only).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use std::sync::Arc;
 
-use floodgate_config::{ClientDocument, PolicyDocument};
+use floodgate_config::ConfigError;
 use floodgate_core::policy::{fingerprint_of, key_digest};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{edit, if_match, json_body, tagged, ActorName};
+use super::extract::{json_body, ActorName};
 use crate::control::Control;
-use crate::live::Undo;
+use crate::live::clients::{hex_of, ClientRecord};
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// A page holds at most this many clients.
+pub const MAX_PAGE: usize = 1000;
+/// A page's size when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 100;
+/// An import takes at most this many clients per request.
+pub const MAX_IMPORT: usize = 10_000;
 
 /// A new API key: `fg_` and 32 random bytes in hex.
 fn generate_key() -> Result<String, ApiError> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b)
         .map_err(|e| ApiError::Unavailable(format!("no randomness for a new key: {e}")))?;
-    Ok(format!("fg_{}", hex(&b)))
+    Ok(format!("fg_{}", hex_of(&b)))
 }
 
-/// The fingerprint of a client as kept (its digest's first 8 bytes).
-fn fingerprint_of_doc(c: &ClientDocument) -> Option<String> {
-    match (&c.api_key_sha256, &c.api_key) {
-        (Some(h), _) => h.get(..16).map(str::to_string),
-        (None, Some(k)) => Some(fingerprint_of(&key_digest(k))),
-        _ => None,
+/// The 422 of a field of the request body.
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError::Invalid(vec![ConfigError {
+        file: "request body".into(),
+        line: 0,
+        column: 0,
+        field: field.into(),
+        message: message.into(),
+    }])
+}
+
+/// A key a client may be given: 16 to 256 characters.
+fn check_key(key: &str, field: &str) -> Result<(), ApiError> {
+    if key.len() < 16 || key.len() > 256 {
+        return Err(invalid(
+            field,
+            "give 16 to 256 characters, or none to have one generated",
+        ));
     }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -54,101 +72,118 @@ struct NewClient {
 pub(crate) async fn create_client(
     State(admin): State<Control>,
     ActorName(actor): ActorName,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: NewClient = json_body(&body)?;
     let key = match req.api_key {
-        Some(k) if k.len() < 16 || k.len() > 256 => {
-            return Err(invalid_key(
-                "give 16 to 256 characters, or none to have one generated",
-            ))
+        Some(k) => {
+            check_key(&k, "api_key")?;
+            k
         }
-        Some(k) => k,
         None => generate_key()?,
     };
     let digest = key_digest(&key);
-    let fingerprint = fingerprint_of(&digest);
-    let expected = if_match(&headers)?;
-    let (tier, name) = (req.tier.clone(), req.name.clone());
-    let undo: Undo = {
-        let fp = fingerprint.clone();
-        Arc::new(move |doc: &mut PolicyDocument| {
-            doc.clients
-                .retain(|c| fingerprint_of_doc(c).as_deref() != Some(fp.as_str()))
-        })
+    let record = ClientRecord {
+        api_key_sha256: hex_of(&digest),
+        tier: req.tier.clone(),
+        name: req.name.clone(),
     };
-    let done = admin
-        .live
-        .change_with(
-            &actor,
-            expected,
-            |doc| {
-                let fp = fingerprint.clone();
-                if doc
-                    .clients
-                    .iter()
-                    .any(|c| fingerprint_of_doc(c).as_deref() == Some(&fp))
-                {
-                    return Err(invalid_key("this API key is already a client"));
-                }
-                doc.clients.push(ClientDocument {
-                    api_key: None,
-                    api_key_sha256: Some(hex(&digest)),
-                    tier: tier.clone(),
-                    name: name.clone(),
-                });
-                Ok(())
-            },
-            // A creation refused with 503 must not come back when the
-            // store answers again: nobody was shown its key.
-            Some(undo),
-        )
-        .await?;
-    let r = (
+    let seq = admin.live.create_client(&actor, record).await?;
+    Ok((
         StatusCode::CREATED,
         Json(json!({
             "api_key": key,
-            "fingerprint": fingerprint,
+            "fingerprint": fingerprint_of(&digest),
             "tier": req.tier,
             "name": req.name,
-            "version": done.version,
+            "seq": seq,
         })),
-    );
-    Ok(tagged(r, done.version))
+    )
+        .into_response())
 }
 
-/// The 422 of an `api_key` the policy cannot take.
-fn invalid_key(message: &str) -> ApiError {
-    ApiError::Invalid(vec![floodgate_config::ConfigError {
-        file: "request body".into(),
-        line: 0,
-        column: 0,
-        field: "api_key".into(),
-        message: message.into(),
-    }])
+/// `GET /v1/clients`'s query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// Only this tier's.
+    #[serde(default)]
+    tier: Option<String>,
+    /// Fingerprints starting with it, or names containing it (any case).
+    #[serde(default)]
+    q: Option<String>,
+    /// At most this many (1 to [`MAX_PAGE`]).
+    #[serde(default)]
+    limit: Option<usize>,
+    /// The page after this fingerprint (the last page's `next`).
+    #[serde(default)]
+    after: Option<String>,
 }
 
-fn client_json(c: &ClientDocument) -> serde_json::Value {
-    json!({ "fingerprint": fingerprint_of_doc(c), "tier": c.tier, "name": c.name })
+pub(crate) async fn list_clients(
+    State(admin): State<Control>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
+    }
+    let needle = query.q.as_deref().map(str::to_lowercase);
+    let matching: Vec<_> = admin
+        .live
+        .clients()
+        .into_iter()
+        .filter(|(fp, tier, name)| {
+            query.tier.as_deref().is_none_or(|t| t == tier)
+                && needle.as_deref().is_none_or(|q| {
+                    fp.starts_with(q)
+                        || name
+                            .as_deref()
+                            .is_some_and(|n| n.to_lowercase().contains(q))
+                })
+        })
+        .collect();
+    let total = matching.len();
+    let start = match &query.after {
+        Some(a) => matching.partition_point(|(fp, _, _)| fp.as_str() <= a.as_str()),
+        None => 0,
+    };
+    let page = &matching[start..(start + limit).min(total)];
+    let next = (start + limit < total).then(|| page.last().map(|(fp, _, _)| fp.clone()));
+    let list: Vec<_> = page
+        .iter()
+        .map(|(fp, tier, name)| json!({ "fingerprint": fp, "tier": tier, "name": name }))
+        .collect();
+    Ok(Json(json!({
+        "clients": list,
+        "total": total,
+        "next": next.flatten(),
+        "seq": admin.live.clients_seq(),
+    }))
+    .into_response())
 }
 
-pub(crate) async fn list_clients(State(admin): State<Control>) -> Response {
-    let (version, doc) = admin.live.snapshot().await;
-    let list: Vec<_> = doc.clients.iter().map(client_json).collect();
-    tagged(Json(json!({ "clients": list })), version)
+/// The record of the client whose fingerprint is `fp`.
+fn find(admin: &Control, fp: &str) -> Result<ClientRecord, ApiError> {
+    admin
+        .live
+        .client_records()
+        .into_iter()
+        .find(|r| r.api_key_sha256.get(..16) == Some(fp))
+        .ok_or_else(|| ApiError::NotFound(format!("no client has the fingerprint `{fp}`")))
+}
+
+fn client_json(r: &ClientRecord) -> serde_json::Value {
+    json!({ "fingerprint": r.api_key_sha256.get(..16), "tier": r.tier, "name": r.name })
 }
 
 pub(crate) async fn get_client(
     State(admin): State<Control>,
     Path(fp): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (_, doc) = admin.live.snapshot().await;
-    doc.clients
-        .iter()
-        .find(|c| fingerprint_of_doc(c).as_deref() == Some(&fp))
-        .map(|c| Json(client_json(c)).into_response())
-        .ok_or_else(|| ApiError::NotFound(format!("no client has the fingerprint `{fp}`")))
+    Ok(Json(client_json(&find(&admin, &fp)?)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -164,43 +199,92 @@ pub(crate) async fn patch_client(
     State(admin): State<Control>,
     ActorName(actor): ActorName,
     Path(fp): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let patch: ClientPatch = json_body(&body)?;
-    edit(&admin, &actor, &headers, |doc| {
-        let c = doc
-            .clients
-            .iter_mut()
-            .find(|c| fingerprint_of_doc(c).as_deref() == Some(&fp))
-            .ok_or_else(|| ApiError::NotFound(format!("no client has the fingerprint `{fp}`")))?;
-        if let Some(t) = &patch.tier {
-            c.tier.clone_from(t);
-        }
-        if let Some(n) = &patch.name {
-            c.name = Some(n.clone());
-        }
-        Ok(())
-    })
-    .await
+    let mut r = find(&admin, &fp)?;
+    if let Some(t) = patch.tier {
+        r.tier = t;
+    }
+    if let Some(n) = patch.name {
+        r.name = Some(n);
+    }
+    let seq = admin.live.update_client(&actor, r.clone()).await?;
+    let mut out = client_json(&r);
+    out["seq"] = json!(seq);
+    Ok(Json(out).into_response())
 }
 
 pub(crate) async fn delete_client(
     State(admin): State<Control>,
     ActorName(actor): ActorName,
     Path(fp): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    edit(&admin, &actor, &headers, |doc| {
-        let before = doc.clients.len();
-        doc.clients
-            .retain(|c| fingerprint_of_doc(c).as_deref() != Some(&fp));
-        if doc.clients.len() == before {
-            return Err(ApiError::NotFound(format!(
-                "no client has the fingerprint `{fp}`"
-            )));
-        }
-        Ok(())
-    })
-    .await
+    let r = find(&admin, &fp)?;
+    let seq = admin.live.delete_client(&actor, &r.api_key_sha256).await?;
+    Ok(Json(json!({ "fingerprint": fp, "revoked": true, "seq": seq })).into_response())
+}
+
+/// One client of an import: its key in clear or its SHA-256.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportedClient {
+    #[serde(default)]
+    api_key: Option<String>,
+    #[serde(default)]
+    api_key_sha256: Option<String>,
+    tier: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Import {
+    clients: Vec<ImportedClient>,
+}
+
+pub(crate) async fn import_clients(
+    State(admin): State<Control>,
+    ActorName(actor): ActorName,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: Import = json_body(&body)?;
+    if req.clients.len() > MAX_IMPORT {
+        return Err(invalid(
+            "clients",
+            &format!("at most {MAX_IMPORT} clients per request: send them in parts"),
+        ));
+    }
+    let mut records = Vec::with_capacity(req.clients.len());
+    for (i, c) in req.clients.into_iter().enumerate() {
+        let hex = match (c.api_key, c.api_key_sha256) {
+            (Some(k), None) => {
+                check_key(&k, &format!("clients[{i}].api_key"))?;
+                hex_of(&key_digest(&k))
+            }
+            (None, Some(h)) => h,
+            _ => {
+                return Err(invalid(
+                    &format!("clients[{i}]"),
+                    "give `api_key` or `api_key_sha256`, not both",
+                ))
+            }
+        };
+        records.push(ClientRecord {
+            api_key_sha256: hex,
+            tier: c.tier,
+            name: c.name,
+        });
+    }
+    let done = admin.live.import_clients(&actor, records).await?;
+    Ok(Json(done).into_response())
+}
+
+pub(crate) async fn export_clients(State(admin): State<Control>) -> Response {
+    Json(json!({
+        "clients": admin.live.client_records(),
+        "seq": admin.live.clients_seq(),
+    }))
+    .into_response()
 }

@@ -82,6 +82,14 @@ impl From<LiveError> for ApiError {
             LiveError::Conflict { current } => ApiError::Conflict { current },
             LiveError::Invalid(errors) => ApiError::Invalid(errors),
             LiveError::NoSuchVersion(_) => ApiError::NotFound(e.to_string()),
+            LiveError::NoSuchClient => ApiError::NotFound("no such client".into()),
+            LiveError::ClientExists => ApiError::Invalid(vec![ConfigError {
+                file: "request body".into(),
+                line: 0,
+                column: 0,
+                field: "api_key".into(),
+                message: "this API key is already a client".into(),
+            }]),
             LiveError::NotConfirmed { .. }
             | LiveError::NotKept { .. }
             | LiveError::History(_)

@@ -55,6 +55,8 @@ pub fn router() -> Router<Control> {
             "/v1/clients",
             get(clients::list_clients).post(clients::create_client),
         )
+        .route("/v1/clients/import", post(clients::import_clients))
+        .route("/v1/clients/export", get(clients::export_clients))
         .route(
             "/v1/clients/{fingerprint}",
             get(clients::get_client)

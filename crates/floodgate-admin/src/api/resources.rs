@@ -110,7 +110,13 @@ pub(crate) async fn get_tier(
         .filter(|r| r.tiers.contains_key(&name))
         .map(|r| r.name.as_str())
         .collect();
-    let clients = doc.clients.iter().filter(|c| c.tier == name).count();
+    let clients = admin
+        .live
+        .book()
+        .snapshot()
+        .values()
+        .filter(|c| *c.tier == *name)
+        .count();
     Ok(tagged(
         Json(json!({
             "name": name,

@@ -29,7 +29,6 @@ async fn client_names(admin: &Control) -> HashMap<String, (String, Option<String
     admin
         .live
         .clients()
-        .await
         .into_iter()
         .map(|(fp, tier, name)| (fp, (tier, name)))
         .collect()
@@ -76,7 +75,6 @@ pub async fn policy(admin: &Control, now: u64) -> Value {
     let clients: Vec<Value> = admin
         .live
         .clients()
-        .await
         .into_iter()
         .map(|(fingerprint, tier, name)| json!({"fingerprint": fingerprint, "tier": tier, "name": name}))
         .collect();

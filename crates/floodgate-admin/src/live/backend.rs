@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use floodgate_config::PolicyDocument;
 
-/// How many past versions are kept.
+use super::clients::{ClientRecord, ClientsCommit, ClientsSince, ClientsWrite, KeptClients};
+
+/// How many past changes are kept.
 pub const HISTORY_LIMIT: usize = 100;
+/// How many bytes of history are kept at most (the newest entry always).
+pub const HISTORY_BYTES: usize = floodgate_redis::HISTORY_BYTES;
 
 /// A version of the policy, as kept.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,8 +38,10 @@ pub struct HistoryEntry {
     pub actor: String,
     /// What changed, in a line.
     pub summary: String,
-    /// The document of that version (for rollbacks).
-    pub document: PolicyDocument,
+    /// The document of that version (for rollbacks); none for a change
+    /// of the clients, which makes no version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<PolicyDocument>,
 }
 
 /// The outcome of a commit.
@@ -103,6 +109,17 @@ pub trait PolicyBackend: Send + Sync + 'static {
     fn history(&self) -> BoxFuture<'_, Result<Vec<HistoryEntry>, BackendError>>;
     /// Where it is kept, for logs.
     fn describe(&self) -> String;
+    /// Every kept client, and the sequence number they are at.
+    fn clients(&self) -> BoxFuture<'_, Result<(u64, Vec<ClientRecord>), BackendError>>;
+    /// Makes `write` with its history `entry` (if any), atomically, or
+    /// refuses it.
+    fn change_clients<'a>(
+        &'a self,
+        write: &'a ClientsWrite,
+        entry: Option<&'a HistoryEntry>,
+    ) -> BoxFuture<'a, Result<ClientsCommit, BackendError>>;
+    /// The changes of the clients after `seq`.
+    fn clients_since(&self, seq: u64) -> BoxFuture<'_, Result<ClientsSince, BackendError>>;
 }
 
 /// Kept in this process only: lost on restart.
@@ -135,6 +152,26 @@ impl PolicyBackend for MemoryBackend {
     fn describe(&self) -> String {
         "memory (not persisted)".into()
     }
+
+    fn clients(&self) -> BoxFuture<'_, Result<(u64, Vec<ClientRecord>), BackendError>> {
+        let k = self.kept.lock();
+        let out = (k.clients.seq, k.clients.records());
+        Box::pin(std::future::ready(Ok(out)))
+    }
+
+    fn change_clients<'a>(
+        &'a self,
+        write: &'a ClientsWrite,
+        entry: Option<&'a HistoryEntry>,
+    ) -> BoxFuture<'a, Result<ClientsCommit, BackendError>> {
+        let out = self.kept.lock().change_clients(write, entry);
+        Box::pin(std::future::ready(Ok(out)))
+    }
+
+    fn clients_since(&self, seq: u64) -> BoxFuture<'_, Result<ClientsSince, BackendError>> {
+        let out = self.kept.lock().clients.since(seq);
+        Box::pin(std::future::ready(Ok(out)))
+    }
 }
 
 /// What a local backend keeps (the state file's content).
@@ -142,6 +179,8 @@ impl PolicyBackend for MemoryBackend {
 struct Kept {
     current: Option<Stored>,
     history: VecDeque<HistoryEntry>,
+    #[serde(default)]
+    clients: KeptClients,
 }
 
 impl Kept {
@@ -153,9 +192,39 @@ impl Kept {
             return Commit::Conflict { current };
         }
         self.current = Some(stored.clone());
+        self.record(entry);
+        Commit::Done
+    }
+
+    /// Makes a change of the clients, with its history entry.
+    fn change_clients(
+        &mut self,
+        write: &ClientsWrite,
+        entry: Option<&HistoryEntry>,
+    ) -> ClientsCommit {
+        let out = self.clients.change(write);
+        if let (ClientsCommit::Done(_), Some(entry)) = (out, entry) {
+            self.record(entry);
+        }
+        out
+    }
+
+    /// Puts `entry` first in the history, kept within its count and its
+    /// bytes (the newest entry always).
+    fn record(&mut self, entry: &HistoryEntry) {
         self.history.push_front(entry.clone());
         self.history.truncate(HISTORY_LIMIT);
-        Commit::Done
+        let mut total = 0;
+        let keep = self
+            .history
+            .iter()
+            .position(|e| {
+                total += serde_json::to_vec(e).map_or(0, |v| v.len());
+                total > HISTORY_BYTES
+            })
+            .unwrap_or(self.history.len())
+            .max(1);
+        self.history.truncate(keep);
     }
 }
 
@@ -259,5 +328,34 @@ impl PolicyBackend for FileBackend {
 
     fn describe(&self) -> String {
         format!("state file {}", self.path.display())
+    }
+
+    fn clients(&self) -> BoxFuture<'_, Result<(u64, Vec<ClientRecord>), BackendError>> {
+        let _g = self.lock.lock();
+        Box::pin(std::future::ready(
+            self.read().map(|s| (s.clients.seq, s.clients.records())),
+        ))
+    }
+
+    fn change_clients<'a>(
+        &'a self,
+        write: &'a ClientsWrite,
+        entry: Option<&'a HistoryEntry>,
+    ) -> BoxFuture<'a, Result<ClientsCommit, BackendError>> {
+        let _g = self.lock.lock();
+        let out = self
+            .read()
+            .and_then(|mut state| match state.change_clients(write, entry) {
+                done @ ClientsCommit::Done(_) => self.write(&state).map(|()| done),
+                refused => Ok(refused),
+            });
+        Box::pin(std::future::ready(out))
+    }
+
+    fn clients_since(&self, seq: u64) -> BoxFuture<'_, Result<ClientsSince, BackendError>> {
+        let _g = self.lock.lock();
+        Box::pin(std::future::ready(
+            self.read().map(|s| s.clients.since(seq)),
+        ))
     }
 }

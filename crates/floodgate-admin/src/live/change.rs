@@ -10,6 +10,8 @@ use floodgate_config::PolicyDocument;
 use floodgate_core::Policy;
 
 use super::backend::{BackendError, Commit, HistoryEntry, Stored};
+use super::clients::ClientRecord;
+use super::initial::take_clients;
 use super::pending::{self, Undo};
 use super::{
     normalize, unix_secs, validate, Committed, Current, Diff, LiveError, LivePolicy, RETRIES,
@@ -50,6 +52,7 @@ impl LivePolicy {
             };
             edit(&mut doc)?;
             let policy = validate(&doc).map_err(LiveError::from)?;
+            let policy = self.with_clients(policy)?;
             let on = Some(expected.unwrap_or(base));
             match self.commit_with(actor, on, doc, policy, undo.clone()).await {
                 Err(LiveError::Conflict { .. }) if expected.is_none() && tries < RETRIES => {
@@ -69,7 +72,7 @@ impl LivePolicy {
         expected: Option<u64>,
         doc: PolicyDocument,
     ) -> Result<Committed, LiveError> {
-        let policy = validate(&doc)?;
+        let policy = self.validated(&doc)?;
         self.commit(actor, expected, doc, policy).await
     }
 
@@ -95,6 +98,10 @@ impl LivePolicy {
         policy: Policy,
         undo: Option<Undo>,
     ) -> Result<Committed, LiveError> {
+        // Clients in the document (a whole document put, a config file's
+        // `clients`) are imported once the document is kept: the live
+        // document holds none.
+        let policy = self.with_clients(policy)?;
         let mut c = self.current.lock().await;
         let live = self.version();
         if expected.is_some_and(|v| v != live) {
@@ -102,9 +109,12 @@ impl LivePolicy {
         }
         let now = self.clock.now();
         normalize(&mut doc, now);
+        let imported = take_clients(&mut doc);
         let diff = Diff::between((&c.policy, &c.document), (&policy, &doc));
         if live > 0 && diff.is_empty() && doc == c.document {
             // Nothing to keep: no new version.
+            drop(c);
+            self.import_after(actor, imported).await?;
             return Ok(Committed {
                 version: live,
                 diff,
@@ -120,7 +130,7 @@ impl LivePolicy {
             } else {
                 diff.summary()
             },
-            document: doc.clone(),
+            document: Some(doc.clone()),
         };
         let stored = Stored {
             version,
@@ -140,6 +150,8 @@ impl LivePolicy {
                 return Err(self.refused(source, live, pending));
             }
         }
+        let mut policy = policy;
+        policy.clients = self.book.clone();
         let policy = Arc::new(policy);
         c.document = doc;
         c.policy = policy.clone();
@@ -152,7 +164,17 @@ impl LivePolicy {
             summary = %entry.summary,
             "policy changed"
         );
+        drop(c);
+        self.import_after(actor, imported).await?;
         Ok(Committed { version, diff })
+    }
+
+    /// Imports the clients a kept document held.
+    async fn import_after(&self, actor: &str, records: Vec<ClientRecord>) -> Result<(), LiveError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.import_clients(actor, records).await.map(|_| ())
     }
 
     /// Keeps `stored` with its history `entry` on top of version `live`;

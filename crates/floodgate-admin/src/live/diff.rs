@@ -125,6 +125,7 @@ impl Diff {
         };
         let clients = |p: &Policy| -> BTreeMap<String, (String, Option<String>)> {
             p.clients
+                .snapshot()
                 .iter()
                 .map(|(d, c)| {
                     let name = c.name.as_deref().map(str::to_string);

@@ -16,6 +16,12 @@ pub enum LiveError {
     /// The changed policy is not valid.
     #[error("the policy is not valid")]
     Invalid(Vec<ConfigError>),
+    /// A client creation named a key that is already a client.
+    #[error("this API key is already a client")]
+    ClientExists,
+    /// A client change named a key that is no client.
+    #[error("no such client")]
+    NoSuchClient,
     /// A rollback named a version the history does not hold.
     #[error("no version {0} in the history")]
     NoSuchVersion(u64),

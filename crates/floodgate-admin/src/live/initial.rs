@@ -2,12 +2,19 @@
 //! file or Redis) wins over the config file's policy part; with none
 //! kept, the file's (already validated when the file was read) is the
 //! one, and becomes version 1.
+//!
+//! The known clients are kept apart from the document: the kept ones are
+//! read; with none kept yet, the config file's `clients` seed them. A kept
+//! document of an earlier release, with its clients inside, has them moved
+//! out (imported, so a replica that does it again changes nothing).
 
 use std::sync::Arc;
 
 use floodgate_config::PolicyDocument;
+use floodgate_core::policy::ClientBook;
 use floodgate_core::{Policy, Timestamp};
 
+use super::clients::{map_of, ClientRecord};
 use super::{normalize, validate, LiveError, PolicyBackend};
 
 /// The policy a replica starts with: the kept one, or the config file's.
@@ -16,6 +23,26 @@ pub struct Initial {
     pub(super) document: PolicyDocument,
     pub(super) policy: Arc<Policy>,
     pub(super) file_document: PolicyDocument,
+    pub(super) book: Arc<ClientBook>,
+    pub(super) clients_seq: u64,
+    /// Clients to keep at start: the file's when none are kept yet, or
+    /// those of a kept document of an earlier release.
+    pub(super) seed_clients: Vec<ClientRecord>,
+}
+
+/// The clients of `doc` as records (`doc` normalized: digests only),
+/// taken out of it.
+pub(super) fn take_clients(doc: &mut PolicyDocument) -> Vec<ClientRecord> {
+    std::mem::take(&mut doc.clients)
+        .into_iter()
+        .filter_map(|c| {
+            Some(ClientRecord {
+                api_key_sha256: c.api_key_sha256?,
+                tier: c.tier,
+                name: c.name,
+            })
+        })
+        .collect()
 }
 
 impl Initial {
@@ -35,39 +62,58 @@ impl Initial {
                 None
             }
         };
+        let (clients_seq, kept_clients) = match backend.clients().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, backend = backend.describe(), "the kept clients cannot be read: starting from the config file's");
+                (0, Vec::new())
+            }
+        };
         let mut file_normal = file.clone();
         normalize(&mut file_normal, now);
-        let Some(kept) = kept else {
-            return Ok(Initial {
-                version: 0,
-                document: file_normal,
-                policy: file_policy,
-                file_document: file,
-            });
+        let file_clients = take_clients(&mut file_normal);
+        let (version, mut document, policy) = match kept {
+            None => (0, file_normal.clone(), Policy::clone(&file_policy)),
+            Some(kept) => {
+                let policy = validate(&kept.document).map_err(|mut e| LiveError::KeptInvalid {
+                    version: kept.version,
+                    error: e.swap_remove(0),
+                })?;
+                let mut document = kept.document;
+                normalize(&mut document, now);
+                tracing::info!(
+                    version = kept.version,
+                    backend = backend.describe(),
+                    "policy loaded"
+                );
+                (kept.version, document, policy)
+            }
         };
-        let policy = validate(&kept.document).map_err(|mut e| LiveError::KeptInvalid {
-            version: kept.version,
-            error: e.swap_remove(0),
-        })?;
-        if file_normal != kept.document {
+        let moved_out = take_clients(&mut document);
+        if version > 0 && file_normal != document {
             tracing::warn!(
-                version = kept.version,
+                version,
                 "the config file's policy part differs from the kept live policy, which applies; \
                  `floodgate admin apply -f FILE` (or editing the file's policy part while running) applies the file's"
             );
         }
-        tracing::info!(
-            version = kept.version,
-            backend = backend.describe(),
-            "policy loaded"
-        );
-        let mut document = kept.document;
-        normalize(&mut document, now);
+        let mut seed_clients = moved_out;
+        if clients_seq == 0 && kept_clients.is_empty() {
+            seed_clients.extend(file_clients);
+        }
+        let mut map = map_of(&kept_clients);
+        map.extend(map_of(&seed_clients));
+        let book = Arc::new(ClientBook::new(map));
+        let mut policy = policy;
+        policy.clients = book.clone();
         Ok(Initial {
-            version: kept.version,
+            version,
             document,
             policy: Arc::new(policy),
             file_document: file,
+            book,
+            clients_seq,
+            seed_clients,
         })
     }
 

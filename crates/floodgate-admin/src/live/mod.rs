@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`backend`]: where it is kept (memory, state file, Redis).
+//! - [`clients`]: the known clients, kept apart from the document.
 //! - [`diff`]: what a change does.
 //! - [`error`]: why a change did not happen.
 //! - [`initial`]: the policy a replica starts with.
@@ -23,6 +24,7 @@
 
 pub mod backend;
 mod change;
+pub mod clients;
 pub mod diff;
 pub mod error;
 pub mod initial;
@@ -34,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use floodgate_config::{ConfigError, PolicyDocument, Source};
-use floodgate_core::policy::{fingerprint_of, Policy};
+use floodgate_core::policy::{ClientBook, Policy};
 use floodgate_core::{Clock, Limiter, Store, Timestamp};
 use floodgate_tower::LimiterHandle;
 
@@ -77,6 +79,16 @@ pub struct LivePolicy {
     clock: Arc<dyn Clock>,
     /// Changes the store did not confirm.
     pending: pending::Unconfirmed,
+    /// Clients to seed, not kept yet.
+    seed_clients: parking_lot::Mutex<Vec<clients::ClientRecord>>,
+    /// The known clients, read by every limiter of this replica.
+    book: Arc<ClientBook>,
+    /// Their sequence number (0: none ever changed).
+    clients_seq: AtomicU64,
+    /// Changes of the clients are made one at a time.
+    clients_lock: tokio::sync::Mutex<()>,
+    /// Client creations the store did not confirm, by hex digest.
+    refused_clients: parking_lot::Mutex<Vec<String>>,
 }
 
 /// Validates a document as the file is validated, reporting every
@@ -130,6 +142,11 @@ impl LivePolicy {
             store,
             clock,
             pending: Default::default(),
+            book: initial.book,
+            clients_seq: AtomicU64::new(initial.clients_seq),
+            clients_lock: Default::default(),
+            refused_clients: Default::default(),
+            seed_clients: parking_lot::Mutex::new(initial.seed_clients),
         });
         if version == 0 {
             // Nothing kept yet: the file's policy becomes version 1.
@@ -137,7 +154,84 @@ impl LivePolicy {
                 tracing::warn!(error = %e, "the policy cannot be kept yet; it runs from the config file");
             }
         }
+        if let Err(e) = live.seed_clients().await {
+            tracing::warn!(error = %e, "the config file's clients cannot be kept yet; they are known here meanwhile");
+        }
         live
+    }
+
+    /// Keeps the clients to seed (the config file's when none were kept,
+    /// or those moved out of a kept document of an earlier release), if
+    /// any are left; on error they are tried again at the next sync.
+    async fn seed_clients(&self) -> Result<(), LiveError> {
+        let records = std::mem::take(&mut *self.seed_clients.lock());
+        if records.is_empty() {
+            return Ok(());
+        }
+        let n = records.len();
+        let summary = format!("clients imported: {n} from the config file");
+        match self
+            .write_clients(
+                "config file",
+                clients::ClientsOp::Import,
+                records.clone(),
+                summary,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                *self.seed_clients.lock() = records;
+                Err(e)
+            }
+        }
+    }
+
+    /// The known clients, read by every limiter of this replica.
+    pub fn book(&self) -> &Arc<ClientBook> {
+        &self.book
+    }
+
+    /// Validates `doc` as the live policy would be: its limiter reads this
+    /// replica's clients, with those of `doc` (imported when it is kept)
+    /// added for the diff; a tier some client is in must stay.
+    pub(crate) fn validated(&self, doc: &PolicyDocument) -> Result<Policy, LiveError> {
+        self.with_clients(validate(doc)?)
+    }
+
+    /// [`LivePolicy::validated`] for a policy already validated.
+    pub(crate) fn with_clients(&self, mut policy: Policy) -> Result<Policy, LiveError> {
+        let in_doc = policy.clients.snapshot();
+        let known = self.book.snapshot();
+        let mut gone: std::collections::BTreeMap<&str, usize> = Default::default();
+        for c in known.values() {
+            if !policy.tiers.iter().any(|t| *t == c.tier) {
+                *gone.entry(&c.tier).or_default() += 1;
+            }
+        }
+        if !gone.is_empty() {
+            let errors = gone
+                .into_iter()
+                .map(|(tier, n)| ConfigError {
+                    file: "policy".into(),
+                    line: 0,
+                    column: 0,
+                    field: "tiers".into(),
+                    message: format!(
+                        "tier `{tier}` is the tier of {n} client(s): move them to another tier (PATCH /v1/clients/{{fingerprint}}) or revoke them first"
+                    ),
+                })
+                .collect();
+            return Err(LiveError::Invalid(errors));
+        }
+        policy.clients = if in_doc.is_empty() {
+            self.book.clone()
+        } else {
+            let mut map = floodgate_core::policy::ClientMap::clone(&known);
+            map.extend(in_doc.iter().map(|(d, c)| (*d, c.clone())));
+            Arc::new(ClientBook::new(map))
+        };
+        Ok(policy)
     }
 
     async fn seed(&self) -> Result<(), LiveError> {
@@ -160,7 +254,7 @@ impl LivePolicy {
         if c.document.identity.jwt.is_none() {
             return Ok(());
         }
-        let policy = Arc::new(validate(&c.document)?);
+        let policy = Arc::new(self.validated(&c.document)?);
         self.apply(policy.clone());
         c.policy = policy;
         Ok(())
@@ -212,11 +306,15 @@ impl LivePolicy {
         expected: Option<u64>,
     ) -> Result<Committed, LiveError> {
         let history = self.history().await?;
-        let Some(entry) = history.into_iter().find(|h| h.version == version) else {
+        let Some(document) = history
+            .into_iter()
+            .find(|h| h.version == version && h.document.is_some())
+            .and_then(|h| h.document)
+        else {
             return Err(LiveError::NoSuchVersion(version));
         };
         let actor = format!("{actor} (rollback to {version})");
-        self.commit_document(&actor, expected, entry.document).await
+        self.commit_document(&actor, expected, document).await
     }
 
     /// The config file was read again: its policy part is applied when it
@@ -242,16 +340,15 @@ impl LivePolicy {
         Ok(Some(done))
     }
 
-    /// The live clients: fingerprint, tier, name.
-    pub async fn clients(&self) -> Vec<(String, String, Option<String>)> {
-        let c = self.current.lock().await;
-        let mut out: Vec<_> = c
-            .policy
-            .clients
+    /// The live clients: fingerprint, tier, name, sorted.
+    pub fn clients(&self) -> Vec<(String, String, Option<String>)> {
+        let mut out: Vec<_> = self
+            .book
+            .snapshot()
             .iter()
             .map(|(d, cl)| {
                 (
-                    fingerprint_of(d),
+                    floodgate_core::policy::fingerprint_of(d),
                     cl.tier.to_string(),
                     cl.name.as_deref().map(str::to_string),
                 )

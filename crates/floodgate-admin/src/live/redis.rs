@@ -11,7 +11,13 @@ use floodgate_core::store::BoxFuture;
 use floodgate_redis::{Commit as RedisCommit, RedisConfig, RedisPolicyStore};
 use tokio::sync::OnceCell;
 
+use std::collections::VecDeque;
+
 use super::backend::{BackendError, Commit, HistoryEntry, PolicyBackend, Stored, HISTORY_LIMIT};
+use super::clients::kept::since;
+use super::clients::{
+    ClientRecord, ClientsCommit, ClientsOp, ClientsSince, ClientsWrite, Logged, LOG_LIMIT,
+};
 use super::LivePolicy;
 
 /// How often a replica checks the kept version when no announcement came
@@ -135,4 +141,93 @@ impl PolicyBackend for RedisBackend {
     fn describe(&self) -> String {
         "Redis".into()
     }
+
+    fn clients(&self) -> BoxFuture<'_, Result<(u64, Vec<ClientRecord>), BackendError>> {
+        Box::pin(async move {
+            let (seq, pairs) = self.store().await?.clients().await?;
+            let records = pairs
+                .into_iter()
+                .map(|(k, v)| Ok(ClientRecord::of(k, parse("client", &v)?)))
+                .collect::<Result<_, BackendError>>()?;
+            Ok((seq, records))
+        })
+    }
+
+    fn change_clients<'a>(
+        &'a self,
+        write: &'a ClientsWrite,
+        entry: Option<&'a HistoryEntry>,
+    ) -> BoxFuture<'a, Result<ClientsCommit, BackendError>> {
+        Box::pin(async move {
+            let pairs: Vec<(String, String)> = write
+                .records
+                .iter()
+                .map(|r| {
+                    let v = serde_json::to_string(&r.value()).expect("a client serialises");
+                    (r.api_key_sha256.clone(), v)
+                })
+                .collect();
+            let log_entry = serde_json::to_string(&write.logged()).expect("a change serialises");
+            let entry = entry.map(|e| serde_json::to_string(e).expect("an entry serialises"));
+            let op = match write.op {
+                ClientsOp::Create => floodgate_redis::ClientsOp::Create,
+                ClientsOp::Update => floodgate_redis::ClientsOp::Update,
+                ClientsOp::Delete => floodgate_redis::ClientsOp::Delete,
+                ClientsOp::Import => floodgate_redis::ClientsOp::Import,
+                ClientsOp::Restore(seq) => floodgate_redis::ClientsOp::Restore(seq),
+            };
+            let out = self
+                .store()
+                .await?
+                .change_clients(&floodgate_redis::ClientsChange {
+                    op,
+                    pairs: &pairs,
+                    log_entry: &log_entry,
+                    history_entry: entry.as_deref(),
+                    history_limit: HISTORY_LIMIT,
+                    log_limit: LOG_LIMIT,
+                })
+                .await?;
+            Ok(match out {
+                floodgate_redis::ClientsCommit::Done(seq) => ClientsCommit::Done(seq),
+                floodgate_redis::ClientsCommit::Exists => ClientsCommit::Exists,
+                floodgate_redis::ClientsCommit::Missing => ClientsCommit::Missing,
+            })
+        })
+    }
+
+    fn clients_since(&self, seq: u64) -> BoxFuture<'_, Result<ClientsSince, BackendError>> {
+        Box::pin(async move {
+            let store = self.store().await?;
+            let now = store.clients_seq().await?;
+            let wanted = now.saturating_sub(seq) as usize;
+            let log: VecDeque<(u64, Logged)> = if now > seq && wanted <= LOG_LIMIT {
+                store
+                    .clients_log(wanted)
+                    .await?
+                    .iter()
+                    .map(|t| {
+                        let e: LogEntry = parse("clients log entry", t)?;
+                        Ok((e.seq, e.change))
+                    })
+                    .collect::<Result<_, BackendError>>()?
+            } else {
+                VecDeque::new()
+            };
+            match since(seq, now, &log, Vec::new) {
+                ClientsSince::Reload { .. } => {
+                    let (seq, clients) = self.clients().await?;
+                    Ok(ClientsSince::Reload { seq, clients })
+                }
+                other => Ok(other),
+            }
+        })
+    }
+}
+
+/// A log entry as the script writes it.
+#[derive(serde::Deserialize)]
+struct LogEntry {
+    seq: u64,
+    change: Logged,
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::backend::{Commit, HistoryEntry, Stored};
 use super::pending::Undo;
-use super::{unix_secs, validate, Current, LiveError, LivePolicy};
+use super::{unix_secs, Current, LiveError, LivePolicy};
 
 impl LivePolicy {
     /// Brings this replica in step with the backend: seeds it when it
@@ -18,9 +18,14 @@ impl LivePolicy {
             if let Err(e) = self.seed().await {
                 tracing::debug!(error = %e, "the policy cannot be kept yet");
             }
-            return self.version();
+        } else {
+            self.sync().await;
         }
-        self.sync().await
+        self.sync_clients().await;
+        if let Err(e) = self.seed_clients().await {
+            tracing::debug!(error = %e, "the config file's clients cannot be kept yet");
+        }
+        self.version()
     }
 
     /// Loads a newer kept version (another replica's change) and applies
@@ -43,23 +48,31 @@ impl LivePolicy {
         if kept.version <= self.version() {
             return self.version();
         }
-        let policy = match validate(&kept.document) {
-            Ok(policy) => Arc::new(policy),
+        let mut document = kept.document;
+        // A document kept by a replica of an earlier release holds its
+        // clients: they are imported at the end of this sync.
+        let moved = super::initial::take_clients(&mut document);
+        let policy = match self.validated(&document) {
+            Ok(mut policy) => {
+                policy.clients = self.book.clone();
+                Arc::new(policy)
+            }
             Err(e) => {
-                tracing::error!(version = kept.version, error = %e[0], "a kept policy is not valid: not applied");
+                tracing::error!(version = kept.version, error = %e, "a kept policy is not valid: not applied");
                 return self.version();
             }
         };
         // This replica's own change, refused while the store was away and
         // kept by it since, gets its audit line here.
-        let undo = self.pending.landed(kept.version, &kept.document);
+        let undo = self.pending.landed(kept.version, &document);
         if undo.is_none() {
             tracing::info!(
                 version = kept.version,
                 "policy changed on another replica: applied"
             );
         }
-        c.document = kept.document;
+        c.document = document;
+        self.seed_clients.lock().extend(moved);
         c.policy = policy.clone();
         self.version.store(kept.version, Ordering::Release);
         self.apply(policy);
@@ -92,7 +105,7 @@ impl LivePolicy {
             time: unix_secs(self.clock.now()),
             actor: "replica".into(),
             summary: "kept again: the policy store had lost it".into(),
-            document: c.document.clone(),
+            document: Some(c.document.clone()),
         };
         match self.backend.commit(0, &stored, &entry).await {
             Ok(Commit::Done) => {
