@@ -1,5 +1,5 @@
-//! `clients create|list|revoke|set`: API keys, kept by the server only as
-//! digests; a created key is printed once.
+//! `clients create|list|revoke|set|import|export`: API keys, kept by the
+//! server only as digests; a created key is printed once.
 
 use clap::Subcommand;
 use http::Method;
@@ -28,8 +28,24 @@ pub enum ClientsCommand {
         #[arg(long)]
         api_key: Option<String>,
     },
-    /// Lists clients: fingerprints, tiers, names (never keys).
-    List,
+    /// Lists clients: fingerprints, tiers, names (never keys), every page.
+    List {
+        /// Only this tier's.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Fingerprints starting with it, or names containing it.
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Adds or changes many clients from a CSV or JSON file (idempotent).
+    Import {
+        /// The file: CSV with a header row (`api_key` or `api_key_sha256`,
+        /// `tier`, `name`), or JSON (`{"clients": [...]}` or a list).
+        file: String,
+    },
+    /// Prints every client by its key's SHA-256: CSV (text output) or the
+    /// server's JSON (`-o json`).
+    Export,
     /// Revokes a client: its key is unknown from then on.
     Revoke {
         /// The key's fingerprint (from `clients list`).
@@ -56,8 +72,10 @@ pub async fn run(c: &Client, cmd: ClientsCommand, o: Output) -> Result<(), CliEr
             name,
             api_key,
         } => create(c, tier, name, api_key, o).await,
-        ClientsCommand::List => {
-            let v = c.get("/v1/clients").await?.json()?;
+        ClientsCommand::Import { file } => super::bulk::import(c, &file, o).await,
+        ClientsCommand::Export => super::bulk::export(c, o).await,
+        ClientsCommand::List { tier, search } => {
+            let v = list(c, tier.as_deref(), search.as_deref()).await?;
             output::print(o, &v, || {
                 let rows: Vec<Vec<String>> = v["clients"]
                     .as_array()
@@ -79,12 +97,7 @@ pub async fn run(c: &Client, cmd: ClientsCommand, o: Output) -> Result<(), CliEr
                 )
                 .await?
                 .json()?;
-            output::print(o, &v, || {
-                format!(
-                    "revoked client {fingerprint}: now version {}\n",
-                    cell(&v["version"])
-                )
-            })
+            output::print(o, &v, || format!("revoked client {fingerprint}\n"))
         }
         ClientsCommand::Set {
             fingerprint,
@@ -92,6 +105,34 @@ pub async fn run(c: &Client, cmd: ClientsCommand, o: Output) -> Result<(), CliEr
             name,
         } => set(c, &fingerprint, tier, name, o).await,
     }
+}
+
+/// Every page of `GET /v1/clients`, as one answer.
+async fn list(c: &Client, tier: Option<&str>, search: Option<&str>) -> Result<Value, CliError> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    let total = loop {
+        let mut q: Vec<(&str, &str)> = vec![("limit", "1000")];
+        if let Some(t) = tier {
+            q.push(("tier", t));
+        }
+        if let Some(s) = search {
+            q.push(("q", s));
+        }
+        if let Some(a) = &after {
+            q.push(("after", a));
+        }
+        let v = c
+            .get(&format!("/v1/clients{}", super::client::query(&q)))
+            .await?
+            .json()?;
+        all.extend(v["clients"].as_array().cloned().unwrap_or_default());
+        match v["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break v["total"].clone(),
+        }
+    };
+    Ok(json!({ "clients": all, "total": total }))
 }
 
 /// `clients create`.
@@ -125,12 +166,11 @@ async fn create(
     }
     output::print(o, &v, || {
         format!(
-            "api key:      {}\nfingerprint:  {}\ntier:         {}\nname:         {}\nversion:      {}\n{SHOWN_ONCE}\n",
+            "api key:      {}\nfingerprint:  {}\ntier:         {}\nname:         {}\n{SHOWN_ONCE}\n",
             cell(&v["api_key"]),
             cell(&v["fingerprint"]),
             cell(&v["tier"]),
             cell(&v["name"]),
-            cell(&v["version"]),
         )
     })
 }
@@ -166,8 +206,9 @@ async fn set(
         .json()?;
     output::print(o, &v, || {
         format!(
-            "changed client {fingerprint}: now version {}\n",
-            cell(&v["version"])
+            "changed client {fingerprint}: tier {}, name {}\n",
+            cell(&v["tier"]),
+            cell(&v["name"])
         )
     })
 }

@@ -7,7 +7,8 @@
 //! - [`error`]: `CliError`, its exit codes and what stderr shows.
 //! - [`output`]: JSON, YAML or text (tables) on stdout.
 //! - [`policy`]: `get`, `apply`, `diff`, `history`, `rollback`.
-//! - [`clients`]: `clients create|list|revoke|set`.
+//! - [`clients`]: `clients create|list|revoke|set|import|export`; the
+//!   bulk ones in [`bulk`], with [`csv`].
 //! - [`overrides`]: `override set|list|delete`.
 //! - [`counters`]: `inspect`, `reset`.
 //! - [`import`]: `floodgate import envoy-ratelimit`, reference
@@ -18,9 +19,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bulk;
 pub mod client;
 pub mod clients;
 pub mod counters;
+pub mod csv;
 pub mod error;
 pub mod import;
 pub mod output;

@@ -195,8 +195,14 @@ pub async fn history(c: &Client, o: Output) -> Result<(), CliError> {
                 } else {
                     ""
                 };
+                // A change of the clients makes no version.
+                let version = if h["kind"] == "clients" {
+                    "-".to_string()
+                } else {
+                    format!("{}{live}", cell(&h["version"]))
+                };
                 vec![
-                    format!("{}{live}", cell(&h["version"])),
+                    version,
                     h["time"].as_u64().map_or_else(|| cell(&h["time"]), utc),
                     cell(&h["actor"]),
                     cell(&h["summary"]),

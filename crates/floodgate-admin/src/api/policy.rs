@@ -106,7 +106,7 @@ pub(crate) async fn validate_policy(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (doc, policy) = document_from_body(&headers, &body)?;
-    let diff = admin.live.dry_run(&doc, &policy).await;
+    let diff = admin.live.dry_run(&doc, &policy).await?;
     Ok(
         Json(json!({ "valid": true, "version": admin.live.version(), "diff": diff }))
             .into_response(),
@@ -122,6 +122,7 @@ pub(crate) async fn history(State(admin): State<Control>) -> Result<Response, Ap
         .map(|h| {
             json!({
                 "version": h.version,
+                "kind": if h.document.is_some() { "policy" } else { "clients" },
                 "time": h.time,
                 "actor": h.actor,
                 "summary": h.summary,

@@ -283,14 +283,18 @@ impl LivePolicy {
         self.current.lock().await.policy.clone()
     }
 
-    /// What `doc` would change, without changing anything.
-    /// (`new` is what `doc` validated into.)
-    pub async fn dry_run(&self, doc: &PolicyDocument, new: &Policy) -> Diff {
-        // Compared as it would be kept (keys by their digest).
+    /// What `doc` would change, without changing anything (`new` is what
+    /// `doc` validated into); refused as the change would be when it
+    /// drops a tier some client is in.
+    pub async fn dry_run(&self, doc: &PolicyDocument, new: &Policy) -> Result<Diff, LiveError> {
+        // Compared as it would be kept: keys by their digest, clients
+        // apart (imported, shown in the diff's `clients`).
         let mut doc = doc.clone();
         normalize(&mut doc, self.clock.now());
+        initial::take_clients(&mut doc);
+        let new = self.with_clients(new.clone())?;
         let c = self.current.lock().await;
-        Diff::between((&c.policy, &c.document), (new, &doc))
+        Ok(Diff::between((&c.policy, &c.document), (&new, &doc)))
     }
 
     /// Past versions, newest first.

@@ -104,13 +104,13 @@ async fn meddling_proxy(admin: SocketAddr) -> SocketAddr {
         if parts.method == "PUT" && parts.uri.path() == "/v1/policy" {
             let auth = format!("Bearer {TOKEN}");
             let r = send(
-                "POST",
-                &format!("http://{admin}/v1/clients"),
+                "PUT",
+                &format!("http://{admin}/v1/tiers/meanwhile"),
                 &[("authorization", &auth)],
-                r#"{"tier":"pro","name":"meanwhile"}"#,
+                "",
             )
             .await;
-            assert_eq!(r.status, 201);
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         }
         let headers: Vec<(String, String)> = parts
             .headers
@@ -157,7 +157,7 @@ async fn a_change_made_meanwhile_is_never_overwritten() {
     // The diff was shown; the other change stands, the file's did not land.
     assert!(r.stdout.contains("~ per-ip"), "{}", r.stdout);
     assert_eq!(live_version(&s).await, "version: 2");
-    let r = ok(&s, &["clients", "list"]).await;
+    let r = ok(&s, &["get"]).await;
     assert!(r.stdout.contains("meanwhile"), "{}", r.stdout);
     assert_eq!(statuses(&s, 6).await, [200, 200, 200, 200, 200, 429]);
     s.running.shutdown().await.unwrap();
@@ -200,7 +200,10 @@ async fn history_lists_versions_and_rollback_restores_one() {
     assert!(lines[1].starts_with("2*"), "{}", r.stdout);
     assert!(lines[1].contains(" ops "), "{}", r.stdout);
     assert!(lines[1].contains("~per-ip"), "{}", r.stdout);
-    assert!(lines[2].starts_with('1'), "{}", r.stdout);
+    // The config file's clients, kept at start, then its policy.
+    assert!(lines[2].starts_with("- "), "{}", r.stdout);
+    assert!(lines[2].contains("clients imported: 1"), "{}", r.stdout);
+    assert!(lines[3].starts_with('1'), "{}", r.stdout);
 
     let r = ok(&s, &["rollback", "1"]).await;
     assert!(
@@ -214,9 +217,16 @@ async fn history_lists_versions_and_rollback_restores_one() {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|e| e["kind"] == "policy")
         .map(|e| e["version"].as_u64().unwrap())
         .collect();
     assert_eq!(versions, [3, 2, 1]);
+    // The config file's clients were kept at start: an entry of their own.
+    assert!(h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "clients" && e["actor"] == "config file"));
     assert_eq!(statuses(&s, 6).await, [200, 200, 200, 200, 200, 429]);
 
     let r = cli(&s, &["rollback", "99"]).await;
