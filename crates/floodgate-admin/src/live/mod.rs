@@ -205,7 +205,7 @@ impl LivePolicy {
         let known = self.book.snapshot();
         let mut gone: std::collections::BTreeMap<&str, usize> = Default::default();
         for c in known.values() {
-            if !policy.tiers.iter().any(|t| *t == c.tier) {
+            if !policy.tiers.contains(&c.tier) {
                 *gone.entry(&c.tier).or_default() += 1;
             }
         }

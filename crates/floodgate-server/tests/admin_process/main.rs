@@ -10,3 +10,4 @@ mod late;
 mod proc;
 mod redis;
 mod replicas;
+mod scale;

@@ -9,16 +9,10 @@ use serde_json::{json, Value};
 use super::common::*;
 use super::proc::*;
 
-/// The client `fp` (key `key`) revoked on B at version 3: unknown to C,
-/// so the default tier's limit.
+/// The client `fp` (key `key`) revoked on B: unknown to C, so the default
+/// tier's limit.
 async fn revoke_on_b(b: &Proc, c: &Proc, fp: &str, key: &str) {
-    let r = send(
-        "DELETE",
-        &format!("{}/v1/clients/{fp}", b.admin),
-        &[("if-match", "\"3\"")],
-        "",
-    )
-    .await;
+    let r = send("DELETE", &format!("{}/v1/clients/{fp}", b.admin), &[], "").await;
     assert_eq!(r.status, 200, "{}", text(&r));
     assert!(
         c.limit_becomes(key, "150", PROPAGATION).await,
@@ -29,28 +23,30 @@ async fn revoke_on_b(b: &Proc, c: &Proc, fp: &str, key: &str) {
     assert_eq!(list["clients"], json!([]), "{list}");
 }
 
-/// C rolled back to version 3 (the client `key` is back): A and B follow,
-/// and the history says so.
+/// C rolled back to version 1 (the limit of 100): A and B follow, and the
+/// history says so. Clients are not part of a version: the revoked key
+/// stays revoked.
 async fn roll_back_on_c(a: &Proc, b: &Proc, c: &Proc, key: &str) {
     let r = send(
         "POST",
         &format!("{}/v1/policy/rollback", c.admin),
-        &[("if-match", "\"4\"")],
-        json!({"version": 3}).to_string(),
+        &[("if-match", "\"2\"")],
+        json!({"version": 1}).to_string(),
     )
     .await;
     assert_eq!(r.status, 200, "{}", text(&r));
-    assert_eq!(r.json()["version"], 5);
+    assert_eq!(r.json()["version"], 3);
     for (name, p) in [("A", a), ("B", b)] {
         assert!(
-            p.limit_becomes(key, "400", PROPAGATION).await,
+            p.limit_becomes(UNKNOWN_KEY, "100", PROPAGATION).await,
             "{name} did not apply the rollback: {:?}",
-            p.limit(key).await
+            p.limit(UNKNOWN_KEY).await
         );
+        assert_eq!(p.limit(key).await.as_deref(), Some("100"), "{name}");
     }
     let h = a.history().await;
-    assert_eq!(h["history"][0]["version"], 5);
-    assert_eq!(h["history"][0]["actor"], "anonymous (rollback to 3)");
+    assert_eq!(h["history"][0]["version"], 3);
+    assert_eq!(h["history"][0]["actor"], "anonymous (rollback to 1)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -78,7 +74,8 @@ async fn replicas_on_one_redis_follow_every_change_through_any_of_them() {
         );
     }
 
-    // A client created on A is a pro client on C at once.
+    // A client created on A is a pro client on C at once; clients make
+    // no policy version.
     let (key, fp) = a
         .create_client(json!({"tier": "pro", "name": "acme"}))
         .await;
@@ -87,23 +84,24 @@ async fn replicas_on_one_redis_follow_every_change_through_any_of_them() {
         "C does not know the new client: {:?}",
         c.limit(&key).await
     );
-    assert_eq!(c.policy_etag().await, "\"3\"");
+    assert_eq!(c.policy_etag().await, "\"2\"");
 
     // Revoked on B: unknown to C, so the default tier's limit.
     revoke_on_b(&b, &c, &fp, &key).await;
 
-    // Rolled back on C to version 3 (the client is back): A and B follow.
+    // Rolled back on C to version 1: A and B follow.
     roll_back_on_c(&a, &b, &c, &key).await;
 
-    // B killed and started again: it comes back at version 5 and
-    // enforces it.
+    // A client created again on C, then B killed and started again: it
+    // comes back at version 3 with the client, and enforces both.
+    let (key2, _) = c.create_client(json!({"tier": "pro"})).await;
     let mut logs = b.kill().await;
     let b = Proc::spawn(&path);
-    assert_eq!(b.policy_etag().await, "\"5\"");
-    assert_eq!(b.limit(&key).await.as_deref(), Some("400"));
-    assert_eq!(b.limit(UNKNOWN_KEY).await.as_deref(), Some("150"));
+    assert_eq!(b.policy_etag().await, "\"3\"");
+    assert_eq!(b.limit(&key2).await.as_deref(), Some("400"));
+    assert_eq!(b.limit(UNKNOWN_KEY).await.as_deref(), Some("100"));
     // And follows the next change.
-    let r = a.put_api_limit(170, "\"5\"").await;
+    let r = a.put_api_limit(170, "\"3\"").await;
     assert_eq!(r.status, 200, "{}", text(&r));
     assert!(b.limit_becomes(UNKNOWN_KEY, "170", PROPAGATION).await);
 
@@ -115,34 +113,34 @@ async fn replicas_on_one_redis_follow_every_change_through_any_of_them() {
         "the audit lines were read"
     );
     for l in &logs {
-        assert_no_key("a log line", l, &[&key]);
+        assert_no_key("a log line", l, &[&key, &key2]);
     }
 }
 
-/// After SIGHUP on an edited file: version 4, by the config file, and its
+/// After SIGHUP on an edited file: version 3, by the config file, and its
 /// limit.
-async fn assert_the_file_made_version_4(p: &Proc) {
+async fn assert_the_file_made_version_3(p: &Proc) {
     let reloaded = p
         .logs
         .wait_for("config reloaded; counters of unchanged limits kept", 1)
         .await;
-    assert_eq!(reloaded[0]["policy_version"], 4, "{reloaded:?}");
-    assert_eq!(p.policy_etag().await, "\"4\"");
+    assert_eq!(reloaded[0]["policy_version"], 3, "{reloaded:?}");
+    assert_eq!(p.policy_etag().await, "\"3\"");
     assert_eq!(p.limit(UNKNOWN_KEY).await.as_deref(), Some("120"));
     let h = p.history().await;
-    assert_eq!(h["history"][0]["version"], 4);
+    assert_eq!(h["history"][0]["version"], 3);
     assert_eq!(h["history"][0]["actor"], "config file");
 }
 
 /// After SIGHUP on a file whose policy part is untouched: the API change
-/// (version 5) stays.
+/// (version 4) stays.
 async fn assert_the_api_change_stayed(p: &Proc) {
     let reloaded = p
         .logs
         .wait_for("config reloaded; counters of unchanged limits kept", 2)
         .await;
     assert!(reloaded[1]["policy_version"].is_null(), "{reloaded:?}");
-    assert_eq!(p.policy_etag().await, "\"5\"");
+    assert_eq!(p.policy_etag().await, "\"4\"");
     assert_eq!(p.limit(UNKNOWN_KEY).await.as_deref(), Some("130"));
     assert_eq!(p.history().await["history"][0]["actor"], "anonymous");
 }
@@ -180,7 +178,7 @@ async fn a_state_file_keeps_api_changes_across_restarts_and_sighup_applies_the_f
     .await;
     assert_eq!(r.status, 200, "{}", text(&r));
     let (key, fp) = p.create_client(json!({"tier": "pro"})).await;
-    assert_eq!(p.policy_etag().await, "\"3\"");
+    assert_eq!(p.policy_etag().await, "\"2\"");
     let mut logs = p.stop().await;
 
     // The state file has the client by its digest only.
@@ -188,22 +186,22 @@ async fn a_state_file_keeps_api_changes_across_restarts_and_sighup_applies_the_f
     assert!(kept.contains(&fp), "{kept}");
     assert_no_key("the state file", &kept, &[&key, file_key]);
 
-    // Started again: version 3 and its limits.
+    // Started again: version 2, its limits and the client.
     let p = Proc::spawn(&path);
-    assert_eq!(p.policy_etag().await, "\"3\"");
+    assert_eq!(p.policy_etag().await, "\"2\"");
     assert_eq!(p.limit(UNKNOWN_KEY).await.as_deref(), Some("150"));
     assert_eq!(p.limit(&key).await.as_deref(), Some("400"));
-    assert_eq!(p.history().await["history"][0]["version"], 3);
+    assert_eq!(p.history().await["history"][0]["kind"], "clients");
 
     // The file's policy part edited, then SIGHUP: a new version by the
     // config file.
     std::fs::write(&path, with_state(120)).unwrap();
     p.signal("-HUP");
-    assert_the_file_made_version_4(&p).await;
+    assert_the_file_made_version_3(&p).await;
 
     // An API change, then SIGHUP with the policy part untouched: the API
     // change stays.
-    let r = p.put_api_limit(130, "\"4\"").await;
+    let r = p.put_api_limit(130, "\"3\"").await;
     assert_eq!(r.status, 200, "{}", text(&r));
     p.signal("-HUP");
     assert_the_api_change_stayed(&p).await;
@@ -211,7 +209,7 @@ async fn a_state_file_keeps_api_changes_across_restarts_and_sighup_applies_the_f
 
     // Kept across a restart too.
     let p = Proc::spawn(&path);
-    assert_eq!(p.policy_etag().await, "\"5\"");
+    assert_eq!(p.policy_etag().await, "\"4\"");
     assert_eq!(p.limit(UNKNOWN_KEY).await.as_deref(), Some("130"));
     logs.extend(p.stop().await);
     let kept = std::fs::read_to_string(&state).unwrap();

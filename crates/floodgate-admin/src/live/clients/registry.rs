@@ -267,7 +267,17 @@ impl LivePolicy {
                 op: ClientsOp::Delete,
                 records: vec![r],
             };
-            match self.backend.change_clients(&write, None).await {
+            let entry = HistoryEntry {
+                version: self.version(),
+                time: unix_secs(self.clock.now()),
+                actor: "replica".into(),
+                summary: format!(
+                    "clients -{} (its creation was refused, then kept by the policy store)",
+                    fingerprint_hex(&hex)
+                ),
+                document: None,
+            };
+            match self.backend.change_clients(&write, Some(&entry)).await {
                 Ok(_) => {
                     tracing::warn!(
                         fingerprint = fingerprint_hex(&hex),
