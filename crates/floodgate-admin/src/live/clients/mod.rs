@@ -10,9 +10,12 @@
 //! - this file: the records, the changes, what a backend answers;
 //! - `kept`: the clients as a local backend keeps them (memory, state
 //!   file);
-//! - `registry`: the live clients of a replica, their changes and their
-//!   sync.
+//! - `check`: a change checked before it is kept;
+//! - `registry`: the live clients of a replica and the changes made here;
+//! - `follow`: the changes made elsewhere.
 
+pub mod check;
+mod follow;
 pub(crate) mod kept;
 pub mod registry;
 
