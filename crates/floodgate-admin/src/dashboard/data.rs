@@ -24,20 +24,38 @@ fn name_clients(list: &mut [TopEntry], clients: &HashMap<String, (String, Option
     }
 }
 
-/// The API keys' client names and tiers, by fingerprint.
-async fn client_names(admin: &Control) -> HashMap<String, (String, Option<String>)> {
-    admin
-        .live
-        .clients()
-        .into_iter()
-        .map(|(fp, tier, name)| (fp, (tier, name)))
-        .collect()
+/// The names and tiers of the API keys among `wanted` (fingerprints),
+/// found in one pass over the clients, whatever their number.
+fn client_names(
+    admin: &Control,
+    wanted: &std::collections::HashSet<&str>,
+) -> HashMap<String, (String, Option<String>)> {
+    let mut out = HashMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
+    for (d, c) in admin.live.book().snapshot().iter() {
+        let fp = floodgate_core::policy::fingerprint_of(d);
+        if wanted.contains(fp.as_str()) {
+            out.insert(
+                fp,
+                (c.tier.to_string(), c.name.as_deref().map(str::to_string)),
+            );
+        }
+    }
+    out
 }
 
 /// The analytics' last `seconds`, with client names.
 pub async fn analytics(admin: &Control, seconds: usize) -> Snapshot {
     let mut s = admin.dashboard.analytics.snapshot(seconds, TOP);
-    let clients = client_names(admin).await;
+    let wanted = s
+        .top_limited
+        .iter()
+        .chain(&s.top_near_limit)
+        .map(|e| e.identity.as_str())
+        .collect();
+    let clients = client_names(admin, &wanted);
     name_clients(&mut s.top_limited, &clients);
     name_clients(&mut s.top_near_limit, &clients);
     s
@@ -63,8 +81,8 @@ async fn history(admin: &Control, now: u64) -> (Vec<Value>, Option<u64>, Option<
     }
 }
 
-/// The live policy (clients by fingerprint, tier and name only) and its
-/// change history (with `history_read`, when it was read, and
+/// The live policy (with the number of known clients) and its change
+/// history (with `history_read`, when it was read, and
 /// `history_error`, why it could not be read now).
 pub async fn policy(admin: &Control, now: u64) -> Value {
     let (version, doc) = admin.live.snapshot().await;
@@ -72,12 +90,7 @@ pub async fn policy(admin: &Control, now: u64) -> Value {
     if let Some(o) = doc.as_object_mut() {
         o.remove("clients");
     }
-    let clients: Vec<Value> = admin
-        .live
-        .clients()
-        .into_iter()
-        .map(|(fingerprint, tier, name)| json!({"fingerprint": fingerprint, "tier": tier, "name": name}))
-        .collect();
+    let clients = admin.live.book().len();
     let (history, read, error) = history(admin, now).await;
     json!({
         "version": version,
@@ -101,7 +114,13 @@ pub async fn build(admin: &Control, seconds: usize) -> Value {
     let fleet = match &admin.dashboard.fleet {
         Some(f) => {
             let mut v = f.view();
-            let clients = client_names(admin).await;
+            let wanted = v
+                .top_limited
+                .iter()
+                .chain(&v.top_near_limit)
+                .map(|e| e.identity.as_str())
+                .collect();
+            let clients = client_names(admin, &wanted);
             name_clients(&mut v.top_limited, &clients);
             name_clients(&mut v.top_near_limit, &clients);
             serde_json::to_value(v).unwrap_or(Value::Null)

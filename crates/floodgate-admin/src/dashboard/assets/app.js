@@ -107,7 +107,7 @@ function renderPolicy(p) {
     cell(tr, r.shadow ? "yes" : "no");
   });
   const tiers = doc.tiers || [];
-  $("policy-tiers").textContent = `Tiers: ${tiers.length ? tiers.join(", ") : "none"} · clients: ${p.clients.length}`;
+  $("policy-tiers").textContent = `Tiers: ${tiers.length ? tiers.join(", ") : "none"} · clients: ${p.clients}`;
   const read = p.history_read ? `shown as read at ${stamp(p.history_read)}` : "never read yet";
   $("history-error").textContent = p.history_error ? `The change history cannot be read now (${p.history_error}); ${read}.` : "";
   fill("history", p.history, (tr, h) => {
