@@ -151,6 +151,11 @@ pub fn diff_text(diff: &Value) -> String {
         s.push_str("counters restarted\n");
         s.extend(restarted.iter().map(|n| format!("  {n}\n")));
     }
+    let kept = names(&diff["counters_kept"]);
+    if !kept.is_empty() {
+        s.push_str("counters kept\n");
+        s.extend(kept.iter().map(|n| format!("  {n}\n")));
+    }
     if s.is_empty() {
         s.push_str("no change\n");
     }

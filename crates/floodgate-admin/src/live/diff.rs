@@ -1,7 +1,8 @@
 //! What a policy change does: rules, limits, tiers, clients and overrides
-//! added, removed and changed, and which counters it restarts (a limit
-//! whose definition changed starts afresh; one left alone keeps its
-//! counts).
+//! added, removed and changed, and which counters it restarts and which it
+//! keeps (a limit whose numbers changed keeps its counts where its
+//! algorithm allows, see `Quota::hash_state_shape`; one whose algorithm,
+//! unit, window or rule key changed starts afresh).
 
 use std::collections::BTreeMap;
 
@@ -81,9 +82,63 @@ pub struct Diff {
     /// Sections of the document that changed in a way the lists above do
     /// not tell (the order of rules or tiers, a field they do not show).
     pub other: Vec<String>,
-    /// Limits whose counters start afresh: changed limits, and every limit
-    /// of a rule whose key changed.
+    /// Limits whose counters start afresh: changed limits whose algorithm,
+    /// unit or window changed, and every limit of a rule whose key
+    /// changed.
     pub counters_restarted: Vec<String>,
+    /// Changed limits whose counters carry over (a bucket keeps its level,
+    /// clamped to a new capacity; a window keeps its count).
+    pub counters_kept: Vec<String>,
+}
+
+/// Each limit's definition (its id and numbers), by `rule/limit`.
+fn limit_defs(p: &Policy) -> BTreeMap<String, (String, String)> {
+    let mut quotas = limit_quotas(p);
+    limit_ids(p)
+        .into_iter()
+        .map(|(k, id)| {
+            let q = quotas.remove(&k).unwrap_or_default();
+            (k, (id, q))
+        })
+        .collect()
+}
+
+/// Each limit's numbers and soft share, by `rule/limit`.
+fn limit_quotas(p: &Policy) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for r in &p.rules {
+        for l in &r.limits {
+            out.insert(
+                format!("{}/{}", r.name, l.name),
+                format!("{:?}/{:?}", l.quota, l.soft),
+            );
+        }
+        for (t, ls) in &r.tiers {
+            for l in ls {
+                out.insert(
+                    format!("{}@{t}/{}", r.name, l.name),
+                    format!("{:?}/{:?}", l.quota, l.soft),
+                );
+            }
+        }
+    }
+    for (rule, by_id) in &p.overrides {
+        for (who, o) in by_id {
+            for l in &o.limits {
+                out.insert(
+                    format!("{rule}!{who}/{}", l.name),
+                    format!("{:?}/{:?}", l.quota, l.soft),
+                );
+            }
+        }
+    }
+    for l in &p.global {
+        out.insert(
+            format!("global/{}", l.name),
+            format!("{:?}/{:?}", l.quota, l.soft),
+        );
+    }
+    out
 }
 
 fn limit_ids(p: &Policy) -> BTreeMap<String, String> {
@@ -143,8 +198,12 @@ impl Diff {
                 .collect()
         };
         let (old_ids, new_ids) = (limit_ids(old.0), limit_ids(new.0));
-        let limits = Changes::between(&old_ids, &new_ids);
-        let mut restarted = limits.changed.clone();
+        let limits = Changes::between(&limit_defs(old.0), &limit_defs(new.0));
+        let (mut restarted, kept): (Vec<String>, Vec<String>) = limits
+            .changed
+            .iter()
+            .cloned()
+            .partition(|k| old_ids.get(k) != new_ids.get(k));
         for r in &new.0.rules {
             let rekeyed = old
                 .0
@@ -165,6 +224,10 @@ impl Diff {
         }
         restarted.sort();
         restarted.dedup();
+        let kept: Vec<String> = kept
+            .into_iter()
+            .filter(|k| restarted.binary_search(k).is_err())
+            .collect();
         let mut diff = Diff {
             rules: Changes::between(&rules(old.1), &rules(new.1)),
             limits,
@@ -175,6 +238,7 @@ impl Diff {
                 || old.1.default_tier != new.1.default_tier,
             other: Vec::new(),
             counters_restarted: restarted,
+            counters_kept: kept,
         };
         diff.other = diff.untold(old.1, new.1);
         diff
@@ -260,19 +324,30 @@ mod tests {
     #[test]
     fn a_changed_limit_restarts_its_counters_and_nothing_else() {
         let a = both("tiers: [pro]\nrules:\n  - name: api\n    limits: [{name: s, algorithm: gcra, rate: 1/s}, {name: d, algorithm: fixed_window, limit: 9, window: 1d}]\n  - name: old\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
-        let b = both("tiers: [pro, gold]\nrules:\n  - name: api\n    limits: [{name: s, algorithm: gcra, rate: 2/s}, {name: d, algorithm: fixed_window, limit: 9, window: 1d}]\n  - name: new\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
+        let b = both("tiers: [pro, gold]\nrules:\n  - name: api\n    limits: [{name: s, algorithm: sliding_window_counter, limit: 1, window: 1s}, {name: d, algorithm: fixed_window, limit: 9, window: 1d}]\n  - name: new\n    limits: [{algorithm: gcra, rate: 1/s}]\n");
         let d = Diff::between((&a.0, &a.1), (&b.0, &b.1));
         assert_eq!(d.rules.added, ["new"]);
         assert_eq!(d.rules.removed, ["old"]);
         assert_eq!(d.rules.changed, ["api"]);
         assert_eq!(d.limits.changed, ["api/s"]);
         assert_eq!(d.counters_restarted, ["api/s"]);
+        assert!(d.counters_kept.is_empty());
         assert_eq!(d.tiers.added, ["gold"]);
         assert_eq!(
             d.summary(),
             "rules +new -old ~api; limits +new/new -old/old ~api/s; tiers +gold"
         );
         assert!(Diff::between((&a.0, &a.1), (&a.0, &a.1)).is_empty());
+    }
+
+    #[test]
+    fn a_bucket_s_new_capacity_keeps_its_counters_a_new_window_does_not() {
+        let a = both("rules:\n  - name: api\n    limits: [{name: b, algorithm: token_bucket, capacity: 40, refill: 10/s}, {name: w, algorithm: fixed_window, limit: 9, window: 1h}]\n");
+        let b = both("rules:\n  - name: api\n    limits: [{name: b, algorithm: token_bucket, capacity: 80, refill: 10/s}, {name: w, algorithm: fixed_window, limit: 9, window: 1d}]\n");
+        let d = Diff::between((&a.0, &a.1), (&b.0, &b.1));
+        assert_eq!(d.limits.changed, ["api/b", "api/w"]);
+        assert_eq!(d.counters_kept, ["api/b"]);
+        assert_eq!(d.counters_restarted, ["api/w"]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::sync::Arc;
 
 pub use super::names::{check_name, NameError, MAX_NAME_LEN};
@@ -135,8 +135,10 @@ pub struct Limit {
     pub name: Arc<str>,
     /// The algorithm.
     pub quota: Quota,
-    /// Store identity: rule, name and a fingerprint of the quota, so that a
-    /// changed limit starts afresh and an unchanged one keeps its counters.
+    /// Store identity: rule, name and a fingerprint of the quota's state
+    /// shape ([`Quota::hash_state_shape`]), so that a limit whose numbers
+    /// change keeps its counters where its algorithm allows, and one whose
+    /// algorithm, unit or window changes starts afresh.
     pub id: Arc<str>,
     /// The soft share, in thousandths of the limit (1 to 999): a request
     /// that leaves more of the limit used is allowed but marked degraded.
@@ -170,7 +172,7 @@ impl Limit {
 
     fn build(rule: &str, scope: Option<(char, &str)>, name: &str, quota: Quota) -> Limit {
         let mut h = crate::hash::Fnv1a::default();
-        quota.hash(&mut h);
+        quota.hash_state_shape(&mut h);
         let mut id = String::with_capacity(rule.len() + name.len() + 16);
         push_id_part(&mut id, rule);
         if let Some((mark, scope)) = scope {
@@ -341,6 +343,34 @@ mod tests {
         assert!(o.starts_with("api!/daily/"), "{o}");
         assert_ne!(o, id("api!", None, "daily"));
         assert_ne!(o, id("api", Some(""), "daily"));
+    }
+
+    #[test]
+    fn a_limit_keeps_its_id_while_its_state_keeps_its_meaning() {
+        use crate::quota::{LeakMode, Rate};
+        let id = |q: Quota| Limit::new("api", None, "l", q).id;
+        let per = |n, s| Rate::new(n, Duration::from_secs(s)).unwrap();
+        let tb = |c, r| Quota::token_bucket(c, r).unwrap();
+        // A bucket's capacity: kept; its rate, kept while its unit stays
+        // (1 per 100 ms both), else afresh.
+        assert_eq!(id(tb(40, per(10, 1))), id(tb(80, per(10, 1))));
+        assert_eq!(id(tb(40, per(10, 1))), id(tb(40, per(100, 10))));
+        assert_ne!(id(tb(40, per(10, 1))), id(tb(40, per(20, 1))));
+        // A window's limit: kept; its window: afresh.
+        let fw = |l, s| Quota::fixed_window(l, Duration::from_secs(s)).unwrap();
+        assert_eq!(id(fw(10, 60)), id(fw(20, 60)));
+        assert_ne!(id(fw(10, 60)), id(fw(10, 3600)));
+        let sc = |l| Quota::sliding_counter(l, Duration::from_secs(60)).unwrap();
+        assert_eq!(id(sc(10)), id(sc(99)));
+        // Another algorithm with the same numbers: afresh.
+        assert_ne!(id(fw(10, 60)), id(sc(10)));
+        let lb = |m| Quota::leaky_bucket(10, per(1, 1), m).unwrap();
+        assert_ne!(id(lb(LeakMode::Policing)), id(lb(LeakMode::Shaping)));
+        // GCRA: its burst, kept; its rate's amount, afresh.
+        let g = |r, b| Quota::gcra(r, b).unwrap();
+        assert_eq!(id(g(per(5, 1), 5)), id(g(per(5, 1), 50)));
+        assert_eq!(id(g(per(5, 1), 5)), id(g(per(5, 2), 5)));
+        assert_ne!(id(g(per(5, 1), 5)), id(g(per(6, 1), 5)));
     }
 
     #[test]

@@ -100,6 +100,35 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 pub const MAX_SLIDING_LOG_LIMIT: u64 = 100_000;
 
 impl Quota {
+    /// Feeds `h` what the meaning of this quota's stored state depends on:
+    /// the algorithm, and the unit its state is counted in or the windows
+    /// it is aligned to. A limit's counters are kept across a change that
+    /// leaves this alone (a bucket's capacity, a window's limit, a GCRA's
+    /// burst, a concurrency limit's slots or lease) and start afresh
+    /// otherwise:
+    ///
+    /// - token and leaky buckets: the rate's period in lowest terms (their
+    ///   level is counted in `1/period` tokens), and a leaky bucket's mode;
+    /// - fixed window, sliding log and sliding counter: the window;
+    /// - GCRA: the rate's amount in lowest terms (its time is kept in
+    ///   `1/amount` µs).
+    pub fn hash_state_shape<H: std::hash::Hasher>(&self, h: &mut H) {
+        use std::hash::Hash;
+        std::mem::discriminant(self).hash(h);
+        match *self {
+            Quota::TokenBucket { refill, .. } => refill.period_us().hash(h),
+            Quota::LeakyBucket { leak, mode, .. } => {
+                leak.period_us().hash(h);
+                mode.hash(h);
+            }
+            Quota::FixedWindow { window_us, .. }
+            | Quota::SlidingLog { window_us, .. }
+            | Quota::SlidingCounter { window_us, .. } => window_us.hash(h),
+            Quota::Gcra { rate, .. } => rate.amount().hash(h),
+            Quota::Concurrency { .. } => {}
+        }
+    }
+
     /// This quota with its size and rate divided by `n` (each at least 1,
     /// but a limit of 0 stays 0),
     /// for a replica that decides alone what `n` replicas share. Returns
