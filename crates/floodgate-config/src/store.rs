@@ -113,6 +113,10 @@ pub struct StoreDocument {
     /// Circuit breaker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<BreakerDocument>,
+    /// The status of a request denied because a `fail_closed` limit could
+    /// not be decided: 503 (default) or 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_closed_status: Option<u16>,
     /// `auto`, `functions` or `eval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scripting: Option<ScriptingName>,
@@ -205,6 +209,7 @@ impl StoreDocument {
             ("local_divisor", self.local_divisor.is_some()),
             ("rules", !self.rules.is_empty()),
             ("breaker", self.breaker.is_some()),
+            ("fail_closed_status", self.fail_closed_status.is_some()),
             ("scripting", self.scripting.is_some()),
             ("gather_max", self.gather_max.is_some()),
             ("gather_in_flight", self.gather_in_flight.is_some()),
@@ -294,6 +299,14 @@ impl StoreDocument {
                 }
             }
             check_wait(src, &bat("cooldown"), b.cooldown, MAX_COOLDOWN)?;
+        }
+        if let Some(s) = self.fail_closed_status {
+            if s != 429 && s != 503 {
+                return Err(src.error(
+                    &at("fail_closed_status"),
+                    format!("must be 503 or 429, not {s}"),
+                ));
+            }
         }
         Ok(())
     }

@@ -10,6 +10,10 @@ pub enum RetryAfter {
     After(Duration),
     /// The request can never be allowed: its cost exceeds the capacity.
     Never,
+    /// The store could not decide and the limit fails closed: the request
+    /// is denied without counting; try again after this much (the
+    /// breaker's cool-down, when the store is tried again).
+    Unavailable(Duration),
 }
 
 impl RetryAfter {
@@ -17,7 +21,15 @@ impl RetryAfter {
     /// `None`.
     pub fn whole_seconds(self) -> Option<u64> {
         match self {
-            RetryAfter::After(d) => Some(ceil_secs(d)),
+            RetryAfter::After(d) | RetryAfter::Unavailable(d) => Some(ceil_secs(d)),
+            RetryAfter::Never => None,
+        }
+    }
+
+    /// The wait, when there is one.
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            RetryAfter::After(d) | RetryAfter::Unavailable(d) => Some(d),
             RetryAfter::Never => None,
         }
     }

@@ -1,10 +1,13 @@
 //! The circuit breaker of [`ResilientStore`](crate::ResilientStore).
 //!
 //! Closed, every request goes to the store. After `failures` consecutive
-//! failures it opens: requests skip the store, except one probe per
-//! `cooldown`. A probe's success closes it; its failure waits another full
-//! cool-down. A probe that never reports (its request was dropped) is
-//! simply followed by another one after the cool-down.
+//! failures it opens: requests skip the store, except one probe at a time.
+//! The first probe goes an eighth of `cooldown` after it opened; each
+//! failed probe doubles the wait for the next, up to `cooldown`. So a short
+//! outage (a freeze, a restart) costs about what it lasts, and a long one
+//! one probe per `cooldown`. A probe's success closes it (and the next
+//! opening starts again from an eighth). A probe that never reports (its
+//! request was dropped) is followed by another one after the same wait.
 //!
 //! Time comes from an injected [`MonotonicClock`]; the settings are passed
 //! in by the caller on each call, so a reload can swap them without
@@ -27,6 +30,9 @@ pub enum BreakerState {
     Open,
 }
 
+/// The first probe goes this fraction of the cool-down after opening.
+const FIRST_PROBE_SHARE: u64 = 8;
+
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
 
@@ -36,6 +42,9 @@ pub(crate) struct Breaker {
     consecutive: AtomicU64,
     /// When the next probe may go (µs on `clock`).
     next_probe_us: AtomicU64,
+    /// The wait before the next probe (µs), doubled by each failed probe up
+    /// to the cool-down; 0 until the breaker opens.
+    wait_us: AtomicU64,
     clock: Arc<dyn MonotonicClock>,
 }
 
@@ -50,6 +59,7 @@ impl Breaker {
             state: AtomicU8::new(CLOSED),
             consecutive: AtomicU64::new(0),
             next_probe_us: AtomicU64::new(0),
+            wait_us: AtomicU64::new(0),
             clock,
         }
     }
@@ -71,17 +81,19 @@ impl Breaker {
         self.state.load(Ordering::Acquire) == CLOSED
     }
 
-    /// On an open breaker: whether this request is the probe of the
-    /// current cool-down (at most one request per cool-down gets `true`).
+    /// On an open breaker: whether this request is the probe now due (at
+    /// most one request per wait gets `true`; if it never reports, another
+    /// goes after the same wait, at most `cooldown`).
     pub(crate) fn try_probe(&self, cooldown: Duration) -> bool {
         let now = self.now_us();
         let due = self.next_probe_us.load(Ordering::Acquire);
+        let wait = self.wait_us.load(Ordering::Acquire).min(micros(cooldown));
         now >= due
             && self
                 .next_probe_us
                 .compare_exchange(
                     due,
-                    now.saturating_add(micros(cooldown)),
+                    now.saturating_add(wait),
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 )
@@ -104,14 +116,25 @@ impl Breaker {
     /// Records a failure; returns whether this one opened the breaker.
     pub(crate) fn failure(&self, config: &BreakerConfig) -> bool {
         let n = self.consecutive.fetch_add(1, Ordering::AcqRel) + 1;
-        let next = self.now_us().saturating_add(micros(config.cooldown));
+        let cooldown = micros(config.cooldown);
+        let now = self.now_us();
         if self.state.load(Ordering::Acquire) == OPEN {
-            // A failed probe: wait a full cool-down again.
-            self.next_probe_us.store(next, Ordering::Release);
+            // A failed probe: twice the wait, up to the cool-down.
+            let wait = self
+                .wait_us
+                .load(Ordering::Acquire)
+                .saturating_mul(2)
+                .clamp(1, cooldown.max(1));
+            self.wait_us.store(wait, Ordering::Release);
+            self.next_probe_us
+                .store(now.saturating_add(wait), Ordering::Release);
             return false;
         }
         if n >= u64::from(config.failures) {
-            self.next_probe_us.store(next, Ordering::Release);
+            let wait = (cooldown / FIRST_PROBE_SHARE).max(1);
+            self.wait_us.store(wait, Ordering::Release);
+            self.next_probe_us
+                .store(now.saturating_add(wait), Ordering::Release);
             return self
                 .state
                 .compare_exchange(CLOSED, OPEN, Ordering::AcqRel, Ordering::Acquire)
@@ -153,27 +176,35 @@ mod tests {
     }
 
     #[test]
-    fn one_probe_per_cooldown_and_a_failed_probe_waits_again() {
+    fn probes_come_sooner_then_back_off_to_the_cool_down() {
         let (b, clock) = breaker();
         for _ in 0..3 {
             b.failure(&CONFIG);
         }
-        assert!(!b.admit(&CONFIG));
-        clock.advance(Duration::from_millis(999));
-        assert!(!b.admit(&CONFIG), "cool-down not over");
+        // The first probe: an eighth of the cool-down after opening.
+        clock.advance(Duration::from_millis(124));
+        assert!(!b.admit(&CONFIG), "not yet");
         clock.advance(Duration::from_millis(1));
         assert!(b.admit(&CONFIG), "the probe");
         assert!(!b.admit(&CONFIG), "one probe only");
-        // The probe fails: a full cool-down from now.
-        clock.advance(Duration::from_millis(500));
-        assert!(!b.failure(&CONFIG));
-        clock.advance(Duration::from_millis(999));
-        assert!(!b.admit(&CONFIG));
-        clock.advance(Duration::from_millis(1));
-        assert!(b.admit(&CONFIG));
+        // Each failed probe doubles the wait: 250 ms, 500 ms, then the
+        // cool-down at most.
+        for wait in [250, 500, 1000, 1000] {
+            assert!(!b.failure(&CONFIG));
+            clock.advance(Duration::from_millis(wait - 1));
+            assert!(!b.admit(&CONFIG), "before {wait} ms");
+            clock.advance(Duration::from_millis(1));
+            assert!(b.admit(&CONFIG), "at {wait} ms");
+        }
         assert!(b.success(), "the probe's success closes it");
         assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.admit(&CONFIG) && b.admit(&CONFIG));
+        // Open again: from an eighth again.
+        for _ in 0..3 {
+            b.failure(&CONFIG);
+        }
+        clock.advance(Duration::from_millis(125));
+        assert!(b.admit(&CONFIG));
     }
 
     #[test]
@@ -182,10 +213,10 @@ mod tests {
         for _ in 0..3 {
             b.failure(&CONFIG);
         }
-        clock.advance(Duration::from_secs(1));
+        clock.advance(Duration::from_millis(125));
         assert!(b.admit(&CONFIG));
-        // That probe never reports.
-        clock.advance(Duration::from_millis(999));
+        // That probe never reports: another after the same wait.
+        clock.advance(Duration::from_millis(124));
         assert!(!b.admit(&CONFIG));
         clock.advance(Duration::from_millis(1));
         assert!(b.admit(&CONFIG));
@@ -196,18 +227,19 @@ mod tests {
         let (b, clock) = breaker();
         let one = BreakerConfig {
             failures: 1,
-            cooldown: Duration::from_millis(10),
+            cooldown: Duration::from_millis(80),
         };
         assert!(b.failure(&one), "one failure is enough under `one`");
-        // The first probe is due after the cool-down of the failure...
+        // The first probe is due an eighth of that cool-down later...
         clock.advance(Duration::from_millis(9));
         assert!(!b.try_probe(Duration::from_secs(5)));
         clock.advance(Duration::from_millis(1));
         assert!(b.try_probe(Duration::from_secs(5)));
-        // ...and the next one after the cool-down given with that probe.
-        clock.advance(Duration::from_millis(4_999));
-        assert!(!b.try_probe(Duration::from_secs(5)));
-        clock.advance(Duration::from_millis(1));
-        assert!(b.try_probe(Duration::from_secs(5)));
+        // ...and a cool-down given later bounds the waits.
+        assert!(!b.failure(&one));
+        clock.advance(Duration::from_millis(20));
+        assert!(b.try_probe(Duration::from_millis(5)));
+        clock.advance(Duration::from_millis(5));
+        assert!(b.try_probe(Duration::from_millis(5)));
     }
 }

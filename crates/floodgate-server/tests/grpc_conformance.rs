@@ -144,7 +144,9 @@ fn mismatch(step: &Step, quota: &Quota, r: &RateLimitResponse) -> Option<String>
     let retry = header(r, "Retry-After");
     let want_retry = match (step.expect_allowed, step.expect_retry) {
         (true, _) | (false, Some(RetryAfter::Never)) => Some(None),
-        (false, Some(RetryAfter::After(d))) => Some(Some(ceil_secs(d).to_string())),
+        (false, Some(RetryAfter::After(d) | RetryAfter::Unavailable(d))) => {
+            Some(Some(ceil_secs(d).to_string()))
+        }
         // A denial whose wait the case leaves open still says one: a
         // whole number of seconds.
         (false, None) => retry

@@ -39,15 +39,33 @@ pub struct Decided {
     /// The concurrency slots an allowed request holds, released when this
     /// is dropped (the service moves it into the response body).
     pub slots: Option<SlotGuard>,
+    /// The status of a denial because the store could not decide a
+    /// `fail_closed` limit (503 or 429).
+    pub unavailable_status: StatusCode,
 }
 
 impl Decided {
     /// The response for a request that does not go on, or `None` when it
-    /// may: a 429 with the rate-limit headers when a limit denies, a 401
-    /// when the API key is missing or unknown or the token invalid, a 503 when the store fails.
+    /// may: a 429 with the rate-limit headers when a limit denies; a 503
+    /// (or the status set for it) with `limiter_unavailable` and
+    /// `Retry-After` when a `fail_closed` limit could not be decided; a
+    /// 401 when the API key is missing or unknown or the token invalid; a
+    /// 503 when the store fails.
     pub fn rejection<B: From<Bytes>>(&self) -> Option<Response<B>> {
         match &self.result {
             Ok(v) if v.allowed => None,
+            Ok(v) if v.unavailable() => {
+                let o = v.deciding().expect("a denial has a denying limit");
+                let n = o
+                    .decision
+                    .retry_after
+                    .and_then(floodgate_core::RetryAfter::whole_seconds)
+                    .unwrap_or(1);
+                let mut r = json_response(self.unavailable_status, headers::unavailable_body(o, n));
+                r.headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from(n));
+                Some(r)
+            }
             Ok(v) => {
                 let o = v.deciding().expect("a denial has a denying limit");
                 let mut r = json_response(

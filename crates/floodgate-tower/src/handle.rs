@@ -3,13 +3,14 @@
 //! decides on the same limiter and counters.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use floodgate_core::policy::Origin;
 use floodgate_core::{Clock, Limiter, Request, SystemClock};
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 
 use crate::client_ip::{client_ip, TrustedProxies};
 use crate::decided::Decided;
@@ -35,6 +36,9 @@ struct Inner {
     settings: ArcSwap<Settings>,
     clock: Arc<dyn Clock>,
     observer: Option<Arc<dyn Observer>>,
+    /// The status of a denial because the store could not decide a
+    /// `fail_closed` limit.
+    unavailable_status: AtomicU16,
 }
 
 impl LimiterHandle {
@@ -57,6 +61,7 @@ impl LimiterHandle {
                 settings: ArcSwap::from_pointee(Settings { limiter, proxies }),
                 clock,
                 observer,
+                unavailable_status: AtomicU16::new(StatusCode::SERVICE_UNAVAILABLE.as_u16()),
             }),
         }
     }
@@ -83,6 +88,20 @@ impl LimiterHandle {
             limiter: s.limiter.clone(),
             proxies: proxies.clone(),
         });
+    }
+
+    /// The status of a request denied because the store could not decide
+    /// a `fail_closed` limit: 503 (the default) or 429.
+    pub fn set_unavailable_status(&self, status: StatusCode) {
+        self.inner
+            .unavailable_status
+            .store(status.as_u16(), Ordering::Relaxed);
+    }
+
+    /// The status of such a denial.
+    pub fn unavailable_status(&self) -> StatusCode {
+        StatusCode::from_u16(self.inner.unavailable_status.load(Ordering::Relaxed))
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
     }
 
     /// The limiter in force.
@@ -187,6 +206,7 @@ impl LimiterHandle {
                 now,
                 cost,
                 slots: None,
+                unavailable_status: self.unavailable_status(),
             },
         }
     }
@@ -232,6 +252,7 @@ impl LimiterHandle {
             now,
             cost,
             slots,
+            unavailable_status: self.unavailable_status(),
         }
     }
 }

@@ -75,9 +75,27 @@ pub fn apply(headers: &mut HeaderMap, outcome: &LimitOutcome, now: Timestamp) {
     if let Some(v) = value(current) {
         headers.insert(RATELIMIT, v);
     }
-    if let Some(RetryAfter::After(r)) = d.retry_after {
+    if let Some(RetryAfter::After(r) | RetryAfter::Unavailable(r)) = d.retry_after {
         headers.insert(RETRY_AFTER, num(ceil_secs(r)));
     }
+}
+
+/// The JSON body of a denial because the store could not decide a
+/// `fail_closed` limit (`outcome`): `error` and `code` `limiter_unavailable`,
+/// a message, `retry_after` (`n` seconds, the breaker's cool-down), and
+/// the rule and limit.
+pub fn unavailable_body(outcome: &LimitOutcome, n: u64) -> String {
+    serde_json::json!({
+        "error": "limiter_unavailable",
+        "code": "limiter_unavailable",
+        "message": format!(
+            "The rate limiter cannot reach its store and this limit fails closed. Retry after {n} seconds."
+        ),
+        "retry_after": n,
+        "rule": &*outcome.rule,
+        "limit": &*outcome.limit,
+    })
+    .to_string()
 }
 
 /// The JSON body of a 429. A concurrency limit's says so: `"algorithm":

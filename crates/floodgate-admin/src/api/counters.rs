@@ -95,7 +95,7 @@ pub(crate) async fn inspect(
                 "retry_after": match d.retry_after {
                     None => json!(null),
                     Some(RetryAfter::Never) => json!("never"),
-                    Some(RetryAfter::After(x)) => json!(ceil_secs(x)),
+                    Some(RetryAfter::After(x) | RetryAfter::Unavailable(x)) => json!(ceil_secs(x)),
                 },
             })
         })

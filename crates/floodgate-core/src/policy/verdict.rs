@@ -72,11 +72,22 @@ impl Verdict {
             enforced
                 .filter(|o| !o.decision.allowed)
                 .max_by_key(|o| match o.decision.retry_after {
-                    Some(RetryAfter::Never) => Duration::MAX,
-                    Some(RetryAfter::After(d)) => d,
-                    None => Duration::ZERO,
+                    Some(RetryAfter::Never) => (2, Duration::MAX),
+                    // The store's absence, not a limit, is the reason.
+                    Some(RetryAfter::Unavailable(d)) => (1, d),
+                    Some(RetryAfter::After(d)) => (0, d),
+                    None => (0, Duration::ZERO),
                 })
         }
+    }
+
+    /// Whether this denial is the store's absence (a `fail_closed` limit
+    /// while the store cannot decide), not a limit reached.
+    pub fn unavailable(&self) -> bool {
+        !self.allowed
+            && self
+                .deciding()
+                .is_some_and(|o| matches!(o.decision.retry_after, Some(RetryAfter::Unavailable(_))))
     }
 
     /// The enforced limits this allowed request went past the soft share

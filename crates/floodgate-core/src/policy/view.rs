@@ -64,6 +64,9 @@ pub struct DecisionView<'a> {
     /// `rule/limit` of each limit this allowed request went past the soft
     /// share of.
     pub degraded: Vec<String>,
+    /// A denial because the store could not decide (a `fail_closed`
+    /// limit): written as `"error": "limiter_unavailable"`, only then.
+    pub unavailable: bool,
     omit_absent: bool,
 }
 
@@ -100,6 +103,7 @@ impl<'a> DecisionView<'a> {
             delay: None,
             shadow_limited: Vec::new(),
             degraded: Vec::new(),
+            unavailable: false,
             omit_absent: true,
         }
     }
@@ -119,9 +123,14 @@ impl<'a> DecisionView<'a> {
             reset_after: d.map(|d| d.reset_after.as_secs_f64()),
             retry_after: d.and_then(|d| d.retry_after).map(|r| match r {
                 RetryAfter::Never => RetryView::Never,
-                RetryAfter::After(x) if whole => RetryView::Whole(ceil_secs(x)),
-                RetryAfter::After(x) => RetryView::Seconds(x.as_secs_f64()),
+                RetryAfter::After(x) | RetryAfter::Unavailable(x) if whole => {
+                    RetryView::Whole(ceil_secs(x))
+                }
+                RetryAfter::After(x) | RetryAfter::Unavailable(x) => {
+                    RetryView::Seconds(x.as_secs_f64())
+                }
             }),
+            unavailable: v.unavailable(),
             delay: speaking.map(|_| v.delay().as_secs_f64()),
             shadow_limited: v
                 .shadow_denials()
@@ -161,6 +170,9 @@ impl<'a> DecisionView<'a> {
         }
         if !(self.omit_absent && self.degraded.is_empty()) {
             m.serialize_entry("degraded", &self.degraded)?;
+        }
+        if self.unavailable {
+            m.serialize_entry("error", "limiter_unavailable")?;
         }
         Ok(())
     }

@@ -47,7 +47,7 @@ impl<S: Store> ResilientStore<S> {
                         limit: check.quota.limit(),
                         remaining: 0,
                         reset_after: Duration::ZERO,
-                        retry_after: Some(RetryAfter::After(settings.breaker.cooldown)),
+                        retry_after: Some(RetryAfter::Unavailable(settings.breaker.cooldown)),
                         delay: Duration::ZERO,
                     }
                 }

@@ -103,7 +103,7 @@ async fn each_check_takes_its_own_mode_or_the_default() {
     assert!(!d[2].allowed);
     assert_eq!(
         d[2].retry_after,
-        Some(RetryAfter::After(BreakerConfig::DEFAULT_COOLDOWN))
+        Some(RetryAfter::Unavailable(BreakerConfig::DEFAULT_COOLDOWN))
     );
     assert_eq!(
         (d[1].allowed, d[1].remaining),
@@ -150,13 +150,14 @@ async fn reconfigure_swaps_mode_divisor_and_breaker() {
     assert!(!d[0].allowed, "the new default");
     assert_eq!(
         d[0].retry_after,
-        Some(RetryAfter::After(Duration::from_secs(7)))
+        Some(RetryAfter::Unavailable(Duration::from_secs(7)))
     );
     assert_eq!(s.breaker_state(), BreakerState::Open, "two failures");
     assert_eq!(s.inner().calls.load(Ordering::Relaxed), 2);
 
-    // The next probe is 7 s after the failure that opened the breaker.
-    clock.advance(Duration::from_millis(6_999));
+    // The first probe is an eighth of the new 7 s after the failure that
+    // opened the breaker.
+    clock.advance(Duration::from_millis(874));
     run(&s, std::slice::from_ref(&plain)).await;
     assert_eq!(
         s.inner().calls.load(Ordering::Relaxed),

@@ -84,6 +84,7 @@ impl Parts {
             opts.clock.clone(),
             Some(Arc::new(Both(metrics.clone(), analytics.clone()))),
         );
+        handle.set_unavailable_status(config.fail_closed_status);
         let live = LivePolicy::start(
             initial,
             stores.policy_backend.clone(),

@@ -120,6 +120,8 @@ impl Reloader {
         }
         self.auth.set_tokens(running.admin_tokens.clone());
         self.handle.swap_proxies(running.trusted_proxies.clone());
+        self.handle
+            .set_unavailable_status(running.fail_closed_status);
         let report = ReloadReport {
             needs_restart,
             ..ReloadReport::default()

@@ -15,6 +15,7 @@ pub fn carry(from: &ServerDocument, into: &mut ServerDocument) {
     into.store.local_divisor = from.store.local_divisor;
     into.store.rules = from.store.rules.clone();
     into.store.breaker = from.store.breaker;
+    into.store.fail_closed_status = from.store.fail_closed_status;
     into.admin.tokens = from.admin.tokens.clone();
     into.trusted_proxies = from.trusted_proxies.clone();
     into.envoy_ratelimit = from.envoy_ratelimit.clone();

@@ -62,6 +62,9 @@ pub struct Config {
     pub upstream: Option<Upstream>,
     /// Trusted proxies.
     pub trusted_proxies: TrustedProxies,
+    /// The status of a request denied because a `fail_closed` limit could
+    /// not be decided (`store.fail_closed_status`, 503 by default).
+    pub fail_closed_status: http::StatusCode,
     /// Logging.
     pub log: LogSection,
     /// Time allowed to finish in-flight requests on shutdown.
@@ -139,6 +142,11 @@ impl Config {
             admin_tokens,
             upstream,
             trusted_proxies,
+            fail_closed_status: raw
+                .store
+                .fail_closed_status
+                .and_then(|s| http::StatusCode::from_u16(s).ok())
+                .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE),
             log: raw.log.clone(),
             shutdown_grace: raw.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),
             threads,

@@ -164,6 +164,7 @@ pub(crate) async fn decide(
                 now: origin.now,
                 cost,
                 slots: None,
+                unavailable_status: handle.unavailable_status(),
             },
         },
     )

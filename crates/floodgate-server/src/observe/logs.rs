@@ -61,14 +61,33 @@ impl RejectionLog {
             Some(RetryView::Whole(s)) => format!("{s}s"),
             _ => "never".into(),
         };
+        let client_ip = seen
+            .ip
+            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        let key = seen.key_fingerprint();
+        if v.unavailable() {
+            tracing::warn!(
+                target: "floodgate::rejections",
+                rule,
+                limit,
+                client_ip = %client_ip,
+                method = seen.method,
+                path = seen.path,
+                key = key.as_deref().unwrap_or("-"),
+                retry_after = %retry_after,
+                suppressed_before = suppressed,
+                "request denied: the rate limiter's store is unavailable and the limit fails closed"
+            );
+            return;
+        }
         tracing::warn!(
             target: "floodgate::rejections",
             rule,
             limit,
-            client_ip = %seen.ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
+            client_ip = %client_ip,
             method = seen.method,
             path = seen.path,
-            key = seen.key_fingerprint().as_deref().unwrap_or("-"),
+            key = key.as_deref().unwrap_or("-"),
             retry_after = %retry_after,
             suppressed_before = suppressed,
             "request rate limited"

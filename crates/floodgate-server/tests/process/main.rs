@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod config;
+mod fail_closed;
 mod kit;
 mod logs;
 mod signals;

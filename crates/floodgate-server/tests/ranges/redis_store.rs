@@ -47,6 +47,11 @@ pub fn bad_connections() -> Vec<Case> {
             redis("  scripting: lua\n"),
             "scripting: lua",
         ),
+        case(
+            "redis_fail_closed_status_500",
+            redis("  fail_closed_status: 500\n"),
+            "fail_closed_status: 500",
+        ),
     ]
 }
 
