@@ -44,7 +44,39 @@ pub fn read_policy(file: &Path) -> Result<(String, bool), CliError> {
         Some("json") => false,
         _ => !text.trim_start().starts_with('{'),
     };
-    Ok((text, yaml))
+    policy_part(&name.to_string(), text, yaml)
+}
+
+/// The policy part of `text`: the text itself when it holds only policy
+/// sections, else (a whole config file, with `listen`, `store`, …) its
+/// policy sections alone, as YAML, and the file's `# version: N` line
+/// kept.
+pub fn policy_part(name: &str, text: String, yaml: bool) -> Result<(String, bool), CliError> {
+    let value: serde_yaml_ng::Value = match serde_yaml_ng::from_str(&text) {
+        Ok(v) => v,
+        // Not even YAML: the server says what is wrong.
+        Err(_) => return Ok((text, yaml)),
+    };
+    let Some(map) = value.as_mapping() else {
+        return Ok((text, yaml));
+    };
+    let server = map
+        .keys()
+        .filter_map(|k| k.as_str())
+        .any(|k| floodgate_config::file::SERVER_FIELDS.contains(&k));
+    if !server {
+        return Ok((text, yaml));
+    }
+    let file: floodgate_config::FileDocument = serde_yaml_ng::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{name}: not a config file: {e}")))?;
+    let mut out = version_header(&text)
+        .map(|v| format!("# version: {v}\n"))
+        .unwrap_or_default();
+    out.push_str(
+        &serde_yaml_ng::to_string(&file.policy)
+            .map_err(|e| CliError::Usage(format!("{name}: {e}")))?,
+    );
+    Ok((out, true))
 }
 
 /// `get`.
@@ -243,6 +275,30 @@ pub async fn rollback(c: &Client, version: u64, o: Output) -> Result<(), CliErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_config_file_gives_its_policy_part() {
+        let file = "# version: 3\nlisten: 127.0.0.1:8080\nstore: { kind: memory }\ntiers: [free]\nrules:\n  - name: api\n    limits: [{ algorithm: fixed_window, limit: 5, window: 1m }]\n";
+        let (text, yaml) = policy_part("f.yaml", file.into(), true).unwrap();
+        assert!(yaml);
+        assert!(text.starts_with("# version: 3\n"), "{text}");
+        assert!(
+            !text.contains("listen") && !text.contains("store"),
+            "{text}"
+        );
+        let doc: floodgate_config::PolicyDocument = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(doc.tiers, ["free"]);
+        assert_eq!(doc.rules[0].name, "api");
+        // A policy alone passes as it is.
+        let policy = "tiers: [free]\n";
+        assert_eq!(policy_part("p", policy.into(), true).unwrap().0, policy);
+        // A config file with a mistake is named.
+        let e = policy_part("f.yaml", "listen: 1\nrules: 7\n".into(), true).unwrap_err();
+        assert!(
+            e.to_string().starts_with("f.yaml: not a config file"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_format_comes_from_the_extension_else_the_content() {

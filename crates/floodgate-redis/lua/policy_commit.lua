@@ -14,6 +14,8 @@
 -- ARGV[6]  channel to PUBLISH the new version on
 -- ARGV[7]  history bytes to keep (0 or absent: no bound); the newest
 --          entry is always kept
+-- ARGV[8]  the digest of the config file's policy part last applied, kept
+--          in field file_digest (absent or '': the field is left as it is)
 --
 -- Returns { 1 } when written, { 0, current version } when the stored
 -- version was not the expected one (nothing written, nothing published).
@@ -25,6 +27,9 @@ if current ~= ARGV[1] then
   return { 0, current }
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'document', ARGV[3])
+if ARGV[8] and ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'file_digest', ARGV[8])
+end
 local keep = tonumber(ARGV[5])
 if keep > 0 then
   redis.call('LPUSH', KEYS[2], ARGV[4])

@@ -54,6 +54,9 @@ pub struct StoredPolicy {
     pub version: u64,
     /// The document, as committed.
     pub document: String,
+    /// The digest of the config file's policy part last applied, when a
+    /// commit gave one.
+    pub file_digest: Option<String>,
 }
 
 /// The outcome of [`RedisPolicyStore::commit`].
@@ -135,13 +138,18 @@ impl RedisPolicyStore {
     /// The stored document, or `None` when nothing was ever committed.
     pub async fn load(&self) -> Result<Option<StoredPolicy>, StoreError> {
         let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&self.inner.doc_key).arg("version").arg("document");
-        let (version, document): (Option<String>, Option<String>) = self.query(&cmd).await?;
+        cmd.arg(&self.inner.doc_key)
+            .arg("version")
+            .arg("document")
+            .arg("file_digest");
+        let (version, document, file_digest): (Option<String>, Option<String>, Option<String>) =
+            self.query(&cmd).await?;
         match (version, document) {
             (None, _) => Ok(None),
             (Some(v), Some(document)) => Ok(Some(StoredPolicy {
                 version: parse_version(&v)?,
                 document,
+                file_digest,
             })),
             (Some(v), None) => Err(StoreError::permanent(format!(
                 "redis policy store: version {v} without a document in {}",
@@ -175,6 +183,29 @@ impl RedisPolicyStore {
         history_entry: &str,
         history_limit: usize,
     ) -> Result<Commit, StoreError> {
+        self.commit_with_digest(
+            expected,
+            new_version,
+            document,
+            history_entry,
+            history_limit,
+            None,
+        )
+        .await
+    }
+
+    /// [`RedisPolicyStore::commit`], keeping `file_digest` (the digest of
+    /// the config file's policy part last applied) beside the document
+    /// when given.
+    pub async fn commit_with_digest(
+        &self,
+        expected: u64,
+        new_version: u64,
+        document: &str,
+        history_entry: &str,
+        history_limit: usize,
+        file_digest: Option<&str>,
+    ) -> Result<Commit, StoreError> {
         if new_version <= expected {
             return Err(StoreError::permanent(format!(
                 "redis policy store: new version {new_version} is not past {expected}"
@@ -190,7 +221,8 @@ impl RedisPolicyStore {
             .arg(history_entry)
             .arg(history_limit)
             .arg(&i.channel)
-            .arg(HISTORY_BYTES);
+            .arg(HISTORY_BYTES)
+            .arg(file_digest.unwrap_or(""));
         let reply: Vec<redis::Value> = bounded(i.timeout, i.conn.invoke(&inv)).await?;
         match reply.as_slice() {
             [redis::Value::Int(1)] => Ok(Commit::Done),

@@ -57,6 +57,7 @@ async fn commits_compare_and_set(store: &RedisPolicyStore) {
         Commit::Done
     );
     let stored = StoredPolicy {
+        file_digest: None,
         version: 1,
         document: doc(1),
     };

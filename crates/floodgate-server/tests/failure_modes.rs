@@ -80,7 +80,8 @@ async fn each_rule_keeps_its_mode(cases: &[Case]) {
         for (i, c) in cases.iter().enumerate() {
             let r = get(&url(i), &[]).await;
             if c.closed {
-                assert_eq!(r.status, 429, "`{}` fails closed ({round})", c.name);
+                assert_eq!(r.status, 503, "`{}` fails closed ({round})", c.name);
+                assert_eq!(r.json()["error"], "limiter_unavailable", "`{}`", c.name);
                 assert_eq!(r.header("x-upstream"), None);
             } else {
                 assert_eq!(r.status, 201, "`{}` fails open ({round})", c.name);

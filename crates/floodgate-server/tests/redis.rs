@@ -93,7 +93,8 @@ async fn a_dead_redis_is_decided_by_policy_and_comes_back() {
     redis.kill();
     for _ in 0..5 {
         let r = get(&res, &[]).await;
-        assert_eq!(r.status, 429, "fail_closed denies without Redis");
+        assert_eq!(r.status, 503, "fail_closed denies without Redis");
+        assert_eq!(r.json()["code"], "limiter_unavailable");
     }
     // `local`: decided on the local store, which starts empty.
     let statuses: Vec<u16> = {

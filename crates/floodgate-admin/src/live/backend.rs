@@ -25,6 +25,10 @@ pub struct Stored {
     pub version: u64,
     /// The document (clients only by the digest of their keys).
     pub document: PolicyDocument,
+    /// The digest of the config file's policy part last applied (at a
+    /// start or a reload), so that a start can tell a file that changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_digest: Option<String>,
 }
 
 /// One change, as the history shows it.

@@ -54,7 +54,10 @@ impl LivePolicy {
             let policy = validate(&doc).map_err(LiveError::from)?;
             let policy = self.with_clients(policy)?;
             let on = Some(expected.unwrap_or(base));
-            match self.commit_with(actor, on, doc, policy, undo.clone()).await {
+            match self
+                .commit_with(actor, on, doc, policy, undo.clone(), None)
+                .await
+            {
                 Err(LiveError::Conflict { .. }) if expected.is_none() && tries < RETRIES => {
                     tries += 1;
                     // Boxed: a sync may undo a change, which is a change.
@@ -85,18 +88,22 @@ impl LivePolicy {
         doc: PolicyDocument,
         policy: Policy,
     ) -> Result<Committed, LiveError> {
-        self.commit_with(actor, expected, doc, policy, None).await
+        self.commit_with(actor, expected, doc, policy, None, None)
+            .await
     }
 
     /// [`LivePolicy::commit`]; a change the store does not confirm and
-    /// keeps later is undone with `undo`, when given.
-    async fn commit_with(
+    /// keeps later is undone with `undo`, when given. `file_digest` is
+    /// given for a config file's policy part: kept with the version, and
+    /// with every later one until another file's.
+    pub(super) async fn commit_with(
         &self,
         actor: &str,
         expected: Option<u64>,
         mut doc: PolicyDocument,
         policy: Policy,
         undo: Option<Undo>,
+        file_digest: Option<String>,
     ) -> Result<Committed, LiveError> {
         // Clients in the document (a whole document put, a config file's
         // `clients`) are imported once the document is kept: the live
@@ -132,9 +139,11 @@ impl LivePolicy {
             },
             document: Some(doc.clone()),
         };
+        let file_digest = file_digest.or_else(|| c.file_digest.clone());
         let stored = Stored {
             version,
             document: doc.clone(),
+            file_digest: file_digest.clone(),
         };
         match self.keep(&c, live, &stored, &entry).await {
             Ok(Commit::Done) => {}
@@ -155,6 +164,7 @@ impl LivePolicy {
         let policy = Arc::new(policy);
         c.document = doc;
         c.policy = policy.clone();
+        c.file_digest = file_digest;
         self.version.store(version, Ordering::Release);
         self.apply(policy);
         tracing::info!(

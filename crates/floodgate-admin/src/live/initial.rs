@@ -1,7 +1,10 @@
-//! The policy a replica starts with. Precedence: a kept policy (state
-//! file or Redis) wins over the config file's policy part; with none
-//! kept, the file's (already validated when the file was read) is the
-//! one, and becomes version 1.
+//! The policy a replica starts with. Precedence: with no kept policy
+//! (state file or Redis), the config file's policy part (already validated
+//! when the file was read) is the one, and becomes version 1. With one,
+//! the file's wins when it changed since the policy part last applied
+//! from a file (its digest is kept with every version): it becomes a new
+//! version, actor `config file`; otherwise the kept one wins, with the
+//! changes made through the admin API.
 //!
 //! The known clients are kept apart from the document: the kept ones are
 //! read; with none kept yet, the config file's `clients` seed them. A kept
@@ -15,7 +18,7 @@ use floodgate_core::policy::ClientBook;
 use floodgate_core::{Policy, Timestamp};
 
 use super::clients::{map_of, ClientRecord};
-use super::{normalize, validate, LiveError, PolicyBackend};
+use super::{file_digest, normalize, validate, LiveError, PolicyBackend};
 
 /// The policy a replica starts with: the kept one, or the config file's.
 pub struct Initial {
@@ -28,6 +31,12 @@ pub struct Initial {
     /// Clients to keep at start: the file's when none are kept yet, or
     /// those of a kept document of an earlier release.
     pub(super) seed_clients: Vec<ClientRecord>,
+    /// The digest of the config file's policy part kept with the live
+    /// version (for a first start: the file's).
+    pub(super) file_digest: Option<String>,
+    /// The file's policy part and policy, when it changed since it was
+    /// last applied: to be applied at start.
+    pub(super) file_changed: Option<(PolicyDocument, Policy)>,
 }
 
 /// The clients of `doc` as records (`doc` normalized: digests only),
@@ -72,6 +81,8 @@ impl Initial {
         let mut file_normal = file.clone();
         normalize(&mut file_normal, now);
         let file_clients = take_clients(&mut file_normal);
+        let digest = file_digest(&file);
+        let kept_digest = kept.as_ref().and_then(|k| k.file_digest.clone());
         let (version, mut document, policy) = match kept {
             None => (0, file_normal.clone(), Policy::clone(&file_policy)),
             Some(kept) => {
@@ -90,11 +101,20 @@ impl Initial {
             }
         };
         let moved_out = take_clients(&mut document);
-        if version > 0 && file_normal != document {
+        let file_changed = match &kept_digest {
+            Some(d) if version > 0 && *d != digest => {
+                Some((file.clone(), Policy::clone(&file_policy)))
+            }
+            _ => None,
+        };
+        if version > 0 && kept_digest.is_none() && file_normal != document {
+            // Kept by an earlier release, which kept no digest: whether
+            // the file changed since cannot be told.
             tracing::warn!(
                 version,
-                "the config file's policy part differs from the kept live policy, which applies; \
-                 `floodgate admin apply -f FILE` (or editing the file's policy part while running) applies the file's"
+                "the config file's policy part differs from the kept live policy, which applies \
+                 (it was kept without the digest of the file last applied); \
+                 `floodgate admin apply -f FILE` applies the file's"
             );
         }
         let mut seed_clients = moved_out;
@@ -114,6 +134,12 @@ impl Initial {
             book,
             clients_seq,
             seed_clients,
+            file_digest: if version == 0 {
+                Some(digest)
+            } else {
+                kept_digest
+            },
+            file_changed,
         })
     }
 

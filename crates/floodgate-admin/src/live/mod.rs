@@ -66,6 +66,9 @@ struct Current {
     policy: Arc<Policy>,
     /// The config file's policy part as last read.
     file_document: PolicyDocument,
+    /// The digest of the config file's policy part last applied (kept
+    /// with every version).
+    file_digest: Option<String>,
 }
 
 /// The live policy of this replica.
@@ -115,6 +118,16 @@ pub fn normalize(doc: &mut PolicyDocument, now: Timestamp) {
         .retain(|o| o.expires_at.is_none_or(|e| e > now_s));
 }
 
+/// The digest of a config file's policy part (keys by their digest, every
+/// override, whatever the time): what a start compares with the one kept
+/// to tell whether the file changed since it was last applied.
+pub fn file_digest(file: &PolicyDocument) -> String {
+    let mut doc = file.clone();
+    normalize(&mut doc, Timestamp::from_micros(0));
+    let json = serde_json::to_string(&doc).expect("a policy document serialises");
+    clients::hex_of(&floodgate_core::policy::key_digest(&json))
+}
+
 fn unix_secs(now: Timestamp) -> u64 {
     now.as_micros() / 1_000_000
 }
@@ -135,6 +148,7 @@ impl LivePolicy {
                 document: initial.document,
                 policy: initial.policy,
                 file_document: initial.file_document,
+                file_digest: initial.file_digest,
             }),
             version: AtomicU64::new(version),
             backend,
@@ -152,6 +166,27 @@ impl LivePolicy {
             // Nothing kept yet: the file's policy becomes version 1.
             if let Err(e) = live.seed().await {
                 tracing::warn!(error = %e, "the policy cannot be kept yet; it runs from the config file");
+            }
+        } else if let Some((doc, policy)) = initial.file_changed {
+            // The file's policy part changed since it was last applied:
+            // it wins over the kept one.
+            let digest = file_digest(&doc);
+            match live
+                .commit_with("config file", None, doc, policy, None, Some(digest))
+                .await
+            {
+                Ok(done) => tracing::info!(
+                    version = done.version,
+                    "the config file's policy part changed since it was last applied: it is the live policy now"
+                ),
+                // Another replica started with the same file first.
+                Err(LiveError::Conflict { .. }) => {
+                    live.sync().await;
+                }
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "the config file's policy part changed since it was last applied, but cannot be applied; the kept policy stays"
+                ),
             }
         }
         if let Err(e) = live.seed_clients().await {
@@ -235,8 +270,16 @@ impl LivePolicy {
     }
 
     async fn seed(&self) -> Result<(), LiveError> {
-        let doc = self.current.lock().await.document.clone();
-        match self.commit_document("config file", Some(0), doc).await {
+        let (doc, file) = {
+            let c = self.current.lock().await;
+            (c.document.clone(), c.file_document.clone())
+        };
+        let policy = self.validated(&doc)?;
+        let digest = file_digest(&file);
+        match self
+            .commit_with("config file", Some(0), doc, policy, None, Some(digest))
+            .await
+        {
             Ok(_) => Ok(()),
             // Another replica seeded first: take its policy.
             Err(LiveError::Conflict { .. }) => {
@@ -337,8 +380,16 @@ impl LivePolicy {
                 return Ok(None);
             }
         }
+        let digest = file_digest(&file);
         let done = self
-            .commit("config file", None, file.clone(), policy.clone())
+            .commit_with(
+                "config file",
+                None,
+                file.clone(),
+                policy.clone(),
+                None,
+                Some(digest),
+            )
             .await?;
         self.current.lock().await.file_document = file;
         Ok(Some(done))

@@ -104,6 +104,7 @@ impl PolicyBackend for RedisBackend {
                 Some(k) => Ok(Some(Stored {
                     version: k.version,
                     document: parse("policy document", &k.document)?,
+                    file_digest: k.file_digest,
                 })),
             }
         })
@@ -122,7 +123,14 @@ impl PolicyBackend for RedisBackend {
             let out = self
                 .store()
                 .await?
-                .commit(expected, stored.version, &doc, &entry, HISTORY_LIMIT)
+                .commit_with_digest(
+                    expected,
+                    stored.version,
+                    &doc,
+                    &entry,
+                    HISTORY_LIMIT,
+                    stored.file_digest.as_deref(),
+                )
                 .await?;
             Ok(match out {
                 RedisCommit::Done => Commit::Done,

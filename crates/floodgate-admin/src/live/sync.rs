@@ -72,6 +72,7 @@ impl LivePolicy {
             );
         }
         c.document = document;
+        c.file_digest = kept.file_digest;
         self.seed_clients.lock().extend(moved);
         c.policy = policy.clone();
         self.version.store(kept.version, Ordering::Release);
@@ -99,6 +100,7 @@ impl LivePolicy {
         let stored = Stored {
             version,
             document: c.document.clone(),
+            file_digest: c.file_digest.clone(),
         };
         let entry = HistoryEntry {
             version,

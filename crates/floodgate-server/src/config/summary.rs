@@ -63,6 +63,14 @@ impl Config {
                 r.failure.on_failure.as_str(),
                 self.memory.max_keys
             );
+                // Counters, the live policy, the clients and the fleet
+                // view all live under it: deployments sharing a Redis
+                // database are apart only with prefixes of their own.
+                let _ = writeln!(
+                    out,
+                    "namespace: key prefix {:?} (the counters, live policy, clients and fleet view of this deployment)",
+                    r.key_prefix
+                );
             }
         }
     }
@@ -188,6 +196,7 @@ mod tests {
             s.contains(&format!("redis://127.0.0.1:6379, {n} connections, timeout")),
             "{s}"
         );
+        assert!(s.contains("namespace: key prefix \"fg:\""), "{s}");
         assert!(
             s.contains("fleet view: replica <host name>:<admin port>,"),
             "{s}"

@@ -40,7 +40,11 @@ async fn apply_prints_the_diff_bumps_the_version_and_the_limit_is_enforced() {
         .contains("dry run: nothing applied (live version 1)"));
     assert_eq!(live_version(&s).await, "version: 1");
     let r = ok(&s, &["diff", "-f", f]).await;
-    assert!(r.stdout.contains("counters restarted\n  per-ip/per-ip\n"));
+    assert!(
+        r.stdout.contains("counters kept\n  per-ip/per-ip\n"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(live_version(&s).await, "version: 1");
 
     let r = ok(&s, &["apply", "-f", f]).await;

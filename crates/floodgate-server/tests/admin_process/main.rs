@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod file_wins;
 mod late;
 mod proc;
 mod redis;

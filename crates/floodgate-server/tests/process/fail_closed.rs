@@ -13,7 +13,7 @@ use super::kit::*;
 
 fn config(url: &str, status: &str) -> String {
     format!(
-        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nlog: {{ format: json }}\nstore: {{ kind: redis, url: {url}, on_failure: fail_closed, breaker: {{ failures: 1, cooldown: 1s }}{status} }}\nrules:\n  - name: api\n    key: api_key\n    limits:\n      - {{ name: hourly, algorithm: fixed_window, limit: 2, window: 1h }}\n"
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nlog: {{ format: json }}\nstore: {{ kind: redis, url: {url}, timeout: 1s, on_failure: fail_closed, breaker: {{ failures: 1, cooldown: 1s }}{status} }}\nrules:\n  - name: api\n    key: api_key\n    limits:\n      - {{ name: hourly, algorithm: fixed_window, limit: 2, window: 1h }}\n"
     )
 }
 
