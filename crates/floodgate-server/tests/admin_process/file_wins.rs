@@ -6,7 +6,6 @@
 
 use floodgate_testkit::redis::RedisServer;
 
-use super::common::*;
 use super::proc::*;
 
 fn with_state(limit: u64, state: &std::path::Path) -> String {
