@@ -1,0 +1,161 @@
+"""``Limiter``: the gateway's engine in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
+
+from ._native import Decision, NativeLimiter
+from .stores import Store
+
+Headers = Iterable[Tuple[str, str]]
+
+
+def _store_doc(store: Optional[Store]) -> Optional[Tuple[str, str]]:
+    if store is None:
+        return None
+    return ("store", json.dumps({"store": store.section()}, indent=2))
+
+
+def _settle(fut: "asyncio.Future[Decision]", result: Any) -> None:
+    if fut.done():
+        return
+    if isinstance(result, BaseException):
+        fut.set_exception(result)
+    else:
+        fut.set_result(result)
+
+
+class Limiter:
+    """A policy and a store: decides requests as the gateway does.
+
+    ``policy`` is the policy document as a mapping (``rules``, ``tiers``,
+    ``clients``, ``identity``, ``global``, ``overrides``; the config file
+    may hold ``store`` and ``trusted_proxies`` too) or its YAML/JSON text.
+    ``store`` (a :class:`MemoryStore`, :class:`RedisStore` or
+    :class:`RedisClusterStore`) replaces the document's ``store:``;
+    ``trusted_proxies`` (CIDRs or addresses) replaces its list. A policy
+    that cannot work raises :class:`PolicyError` naming the line and field.
+    """
+
+    def __init__(
+        self,
+        policy: Union[Mapping[str, Any], str],
+        *,
+        store: Optional[Store] = None,
+        trusted_proxies: Optional[Sequence[str]] = None,
+        name: str = "policy",
+    ) -> None:
+        text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
+        proxies = None if trusted_proxies is None else list(trusted_proxies)
+        self._init(NativeLimiter.from_text(name, text, _store_doc(store), proxies))
+
+    @classmethod
+    def from_file(
+        cls,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        store: Optional[Store] = None,
+        trusted_proxies: Optional[Sequence[str]] = None,
+    ) -> "Limiter":
+        """Reads a policy file or the gateway's config file (YAML or JSON):
+        its ``store:`` and ``trusted_proxies`` are used unless given here."""
+        self = cls.__new__(cls)
+        proxies = None if trusted_proxies is None else list(trusted_proxies)
+        self._init(NativeLimiter.from_file(os.fspath(path), _store_doc(store), proxies))
+        return self
+
+    def _init(self, native: NativeLimiter) -> None:
+        self._native = native
+        self._local = native.local
+
+    @property
+    def connected(self) -> bool:
+        """Whether the store is Redis and connected now."""
+        return self._native.connected
+
+    def check(
+        self,
+        path: str = "/",
+        *,
+        ip: Optional[str] = None,
+        api_key: Optional[str] = None,
+        user: Optional[str] = None,
+        method: Optional[str] = None,
+        headers: Optional[Headers] = None,
+        cost: int = 1,
+    ) -> Decision:
+        """Decides a request stated by its attributes (the client IP already
+        resolved), as the gateway's ``POST /v1/check`` does. Waits for Redis
+        with the GIL released."""
+        hs = None if headers is None else list(headers)
+        return self._native.check(path, ip, api_key, user, method, hs, cost)
+
+    async def check_async(
+        self,
+        path: str = "/",
+        *,
+        ip: Optional[str] = None,
+        api_key: Optional[str] = None,
+        user: Optional[str] = None,
+        method: Optional[str] = None,
+        headers: Optional[Headers] = None,
+        cost: int = 1,
+    ) -> Decision:
+        """:meth:`check` for ``async`` code: the event loop runs on while
+        Redis answers."""
+        hs = None if headers is None else list(headers)
+        if self._local:
+            return self._native.check(path, ip, api_key, user, method, hs, cost)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        done = lambda r: loop.call_soon_threadsafe(_settle, fut, r)  # noqa: E731
+        d = self._native.start(done, path, ip, api_key, user, method, hs, cost)
+        return d if d is not None else await fut
+
+    def check_http(
+        self,
+        peer: Optional[str],
+        method: str,
+        path: str,
+        headers: Headers,
+        cost: int = 1,
+    ) -> Decision:
+        """Decides an HTTP request as the gateway does: ``peer`` is the
+        socket peer; forwarding headers count only from a trusted proxy; the
+        API key and user come from the policy's identity headers."""
+        return self._native.check_http(peer, method, path, list(headers), cost)
+
+    async def check_http_async(
+        self,
+        peer: Optional[str],
+        method: str,
+        path: str,
+        headers: Headers,
+        cost: int = 1,
+    ) -> Decision:
+        """:meth:`check_http` for ``async`` code."""
+        hs = list(headers)
+        if self._local:
+            return self._native.check_http(peer, method, path, hs, cost)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        done = lambda r: loop.call_soon_threadsafe(_settle, fut, r)  # noqa: E731
+        d = self._native.start_http(done, peer, method, path, hs, cost)
+        return d if d is not None else await fut
+
+    def limit(self, *, cost: int = 1) -> Any:
+        """A decorator of a Starlette or FastAPI endpoint that takes the
+        ``request``: see :func:`floodgate.routes.limit`."""
+        from .routes import limit
+
+        return limit(self, cost=cost)
+
+    def dependency(self, *, cost: int = 1) -> Any:
+        """A FastAPI dependency (``Depends(limiter.dependency())``): see
+        :func:`floodgate.routes.dependency`."""
+        from .routes import dependency
+
+        return dependency(self, cost=cost)

@@ -1,0 +1,23 @@
+//! The PyO3 bindings: the `floodgate._native` module. The Python package
+//! (`python/floodgate/`) wraps it in the public API.
+//!
+//! - [`limiter`]: `NativeLimiter`, an [`Engine`](crate::Engine) to Python.
+//! - [`decision`]: `Decision`, an [`Outcome`](crate::Outcome) to Python.
+//! - [`errors`]: `PolicyError` (file, line, column, field) and the
+//!   mapping of the crate's errors to Python exceptions.
+
+mod decision;
+mod errors;
+mod limiter;
+
+use pyo3::prelude::*;
+
+/// `floodgate._native`.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<limiter::NativeLimiter>()?;
+    m.add_class::<decision::Decision>()?;
+    m.add("PolicyError", m.py().get_type::<errors::PolicyError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
