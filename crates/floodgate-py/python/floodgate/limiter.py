@@ -70,6 +70,10 @@ class Limiter:
     def _init(self, native: NativeLimiter) -> None:
         self._native = native
         self._local = native.local
+        # The hot paths call the native methods directly (same arguments):
+        # no Python frame between the caller and the engine.
+        self.check = native.check  # type: ignore[method-assign]
+        self.check_http = native.check_http  # type: ignore[method-assign]
 
     @property
     def connected(self) -> bool:
@@ -89,7 +93,8 @@ class Limiter:
     ) -> Decision:
         """Decides a request stated by its attributes (the client IP already
         resolved), as the gateway's ``POST /v1/check`` does. Waits for Redis
-        with the GIL released."""
+        with the GIL released. ``headers`` is a list of ``(name, value)``
+        pairs."""
         hs = None if headers is None else list(headers)
         return self._native.check(path, ip, api_key, user, method, hs, cost)
 

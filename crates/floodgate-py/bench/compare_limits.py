@@ -1,0 +1,186 @@
+"""Floodgate's Python package against `limits` (the library under slowapi):
+decisions per second and process CPU per decision, on memory and on Redis;
+exactness on a hot key (2,000 requests, 64 at once, limit 80); and
+all-or-nothing across the two limits of one request.
+
+Not a test: it prints a Markdown report of one run. Needs a release build
+of the package (`maturin develop --release` in crates/floodgate-py),
+`limits` and `redis` installed, and `redis-server` on PATH (started here on
+a free loopback port).
+
+    python crates/floodgate-py/bench/compare_limits.py [--decisions 200000]
+"""
+
+import argparse
+import platform
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import limits
+import limits.storage
+import limits.strategies
+
+import floodgate
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis():
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return proc, f"redis://127.0.0.1:{port}"
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("redis-server did not start")
+        time.sleep(0.05)
+
+
+def policy(limit, window="1h", n_limits=1):
+    limits_ = [
+        {"name": f"l{i}", "algorithm": "fixed_window", "limit": limit - 5 * i, "window": window}
+        for i in range(n_limits)
+    ]
+    return {"rules": [{"name": "api", "key": "ip", "limits": limits_}]}
+
+
+def measure(decide, n, clients):
+    """Wall seconds and process CPU seconds of n decisions, one thread."""
+    ips = [f"10.0.{i // 256}.{i % 256}" for i in range(clients)]
+    decide(ips[0])  # warm
+    wall, cpu = time.perf_counter(), time.process_time()
+    for i in range(n):
+        decide(ips[i % clients])
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def floodgate_decider(store):
+    limiter = floodgate.Limiter(policy(10**9), store=store)
+    return lambda ip: limiter.check("/api", ip=ip).allowed
+
+
+def limits_decider(storage, strategy):
+    limiter = strategy(storage)
+    item = limits.parse("1000000000/hour")
+    return lambda ip: limiter.hit(item, "api", ip)
+
+
+def speed_rows(n, redis_url, prefix):
+    rows = []
+    cases = [
+        ("memory", "floodgate (fixed_window)", lambda: floodgate_decider(None), n),
+        ("memory", "limits (fixed-window)", lambda: limits_decider(limits.storage.MemoryStorage(), limits.strategies.FixedWindowRateLimiter), n),
+        ("memory", "limits (moving-window)", lambda: limits_decider(limits.storage.MemoryStorage(), limits.strategies.MovingWindowRateLimiter), n),
+        ("redis", "floodgate (fixed_window)", lambda: floodgate_decider(floodgate.RedisStore(redis_url, key_prefix=prefix + "a:")), n // 10),
+        ("redis", "limits (fixed-window)", lambda: limits_decider(limits.storage.RedisStorage(redis_url, key_prefix=prefix + "b"), limits.strategies.FixedWindowRateLimiter), n // 10),
+        ("redis", "limits (moving-window)", lambda: limits_decider(limits.storage.RedisStorage(redis_url, key_prefix=prefix + "c"), limits.strategies.MovingWindowRateLimiter), n // 10),
+    ]
+    for store, name, make, count in cases:
+        wall, cpu = measure(make(), count, 1000)
+        rows.append((store, name, count / wall, cpu / count * 1e6))
+    return rows
+
+
+def hot_key(decide):
+    with ThreadPoolExecutor(64) as pool:
+        return sum(pool.map(lambda _: bool(decide("192.0.2.1")), range(2000)))
+
+
+def exactness_rows(redis_url, prefix):
+    item = limits.parse("80/hour")
+
+    def lim(storage, strategy):
+        limiter = strategy(storage)
+        return lambda ip: limiter.hit(item, "hot", ip)
+
+    def fg(store):
+        limiter = floodgate.Limiter(policy(80), store=store)
+        return lambda ip: limiter.check("/api", ip=ip).allowed
+
+    return [
+        ("memory", "floodgate", hot_key(fg(None))),
+        ("memory", "limits (fixed-window)", hot_key(lim(limits.storage.MemoryStorage(), limits.strategies.FixedWindowRateLimiter))),
+        ("memory", "limits (moving-window)", hot_key(lim(limits.storage.MemoryStorage(), limits.strategies.MovingWindowRateLimiter))),
+        ("redis", "floodgate", hot_key(fg(floodgate.RedisStore(redis_url, key_prefix=prefix + "d:")))),
+        ("redis", "limits (fixed-window)", hot_key(lim(limits.storage.RedisStorage(redis_url, key_prefix=prefix + "e"), limits.strategies.FixedWindowRateLimiter))),
+        ("redis", "limits (moving-window)", hot_key(lim(limits.storage.RedisStorage(redis_url, key_prefix=prefix + "f"), limits.strategies.MovingWindowRateLimiter))),
+    ]
+
+
+def all_or_nothing(redis_url, prefix):
+    """Two limits on one route: 10/hour for the client on every route, and
+    5/hour on /api/five. 20 requests to /api/five; then what is left of
+    the 10/hour limit for the client's other routes. slowapi hits each
+    limit in turn and stops at the first that refuses."""
+    doc = {"rules": [
+        {"name": "client", "key": "ip", "limits": [{"algorithm": "fixed_window", "limit": 10, "window": "1h"}]},
+        {"name": "five", "match": {"path": "/api/five"}, "key": "ip",
+         "limits": [{"algorithm": "fixed_window", "limit": 5, "window": "1h"}]},
+    ]}
+    out = []
+    for store_name, fg_store, storage in [
+        ("memory", None, limits.storage.MemoryStorage()),
+        ("redis", floodgate.RedisStore(redis_url, key_prefix=prefix + "g:"), limits.storage.RedisStorage(redis_url, key_prefix=prefix + "h")),
+    ]:
+        fgl = floodgate.Limiter(doc, store=fg_store)
+        admitted = sum(fgl.check("/api/five", ip="192.0.2.2").allowed for _ in range(20))
+        left = fgl.check("/api/other", ip="192.0.2.2").remaining + 1
+        out.append((store_name, "floodgate", admitted, left))
+
+        strat = limits.strategies.FixedWindowRateLimiter(storage)
+        ten, five = limits.parse("10/hour"), limits.parse("5/hour")
+        admitted = 0
+        for _ in range(20):
+            if strat.hit(ten, "client", "x") and strat.hit(five, "five", "x"):
+                admitted += 1
+        out.append((store_name, "limits (as slowapi)", admitted, strat.get_window_stats(ten, "client", "x").remaining))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--decisions", type=int, default=200_000)
+    args = ap.parse_args()
+    proc, url = start_redis()
+    prefix = f"bench{int(time.time())}:"
+    try:
+        speed = speed_rows(args.decisions, url, prefix)
+        exact = exactness_rows(url, prefix)
+        aon = all_or_nothing(url, prefix)
+    finally:
+        proc.terminate()
+    print(f"Python {platform.python_version()}, limits {limits.__version__}, floodgate {floodgate.__version__}, "
+          f"{platform.machine()}, one thread\n")
+    print("| store | library | decisions/s | CPU µs per decision |")
+    print("|---|---|---:|---:|")
+    for store, name, rate, cpu in speed:
+        print(f"| {store} | {name} | {rate:,.0f} | {cpu:.1f} |")
+    print("\nHot key: 2,000 requests, 64 threads at once, limit 80 (per hour)\n")
+    print("| store | library | admitted |")
+    print("|---|---|---:|")
+    for store, name, n in exact:
+        print(f"| {store} | {name} | {n} |")
+    print("\nOne request under two limits (10/hour and 5/hour), 20 requests\n")
+    print("| store | library | admitted | left of the 10/hour limit |")
+    print("|---|---|---:|---:|")
+    for store, name, n, left in aon:
+        print(f"| {store} | {name} | {n} | {left} |")
+
+
+if __name__ == "__main__":
+    main()
