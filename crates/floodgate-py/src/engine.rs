@@ -165,7 +165,11 @@ async fn decide_http(handle: LimiterHandle, q: HttpQuery) -> Answer {
     };
     let identity = &settings.limiter.policy().identity;
     let decided = match identity.request(ip, &q.method, &q.path, header, origin) {
-        Ok(req) => handle.decide_with(&settings.limiter, &req, cost, false).await,
+        Ok(req) => {
+            handle
+                .decide_with(&settings.limiter, &req, cost, false)
+                .await
+        }
         Err(e) => refused(e, now, cost),
     };
     Ok(Outcome::new(decided))

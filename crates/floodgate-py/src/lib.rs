@@ -38,9 +38,9 @@
 //! "#).unwrap();
 //! let engine = Engine::start(settings).unwrap();
 //! let q = Query { ip: Some("203.0.113.7".parse().unwrap()), path: "/".into(), ..Query::default() };
-//! assert!(engine.check(&q).unwrap().allowed());
-//! assert!(engine.check(&q).unwrap().allowed());
-//! let denied = engine.check(&q).unwrap();
+//! assert!(engine.check(q.clone()).unwrap().allowed());
+//! assert!(engine.check(q.clone()).unwrap().allowed());
+//! let denied = engine.check(q).unwrap();
 //! assert_eq!(denied.status(), 429);
 //! ```
 

@@ -41,8 +41,8 @@ impl Settings {
     /// Reads a document (YAML or JSON), naming it `name` in errors.
     pub fn from_text(name: &str, text: &str) -> Result<Settings, SetupError> {
         let file = ConfigFile::parse(name, text)?;
-        let proxies = TrustedProxies::parse(&file.document.server.trusted_proxies)
-            .map_err(|e| {
+        let proxies =
+            TrustedProxies::parse(&file.document.server.trusted_proxies).map_err(|e| {
                 file.source()
                     .error(&["trusted_proxies".into()], e.to_string())
             })?;
@@ -110,7 +110,9 @@ mod tests {
     #[test]
     fn a_bad_policy_names_the_file_line_and_field() {
         let text = "rules:\n  - name: per-ip\n    key: ip\n    limits: [ { algorithm: token_bucket, capacity: 2, refill: 0/s } ]\n";
-        let e = Settings::from_text("policy.yaml", text).unwrap_err().to_string();
+        let e = Settings::from_text("policy.yaml", text)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("policy.yaml:4:"), "{e}");
         assert!(e.contains("rules[0].limits[0]"), "{e}");
     }
@@ -120,7 +122,10 @@ mod tests {
         let s = Settings::from_text("p", POLICY).unwrap();
         assert_eq!(s.store.kind, StoreKind::Memory);
         let s = s
-            .with_store("store", r#"{"store": {"kind": "redis", "url": "redis://127.0.0.1:1"}}"#)
+            .with_store(
+                "store",
+                r#"{"store": {"kind": "redis", "url": "redis://127.0.0.1:1"}}"#,
+            )
             .unwrap();
         assert_eq!(s.store.kind, StoreKind::Redis);
         let e = s

@@ -15,13 +15,14 @@ rate-limit headers and 429 body.
   decorator.
 """
 
-from ._native import Decision, PolicyError, __version__
+from ._native import Decision, ManualClock, PolicyError, __version__
 from .limiter import Limiter
 from .stores import MemoryStore, RedisClusterStore, RedisStore
 
 __all__ = [
     "Decision",
     "Limiter",
+    "ManualClock",
     "MemoryStore",
     "PolicyError",
     "RedisClusterStore",

@@ -63,14 +63,31 @@ class Decision:
         """The decision as ``POST /v1/check`` answers it."""
     def __bool__(self) -> bool: ...
 
+class ManualClock:
+    """Time set and moved by hand, in µs since the Unix epoch."""
+
+    def __init__(self, start_us: int = 0) -> None: ...
+    def set(self, now_us: int) -> None: ...
+    def advance(self, us: int) -> None: ...
+    @property
+    def now_us(self) -> int: ...
+
 _Done = Callable[[Union[Decision, BaseException]], object]
 _Store = Optional[Tuple[str, str]]
 
 class NativeLimiter:
     @staticmethod
-    def from_file(path: str, store: _Store = None, trusted_proxies: Optional[Sequence[str]] = None) -> NativeLimiter: ...
+    def from_file(
+        path: str, store: _Store = None, trusted_proxies: Optional[Sequence[str]] = None, clock: Optional[ManualClock] = None
+    ) -> NativeLimiter: ...
     @staticmethod
-    def from_text(name: str, text: str, store: _Store = None, trusted_proxies: Optional[Sequence[str]] = None) -> NativeLimiter: ...
+    def from_text(
+        name: str,
+        text: str,
+        store: _Store = None,
+        trusted_proxies: Optional[Sequence[str]] = None,
+        clock: Optional[ManualClock] = None,
+    ) -> NativeLimiter: ...
     @property
     def connected(self) -> bool: ...
     @property

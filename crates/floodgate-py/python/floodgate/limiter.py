@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
-from ._native import Decision, NativeLimiter
+from ._native import Decision, ManualClock, NativeLimiter
 from .stores import Store
 
 Headers = Iterable[Tuple[str, str]]
@@ -38,6 +38,8 @@ class Limiter:
     :class:`RedisClusterStore`) replaces the document's ``store:``;
     ``trusted_proxies`` (CIDRs or addresses) replaces its list. A policy
     that cannot work raises :class:`PolicyError` naming the line and field.
+    ``clock`` (a :class:`ManualClock`) replaces the system clock: tests and
+    replays move time by hand (on Redis, with ``time="caller"``).
     """
 
     def __init__(
@@ -47,10 +49,11 @@ class Limiter:
         store: Optional[Store] = None,
         trusted_proxies: Optional[Sequence[str]] = None,
         name: str = "policy",
+        clock: Optional[ManualClock] = None,
     ) -> None:
         text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
         proxies = None if trusted_proxies is None else list(trusted_proxies)
-        self._init(NativeLimiter.from_text(name, text, _store_doc(store), proxies))
+        self._init(NativeLimiter.from_text(name, text, _store_doc(store), proxies, clock))
 
     @classmethod
     def from_file(
@@ -59,12 +62,13 @@ class Limiter:
         *,
         store: Optional[Store] = None,
         trusted_proxies: Optional[Sequence[str]] = None,
+        clock: Optional[ManualClock] = None,
     ) -> "Limiter":
         """Reads a policy file or the gateway's config file (YAML or JSON):
         its ``store:`` and ``trusted_proxies`` are used unless given here."""
         self = cls.__new__(cls)
         proxies = None if trusted_proxies is None else list(trusted_proxies)
-        self._init(NativeLimiter.from_file(os.fspath(path), _store_doc(store), proxies))
+        self._init(NativeLimiter.from_file(os.fspath(path), _store_doc(store), proxies, clock))
         return self
 
     def _init(self, native: NativeLimiter) -> None:

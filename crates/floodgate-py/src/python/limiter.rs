@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use super::clock::ManualClock;
 use super::decision::Decision;
 use super::errors::{ask_error, setup_error};
 use crate::engine::{Answer, Engine, Started};
@@ -41,7 +42,9 @@ impl NativeLimiter {
         settings: Result<Settings, crate::SetupError>,
         store: Option<(String, String)>,
         trusted_proxies: Option<Vec<String>>,
+        clock: Option<PyRef<'_, ManualClock>>,
     ) -> PyResult<NativeLimiter> {
+        let clock = clock.map(|c| c.shared());
         let run = || {
             let mut s = settings?;
             if let Some((name, text)) = store {
@@ -50,7 +53,10 @@ impl NativeLimiter {
             if let Some(list) = trusted_proxies {
                 s = s.with_proxies(&list)?;
             }
-            Engine::start(s)
+            match clock {
+                Some(c) => Engine::with_clock(s, c),
+                None => Engine::start(s),
+            }
         };
         let engine = py.detach(run).map_err(|e| setup_error(py, e))?;
         Ok(NativeLimiter { engine })
@@ -91,31 +97,34 @@ impl NativeLimiter {
 impl NativeLimiter {
     /// Reads a config file (the gateway's works as it is). `store` is
     /// `(name, text)` of a document holding a `store:` section that
-    /// replaces the file's; `trusted_proxies` replaces the file's list.
+    /// replaces the file's; `trusted_proxies` replaces the file's list;
+    /// `clock`, a `ManualClock`, replaces the system clock.
     #[staticmethod]
-    #[pyo3(signature = (path, store=None, trusted_proxies=None))]
+    #[pyo3(signature = (path, store=None, trusted_proxies=None, clock=None))]
     fn from_file(
         py: Python<'_>,
         path: PathBuf,
         store: Option<(String, String)>,
         trusted_proxies: Option<Vec<String>>,
+        clock: Option<PyRef<'_, ManualClock>>,
     ) -> PyResult<NativeLimiter> {
         let settings = Settings::from_file(&path);
-        NativeLimiter::build(py, settings, store, trusted_proxies)
+        NativeLimiter::build(py, settings, store, trusted_proxies, clock)
     }
 
     /// Reads a document (YAML or JSON) named `name` in errors.
     #[staticmethod]
-    #[pyo3(signature = (name, text, store=None, trusted_proxies=None))]
+    #[pyo3(signature = (name, text, store=None, trusted_proxies=None, clock=None))]
     fn from_text(
         py: Python<'_>,
         name: &str,
         text: &str,
         store: Option<(String, String)>,
         trusted_proxies: Option<Vec<String>>,
+        clock: Option<PyRef<'_, ManualClock>>,
     ) -> PyResult<NativeLimiter> {
         let settings = Settings::from_text(name, text);
-        NativeLimiter::build(py, settings, store, trusted_proxies)
+        NativeLimiter::build(py, settings, store, trusted_proxies, clock)
     }
 
     /// Whether the store is Redis and connected.

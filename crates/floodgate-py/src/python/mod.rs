@@ -3,9 +3,11 @@
 //!
 //! - [`limiter`]: `NativeLimiter`, an [`Engine`](crate::Engine) to Python.
 //! - [`decision`]: `Decision`, an [`Outcome`](crate::Outcome) to Python.
+//! - [`clock`]: `ManualClock`, time moved by hand (tests, replays).
 //! - [`errors`]: `PolicyError` (file, line, column, field) and the
 //!   mapping of the crate's errors to Python exceptions.
 
+mod clock;
 mod decision;
 mod errors;
 mod limiter;
@@ -17,6 +19,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<limiter::NativeLimiter>()?;
     m.add_class::<decision::Decision>()?;
+    m.add_class::<clock::ManualClock>()?;
     m.add("PolicyError", m.py().get_type::<errors::PolicyError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
