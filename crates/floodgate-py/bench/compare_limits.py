@@ -12,6 +12,7 @@ a free loopback port).
 """
 
 import argparse
+import asyncio
 import platform
 import socket
 import subprocess
@@ -19,6 +20,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import limits
+import limits.aio.storage
+import limits.aio.strategies
 import limits.storage
 import limits.strategies
 
@@ -96,6 +99,57 @@ def speed_rows(n, redis_url, prefix):
     return rows
 
 
+def measure_async(decide, n, clients, at_once=64):
+    """Wall and process CPU seconds of n decisions, `at_once` asyncio tasks
+    in flight (as in an async web app)."""
+    ips = [f"10.1.{i // 256}.{i % 256}" for i in range(clients)]
+
+    async def run():
+        await decide(ips[0])
+        sem = asyncio.Semaphore(at_once)
+
+        async def one(i):
+            async with sem:
+                await decide(ips[i % clients])
+
+        wall, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    return asyncio.run(run())
+
+
+def async_rows(n, redis_url, prefix):
+    item = limits.parse("1000000000/hour")
+
+    def fg():
+        limiter = floodgate.Limiter(policy(10**9), store=floodgate.RedisStore(redis_url, key_prefix=prefix + "i:"))
+
+        async def decide(ip):
+            return (await limiter.check_async("/api", ip=ip)).allowed
+
+        return decide
+
+    def lim(strategy, p):
+        storage = limits.aio.storage.RedisStorage("async+" + redis_url, implementation="redispy", key_prefix=p)
+        limiter = strategy(storage)
+
+        async def decide(ip):
+            return await limiter.hit(item, "api", ip)
+
+        return decide
+
+    rows = []
+    for name, make in [
+        ("floodgate (fixed_window), check_async", fg),
+        ("limits.aio (fixed-window)", lambda: lim(limits.aio.strategies.FixedWindowRateLimiter, prefix + "j")),
+        ("limits.aio (moving-window)", lambda: lim(limits.aio.strategies.MovingWindowRateLimiter, prefix + "k")),
+    ]:
+        wall, cpu = measure_async(make(), n, 1000)
+        rows.append(("redis, 64 at once", name, n / wall, cpu / n * 1e6))
+    return rows
+
+
 def hot_key(decide):
     with ThreadPoolExecutor(64) as pool:
         return sum(pool.map(lambda _: bool(decide("192.0.2.1")), range(2000)))
@@ -159,13 +213,14 @@ def main():
     proc, url = start_redis()
     prefix = f"bench{int(time.time())}:"
     try:
-        speed = speed_rows(args.decisions, url, prefix)
+        speed = speed_rows(args.decisions, url, prefix) + async_rows(args.decisions // 10, url, prefix)
         exact = exactness_rows(url, prefix)
         aon = all_or_nothing(url, prefix)
     finally:
         proc.terminate()
     print(f"Python {platform.python_version()}, limits {limits.__version__}, floodgate {floodgate.__version__}, "
-          f"{platform.machine()}, one thread\n")
+          f"{platform.machine()}\n")
+    print("One thread, one decision at a time (64 asyncio tasks where said); 1,000 client IPs in turn\n")
     print("| store | library | decisions/s | CPU µs per decision |")
     print("|---|---|---:|---:|")
     for store, name, rate, cpu in speed:

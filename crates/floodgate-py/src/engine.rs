@@ -99,13 +99,21 @@ impl Engine {
 
     /// Starts deciding a request stated by its attributes.
     pub fn start_check(&self, q: Query) -> Started {
-        self.poll_once(Box::pin(decide(self.handle.clone(), q)))
+        let fut = decide(self.handle.clone(), q);
+        if self.is_local() {
+            return Started::Ready(self.now_or_wait(fut));
+        }
+        self.poll_once(Box::pin(fut))
     }
 
     /// Starts deciding an HTTP request (client IP through the trusted
     /// proxies, identity from the headers).
     pub fn start_http(&self, q: HttpQuery) -> Started {
-        self.poll_once(Box::pin(decide_http(self.handle.clone(), q)))
+        let fut = decide_http(self.handle.clone(), q);
+        if self.is_local() {
+            return Started::Ready(self.now_or_wait(fut));
+        }
+        self.poll_once(Box::pin(fut))
     }
 
     /// Waits for a pending check (blocking this thread).
@@ -117,6 +125,17 @@ impl Engine {
     /// `done`, on the runtime's thread.
     pub fn spawn(&self, p: Pending, done: impl FnOnce(Answer) + Send + 'static) {
         self.runtime.spawn(async move { done(p.0.await) });
+    }
+
+    /// The memory store's answer: polled once where it stands (no
+    /// allocation, no runtime); it never waits, but would be waited for.
+    fn now_or_wait(&self, fut: impl Future<Output = Answer>) -> Answer {
+        let mut fut = std::pin::pin!(fut);
+        let mut cx = Context::from_waker(Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(a) => a,
+            Poll::Pending => self.runtime.block_on(fut),
+        }
     }
 
     fn poll_once(&self, mut fut: Pin<Box<dyn Future<Output = Answer> + Send>>) -> Started {

@@ -92,3 +92,39 @@ def test_a_rules_own_failure_mode_wins(redis):
     policy = {"rules": [dict(HOT["rules"][0], on_store_failure="fail_closed")]}
     limiter = floodgate.Limiter(policy, store=closed_port_store(on_failure="fail_open"))
     assert limiter.check("/", ip="192.0.2.6").status == 429
+
+
+def test_one_limiter_serves_one_event_loop_after_another(redis, prefix):
+    limiter = floodgate.Limiter(HOT, store=floodgate.RedisStore(redis.url, key_prefix=prefix))
+
+    async def some(n):
+        return [(await limiter.check_async("/", ip="192.0.2.7")).allowed for _ in range(n)]
+
+    # Each asyncio.run is a new loop: the limiter's answers follow it.
+    assert asyncio.run(some(50)) == [True] * 50
+    assert asyncio.run(some(40)) == [True] * 30 + [False] * 10
+
+
+def test_the_event_loop_runs_on_while_redis_answers(redis, prefix):
+    limiter = floodgate.Limiter(HOT, store=floodgate.RedisStore(redis.url, key_prefix=prefix))
+
+    async def run():
+        ticks = 0
+        stop = asyncio.Event()
+
+        async def ticker():
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        got = await asyncio.gather(*(limiter.check_async("/", ip=f"192.0.2.{i}") for i in range(100)))
+        stop.set()
+        await task
+        return got, ticks
+
+    got, ticks = asyncio.run(run())
+    assert all(d.allowed for d in got)
+    # The ticker ran between the checks: the loop was never blocked on Redis.
+    assert ticks > 1

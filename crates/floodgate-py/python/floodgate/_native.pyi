@@ -1,6 +1,7 @@
 """Type hints of the native module (the Rust side of ``floodgate``)."""
 
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+import asyncio
+from typing import List, Optional, Sequence, Tuple, Union
 
 __version__: str
 
@@ -72,7 +73,6 @@ class ManualClock:
     @property
     def now_us(self) -> int: ...
 
-_Done = Callable[[Union[Decision, BaseException]], object]
 _Store = Optional[Tuple[str, str]]
 
 class NativeLimiter:
@@ -92,6 +92,9 @@ class NativeLimiter:
     def connected(self) -> bool: ...
     @property
     def local(self) -> bool: ...
+    @property
+    def completion_fd(self) -> int: ...
+    def drain(self) -> List[Tuple["asyncio.Future[Decision]", Union[Decision, BaseException], bool]]: ...
     def check(
         self,
         path: str = "/",
@@ -104,7 +107,7 @@ class NativeLimiter:
     ) -> Decision: ...
     def start(
         self,
-        done: _Done,
+        future: "asyncio.Future[Decision]",
         path: str = "/",
         ip: Optional[str] = None,
         api_key: Optional[str] = None,
@@ -117,5 +120,5 @@ class NativeLimiter:
         self, peer: Optional[str], method: str, path: str, headers: List[Tuple[str, str]], cost: int = 1
     ) -> Decision: ...
     def start_http(
-        self, done: _Done, peer: Optional[str], method: str, path: str, headers: List[Tuple[str, str]], cost: int = 1
+        self, future: "asyncio.Future[Decision]", peer: Optional[str], method: str, path: str, headers: List[Tuple[str, str]], cost: int = 1
     ) -> Optional[Decision]: ...

@@ -19,10 +19,10 @@ def _store_doc(store: Optional[Store]) -> Optional[Tuple[str, str]]:
     return ("store", json.dumps({"store": store.section()}, indent=2))
 
 
-def _settle(fut: "asyncio.Future[Decision]", result: Any) -> None:
+def _settle(fut: "asyncio.Future[Decision]", result: Any, failed: bool) -> None:
     if fut.done():
         return
-    if isinstance(result, BaseException):
+    if failed:
         fut.set_exception(result)
     else:
         fut.set_result(result)
@@ -74,6 +74,7 @@ class Limiter:
     def _init(self, native: NativeLimiter) -> None:
         self._native = native
         self._local = native.local
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         # The hot paths call the native methods directly (same arguments):
         # no Python frame between the caller and the engine.
         self.check = native.check  # type: ignore[method-assign]
@@ -114,14 +115,13 @@ class Limiter:
         cost: int = 1,
     ) -> Decision:
         """:meth:`check` for ``async`` code: the event loop runs on while
-        Redis answers."""
+        Redis answers. A limiter serves one event loop at a time (the one
+        that last called it watches its answers)."""
         hs = None if headers is None else list(headers)
         if self._local:
             return self._native.check(path, ip, api_key, user, method, hs, cost)
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        done = lambda r: loop.call_soon_threadsafe(_settle, fut, r)  # noqa: E731
-        d = self._native.start(done, path, ip, api_key, user, method, hs, cost)
+        fut = self._future()
+        d = self._native.start(fut, path, ip, api_key, user, method, hs, cost)
         return d if d is not None else await fut
 
     def check_http(
@@ -149,11 +149,31 @@ class Limiter:
         hs = list(headers)
         if self._local:
             return self._native.check_http(peer, method, path, hs, cost)
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        done = lambda r: loop.call_soon_threadsafe(_settle, fut, r)  # noqa: E731
-        d = self._native.start_http(done, peer, method, path, hs, cost)
+        fut = self._future()
+        d = self._native.start_http(fut, peer, method, path, hs, cost)
         return d if d is not None else await fut
+
+    def _future(self) -> "asyncio.Future[Decision]":
+        """A future of the running loop, which watches this limiter's
+        answers (Redis answers are queued, and the loop woken through a
+        descriptor it reads, then drains them all at once)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            old = self._loop
+            if old is not None and not old.is_closed():
+                old.remove_reader(self._native.completion_fd)
+            loop.add_reader(self._native.completion_fd, self._drain)
+            self._loop = loop
+        return loop.create_future()
+
+    def _drain(self) -> None:
+        for fut, result, failed in self._native.drain():
+            loop = fut.get_loop()
+            if loop is self._loop:
+                _settle(fut, result, failed)
+            elif not loop.is_closed():
+                # A future of another loop: settled on its own thread.
+                loop.call_soon_threadsafe(_settle, fut, result, failed)
 
     def limit(self, *, cost: int = 1) -> Any:
         """A decorator of a Starlette or FastAPI endpoint that takes the

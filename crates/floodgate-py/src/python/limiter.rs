@@ -1,16 +1,18 @@
 //! `NativeLimiter`: an [`Engine`] to Python. Checks are polled once with
 //! the GIL held (the memory store answers there); a Redis check then
 //! waits with the GIL released (`check`, `check_http`) or is finished on
-//! the engine's runtime, which calls back into Python (`start`,
-//! `start_http`, for `async` callers).
+//! the engine's runtime and queued for the event loop (`start`,
+//! `start_http`, for `async` callers: see [`Completions`]).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::clock::ManualClock;
+use super::completions::Completions;
 use super::decision::Decision;
 use super::errors::{ask_error, setup_error};
 use crate::engine::{Answer, Engine, Started};
@@ -21,6 +23,7 @@ use crate::settings::Settings;
 #[pyclass(module = "floodgate", frozen)]
 pub struct NativeLimiter {
     engine: Engine,
+    completions: Arc<Completions>,
 }
 
 fn ip(text: Option<&str>) -> PyResult<Option<IpAddr>> {
@@ -59,7 +62,11 @@ impl NativeLimiter {
             }
         };
         let engine = py.detach(run).map_err(|e| setup_error(py, e))?;
-        Ok(NativeLimiter { engine })
+        let completions = Arc::new(Completions::new()?);
+        Ok(NativeLimiter {
+            engine,
+            completions,
+        })
     }
 
     fn finish(&self, py: Python<'_>, started: Started) -> PyResult<Decision> {
@@ -69,24 +76,14 @@ impl NativeLimiter {
         }
     }
 
-    /// A decision now, or `None` with `done` called later (on the
-    /// runtime's thread) with the decision or the exception.
-    fn later(&self, started: Started, done: Py<PyAny>) -> PyResult<Option<Decision>> {
+    /// A decision now, or `None` with the answer queued for `future`
+    /// (see [`Completions`]).
+    fn later(&self, started: Started, future: Py<PyAny>) -> PyResult<Option<Decision>> {
         match started {
             Started::Ready(a) => answer(a).map(Some),
             Started::Pending(p) => {
-                self.engine.spawn(p, move |a| {
-                    Python::attach(|py| {
-                        let arg = match answer(a) {
-                            Ok(d) => Py::new(py, d).map(Py::into_any),
-                            Err(e) => Ok(e.into_value(py).into_any()),
-                        };
-                        let called = arg.and_then(|arg| done.call1(py, (arg,)));
-                        if let Err(e) = called {
-                            e.write_unraisable(py, None);
-                        }
-                    })
-                });
+                let completions = self.completions.clone();
+                self.engine.spawn(p, move |a| completions.push(future, a));
                 Ok(None)
             }
         }
@@ -127,6 +124,18 @@ impl NativeLimiter {
         NativeLimiter::build(py, settings, store, trusted_proxies, clock)
     }
 
+    /// The descriptor that becomes readable when answers are queued: the
+    /// event loop watches it and calls `drain`.
+    #[getter]
+    fn completion_fd(&self) -> i32 {
+        self.completions.fd()
+    }
+
+    /// The queued answers: `(future, decision or exception, failed)`.
+    fn drain(&self, py: Python<'_>) -> Vec<(Py<PyAny>, Py<PyAny>, bool)> {
+        self.completions.drain(py)
+    }
+
     /// Whether the store is Redis and connected.
     #[getter]
     fn connected(&self) -> bool {
@@ -157,12 +166,13 @@ impl NativeLimiter {
         self.finish(py, self.engine.start_check(q))
     }
 
-    /// `check`, answering now or calling `done` later.
-    #[pyo3(signature = (done, path="/", ip=None, api_key=None, user=None, method=None, headers=None, cost=1))]
+    /// `check`, answering now or queueing the answer for `future` (an
+    /// asyncio future, settled by `drain`).
+    #[pyo3(signature = (future, path="/", ip=None, api_key=None, user=None, method=None, headers=None, cost=1))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
-        done: Py<PyAny>,
+        future: Py<PyAny>,
         path: &str,
         ip: Option<&str>,
         api_key: Option<String>,
@@ -172,7 +182,7 @@ impl NativeLimiter {
         cost: u64,
     ) -> PyResult<Option<Decision>> {
         let q = query(path, ip, api_key, user, method, headers, cost)?;
-        self.later(self.engine.start_check(q), done)
+        self.later(self.engine.start_check(q), future)
     }
 
     /// Decides an HTTP request as the gateway does: `peer` is the socket
@@ -192,11 +202,11 @@ impl NativeLimiter {
         self.finish(py, self.engine.start_http(q))
     }
 
-    /// `check_http`, answering now or calling `done` later.
-    #[pyo3(signature = (done, peer, method, path, headers, cost=1))]
+    /// `check_http`, answering now or queueing the answer for `future`.
+    #[pyo3(signature = (future, peer, method, path, headers, cost=1))]
     fn start_http(
         &self,
-        done: Py<PyAny>,
+        future: Py<PyAny>,
         peer: Option<&str>,
         method: String,
         path: String,
@@ -204,7 +214,7 @@ impl NativeLimiter {
         cost: u64,
     ) -> PyResult<Option<Decision>> {
         let q = http_query(peer, method, path, headers, cost)?;
-        self.later(self.engine.start_http(q), done)
+        self.later(self.engine.start_http(q), future)
     }
 }
 

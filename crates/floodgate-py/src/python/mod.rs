@@ -2,12 +2,15 @@
 //! (`python/floodgate/`) wraps it in the public API.
 //!
 //! - [`limiter`]: `NativeLimiter`, an [`Engine`](crate::Engine) to Python.
+//! - [`completions`]: Redis answers queued for the event loop, woken
+//!   through a socket pair it watches (no GIL on the runtime's thread).
 //! - [`decision`]: `Decision`, an [`Outcome`](crate::Outcome) to Python.
 //! - [`clock`]: `ManualClock`, time moved by hand (tests, replays).
 //! - [`errors`]: `PolicyError` (file, line, column, field) and the
 //!   mapping of the crate's errors to Python exceptions.
 
 mod clock;
+mod completions;
 mod decision;
 mod errors;
 mod limiter;
