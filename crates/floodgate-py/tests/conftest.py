@@ -55,13 +55,14 @@ class Redis:
         return out.stdout.strip()
 
 
-def start_redis(*extra: str) -> Redis:
+def start_redis(*extra: str, cwd=None) -> Redis:
     assert shutil.which("redis-server"), "redis-server is needed (scripts/test-python installs it)"
     port = free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=cwd,
     )
     wait_for(f"redis-server on {port}", 10, lambda: redis_ping(port))
     return Redis(port, proc)
@@ -73,6 +74,28 @@ def redis():
     yield r
     r.proc.terminate()
     r.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A 3-master Redis Cluster on loopback, no replicas, in state ok."""
+    nodes = []
+    for i in range(3):
+        d = tmp_path_factory.mktemp(f"cluster{i}")
+        nodes.append(
+            start_redis("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                        "--cluster-node-timeout", "2000", cwd=d)
+        )
+    addrs = [f"127.0.0.1:{n.port}" for n in nodes]
+    subprocess.run(
+        ["redis-cli", "--cluster", "create", *addrs, "--cluster-replicas", "0", "--cluster-yes"],
+        check=True, capture_output=True,
+    )
+    wait_for("cluster_state:ok", 20, lambda: all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in nodes))
+    yield nodes
+    for n in nodes:
+        n.proc.terminate()
+        n.proc.wait(10)
 
 
 @pytest.fixture
