@@ -2,13 +2,13 @@
 the app of latency_apps.py under uvicorn (one worker), without a limiter,
 with FloodgateMiddleware and with slowapi, both on one redis-server; the
 load from floodgate-loadgen (open loop, 12,000 API keys picked zipf(1), the
-api-keys preset at a steady 1,200/s). Prints p50 / p99 / p99.9 from the
+api-keys preset at a steady 1,200/s, or --rate). Prints p50 / p99 / p99.9 from the
 schedule and the p99 each limiter adds to the baseline's.
 
 Needs uvicorn, fastapi, slowapi and the floodgate package installed, and
 floodgate-loadgen built (LOADGEN, default target/release/floodgate-loadgen).
 
-    python crates/floodgate-py/bench/middleware_latency.py [--duration 20s]
+    python crates/floodgate-py/bench/middleware_latency.py [--duration 20s] [--rate 1200]
 """
 
 import argparse
@@ -41,7 +41,7 @@ def wait_port(port, deadline_s=20):
     raise SystemExit(f"nothing listens on {port}")
 
 
-def run(variant, redis_url, loadgen, duration):
+def run(variant, redis_url, loadgen, duration, rate):
     port = free_port()
     env = {**os.environ, "VARIANT": variant, "REDIS_URL": redis_url}
     app = subprocess.Popen(
@@ -53,7 +53,7 @@ def run(variant, redis_url, loadgen, duration):
         wait_port(port)
         out = subprocess.run(
             [loadgen, "run", "--preset", "api-keys", "--url", f"http://127.0.0.1:{port}/resource",
-             "--rate", "1200", "--no-peaks", "--duration", duration, "--json"],
+             "--rate", str(rate), "--no-peaks", "--duration", duration, "--json"],
             check=True, capture_output=True, text=True,
         ).stdout
     finally:
@@ -65,6 +65,7 @@ def run(variant, redis_url, loadgen, duration):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", default="20s")
+    ap.add_argument("--rate", type=int, default=1200)
     args = ap.parse_args()
     loadgen = os.environ.get("LOADGEN", str(REPO / "target" / "release" / "floodgate-loadgen"))
     port = free_port()
@@ -74,7 +75,7 @@ def main():
     )
     try:
         wait_port(port)
-        reports = {v: run(v, f"redis://127.0.0.1:{port}", loadgen, args.duration)
+        reports = {v: run(v, f"redis://127.0.0.1:{port}", loadgen, args.duration, args.rate)
                    for v in ("none", "floodgate", "slowapi")}
     finally:
         redis.terminate()
