@@ -65,6 +65,14 @@ impl Settings {
         Ok(self)
     }
 
+    /// The same store, proxies and memory size with the policy of `text`
+    /// (YAML or JSON) instead: a limiter of its own on the same counters'
+    /// store (per-route limits declared in code).
+    pub fn with_policy(mut self, name: &str, text: &str) -> Result<Settings, SetupError> {
+        self.policy = Arc::new(floodgate_config::parse_policy(name, text)?);
+        Ok(self)
+    }
+
     /// Replaces the trusted proxies (CIDRs or addresses).
     pub fn with_proxies<S: AsRef<str>>(mut self, list: &[S]) -> Result<Settings, SetupError> {
         self.proxies = TrustedProxies::parse(list).map_err(|e| ConfigError {

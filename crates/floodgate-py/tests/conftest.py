@@ -2,6 +2,7 @@
 processes started and polled for with deadlines (never slept on)."""
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -14,10 +15,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(cluster: bool = False) -> int:
+    """A free loopback port; for a cluster node, one at most 55535 whose
+    cluster bus port (10,000 above) is free too."""
+    if not cluster:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    for port in random.sample(range(20000, 55536), 200):
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+    raise AssertionError("no free port pair for a cluster node")
 
 
 def wait_for(what, deadline_s, poll):
@@ -55,9 +68,9 @@ class Redis:
         return out.stdout.strip()
 
 
-def start_redis(*extra: str, cwd=None) -> Redis:
+def start_redis(*extra: str, cwd=None, cluster: bool = False) -> Redis:
     assert shutil.which("redis-server"), "redis-server is needed (scripts/test-python installs it)"
-    port = free_port()
+    port = free_port(cluster)
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *extra],
         stdout=subprocess.DEVNULL,
@@ -84,7 +97,7 @@ def redis_cluster(tmp_path_factory):
         d = tmp_path_factory.mktemp(f"cluster{i}")
         nodes.append(
             start_redis("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--cluster-node-timeout", "2000", cwd=d)
+                        "--cluster-node-timeout", "2000", cwd=d, cluster=True)
         )
     addrs = [f"127.0.0.1:{n.port}" for n in nodes]
     subprocess.run(

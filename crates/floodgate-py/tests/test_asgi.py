@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -164,3 +165,52 @@ def test_seed_app_per_key_on_redis(redis, prefix, monkeypatch):
     assert r[0].headers["x-ratelimit-limit"] == "40"
     # Another key has its own bucket.
     assert get_all(app, "/resource", 1, headers={"x-api-key": "k-2"})[0].status_code == 200
+
+
+def test_a_rate_in_code_gives_each_route_its_own_limit_as_slowapi_does():
+    limiter = floodgate.Limiter({"rules": []})
+
+    @limiter.limit("2/minute")
+    async def a(request):
+        return JSONResponse({"a": True})
+
+    @limiter.limit("2/minute")
+    async def b(request):
+        return JSONResponse({"b": True})
+
+    app = Starlette(routes=[Route("/a", a), Route("/b", b)])
+    assert [r.status_code for r in get_all(app, "/a", 3)] == [200, 200, 429]
+    # Another route, another count; another client, another count.
+    assert [r.status_code for r in get_all(app, "/b", 3)] == [200, 200, 429]
+    assert get_all(app, "/a", 1, client=("203.0.113.99", 1))[0].status_code == 200
+    r = get_all(app, "/a", 1)[0]
+    assert r.headers["ratelimit-policy"] == '"route-2-per-1m";q=2;w=60'
+
+
+def test_a_rate_in_a_dependency_on_redis(redis, prefix):
+    limiter = floodgate.Limiter({"rules": []}, store=floodgate.RedisStore(redis.url, key_prefix=prefix))
+    app = FastAPI()
+    install(app)
+
+    @app.get("/r", dependencies=[Depends(limiter.dependency("3 per hour", key="api_key"))])
+    async def r():
+        return {}
+
+    got = get_all(app, "/r", 4, headers={"x-api-key": "k-9"})
+    assert [x.status_code for x in got] == [200, 200, 200, 429]
+    assert redis.cli("--scan", "--pattern", prefix + "*")
+
+
+def test_rates_are_read_as_slowapi_writes_them():
+    from floodgate.routes import rate_policy
+
+    def window(rate):
+        return rate_policy(rate)["rules"][0]["limits"][0]["window"]
+
+    assert [window(r) for r in ["10/minute", "10 per hour", "5/30 seconds", "5/30s", "1/500ms", "3/d"]] == [
+        "1m", "1h", "30s", "30s", "500ms", "1d",
+    ]
+    with pytest.raises(ValueError, match="not a rate"):
+        rate_policy("ten a minute")
+    with pytest.raises(floodgate.PolicyError, match="unknown unit|not a duration|unit"):
+        floodgate.Limiter({"rules": []}).limit("5/3parsecs")

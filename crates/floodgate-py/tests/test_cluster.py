@@ -23,7 +23,12 @@ POLICY = {
 
 
 def cluster_limiter(nodes, prefix):
-    store = floodgate.RedisClusterStore([n.url for n in nodes], key_prefix=prefix)
+    # A slow answer on a loaded machine must not be decided by the failure
+    # policy (the default, `local`, would count in this process instead):
+    # exactness is the cluster's to show.
+    store = floodgate.RedisClusterStore(
+        [n.url for n in nodes], key_prefix=prefix, timeout="5s", on_failure="fail_closed"
+    )
     return floodgate.Limiter(POLICY, store=store)
 
 

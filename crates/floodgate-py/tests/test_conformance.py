@@ -92,4 +92,6 @@ def test_memory(case):
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_redis(case, redis, prefix):
-    replay(case, floodgate.RedisStore(redis.url, key_prefix=prefix, time="caller"))
+    replay(case, floodgate.RedisStore(
+        redis.url, key_prefix=prefix, time="caller", timeout="5s", on_failure="fail_closed"
+    ))

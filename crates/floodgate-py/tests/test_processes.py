@@ -92,6 +92,10 @@ def gateway_config(path: Path, redis_url: str, prefix: str) -> Path:
         "  kind: redis\n"
         f"  url: {redis_url}\n"
         f"  key_prefix: '{prefix}'\n"
+        # Slow answers on a loaded machine wait rather than be decided by
+        # the failure policy: the one count is Redis'.
+        "  timeout: 5s\n"
+        "  on_failure: fail_closed\n"
         "rules:\n"
         "  - name: data\n"
         "    match: { path: /api/v1/data }\n"

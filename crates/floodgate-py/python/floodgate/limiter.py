@@ -175,16 +175,27 @@ class Limiter:
                 # A future of another loop: settled on its own thread.
                 loop.call_soon_threadsafe(_settle, fut, result, failed)
 
-    def limit(self, *, cost: int = 1) -> Any:
+    def derive(self, policy: Union[Mapping[str, Any], str], *, name: str = "policy") -> "Limiter":
+        """A limiter of its own with ``policy``, on this one's store (the
+        same Redis and key prefix), trusted proxies and clock."""
+        text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
+        other = type(self).__new__(type(self))
+        other._init(self._native.derive(name, text))
+        return other
+
+    def limit(self, rate: Optional[str] = None, *, key: Union[str, Sequence[str]] = "ip", cost: int = 1) -> Any:
         """A decorator of a Starlette or FastAPI endpoint that takes the
-        ``request``: see :func:`floodgate.routes.limit`."""
+        ``request``: see :func:`floodgate.routes.limit`. With a ``rate``
+        (``"10/minute"``), the route has that limit of its own."""
         from .routes import limit
 
-        return limit(self, cost=cost)
+        return limit(self, rate, key=key, cost=cost)
 
-    def dependency(self, *, cost: int = 1) -> Any:
+    def dependency(
+        self, rate: Optional[str] = None, *, key: Union[str, Sequence[str]] = "ip", cost: int = 1
+    ) -> Any:
         """A FastAPI dependency (``Depends(limiter.dependency())``): see
         :func:`floodgate.routes.dependency`."""
         from .routes import dependency
 
-        return dependency(self, cost=cost)
+        return dependency(self, rate, key=key, cost=cost)

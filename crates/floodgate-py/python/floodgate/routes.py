@@ -9,13 +9,19 @@ that match it, with ``cost`` (default 1). A refused request is answered
 with the gateway's status, headers and JSON body; an allowed one's
 response gets the rate-limit headers.
 
+Given a rate (``"10/minute"``, ``"100 per hour"``, ``"5/30s"``), they
+decide on that limit alone, as slowapi does: a fixed window of that size,
+per client (``key``, default ``ip``) and per route (method and path), on
+the limiter's store, proxies and clock (:func:`rate_policy` is the rule).
+
 The dependency raises :class:`RateLimited`; :func:`install` registers the
 handler that turns it into the gateway's answer.
 """
 
 import functools
 import inspect
-from typing import Any, Callable
+import re
+from typing import Any, Callable, Dict, Optional, Union
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,6 +50,49 @@ def refusal(d: Decision) -> Response:
     return Response(d.body or b"", status_code=d.status, headers=headers, media_type="application/json")
 
 
+_UNITS = {
+    "s": "s", "sec": "s", "second": "s", "seconds": "s",
+    "m": "m", "min": "m", "minute": "m", "minutes": "m",
+    "h": "h", "hour": "h", "hours": "h",
+    "d": "d", "day": "d", "days": "d",
+}
+_RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d*)\s*([a-z]+)\s*$")
+
+
+def rate_policy(rate: str, key: Union[str, list] = "ip") -> Dict[str, Any]:
+    """The policy of a rate written as slowapi writes one: ``N/period`` or
+    ``N per period``, the period a unit (``second``, ``minute``, ``hour``,
+    ``day``, or ``s``, ``m``, ``h``, ``d``), a count of units (``5/30
+    seconds``) or a duration (``5/30s``, ``1/500ms``)."""
+    m = _RATE.match(rate.lower())
+    if not m:
+        raise ValueError(f"`{rate}` is not a rate like 10/minute")
+    amount, count, unit = m.groups()
+    if unit in _UNITS:
+        window = f"{count or 1}{_UNITS[unit]}"
+    elif not count:
+        raise ValueError(f"`{rate}`: unknown period `{unit}`")
+    else:
+        window = f"{count}{unit}"  # a duration: the policy checks its unit
+    keys = [key] if isinstance(key, str) else list(key)
+    name = f"route-{amount}-per-{window}"
+    return {
+        "rules": [
+            {
+                "name": name,
+                "key": keys + ["route"],
+                "limits": [{"name": name, "algorithm": "fixed_window", "limit": int(amount), "window": window}],
+            }
+        ]
+    }
+
+
+def _for_rate(limiter: Limiter, rate: Optional[str], key: Union[str, list]) -> Limiter:
+    if rate is None:
+        return limiter
+    return limiter.derive(rate_policy(rate, key), name=f"rate {rate}")
+
+
 async def decide(limiter: Limiter, request: Request, cost: int = 1) -> Decision:
     """Decides a Starlette request as the middleware does."""
     peer, method, path, headers = request_parts(request.scope)
@@ -61,10 +110,13 @@ def install(app: Any) -> None:
     app.add_exception_handler(RateLimited, rate_limited_handler)
 
 
-def dependency(limiter: Limiter, *, cost: int = 1) -> Callable[..., Any]:
+def dependency(
+    limiter: Limiter, rate: Optional[str] = None, *, key: Union[str, list] = "ip", cost: int = 1
+) -> Callable[..., Any]:
     """A FastAPI dependency: refuses by raising :class:`RateLimited` (see
     :func:`install`), and adds the rate-limit headers to the response of an
     allowed request. It gives the :class:`Decision`."""
+    limiter = _for_rate(limiter, rate, key)
 
     async def floodgate_limit(request: Request, response: Response) -> Decision:
         d = await decide(limiter, request, cost)
@@ -77,11 +129,14 @@ def dependency(limiter: Limiter, *, cost: int = 1) -> Callable[..., Any]:
     return floodgate_limit
 
 
-def limit(limiter: Limiter, *, cost: int = 1) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def limit(
+    limiter: Limiter, rate: Optional[str] = None, *, key: Union[str, list] = "ip", cost: int = 1
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A decorator of an ``async`` endpoint with a parameter ``request``:
     a refused request gets the gateway's answer without calling it; the
     response of an allowed one (when the endpoint returns a ``Response``)
     gets the rate-limit headers."""
+    limiter = _for_rate(limiter, rate, key)
 
     def decorate(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         sig = inspect.signature(endpoint)

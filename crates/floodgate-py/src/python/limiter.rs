@@ -15,6 +15,8 @@ use super::clock::ManualClock;
 use super::completions::Completions;
 use super::decision::Decision;
 use super::errors::{ask_error, setup_error};
+use floodgate_core::Clock;
+
 use crate::engine::{Answer, Engine, Started};
 use crate::query::{HttpQuery, Query};
 use crate::settings::Settings;
@@ -24,6 +26,9 @@ use crate::settings::Settings;
 pub struct NativeLimiter {
     engine: Engine,
     completions: Arc<Completions>,
+    /// What it was built from, for `derive`.
+    settings: Settings,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 fn ip(text: Option<&str>) -> PyResult<Option<IpAddr>> {
@@ -45,9 +50,8 @@ impl NativeLimiter {
         settings: Result<Settings, crate::SetupError>,
         store: Option<(String, String)>,
         trusted_proxies: Option<Vec<String>>,
-        clock: Option<PyRef<'_, ManualClock>>,
+        clock: Option<Arc<dyn Clock>>,
     ) -> PyResult<NativeLimiter> {
-        let clock = clock.map(|c| c.shared());
         let run = || {
             let mut s = settings?;
             if let Some((name, text)) = store {
@@ -56,16 +60,14 @@ impl NativeLimiter {
             if let Some(list) = trusted_proxies {
                 s = s.with_proxies(&list)?;
             }
-            match clock {
-                Some(c) => Engine::with_clock(s, c),
-                None => Engine::start(s),
-            }
+            Ok((start(s.clone(), clock.clone())?, s))
         };
-        let engine = py.detach(run).map_err(|e| setup_error(py, e))?;
-        let completions = Arc::new(Completions::new()?);
+        let (engine, settings) = py.detach(run).map_err(|e| setup_error(py, e))?;
         Ok(NativeLimiter {
             engine,
-            completions,
+            completions: Arc::new(Completions::new()?),
+            settings,
+            clock,
         })
     }
 
@@ -90,8 +92,23 @@ impl NativeLimiter {
     }
 }
 
+fn start(s: Settings, clock: Option<Arc<dyn Clock>>) -> Result<Engine, crate::SetupError> {
+    match clock {
+        Some(c) => Engine::with_clock(s, c),
+        None => Engine::start(s),
+    }
+}
+
 #[pymethods]
 impl NativeLimiter {
+    /// A limiter of its own with the policy of `text` (YAML or JSON),
+    /// on this one's store (same Redis, same key prefix), proxies and
+    /// clock.
+    fn derive(&self, py: Python<'_>, name: &str, text: &str) -> PyResult<NativeLimiter> {
+        let settings = self.settings.clone().with_policy(name, text);
+        NativeLimiter::build(py, settings, None, None, self.clock.clone())
+    }
+
     /// Reads a config file (the gateway's works as it is). `store` is
     /// `(name, text)` of a document holding a `store:` section that
     /// replaces the file's; `trusted_proxies` replaces the file's list;
@@ -106,6 +123,7 @@ impl NativeLimiter {
         clock: Option<PyRef<'_, ManualClock>>,
     ) -> PyResult<NativeLimiter> {
         let settings = Settings::from_file(&path);
+        let clock = clock.map(|c| c.shared());
         NativeLimiter::build(py, settings, store, trusted_proxies, clock)
     }
 
@@ -121,6 +139,7 @@ impl NativeLimiter {
         clock: Option<PyRef<'_, ManualClock>>,
     ) -> PyResult<NativeLimiter> {
         let settings = Settings::from_text(name, text);
+        let clock = clock.map(|c| c.shared());
         NativeLimiter::build(py, settings, store, trusted_proxies, clock)
     }
 
