@@ -134,3 +134,27 @@ def test_the_event_loop_runs_on_while_redis_answers(redis, prefix):
     assert all(d.allowed for d in got)
     # The ticker ran between the checks: the loop was never blocked on Redis.
     assert ticks > 1
+
+
+def test_a_forked_child_decides_on_a_limiter_of_its_own(redis, prefix):
+    import os
+    import time
+
+    limiter = floodgate.Limiter(HOT, store=exact_store(redis, prefix))
+    assert limiter.check("/", ip="192.0.2.40").allowed
+    pid = os.fork()
+    if pid == 0:  # the child: its runtime thread was rebuilt after fork
+        d = limiter.check("/", ip="192.0.2.40")
+        os._exit(0 if d.allowed and d.remaining == 78 else 1)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            raise AssertionError("the child's check did not answer")
+        time.sleep(0.02)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent goes on, on the same count.
+    assert limiter.check("/", ip="192.0.2.40").remaining == 77

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import weakref
 from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from ._native import Decision, ManualClock, NativeLimiter
@@ -26,6 +27,26 @@ def _settle(fut: "asyncio.Future[Decision]", result: Any, failed: bool) -> None:
         fut.set_exception(result)
     else:
         fut.set_result(result)
+
+
+# A limiter's runtime thread does not survive fork(): a child process (a
+# pre-forking server importing the app first) gets every live limiter
+# built again, with counters of its own on the memory store and new
+# connections to Redis.
+_LIVE: "weakref.WeakSet[Limiter]" = weakref.WeakSet()
+# The parent's engines, kept in the child and never dropped: dropping one
+# would wait for a runtime thread that is not in this process.
+_INHERITED: list = []
+
+
+def _after_fork_in_child() -> None:
+    for limiter in list(_LIVE):
+        _INHERITED.append(limiter._native)
+        limiter._init(limiter._build())
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Limiter:
@@ -53,7 +74,9 @@ class Limiter:
     ) -> None:
         text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
         proxies = None if trusted_proxies is None else list(trusted_proxies)
-        self._init(NativeLimiter.from_text(name, text, _store_doc(store), proxies, clock))
+        doc = _store_doc(store)
+        self._build = lambda: NativeLimiter.from_text(name, text, doc, proxies, clock)
+        self._init(self._build())
 
     @classmethod
     def from_file(
@@ -68,13 +91,16 @@ class Limiter:
         its ``store:`` and ``trusted_proxies`` are used unless given here."""
         self = cls.__new__(cls)
         proxies = None if trusted_proxies is None else list(trusted_proxies)
-        self._init(NativeLimiter.from_file(os.fspath(path), _store_doc(store), proxies, clock))
+        where, doc = os.fspath(path), _store_doc(store)
+        self._build = lambda: NativeLimiter.from_file(where, doc, proxies, clock)
+        self._init(self._build())
         return self
 
     def _init(self, native: NativeLimiter) -> None:
         self._native = native
         self._local = native.local
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        _LIVE.add(self)
         # The hot paths call the native methods directly (same arguments):
         # no Python frame between the caller and the engine.
         self.check = native.check  # type: ignore[method-assign]
@@ -180,7 +206,9 @@ class Limiter:
         same Redis and key prefix), trusted proxies and clock."""
         text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
         other = type(self).__new__(type(self))
-        other._init(self._native.derive(name, text))
+        parent = self
+        other._build = lambda: parent._native.derive(name, text)
+        other._init(other._build())
         return other
 
     def limit(self, rate: Optional[str] = None, *, key: Union[str, Sequence[str]] = "ip", cost: int = 1) -> Any:
