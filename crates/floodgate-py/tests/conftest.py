@@ -77,7 +77,11 @@ def start_redis(*extra: str, cwd=None, cluster: bool = False) -> Redis:
         stderr=subprocess.DEVNULL,
         cwd=cwd,
     )
-    wait_for(f"redis-server on {port}", 10, lambda: redis_ping(port))
+    try:
+        wait_for(f"redis-server on {port}", 10, lambda: redis_ping(port))
+    except AssertionError:
+        proc.kill()
+        raise
     return Redis(port, proc)
 
 
@@ -93,22 +97,24 @@ def redis():
 def redis_cluster(tmp_path_factory):
     """A 3-master Redis Cluster on loopback, no replicas, in state ok."""
     nodes = []
-    for i in range(3):
-        d = tmp_path_factory.mktemp(f"cluster{i}")
-        nodes.append(
-            start_redis("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--cluster-node-timeout", "2000", cwd=d, cluster=True)
+    try:
+        for i in range(3):
+            d = tmp_path_factory.mktemp(f"cluster{i}")
+            nodes.append(
+                start_redis("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                            "--cluster-node-timeout", "2000", cwd=d, cluster=True)
+            )
+        addrs = [f"127.0.0.1:{n.port}" for n in nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addrs, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True,
         )
-    addrs = [f"127.0.0.1:{n.port}" for n in nodes]
-    subprocess.run(
-        ["redis-cli", "--cluster", "create", *addrs, "--cluster-replicas", "0", "--cluster-yes"],
-        check=True, capture_output=True,
-    )
-    wait_for("cluster_state:ok", 20, lambda: all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in nodes))
-    yield nodes
-    for n in nodes:
-        n.proc.terminate()
-        n.proc.wait(10)
+        wait_for("cluster_state:ok", 20, lambda: all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in nodes))
+        yield nodes
+    finally:
+        for n in nodes:
+            n.proc.terminate()
+            n.proc.wait(10)
 
 
 @pytest.fixture

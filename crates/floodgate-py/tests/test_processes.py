@@ -57,7 +57,11 @@ def serve_uvicorn(app: str, app_dir: Path, env=None) -> (Process, str):
         except httpx.TransportError:
             return False
 
-    wait_for("uvicorn", 20, up)
+    try:
+        wait_for("uvicorn", 20, up)
+    except BaseException:
+        p.stop()
+        raise
     return p, base
 
 
@@ -119,7 +123,11 @@ def start_gateway(binary: Path, config: Path) -> (Process, str):
                 return "http://" + v["public"]
         return None
 
-    return p, wait_for("floodgate serve", 30, listening)
+    try:
+        return p, wait_for("floodgate serve", 30, listening)
+    except BaseException:
+        p.stop()
+        raise
 
 
 def test_a_python_app_and_the_gateway_on_one_redis_admit_exactly_the_limit(
@@ -127,7 +135,11 @@ def test_a_python_app_and_the_gateway_on_one_redis_admit_exactly_the_limit(
 ):
     config = gateway_config(tmp_path / "floodgate.yaml", redis.url, prefix)
     gateway, gateway_url = start_gateway(floodgate_bin, config)
-    app, app_url = serve_uvicorn("from_config:app", HERE / "apps", {"FLOODGATE_CONFIG": str(config)})
+    try:
+        app, app_url = serve_uvicorn("from_config:app", HERE / "apps", {"FLOODGATE_CONFIG": str(config)})
+    except BaseException:
+        gateway.stop()
+        raise
     try:
         answers = []
         with httpx.Client() as c:
