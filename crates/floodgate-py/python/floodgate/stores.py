@@ -1,0 +1,150 @@
+"""The stores a limiter can decide on: each is the config file's ``store:``
+section, written as Python arguments (same names, same defaults, same
+checks). Durations are text as in the config file (``"50ms"``, ``"1s"``)
+or seconds as a number."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence, Union
+
+Duration = Union[str, int, float]
+
+
+def _duration(value: Duration) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value < 0:
+        raise ValueError(f"{value!r} is not a duration")
+    return f"{round(value * 1_000_000)}us"
+
+
+class _Store:
+    kind = "memory"
+
+    def __init__(self, **fields: Any) -> None:
+        section: Dict[str, Any] = {"kind": self.kind}
+        for name, value in fields.items():
+            if value is None:
+                continue
+            if name in ("timeout", "connect_timeout"):
+                value = _duration(value)
+            section[name] = value
+        self._section = section
+
+    def section(self) -> Dict[str, Any]:
+        """The ``store:`` section this store stands for."""
+        return dict(self._section)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._section.items() if k != "kind")
+        return f"{type(self).__name__}({args})"
+
+
+class MemoryStore(_Store):
+    """In-process memory (the default): counts are this process's own."""
+
+    kind = "memory"
+
+    def __init__(self, *, max_keys: Optional[int] = None, shards: Optional[int] = None) -> None:
+        super().__init__(max_keys=max_keys, shards=shards)
+
+
+def _breaker(failures: Optional[int], cooldown: Optional[Duration]) -> Optional[Dict[str, Any]]:
+    if failures is None and cooldown is None:
+        return None
+    b: Dict[str, Any] = {}
+    if failures is not None:
+        b["failures"] = failures
+    if cooldown is not None:
+        b["cooldown"] = _duration(cooldown)
+    return b
+
+
+class RedisStore(_Store):
+    """One Redis server at ``url``: the gateway's scripts and keys, so a
+    gateway and this process on the same Redis (and ``key_prefix``) share
+    one count. When Redis cannot decide, ``on_failure`` says what happens
+    (``fail_open``, ``fail_closed`` or ``local``); a rule's own
+    ``on_store_failure`` wins."""
+
+    kind = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_prefix: Optional[str] = None,
+        timeout: Optional[Duration] = None,
+        connect_timeout: Optional[Duration] = None,
+        connections: Optional[int] = None,
+        time: Optional[str] = None,
+        on_failure: Optional[str] = None,
+        local_divisor: Optional[int] = None,
+        breaker_failures: Optional[int] = None,
+        breaker_cooldown: Optional[Duration] = None,
+        scripting: Optional[str] = None,
+        gather_max: Optional[int] = None,
+        gather_in_flight: Optional[int] = None,
+        max_keys: Optional[int] = None,
+        shards: Optional[int] = None,
+    ) -> None:
+        super().__init__(
+            url=url,
+            key_prefix=key_prefix,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            connections=connections,
+            time=time,
+            on_failure=on_failure,
+            local_divisor=local_divisor,
+            breaker=_breaker(breaker_failures, breaker_cooldown),
+            scripting=scripting,
+            gather_max=gather_max,
+            gather_in_flight=gather_in_flight,
+            max_keys=max_keys,
+            shards=shards,
+        )
+
+
+class RedisClusterStore(_Store):
+    """A Redis Cluster reached through the seed ``nodes``; the limits of
+    one client share a hash tag, so a request's limits stay atomic."""
+
+    kind = "redis_cluster"
+
+    def __init__(
+        self,
+        nodes: Sequence[str],
+        *,
+        key_prefix: Optional[str] = None,
+        timeout: Optional[Duration] = None,
+        connect_timeout: Optional[Duration] = None,
+        time: Optional[str] = None,
+        on_failure: Optional[str] = None,
+        local_divisor: Optional[int] = None,
+        breaker_failures: Optional[int] = None,
+        breaker_cooldown: Optional[Duration] = None,
+        scripting: Optional[str] = None,
+        gather_max: Optional[int] = None,
+        gather_in_flight: Optional[int] = None,
+        max_keys: Optional[int] = None,
+        shards: Optional[int] = None,
+    ) -> None:
+        super().__init__(
+            nodes=list(nodes),
+            key_prefix=key_prefix,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            time=time,
+            on_failure=on_failure,
+            local_divisor=local_divisor,
+            breaker=_breaker(breaker_failures, breaker_cooldown),
+            scripting=scripting,
+            gather_max=gather_max,
+            gather_in_flight=gather_in_flight,
+            max_keys=max_keys,
+            shards=shards,
+        )
+
+
+Store = Union[MemoryStore, RedisStore, RedisClusterStore]
