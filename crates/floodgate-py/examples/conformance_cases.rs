@@ -48,7 +48,7 @@ fn step(s: &Step) -> Value {
         "allowed": s.expect_allowed,
         "remaining": s.expect_remaining,
         "retry_us": match s.expect_retry {
-            Some(RetryAfter::After(d)) => json!(d.as_micros() as u64),
+            Some(RetryAfter::After(d) | RetryAfter::Unavailable(d)) => json!(d.as_micros() as u64),
             Some(RetryAfter::Never) => json!("never"),
             None => Value::Null,
         },

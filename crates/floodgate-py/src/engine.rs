@@ -200,5 +200,6 @@ fn refused(e: floodgate_core::CheckError, now: floodgate_core::Timestamp, cost: 
         now,
         cost,
         slots: None,
+        unavailable_status: http::StatusCode::SERVICE_UNAVAILABLE,
     }
 }

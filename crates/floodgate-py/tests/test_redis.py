@@ -80,13 +80,14 @@ def closed_port_store(**kw):
 
 
 def test_without_redis_the_failure_policy_decides():
-    # fail_closed: denied, to retry once the breaker's cooldown is over.
+    # fail_closed: denied as unavailable (503, not a limit reached), to
+    # retry once the breaker's cooldown is over.
     store = closed_port_store(on_failure="fail_closed", breaker_cooldown="3s")
     closed = floodgate.Limiter(HOT, store=store)
     assert not closed.connected
     d = closed.check("/", ip="192.0.2.5")
-    assert (d.status, d.retry_after) == (429, 3)
-    assert json.loads(d.body)["error"] == "rate_limit_exceeded"
+    assert (d.status, d.retry_after) == (503, 3)
+    assert json.loads(d.body)["error"] == "limiter_unavailable"
     opened = floodgate.Limiter(HOT, store=closed_port_store(on_failure="fail_open"))
     assert all(opened.check("/", ip="192.0.2.5").allowed for _ in range(100))
     # local: the limit divided by local_divisor, counted in this process.
@@ -97,7 +98,7 @@ def test_without_redis_the_failure_policy_decides():
 def test_a_rules_own_failure_mode_wins(redis):
     policy = {"rules": [dict(HOT["rules"][0], on_store_failure="fail_closed")]}
     limiter = floodgate.Limiter(policy, store=closed_port_store(on_failure="fail_open"))
-    assert limiter.check("/", ip="192.0.2.6").status == 429
+    assert limiter.check("/", ip="192.0.2.6").status == 503
 
 
 def test_one_limiter_serves_one_event_loop_after_another(redis, prefix):
