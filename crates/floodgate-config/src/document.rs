@@ -263,9 +263,14 @@ pub struct LimitDocument {
     /// Name in headers and reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Bucket size (token and leaky bucket).
+    /// Bucket size (token and leaky bucket): a count, or a multiple of
+    /// the rate over a span (`2x for 10s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<u64>,
+    pub capacity: Option<crate::amount::AmountField>,
+    /// A token bucket's size when it holds more than `capacity` (its
+    /// bursts): a count, or a multiple of `capacity` (`2x`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst_capacity: Option<crate::amount::AmountField>,
     /// Refill rate (token bucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refill: Option<RateField>,
@@ -286,9 +291,10 @@ pub struct LimitDocument {
     /// Window length (window algorithms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<DurationField>,
-    /// Burst (GCRA, default 1).
+    /// Burst (GCRA, default 1): a count, or a multiple of the rate over a
+    /// span (`2x for 10s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub burst: Option<u64>,
+    pub burst: Option<crate::amount::AmountField>,
     /// Soft share (`80%`): past it requests are allowed but marked
     /// degraded.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod amount;
 pub mod connections;
 pub mod dashboard;
 pub mod depth;

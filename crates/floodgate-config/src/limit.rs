@@ -45,6 +45,7 @@ impl LimitDocument {
         let given = |field: &str| -> bool {
             match field {
                 "capacity" => self.capacity.is_some(),
+                "burst_capacity" => self.burst_capacity.is_some(),
                 "refill" => self.refill.is_some(),
                 "rate" => self.rate.is_some(),
                 "mode" => self.mode.is_some(),
@@ -57,7 +58,7 @@ impl LimitDocument {
         };
         let algo = self.algorithm.as_str();
         let fields: &[&str] = match algo {
-            "token_bucket" => &["capacity", "refill"],
+            "token_bucket" => &["capacity", "refill", "burst_capacity"],
             "leaky_bucket" => &["capacity", "rate", "mode"],
             "fixed_window" | "sliding_window_log" | "sliding_window_counter" => {
                 &["limit", "window"]
@@ -72,7 +73,15 @@ impl LimitDocument {
             }
         };
         for f in [
-            "capacity", "refill", "rate", "mode", "limit", "window", "burst", "lease",
+            "capacity",
+            "burst_capacity",
+            "refill",
+            "rate",
+            "mode",
+            "limit",
+            "window",
+            "burst",
+            "lease",
         ] {
             if given(f) && !fields.contains(&f) {
                 return Err(src.error(
@@ -100,15 +109,38 @@ impl LimitDocument {
             };
             src.error(&join(at, &[field.into()]), e.to_string())
         };
+        // A shorthand resolved, or the reason it does not map exactly.
+        let size = |f: &str,
+                    a: crate::amount::AmountField,
+                    of: Option<u64>,
+                    rate: Option<floodgate_core::Rate>| {
+            a.resolve(of, rate)
+                .map_err(|m| src.error(&join(at, &[f.into()]), m))
+        };
         let quota = match algo {
             "token_bucket" => {
-                let c = self.capacity.ok_or_else(|| need("capacity"))?;
                 let r = self.refill.ok_or_else(|| need("refill"))?.0;
+                let c = self.capacity.ok_or_else(|| need("capacity"))?;
+                let c = size("capacity", c, None, Some(r))?;
+                let c = match self.burst_capacity {
+                    None => c,
+                    Some(b) => {
+                        let b = size("burst_capacity", b, Some(c), Some(r))?;
+                        if b < c {
+                            return Err(src.error(
+                                &join(at, &["burst_capacity".into()]),
+                                format!("{b} is less than the capacity of {c}: a burst holds at least as much"),
+                            ));
+                        }
+                        b
+                    }
+                };
                 Quota::token_bucket(c, r).map_err(bad)?
             }
             "leaky_bucket" => {
-                let c = self.capacity.ok_or_else(|| need("capacity"))?;
                 let r = self.rate.ok_or_else(|| need("rate"))?.0;
+                let c = self.capacity.ok_or_else(|| need("capacity"))?;
+                let c = size("capacity", c, None, Some(r))?;
                 let mode = match self.mode.as_deref() {
                     None | Some("policing") => LeakMode::Policing,
                     Some("shaping") => LeakMode::Shaping,
@@ -123,7 +155,11 @@ impl LimitDocument {
             }
             "gcra" => {
                 let r = self.rate.ok_or_else(|| need("rate"))?.0;
-                Quota::gcra(r, self.burst.unwrap_or(1)).map_err(bad)?
+                let burst = match self.burst {
+                    None => 1,
+                    Some(b) => size("burst", b, None, Some(r))?,
+                };
+                Quota::gcra(r, burst).map_err(bad)?
             }
             "concurrency" => {
                 let l = self.limit.ok_or_else(|| need("limit"))?;

@@ -180,6 +180,19 @@ mod tests {
     use crate::config::Config;
 
     #[test]
+    fn burst_shorthands_are_shown_as_what_they_become() {
+        let yaml = "tiers: [free]\nrules:\n  - name: api\n    key: api_key\n    limits:\n      - { name: hourly, algorithm: token_bucket, capacity: 100, refill: 100/3600s, burst_capacity: 2x }\n      - { name: spiky, algorithm: token_bucket, capacity: 2x for 10s, refill: 10/s }\n      - { name: g, algorithm: gcra, rate: 5/s, burst: 3x for 2s }\n";
+        let s = Config::parse("f.yaml", yaml).unwrap().summary();
+        for want in [
+            "hourly: token_bucket(capacity=200, refill=1/36s)",
+            "spiky: token_bucket(capacity=200, refill=1/100ms)",
+            "g: gcra(rate=1/200ms, burst=30)",
+        ] {
+            assert!(s.contains(want), "{want}: {s}");
+        }
+    }
+
+    #[test]
     fn a_redis_store_names_the_replica_of_the_fleet_view() {
         let redis = "store: { kind: redis, url: \"redis://127.0.0.1:6379\" }\n";
         let named =

@@ -60,6 +60,21 @@ pub fn bad_rates() -> Vec<Case> {
         ),
         case("capacity_0", token_bucket("0", "1/s"), "capacity: 0"),
         case(
+            "capacity_shorthand_not_whole",
+            token_bucket("2x for 10s", "100/h"),
+            "capacity: 2x for 10s",
+        ),
+        case(
+            "capacity_plain_multiple",
+            token_bucket("2x", "1/s"),
+            "capacity: 2x",
+        ),
+        case(
+            "burst_capacity_under_capacity",
+            limit("algorithm: token_bucket\n        capacity: 10\n        refill: 1/s\n        burst_capacity: 5"),
+            "burst_capacity: 5",
+        ),
+        case(
             "capacity_1e30",
             token_bucket("1e30", "1/s"),
             "capacity: 1e30",
