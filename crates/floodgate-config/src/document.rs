@@ -36,6 +36,9 @@ pub struct PolicyDocument {
     /// Limits over all traffic.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub global: Vec<LimitDocument>,
+    /// What a 429 says beyond the default: details, URLs, a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<crate::errors::ErrorsDocument>,
 }
 
 /// One known client.
@@ -205,6 +208,9 @@ pub struct RuleDocument {
     /// apply to one call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replaces: Vec<String>,
+    /// What this rule's 429 says beyond the default: URLs, a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::errors::ErrorTextDocument>,
 }
 
 /// Request matching: HTTP requests by `path` and `methods`, or (with

@@ -23,6 +23,7 @@ pub const ALL_FIELDS: &[&str] = &[
     "rules",
     "global",
     "overrides",
+    "errors",
     "store",
     "listen",
     "admin",
@@ -40,10 +41,10 @@ pub const ALL_FIELDS: &[&str] = &[
 ];
 
 /// The top-level keys of [`PolicyDocument`].
-pub const POLICY_FIELDS: &[&str] = ALL_FIELDS.split_at(7).0;
+pub const POLICY_FIELDS: &[&str] = ALL_FIELDS.split_at(8).0;
 
 /// The top-level keys of [`ServerDocument`].
-pub const SERVER_FIELDS: &[&str] = ALL_FIELDS.split_at(7).1;
+pub const SERVER_FIELDS: &[&str] = ALL_FIELDS.split_at(8).1;
 
 /// The file as written: the policy and the server settings.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -89,6 +90,7 @@ impl<'de> Visitor<'de> for FileVisitor {
                 "rules" => p.rules = map.next_value()?,
                 "global" => p.global = map.next_value()?,
                 "overrides" => p.overrides = map.next_value()?,
+                "errors" => p.errors = map.next_value()?,
                 "store" => s.store = map.next_value()?,
                 "listen" => s.listen = map.next_value()?,
                 "admin" => s.admin = map.next_value()?,
@@ -297,7 +299,8 @@ mod tests {
             "tiers: [a]\ndefault_tier: a\nclients: [{api_key: k, tier: a}]\n\
              rules: [{name: r, limits: [{algorithm: gcra, rate: 1/s}]}]\n\
              global: [{algorithm: gcra, rate: 1/s}]\n\
-             overrides: [{rule: r, identity: g, limits: [{algorithm: gcra, rate: 2/s}]}]\n",
+             overrides: [{rule: r, identity: g, limits: [{algorithm: gcra, rate: 2/s}]}]\n\
+             errors: {details: true}\n",
         )
         .unwrap();
         assert_eq!(

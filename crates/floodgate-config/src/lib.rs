@@ -56,6 +56,7 @@ mod descriptor;
 pub mod document;
 pub mod envoy_ratelimit;
 pub mod error;
+pub mod errors;
 pub mod file;
 pub mod grpc;
 #[cfg(feature = "jwt")]

@@ -107,6 +107,13 @@ impl PolicyDocument {
                 Vec::new()
             });
         let overrides = overrides(src, &self.overrides, &rules, &mut errors);
+        let error_settings = match &self.errors {
+            Some(e) => e.to_settings(src, &tiers).unwrap_or_else(|e| {
+                errors.push(e);
+                Default::default()
+            }),
+            None => Default::default(),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -118,6 +125,7 @@ impl PolicyDocument {
             rules,
             global,
             overrides,
+            errors: error_settings,
         })
     }
 
@@ -274,6 +282,10 @@ fn rule(
         shadow: r.shadow,
         on_store_failure: r.on_store_failure,
         replaces,
+        error: match &r.error {
+            Some(e) => e.to_text(src, &join(&at, &["error".into()]))?,
+            None => Default::default(),
+        },
     })
 }
 

@@ -259,6 +259,7 @@ fn shadowed(limits: Vec<Limit>, shadow: bool) -> Policy {
             shadow,
             on_store_failure: None,
             replaces: Vec::new(),
+            error: Default::default(),
         }],
         ..Policy::default()
     }

@@ -31,7 +31,7 @@ pub struct Pending(Pin<Box<dyn Future<Output = Answer> + Send>>);
 /// A check started: answered, or waiting for the store.
 pub enum Started {
     /// Decided already (the memory store, or a refusal before the store).
-    Ready(Answer),
+    Ready(Box<Answer>),
     /// Waiting for Redis.
     Pending(Pending),
 }
@@ -92,7 +92,7 @@ impl Engine {
     /// Decides `q` and waits for the answer.
     pub fn check(&self, q: Query) -> Answer {
         match self.start_check(q) {
-            Started::Ready(a) => a,
+            Started::Ready(a) => *a,
             Started::Pending(p) => self.wait(p),
         }
     }
@@ -101,7 +101,7 @@ impl Engine {
     pub fn start_check(&self, q: Query) -> Started {
         let fut = decide(self.handle.clone(), q);
         if self.is_local() {
-            return Started::Ready(self.now_or_wait(fut));
+            return Started::Ready(Box::new(self.now_or_wait(fut)));
         }
         self.poll_once(Box::pin(fut))
     }
@@ -111,7 +111,7 @@ impl Engine {
     pub fn start_http(&self, q: HttpQuery) -> Started {
         let fut = decide_http(self.handle.clone(), q);
         if self.is_local() {
-            return Started::Ready(self.now_or_wait(fut));
+            return Started::Ready(Box::new(self.now_or_wait(fut)));
         }
         self.poll_once(Box::pin(fut))
     }
@@ -142,7 +142,7 @@ impl Engine {
         let _in = self.runtime.enter();
         let mut cx = Context::from_waker(Waker::noop());
         match fut.as_mut().poll(&mut cx) {
-            Poll::Ready(a) => Started::Ready(a),
+            Poll::Ready(a) => Started::Ready(Box::new(a)),
             Poll::Pending => Started::Pending(Pending(fut)),
         }
     }
@@ -201,5 +201,6 @@ fn refused(e: floodgate_core::CheckError, now: floodgate_core::Timestamp, cost: 
         cost,
         slots: None,
         unavailable_status: http::StatusCode::SERVICE_UNAVAILABLE,
+        text: None,
     }
 }

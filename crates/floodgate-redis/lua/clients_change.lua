@@ -7,7 +7,9 @@
 --          SHA-256 in hex, value = the client (opaque text)
 -- KEYS[2]  the document hash: {prefix}{policy}:doc, field clients_seq
 -- KEYS[3]  the change log:    {prefix}{policy}:clients_log, newest first
--- KEYS[4]  the history list:  {prefix}{policy}:history, newest first
+-- KEYS[4]  the clients' history: {prefix}{policy}:clients_history, newest
+--          first (apart from the policy's, so that client changes never
+--          push policy versions out of it)
 --          (all four share the hash tag {policy}: one slot, one node)
 -- ARGV[1]  'create' (refused when present), 'update' (refused when
 --          absent), 'delete' (refused when absent), 'import' (every pair

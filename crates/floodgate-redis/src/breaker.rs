@@ -113,12 +113,18 @@ impl Breaker {
         self.state.swap(CLOSED, Ordering::AcqRel) == OPEN
     }
 
-    /// Records a failure; returns whether this one opened the breaker.
-    pub(crate) fn failure(&self, config: &BreakerConfig) -> bool {
+    /// Records a failure (`probe`: of the open breaker's probe); returns
+    /// whether this one opened the breaker. While open, only a probe's
+    /// failure moves the next probe: calls sent before it opened that fail
+    /// late change nothing.
+    pub(crate) fn failure(&self, config: &BreakerConfig, probe: bool) -> bool {
         let n = self.consecutive.fetch_add(1, Ordering::AcqRel) + 1;
         let cooldown = micros(config.cooldown);
         let now = self.now_us();
         if self.state.load(Ordering::Acquire) == OPEN {
+            if !probe {
+                return false;
+            }
             // A failed probe: twice the wait, up to the cool-down.
             let wait = self
                 .wait_us
@@ -162,24 +168,24 @@ mod tests {
     #[test]
     fn opens_after_consecutive_failures_only() {
         let (b, _clock) = breaker();
-        assert!(!b.failure(&CONFIG));
-        assert!(!b.failure(&CONFIG));
+        assert!(!b.failure(&CONFIG, false));
+        assert!(!b.failure(&CONFIG, false));
         assert!(!b.success(), "was closed");
         // The success reset the count: three more are needed.
-        assert!(!b.failure(&CONFIG));
-        assert!(!b.failure(&CONFIG));
+        assert!(!b.failure(&CONFIG, false));
+        assert!(!b.failure(&CONFIG, false));
         assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.admit(&CONFIG));
-        assert!(b.failure(&CONFIG), "the third in a row opens it");
+        assert!(b.failure(&CONFIG, false), "the third in a row opens it");
         assert_eq!(b.state(), BreakerState::Open);
-        assert!(!b.failure(&CONFIG), "already open");
+        assert!(!b.failure(&CONFIG, false), "already open");
     }
 
     #[test]
     fn probes_come_sooner_then_back_off_to_the_cool_down() {
         let (b, clock) = breaker();
         for _ in 0..3 {
-            b.failure(&CONFIG);
+            b.failure(&CONFIG, false);
         }
         // The first probe: an eighth of the cool-down after opening.
         clock.advance(Duration::from_millis(124));
@@ -190,7 +196,9 @@ mod tests {
         // Each failed probe doubles the wait: 250 ms, 500 ms, then the
         // cool-down at most.
         for wait in [250, 500, 1000, 1000] {
-            assert!(!b.failure(&CONFIG));
+            // A call sent before the breaker opened fails late: no change.
+            assert!(!b.failure(&CONFIG, false));
+            assert!(!b.failure(&CONFIG, true), "the probe's failure");
             clock.advance(Duration::from_millis(wait - 1));
             assert!(!b.admit(&CONFIG), "before {wait} ms");
             clock.advance(Duration::from_millis(1));
@@ -201,7 +209,7 @@ mod tests {
         assert!(b.admit(&CONFIG) && b.admit(&CONFIG));
         // Open again: from an eighth again.
         for _ in 0..3 {
-            b.failure(&CONFIG);
+            b.failure(&CONFIG, false);
         }
         clock.advance(Duration::from_millis(125));
         assert!(b.admit(&CONFIG));
@@ -211,7 +219,7 @@ mod tests {
     fn a_lost_probe_is_followed_by_another() {
         let (b, clock) = breaker();
         for _ in 0..3 {
-            b.failure(&CONFIG);
+            b.failure(&CONFIG, false);
         }
         clock.advance(Duration::from_millis(125));
         assert!(b.admit(&CONFIG));
@@ -229,14 +237,14 @@ mod tests {
             failures: 1,
             cooldown: Duration::from_millis(80),
         };
-        assert!(b.failure(&one), "one failure is enough under `one`");
+        assert!(b.failure(&one, false), "one failure is enough under `one`");
         // The first probe is due an eighth of that cool-down later...
         clock.advance(Duration::from_millis(9));
         assert!(!b.try_probe(Duration::from_secs(5)));
         clock.advance(Duration::from_millis(1));
         assert!(b.try_probe(Duration::from_secs(5)));
         // ...and a cool-down given later bounds the waits.
-        assert!(!b.failure(&one));
+        assert!(!b.failure(&one, true));
         clock.advance(Duration::from_millis(20));
         assert!(b.try_probe(Duration::from_millis(5)));
         clock.advance(Duration::from_millis(5));

@@ -147,6 +147,11 @@ pub fn policy_clients_key(prefix: &str) -> String {
     format!("{prefix}{{policy}}:clients")
 }
 
+/// The history of the clients' changes, `{prefix}{policy}:clients_history`.
+pub fn policy_clients_history_key(prefix: &str) -> String {
+    format!("{prefix}{{policy}}:clients_history")
+}
+
 /// The known clients' change log, `{prefix}{policy}:clients_log`.
 pub fn policy_clients_log_key(prefix: &str) -> String {
     format!("{prefix}{{policy}}:clients_log")

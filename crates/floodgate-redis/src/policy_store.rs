@@ -10,8 +10,9 @@
 //!   `document` and `clients_seq` (the known clients' sequence number);
 //! - `{prefix}{policy}:history`: a list of entries, newest first, trimmed
 //!   on each commit to a count and to [`HISTORY_BYTES`];
-//! - `{prefix}{policy}:clients` and `{prefix}{policy}:clients_log`: the
-//!   known clients and their change log (`policy_store/clients.rs`);
+//! - `{prefix}{policy}:clients`, `{prefix}{policy}:clients_log` and
+//!   `{prefix}{policy}:clients_history`: the known clients, their change
+//!   log and their history (`policy_store/clients.rs`);
 //! - channel `{prefix}policy`: each committed version, as a decimal
 //!   string, and each clients change, as `c` and its sequence number.
 //!
@@ -35,7 +36,8 @@ use redis::{IntoConnectionInfo, Script};
 use crate::config::{RedisConfig, RedisKind};
 use crate::conn::{bounded, Conn, ConnectError};
 use crate::keys::{
-    policy_channel, policy_clients_key, policy_clients_log_key, policy_doc_key, policy_history_key,
+    policy_channel, policy_clients_history_key, policy_clients_key, policy_clients_log_key,
+    policy_doc_key, policy_history_key,
 };
 
 /// The commit script's source.
@@ -85,6 +87,7 @@ struct Inner {
     doc_key: String,
     clients_key: String,
     clients_log_key: String,
+    clients_history_key: String,
     history_key: String,
     channel: String,
     /// Bound on each operation.
@@ -126,6 +129,7 @@ impl RedisPolicyStore {
                 doc_key: policy_doc_key(p),
                 clients_key: policy_clients_key(p),
                 clients_log_key: policy_clients_log_key(p),
+                clients_history_key: policy_clients_history_key(p),
                 history_key: policy_history_key(p),
                 channel: policy_channel(p),
                 timeout,

@@ -116,12 +116,13 @@ impl<S: Store> ResilientStore<S> {
         }
     }
 
-    fn on_failure(&self, e: &StoreError, settings: &FailureSettings) {
+    /// A failed call; `probe` when it was the open breaker's probe.
+    fn on_failure(&self, e: &StoreError, settings: &FailureSettings, probe: bool) {
         self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
         if !self.down.swap(true, Ordering::AcqRel) {
             tracing::warn!(error = %e, transient = e.transient, "store unavailable: deciding by the failure policy until it is back");
         }
-        if self.breaker.failure(&settings.breaker) {
+        if self.breaker.failure(&settings.breaker, probe) {
             self.counters.breaker_opened.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("circuit breaker open");
         }
@@ -150,6 +151,7 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
         Box::pin(async move {
+            let mut probe = false;
             if !self.breaker.is_closed() {
                 let settings = self.settings();
                 if !self.breaker.try_probe(settings.breaker.cooldown) {
@@ -158,6 +160,7 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
                         .fetch_add(1, Ordering::Relaxed);
                     return Ok(self.degrade(checks, now, settings));
                 }
+                probe = true;
             }
             match self.inner.check(checks, now).await {
                 Ok(d) => {
@@ -166,7 +169,7 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
                 }
                 Err(e) => {
                     let settings = self.settings();
-                    self.on_failure(&e, &settings);
+                    self.on_failure(&e, &settings, probe);
                     Ok(self.degrade(checks, now, settings))
                 }
             }

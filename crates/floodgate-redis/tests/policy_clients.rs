@@ -77,11 +77,13 @@ async fn clients_change_one_at_a_time(store: &RedisPolicyStore) {
     assert_eq!(log.len(), 3);
     assert_eq!(log[0], r#"{"seq":4,"change":{"op":"test"}}"#);
     assert!(log[2].starts_with(r#"{"seq":2,"#), "{log:?}");
-    // Refused changes wrote no history; the others wrote theirs.
+    // Refused changes wrote no history; the others wrote theirs, in the
+    // clients' own history (the policy's has none of them).
     assert_eq!(
-        store.history(10).await.unwrap(),
+        store.clients_history(10).await.unwrap(),
         vec!["imported".to_string(), "created aa".to_string()]
     );
+    assert!(store.history(10).await.unwrap().is_empty());
     // A restore replaces the clients and keeps a higher number.
     let back = [pair("zz", "free")];
     assert_eq!(

@@ -42,6 +42,9 @@ pub struct Decided {
     /// The status of a denial because the store could not decide a
     /// `fail_closed` limit (503 or 429).
     pub unavailable_status: StatusCode,
+    /// What a 429's body says beyond the default (the policy's, tier's and
+    /// rule's `errors`), set for denials.
+    pub text: Option<floodgate_core::policy::DenialText>,
 }
 
 impl Decided {
@@ -70,7 +73,13 @@ impl Decided {
                 let o = v.deciding().expect("a denial has a denying limit");
                 let mut r = json_response(
                     StatusCode::TOO_MANY_REQUESTS,
-                    headers::too_many_requests_body(o, self.cost),
+                    headers::too_many_requests_body(
+                        o,
+                        self.cost,
+                        v.tier.as_deref(),
+                        self.text.as_ref(),
+                        self.now,
+                    ),
                 );
                 headers::apply(r.headers_mut(), o, self.now);
                 Some(r)

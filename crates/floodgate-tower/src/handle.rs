@@ -207,6 +207,7 @@ impl LimiterHandle {
                 cost,
                 slots: None,
                 unavailable_status: self.unavailable_status(),
+                text: None,
             },
         }
     }
@@ -247,12 +248,21 @@ impl LimiterHandle {
                 self.inner.observer.clone(),
             )
         });
+        // What the 429 says beyond the default, read from the policy
+        // decided with.
+        let text = match &result {
+            Ok(v) if !v.allowed && !v.unavailable() => v
+                .deciding()
+                .map(|o| limiter.policy().denial_text(&o.rule, v.tier.as_deref())),
+            _ => None,
+        };
         Decided {
             result,
             now,
             cost,
             slots,
             unavailable_status: self.unavailable_status(),
+            text,
         }
     }
 }

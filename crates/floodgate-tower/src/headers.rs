@@ -98,45 +98,101 @@ pub fn unavailable_body(outcome: &LimitOutcome, n: u64) -> String {
     .to_string()
 }
 
-/// The JSON body of a 429. A concurrency limit's says so: `"algorithm":
-/// "concurrency"`, with the limit and a message about requests in flight.
-pub fn too_many_requests_body(outcome: &LimitOutcome, cost: u64) -> String {
-    if outcome.quota.is_concurrency() {
-        let n = outcome
-            .decision
-            .retry_after
-            .and_then(RetryAfter::whole_seconds)
-            .unwrap_or(1);
-        let limit = outcome.decision.limit;
-        return serde_json::json!({
-            "error": "rate_limit_exceeded",
-            "message": format!(
+/// The JSON body of a 429: compact by default (`error`, `message`,
+/// `retry_after`; a concurrency limit's also `algorithm` and `limit`),
+/// with the documentation and upgrade URLs and the message `text` sets,
+/// and with `details: true` a stable `code`, `details` (`limit`, `window`
+/// or `rate`, `remaining`, `retry_after`, `reset_at`), `tier`, `rule` and
+/// `limit_name`. The same body on the gateway, the tower layer and the
+/// decision API's `body`.
+pub fn too_many_requests_body(
+    outcome: &LimitOutcome,
+    cost: u64,
+    tier: Option<&str>,
+    text: Option<&floodgate_core::policy::DenialText>,
+    now: Timestamp,
+) -> String {
+    let d = &outcome.decision;
+    let concurrency = outcome.quota.is_concurrency();
+    let retry = match d.retry_after {
+        Some(RetryAfter::After(r) | RetryAfter::Unavailable(r)) => Some(ceil_secs(r)),
+        _ if concurrency => Some(1),
+        _ => None,
+    };
+    let limit = d.limit;
+    let default_message = match retry {
+        Some(n) if concurrency => {
+            format!(
                 "Too many requests in flight: at most {limit} at once. Retry after {n} seconds."
-            ),
-            "retry_after": n,
-            "algorithm": "concurrency",
-            "limit": limit,
-        })
-        .to_string();
-    }
-    match outcome.decision.retry_after {
-        Some(RetryAfter::After(r)) => {
-            let n = ceil_secs(r);
-            serde_json::json!({
-                "error": "rate_limit_exceeded",
-                "message": format!("Too many requests. Retry after {n} seconds."),
-                "retry_after": n,
-            })
-            .to_string()
+            )
         }
-        _ => serde_json::json!({
-            "error": "rate_limit_exceeded",
-            "message": format!(
-                "This request costs {cost}, more than the limit of {}; it can never be allowed.",
-                outcome.decision.limit
-            ),
-            "retry_after": null,
+        Some(n) => format!("Too many requests. Retry after {n} seconds."),
+        None => format!(
+            "This request costs {cost}, more than the limit of {limit}; it can never be allowed."
+        ),
+    };
+    let window = outcome.quota.window_secs();
+    let rate = match outcome.quota {
+        floodgate_core::Quota::TokenBucket { refill: r, .. }
+        | floodgate_core::Quota::LeakyBucket { leak: r, .. }
+        | floodgate_core::Quota::Gcra { rate: r, .. } => Some(r.to_string()),
+        _ => None,
+    };
+    let reset_at = unix_secs_after(now, d.reset_after);
+    let message = text
+        .and_then(|t| t.text.message.as_deref())
+        .and_then(|m| {
+            floodgate_core::policy::render(m, |name| {
+                Some(match name {
+                    "limit" => limit.to_string(),
+                    "remaining" => d.remaining.to_string(),
+                    "retry_after" => retry.map_or_else(|| "never".into(), |n| n.to_string()),
+                    "reset_at" => reset_at.to_string(),
+                    "window" => rate.clone().unwrap_or_else(|| {
+                        floodgate_core::quota::human_micros(window.saturating_mul(1_000_000))
+                    }),
+                    "tier" => tier.unwrap_or("").to_string(),
+                    "rule" => outcome.rule.to_string(),
+                    "limit_name" => outcome.limit.to_string(),
+                    _ => return None,
+                })
+            })
+            .ok()
         })
-        .to_string(),
+        .unwrap_or(default_message);
+    let mut body = serde_json::Map::new();
+    body.insert("error".into(), "rate_limit_exceeded".into());
+    if text.is_some_and(|t| t.details) {
+        body.insert("code".into(), "rate_limit_exceeded".into());
     }
+    body.insert("message".into(), message.into());
+    body.insert("retry_after".into(), retry.into());
+    if concurrency {
+        body.insert("algorithm".into(), "concurrency".into());
+        body.insert("limit".into(), limit.into());
+    }
+    if let Some(t) = text {
+        if let Some(u) = &t.text.documentation_url {
+            body.insert("documentation_url".into(), u.as_ref().into());
+        }
+        if let Some(u) = &t.text.upgrade_url {
+            body.insert("upgrade_url".into(), u.as_ref().into());
+        }
+        if t.details {
+            let mut details = serde_json::Map::new();
+            details.insert("limit".into(), limit.into());
+            match &rate {
+                Some(r) => details.insert("rate".into(), r.clone().into()),
+                None => details.insert("window".into(), window.into()),
+            };
+            details.insert("remaining".into(), d.remaining.into());
+            details.insert("retry_after".into(), retry.into());
+            details.insert("reset_at".into(), reset_at.into());
+            body.insert("details".into(), details.into());
+            body.insert("tier".into(), tier.into());
+            body.insert("rule".into(), outcome.rule.as_ref().into());
+            body.insert("limit_name".into(), outcome.limit.as_ref().into());
+        }
+    }
+    serde_json::Value::Object(body).to_string()
 }

@@ -149,7 +149,7 @@ impl PolicyBackend for MemoryBackend {
     }
 
     fn history(&self) -> BoxFuture<'_, Result<Vec<HistoryEntry>, BackendError>> {
-        let h = self.kept.lock().history.iter().cloned().collect();
+        let h = self.kept.lock().merged();
         Box::pin(std::future::ready(Ok(h)))
     }
 
@@ -185,6 +185,9 @@ struct Kept {
     history: VecDeque<HistoryEntry>,
     #[serde(default)]
     clients: KeptClients,
+    /// The clients' history, apart from the policy's.
+    #[serde(default)]
+    clients_history: VecDeque<HistoryEntry>,
 }
 
 impl Kept {
@@ -208,27 +211,57 @@ impl Kept {
     ) -> ClientsCommit {
         let out = self.clients.change(write);
         if let (ClientsCommit::Done(_), Some(entry)) = (out, entry) {
-            self.record(entry);
+            record(&mut self.clients_history, entry);
         }
         out
     }
 
-    /// Puts `entry` first in the history, kept within its count and its
-    /// bytes (the newest entry always).
     fn record(&mut self, entry: &HistoryEntry) {
-        self.history.push_front(entry.clone());
-        self.history.truncate(HISTORY_LIMIT);
-        let mut total = 0;
-        let keep = self
-            .history
-            .iter()
-            .position(|e| {
-                total += serde_json::to_vec(e).map_or(0, |v| v.len());
-                total > HISTORY_BYTES
-            })
-            .unwrap_or(self.history.len())
-            .max(1);
-        self.history.truncate(keep);
+        record(&mut self.history, entry);
+    }
+
+    /// Both histories, newest first.
+    fn merged(&self) -> Vec<HistoryEntry> {
+        merge_history(
+            self.history.iter().cloned().collect(),
+            self.clients_history.iter().cloned().collect(),
+        )
+    }
+}
+
+/// Puts `entry` first in `history`, kept within its count and its bytes
+/// (the newest entry always).
+fn record(history: &mut VecDeque<HistoryEntry>, entry: &HistoryEntry) {
+    history.push_front(entry.clone());
+    history.truncate(HISTORY_LIMIT);
+    let mut total = 0;
+    let keep = history
+        .iter()
+        .position(|e| {
+            total += serde_json::to_vec(e).map_or(0, |v| v.len());
+            total > HISTORY_BYTES
+        })
+        .unwrap_or(history.len())
+        .max(1);
+    history.truncate(keep);
+}
+
+/// The policy's history and the clients', each newest first, as one,
+/// newest first (by time; at one time, the policy's entry first).
+pub fn merge_history(policy: Vec<HistoryEntry>, clients: Vec<HistoryEntry>) -> Vec<HistoryEntry> {
+    let mut out = Vec::with_capacity(policy.len() + clients.len());
+    let (mut p, mut c) = (
+        policy.into_iter().peekable(),
+        clients.into_iter().peekable(),
+    );
+    loop {
+        let take_policy = match (p.peek(), c.peek()) {
+            (Some(a), Some(b)) => a.time >= b.time,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return out,
+        };
+        out.extend(if take_policy { p.next() } else { c.next() });
     }
 }
 
@@ -325,9 +358,7 @@ impl PolicyBackend for FileBackend {
 
     fn history(&self) -> BoxFuture<'_, Result<Vec<HistoryEntry>, BackendError>> {
         let _g = self.lock.lock();
-        Box::pin(std::future::ready(
-            self.read().map(|s| s.history.into_iter().collect()),
-        ))
+        Box::pin(std::future::ready(self.read().map(|s| s.merged())))
     }
 
     fn describe(&self) -> String {

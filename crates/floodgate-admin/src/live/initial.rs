@@ -28,9 +28,11 @@ pub struct Initial {
     pub(super) file_document: PolicyDocument,
     pub(super) book: Arc<ClientBook>,
     pub(super) clients_seq: u64,
-    /// Clients to keep at start: the file's when none are kept yet, or
-    /// those of a kept document of an earlier release.
+    /// Clients to keep at start: those of a kept document of an earlier
+    /// release, and the file's when nothing is kept yet (only if the store
+    /// then holds no client: see `LivePolicy::seed_clients`).
     pub(super) seed_clients: Vec<ClientRecord>,
+    pub(super) seed_file_clients: Vec<ClientRecord>,
     /// The digest of the config file's policy part kept with the live
     /// version (for a first start: the file's).
     pub(super) file_digest: Option<String>,
@@ -117,12 +119,17 @@ impl Initial {
                  `floodgate admin apply -f FILE` applies the file's"
             );
         }
-        let mut seed_clients = moved_out;
-        if clients_seq == 0 && kept_clients.is_empty() {
-            seed_clients.extend(file_clients);
-        }
+        let seed_clients = moved_out;
+        // The file's clients seed a store only when nothing is kept at all;
+        // they are known here meanwhile.
+        let seed_file_clients = if version == 0 && clients_seq == 0 && kept_clients.is_empty() {
+            file_clients
+        } else {
+            Vec::new()
+        };
         let mut map = map_of(&kept_clients);
         map.extend(map_of(&seed_clients));
+        map.extend(map_of(&seed_file_clients));
         let book = Arc::new(ClientBook::new(map));
         let mut policy = policy;
         policy.clients = book.clone();
@@ -134,6 +141,7 @@ impl Initial {
             book,
             clients_seq,
             seed_clients,
+            seed_file_clients,
             file_digest: if version == 0 {
                 Some(digest)
             } else {

@@ -12,6 +12,8 @@
 //! - [`pending`]: changes the store did not confirm, which may land late.
 //! - [`redis`]: the Redis backend and its watcher.
 //! - `change`: a change made, kept and applied, or refused.
+//! - `seed`: a store that holds nothing yet given the config file's
+//!   policy and clients.
 //! - `sync`: seeding, applying another replica's version, restoring a
 //!   store that lost the policy.
 //!
@@ -30,6 +32,7 @@ pub mod error;
 pub mod initial;
 pub mod pending;
 pub mod redis;
+mod seed;
 mod sync;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,8 +85,11 @@ pub struct LivePolicy {
     clock: Arc<dyn Clock>,
     /// Changes the store did not confirm.
     pending: pending::Unconfirmed,
-    /// Clients to seed, not kept yet.
+    /// Clients to seed, not kept yet: a kept document's of an earlier
+    /// release, and the config file's, which only a store holding no
+    /// client takes.
     seed_clients: parking_lot::Mutex<Vec<clients::ClientRecord>>,
+    seed_file_clients: parking_lot::Mutex<Vec<clients::ClientRecord>>,
     /// The known clients, read by every limiter of this replica.
     book: Arc<ClientBook>,
     /// Their sequence number (0: none ever changed).
@@ -161,6 +167,7 @@ impl LivePolicy {
             clients_lock: Default::default(),
             refused_clients: Default::default(),
             seed_clients: parking_lot::Mutex::new(initial.seed_clients),
+            seed_file_clients: parking_lot::Mutex::new(initial.seed_file_clients),
         });
         if version == 0 {
             // Nothing kept yet: the file's policy becomes version 1.
@@ -193,33 +200,6 @@ impl LivePolicy {
             tracing::warn!(error = %e, "the config file's clients cannot be kept yet; they are known here meanwhile");
         }
         live
-    }
-
-    /// Keeps the clients to seed (the config file's when none were kept,
-    /// or those moved out of a kept document of an earlier release), if
-    /// any are left; on error they are tried again at the next sync.
-    async fn seed_clients(&self) -> Result<(), LiveError> {
-        let records = std::mem::take(&mut *self.seed_clients.lock());
-        if records.is_empty() {
-            return Ok(());
-        }
-        let n = records.len();
-        let summary = format!("clients imported: {n} from the config file");
-        match self
-            .write_clients(
-                "config file",
-                clients::ClientsOp::Import,
-                records.clone(),
-                summary,
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                *self.seed_clients.lock() = records;
-                Err(e)
-            }
-        }
     }
 
     /// The known clients, read by every limiter of this replica.
@@ -267,27 +247,6 @@ impl LivePolicy {
             Arc::new(ClientBook::new(map))
         };
         Ok(policy)
-    }
-
-    async fn seed(&self) -> Result<(), LiveError> {
-        let (doc, file) = {
-            let c = self.current.lock().await;
-            (c.document.clone(), c.file_document.clone())
-        };
-        let policy = self.validated(&doc)?;
-        let digest = file_digest(&file);
-        match self
-            .commit_with("config file", Some(0), doc, policy, None, Some(digest))
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Another replica seeded first: take its policy.
-            Err(LiveError::Conflict { .. }) => {
-                self.sync().await;
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
     }
 
     /// Reads again the token keys the live policy takes from outside its
@@ -373,19 +332,25 @@ impl LivePolicy {
         file: PolicyDocument,
         policy: &Policy,
     ) -> Result<Option<Committed>, LiveError> {
-        {
+        let previous = {
             let mut c = self.current.lock().await;
             if c.file_document == file {
                 self.reread_keys(&mut c)?;
                 return Ok(None);
             }
-        }
+            c.file_document.clients.clone()
+        };
         let digest = file_digest(&file);
+        // Only the file's clients that changed since it was last read are
+        // imported: one revoked through the admin API and left in the file
+        // does not come back at every edit of the file.
+        let mut changed = file.clone();
+        changed.clients.retain(|c| !previous.contains(c));
         let done = self
             .commit_with(
                 "config file",
                 None,
-                file.clone(),
+                changed,
                 policy.clone(),
                 None,
                 Some(digest),

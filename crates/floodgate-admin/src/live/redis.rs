@@ -141,8 +141,16 @@ impl PolicyBackend for RedisBackend {
 
     fn history(&self) -> BoxFuture<'_, Result<Vec<HistoryEntry>, BackendError>> {
         Box::pin(async move {
-            let list = self.store().await?.history(HISTORY_LIMIT).await?;
-            list.iter().map(|t| parse("history entry", t)).collect()
+            let store = self.store().await?;
+            let policy = store.history(HISTORY_LIMIT).await?;
+            let clients = store.clients_history(HISTORY_LIMIT).await?;
+            let parse_all = |list: Vec<String>| -> Result<Vec<HistoryEntry>, BackendError> {
+                list.iter().map(|t| parse("history entry", t)).collect()
+            };
+            Ok(super::backend::merge_history(
+                parse_all(policy)?,
+                parse_all(clients)?,
+            ))
         })
     }
 

@@ -14,6 +14,9 @@ impl LivePolicy {
     /// holds nothing yet (this replica started while it was away), else
     /// applies a newer kept version.
     pub async fn reconcile(&self) -> u64 {
+        // Clients first: a version that drops a tier comes after its
+        // clients moved.
+        self.sync_clients().await;
         if self.version() == 0 {
             if let Err(e) = self.seed().await {
                 tracing::debug!(error = %e, "the policy cannot be kept yet");
@@ -21,7 +24,6 @@ impl LivePolicy {
         } else {
             self.sync().await;
         }
-        self.sync_clients().await;
         if let Err(e) = self.seed_clients().await {
             tracing::debug!(error = %e, "the config file's clients cannot be kept yet");
         }
@@ -52,13 +54,15 @@ impl LivePolicy {
         // A document kept by a replica of an earlier release holds its
         // clients: they are imported at the end of this sync.
         let moved = super::initial::take_clients(&mut document);
-        let policy = match self.validated(&document) {
+        // Another replica kept it: applied even if a client here is still
+        // in a tier it drops (that client then gets the rule's own limits).
+        let policy = match super::validate(&document) {
             Ok(mut policy) => {
                 policy.clients = self.book.clone();
                 Arc::new(policy)
             }
             Err(e) => {
-                tracing::error!(version = kept.version, error = %e, "a kept policy is not valid: not applied");
+                tracing::error!(version = kept.version, error = %e[0], "a kept policy is not valid: not applied");
                 return self.version();
             }
         };

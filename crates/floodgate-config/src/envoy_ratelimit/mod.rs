@@ -206,6 +206,7 @@ impl Imported {
             on_store_failure: None,
             unlimited: false,
             replaces: Vec::new(),
+            error: None,
         };
         if let Some(l) = &d.rate_limit {
             reference::check(src, l, &lat)?;

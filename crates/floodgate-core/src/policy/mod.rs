@@ -12,6 +12,8 @@
 //!   settings and matching.
 //! - [`clients`]: `ClientBook`, the known clients, shared by every policy
 //!   version and changed in place.
+//! - [`errors`]: what a 429 says beyond its default (URLs, a message
+//!   template, details), per policy, tier and rule.
 //! - [`names`]: `check_name`, the set rule, limit and tier names are
 //!   written in.
 //! - [`identity`]: `Request` and how it is built from attributes; the
@@ -36,6 +38,7 @@
 pub mod attributes;
 pub mod clients;
 pub mod descriptor;
+pub mod errors;
 pub mod identity;
 #[cfg(feature = "jwt")]
 pub mod jwt;
@@ -51,6 +54,7 @@ pub use crate::store::FailureMode;
 pub use attributes::{check_cost, AttributeError, Attributes, Headers, RequestError, MAX_COST};
 pub use clients::{ClientBook, ClientMap};
 pub use descriptor::{Descriptor, DescriptorPlan};
+pub use errors::{check_template, render, DenialText, ErrorSettings, ErrorText, PLACEHOLDERS};
 pub use identity::{fingerprint, fingerprint_of, ip_key, key_digest, Origin, Request};
 pub use limiter::{Held, Limiter, RuleLimit};
 pub use model::{

@@ -30,6 +30,8 @@ pub struct Policy {
     /// Limits for one identity of one rule, replacing the rule's (rule
     /// name → identity → override).
     pub overrides: Overrides,
+    /// What a 429 says beyond the default (`errors:`).
+    pub errors: super::errors::ErrorSettings,
 }
 
 /// Overrides by rule name, then identity.
@@ -126,6 +128,8 @@ pub struct Rule {
     /// Descriptor rules only: rules this one replaces when both apply to
     /// one call (as the reference service's `replaces`).
     pub replaces: Vec<Arc<str>>,
+    /// What its 429 says beyond the default (the rule's `error:`).
+    pub error: super::errors::ErrorText,
 }
 
 /// One limit of a rule.

@@ -107,8 +107,10 @@ impl Quota {
     /// burst, a concurrency limit's slots or lease) and start afresh
     /// otherwise:
     ///
-    /// - token and leaky buckets: the rate's period in lowest terms (their
-    ///   level is counted in `1/period` tokens), and a leaky bucket's mode;
+    /// - token buckets and policing leaky buckets: the rate's period in
+    ///   lowest terms (their level is counted in `1/period` tokens); a
+    ///   leaky bucket's mode; a shaping one's rate amount in lowest terms
+    ///   (its queue's end is kept in `1/amount` µs);
     /// - fixed window, sliding log and sliding counter: the window;
     /// - GCRA: the rate's amount in lowest terms (its time is kept in
     ///   `1/amount` µs).
@@ -117,9 +119,14 @@ impl Quota {
         std::mem::discriminant(self).hash(h);
         match *self {
             Quota::TokenBucket { refill, .. } => refill.period_us().hash(h),
+            // Policing keeps a level in 1/period tokens; shaping, the time
+            // the queue empties in 1/amount µs (as GCRA).
             Quota::LeakyBucket { leak, mode, .. } => {
-                leak.period_us().hash(h);
                 mode.hash(h);
+                match mode {
+                    LeakMode::Policing => leak.period_us().hash(h),
+                    LeakMode::Shaping => leak.amount().hash(h),
+                }
             }
             Quota::FixedWindow { window_us, .. }
             | Quota::SlidingLog { window_us, .. }

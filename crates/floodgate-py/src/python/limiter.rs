@@ -73,7 +73,7 @@ impl NativeLimiter {
 
     fn finish(&self, py: Python<'_>, started: Started) -> PyResult<Decision> {
         match started {
-            Started::Ready(a) => answer(a),
+            Started::Ready(a) => answer(*a),
             Started::Pending(p) => answer(py.detach(|| self.engine.wait(p))),
         }
     }
@@ -82,7 +82,7 @@ impl NativeLimiter {
     /// (see [`Completions`]).
     fn later(&self, started: Started, future: Py<PyAny>) -> PyResult<Option<Decision>> {
         match started {
-            Started::Ready(a) => answer(a).map(Some),
+            Started::Ready(a) => answer(*a).map(Some),
             Started::Pending(p) => {
                 let completions = self.completions.clone();
                 self.engine.spawn(p, move |a| completions.push(future, a));

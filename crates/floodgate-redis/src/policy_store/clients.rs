@@ -78,7 +78,7 @@ impl RedisPolicyStore {
         inv.key(&i.clients_key)
             .key(&i.doc_key)
             .key(&i.clients_log_key)
-            .key(&i.history_key)
+            .key(&i.clients_history_key)
             .arg(change.op.name())
             .arg(change.log_entry)
             .arg(change.history_entry.unwrap_or(""))
@@ -143,6 +143,18 @@ impl RedisPolicyStore {
         }
         let mut cmd = redis::cmd("LRANGE");
         cmd.arg(&self.inner.clients_log_key).arg(0).arg(n - 1);
+        self.query(&cmd).await
+    }
+
+    /// Up to `limit` entries of the clients' history, newest first.
+    pub async fn clients_history(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("LRANGE");
+        cmd.arg(&self.inner.clients_history_key)
+            .arg(0)
+            .arg(limit - 1);
         self.query(&cmd).await
     }
 

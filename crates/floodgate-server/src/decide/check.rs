@@ -165,6 +165,7 @@ pub(crate) async fn decide(
                 cost,
                 slots: None,
                 unavailable_status: handle.unavailable_status(),
+                text: None,
             },
         },
     )
@@ -183,16 +184,35 @@ pub(crate) fn answer(decided: &Decided, lease: Option<Option<String>>) -> Respon
     } else {
         StatusCode::TOO_MANY_REQUESTS
     };
-    let text = match lease {
-        None => {
+    // A denial carries the body the gateway would answer it with.
+    let denial_body = match verdict.deciding() {
+        Some(o) if !verdict.allowed && !verdict.unavailable() => {
+            let b = headers::too_many_requests_body(
+                o,
+                decided.cost,
+                verdict.tier.as_deref(),
+                decided.text.as_ref(),
+                decided.now,
+            );
+            serde_json::from_str::<serde_json::Value>(&b).ok()
+        }
+        _ => None,
+    };
+    let text = match (lease, denial_body) {
+        (None, None) => {
             // About the size of a decision: no regrowing on the way.
             let mut text = Vec::with_capacity(256);
             serde_json::to_writer(&mut text, &body).expect("serialisable");
             Bytes::from(text)
         }
-        Some(lease) => {
+        (lease, denial) => {
             let mut v = serde_json::to_value(&body).expect("serialisable");
-            v["lease"] = lease.into();
+            if let Some(lease) = lease {
+                v["lease"] = lease.into();
+            }
+            if let Some(d) = denial {
+                v["body"] = d;
+            }
             Bytes::from(v.to_string())
         }
     };

@@ -149,6 +149,7 @@ async fn twelve_thousand_clients_reach_three_replicas() {
         "{policy}:doc",
         "{policy}:clients",
         "{policy}:clients_log",
+        "{policy}:clients_history",
         "{policy}:history",
     ] {
         let full = format!("fg:{k}");

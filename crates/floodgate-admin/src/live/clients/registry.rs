@@ -120,6 +120,13 @@ impl LivePolicy {
             Ok(ClientsCommit::Missing) => return Err(LiveError::NoSuchClient),
             Err(source) => return Err(self.clients_refused(actor, &write, source)),
         };
+        if op != ClientsOp::Delete {
+            // A key refused earlier and written now is no refused creation
+            // any more: it must not be revoked.
+            self.refused_clients
+                .lock()
+                .retain(|h| !write.records.iter().any(|r| r.api_key_sha256 == *h));
+        }
         if seq == before + 1 {
             self.book.update(|map| apply(map, &write.logged_or_all()));
             self.clients_seq.store(seq, Ordering::Release);

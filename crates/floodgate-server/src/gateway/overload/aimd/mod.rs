@@ -163,7 +163,9 @@ impl Aimd {
             self.learn(l, in_flight, false);
         }
         let Some(unloaded) = self.unloaded() else {
-            if in_use {
+            // Nothing unloaded known and the bound full: probe. (In use
+            // but not full, a busy start may yet show a free window.)
+            if in_flight as f64 + 1.0 >= self.limit {
                 self.start_probe(in_flight);
             }
             return self.limit();
@@ -191,6 +193,8 @@ impl Aimd {
                 self.limit = (self.limit * factor).max(self.min);
                 self.cooldown = in_flight.max(1);
                 self.slow_start = false;
+                // The next congestion is confirmed over a round trip again.
+                self.suspect = None;
             }
         } else if in_use {
             // In use and timely: one more per answer in slow start, else
