@@ -10,8 +10,8 @@ use floodgate_config::PolicyDocument;
 use floodgate_core::Policy;
 
 use super::backend::{BackendError, Commit, HistoryEntry, Stored};
+use super::clients::take_clients;
 use super::clients::ClientRecord;
-use super::initial::take_clients;
 use super::pending::{self, Undo};
 use super::{
     normalize, unix_secs, validate, Committed, Current, Diff, LiveError, LivePolicy, RETRIES,

@@ -17,7 +17,7 @@ use floodgate_config::PolicyDocument;
 use floodgate_core::policy::ClientBook;
 use floodgate_core::{Policy, Timestamp};
 
-use super::clients::{map_of, ClientRecord};
+use super::clients::{map_of, take_clients, ClientRecord};
 use super::{file_digest, normalize, validate, LiveError, PolicyBackend};
 
 /// The policy a replica starts with: the kept one, or the config file's.
@@ -39,21 +39,6 @@ pub struct Initial {
     /// The file's policy part and policy, when it changed since it was
     /// last applied: to be applied at start.
     pub(super) file_changed: Option<(PolicyDocument, Policy)>,
-}
-
-/// The clients of `doc` as records (`doc` normalized: digests only),
-/// taken out of it.
-pub(super) fn take_clients(doc: &mut PolicyDocument) -> Vec<ClientRecord> {
-    std::mem::take(&mut doc.clients)
-        .into_iter()
-        .filter_map(|c| {
-            Some(ClientRecord {
-                api_key_sha256: c.api_key_sha256?,
-                tier: c.tier,
-                name: c.name,
-            })
-        })
-        .collect()
 }
 
 impl Initial {

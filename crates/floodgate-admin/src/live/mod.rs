@@ -293,7 +293,7 @@ impl LivePolicy {
         // apart (imported, shown in the diff's `clients`).
         let mut doc = doc.clone();
         normalize(&mut doc, self.clock.now());
-        initial::take_clients(&mut doc);
+        clients::take_clients(&mut doc);
         let new = self.with_clients(new.clone())?;
         let c = self.current.lock().await;
         Ok(Diff::between((&c.policy, &c.document), (&new, &doc)))

@@ -53,7 +53,7 @@ impl LivePolicy {
         let mut document = kept.document;
         // A document kept by a replica of an earlier release holds its
         // clients: they are imported at the end of this sync.
-        let moved = super::initial::take_clients(&mut document);
+        let moved = super::clients::take_clients(&mut document);
         // Another replica kept it: applied even if a client here is still
         // in a tier it drops (that client then gets the rule's own limits).
         let policy = match super::validate(&document) {

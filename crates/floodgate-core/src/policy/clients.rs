@@ -9,7 +9,17 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use super::model::{Client, KeyDigest};
+/// The SHA-256 digest of an API key.
+pub type KeyDigest = [u8; 32];
+
+/// A known client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    /// Its tier.
+    pub tier: Arc<str>,
+    /// A name, for humans.
+    pub name: Option<Arc<str>>,
+}
 
 /// The clients by the SHA-256 digest of their API key (keys are never held
 /// in clear).

@@ -37,17 +37,7 @@ pub struct Policy {
 /// Overrides by rule name, then identity.
 pub type Overrides = HashMap<Arc<str>, HashMap<Arc<str>, Override>>;
 
-/// The SHA-256 digest of an API key.
-pub type KeyDigest = [u8; 32];
-
-/// A known client.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Client {
-    /// Its tier.
-    pub tier: Arc<str>,
-    /// A name, for humans.
-    pub name: Option<Arc<str>>,
-}
+pub use super::clients::{Client, KeyDigest};
 
 /// Limits that replace a rule's (and its tiers') for one identity, until
 /// they expire.

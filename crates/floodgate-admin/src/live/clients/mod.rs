@@ -108,6 +108,21 @@ pub fn map_of(records: &[ClientRecord]) -> ClientMap {
         .collect()
 }
 
+/// The clients of `doc` as records (`doc` normalized: digests only),
+/// taken out of it.
+pub fn take_clients(doc: &mut floodgate_config::PolicyDocument) -> Vec<ClientRecord> {
+    std::mem::take(&mut doc.clients)
+        .into_iter()
+        .filter_map(|c| {
+            Some(ClientRecord {
+                api_key_sha256: c.api_key_sha256?,
+                tier: c.tier,
+                name: c.name,
+            })
+        })
+        .collect()
+}
+
 /// What a change does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientsOp {

@@ -13,15 +13,16 @@
 //! of 256 answers seen over the last 1024 windows. A window is free when
 //! its mean is within `tolerance` of the unloaded latency known so far (it
 //! confirms it, or lowers it), or, before any is known, when none of its
-//! answers came with more than `min_limit` in flight (the concurrency the
-//! operator declares always fine). Window means, not single answers: one
+//! answers came with the bound full (it does not move before, so the line
+//! was not this gateway's), or none with more than `min_limit` in flight
+//! (the concurrency the operator declares always fine). Window means, not single answers: one
 //! fast answer (a 404, a health check) does not pin the baseline, and an
 //! upstream whose endpoints differ in latency is judged by its usual mix.
 //! An overload does not teach it (its windows are not free), and a lasting
 //! change of the upstream is learned once the span has passed (262,144
 //! answers).
 //!
-//! When no free window is known while the bound is in use (a gateway that
+//! When no free window is known while the bound is full (a gateway that
 //! starts under an overload, or an upstream that stayed slower for the
 //! whole span), it *probes*, as BBR does for its round-trip time: the bound
 //! drops to its floor, the requests admitted before are let through
@@ -56,6 +57,8 @@ struct Window {
     n: u32,
     /// The most in flight when one of them came.
     peak: usize,
+    /// Answers that came with the bound full.
+    full: u32,
 }
 
 impl Window {
@@ -227,6 +230,7 @@ impl Aimd {
         self.window.sum += l;
         self.window.n += 1;
         self.window.peak = self.window.peak.max(in_flight);
+        self.window.full += u32::from(in_flight as f64 + 1.0 >= self.limit);
         if self.window.n < WINDOW {
             return false;
         }
@@ -234,7 +238,9 @@ impl Aimd {
         let free = probe
             || match self.unloaded() {
                 Some(u) => mean <= u * self.tolerance || mean <= u + SLACK,
-                None => self.window.peak as f64 <= self.min,
+                // Nothing known yet: the bound (which does not move then)
+                // never full, or never more than the floor in flight.
+                None => self.window.full == 0 || self.window.peak as f64 <= self.min,
             };
         if self.closed.len() == WINDOWS {
             self.closed.pop_front();

@@ -42,9 +42,9 @@ fn congestion_confirmed_over_a_round_trip_lowers_the_bound_once_per_window() {
     assert_eq!(a.limit(), 1000);
     // Just past the threshold (21 ms against 2 x 10 ms, with the slack):
     // the recent average needs a few slow answers to rise, then a round
-    // trip (the 600 in flight) to confirm it, then the bound drops by 10%,
-    // and the 599 others that were in flight with that answer do not lower
-    // it again.
+    // trip (the 600 in flight) to confirm it, then the bound drops by 10%;
+    // the 599 others that were in flight with that answer do not lower it
+    // again, and the next drop is confirmed over a round trip of its own.
     let just_past = Duration::from_millis(22);
     let mut n = 0;
     while a.on_sample(just_past, false, 600) == 1000 {
@@ -53,15 +53,23 @@ fn congestion_confirmed_over_a_round_trip_lowers_the_bound_once_per_window() {
     }
     assert!(n > 600, "lowered after {n}");
     assert_eq!(a.limit(), 900);
-    for _ in 0..599 {
-        assert_eq!(a.on_sample(just_past, false, 600), 900);
-    }
-    assert_eq!(a.on_sample(just_past, false, 600), 810);
-    // Far past it (60 ms), the next window halves it at most.
-    for _ in 0..599 {
-        a.on_sample(SLOW, false, 600);
-    }
-    assert_eq!(a.on_sample(SLOW, false, 600), 405);
+    // Samples until the bound moves again, and where to.
+    let next = |a: &mut Aimd, l: Duration| {
+        let before = a.limit();
+        let mut n = 1;
+        while a.on_sample(l, false, 600) == before {
+            n += 1;
+            assert!(n < 2_000, "never lowered");
+        }
+        (n, a.limit())
+    };
+    let (n, limit) = next(&mut a, just_past);
+    assert_eq!(limit, 810);
+    assert!((600..=602).contains(&n), "after {n}");
+    // Far past it (60 ms), the next drop halves it at most.
+    let (n, limit) = next(&mut a, SLOW);
+    assert_eq!(limit, 405);
+    assert!((600..=602).contains(&n), "after {n}");
 }
 
 #[test]
