@@ -247,7 +247,9 @@ fn record(history: &mut VecDeque<HistoryEntry>, entry: &HistoryEntry) {
 }
 
 /// The policy's history and the clients', each newest first, as one,
-/// newest first (by time; at one time, the policy's entry first).
+/// newest first: by time, then by the policy version (a client change
+/// records the version live when it was made, so it comes after that
+/// version's entry, above it in the list).
 pub fn merge_history(policy: Vec<HistoryEntry>, clients: Vec<HistoryEntry>) -> Vec<HistoryEntry> {
     let mut out = Vec::with_capacity(policy.len() + clients.len());
     let (mut p, mut c) = (
@@ -256,7 +258,7 @@ pub fn merge_history(policy: Vec<HistoryEntry>, clients: Vec<HistoryEntry>) -> V
     );
     loop {
         let take_policy = match (p.peek(), c.peek()) {
-            (Some(a), Some(b)) => a.time >= b.time,
+            (Some(a), Some(b)) => (a.time, a.version) > (b.time, b.version),
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (None, None) => return out,

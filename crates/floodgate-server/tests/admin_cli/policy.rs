@@ -204,12 +204,11 @@ async fn history_lists_versions_and_rollback_restores_one() {
     assert!(lines[1].starts_with("2*"), "{}", r.stdout);
     assert!(lines[1].contains(" ops "), "{}", r.stdout);
     assert!(lines[1].contains("~per-ip"), "{}", r.stdout);
-    // The config file's policy (version 1) and clients (a change of the
-    // clients: no version), kept at start; within one second the policy's
-    // entry is listed first.
-    assert!(lines[2].starts_with('1'), "{}", r.stdout);
-    assert!(lines[3].starts_with("- "), "{}", r.stdout);
-    assert!(lines[3].contains("clients imported: 1"), "{}", r.stdout);
+    // The config file's clients (a change of the clients: no version),
+    // kept at start after its policy (version 1).
+    assert!(lines[2].starts_with("- "), "{}", r.stdout);
+    assert!(lines[2].contains("clients imported: 1"), "{}", r.stdout);
+    assert!(lines[3].starts_with('1'), "{}", r.stdout);
 
     let r = ok(&s, &["rollback", "1"]).await;
     assert!(
