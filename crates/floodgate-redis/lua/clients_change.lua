@@ -13,23 +13,35 @@
 --          (all four share the hash tag {policy}: one slot, one node)
 -- ARGV[1]  'create' (refused when present), 'update' (refused when
 --          absent), 'delete' (refused when absent), 'import' (every pair
---          written) or 'restore' (the hash replaced, the sequence number
---          set to ARGV[8] unless higher already)
+--          written) or 'restore' (a store that lost its clients given a
+--          replica's: refused unless it holds none and its sequence number
+--          is below ARGV[8], which it takes)
 -- ARGV[2]  the change as the log keeps it (opaque text, JSON)
 -- ARGV[3]  the history entry ('' for none)
 -- ARGV[4]  history entries to keep
 -- ARGV[5]  history bytes to keep (0: no bound)
 -- ARGV[6]  log entries to keep
 -- ARGV[7]  channel to PUBLISH 'c<sequence number>' on
--- ARGV[8]  the sequence number of a restore ('0' otherwise)
+-- ARGV[8]  a restore's sequence number; for the other changes, the
+--          caller's: a store below it lost its clients (restarted empty),
+--          and the change is refused ('lost') so that the caller restores
+--          them first
 -- ARGV[9..] field, value pairs (create, update, import, restore), or
 --          fields (delete)
 --
--- Returns { 1, sequence number } when done, { 0, 'exists' } or
--- { 0, 'missing' } when refused (nothing written).
+-- Returns { 1, sequence number } when done, { 0, 'exists' },
+-- { 0, 'missing' } or { 0, 'lost' } when refused (nothing written).
 
 local op = ARGV[1]
 local first = 9
+local current = tonumber(redis.call('HGET', KEYS[2], 'clients_seq') or '0')
+if op == 'restore' then
+  if current >= tonumber(ARGV[8]) or redis.call('HLEN', KEYS[1]) > 0 then
+    return { 0, 'exists' }
+  end
+elseif current < tonumber(ARGV[8]) then
+  return { 0, 'lost' }
+end
 if op == 'create' then
   if redis.call('HSETNX', KEYS[1], ARGV[first], ARGV[first + 1]) == 0 then
     return { 0, 'exists' }
@@ -44,9 +56,6 @@ elseif op == 'delete' then
     return { 0, 'missing' }
   end
 elseif op == 'import' or op == 'restore' then
-  if op == 'restore' then
-    redis.call('DEL', KEYS[1])
-  end
   for i = first, #ARGV, 2 do
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
@@ -56,8 +65,7 @@ end
 
 local seq
 if op == 'restore' then
-  local current = tonumber(redis.call('HGET', KEYS[2], 'clients_seq') or '0')
-  seq = math.max(current, tonumber(ARGV[8]))
+  seq = tonumber(ARGV[8])
   redis.call('HSET', KEYS[2], 'clients_seq', seq)
 else
   seq = redis.call('HINCRBY', KEYS[2], 'clients_seq', 1)

@@ -22,10 +22,22 @@ async fn change(
     pairs: &[(String, String)],
     history: Option<&str>,
 ) -> ClientsCommit {
+    change_at(store, 0, op, pairs, history).await
+}
+
+/// A change by a caller at sequence number `seq`.
+async fn change_at(
+    store: &RedisPolicyStore,
+    seq: u64,
+    op: ClientsOp,
+    pairs: &[(String, String)],
+    history: Option<&str>,
+) -> ClientsCommit {
     store
         .change_clients(&ClientsChange {
             op,
             pairs,
+            seq,
             log_entry: r#"{"op":"test"}"#,
             history_entry: history,
             history_limit: 10,
@@ -84,16 +96,49 @@ async fn clients_change_one_at_a_time(store: &RedisPolicyStore) {
         vec!["imported".to_string(), "created aa".to_string()]
     );
     assert!(store.history(10).await.unwrap().is_empty());
-    // A restore replaces the clients and keeps a higher number.
+    // A store that holds clients is not restored.
     let back = [pair("zz", "free")];
     assert_eq!(
         change(store, ClientsOp::Restore(9), &back, None).await,
-        ClientsCommit::Done(9)
+        ClientsCommit::Exists
     );
-    assert_eq!(store.clients().await.unwrap(), (9, back.to_vec()));
+}
+
+#[tokio::test]
+async fn a_store_that_lost_its_clients_is_restored_before_it_is_written() {
+    let server = RedisServer::start();
+    let store = RedisPolicyStore::connect(&RedisConfig::standalone(server.url()))
+        .await
+        .unwrap();
+    let aa = [pair("aa", "free")];
     assert_eq!(
-        change(store, ClientsOp::Restore(2), &back, None).await,
-        ClientsCommit::Done(9)
+        change(&store, ClientsOp::Create, &aa, None).await,
+        ClientsCommit::Done(1)
+    );
+    // Redis restarts empty; a replica at 1 writes: refused, the store is
+    // behind it.
+    server.cli(&["FLUSHALL"]);
+    let bb = [pair("bb", "pro")];
+    assert_eq!(
+        change_at(&store, 1, ClientsOp::Create, &bb, None).await,
+        ClientsCommit::Lost
+    );
+    // Restored at its number, then written.
+    assert_eq!(
+        change(&store, ClientsOp::Restore(1), &aa, None).await,
+        ClientsCommit::Done(1)
+    );
+    assert_eq!(
+        change_at(&store, 1, ClientsOp::Create, &bb, None).await,
+        ClientsCommit::Done(2)
+    );
+    let (seq, mut all) = store.clients().await.unwrap();
+    all.sort();
+    assert_eq!((seq, all), (2, vec![aa[0].clone(), bb[0].clone()]));
+    // A second restore (another replica that saw the loss) is refused.
+    assert_eq!(
+        change(&store, ClientsOp::Restore(1), &aa, None).await,
+        ClientsCommit::Exists
     );
 }
 

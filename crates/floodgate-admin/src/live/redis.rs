@@ -199,6 +199,7 @@ impl PolicyBackend for RedisBackend {
                     op,
                     pairs: &pairs,
                     log_entry: &log_entry,
+                    seq: write.seq,
                     history_entry: entry.as_deref(),
                     history_limit: HISTORY_LIMIT,
                     log_limit: LOG_LIMIT,
@@ -208,6 +209,7 @@ impl PolicyBackend for RedisBackend {
                 floodgate_redis::ClientsCommit::Done(seq) => ClientsCommit::Done(seq),
                 floodgate_redis::ClientsCommit::Exists => ClientsCommit::Exists,
                 floodgate_redis::ClientsCommit::Missing => ClientsCommit::Missing,
+                floodgate_redis::ClientsCommit::Lost => ClientsCommit::Lost,
             })
         })
     }

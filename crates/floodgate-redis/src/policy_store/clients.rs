@@ -20,9 +20,9 @@ pub enum ClientsOp {
     Delete,
     /// Every pair written (present or not).
     Import,
-    /// The hash replaced by the pairs, the sequence number set to the one
-    /// given unless higher already: a store that lost the clients gets a
-    /// replica's back.
+    /// A store that lost its clients given a replica's, at its sequence
+    /// number: refused (`Exists`) unless the store holds no client and is
+    /// below that number.
     Restore(u64),
 }
 
@@ -47,6 +47,9 @@ pub enum ClientsCommit {
     Exists,
     /// An update or delete whose client is absent.
     Missing,
+    /// The store is below the caller's sequence number: it lost its
+    /// clients (restarted empty), to be restored first.
+    Lost,
 }
 
 /// One change to make.
@@ -58,6 +61,8 @@ pub struct ClientsChange<'a> {
     pub pairs: &'a [(String, String)],
     /// The change as the log keeps it (opaque text, JSON).
     pub log_entry: &'a str,
+    /// The caller's sequence number (for a restore, the one restored).
+    pub seq: u64,
     /// The history entry, if the change has one.
     pub history_entry: Option<&'a str>,
     /// History entries to keep.
@@ -88,7 +93,7 @@ impl RedisPolicyStore {
             .arg(&i.channel)
             .arg(match change.op {
                 ClientsOp::Restore(seq) => seq,
-                _ => 0,
+                _ => change.seq,
             });
         for (field, value) in change.pairs {
             inv.arg(field);
@@ -105,6 +110,7 @@ impl RedisPolicyStore {
                 match why.as_str() {
                     "exists" => Ok(ClientsCommit::Exists),
                     "missing" => Ok(ClientsCommit::Missing),
+                    "lost" => Ok(ClientsCommit::Lost),
                     other => Err(bad_reply(format!("clients change refused: {other}"))),
                 }
             }

@@ -141,3 +141,45 @@ async fn after_redis_restarts_empty_a_change_succeeds_and_propagates() {
         p.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_redis_restarts_empty_the_clients_are_given_back_before_a_new_one() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &redis_config(&redis.url()));
+    let a = Proc::spawn(&path);
+    let b = Proc::spawn(&path);
+    let (x, _) = a.create_client(json!({"tier": "pro"})).await;
+    assert!(b.limit_becomes(&x, "400", PROPAGATION).await);
+
+    // Redis loses everything; a client created on B then: B gives the
+    // store its clients back first, so X is kept, and both know both.
+    redis.restart();
+    let url = format!("{}/v1/clients", b.admin);
+    let y = "client-after-the-loss-0001";
+    let created = wait_until(DEADLINE, || async {
+        send(
+            "POST",
+            &url,
+            &[],
+            json!({"tier": "pro", "api_key": y}).to_string(),
+        )
+        .await
+        .status
+            == 201
+    })
+    .await;
+    assert!(created, "no creation succeeded after Redis came back");
+    for (name, p) in [("A", &a), ("B", &b)] {
+        for key in [x.as_str(), y] {
+            assert!(
+                p.limit_becomes(key, "400", DEADLINE).await,
+                "{name} does not know {key}: {:?}",
+                p.limit(key).await
+            );
+        }
+    }
+    for p in [a, b] {
+        p.stop().await;
+    }
+}

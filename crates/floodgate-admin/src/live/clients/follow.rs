@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 
 use super::check::fingerprint_hex;
 use super::registry::apply_one;
-use super::{digest_of_hex, map_of, ClientRecord, ClientsOp, ClientsSince, ClientsWrite};
+use super::{
+    digest_of_hex, map_of, ClientRecord, ClientsCommit, ClientsOp, ClientsSince, ClientsWrite,
+};
 use crate::live::backend::HistoryEntry;
 use crate::live::{unix_secs, LivePolicy};
 
@@ -36,6 +38,7 @@ impl LivePolicy {
             let write = ClientsWrite {
                 op: ClientsOp::Delete,
                 records: vec![r],
+                seq: self.clients_seq(),
             };
             let entry = HistoryEntry {
                 version: self.version(),
@@ -103,14 +106,31 @@ impl LivePolicy {
                 let write = ClientsWrite {
                     op: ClientsOp::Restore(local),
                     records,
+                    seq: local,
                 };
                 match self.backend.change_clients(&write, None).await {
-                    Ok(_) => tracing::warn!(
+                    Ok(ClientsCommit::Done(_)) => tracing::warn!(
                         kept = seq,
                         seq = local,
                         clients = write.records.len(),
                         "the policy store had lost the clients: this replica's are kept there again"
                     ),
+                    // Another replica restored them first, or the store
+                    // holds clients again: take what it holds.
+                    Ok(_) => match self.backend.clients().await {
+                        Ok((seq, clients)) => {
+                            self.book.replace(map_of(&clients));
+                            self.clients_seq.store(seq, Ordering::Release);
+                            tracing::warn!(
+                                seq,
+                                clients = clients.len(),
+                                "the policy store had lost the clients and holds others now: this replica takes them"
+                            );
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "clients sync: the backend cannot be read")
+                        }
+                    },
                     Err(e) => tracing::debug!(error = %e, "the clients cannot be restored yet"),
                 }
             }

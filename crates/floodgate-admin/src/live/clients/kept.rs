@@ -36,6 +36,14 @@ impl KeptClients {
 
     /// Makes `write`, or refuses it (nothing changed).
     pub fn change(&mut self, write: &ClientsWrite) -> ClientsCommit {
+        match write.op {
+            ClientsOp::Restore(seq) if !self.clients.is_empty() || self.seq >= seq => {
+                return ClientsCommit::Exists
+            }
+            ClientsOp::Restore(_) => {}
+            _ if self.seq < write.seq => return ClientsCommit::Lost,
+            _ => {}
+        }
         let known = |k: &ClientRecord| self.clients.contains_key(&k.api_key_sha256);
         match (write.op, write.records.first()) {
             (ClientsOp::Create, Some(r)) if known(r) => return ClientsCommit::Exists,
@@ -50,14 +58,11 @@ impl KeptClients {
                     self.clients.remove(&r.api_key_sha256);
                 }
             }
-            ClientsOp::Restore(_) => {
-                self.clients.clear();
-                self.put(&write.records);
-            }
+            ClientsOp::Restore(_) => self.put(&write.records),
             _ => self.put(&write.records),
         }
         self.seq = match write.op {
-            ClientsOp::Restore(seq) => self.seq.max(seq),
+            ClientsOp::Restore(seq) => seq,
             _ => self.seq + 1,
         };
         self.log.push_front((self.seq, write.logged()));
@@ -128,6 +133,7 @@ mod tests {
         ClientsWrite {
             op,
             records: vec![r],
+            seq: 0,
         }
     }
 
@@ -169,6 +175,7 @@ mod tests {
         let import = ClientsWrite {
             op: ClientsOp::Import,
             records: vec![rec('b', "free"), rec('c', "free")],
+            seq: 0,
         };
         assert_eq!(k.change(&import), ClientsCommit::Done(3));
         // An import is read whole.
@@ -180,13 +187,21 @@ mod tests {
             ClientsCommit::Done(4)
         );
         assert_eq!(k.records().len(), 2);
-        // A restore keeps the higher number.
+        // A store that holds clients is not restored; an empty one below
+        // the number is, and a writer ahead of a store is refused.
         let restore = ClientsWrite {
             op: ClientsOp::Restore(9),
             records: vec![rec('z', "free")],
+            seq: 0,
         };
-        assert_eq!(k.change(&restore), ClientsCommit::Done(9));
-        assert_eq!(k.records(), vec![rec('z', "free")]);
+        assert_eq!(k.change(&restore), ClientsCommit::Exists);
+        let mut lost = KeptClients::default();
+        let mut ahead = one(ClientsOp::Create, rec('y', "free"));
+        ahead.seq = 9;
+        assert_eq!(lost.change(&ahead), ClientsCommit::Lost);
+        assert_eq!(lost.change(&restore), ClientsCommit::Done(9));
+        assert_eq!(lost.records(), vec![rec('z', "free")]);
+        assert_eq!(lost.change(&ahead), ClientsCommit::Done(10));
     }
 
     #[test]

@@ -134,8 +134,8 @@ pub enum ClientsOp {
     Delete,
     /// Clients added or changed, any number.
     Import,
-    /// Every client replaced, at this sequence number (a store that lost
-    /// them gets a replica's back).
+    /// A store that lost its clients given a replica's, at this sequence
+    /// number: refused (`Exists`) unless it holds none and is below it.
     Restore(u64),
 }
 
@@ -146,6 +146,9 @@ pub struct ClientsWrite {
     pub op: ClientsOp,
     /// The clients it writes (for a delete, only their digests count).
     pub records: Vec<ClientRecord>,
+    /// The writer's sequence number: a store below it lost its clients
+    /// (the change is refused as `Lost`, to restore them first).
+    pub seq: u64,
 }
 
 impl ClientsWrite {
@@ -189,6 +192,9 @@ pub enum ClientsCommit {
     Exists,
     /// An update or delete whose key is unknown.
     Missing,
+    /// The store is below the writer's sequence number: it lost its
+    /// clients, to be restored first.
+    Lost,
 }
 
 /// The changes after a sequence number.
@@ -240,6 +246,7 @@ mod tests {
         let write = |op, n| ClientsWrite {
             op,
             records: vec![r.clone(); n],
+            seq: 0,
         };
         assert_eq!(
             write(ClientsOp::Create, 1).logged(),

@@ -105,7 +105,6 @@ impl LivePolicy {
             check(&records, &*self.policy().await, false)?;
         }
         let _one_at_a_time = self.clients_lock.lock().await;
-        let write = ClientsWrite { op, records };
         let entry = HistoryEntry {
             version: self.version(),
             time: unix_secs(self.clock.now()),
@@ -113,12 +112,37 @@ impl LivePolicy {
             summary: summary.clone(),
             document: None,
         };
-        let before = self.clients_seq();
-        let seq = match self.backend.change_clients(&write, Some(&entry)).await {
-            Ok(ClientsCommit::Done(seq)) => seq,
-            Ok(ClientsCommit::Exists) => return Err(LiveError::ClientExists),
-            Ok(ClientsCommit::Missing) => return Err(LiveError::NoSuchClient),
-            Err(source) => return Err(self.clients_refused(actor, &write, source)),
+        let mut write = ClientsWrite {
+            op,
+            records,
+            seq: self.clients_seq(),
+        };
+        let mut tries = 0;
+        let (before, seq) = loop {
+            let before = self.clients_seq();
+            write.seq = before;
+            match self.backend.change_clients(&write, Some(&entry)).await {
+                Ok(ClientsCommit::Done(seq)) => break (before, seq),
+                Ok(ClientsCommit::Exists) => return Err(LiveError::ClientExists),
+                Ok(ClientsCommit::Missing) => return Err(LiveError::NoSuchClient),
+                // The store lost its clients (restarted empty): give it
+                // this replica's, then write.
+                Ok(ClientsCommit::Lost) if tries == 0 => {
+                    tries += 1;
+                    self.follow_clients().await;
+                }
+                Ok(ClientsCommit::Lost) => {
+                    return Err(self.clients_refused(
+                        actor,
+                        &write,
+                        BackendError::Corrupt(
+                            "the policy store lost its clients and cannot take them back yet"
+                                .into(),
+                        ),
+                    ))
+                }
+                Err(source) => return Err(self.clients_refused(actor, &write, source)),
+            }
         };
         if op != ClientsOp::Delete {
             // A key refused earlier and written now is no refused creation
