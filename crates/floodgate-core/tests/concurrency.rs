@@ -25,6 +25,7 @@ fn check(limit: &str, who: &str, quota: Quota, cost: u64) -> LimitCheck {
         cost,
         on_failure: None,
         lease: None,
+        sync: None,
     }
 }
 

@@ -279,6 +279,7 @@ proptest! {
             cost,
             on_failure: None,
             lease: None,
+            sync: None,
         };
         for (t, cost, d, _) in rows {
             let now = Timestamp::from_micros(t);

@@ -37,6 +37,7 @@ fn check_for(client: u64) -> LimitCheck {
         cost: 1,
         on_failure: None,
         lease: None,
+        sync: None,
     }
 }
 

@@ -176,6 +176,7 @@ impl Case {
             cost,
             on_failure: None,
             lease: None,
+            sync: None,
         }
     }
 

@@ -43,6 +43,7 @@ pub async fn atomic_suite(store: &dyn Store, namespace: &str) -> Result<(), Fail
         cost,
         on_failure: None,
         lease: None,
+        sync: None,
     };
     let per_sec = floodgate_core::Rate::per_second(1).expect("valid rate");
     let bucket = Quota::token_bucket(5, per_sec).expect("valid quota");

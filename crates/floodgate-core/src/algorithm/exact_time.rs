@@ -31,6 +31,18 @@ impl ExactTime {
         }
     }
 
+    /// This time minus `units/k` µs, or the epoch when that is before it.
+    pub(crate) fn minus(self, units: u64, k: u64) -> ExactTime {
+        let total = (self.at as u128) * (k as u128) + self.frac as u128;
+        match total.checked_sub(units as u128) {
+            Some(left) => ExactTime {
+                at: (left / k as u128) as u64,
+                frac: (left % k as u128) as u64,
+            },
+            None => ExactTime { at: 0, frac: 0 },
+        }
+    }
+
     /// The later of this time and the whole µs `t`.
     pub(crate) fn not_before(self, t: u64) -> ExactTime {
         self.max(ExactTime::whole(t))

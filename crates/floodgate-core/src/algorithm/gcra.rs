@@ -62,6 +62,12 @@ fn judge(s: &Tat, t: u64, cost: u64, burst: u64, rate: &Rate) -> (Decision, Opti
     }
 }
 
+/// The TAT moved back by `n·T` (a slice given back), not before the
+/// epoch.
+pub(crate) fn moved_back(s: &Tat, n: u64, k: u64, p: u64) -> Tat {
+    s.minus(n * p, k)
+}
+
 pub(crate) fn consume(s: &mut Tat, t: u64, cost: u64, rate: &Rate) {
     *s = advanced(s, t, cost, rate.amount(), rate.period_us());
 }

@@ -27,6 +27,7 @@ pub mod gcra;
 pub mod leaky_bucket;
 pub mod level;
 mod math;
+pub mod slice;
 pub mod sliding_counter;
 pub mod sliding_log;
 pub mod token_bucket;

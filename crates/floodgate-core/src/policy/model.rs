@@ -138,6 +138,10 @@ pub struct Limit {
     /// that leaves more of the limit used is allowed but marked degraded.
     /// It changes no counter.
     pub soft: Option<u16>,
+    /// Decided from leased slices of its quota, on these terms (`sync:
+    /// leased`); `None`: every decision on the store. It changes no
+    /// counter: exact and leased replicas share the key.
+    pub sync: Option<crate::store::SliceTerms>,
 }
 
 impl Limit {
@@ -156,6 +160,13 @@ impl Limit {
     /// rule and its tiers.
     pub fn for_override(rule: &str, name: &str, quota: Quota) -> Limit {
         Limit::build(rule, Some(('!', "")), name, quota)
+    }
+
+    /// The same limit decided from leased slices on `sync`'s terms (or
+    /// exactly, with `None`).
+    pub fn with_sync(mut self, sync: Option<crate::store::SliceTerms>) -> Limit {
+        self.sync = sync;
+        self
     }
 
     /// The same limit with a soft share (thousandths of the limit).
@@ -181,6 +192,7 @@ impl Limit {
             quota,
             id: Arc::from(id),
             soft: None,
+            sync: None,
         }
     }
 }

@@ -46,6 +46,7 @@ impl Group {
             cost,
             on_failure,
             lease: None,
+            sync: limit.sync,
         });
         self.owners
             .push((rule.clone(), limit.name.clone(), limit.soft));

@@ -3,7 +3,9 @@
 
 mod failure;
 mod lease;
+pub mod leased;
 pub mod memory;
+mod slices;
 mod wrapper;
 
 use std::future::Future;
@@ -16,7 +18,9 @@ use crate::time::Timestamp;
 
 pub use failure::{BreakerConfig, FailureSettings};
 pub use lease::{BadLeaseId, LeaseId, LeaseOp, LeaseStatus};
+pub use leased::{LeasedStats, LeasedStore, LeasedStoreConfig};
 pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use slices::{GiveBack, SliceTerms, SliceWant, Taken};
 pub use wrapper::StoreWrapper;
 
 /// One limit to decide for one request.
@@ -40,6 +44,11 @@ pub struct LimitCheck {
     /// once allowed. `None`: the check tells whether a slot is free and
     /// takes none. Rate limits ignore it.
     pub lease: Option<LeaseId>,
+    /// For a limit decided from leased slices of its quota (`sync: leased`
+    /// in the policy): the lease's terms. `None`: every decision on the
+    /// store (exact). Only [`LeasedStore`] reads it; other stores decide
+    /// exactly whatever it says.
+    pub sync: Option<SliceTerms>,
 }
 
 impl LimitCheck {
@@ -53,6 +62,7 @@ impl LimitCheck {
             cost,
             on_failure: None,
             lease: None,
+            sync: None,
         }
     }
 
@@ -196,5 +206,32 @@ pub trait Store: Send + Sync + 'static {
     /// them, found and freed since start, when the store counts them.
     fn leases_expired(&self) -> Option<u64> {
         None
+    }
+
+    /// Takes a slice of each key's quota at `now`, each on its own (not
+    /// all or nothing): see [`algorithm::slice`](crate::algorithm::slice).
+    /// One answer per slice asked for, in order.
+    fn take<'a>(
+        &'a self,
+        wants: &'a [SliceWant],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Taken>, StoreError>> {
+        let _ = (wants, now);
+        Box::pin(std::future::ready(Err(StoreError::permanent(
+            "this store cannot hand out slices",
+        ))))
+    }
+
+    /// Gives back what is left of slices (see
+    /// [`algorithm::slice::give_back`](crate::algorithm::slice::give_back)).
+    fn give_back<'a>(
+        &'a self,
+        slices: &'a [GiveBack],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (slices, now);
+        Box::pin(std::future::ready(Err(StoreError::permanent(
+            "this store cannot take slices back",
+        ))))
     }
 }

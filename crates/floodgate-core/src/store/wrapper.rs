@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use super::{BoxFuture, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError};
+use super::{
+    BoxFuture, GiveBack, LeaseOp, LeaseStatus, LimitCheck, SliceWant, Store, StoreError, Taken,
+};
 use crate::decision::Decision;
 use crate::time::Timestamp;
 
@@ -89,6 +91,24 @@ pub trait StoreWrapper: Send + Sync + 'static {
     fn leases_expired(&self) -> Option<u64> {
         self.inner().leases_expired()
     }
+
+    /// [`Store::take`].
+    fn take<'a>(
+        &'a self,
+        wants: &'a [SliceWant],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Taken>, StoreError>> {
+        self.inner().take(wants, now)
+    }
+
+    /// [`Store::give_back`].
+    fn give_back<'a>(
+        &'a self,
+        slices: &'a [GiveBack],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner().give_back(slices, now)
+    }
 }
 
 impl<W: StoreWrapper> Store for W {
@@ -127,6 +147,22 @@ impl<W: StoreWrapper> Store for W {
 
     fn leases_expired(&self) -> Option<u64> {
         StoreWrapper::leases_expired(self)
+    }
+
+    fn take<'a>(
+        &'a self,
+        wants: &'a [SliceWant],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Taken>, StoreError>> {
+        StoreWrapper::take(self, wants, now)
+    }
+
+    fn give_back<'a>(
+        &'a self,
+        slices: &'a [GiveBack],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        StoreWrapper::give_back(self, slices, now)
     }
 }
 

@@ -53,6 +53,7 @@ fn check(limit_id: &str, limit: u64, mode: Option<FailureMode>) -> LimitCheck {
     LimitCheck {
         on_failure: mode,
         lease: None,
+        sync: None,
         ..LimitCheck::new(
             limit_id.into(),
             "client".into(),

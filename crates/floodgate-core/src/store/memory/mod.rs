@@ -30,10 +30,13 @@ use parking_lot::Mutex;
 
 mod check;
 mod shard;
+mod slices;
 
 use shard::Shard;
 
-use super::{BoxFuture, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError};
+use super::{
+    BoxFuture, GiveBack, LeaseOp, LeaseStatus, LimitCheck, SliceWant, Store, StoreError, Taken,
+};
 use crate::algorithm::{self, State};
 use crate::decision::Decision;
 use crate::quota::Quota;
@@ -313,5 +316,22 @@ impl Store for MemoryStore {
 
     fn leases_expired(&self) -> Option<u64> {
         Some(self.leases_expired())
+    }
+
+    fn take<'a>(
+        &'a self,
+        wants: &'a [SliceWant],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Taken>, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.take_sync(wants, now))))
+    }
+
+    fn give_back<'a>(
+        &'a self,
+        slices: &'a [GiveBack],
+        _now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.give_back_sync(slices);
+        Box::pin(std::future::ready(Ok(())))
     }
 }
