@@ -7,6 +7,8 @@
 -- ARGV[1]  mode: 'c' = check: decide all, consume only if all allow;
 --                'p' = peek: decide all, consume nothing;
 --                'r' = refund: undo a consume made at ARGV[2];
+--                't' = take a slice of each limit, each on its own
+--                      (see take_one);
 --                'l' = release the concurrency slot of each limit's
 --                      lease id; 'n' = renew it (see concurrency.lua)
 -- ARGV[2]  time in µs since the epoch, or '' to use Redis' TIME
@@ -18,7 +20,8 @@
 --
 -- Returns { t, all_allowed, then per limit: allowed, present, n, f1..fn }
 -- ({ t, then per limit: 1 held, 2 lease ended, 0 not held } to a release
--- or a renewal)
+-- or a renewal; { t, then per limit: taken, present, n, f1..fn } to a
+-- take)
 -- where f1..fn is the stored state (before this call) that the Rust side
 -- rebuilds into floodgate-core's state to compute the full Decision, and
 -- present = 0 means the key did not exist (the state is fresh at t).
@@ -202,6 +205,52 @@ local function decide_general(out, at, keys, kb, n, argv, ab, mode, t, min_ttl)
   end
 end
 
+-- Takes a slice of the limit whose five values start after argv[o]; its
+-- fifth value is 'want:need:share' (share in millionths). Of the largest
+-- cost `avail` the state allows now (at most the limit's size `a`), it
+-- takes min(want, max(need, floor(avail * share / 1e6))), at least need,
+-- or nothing when need does not fit; the state is consumed by what was
+-- taken. floodgate-core's algorithm::slice::take does the same. Appends
+-- taken, present, n, f1..fn (the state before) to out.
+local function take_one(out, key, argv, o, t, min_ttl)
+  local alg = ALG[argv[o + 1]]
+  local a, b, c = tonumber(argv[o + 2]), tonumber(argv[o + 3]), tonumber(argv[o + 4])
+  local w, nd, sh = string.match(argv[o + 5], '^(%d+):(%d+):(%d+)$')
+  local want, need, share = tonumber(w), tonumber(nd), tonumber(sh)
+  local s1, s2, s3 = alg.load(key, t, a, b, c)
+  local present = 1
+  if s1 == nil then
+    present = 0
+    s1, s2, s3 = alg.fresh(t, a, b, c)
+  end
+  local n = 0
+  if alg.allows(s1, s2, s3, t, need, a, b, c) then
+    -- Allowing is monotone in the cost: the largest allowed, by halves.
+    local lo, hi = need, a
+    while lo < hi do
+      local mid = lo + math.ceil((hi - lo) / 2)
+      if alg.allows(s1, s2, s3, t, mid, a, b, c) then
+        lo = mid
+      else
+        hi = mid - 1
+      end
+    end
+    local part = math.floor(lo * share / 1000000)
+    n = math.max(need, math.min(want, math.max(need, part)))
+  end
+  local at = #out
+  out[at + 1] = n
+  out[at + 2] = present
+  if present == 1 then
+    alg.report(out, n > 0, s1, s2, s3, t, n > 0 and n or need, a, b, c)
+  else
+    out[at + 3] = 0
+  end
+  if n > 0 then
+    consume_one(key, t, min_ttl, alg, a, b, c, n, s1, s2, s3)
+  end
+end
+
 -- The first unknown algorithm code among n limits, or nil.
 local function unknown_code(argv, ab, n)
   for i = 1, n do
@@ -230,6 +279,12 @@ local function decide_request(out, keys, kb, n, argv, ab, mode, t, min_ttl)
   end
   if mode == 'r' then
     decide_general(out, 0, keys, kb, n, argv, ab, mode, t, min_ttl)
+    return
+  end
+  if mode == 't' then
+    for i = 1, n do
+      take_one(out, keys[kb + i], argv, ab + (i - 1) * 5, t, min_ttl)
+    end
     return
   end
   local at = #out + 1

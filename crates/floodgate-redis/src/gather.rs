@@ -131,6 +131,51 @@ impl Gather {
     }
 }
 
+impl Gather {
+    /// `requests` as one call per hash slot (one in all on a standalone
+    /// server; a call of its own for a slot with one request), sent now,
+    /// not queued: for batches the caller gathered itself (slices taken
+    /// and given back). Replies in order.
+    pub(crate) async fn call_batch(
+        &self,
+        requests: &[Request],
+    ) -> Result<Vec<Vec<i64>>, StoreError> {
+        let lane = self.shared.conn.next_lane();
+        let cluster = self.shared.conn.is_cluster();
+        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+        for (i, r) in requests.iter().enumerate() {
+            let s = if cluster { slot(r.first_key()) } else { 0 };
+            match groups.iter_mut().find(|(g, _)| *g == s) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((s, vec![i])),
+            }
+        }
+        let mut out: Vec<Vec<i64>> = vec![Vec::new(); requests.len()];
+        for (_, group) in groups {
+            if let [i] = group[..] {
+                out[i] = alone(&self.shared, lane, &requests[i]).await?;
+                continue;
+            }
+            let mut cmd = self.shared.calls.head();
+            let batch: Vec<&Request> = group.iter().map(|&i| &requests[i]).collect();
+            script::push_gathered(&mut cmd, &batch, self.shared.min_ttl_ms);
+            self.shared.calls_sent.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .requests_sent
+                .fetch_add(group.len() as u64, Ordering::Relaxed);
+            let raw = self
+                .shared
+                .conn
+                .call::<Vec<i64>>(&self.shared.calls, &cmd, lane)
+                .await?;
+            for (&i, part) in group.iter().zip(script::split_gathered(&raw, group.len())?) {
+                out[i] = part;
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// A lane: takes a request, waits for a free place, takes whatever else
 /// waits (up to `max`) and sends them as one call, without waiting for it.
 async fn run_lane(

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use floodgate_core::store::BoxFuture;
+use floodgate_core::store::{BoxFuture, GiveBack, SliceWant, Taken};
 use floodgate_core::{
     Decision, LeaseOp, LeaseStatus, LimitCheck, MonotonicClock, Store, StoreError, SystemMonotonic,
     Timestamp,
@@ -194,6 +194,22 @@ impl Store for LazyRedisStore {
 
     fn leases_expired(&self) -> Option<u64> {
         self.inner.store.get().and_then(|s| s.leases_expired())
+    }
+
+    fn take<'a>(
+        &'a self,
+        wants: &'a [SliceWant],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Taken>, StoreError>> {
+        self.or_connect(|store| store.take(wants, now))
+    }
+
+    fn give_back<'a>(
+        &'a self,
+        slices: &'a [GiveBack],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.or_connect(|store| store.give_back(slices, now))
     }
 }
 

@@ -28,7 +28,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use floodgate_core::store::{BoxFuture, FailureSettings, StoreWrapper};
+use floodgate_core::store::{BoxFuture, FailureSettings, GiveBack, SliceWant, StoreWrapper, Taken};
 use floodgate_core::{
     Decision, LeaseOp, LeaseStatus, LimitCheck, MemoryStore, MonotonicClock, Store, StoreError,
     SystemMonotonic, Timestamp,
@@ -202,6 +202,47 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
     fn leases_expired(&self) -> Option<u64> {
         let local = self.local.leases_expired();
         Some(self.inner.leases_expired().unwrap_or(0) + local)
+    }
+
+    /// On the inner store while the breaker lets calls through (a take may
+    /// be the open breaker's probe); an error, or an open breaker, goes
+    /// back to the caller, which then decides its request by `check`, so
+    /// by the failure policy.
+    fn take<'a>(
+        &'a self,
+        wants: &'a [SliceWant],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Taken>, StoreError>> {
+        Box::pin(async move {
+            let mut probe = false;
+            if !self.breaker.is_closed() {
+                let settings = self.settings();
+                if !self.breaker.try_probe(settings.breaker.cooldown) {
+                    return Err(StoreError::transient("the store's circuit breaker is open"));
+                }
+                probe = true;
+            }
+            let r = self.inner.take(wants, now).await;
+            match &r {
+                Ok(_) => self.on_success(),
+                Err(e) => self.on_failure(e, &self.settings(), probe),
+            }
+            r
+        })
+    }
+
+    /// On the inner store while its breaker is closed.
+    fn give_back<'a>(
+        &'a self,
+        slices: &'a [GiveBack],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        if !self.breaker.is_closed() {
+            return Box::pin(std::future::ready(Err(StoreError::transient(
+                "the store's circuit breaker is open",
+            ))));
+        }
+        self.inner.give_back(slices, now)
     }
 }
 

@@ -20,6 +20,7 @@ use floodgate_core::algorithm::{
     self, concurrency, fixed_window, gcra, leaky_bucket, sliding_counter, sliding_log,
     token_bucket, State,
 };
+use floodgate_core::store::{SliceWant, Taken};
 use floodgate_core::{Decision, LeakMode, LeaseStatus, LimitCheck, Quota, StoreError, Timestamp};
 
 /// The algorithms and `decide`, shared by the script and the library.
@@ -70,6 +71,8 @@ pub(crate) enum Mode {
     Peek,
     /// Undo a consume made at the given time.
     Refund,
+    /// Take a slice of each limit, each on its own.
+    Take,
     /// Release the concurrency slot of each check's lease.
     Release,
     /// Renew the concurrency slot of each check's lease.
@@ -82,6 +85,7 @@ impl Mode {
             Mode::Check => "c",
             Mode::Peek => "p",
             Mode::Refund => "r",
+            Mode::Take => "t",
             Mode::Release => "l",
             Mode::Renew => "n",
         }
@@ -125,6 +129,9 @@ pub(crate) struct Request {
     keys: Vec<String>,
     /// Per limit: algorithm code, a, b, c, cost.
     limits: Vec<(&'static str, u64, u64, u64, u64)>,
+    /// A take's per-limit want and share (in millionths), beside its cost
+    /// (the least to take); empty in the other modes.
+    slices: Vec<(u64, u32)>,
 }
 
 impl Request {
@@ -145,7 +152,16 @@ impl Request {
                     (code, a, b, p, c.cost)
                 })
                 .collect(),
+            slices: Vec::new(),
         }
+    }
+
+    /// A take of each slice in `wants` (keys in the same order).
+    pub(crate) fn take(time: Option<u64>, keys: &[&str], wants: &[&SliceWant]) -> Request {
+        let checks: Vec<&LimitCheck> = wants.iter().map(|w| &w.check).collect();
+        let mut r = Request::new(Mode::Take, time, keys, &checks);
+        r.slices = wants.iter().map(|w| (w.want, w.share_ppm)).collect();
+        r
     }
 
     /// The first key (a request's keys share one hash slot).
@@ -161,8 +177,12 @@ impl Request {
     }
 
     fn push_limits(&self, cmd: &mut redis::Cmd) {
-        for &(code, a, b, p, cost) in &self.limits {
-            cmd.arg(code).arg(a).arg(b).arg(p).arg(cost);
+        for (i, &(code, a, b, p, cost)) in self.limits.iter().enumerate() {
+            cmd.arg(code).arg(a).arg(b).arg(p);
+            match self.slices.get(i) {
+                Some((want, share)) => cmd.arg(format!("{want}:{cost}:{share}")),
+                None => cmd.arg(cost),
+            };
         }
     }
 
@@ -375,6 +395,50 @@ pub(crate) fn decode(raw: &[i64], checks: &[&LimitCheck]) -> Result<Reply, Store
         decisions,
         ended,
     })
+}
+
+/// Decodes the reply to a take of `wants`: what each took, at the
+/// script's time, with the decision of a request of that cost (of the
+/// least asked for, denied, when nothing was taken).
+pub(crate) fn decode_take(raw: &[i64], wants: &[&SliceWant]) -> Result<Vec<Taken>, StoreError> {
+    let mut it = raw
+        .iter()
+        .map(|&v| u64::try_from(v).map_err(|_| bad(format!("negative value {v}"))));
+    let mut next = || it.next().unwrap_or_else(|| Err(bad("too short")));
+    let t = next()?;
+    let now = Timestamp::from_micros(t);
+    let mut out = Vec::with_capacity(wants.len());
+    for w in wants {
+        let n = next()?;
+        let present = next()? == 1;
+        let len = next()? as usize;
+        let fields = (0..len).map(|_| next()).collect::<Result<Vec<u64>, _>>()?;
+        let q = &w.check.quota;
+        let mut state = if present {
+            rebuild(q, &fields)?
+        } else {
+            State::fresh(q, now)
+        };
+        let cost = if n > 0 { n } else { w.check.cost };
+        let decision = algorithm::evaluate(&mut state, now, cost, q);
+        if decision.allowed != (n > 0)
+            || (n > 0 && n < w.check.cost)
+            || n > w.want.max(w.check.cost)
+        {
+            return Err(bad(format!(
+                "the script took {n} of {q} (want {}, need {}) but floodgate-core {} it at {t} (state {fields:?})",
+                w.want,
+                w.check.cost,
+                if decision.allowed { "allows" } else { "denies" },
+            )));
+        }
+        out.push(Taken {
+            n,
+            at: now,
+            decision,
+        });
+    }
+    Ok(out)
 }
 
 /// Decodes the reply to a release or a renewal of `n` checks.

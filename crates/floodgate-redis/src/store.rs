@@ -33,7 +33,7 @@ use crate::gather::Gather;
 use crate::keys::{secret_key, store_key};
 use crate::placement::Placement;
 use crate::script::{self, Mode, Request};
-use floodgate_core::store::BoxFuture;
+use floodgate_core::store::{BoxFuture, GiveBack, SliceWant, Taken};
 use floodgate_core::{Decision, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
 
 mod ops;
@@ -248,5 +248,31 @@ impl Store for RedisStore {
 
     fn leases_expired(&self) -> Option<u64> {
         Some(self.leases_expired.load(Ordering::Relaxed))
+    }
+
+    fn take<'a>(
+        &'a self,
+        wants: &'a [SliceWant],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Taken>, StoreError>> {
+        Box::pin(async move {
+            if wants.is_empty() {
+                return Ok(Vec::new());
+            }
+            bounded(self.timeout, self.take_inner(wants, now)).await
+        })
+    }
+
+    fn give_back<'a>(
+        &'a self,
+        slices: &'a [GiveBack],
+        _now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            if slices.is_empty() {
+                return Ok(());
+            }
+            bounded(self.timeout, self.give_back_inner(slices)).await
+        })
     }
 }

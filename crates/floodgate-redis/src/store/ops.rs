@@ -4,11 +4,12 @@
 
 use std::sync::atomic::Ordering;
 
+use floodgate_core::store::{GiveBack, SliceWant, Taken};
 use floodgate_core::{Decision, LeaseStatus, LimitCheck, StoreError, Timestamp};
 
 use super::RedisStore;
 use crate::keys::slot;
-use crate::script::{self, Mode, Reply};
+use crate::script::{self, Mode, Reply, Request};
 
 impl RedisStore {
     pub(super) async fn check_inner(
@@ -123,6 +124,54 @@ impl RedisStore {
             }
         }
         Ok(out)
+    }
+
+    /// Takes each slice, one request of the batch per slice (each on its
+    /// own), one call per hash slot.
+    pub(super) async fn take_inner(
+        &self,
+        wants: &[SliceWant],
+        now: Timestamp,
+    ) -> Result<Vec<Taken>, StoreError> {
+        let time = self.time_arg(now);
+        let keys: Vec<String> = wants
+            .iter()
+            .map(|w| self.key(&w.check.identity, &w.check.limit_id))
+            .collect();
+        let requests: Vec<Request> = wants
+            .iter()
+            .zip(&keys)
+            .map(|(w, k)| Request::take(time, &[k.as_str()], &[w]))
+            .collect();
+        let replies = self.gather.call_batch(&requests).await?;
+        let mut out = Vec::with_capacity(wants.len());
+        for (w, raw) in wants.iter().zip(replies) {
+            out.extend(script::decode_take(&raw, &[w])?);
+        }
+        Ok(out)
+    }
+
+    /// Gives back what is left of each slice: a refund at the time it was
+    /// taken, one request of the batch per slice, one call per hash slot.
+    pub(super) async fn give_back_inner(&self, slices: &[GiveBack]) -> Result<(), StoreError> {
+        let keys: Vec<String> = slices
+            .iter()
+            .map(|g| self.key(&g.check.identity, &g.check.limit_id))
+            .collect();
+        let requests: Vec<Request> = slices
+            .iter()
+            .zip(&keys)
+            .map(|(g, k)| {
+                Request::new(
+                    Mode::Refund,
+                    Some(g.taken_at.as_micros()),
+                    &[k.as_str()],
+                    &[&g.check],
+                )
+            })
+            .collect();
+        self.gather.call_batch(&requests).await?;
+        Ok(())
     }
 
     pub(super) async fn reset_inner(&self, checks: &[LimitCheck]) -> Result<u64, StoreError> {
