@@ -200,6 +200,10 @@ pub struct RuleDocument {
     /// the store's `on_failure`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_store_failure: Option<FailureMode>,
+    /// How its limits (and its tiers') are kept in step across replicas,
+    /// unless a limit says: `exact` (default) or `leased`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::sync::SyncField>,
     /// Descriptor rules only: matches, and limits nothing (the reference
     /// service's `unlimited`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -305,6 +309,10 @@ pub struct LimitDocument {
     /// degraded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soft: Option<crate::share::ShareField>,
+    /// `exact` (default) or `leased` (with its terms): see
+    /// [`sync`](crate::sync). Wins over its rule's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::sync::SyncField>,
 }
 
 /// Limits for one identity of one rule, instead of the rule's (and its

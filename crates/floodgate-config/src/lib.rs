@@ -68,6 +68,7 @@ mod overrides;
 pub mod server;
 pub mod share;
 pub mod store;
+pub mod sync;
 pub mod unique;
 pub mod units;
 pub mod url;

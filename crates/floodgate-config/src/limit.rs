@@ -203,6 +203,7 @@ pub(crate) fn limits(
     rule: &str,
     scope: Scope<'_>,
     list: &[LimitDocument],
+    rule_sync: Option<(&[Seg], &crate::sync::SyncField)>,
 ) -> Result<Vec<Limit>, ConfigError> {
     let mut out = Vec::with_capacity(list.len());
     let mut names = HashSet::new();
@@ -238,6 +239,12 @@ pub(crate) fn limits(
             Scope::Override => Limit::for_override(rule, &name, quota),
         }
         .with_soft(l.soft.map(|s| s.0));
+        let sync = match (&l.sync, rule_sync) {
+            (Some(own), _) => crate::sync::terms(src, &join(&here, &["sync".into()]), Some(own), &quota)?,
+            (None, Some((rat, rule))) => crate::sync::terms(src, rat, Some(rule), &quota)?,
+            (None, None) => None,
+        };
+        let limit = limit.with_sync(sync);
         if !names.insert(limit.name.clone()) {
             return Err(src.error(
                 &join(at, &[i.into(), "name".into()]),

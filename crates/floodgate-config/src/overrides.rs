@@ -60,6 +60,7 @@ fn one_override(
             &rule.name,
             Scope::Override,
             &o.limits,
+            None,
         )?;
         let expires_at = match o.expires_at {
             Some(s) if s > MAX_EXPIRY_SECS => {

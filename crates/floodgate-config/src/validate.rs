@@ -101,7 +101,7 @@ impl PolicyDocument {
                 Err(e) => errors.push(e),
             }
         }
-        let global = limits(src, &["global".into()], "global", Scope::Rule, &self.global)
+        let global = limits(src, &["global".into()], "global", Scope::Rule, &self.global, None)
             .unwrap_or_else(|e| {
                 errors.push(e);
                 Vec::new()
@@ -245,6 +245,8 @@ fn rule(
     if r.limits.is_empty() && r.tiers.is_empty() && !r.unlimited {
         return Err(src.error(&at, format!("rule `{}` has no limits", r.name)));
     }
+    let sync_at = join(&at, &["sync".into()]);
+    let rule_sync = r.sync.as_ref().map(|s| (&sync_at[..], s));
     let base = limits(
         src,
         &join(&at, &["limits".into()]),
@@ -255,6 +257,7 @@ fn rule(
             Scope::Rule
         },
         &r.limits,
+        rule_sync,
     )?;
     if descriptor.is_some() {
         no_concurrency(src, &join(&at, &["limits".into()]), &r.limits)?;
@@ -266,7 +269,7 @@ fn rule(
         if descriptor.is_some() {
             no_concurrency(src, &tat, list)?;
         }
-        let l = limits(src, &tat, &r.name, Scope::Tier(t), list)?;
+        let l = limits(src, &tat, &r.name, Scope::Tier(t), list, rule_sync)?;
         by_tier.insert(tname, l);
     }
     Ok(Rule {

@@ -204,6 +204,7 @@ impl Imported {
             tiers: Default::default(),
             shadow: d.shadow_mode,
             on_store_failure: None,
+            sync: None,
             unlimited: false,
             replaces: Vec::new(),
             error: None,
