@@ -240,7 +240,9 @@ pub(crate) fn limits(
         }
         .with_soft(l.soft.map(|s| s.0));
         let sync = match (&l.sync, rule_sync) {
-            (Some(own), _) => crate::sync::terms(src, &join(&here, &["sync".into()]), Some(own), &quota)?,
+            (Some(own), _) => {
+                crate::sync::terms(src, &join(&here, &["sync".into()]), Some(own), &quota)?
+            }
             (None, Some((rat, rule))) => crate::sync::terms(src, rat, Some(rule), &quota)?,
             (None, None) => None,
         };

@@ -105,10 +105,7 @@ pub(crate) fn terms(
     match doc.mode.as_str() {
         "exact" => {
             if doc.lease.is_some() || doc.max_share.is_some() {
-                return Err(src.error(
-                    at,
-                    "`lease` and `max_share` apply to `mode: leased` only",
-                ));
+                return Err(src.error(at, "`lease` and `max_share` apply to `mode: leased` only"));
             }
             return Ok(None);
         }

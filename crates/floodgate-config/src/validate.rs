@@ -101,11 +101,18 @@ impl PolicyDocument {
                 Err(e) => errors.push(e),
             }
         }
-        let global = limits(src, &["global".into()], "global", Scope::Rule, &self.global, None)
-            .unwrap_or_else(|e| {
-                errors.push(e);
-                Vec::new()
-            });
+        let global = limits(
+            src,
+            &["global".into()],
+            "global",
+            Scope::Rule,
+            &self.global,
+            None,
+        )
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            Vec::new()
+        });
         let overrides = overrides(src, &self.overrides, &rules, &mut errors);
         let error_settings = match &self.errors {
             Some(e) => e.to_settings(src, &tiers).unwrap_or_else(|e| {

@@ -112,6 +112,12 @@ impl LazyRedisStore {
         self.connected().map_or(0, RedisStore::refund_failures)
     }
 
+    /// Decision calls sent to Redis and the requests they carried (see
+    /// [`RedisStore::gather_stats`]; 0 until connected).
+    pub fn gather_stats(&self) -> (u64, u64) {
+        self.connected().map_or((0, 0), RedisStore::gather_stats)
+    }
+
     fn start_attempt(&self) {
         {
             // Nothing under this lock can be left half-written: ignore poison.

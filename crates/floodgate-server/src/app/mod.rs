@@ -26,6 +26,7 @@ pub mod admin;
 pub mod background;
 pub mod control;
 pub mod error;
+pub mod leased;
 pub mod listeners;
 pub mod options;
 pub mod parts;
@@ -161,12 +162,21 @@ pub async fn start(
     });
     let watch_file = opts.config_path.clone().zip(opts.watch_interval);
     background::spawn(&parts.stores, &control, &reloader, watch_file, &stop_rx);
+    if let Some(l) = &parts.stores.leased {
+        leased::spawn(l.clone(), parts.handle.clone(), stop_rx.clone());
+    }
+    let after_drain = parts
+        .stores
+        .leased
+        .clone()
+        .map(|l| leased::at_shutdown(l, parts.handle.clock().clone()));
     let (shutdown_tx, begin) = oneshot::channel::<()>();
     let shutdown = Shutdown {
         begin,
         stop: stop_tx,
         ready,
         grace,
+        after_drain,
     };
     let task = tokio::spawn(serve::serve(serving, shutdown));
     match addrs.grpc {

@@ -70,6 +70,7 @@ impl Parts {
         let metrics = Arc::new(Metrics::new(Sources {
             store: stores.store.clone(),
             redis: stores.redis.clone(),
+            leased: stores.leased.clone(),
             store_latency,
             overload: overload.clone().map(|o| o as Arc<dyn Exposition>),
             rejections: RejectionLog::new(config.log.rejections_per_second, opts.clock.clone()),

@@ -38,6 +38,9 @@ pub struct Shutdown {
     pub ready: Arc<AtomicBool>,
     /// Time allowed to finish in-flight requests.
     pub grace: Duration,
+    /// Runs once in-flight requests are done (or the grace is over):
+    /// leased slices given back.
+    pub after_drain: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 }
 
 fn served(what: &'static str, r: Result<std::io::Result<()>, JoinError>) -> ServerError {
@@ -92,6 +95,14 @@ pub async fn serve(serving: Serving, shutdown: Shutdown) -> Result<(), ServerErr
         tracing::warn!("grace period over: closing the remaining connections");
         public_task.abort();
         grpc_task.abort();
+    }
+    if let Some(f) = shutdown.after_drain {
+        if tokio::time::timeout(Duration::from_secs(2), f)
+            .await
+            .is_err()
+        {
+            tracing::warn!("leased slices not all given back in time");
+        }
     }
     let _ = admin_stop_tx.send(true);
     if tokio::time::timeout(Duration::from_secs(1), &mut admin_task)

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use floodgate_core::store::{LeasedStore, LeasedStoreConfig};
 use floodgate_core::{MemoryStore, MonotonicClock, Store};
 use floodgate_redis::{FailurePolicy, LazyRedisStore, Placement, ResilientStore};
 
-use crate::observe::metrics::store::{Resilient, Timed};
+use crate::observe::metrics::store::{Leased, Resilient, Timed};
 use crate::observe::metrics::Histogram;
 
 use crate::config::Config;
@@ -21,6 +22,9 @@ pub struct Stores {
     pub store: Arc<dyn Store>,
     /// The Redis wrapper.
     pub redis: Option<Arc<Resilient>>,
+    /// The slices of leased limits, around the Redis wrapper (for its
+    /// ticks, give-backs and metrics).
+    pub leased: Option<Arc<Leased>>,
     /// Where the live policy is kept: Redis with a Redis store; else the
     /// state file (`admin.state_file`) if set; else nowhere but memory.
     pub policy_backend: Arc<dyn PolicyBackend>,
@@ -48,6 +52,7 @@ pub async fn build(
         None => Stores {
             store: Arc::new(MemoryStore::new(config.memory)),
             redis: None,
+            leased: None,
             policy_backend: local_backend(config),
             redis_policy: None,
         },
@@ -77,10 +82,19 @@ pub async fn build(
                 policy,
                 clock,
             ));
+            // Limits with `sync: leased` are decided from slices; every
+            // other check goes straight through to the Redis wrapper.
+            let leased = Arc::new(LeasedStore::new(
+                resilient.clone(),
+                LeasedStoreConfig {
+                    max_keys: config.memory.max_keys,
+                },
+            ));
             let policy = Arc::new(RedisBackend::new(rc.clone()));
             Stores {
-                store: resilient.clone(),
+                store: leased.clone(),
                 redis: Some(resilient),
+                leased: Some(leased),
                 policy_backend: policy.clone(),
                 redis_policy: Some(policy),
             }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use floodgate_core::policy::Rule;
+use floodgate_core::policy::{Limit, Rule};
 use floodgate_redis::RedisKind;
 
 use crate::config::Config;
@@ -31,11 +31,24 @@ impl Config {
             p.default_tier.as_deref().unwrap_or("none"),
             p.clients.len()
         );
+        let shared = self.redis.is_some();
+        let leased = p
+            .rules
+            .iter()
+            .flat_map(|r| r.limits.iter().chain(r.tiers.values().flatten()))
+            .chain(&p.global)
+            .any(|l| l.sync.is_some());
+        if leased && !shared {
+            let _ = writeln!(
+                out,
+                "note: `sync: leased` decides like `exact` on the memory store: every decision is already made in this process"
+            );
+        }
         for r in &p.rules {
-            rule(&mut out, r);
+            rule(&mut out, r, shared);
         }
         for l in &p.global {
-            let _ = writeln!(out, "global {}: {}", l.name, l.quota);
+            let _ = writeln!(out, "global {}", limit(l, shared));
         }
         self.store_line(&mut out);
         self.listeners_lines(&mut out);
@@ -139,7 +152,7 @@ impl Config {
 }
 
 /// One rule: what it matches, its key and limits, its tiers'.
-fn rule(out: &mut String, r: &Rule) {
+fn rule(out: &mut String, r: &Rule, shared: bool) {
     let _ = writeln!(
         out,
         "rule {}{}: {} {} by {}",
@@ -161,7 +174,7 @@ fn rule(out: &mut String, r: &Rule) {
         let _ = writeln!(out, "  on store failure: {}", m.as_str());
     }
     for l in &r.limits {
-        let _ = writeln!(out, "  {}: {}", l.name, l.quota);
+        let _ = writeln!(out, "  {}", limit(l, shared));
     }
     let mut tiers: Vec<_> = r.tiers.iter().collect();
     tiers.sort_by(|a, b| a.0.cmp(b.0));
@@ -170,9 +183,20 @@ fn rule(out: &mut String, r: &Rule) {
             let _ = writeln!(out, "  tier {t}: unlimited");
         }
         for l in ls {
-            let _ = writeln!(out, "  tier {t}: {}: {}", l.name, l.quota);
+            let _ = writeln!(out, "  tier {t}: {}", limit(l, shared));
         }
     }
+}
+
+/// A limit: its name, quota and how its decisions are kept in step
+/// across replicas (on a shared store).
+fn limit(l: &Limit, shared: bool) -> String {
+    let sync = if shared {
+        floodgate_config::sync::describe(l.sync)
+    } else {
+        "local (memory store)".to_string()
+    };
+    format!("{}: {}, sync {sync}", l.name, l.quota)
 }
 
 #[cfg(test)]
@@ -190,6 +214,27 @@ mod tests {
         ] {
             assert!(s.contains(want), "{want}: {s}");
         }
+    }
+
+    #[test]
+    fn each_limit_says_how_its_decisions_are_kept_in_step() {
+        let policy = "rules:\n  - name: api\n    sync: leased\n    limits:\n      - { name: a, algorithm: token_bucket, capacity: 10, refill: 1/s }\n      - { name: b, algorithm: fixed_window, limit: 5, window: 1m, sync: { mode: leased, lease: 200ms, max_share: 25% } }\nglobal:\n  - { name: all, algorithm: fixed_window, limit: 9, window: 1s }\n";
+        let redis = format!("store: {{ kind: redis, url: \"redis://127.0.0.1:6379\" }}\n{policy}");
+        let s = Config::parse("f.yaml", &redis).unwrap().summary();
+        for want in [
+            "  a: token_bucket(capacity=10, refill=1/1s), sync leased (lease 1s, max share 10%)",
+            "  b: fixed_window(limit=5, window=1m), sync leased (lease 200ms, max share 25%)",
+            "global all: fixed_window(limit=9, window=1s), sync exact",
+        ] {
+            assert!(s.contains(want), "{want}: {s}");
+        }
+        assert!(!s.contains("note: `sync: leased`"), "{s}");
+        let s = Config::parse("f.yaml", policy).unwrap().summary();
+        assert!(
+            s.contains("note: `sync: leased` decides like `exact`"),
+            "{s}"
+        );
+        assert!(s.contains("sync local (memory store)"), "{s}");
     }
 
     #[test]

@@ -121,6 +121,15 @@ impl<S: Store> LeasedStore<S> {
         self.table.len()
     }
 
+    /// Units held in slices not given back yet (live or ended since the
+    /// last tick).
+    pub fn held_units(&self) -> u64 {
+        self.table
+            .shards()
+            .map(|s| s.lock().values().map(|sl| sl.left).sum::<u64>())
+            .sum()
+    }
+
     /// Units held in live slices at `now`: at most this much is admitted
     /// here that the store already counts as spent.
     pub fn held(&self, now: Timestamp) -> u64 {

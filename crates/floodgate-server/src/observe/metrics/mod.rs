@@ -24,6 +24,7 @@ use store::Resilient;
 pub mod concurrency;
 pub mod connections;
 pub mod decisions;
+pub mod leased;
 pub mod policy;
 pub mod primitives;
 pub mod store;
@@ -52,6 +53,8 @@ pub struct Sources {
     pub store: Arc<dyn Store>,
     /// The Redis wrapper whose health is reported.
     pub redis: Option<Arc<Resilient>>,
+    /// The leased slices around it.
+    pub leased: Option<Arc<store::Leased>>,
     /// The histogram the Redis store's [`store::Timed`] wrapper fills.
     pub store_latency: Arc<Histogram>,
     /// The gateway's load shedding, whose state is reported.
@@ -70,6 +73,7 @@ pub struct Metrics {
     upstream_latency: Histogram,
     store: Arc<dyn Store>,
     redis: Option<Arc<Resilient>>,
+    leased: Option<Arc<store::Leased>>,
     store_latency: Arc<Histogram>,
     rejections: RejectionLog,
     connections: connections::Connections,
@@ -90,6 +94,7 @@ impl Metrics {
             upstream_latency: Histogram::new(UPSTREAM_BUCKETS),
             store: sources.store,
             redis: sources.redis,
+            leased: sources.leased,
             store_latency: sources.store_latency,
             rejections: sources.rejections,
             connections: connections::Connections::default(),
@@ -175,6 +180,9 @@ impl Metrics {
         }
         if let Some(r) = &self.redis {
             store::render_redis(&mut out, r, &self.store_latency);
+        }
+        if let Some(l) = &self.leased {
+            leased::render(&mut out, l);
         }
         let expired = self.store.leases_expired();
         self.concurrency.render(&mut out, expired);

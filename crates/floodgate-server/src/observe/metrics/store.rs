@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use floodgate_core::store::BoxFuture;
-use floodgate_core::store::StoreWrapper;
+use floodgate_core::store::{LeasedStore, StoreWrapper};
 use floodgate_core::{Decision, LimitCheck, Store, StoreError, Timestamp};
 use floodgate_redis::{BreakerState, LazyRedisStore, ResilientStore};
 
@@ -14,6 +14,10 @@ use super::primitives::{header, sample, single, Histogram};
 
 /// A Redis store, its checks timed, behind its failure policy.
 pub type Resilient = ResilientStore<Timed<LazyRedisStore>>;
+
+/// The Redis store as the limiter sees it: leased limits decided from
+/// slices, the rest on [`Resilient`].
+pub type Leased = LeasedStore<Arc<Resilient>>;
 
 /// Histogram buckets (seconds) for store latency: 50µs to 1s.
 pub const STORE_BUCKETS: &[f64] = &[
@@ -97,6 +101,21 @@ pub fn render_redis(out: &mut String, r: &Resilient, latency: &Histogram) {
         "Cross-slot give-backs that could not be applied.",
         "counter",
         r.inner().inner().refund_failures(),
+    );
+    let (calls, carried) = r.inner().timed().gather_stats();
+    single(
+        out,
+        "floodgate_store_calls_total",
+        "Decision calls sent to Redis (checks, slices taken and given back); several requests gathered under load go in one.",
+        "counter",
+        calls,
+    );
+    single(
+        out,
+        "floodgate_store_call_requests_total",
+        "Requests those calls carried.",
+        "counter",
+        carried,
     );
     single(
         out,

@@ -1,0 +1,57 @@
+//! The upkeep of leased slices: every 50 ms the leases that ended give
+//! back what is left of them; a new limiter (a policy change) gives back
+//! every slice; the shutdown, once requests are drained, gives back the
+//! rest.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use floodgate_core::Clock;
+use floodgate_tower::LimiterHandle;
+use tokio::sync::watch;
+
+use crate::observe::metrics::store::Leased;
+
+/// How often ended leases are given back.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// Starts the upkeep of `leased`, until `stop`.
+pub fn spawn(leased: Arc<Leased>, handle: LimiterHandle, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let clock = handle.clock().clone();
+        let mut limiter = handle.limiter();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let now = handle.limiter();
+            if !Arc::ptr_eq(&now, &limiter) {
+                limiter = now;
+                leased.give_back_all(clock.now()).await;
+            }
+            leased.tick(clock.now()).await;
+        }
+    });
+}
+
+/// What the shutdown runs once requests are drained: every slice given
+/// back.
+pub fn at_shutdown(
+    leased: Arc<Leased>,
+    clock: Arc<dyn Clock>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        leased.give_back_all(clock.now()).await;
+        let st = leased.stats();
+        tracing::info!(
+            returned = st.units_returned,
+            wasted = st.units_wasted,
+            "leased slices given back"
+        );
+    })
+}
