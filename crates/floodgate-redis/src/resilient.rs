@@ -38,6 +38,7 @@ use crate::breaker::Breaker;
 pub use crate::breaker::BreakerState;
 
 mod degrade;
+mod owed;
 mod policy;
 #[cfg(test)]
 mod tests;
@@ -56,6 +57,8 @@ pub struct ResilientStore<S> {
     counters: Counters,
     /// Whether the inner store is known to be failing (for logging once).
     down: AtomicBool,
+    /// What keys admitted locally while the inner store was away.
+    owed: owed::Owed,
 }
 
 impl<S: Store> ResilientStore<S> {
@@ -70,6 +73,7 @@ impl<S: Store> ResilientStore<S> {
         ResilientStore {
             inner,
             local: MemoryStore::new(policy.local),
+            owed: owed::Owed::new(policy.local.max_keys),
             settings: RwLock::new(at_least_one_divisor(policy.settings)),
             breaker: Breaker::new(clock),
             counters: Counters::default(),
@@ -113,6 +117,20 @@ impl<S: Store> ResilientStore<S> {
             degraded_open: l(&c.degraded_open),
             degraded_closed: l(&c.degraded_closed),
             degraded_local: l(&c.degraded_local),
+            charged_units: l(&self.owed.charged),
+            charge_lost_units: l(&self.owed.lost),
+            charge_dropped_keys: l(&self.owed.dropped),
+            owing_keys: self.owed.keys() as u64,
+        }
+    }
+
+    /// Charges what was admitted locally during an outage, before the
+    /// first call on the inner store is decided.
+    async fn settle(&self, now: Timestamp) -> Result<(), StoreError> {
+        if self.owed.any() {
+            self.owed.charge(&self.inner, now).await
+        } else {
+            Ok(())
         }
     }
 
@@ -162,7 +180,11 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
                 }
                 probe = true;
             }
-            match self.inner.check(checks, now).await {
+            let decided = match self.settle(now).await {
+                Ok(()) => self.inner.check(checks, now).await,
+                Err(e) => Err(e),
+            };
+            match decided {
                 Ok(d) => {
                     self.on_success();
                     Ok(d)
@@ -222,7 +244,10 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
                 }
                 probe = true;
             }
-            let r = self.inner.take(wants, now).await;
+            let r = match self.settle(now).await {
+                Ok(()) => self.inner.take(wants, now).await,
+                Err(e) => Err(e),
+            };
             match &r {
                 Ok(_) => self.on_success(),
                 Err(e) => self.on_failure(e, &self.settings(), probe),

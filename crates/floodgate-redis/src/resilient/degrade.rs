@@ -34,7 +34,18 @@ impl<S: Store> ResilientStore<S> {
                 })
                 .collect()
         };
-        let mut local = self.local.check_sync(&local_checks, now).into_iter();
+        let local_decisions = self.local.check_sync(&local_checks, now);
+        if local_decisions.iter().all(|d| d.allowed) {
+            // Admitted here: owed to the inner store once it is back.
+            for (c, _) in checks
+                .iter()
+                .zip(&modes)
+                .filter(|(_, &m)| m == FailureMode::Local && !closed)
+            {
+                self.owed.note(c);
+            }
+        }
+        let mut local = local_decisions.into_iter();
         let c = &self.counters;
         checks
             .iter()

@@ -51,6 +51,16 @@ pub struct ResilienceStats {
     pub degraded_closed: u64,
     /// Checks decided on the local store.
     pub degraded_local: u64,
+    /// Units admitted locally during outages and charged to the inner
+    /// store when it answered again.
+    pub charged_units: u64,
+    /// Units admitted locally that could not be charged (the key's state
+    /// was spent meanwhile, or its debt was dropped): over-admission.
+    pub charge_lost_units: u64,
+    /// Keys whose debt was dropped because too many keys owed.
+    pub charge_dropped_keys: u64,
+    /// Keys owing now.
+    pub owing_keys: u64,
 }
 
 impl ResilienceStats {

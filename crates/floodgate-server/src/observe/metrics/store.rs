@@ -126,6 +126,37 @@ pub fn render_redis(out: &mut String, r: &Resilient, latency: &Histogram) {
     );
     header(
         out,
+        "floodgate_store_outage_units_total",
+        "Units admitted on the local store while Redis was away: charged to Redis when it answered again, or lost (the key's state was spent meanwhile, or too many keys owed).",
+        "counter",
+    );
+    for (outcome, v) in [
+        ("charged", st.charged_units),
+        ("lost", st.charge_lost_units),
+    ] {
+        sample(
+            out,
+            "floodgate_store_outage_units_total",
+            &[("outcome", outcome)],
+            v,
+        );
+    }
+    single(
+        out,
+        "floodgate_store_outage_owing_keys",
+        "Keys that admitted locally and are not charged to Redis yet.",
+        "gauge",
+        st.owing_keys,
+    );
+    single(
+        out,
+        "floodgate_store_outage_dropped_keys_total",
+        "Keys whose local debt was dropped because too many keys owed (store.max_keys).",
+        "counter",
+        st.charge_dropped_keys,
+    );
+    header(
+        out,
         "floodgate_degraded_decisions_total",
         "Limit checks decided without Redis, by failure mode.",
         "counter",
