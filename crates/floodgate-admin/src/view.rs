@@ -3,6 +3,7 @@
 //! server implements [`StoreView`]; the control plane never names its
 //! types.
 
+use floodgate_core::store::LeasedStats;
 use floodgate_redis::{BreakerState, ResilienceStats};
 
 /// The Redis store's health, as the dashboard shows it.
@@ -14,6 +15,10 @@ pub struct RedisHealth {
     pub connected: bool,
     /// Errors and decisions taken by the failure policy.
     pub stats: ResilienceStats,
+    /// Decision calls sent to Redis since start.
+    pub calls: u64,
+    /// The leased slices: counters, and units held now.
+    pub leased: Option<(LeasedStats, u64)>,
 }
 
 /// A latency histogram, cumulative since start: bucket upper bounds

@@ -46,6 +46,20 @@ pub fn store(view: &dyn StoreView, window: &Window, s: &Snapshot) -> Value {
                     "fail_closed": st.degraded_closed,
                     "local": st.degraded_local,
                 },
+                "outage_charge_back": {
+                    "charged_units": st.charged_units,
+                    "lost_units": st.charge_lost_units,
+                    "owing_keys": st.owing_keys,
+                },
+                "redis_calls": r.calls,
+                "leased": r.leased.map(|(l, held)| json!({
+                    "decided_locally": l.decided_locally,
+                    "decided_on_store": l.decided_on_store,
+                    "held_units": held,
+                    "units_taken": l.units_taken,
+                    "units_returned": l.units_returned,
+                    "units_wasted": l.units_wasted,
+                })),
                 "latency": latency,
                 "store_latency": window.last_minute(s.now, view.store_latency()),
             })

@@ -14,12 +14,13 @@ use floodgate_admin::{Control, ControlState, RedisHealth, StoreView};
 use super::options::Options;
 use super::parts::Parts;
 use crate::config::Config;
-use crate::observe::metrics::store::Resilient;
+use crate::observe::metrics::store::{Leased, Resilient};
 use crate::observe::metrics::Histogram;
 
 /// The store as the dashboard sees it.
 struct Store {
     redis: Option<Arc<Resilient>>,
+    leased: Option<Arc<Leased>>,
     latency: Arc<Histogram>,
 }
 
@@ -29,6 +30,8 @@ impl StoreView for Store {
             breaker: r.breaker_state(),
             connected: r.inner().timed().connected().is_some(),
             stats: r.stats(),
+            calls: r.inner().timed().gather_stats().0,
+            leased: self.leased.as_ref().map(|l| (l.stats(), l.held_units())),
         })
     }
 
@@ -67,6 +70,7 @@ pub fn build(config: &Config, parts: &Parts, opts: &Options, admin_addr: SocketA
             sessions: Sessions::new(dashboard.session_ttl(), opts.clock.clone()),
             store: Arc::new(Store {
                 redis: parts.stores.redis.clone(),
+                leased: parts.stores.leased.clone(),
                 latency: parts.metrics.store_latency().clone(),
             }),
             store_latency: Default::default(),

@@ -83,7 +83,18 @@ function renderStore(s, us) {
   if (s.kind === "redis") {
     rows.push(["Redis", s.redis_up ? "up" : "down"], ["Breaker", s.breaker],
       ["Store errors", fmt(s.store_errors)], ["Decided by the fallback", fmt(s.fallback_decisions.total)],
-      ["Redis latency p50 (last minute)", us(s.store_latency.p50_us)], ["Redis latency p99 (last minute)", s.store_latency.calls && s.store_latency.p99_us === null ? "over 1 s" : us(s.store_latency.p99_us)]);
+      ["Redis latency p50 (last minute)", us(s.store_latency.p50_us)], ["Redis latency p99 (last minute)", s.store_latency.calls && s.store_latency.p99_us === null ? "over 1 s" : us(s.store_latency.p99_us)],
+      ["Redis calls (since start)", fmt(s.redis_calls)]);
+    const l = s.leased;
+    if (l && l.units_taken + l.decided_on_store > 0) {
+      const all = l.decided_locally + l.decided_on_store;
+      rows.push(["Leased decisions made here", all ? `${(100 * l.decided_locally / all).toFixed(1)}%` : "–"],
+        ["Leased units held", fmt(l.held_units)], ["Leased units returned / wasted", `${fmt(l.units_returned)} / ${fmt(l.units_wasted)}`]);
+    }
+    const c = s.outage_charge_back;
+    if (c && c.charged_units + c.lost_units + c.owing_keys > 0) {
+      rows.push(["Outage units charged back / lost", `${fmt(c.charged_units)} / ${fmt(c.lost_units)}`]);
+    }
   }
   rows.push(["Decision latency p50 (last minute)", us(s.latency.p50_us)], ["Decision latency p99 (last minute)", us(s.latency.p99_us)]);
   fill("store", rows, (tr, [k, v]) => {
