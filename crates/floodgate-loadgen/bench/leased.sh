@@ -8,7 +8,7 @@
 # A. The public-API design, over the decision API (`POST /v1/check`):
 #    per API key free 100/h with bursts to 200 (token bucket; every key is
 #    free), and a global limit of 50,000/s (token bucket), exact then
-#    leased (per key: 10 s leases; global: 100 ms leases). Decisions/s,
+#    leased (per key: 60 s leases; global: 100 ms leases). Decisions/s,
 #    Redis CPU per decision (the redis-server process, from /proc, and the
 #    commands' own time from INFO commandstats), Redis CPU as a share of
 #    one core, the replicas' CPU per decision, and the share admitted.
@@ -19,7 +19,9 @@
 #    then one hot key driven by all four generators: admitted against the
 #    exact maximum (40 per window the run touched).
 #
-# Systems alternate within each round, ROUNDS rounds.
+# Each zipf run is measured after WARM seconds of the same load (keys and
+# slices warm, the steady state). Systems alternate within each round,
+# ROUNDS rounds.
 #
 #   crates/floodgate-loadgen/bench/leased.sh
 #   SKIP_BUILD=1 ROUNDS=2 SECS=8 LIMITADOR=/path/to/limitador-server \
@@ -32,6 +34,7 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
 }
 OUT=${OUT:-target/bench-leased}
 SECS=${SECS:-8}
+WARM=${WARM:-8}             # the zipf load before each measured run
 ROUNDS=${ROUNDS:-2}
 STREAMS=${STREAMS:-16}
 LIMITADOR=${LIMITADOR:-}
@@ -153,6 +156,20 @@ stop_servers() {
 measure() { # $1: label, $2: kind (check|grpc), then loadgen arguments
     local label=$1 kind=$2 i t0 s0 c0 t1 s1 c1 files=() gens=()
     shift 2
+    if [ "${warm:-0}" -gt 0 ]; then
+        for i in 0 1 2 3; do
+            read -r adm grpc <<<"${targets[$i]}"
+            case $kind in
+                check) url="http://$adm/v1/check"; extra=(--mode check --path /api/v1/data) ;;
+                grpc) url="http://$grpc"; extra=(--mode grpc --domain edge --connections 1) ;;
+            esac
+            $LG run --url "$url" "${extra[@]}" --identity api-key --closed-loop "$STREAMS" \
+                --duration "${warm}s" --seed $((i + 11)) "$@" --json >/dev/null &
+            gens+=($!)
+        done
+        for g in "${gens[@]}"; do wait "$g"; done
+        gens=()
+    fi
     t0=$(ticks "$RPID"); s0=$(ticks "${servers[@]}"); c0=$(cmd_usec)
     for i in 0 1 2 3; do
         read -r adm grpc <<<"${targets[$i]}"
@@ -193,10 +210,10 @@ hot=(--clients 1 --pick uniform)
 header "A. public-API design, POST /v1/check, zipf over 12,000 keys"
 for r in $(seq "$ROUNDS"); do
     classic exact exact | start_floodgate exact
-    measure "exact-$r" check "${zipf[@]}"
+    warm=$WARM measure "exact-$r" check "${zipf[@]}"
     stop_servers
-    classic "{ mode: leased, lease: 10s }" "{ mode: leased, lease: 100ms, max_share: 25% }" | start_floodgate leased
-    measure "leased-$r" check "${zipf[@]}"
+    classic "{ mode: leased, lease: 60s }" "{ mode: leased, lease: 100ms, max_share: 25% }" | start_floodgate leased
+    warm=$WARM measure "leased-$r" check "${zipf[@]}"
     stop_servers
 done
 
@@ -210,7 +227,7 @@ for r in $(seq "$ROUNDS"); do
             leased) window leased | start_floodgate w-leased ;;
             limitador) start_limitador ;;
         esac
-        measure "$sys-zipf-$r" grpc "${zipf[@]}"
+        warm=$WARM measure "$sys-zipf-$r" grpc "${zipf[@]}"
         sleep 4.1 # a fresh window for the hot key
         from=$(date +%s.%N)
         measure "$sys-hot-$r" grpc "${hot[@]}" --key-prefix hot-

@@ -77,7 +77,9 @@ impl Slice {
             ends: t,
             window_end: u64::MAX,
             used: 0,
-            want: check.cost.max(1),
+            // Nothing known of the key's demand yet: as much as the share
+            // allows (the store caps it); later slices follow the demand.
+            want: u64::MAX,
             store_remaining: 0,
             idle_at: t,
             denial: None,
