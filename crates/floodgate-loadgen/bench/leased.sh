@@ -38,6 +38,7 @@ WARM=${WARM:-8}             # the zipf load before each measured run
 ROUNDS=${ROUNDS:-2}
 STREAMS=${STREAMS:-16}
 LIMITADOR=${LIMITADOR:-}
+SECTIONS=${SECTIONS:-AB}    # which sections to run
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.log "$OUT"/*.yaml
 
@@ -207,24 +208,26 @@ header() {
 zipf=(--clients 12000 --pick zipf --zipf 1.0)
 hot=(--clients 1 --pick uniform)
 
-header "A. public-API design, POST /v1/check, zipf over 12,000 keys"
+[[ $SECTIONS == *A* ]] && header "A. public-API design, POST /v1/check, zipf over 12,000 keys"
 for r in $(seq "$ROUNDS"); do
-    classic exact exact | start_floodgate exact
+    [[ $SECTIONS == *A* ]] || break
+    start_floodgate exact < <(classic exact exact)
     warm=$WARM measure "exact-$r" check "${zipf[@]}"
     stop_servers
-    classic "{ mode: leased, lease: 60s }" "{ mode: leased, lease: 100ms, max_share: 25% }" | start_floodgate leased
+    start_floodgate leased < <(classic "{ mode: leased, lease: 60s }" "{ mode: leased, lease: 100ms, max_share: 25% }")
     warm=$WARM measure "leased-$r" check "${zipf[@]}"
     stop_servers
 done
 
-header "B. ShouldRateLimit, fixed window 40 per 4 s per key: zipf over 12,000 keys, then one hot key"
+[[ $SECTIONS == *B* ]] && header "B. ShouldRateLimit, fixed window 40 per 4 s per key: zipf over 12,000 keys, then one hot key"
 for r in $(seq "$ROUNDS"); do
+    [[ $SECTIONS == *B* ]] || break
     systems=(exact leased)
     [ -n "$LIMITADOR" ] && systems+=(limitador)
     for sys in "${systems[@]}"; do
         case $sys in
-            exact) window exact | start_floodgate w-exact ;;
-            leased) window leased | start_floodgate w-leased ;;
+            exact) start_floodgate w-exact < <(window exact) ;;
+            leased) start_floodgate w-leased < <(window leased) ;;
             limitador) start_limitador ;;
         esac
         warm=$WARM measure "$sys-zipf-$r" grpc "${zipf[@]}"

@@ -225,8 +225,12 @@ local function take_one(out, key, argv, o, t, min_ttl)
   end
   local n = 0
   if alg.allows(s1, s2, s3, t, need, a, b, c) then
-    -- Allowing is monotone in the cost: the largest allowed, by halves.
+    -- Allowing is monotone in the cost: the largest allowed, by halves
+    -- (at once when the whole size fits, as on a key far from its limit).
     local lo, hi = need, a
+    if alg.allows(s1, s2, s3, t, a, a, b, c) then
+      lo = a
+    end
     while lo < hi do
       local mid = lo + math.ceil((hi - lo) / 2)
       if alg.allows(s1, s2, s3, t, mid, a, b, c) then

@@ -80,6 +80,9 @@ pub fn take(
     }
     // The largest cost allowed now: allowing is monotone in the cost.
     let (mut lo, mut hi) = (need, size(quota));
+    if evaluate(state, now, hi, quota).allowed {
+        lo = hi;
+    }
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
         if evaluate(state, now, mid, quota).allowed {
