@@ -56,6 +56,16 @@ for _ in $(seq 50); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0
 RPID=$(redis-cli -p "$RP" info server | awk -F: '/^process_id/ {print $2}' | tr -d '\r')
 hz=$(getconf CLK_TCK)
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# Decision calls the replicas sent to Redis (floodgate only).
+store_calls() {
+    local t=0 adm grpc v
+    for x in "${targets[@]}"; do
+        read -r adm grpc <<<"$x"
+        v=$(curl -fs "http://$adm/metrics" 2>/dev/null | awk '/^floodgate_store_calls_total / {print $2}')
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
 cmd_usec() { redis-cli -p "$RP" info commandstats | awk -F'usec=' '/^cmdstat_/ {split($2, a, ","); s += a[1]} END {print s + 0}'; }
 field() { python3 -c "import json,sys; print(sum(eval(sys.argv[1], {}, {'d': json.load(open(f))}) for f in sys.argv[2:]))" "$@"; }
 
@@ -171,7 +181,7 @@ measure() { # $1: label, $2: kind (check|grpc), then loadgen arguments
         for g in "${gens[@]}"; do wait "$g"; done
         gens=()
     fi
-    t0=$(ticks "$RPID"); s0=$(ticks "${servers[@]}"); c0=$(cmd_usec)
+    t0=$(ticks "$RPID"); s0=$(ticks "${servers[@]}"); c0=$(cmd_usec); k0=$(store_calls)
     for i in 0 1 2 3; do
         read -r adm grpc <<<"${targets[$i]}"
         case $kind in
@@ -184,16 +194,17 @@ measure() { # $1: label, $2: kind (check|grpc), then loadgen arguments
         files+=("$OUT/$label-$i.json")
     done
     for g in "${gens[@]}"; do wait "$g"; done
-    t1=$(ticks "$RPID"); s1=$(ticks "${servers[@]}"); c1=$(cmd_usec)
+    t1=$(ticks "$RPID"); s1=$(ticks "${servers[@]}"); c1=$(cmd_usec); k1=$(store_calls)
     local n ok rps
     n=$(field "d['counts']['sent']" "${files[@]}")
     ok=$(field "d['counts']['ok_200']" "${files[@]}")
     rps=$(field "d['throughput_rps']" "${files[@]}")
-    python3 - "$label" "$n" "$ok" "$rps" "$((t1 - t0))" "$((s1 - s0))" "$((c1 - c0))" "$hz" "$SECS" <<'PY' | tee -a "$OUT/summary.md"
+    python3 - "$label" "$n" "$ok" "$rps" "$((t1 - t0))" "$((s1 - s0))" "$((c1 - c0))" "$hz" "$SECS" "$((k1 - k0))" <<'PY' | tee -a "$OUT/summary.md"
 import sys
-label, n, ok, rps, rt, st, cu, hz, secs = sys.argv[1], *map(float, sys.argv[2:])
+label, n, ok, rps, rt, st, cu, hz, secs, calls = sys.argv[1], *map(float, sys.argv[2:])
 n = max(n, 1)
-print(f"| {label} | {rps:,.0f} | {rt / hz * 1e6 / n:.2f} | {cu / n:.2f} | {rt / hz / secs:.1%} | {st / hz * 1e6 / n:.1f} | {ok / n:.1%} | {ok:,.0f} |")
+per_call = f"{calls / n:.3f}" if calls > 0 else "–"
+print(f"| {label} | {rps:,.0f} | {rt / hz * 1e6 / n:.2f} | {cu / n:.2f} | {rt / hz / secs:.1%} | {per_call} | {st / hz * 1e6 / n:.1f} | {ok / n:.1%} | {ok:,.0f} |")
 PY
 }
 
@@ -201,8 +212,8 @@ header() {
     echo | tee -a "$OUT/summary.md"
     echo "$1" | tee -a "$OUT/summary.md"
     echo | tee -a "$OUT/summary.md"
-    echo "| run | decisions/s | Redis CPU µs/decision | Redis commands µs/decision | Redis CPU (share of a core) | replicas' CPU µs/decision | admitted | admitted (count) |" | tee -a "$OUT/summary.md"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|" | tee -a "$OUT/summary.md"
+    echo "| run | decisions/s | Redis CPU µs/decision | Redis commands µs/decision | Redis CPU (share of a core) | Redis calls/decision | replicas' CPU µs/decision | admitted | admitted (count) |" | tee -a "$OUT/summary.md"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|" | tee -a "$OUT/summary.md"
 }
 
 zipf=(--clients 12000 --pick zipf --zipf 1.0)
@@ -241,7 +252,7 @@ import json, math, sys
 f, t, out, label = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
 windows = math.floor(t / 4) - math.floor(f / 4) + 1
 ok = sum(json.load(open(f"{out}/{label}-{i}.json"))["counts"]["ok_200"] for i in range(4))
-print(f"|   {label}: the hot key's exact maximum over {windows} windows is {40 * windows}; admitted {ok}, over by {max(0, ok - 40 * windows)} |||||||")
+print(f"|   {label}: the hot key's exact maximum over {windows} windows is {40 * windows}; admitted {ok}, over by {max(0, ok - 40 * windows)} ||||||||")
 PY
         stop_servers
     done
