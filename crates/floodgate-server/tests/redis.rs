@@ -214,12 +214,18 @@ async fn starts_without_redis_and_moves_to_it_when_it_answers() {
         let before = degraded_local(s.admin).await;
         let status = get(&res, &[]).await.status;
         if degraded_local(s.admin).await == before {
-            // Decided on Redis, where this key is fresh.
-            assert_eq!(status, 200);
+            // Decided on Redis, which came back empty: the 3 admitted
+            // locally were charged to it first, so the client is still
+            // limited.
+            assert_eq!(status, 429);
             on_redis = true;
             break;
         }
     }
     assert!(on_redis, "moved to Redis once it answered");
+    assert_eq!(
+        metric(&s, "floodgate_store_outage_units_total{outcome=\"charged\"}").await,
+        3
+    );
     s.running.shutdown().await.unwrap();
 }
