@@ -20,8 +20,11 @@ use floodgate_core::algorithm::{
     self, concurrency, fixed_window, gcra, leaky_bucket, sliding_counter, sliding_log,
     token_bucket, State,
 };
-use floodgate_core::store::{SliceWant, Taken};
+use floodgate_core::store::SliceWant;
 use floodgate_core::{Decision, LeakMode, LeaseStatus, LimitCheck, Quota, StoreError, Timestamp};
+
+mod take;
+pub(crate) use take::decode_take;
 
 /// The algorithms and `decide`, shared by the script and the library.
 macro_rules! decide_source {
@@ -255,12 +258,12 @@ pub(crate) struct Reply {
     pub ended: u64,
 }
 
-fn bad(msg: impl std::fmt::Display) -> StoreError {
+pub(super) fn bad(msg: impl std::fmt::Display) -> StoreError {
     StoreError::permanent(format!("redis script reply: {msg}"))
 }
 
 /// Rebuilds the core state of `quota` from the script's fields.
-fn rebuild(quota: &Quota, f: &[u64]) -> Result<State, StoreError> {
+pub(super) fn rebuild(quota: &Quota, f: &[u64]) -> Result<State, StoreError> {
     let need = |n: usize| {
         if f.len() == n {
             Ok(())
@@ -395,50 +398,6 @@ pub(crate) fn decode(raw: &[i64], checks: &[&LimitCheck]) -> Result<Reply, Store
         decisions,
         ended,
     })
-}
-
-/// Decodes the reply to a take of `wants`: what each took, at the
-/// script's time, with the decision of a request of that cost (of the
-/// least asked for, denied, when nothing was taken).
-pub(crate) fn decode_take(raw: &[i64], wants: &[&SliceWant]) -> Result<Vec<Taken>, StoreError> {
-    let mut it = raw
-        .iter()
-        .map(|&v| u64::try_from(v).map_err(|_| bad(format!("negative value {v}"))));
-    let mut next = || it.next().unwrap_or_else(|| Err(bad("too short")));
-    let t = next()?;
-    let now = Timestamp::from_micros(t);
-    let mut out = Vec::with_capacity(wants.len());
-    for w in wants {
-        let n = next()?;
-        let present = next()? == 1;
-        let len = next()? as usize;
-        let fields = (0..len).map(|_| next()).collect::<Result<Vec<u64>, _>>()?;
-        let q = &w.check.quota;
-        let mut state = if present {
-            rebuild(q, &fields)?
-        } else {
-            State::fresh(q, now)
-        };
-        let cost = if n > 0 { n } else { w.check.cost };
-        let decision = algorithm::evaluate(&mut state, now, cost, q);
-        if decision.allowed != (n > 0)
-            || (n > 0 && n < w.check.cost)
-            || n > w.want.max(w.check.cost)
-        {
-            return Err(bad(format!(
-                "the script took {n} of {q} (want {}, need {}) but floodgate-core {} it at {t} (state {fields:?})",
-                w.want,
-                w.check.cost,
-                if decision.allowed { "allows" } else { "denies" },
-            )));
-        }
-        out.push(Taken {
-            n,
-            at: now,
-            decision,
-        });
-    }
-    Ok(out)
 }
 
 /// Decodes the reply to a release or a renewal of `n` checks.

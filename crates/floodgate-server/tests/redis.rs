@@ -224,7 +224,11 @@ async fn starts_without_redis_and_moves_to_it_when_it_answers() {
     }
     assert!(on_redis, "moved to Redis once it answered");
     assert_eq!(
-        metric(&s, "floodgate_store_outage_units_total{outcome=\"charged\"}").await,
+        metric(
+            &s,
+            "floodgate_store_outage_units_total{outcome=\"charged\"}"
+        )
+        .await,
         3
     );
     s.running.shutdown().await.unwrap();
