@@ -11,7 +11,8 @@
 #    leased (per key: 60 s leases; global: 100 ms leases). Decisions/s,
 #    Redis CPU per decision (the redis-server process, from /proc, and the
 #    commands' own time from INFO commandstats), Redis CPU as a share of
-#    one core, the replicas' CPU per decision, and the share admitted.
+#    one core, Redis calls per decision, the replicas' CPU per decision,
+#    and the share admitted; then the global limit alone, exact and leased.
 # B. Envoy's ShouldRateLimit (gRPC), a fixed window of 40 per 4 s per key
 #    (Limitador has no token bucket): Floodgate exact, Floodgate leased
 #    (1 s leases) and, with LIMITADOR=<path to limitador-server>,
@@ -94,6 +95,16 @@ rules:
       enterprise: [ { algorithm: token_bucket, capacity: 10000, refill: 10000/3600s, burst_capacity: 2x } ]
 global:
   - { algorithm: token_bucket, capacity: 50000, refill: 50000/s, sync: $2 }
+store: { kind: redis, url: "redis://127.0.0.1:$RP", timeout: 1s }
+YAML
+}
+
+global_only() { # $1: sync
+    cat <<YAML
+log: { level: warn }
+threads: 1
+global:
+  - { algorithm: token_bucket, capacity: 50000, refill: 50000/s, sync: $1 }
 store: { kind: redis, url: "redis://127.0.0.1:$RP", timeout: 1s }
 YAML
 }
@@ -227,6 +238,13 @@ for r in $(seq "$ROUNDS"); do
     stop_servers
     start_floodgate leased < <(classic "{ mode: leased, lease: 60s }" "{ mode: leased, lease: 100ms, max_share: 25% }")
     warm=$WARM measure "leased-$r" check "${zipf[@]}"
+    stop_servers
+    # The global limit alone (every request counts against it).
+    start_floodgate global-exact < <(global_only exact)
+    warm=$WARM measure "global-exact-$r" check "${zipf[@]}"
+    stop_servers
+    start_floodgate global-leased < <(global_only "{ mode: leased, lease: 100ms, max_share: 25% }")
+    warm=$WARM measure "global-leased-$r" check "${zipf[@]}"
     stop_servers
 done
 
