@@ -120,7 +120,7 @@ impl<S: Store> LeasedStore<S> {
         if !wants.is_empty() {
             return Local::Take(wants);
         }
-        add(&self.counters.decided_locally, reserved.len() as u64);
+        add(&self.counters.decided_locally, 1);
         Local::Decided(out, reserved, false)
     }
 

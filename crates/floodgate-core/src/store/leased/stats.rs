@@ -16,7 +16,8 @@ pub struct LeasedStats {
     /// part of a sliding log's slice, a give-back that failed): the
     /// under-admission leased mode caused.
     pub units_wasted: u64,
-    /// Leased checks decided here, from a slice or a kept denial.
+    /// Requests whose leased checks were decided here, from slices or a
+    /// kept denial.
     pub decided_locally: u64,
     /// Requests with leased checks decided on the store instead (a slice
     /// being taken by another request, the table full, a store that

@@ -44,10 +44,10 @@ fn slices_grow_with_demand_and_calls_fall() {
     }
     let st = s.stats();
     assert_eq!(st.decided_locally, 400);
-    // 1, 4, 16, 64, then a tenth of what is left: far fewer calls than
-    // requests.
+    // A tenth of what is left each time (100, 90, 81…): far fewer calls
+    // than requests, and every admitted request came out of a slice.
     assert!(st.take_calls < 20, "{st:?}");
-    assert_eq!(st.units_taken, st.units_taken.max(400));
+    assert!(st.units_taken >= 400, "{st:?}");
 }
 
 #[test]
