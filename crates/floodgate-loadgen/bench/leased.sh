@@ -12,7 +12,8 @@
 #    Redis CPU per decision (the redis-server process, from /proc, and the
 #    commands' own time from INFO commandstats), Redis CPU as a share of
 #    one core, Redis calls per decision, the replicas' CPU per decision,
-#    and the share admitted; then the global limit alone, exact and leased.
+#    and the share admitted; then the global limit alone, exact and
+#    leased, at GLOBAL_RATE decisions/s (open loop, below the limit).
 # B. Envoy's ShouldRateLimit (gRPC), a fixed window of 40 per 4 s per key
 #    (Limitador has no token bucket): Floodgate exact, Floodgate leased
 #    (1 s leases) and, with LIMITADOR=<path to limitador-server>,
@@ -40,6 +41,7 @@ ROUNDS=${ROUNDS:-2}
 STREAMS=${STREAMS:-16}
 LIMITADOR=${LIMITADOR:-}
 SECTIONS=${SECTIONS:-AB}    # which sections to run
+GLOBAL_RATE=${GLOBAL_RATE:-16000} # decisions/s of the global-limit runs
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.log "$OUT"/*.yaml
 
@@ -176,8 +178,9 @@ stop_servers() {
 # Runs the 4 generators (one per replica) with loadgen arguments "$@"
 # (the target's address is appended by `$kind`); prints a table row.
 measure() { # $1: label, $2: kind (check|grpc), then loadgen arguments
-    local label=$1 kind=$2 i t0 s0 c0 t1 s1 c1 files=() gens=()
+    local label=$1 kind=$2 i t0 s0 c0 t1 s1 c1 files=() gens=() loop=(--closed-loop "$STREAMS")
     shift 2
+    [[ " $* " == *" --rate "* ]] && loop=()
     if [ "${warm:-0}" -gt 0 ]; then
         for i in 0 1 2 3; do
             read -r adm grpc <<<"${targets[$i]}"
@@ -185,7 +188,7 @@ measure() { # $1: label, $2: kind (check|grpc), then loadgen arguments
                 check) url="http://$adm/v1/check"; extra=(--mode check --path /api/v1/data) ;;
                 grpc) url="http://$grpc"; extra=(--mode grpc --domain edge --connections 1) ;;
             esac
-            $LG run --url "$url" "${extra[@]}" --identity api-key --closed-loop "$STREAMS" \
+            $LG run --url "$url" "${extra[@]}" --identity api-key "${loop[@]}" \
                 --duration "${warm}s" --seed $((i + 11)) "$@" --json >/dev/null &
             gens+=($!)
         done
@@ -199,7 +202,7 @@ measure() { # $1: label, $2: kind (check|grpc), then loadgen arguments
             check) url="http://$adm/v1/check"; extra=(--mode check --path /api/v1/data) ;;
             grpc) url="http://$grpc"; extra=(--mode grpc --domain edge --connections 1) ;;
         esac
-        $LG run --url "$url" "${extra[@]}" --identity api-key --closed-loop "$STREAMS" \
+        $LG run --url "$url" "${extra[@]}" --identity api-key "${loop[@]}" \
             --duration "${SECS}s" --seed $((i + 1)) "$@" --json --save "$OUT/$label-$i.json" >/dev/null &
         gens+=($!)
         files+=("$OUT/$label-$i.json")
@@ -236,15 +239,16 @@ for r in $(seq "$ROUNDS"); do
     start_floodgate exact < <(classic exact exact)
     warm=$WARM measure "exact-$r" check "${zipf[@]}"
     stop_servers
-    start_floodgate leased < <(classic "{ mode: leased, lease: 60s }" "{ mode: leased, lease: 100ms, max_share: 25% }")
+    start_floodgate leased < <(classic "{ mode: leased, lease: 60s, max_share: 25% }" "{ mode: leased, lease: 100ms, max_share: 25% }")
     warm=$WARM measure "leased-$r" check "${zipf[@]}"
     stop_servers
-    # The global limit alone (every request counts against it).
+    # The global limit alone, served below it: open loop, GLOBAL_RATE
+    # decisions/s in all (every request counts against it).
     start_floodgate global-exact < <(global_only exact)
-    warm=$WARM measure "global-exact-$r" check "${zipf[@]}"
+    warm=$WARM measure "global-exact-$r" check "${zipf[@]}" --rate $((GLOBAL_RATE / 4))
     stop_servers
     start_floodgate global-leased < <(global_only "{ mode: leased, lease: 100ms, max_share: 25% }")
-    warm=$WARM measure "global-leased-$r" check "${zipf[@]}"
+    warm=$WARM measure "global-leased-$r" check "${zipf[@]}" --rate $((GLOBAL_RATE / 4))
     stop_servers
 done
 
