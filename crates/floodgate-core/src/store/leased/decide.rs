@@ -9,6 +9,22 @@ use crate::decision::Decision;
 use crate::store::{GiveBack, LimitCheck, SliceWant, Store, StoreError, Taken};
 use crate::time::Timestamp;
 
+/// Clears the `fetching` marks of a take whose request was dropped before
+/// it came back.
+struct Fetching<'a, S: Store> {
+    store: &'a LeasedStore<S>,
+    wants: &'a [SliceWant],
+    armed: bool,
+}
+
+impl<S: Store> Drop for Fetching<'_, S> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.store.unfetch(self.wants);
+        }
+    }
+}
+
 impl<S: Store> LeasedStore<S> {
     pub(super) async fn check_leased(
         &self,
@@ -24,7 +40,16 @@ impl<S: Store> LeasedStore<S> {
                 Local::OnStore => break,
                 Local::Take(wants) => {
                     add(&self.counters.take_calls, 1);
-                    match self.inner.take(&wants, now).await {
+                    // A request dropped while it waits (its client went
+                    // away) must not leave its keys marked as being taken.
+                    let mut guard = Fetching {
+                        store: self,
+                        wants: &wants,
+                        armed: true,
+                    };
+                    let taken = self.inner.take(&wants, now).await;
+                    guard.armed = false;
+                    match taken {
                         Ok(taken) => self.install(&wants, &taken, t),
                         Err(_) => {
                             self.unfetch(&wants);

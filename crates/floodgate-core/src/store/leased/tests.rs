@@ -145,3 +145,50 @@ fn the_table_is_bounded() {
     assert_eq!(s.stats().table_full, 40);
     assert_eq!(s.stats().decided_on_store, 40);
 }
+
+/// A store whose takes never answer.
+struct Stuck;
+
+impl Store for Stuck {
+    fn check<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> crate::store::BoxFuture<'a, Result<Vec<crate::Decision>, crate::store::StoreError>> {
+        let d = MemoryStore::default().check_sync(checks, now);
+        Box::pin(std::future::ready(Ok(d)))
+    }
+
+    fn take<'a>(
+        &'a self,
+        _wants: &'a [crate::store::SliceWant],
+        _now: Timestamp,
+    ) -> crate::store::BoxFuture<'a, Result<Vec<crate::store::Taken>, crate::store::StoreError>>
+    {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[test]
+fn a_request_dropped_while_it_takes_a_slice_leaves_no_mark() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let s = LeasedStore::new(Stuck, LeasedStoreConfig::default());
+    let c = [leased(bucket(), "a", 1)];
+    {
+        let mut f = std::pin::pin!(s.check(&c, at(0)));
+        let polled = f.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(matches!(polled, Poll::Pending), "the take waits");
+    }
+    // Dropped mid-take: the next request on the key takes a slice itself
+    // (and waits too), rather than being sent to the store for good.
+    let mut f = std::pin::pin!(s.check(&c, at(1)));
+    let polled = f.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    assert!(
+        matches!(polled, Poll::Pending),
+        "a take, not the store: {:?}",
+        s.stats()
+    );
+    assert_eq!(s.stats().take_calls, 2);
+    assert_eq!(s.stats().decided_on_store, 0);
+}
