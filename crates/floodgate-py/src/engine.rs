@@ -68,8 +68,10 @@ impl Engine {
             // Unreachable now: decided by the failure policy until it answers.
             let _ = runtime.block_on(redis.connect_now());
         }
+        let fail_closed_status = settings.fail_closed_status();
         let limiter = Arc::new(Limiter::new(settings.policy, built.store));
         let handle = LimiterHandle::with_clock(limiter, settings.proxies, clock, None);
+        handle.set_unavailable_status(fail_closed_status);
         Ok(Engine {
             runtime,
             handle,
@@ -162,7 +164,7 @@ async fn decide(handle: LimiterHandle, q: Query) -> Answer {
     let decided = match limiter.policy().identity.request_from(&attributes, origin) {
         Ok(req) => handle.decide_with(&limiter, &req, cost, false).await,
         Err(RequestError::Attributes(e)) => return Err(e.into()),
-        Err(RequestError::Refused(e)) => refused(e, now, cost),
+        Err(RequestError::Refused(e)) => refused(&handle, e, now, cost),
     };
     Ok(Outcome::new(decided))
 }
@@ -189,18 +191,25 @@ async fn decide_http(handle: LimiterHandle, q: HttpQuery) -> Answer {
                 .decide_with(&settings.limiter, &req, cost, false)
                 .await
         }
-        Err(e) => refused(e, now, cost),
+        Err(e) => refused(&handle, e, now, cost),
     };
     Ok(Outcome::new(decided))
 }
 
-fn refused(e: floodgate_core::CheckError, now: floodgate_core::Timestamp, cost: u64) -> Decided {
+/// A request refused before any limit (a missing or unknown API key, an
+/// invalid token).
+fn refused(
+    handle: &LimiterHandle,
+    e: floodgate_core::CheckError,
+    now: floodgate_core::Timestamp,
+    cost: u64,
+) -> Decided {
     Decided {
         result: Err(e),
         now,
         cost,
         slots: None,
-        unavailable_status: http::StatusCode::SERVICE_UNAVAILABLE,
+        unavailable_status: handle.unavailable_status(),
         text: None,
     }
 }

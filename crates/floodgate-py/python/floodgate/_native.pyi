@@ -26,7 +26,8 @@ class Decision:
     def status(self) -> int:
         """200 when allowed, 429 when a limit denies, 401 for a missing or
         unknown API key or an invalid token, 503 when the store cannot
-        decide."""
+        decide (``fail_closed_status``, 503 or 429, when a ``fail_closed``
+        limit could not be decided)."""
     @property
     def limit(self) -> Optional[int]: ...
     @property

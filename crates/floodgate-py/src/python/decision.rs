@@ -31,7 +31,8 @@ impl Decision {
     /// The status the gateway answers with: 200 when allowed, 429 when a
     /// limit denies, 401 for a missing or unknown API key or an invalid
     /// token, 503 when the store cannot decide (a store failure no
-    /// failure policy decides).
+    /// failure policy decides); a `fail_closed` limit the store could not
+    /// decide answers `fail_closed_status` (503 or 429).
     #[getter]
     fn status(&self) -> u16 {
         self.outcome.status()
