@@ -12,7 +12,9 @@
 //! - [`settings`]: the policy, the store section and the trusted proxies,
 //!   read from a config file or a document, as the server reads them.
 //! - [`store`]: the store a `store:` section describes (memory, or Redis
-//!   and Redis Cluster behind the failure policy).
+//!   and Redis Cluster behind the failure policy), and the two ways a
+//!   Redis call goes (the runtime's connections, or a blocking one driven
+//!   by the synchronous caller's thread).
 //! - [`engine`]: [`Engine`], a limiter on its own tokio runtime, deciding
 //!   stated requests ([`query`]) without or with a wait for Redis.
 //! - [`outcome`]: [`Outcome`], a decision with its fields, headers and
@@ -38,9 +40,9 @@
 //! "#).unwrap();
 //! let engine = Engine::start(settings).unwrap();
 //! let q = Query { ip: Some("203.0.113.7".parse().unwrap()), path: "/".into(), ..Query::default() };
-//! assert!(engine.check(q.clone()).unwrap().allowed());
-//! assert!(engine.check(q.clone()).unwrap().allowed());
-//! let denied = engine.check(q).unwrap();
+//! assert!(engine.check(&q).unwrap().allowed());
+//! assert!(engine.check(&q).unwrap().allowed());
+//! let denied = engine.check(&q).unwrap();
 //! assert_eq!(denied.status(), 429);
 //! ```
 
@@ -48,6 +50,7 @@
 // The bindings need `unsafe` inside PyO3's macros only.
 #![cfg_attr(not(feature = "python"), forbid(unsafe_code))]
 
+mod decide;
 pub mod engine;
 pub mod error;
 pub mod outcome;
