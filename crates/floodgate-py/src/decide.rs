@@ -1,19 +1,26 @@
 //! How the engine decides a request, as the server does: stated by its
-//! attributes (`POST /v1/check`), or as an HTTP request (the gateway).
-//! Concurrency limits are checked, not held.
+//! attributes (`POST /v1/acquire`), or as an HTTP request (the gateway).
+//! An allowed request takes the slots of its concurrency limits; they are
+//! handed to the [`Outcome`] as [`Slots`], renewed and released on the
+//! engine's runtime.
+
+use std::sync::Arc;
 
 use floodgate_core::policy::{check_cost, Attributes, Origin, RequestError};
-use floodgate_core::{CheckError, Timestamp};
+use floodgate_core::{CheckError, Limiter, Timestamp};
 use floodgate_tower::{client_ip, Decided, LimiterHandle};
+use tokio::runtime::Handle;
 
 use crate::engine::Answer;
 use crate::outcome::Outcome;
 use crate::query::HttpQuery;
+use crate::slots::Slots;
 
-/// As `POST /v1/check` decides: the caller states the client IP and is
+/// As `POST /v1/acquire` decides: the caller states the client IP and is
 /// trusted for the user header.
 pub(crate) async fn decide(
     handle: &LimiterHandle,
+    rt: &Handle,
     attributes: &Attributes<'_>,
     cost: u64,
 ) -> Answer {
@@ -25,16 +32,16 @@ pub(crate) async fn decide(
         now,
     };
     let decided = match limiter.policy().identity.request_from(attributes, origin) {
-        Ok(req) => handle.decide_with(&limiter, &req, cost, false).await,
+        Ok(req) => handle.decide_with(&limiter, &req, cost, true).await,
         Err(RequestError::Attributes(e)) => return Err(e.into()),
         Err(RequestError::Refused(e)) => refused(handle, e, now, cost),
     };
-    Ok(Outcome::new(decided))
+    Ok(outcome(decided, limiter, handle, rt))
 }
 
 /// As the gateway decides: the client IP through the trusted proxies, the
 /// user header believed from a trusted peer only (`user_header_from`).
-pub(crate) async fn decide_http(handle: &LimiterHandle, q: &HttpQuery) -> Answer {
+pub(crate) async fn decide_http(handle: &LimiterHandle, rt: &Handle, q: &HttpQuery) -> Answer {
     let cost = check_cost(q.cost.unwrap_or(1))?;
     let settings = handle.settings();
     let headers = q.header_map();
@@ -50,12 +57,26 @@ pub(crate) async fn decide_http(handle: &LimiterHandle, q: &HttpQuery) -> Answer
     let decided = match identity.request(ip, &q.method, &q.path, header, origin) {
         Ok(req) => {
             handle
-                .decide_with(&settings.limiter, &req, cost, false)
+                .decide_with(&settings.limiter, &req, cost, true)
                 .await
         }
         Err(e) => refused(handle, e, now, cost),
     };
-    Ok(Outcome::new(decided))
+    Ok(outcome(decided, settings.limiter.clone(), handle, rt))
+}
+
+/// The outcome of `decided`, its slots (if any) held on `rt`.
+fn outcome(
+    mut decided: Decided,
+    limiter: Arc<Limiter>,
+    handle: &LimiterHandle,
+    rt: &Handle,
+) -> Outcome {
+    let slots = decided
+        .slots
+        .take()
+        .map(|g| Slots::new(g, limiter, handle.clock().clone(), rt.clone()));
+    Outcome::new(decided, slots)
 }
 
 /// A request refused before any limit (a missing or unknown API key, an

@@ -12,7 +12,10 @@
 //!   [`Engine::start_http`]) is polled once on its thread (the call is
 //!   sent), then finished on the runtime ([`Engine::spawn`]).
 //!
-//! How a request is decided is in [`decide`](crate::decide).
+//! Every check takes the slots of the concurrency limits that apply, as
+//! the gateway does: an allowed request's [`Outcome`] holds them
+//! ([`Slots`](crate::Slots)) until they are released or dropped. How a
+//! request is decided is in [`decide`](crate::decide).
 
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -20,7 +23,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use floodgate_core::policy::Attributes;
-use floodgate_core::{Clock, Limiter, SystemClock};
+use floodgate_core::{Clock, Limiter, Policy, SystemClock};
 use floodgate_redis::LazyRedisStore;
 use floodgate_tower::LimiterHandle;
 
@@ -50,6 +53,9 @@ pub struct Engine {
     runtime: tokio::runtime::Runtime,
     handle: LimiterHandle,
     redis: Option<LazyRedisStore>,
+    /// Whether the policy has concurrency limits (a check may take slots,
+    /// renewed on the runtime).
+    holds_slots: bool,
 }
 
 impl Engine {
@@ -78,6 +84,7 @@ impl Engine {
             let _ = runtime.block_on(redis.connect_now());
         }
         let fail_closed_status = settings.fail_closed_status();
+        let holds_slots = has_concurrency(&settings.policy);
         let limiter = Arc::new(Limiter::new(settings.policy, built.store));
         let handle = LimiterHandle::with_clock(limiter, settings.proxies, clock, None);
         handle.set_unavailable_status(fail_closed_status);
@@ -85,6 +92,7 @@ impl Engine {
             runtime,
             handle,
             redis: built.redis,
+            holds_slots,
         })
     }
 
@@ -104,7 +112,8 @@ impl Engine {
     /// copied) on this thread, waiting for Redis here. Blocks: never call
     /// it on a runtime's thread.
     pub fn decide(&self, attributes: &Attributes<'_>, cost: u64) -> Answer {
-        self.here(pin!(decide(&self.handle, attributes, cost)))
+        let rt = self.runtime.handle();
+        self.here(pin!(decide(&self.handle, rt, attributes, cost)))
     }
 
     /// [`Engine::decide`] of `q`.
@@ -115,7 +124,8 @@ impl Engine {
     /// [`Engine::decide`] for an HTTP request (client IP through the
     /// trusted proxies, identity from the headers).
     pub fn check_http(&self, q: &HttpQuery) -> Answer {
-        self.here(pin!(decide_http(&self.handle, q)))
+        let rt = self.runtime.handle();
+        self.here(pin!(decide_http(&self.handle, rt, q)))
     }
 
     /// Starts deciding a request stated by its attributes: answered at
@@ -125,9 +135,9 @@ impl Engine {
         if self.is_local() {
             return Started::Ready(Box::new(self.check(&q)));
         }
-        let handle = self.handle.clone();
+        let (handle, rt) = (self.handle.clone(), self.runtime.handle().clone());
         self.poll_once(Box::pin(async move {
-            decide(&handle, &q.attributes(), q.cost.unwrap_or(1)).await
+            decide(&handle, &rt, &q.attributes(), q.cost.unwrap_or(1)).await
         }))
     }
 
@@ -136,8 +146,8 @@ impl Engine {
         if self.is_local() {
             return Started::Ready(Box::new(self.check_http(&q)));
         }
-        let handle = self.handle.clone();
-        self.poll_once(Box::pin(async move { decide_http(&handle, &q).await }))
+        let (handle, rt) = (self.handle.clone(), self.runtime.handle().clone());
+        self.poll_once(Box::pin(async move { decide_http(&handle, &rt, &q).await }))
     }
 
     /// Waits for a pending check (blocking this thread).
@@ -151,14 +161,15 @@ impl Engine {
         self.runtime.spawn(async move { done(p.0.await) });
     }
 
-    /// Drives `fut` on this thread: polled once (on Redis in the runtime's
-    /// context, where its calls are sent if they go through the runtime),
-    /// its Redis calls on this thread's blocking connection; whatever went
-    /// through the runtime instead is waited for.
+    /// Drives `fut` on this thread: polled once (in the runtime's context
+    /// when it may take slots, renewed there; on Redis, where its calls
+    /// are sent if they go through the runtime), its Redis calls on this
+    /// thread's blocking connection; whatever went through the runtime
+    /// instead is waited for.
     fn here(&self, mut fut: Pin<&mut impl Future<Output = Answer>>) -> Answer {
         on_this_thread(|| {
             let polled = {
-                let _in = (!self.is_local()).then(|| self.runtime.enter());
+                let _in = (self.holds_slots || !self.is_local()).then(|| self.runtime.enter());
                 fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
             };
             match polled {
@@ -176,4 +187,21 @@ impl Engine {
             Poll::Pending => Started::Pending(Pending(fut)),
         }
     }
+}
+
+/// Whether any limit of `policy` (a rule's, a tier's, a global one, an
+/// override's) is a concurrency limit.
+fn has_concurrency(policy: &Policy) -> bool {
+    let any =
+        |limits: &[floodgate_core::policy::Limit]| limits.iter().any(|l| l.quota.is_concurrency());
+    policy
+        .rules
+        .iter()
+        .any(|r| any(&r.limits) || r.tiers.values().any(|t| any(t)))
+        || any(&policy.global)
+        || policy
+            .overrides
+            .values()
+            .flat_map(|o| o.values())
+            .any(|o| any(&o.limits))
 }

@@ -19,6 +19,8 @@
 //!   stated requests ([`query`]) without or with a wait for Redis.
 //! - [`outcome`]: [`Outcome`], a decision with its fields, headers and
 //!   the gateway's response body.
+//! - [`slots`]: [`Slots`], the concurrency slots an allowed request holds
+//!   until released.
 //! - [`error`]: what can go wrong setting up or asking.
 //! - `python` (feature `python`): the PyO3 bindings, the `_native` module
 //!   under the `floodgate` package (`python/floodgate/`: the API, the ASGI
@@ -56,6 +58,7 @@ pub mod error;
 pub mod outcome;
 pub mod query;
 pub mod settings;
+pub mod slots;
 pub mod store;
 
 #[cfg(feature = "python")]
@@ -66,3 +69,4 @@ pub use error::{AskError, SetupError};
 pub use outcome::Outcome;
 pub use query::{HttpQuery, Query};
 pub use settings::Settings;
+pub use slots::Slots;
