@@ -11,8 +11,7 @@ use floodgate_core::{CheckError, Limiter, Timestamp};
 use floodgate_tower::{client_ip, Decided, LimiterHandle};
 use tokio::runtime::Handle;
 
-use crate::engine::Answer;
-use crate::outcome::Outcome;
+use crate::outcome::{Answer, Outcome};
 use crate::query::HttpQuery;
 use crate::slots::Slots;
 

@@ -13,9 +13,9 @@
 //!   sent), then finished on the runtime ([`Engine::spawn`]).
 //!
 //! Every check takes the slots of the concurrency limits that apply, as
-//! the gateway does: an allowed request's [`Outcome`] holds them
-//! ([`Slots`](crate::Slots)) until they are released or dropped. How a
-//! request is decided is in [`decide`](crate::decide).
+//! the gateway does: an allowed request's [`Outcome`](crate::Outcome)
+//! holds them ([`Slots`](crate::Slots)) until they are released or
+//! dropped. How a request is decided is in `decide.rs`.
 
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -28,14 +28,11 @@ use floodgate_redis::LazyRedisStore;
 use floodgate_tower::LimiterHandle;
 
 use crate::decide::{decide, decide_http};
-use crate::error::{AskError, SetupError};
-use crate::outcome::Outcome;
+use crate::error::SetupError;
+use crate::outcome::Answer;
 use crate::query::{HttpQuery, Query};
 use crate::settings::Settings;
 use crate::store::{self, on_this_thread};
-
-/// What a check gives.
-pub type Answer = Result<Outcome, AskError>;
 
 /// A check waiting for its store.
 pub struct Pending(Pin<Box<dyn Future<Output = Answer> + Send>>);

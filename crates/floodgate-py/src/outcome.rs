@@ -10,7 +10,12 @@ use floodgate_core::policy::{DecisionView, RetryView};
 use floodgate_core::Timestamp;
 use floodgate_tower::Decided;
 
+use crate::error::AskError;
 use crate::slots::Slots;
+
+/// What a check gives: a decision, or why the request cannot be decided
+/// as stated.
+pub type Answer = Result<Outcome, AskError>;
 
 /// A decided request.
 pub struct Outcome {

@@ -21,7 +21,8 @@ use super::decision::Decision;
 use super::errors::{ask_error, setup_error};
 use floodgate_core::Clock;
 
-use crate::engine::{Answer, Engine, Started};
+use crate::engine::{Engine, Started};
+use crate::outcome::Answer;
 use crate::query::{HttpQuery, Query};
 use crate::settings::Settings;
 
