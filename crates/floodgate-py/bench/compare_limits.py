@@ -89,7 +89,7 @@ def speed_rows(n, redis_url, prefix):
         ("memory", "floodgate (fixed_window)", lambda: floodgate_decider(None), n),
         ("memory", "limits (fixed-window)", lambda: limits_decider(limits.storage.MemoryStorage(), limits.strategies.FixedWindowRateLimiter), n),
         ("memory", "limits (moving-window)", lambda: limits_decider(limits.storage.MemoryStorage(), limits.strategies.MovingWindowRateLimiter), n),
-        ("redis", "floodgate (fixed_window)", lambda: floodgate_decider(floodgate.RedisStore(redis_url, key_prefix=prefix + "a:")), n // 10),
+        ("redis", "floodgate (fixed_window), check", lambda: floodgate_decider(floodgate.RedisStore(redis_url, key_prefix=prefix + "a:")), n // 10),
         ("redis", "limits (fixed-window)", lambda: limits_decider(limits.storage.RedisStorage(redis_url, key_prefix=prefix + "b"), limits.strategies.FixedWindowRateLimiter), n // 10),
         ("redis", "limits (moving-window)", lambda: limits_decider(limits.storage.RedisStorage(redis_url, key_prefix=prefix + "c"), limits.strategies.MovingWindowRateLimiter), n // 10),
     ]

@@ -1,29 +1,38 @@
 //! [`Engine`]: one limiter on a tokio runtime of its own (one worker
-//! thread, where the Redis connections live). A check is polled once on
-//! the caller's thread: the memory store answers there and then; a Redis
-//! check has sent its call and is [`Pending`] until Redis answers, which
-//! the caller waits for ([`Engine::wait`], the Python side releasing the
-//! GIL meanwhile) or hands to the runtime ([`Engine::spawn`], for
-//! `async` callers).
+//! thread, where the Redis connections live).
+//!
+//! - The memory store answers on the caller's thread, polled once.
+//! - A synchronous caller on Redis ([`Engine::decide`], [`Engine::check`],
+//!   [`Engine::check_http`]) decides on its own thread from start to end:
+//!   its calls go on a blocking connection of its own (see
+//!   [`store::Routed`]), or, on a cluster, when none is free or before
+//!   Redis is connected, through the runtime, waited for here. The Python
+//!   side releases the GIL meanwhile.
+//! - An `async` caller's check ([`Engine::start_check`],
+//!   [`Engine::start_http`]) is polled once on its thread (the call is
+//!   sent), then finished on the runtime ([`Engine::spawn`]).
+//!
+//! Every check takes the slots of the concurrency limits that apply, as
+//! the gateway does: an allowed request's [`Outcome`](crate::Outcome)
+//! holds them ([`Slots`](crate::Slots)) until they are released or
+//! dropped. How a request is decided is in `decide.rs`.
 
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use floodgate_core::policy::{check_cost, Origin, RequestError};
-use floodgate_core::{Clock, Limiter, SystemClock};
+use floodgate_core::policy::Attributes;
+use floodgate_core::{Clock, Limiter, Policy, SystemClock};
 use floodgate_redis::LazyRedisStore;
-use floodgate_tower::{client_ip, Decided, LimiterHandle};
+use floodgate_tower::LimiterHandle;
 
-use crate::error::{AskError, SetupError};
-use crate::outcome::Outcome;
+use crate::decide::{decide, decide_http};
+use crate::error::SetupError;
+use crate::outcome::Answer;
 use crate::query::{HttpQuery, Query};
 use crate::settings::Settings;
-use crate::store;
-
-/// What a check gives.
-pub type Answer = Result<Outcome, AskError>;
+use crate::store::{self, on_this_thread};
 
 /// A check waiting for its store.
 pub struct Pending(Pin<Box<dyn Future<Output = Answer> + Send>>);
@@ -41,6 +50,9 @@ pub struct Engine {
     runtime: tokio::runtime::Runtime,
     handle: LimiterHandle,
     redis: Option<LazyRedisStore>,
+    /// Whether the policy has concurrency limits (a check may take slots,
+    /// renewed on the runtime).
+    holds_slots: bool,
 }
 
 impl Engine {
@@ -68,12 +80,16 @@ impl Engine {
             // Unreachable now: decided by the failure policy until it answers.
             let _ = runtime.block_on(redis.connect_now());
         }
+        let fail_closed_status = settings.fail_closed_status();
+        let holds_slots = has_concurrency(&settings.policy);
         let limiter = Arc::new(Limiter::new(settings.policy, built.store));
         let handle = LimiterHandle::with_clock(limiter, settings.proxies, clock, None);
+        handle.set_unavailable_status(fail_closed_status);
         Ok(Engine {
             runtime,
             handle,
             redis: built.redis,
+            holds_slots,
         })
     }
 
@@ -89,31 +105,46 @@ impl Engine {
         self.redis.is_none()
     }
 
-    /// Decides `q` and waits for the answer.
-    pub fn check(&self, q: Query) -> Answer {
-        match self.start_check(q) {
-            Started::Ready(a) => *a,
-            Started::Pending(p) => self.wait(p),
-        }
+    /// Decides a request stated by its attributes (borrowed: nothing is
+    /// copied) on this thread, waiting for Redis here. Blocks: never call
+    /// it on a runtime's thread.
+    pub fn decide(&self, attributes: &Attributes<'_>, cost: u64) -> Answer {
+        let rt = self.runtime.handle();
+        self.here(pin!(decide(&self.handle, rt, attributes, cost)))
     }
 
-    /// Starts deciding a request stated by its attributes.
+    /// [`Engine::decide`] of `q`.
+    pub fn check(&self, q: &Query) -> Answer {
+        self.decide(&q.attributes(), q.cost.unwrap_or(1))
+    }
+
+    /// [`Engine::decide`] for an HTTP request (client IP through the
+    /// trusted proxies, identity from the headers).
+    pub fn check_http(&self, q: &HttpQuery) -> Answer {
+        let rt = self.runtime.handle();
+        self.here(pin!(decide_http(&self.handle, rt, q)))
+    }
+
+    /// Starts deciding a request stated by its attributes: answered at
+    /// once on the memory store; on Redis, the call is sent and the rest
+    /// is [`Engine::wait`]ed for or [`Engine::spawn`]ed.
     pub fn start_check(&self, q: Query) -> Started {
-        let fut = decide(self.handle.clone(), q);
         if self.is_local() {
-            return Started::Ready(Box::new(self.now_or_wait(fut)));
+            return Started::Ready(Box::new(self.check(&q)));
         }
-        self.poll_once(Box::pin(fut))
+        let (handle, rt) = (self.handle.clone(), self.runtime.handle().clone());
+        self.poll_once(Box::pin(async move {
+            decide(&handle, &rt, &q.attributes(), q.cost.unwrap_or(1)).await
+        }))
     }
 
-    /// Starts deciding an HTTP request (client IP through the trusted
-    /// proxies, identity from the headers).
+    /// [`Engine::start_check`] for an HTTP request.
     pub fn start_http(&self, q: HttpQuery) -> Started {
-        let fut = decide_http(self.handle.clone(), q);
         if self.is_local() {
-            return Started::Ready(Box::new(self.now_or_wait(fut)));
+            return Started::Ready(Box::new(self.check_http(&q)));
         }
-        self.poll_once(Box::pin(fut))
+        let (handle, rt) = (self.handle.clone(), self.runtime.handle().clone());
+        self.poll_once(Box::pin(async move { decide_http(&handle, &rt, &q).await }))
     }
 
     /// Waits for a pending check (blocking this thread).
@@ -127,15 +158,22 @@ impl Engine {
         self.runtime.spawn(async move { done(p.0.await) });
     }
 
-    /// The memory store's answer: polled once where it stands (no
-    /// allocation, no runtime); it never waits, but would be waited for.
-    fn now_or_wait(&self, fut: impl Future<Output = Answer>) -> Answer {
-        let mut fut = std::pin::pin!(fut);
-        let mut cx = Context::from_waker(Waker::noop());
-        match fut.as_mut().poll(&mut cx) {
-            Poll::Ready(a) => a,
-            Poll::Pending => self.runtime.block_on(fut),
-        }
+    /// Drives `fut` on this thread: polled once (in the runtime's context
+    /// when it may take slots, renewed there; on Redis, where its calls
+    /// are sent if they go through the runtime), its Redis calls on this
+    /// thread's blocking connection; whatever went through the runtime
+    /// instead is waited for.
+    fn here(&self, mut fut: Pin<&mut impl Future<Output = Answer>>) -> Answer {
+        on_this_thread(|| {
+            let polled = {
+                let _in = (self.holds_slots || !self.is_local()).then(|| self.runtime.enter());
+                fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+            };
+            match polled {
+                Poll::Ready(a) => a,
+                Poll::Pending => self.runtime.block_on(fut),
+            }
+        })
     }
 
     fn poll_once(&self, mut fut: Pin<Box<dyn Future<Output = Answer> + Send>>) -> Started {
@@ -148,59 +186,19 @@ impl Engine {
     }
 }
 
-/// As `POST /v1/check` decides: the caller states the client IP and is
-/// trusted for the user header.
-async fn decide(handle: LimiterHandle, q: Query) -> Answer {
-    let cost = check_cost(q.cost.unwrap_or(1))?;
-    let limiter = handle.limiter();
-    let now = handle.clock().now();
-    let origin = Origin {
-        peer_trusted: true,
-        now,
-    };
-    let attributes = q.attributes();
-    let decided = match limiter.policy().identity.request_from(&attributes, origin) {
-        Ok(req) => handle.decide_with(&limiter, &req, cost, false).await,
-        Err(RequestError::Attributes(e)) => return Err(e.into()),
-        Err(RequestError::Refused(e)) => refused(e, now, cost),
-    };
-    Ok(Outcome::new(decided))
-}
-
-/// As the gateway decides: the client IP through the trusted proxies, the
-/// user header believed from a trusted peer only (`user_header_from`).
-/// Concurrency limits are checked, not held.
-async fn decide_http(handle: LimiterHandle, q: HttpQuery) -> Answer {
-    let cost = check_cost(q.cost.unwrap_or(1))?;
-    let settings = handle.settings();
-    let headers = q.header_map();
-    let trusted = q.peer.is_some_and(|p| settings.proxies.contains(p));
-    let ip = q.peer.map(|p| client_ip(p, &headers, &settings.proxies));
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let now = handle.clock().now();
-    let origin = Origin {
-        peer_trusted: trusted,
-        now,
-    };
-    let identity = &settings.limiter.policy().identity;
-    let decided = match identity.request(ip, &q.method, &q.path, header, origin) {
-        Ok(req) => {
-            handle
-                .decide_with(&settings.limiter, &req, cost, false)
-                .await
-        }
-        Err(e) => refused(e, now, cost),
-    };
-    Ok(Outcome::new(decided))
-}
-
-fn refused(e: floodgate_core::CheckError, now: floodgate_core::Timestamp, cost: u64) -> Decided {
-    Decided {
-        result: Err(e),
-        now,
-        cost,
-        slots: None,
-        unavailable_status: http::StatusCode::SERVICE_UNAVAILABLE,
-        text: None,
-    }
+/// Whether any limit of `policy` (a rule's, a tier's, a global one, an
+/// override's) is a concurrency limit.
+fn has_concurrency(policy: &Policy) -> bool {
+    let any =
+        |limits: &[floodgate_core::policy::Limit]| limits.iter().any(|l| l.quota.is_concurrency());
+    policy
+        .rules
+        .iter()
+        .any(|r| any(&r.limits) || r.tiers.values().any(|t| any(t)))
+        || any(&policy.global)
+        || policy
+            .overrides
+            .values()
+            .flat_map(|o| o.values())
+            .any(|o| any(&o.limits))
 }

@@ -12,11 +12,15 @@
 //! - [`settings`]: the policy, the store section and the trusted proxies,
 //!   read from a config file or a document, as the server reads them.
 //! - [`store`]: the store a `store:` section describes (memory, or Redis
-//!   and Redis Cluster behind the failure policy).
+//!   and Redis Cluster behind the failure policy), and the two ways a
+//!   Redis call goes (the runtime's connections, or a blocking one driven
+//!   by the synchronous caller's thread).
 //! - [`engine`]: [`Engine`], a limiter on its own tokio runtime, deciding
 //!   stated requests ([`query`]) without or with a wait for Redis.
 //! - [`outcome`]: [`Outcome`], a decision with its fields, headers and
 //!   the gateway's response body.
+//! - [`slots`]: [`Slots`], the concurrency slots an allowed request holds
+//!   until released.
 //! - [`error`]: what can go wrong setting up or asking.
 //! - `python` (feature `python`): the PyO3 bindings, the `_native` module
 //!   under the `floodgate` package (`python/floodgate/`: the API, the ASGI
@@ -38,9 +42,9 @@
 //! "#).unwrap();
 //! let engine = Engine::start(settings).unwrap();
 //! let q = Query { ip: Some("203.0.113.7".parse().unwrap()), path: "/".into(), ..Query::default() };
-//! assert!(engine.check(q.clone()).unwrap().allowed());
-//! assert!(engine.check(q.clone()).unwrap().allowed());
-//! let denied = engine.check(q).unwrap();
+//! assert!(engine.check(&q).unwrap().allowed());
+//! assert!(engine.check(&q).unwrap().allowed());
+//! let denied = engine.check(&q).unwrap();
 //! assert_eq!(denied.status(), 429);
 //! ```
 
@@ -48,11 +52,13 @@
 // The bindings need `unsafe` inside PyO3's macros only.
 #![cfg_attr(not(feature = "python"), forbid(unsafe_code))]
 
+mod decide;
 pub mod engine;
 pub mod error;
 pub mod outcome;
 pub mod query;
 pub mod settings;
+pub mod slots;
 pub mod store;
 
 #[cfg(feature = "python")]
@@ -63,3 +69,4 @@ pub use error::{AskError, SetupError};
 pub use outcome::Outcome;
 pub use query::{HttpQuery, Query};
 pub use settings::Settings;
+pub use slots::Slots;

@@ -2,16 +2,25 @@
 //! the fields of `POST /v1/check` (`DecisionView`, API style), the
 //! rate-limit headers of an allowed request, and the status, headers and
 //! JSON body of a refused one (429, or 401 / 503), all from
-//! `floodgate-tower`, so they are the gateway's byte for byte.
+//! `floodgate-tower`, so they are the gateway's byte for byte; and the
+//! concurrency slots it holds ([`Slots`]).
 
 use bytes::Bytes;
 use floodgate_core::policy::{DecisionView, RetryView};
 use floodgate_core::Timestamp;
 use floodgate_tower::Decided;
 
+use crate::error::AskError;
+use crate::slots::Slots;
+
+/// What a check gives: a decision, or why the request cannot be decided
+/// as stated.
+pub type Answer = Result<Outcome, AskError>;
+
 /// A decided request.
 pub struct Outcome {
     decided: Decided,
+    slots: Option<Slots>,
 }
 
 /// When a refused request could be retried.
@@ -35,9 +44,15 @@ pub struct Refusal {
 }
 
 impl Outcome {
-    /// The outcome of `decided`.
-    pub fn new(decided: Decided) -> Outcome {
-        Outcome { decided }
+    /// The outcome of `decided`, holding `slots` (taken out of
+    /// `decided`: see [`crate::Engine`]).
+    pub fn new(decided: Decided, slots: Option<Slots>) -> Outcome {
+        Outcome { decided, slots }
+    }
+
+    /// The concurrency slots the request holds, handed over.
+    pub fn take_slots(&mut self) -> Option<Slots> {
+        self.slots.take()
     }
 
     /// Whether the request may go on.

@@ -73,6 +73,15 @@ impl Settings {
         Ok(self)
     }
 
+    /// The status of a request denied because a `fail_closed` limit could
+    /// not be decided (`store.fail_closed_status`): 503 unless set.
+    pub fn fail_closed_status(&self) -> http::StatusCode {
+        self.store
+            .fail_closed_status
+            .and_then(|s| http::StatusCode::from_u16(s).ok())
+            .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE)
+    }
+
     /// Replaces the trusted proxies (CIDRs or addresses).
     pub fn with_proxies<S: AsRef<str>>(mut self, list: &[S]) -> Result<Settings, SetupError> {
         self.proxies = TrustedProxies::parse(list).map_err(|e| ConfigError {

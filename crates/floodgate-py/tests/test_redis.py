@@ -6,6 +6,8 @@ import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 import floodgate
 
 HOT = {
@@ -93,6 +95,30 @@ def test_without_redis_the_failure_policy_decides():
     # local: the limit divided by local_divisor, counted in this process.
     local = floodgate.Limiter(HOT, store=closed_port_store(on_failure="local", local_divisor=8))
     assert sum(local.check("/", ip="192.0.2.5").allowed for _ in range(20)) == 10
+
+
+def test_fail_closed_status_sets_the_status_of_a_fail_closed_denial(tmp_path):
+    store = closed_port_store(on_failure="fail_closed", breaker_cooldown="2s", fail_closed_status=429)
+    d = floodgate.Limiter(HOT, store=store).check("/", ip="192.0.2.8")
+    assert (d.status, d.retry_after) == (429, 2)
+    assert json.loads(d.body)["error"] == "limiter_unavailable"
+    assert dict(d.headers)["retry-after"] == "2"
+    # The gateway's config file says it the same way.
+    section = store.section()
+    path = tmp_path / "floodgate.yaml"
+    path.write_text(
+        "store:\n"
+        f"  kind: redis\n  url: {section['url']}\n  connect_timeout: 100ms\n"
+        "  on_failure: fail_closed\n  fail_closed_status: 429\n"
+        "rules:\n  - name: hot\n    key: ip\n"
+        "    limits: [ { algorithm: fixed_window, limit: 80, window: 1h } ]\n"
+    )
+    assert floodgate.Limiter.from_file(path).check("/", ip="192.0.2.8").status == 429
+    # 503 unless set; nothing else.
+    assert floodgate.Limiter(HOT, store=closed_port_store(on_failure="fail_closed")).check("/").status == 503
+    with pytest.raises(floodgate.PolicyError, match="must be 503 or 429") as e:
+        floodgate.Limiter(HOT, store=closed_port_store(fail_closed_status=404))
+    assert e.value.field == "store.fail_closed_status"
 
 
 def test_a_rules_own_failure_mode_wins(redis):

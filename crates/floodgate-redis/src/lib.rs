@@ -17,7 +17,9 @@
 //!   core's [`FailureSettings`], which the config crate builds with `From`).
 //! - [`store`]: [`RedisStore`], the `Store` on Redis (keys, slots, timeout,
 //!   cross-slot refunds, inspection and reset, as script calls in
-//!   `store/ops.rs`); its connections and error mapping are in `conn.rs`.
+//!   `store/ops.rs`); its connections and error mapping are in `conn.rs`;
+//!   the same calls on blocking connections, driven by the calling
+//!   thread, in `store/blocking.rs` ([`BlockingPool`]).
 //! - [`lazy`]: [`LazyRedisStore`], a `RedisStore` that connects in the
 //!   background, so a replica starts while Redis is unreachable.
 //! - [`resilient`]: [`ResilientStore`], fail open / closed / local around
@@ -91,4 +93,4 @@ pub use policy_store::{
     HISTORY_BYTES,
 };
 pub use resilient::{FailurePolicy, ResilienceStats, ResilientStore};
-pub use store::{ConnectError, RedisStore};
+pub use store::{BlockingPool, ConnectError, PooledConn, RedisStore};

@@ -21,6 +21,9 @@
 //!   `ConnectionManager` that reconnects on its own) or one cluster
 //!   connection; requests are pipelined on them (see `conn.rs`). Every
 //!   `check`, `inspect` and `reset` is bounded by `timeout` as a whole.
+//! - Blocking calls (`store/blocking.rs`): a caller that waits on its own
+//!   thread sends the same calls on a blocking connection of its own
+//!   ([`BlockingPool`]), standalone servers only.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,7 +39,10 @@ use crate::script::{self, Mode, Request};
 use floodgate_core::store::{BoxFuture, GiveBack, SliceWant, Taken};
 use floodgate_core::{Decision, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
 
+mod blocking;
 mod ops;
+
+pub use blocking::{BlockingPool, PooledConn};
 
 /// With caller time, the pace of time is the caller's, which Redis' own
 /// expiry cannot follow: written keys live at least this long.
@@ -83,10 +89,7 @@ impl RedisStore {
             .load_calls(config.scripting, config.connect_timeout)
             .await?;
         let conn = Arc::new(conn);
-        let min_ttl = match config.time {
-            TimeSource::Redis => 0,
-            TimeSource::Caller => CALLER_TIME_MIN_TTL_MS,
-        };
+        let min_ttl = min_ttl(config.time);
         let gather = Gather::start(
             Arc::clone(&conn),
             calls,
@@ -170,6 +173,11 @@ impl RedisStore {
             .await
     }
 
+    /// The least time to live of a written key (ms), as the calls say it.
+    fn min_ttl(&self) -> u64 {
+        min_ttl(self.time)
+    }
+
     /// The time argument of a script call at `now`.
     fn time_arg(&self, now: Timestamp) -> Option<u64> {
         match self.time {
@@ -183,6 +191,14 @@ impl RedisStore {
             .iter()
             .map(|c| self.key(&c.identity, &c.limit_id))
             .collect()
+    }
+}
+
+/// The least time to live of a written key (ms) under `time`.
+fn min_ttl(time: TimeSource) -> u64 {
+    match time {
+        TimeSource::Redis => 0,
+        TimeSource::Caller => CALLER_TIME_MIN_TTL_MS,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -136,6 +136,23 @@ pub fn ip_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
     }
 }
 
+/// `v4` in dotted decimal, as its `Display` writes it, without the
+/// formatting machinery (it is on every decision keyed by IP).
+fn push_ipv4(out: &mut String, v4: Ipv4Addr) {
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+}
+
 /// Escapes what would make two identities ambiguous (`|`), or break Redis
 /// hash tags (`{`, `}`).
 fn push_escaped(out: &mut String, v: &str) {
@@ -165,9 +182,13 @@ impl Policy {
         key_digest: Option<&KeyDigest>,
     ) -> Arc<str> {
         let mut out = String::with_capacity(48);
-        let ip = |out: &mut String| match req.ip {
+        let ip = |out: &mut String| match req.ip.map(|ip| ip_key(ip, self.identity.ipv6_prefix)) {
+            Some(IpAddr::V4(v4)) => {
+                out.push_str("i:");
+                push_ipv4(out, v4);
+            }
             Some(ip) => {
-                let _ = write!(out, "i:{}", ip_key(ip, self.identity.ipv6_prefix));
+                let _ = write!(out, "i:{ip}");
             }
             None => out.push_str("i:unknown"),
         };
@@ -209,6 +230,16 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_is_written_as_its_display_writes_it() {
+        for o in 0..=255u8 {
+            let v4 = Ipv4Addr::new(o, 255 - o, o / 2, o % 10);
+            let mut out = String::new();
+            push_ipv4(&mut out, v4);
+            assert_eq!(out, v4.to_string());
+        }
+    }
 
     #[test]
     fn ipv6_is_keyed_by_prefix() {

@@ -1,7 +1,7 @@
 """Type hints of the native module (the Rust side of ``floodgate``)."""
 
 import asyncio
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Awaitable, List, Optional, Sequence, Tuple, Union
 
 __version__: str
 
@@ -26,7 +26,8 @@ class Decision:
     def status(self) -> int:
         """200 when allowed, 429 when a limit denies, 401 for a missing or
         unknown API key or an invalid token, 503 when the store cannot
-        decide."""
+        decide (``fail_closed_status``, 503 or 429, when a ``fail_closed``
+        limit could not be decided)."""
     @property
     def limit(self) -> Optional[int]: ...
     @property
@@ -62,6 +63,24 @@ class Decision:
         """The gateway's JSON body of a refusal; ``None`` when allowed."""
     def to_json(self) -> str:
         """The decision as ``POST /v1/check`` answers it."""
+    @property
+    def held(self) -> int:
+        """The concurrency slots the request holds now: one per concurrency
+        limit that applied (0 when refused, when none applied, or once
+        released)."""
+    def release(self) -> int:
+        """Gives the slots back and waits for the store (the GIL released):
+        how many were still held; 0 when the store cannot be reached (the
+        slots then come back when their lease ends)."""
+    def release_nowait(self) -> None:
+        """Gives the slots back without waiting: at once on the memory
+        store, sent from the limiter's thread on Redis."""
+    def __enter__(self) -> "Decision": ...
+    def __exit__(self, *args: object) -> bool:
+        """Releases the slots, waiting (``release``)."""
+    def __aenter__(self) -> Awaitable["Decision"]: ...
+    def __aexit__(self, *args: object) -> Awaitable[None]:
+        """Releases the slots without waiting (``release_nowait``)."""
     def __bool__(self) -> bool: ...
 
 class ManualClock:

@@ -8,7 +8,9 @@ that is not itself one; the API key and user come from the policy's
 identity headers. A refused request is answered here with the gateway's
 status, headers and JSON body (429, or 401 / 503); an allowed one is held
 for a shaping limit's delay, then goes on, and its response gets the
-rate-limit headers.
+rate-limit headers. An allowed request holds the slots of its concurrency
+limits until its response has been sent (or the app has failed), as in
+the gateway.
 
 Run uvicorn with ``--no-proxy-headers`` (or ``--forwarded-allow-ips`` set
 to the same proxies): otherwise uvicorn rewrites ``scope["client"]`` from
@@ -103,4 +105,24 @@ class FloodgateMiddleware:
             await asyncio.sleep(d.delay)
         state: Dict[str, Any] = scope.setdefault("state", {})
         state["floodgate"] = d
-        await self.app(scope, receive, with_headers(send, d.headers))
+        sending = with_headers(send, d.headers)
+        if not d.held:
+            await self.app(scope, receive, sending)
+            return
+        try:
+            await self.app(scope, receive, releasing(sending, d))
+        finally:
+            # The app failed, or ended without a last body message.
+            d.release_nowait()
+
+
+def releasing(send: Send, d: Decision) -> Send:
+    """``send`` giving ``d``'s concurrency slots back once the response's
+    last body message has gone."""
+
+    async def sending(message: Message) -> None:
+        await send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            d.release_nowait()
+
+    return sending

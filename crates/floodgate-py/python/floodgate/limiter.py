@@ -123,9 +123,12 @@ class Limiter:
         cost: int = 1,
     ) -> Decision:
         """Decides a request stated by its attributes (the client IP already
-        resolved), as the gateway's ``POST /v1/check`` does. Waits for Redis
-        with the GIL released. ``headers`` is a list of ``(name, value)``
-        pairs."""
+        resolved), as the gateway's ``POST /v1/acquire`` does. On Redis, the
+        call is made on this thread, on a connection of its own, with the
+        GIL released. ``headers`` is a list of ``(name, value)`` pairs. An
+        allowed request holds the slots of its concurrency limits until
+        :meth:`Decision.release`, the end of a ``with`` block, or the
+        decision's end."""
         hs = None if headers is None else list(headers)
         return self._native.check(path, ip, api_key, user, method, hs, cost)
 
@@ -141,8 +144,10 @@ class Limiter:
         cost: int = 1,
     ) -> Decision:
         """:meth:`check` for ``async`` code: the event loop runs on while
-        Redis answers. A limiter serves one event loop at a time (the one
-        that last called it watches its answers)."""
+        Redis answers (through the limiter's thread). A limiter serves one
+        event loop at a time (the one that last called it watches its
+        answers). Release slots with ``async with`` or
+        :meth:`Decision.release_nowait`, which never block the loop."""
         hs = None if headers is None else list(headers)
         if self._local:
             return self._native.check(path, ip, api_key, user, method, hs, cost)
@@ -160,7 +165,8 @@ class Limiter:
     ) -> Decision:
         """Decides an HTTP request as the gateway does: ``peer`` is the
         socket peer; forwarding headers count only from a trusted proxy; the
-        API key and user come from the policy's identity headers."""
+        API key and user come from the policy's identity headers. Slots are
+        held as by :meth:`check`."""
         return self._native.check_http(peer, method, path, list(headers), cost)
 
     async def check_http_async(

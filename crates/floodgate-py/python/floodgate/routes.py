@@ -16,12 +16,16 @@ the limiter's store, proxies and clock (:func:`rate_policy` is the rule).
 
 The dependency raises :class:`RateLimited`; :func:`install` registers the
 handler that turns it into the gateway's answer.
+
+An allowed request holds the slots of its concurrency limits while the
+endpoint runs: the decorator gives them back when the endpoint returns
+(or raises), the dependency when FastAPI closes it (after the endpoint).
 """
 
 import functools
 import inspect
 import re
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, AsyncIterator, Callable, Dict, Optional, Union
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -115,16 +119,20 @@ def dependency(
 ) -> Callable[..., Any]:
     """A FastAPI dependency: refuses by raising :class:`RateLimited` (see
     :func:`install`), and adds the rate-limit headers to the response of an
-    allowed request. It gives the :class:`Decision`."""
+    allowed request. It gives the :class:`Decision`, and gives its
+    concurrency slots back when FastAPI closes it."""
     limiter = _for_rate(limiter, rate, key)
 
-    async def floodgate_limit(request: Request, response: Response) -> Decision:
+    async def floodgate_limit(request: Request, response: Response) -> AsyncIterator[Decision]:
         d = await decide(limiter, request, cost)
         if not d.allowed:
             raise RateLimited(d)
         for k, v in d.headers:
             response.headers[k] = v
-        return d
+        try:
+            yield d
+        finally:
+            d.release_nowait()
 
     return floodgate_limit
 
@@ -149,9 +157,12 @@ def limit(
             d = await decide(limiter, request, cost)
             if not d.allowed:
                 return refusal(d)
-            result = endpoint(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = await result
+            try:
+                result = endpoint(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+            finally:
+                d.release_nowait()
             if isinstance(result, Response):
                 for k, v in d.headers:
                     result.headers[k] = v

@@ -65,7 +65,9 @@ class RedisStore(_Store):
     gateway and this process on the same Redis (and ``key_prefix``) share
     one count. When Redis cannot decide, ``on_failure`` says what happens
     (``fail_open``, ``fail_closed`` or ``local``); a rule's own
-    ``on_store_failure`` wins."""
+    ``on_store_failure`` wins. ``fail_closed_status`` (503 or 429, default
+    503) is the status of a request denied because a ``fail_closed`` limit
+    could not be decided."""
 
     kind = "redis"
 
@@ -82,6 +84,7 @@ class RedisStore(_Store):
         local_divisor: Optional[int] = None,
         breaker_failures: Optional[int] = None,
         breaker_cooldown: Optional[Duration] = None,
+        fail_closed_status: Optional[int] = None,
         scripting: Optional[str] = None,
         gather_max: Optional[int] = None,
         gather_in_flight: Optional[int] = None,
@@ -98,6 +101,7 @@ class RedisStore(_Store):
             on_failure=on_failure,
             local_divisor=local_divisor,
             breaker=_breaker(breaker_failures, breaker_cooldown),
+            fail_closed_status=fail_closed_status,
             scripting=scripting,
             gather_max=gather_max,
             gather_in_flight=gather_in_flight,
@@ -124,6 +128,7 @@ class RedisClusterStore(_Store):
         local_divisor: Optional[int] = None,
         breaker_failures: Optional[int] = None,
         breaker_cooldown: Optional[Duration] = None,
+        fail_closed_status: Optional[int] = None,
         scripting: Optional[str] = None,
         gather_max: Optional[int] = None,
         gather_in_flight: Optional[int] = None,
@@ -139,6 +144,7 @@ class RedisClusterStore(_Store):
             on_failure=on_failure,
             local_divisor=local_divisor,
             breaker=_breaker(breaker_failures, breaker_cooldown),
+            fail_closed_status=fail_closed_status,
             scripting=scripting,
             gather_max=gather_max,
             gather_in_flight=gather_in_flight,

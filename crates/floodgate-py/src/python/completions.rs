@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 
 use super::decision::Decision;
 use super::errors::ask_error;
-use crate::engine::Answer;
+use crate::outcome::Answer;
 
 /// Answers waiting for the event loop.
 pub struct Completions {

@@ -1,15 +1,19 @@
-//! `NativeLimiter`: an [`Engine`] to Python. Checks are polled once with
-//! the GIL held (the memory store answers there); a Redis check then
-//! waits with the GIL released (`check`, `check_http`) or is finished on
-//! the engine's runtime and queued for the event loop (`start`,
-//! `start_http`, for `async` callers: see [`Completions`]).
+//! `NativeLimiter`: an [`Engine`] to Python. On the memory store a check
+//! is answered with the GIL held. On Redis, `check` and `check_http`
+//! decide with the GIL released, on this thread (its own blocking
+//! connection, see [`Engine::check`]); `start` and `start_http` (for
+//! `async` callers) send the call with the GIL held, and the answer is
+//! finished on the engine's runtime and queued for the event loop (see
+//! [`Completions`]).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use floodgate_core::policy::Attributes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 
 use super::clock::ManualClock;
 use super::completions::Completions;
@@ -17,7 +21,8 @@ use super::decision::Decision;
 use super::errors::{ask_error, setup_error};
 use floodgate_core::Clock;
 
-use crate::engine::{Answer, Engine, Started};
+use crate::engine::{Engine, Started};
+use crate::outcome::Answer;
 use crate::query::{HttpQuery, Query};
 use crate::settings::Settings;
 
@@ -71,11 +76,22 @@ impl NativeLimiter {
         })
     }
 
-    fn finish(&self, py: Python<'_>, started: Started) -> PyResult<Decision> {
-        match started {
-            Started::Ready(a) => answer(*a),
-            Started::Pending(p) => answer(py.detach(|| self.engine.wait(p))),
+    /// Decides `stated` now: with the GIL on the memory store (answered
+    /// at once), without it on Redis.
+    fn decide(&self, py: Python<'_>, stated: &Stated) -> PyResult<Decision> {
+        let a = stated.attributes()?;
+        if self.engine.is_local() {
+            return answer(self.engine.decide(&a, stated.cost));
         }
+        answer(py.detach(|| self.engine.decide(&a, stated.cost)))
+    }
+
+    /// [`NativeLimiter::decide`] for an HTTP request.
+    fn decide_http(&self, py: Python<'_>, q: HttpQuery) -> PyResult<Decision> {
+        if self.engine.is_local() {
+            return answer(self.engine.check_http(&q));
+        }
+        answer(py.detach(|| self.engine.check_http(&q)))
     }
 
     /// A decision now, or `None` with the answer queued for `future`
@@ -168,40 +184,66 @@ impl NativeLimiter {
     }
 
     /// Decides a request stated by its attributes, the client IP resolved.
-    #[pyo3(signature = (path="/", ip=None, api_key=None, user=None, method=None, headers=None, cost=1))]
+    #[pyo3(
+        signature = (path=None, ip=None, api_key=None, user=None, method=None, headers=None, cost=1),
+        text_signature = "($self, path='/', ip=None, api_key=None, user=None, method=None, headers=None, cost=1)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn check(
         &self,
         py: Python<'_>,
-        path: &str,
-        ip: Option<&str>,
-        api_key: Option<String>,
-        user: Option<String>,
-        method: Option<String>,
-        headers: Option<Vec<(String, String)>>,
+        path: Option<PyBackedStr>,
+        ip: Option<PyBackedStr>,
+        api_key: Option<PyBackedStr>,
+        user: Option<PyBackedStr>,
+        method: Option<PyBackedStr>,
+        headers: Option<Vec<(PyBackedStr, PyBackedStr)>>,
         cost: u64,
     ) -> PyResult<Decision> {
-        let q = query(path, ip, api_key, user, method, headers, cost)?;
-        self.finish(py, self.engine.start_check(q))
+        let stated = Stated {
+            path,
+            ip,
+            api_key,
+            user,
+            method,
+            headers,
+            cost,
+        };
+        self.decide(py, &stated)
     }
 
     /// `check`, answering now or queueing the answer for `future` (an
     /// asyncio future, settled by `drain`).
-    #[pyo3(signature = (future, path="/", ip=None, api_key=None, user=None, method=None, headers=None, cost=1))]
+    #[pyo3(
+        signature = (future, path=None, ip=None, api_key=None, user=None, method=None, headers=None, cost=1),
+        text_signature = "($self, future, path='/', ip=None, api_key=None, user=None, method=None, headers=None, cost=1)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
+        py: Python<'_>,
         future: Py<PyAny>,
-        path: &str,
-        ip: Option<&str>,
-        api_key: Option<String>,
-        user: Option<String>,
-        method: Option<String>,
-        headers: Option<Vec<(String, String)>>,
+        path: Option<PyBackedStr>,
+        ip: Option<PyBackedStr>,
+        api_key: Option<PyBackedStr>,
+        user: Option<PyBackedStr>,
+        method: Option<PyBackedStr>,
+        headers: Option<Vec<(PyBackedStr, PyBackedStr)>>,
         cost: u64,
     ) -> PyResult<Option<Decision>> {
-        let q = query(path, ip, api_key, user, method, headers, cost)?;
-        self.later(self.engine.start_check(q), future)
+        let stated = Stated {
+            path,
+            ip,
+            api_key,
+            user,
+            method,
+            headers,
+            cost,
+        };
+        if self.engine.is_local() {
+            return self.decide(py, &stated).map(Some);
+        }
+        self.later(self.engine.start_check(stated.query()?), future)
     }
 
     /// Decides an HTTP request as the gateway does: `peer` is the socket
@@ -218,7 +260,7 @@ impl NativeLimiter {
         cost: u64,
     ) -> PyResult<Decision> {
         let q = http_query(peer, method, path, headers, cost)?;
-        self.finish(py, self.engine.start_http(q))
+        self.decide_http(py, q)
     }
 
     /// `check_http`, answering now or queueing the answer for `future`.
@@ -237,24 +279,54 @@ impl NativeLimiter {
     }
 }
 
-fn query(
-    path: &str,
-    ip_text: Option<&str>,
-    api_key: Option<String>,
-    user: Option<String>,
-    method: Option<String>,
-    headers: Option<Vec<(String, String)>>,
+/// A request as `check` states it, its strings Python's (UTF-8 bytes
+/// kept alive, not copied); no path is `/`.
+struct Stated {
+    path: Option<PyBackedStr>,
+    ip: Option<PyBackedStr>,
+    api_key: Option<PyBackedStr>,
+    user: Option<PyBackedStr>,
+    method: Option<PyBackedStr>,
+    headers: Option<Vec<(PyBackedStr, PyBackedStr)>>,
     cost: u64,
-) -> PyResult<Query> {
-    Ok(Query {
-        ip: ip(ip_text)?,
-        method,
-        path: path.to_string(),
-        api_key,
-        user,
-        headers: headers.unwrap_or_default(),
-        cost: Some(cost),
-    })
+}
+
+impl Stated {
+    /// The attributes, borrowing the strings.
+    fn attributes(&self) -> PyResult<Attributes<'_>> {
+        Ok(Attributes {
+            ip: ip(self.ip.as_deref())?,
+            method: self.method.as_deref(),
+            path: self.path.as_deref().unwrap_or("/"),
+            api_key: self.api_key.as_deref(),
+            user: self.user.as_deref(),
+            headers: self
+                .headers
+                .iter()
+                .flatten()
+                .map(|(k, v)| (&**k, &**v))
+                .collect(),
+        })
+    }
+
+    /// The same request, owning its strings (to be finished elsewhere).
+    fn query(&self) -> PyResult<Query> {
+        let own = |s: &Option<PyBackedStr>| s.as_deref().map(str::to_string);
+        Ok(Query {
+            ip: ip(self.ip.as_deref())?,
+            method: own(&self.method),
+            path: self.path.as_deref().unwrap_or("/").to_string(),
+            api_key: own(&self.api_key),
+            user: own(&self.user),
+            headers: self
+                .headers
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cost: Some(self.cost),
+        })
+    }
 }
 
 fn http_query(

@@ -22,6 +22,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<limiter::NativeLimiter>()?;
     m.add_class::<decision::Decision>()?;
+    m.add_class::<decision::Done>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add("PolicyError", m.py().get_type::<errors::PolicyError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
