@@ -175,40 +175,38 @@ stop_servers() {
     redis-cli -p "$RP" flushall >/dev/null
 }
 
-# Runs the 4 generators (one per replica) with loadgen arguments "$@"
-# (the target's address is appended by `$kind`); prints a table row.
-measure() { # $1: label, $2: kind (check|grpc), then loadgen arguments
-    local label=$1 kind=$2 i t0 s0 c0 t1 s1 c1 files=() gens=() loop=(--closed-loop "$STREAMS")
-    shift 2
-    [[ " $* " == *" --rate "* ]] && loop=()
-    if [ "${warm:-0}" -gt 0 ]; then
-        for i in 0 1 2 3; do
-            read -r adm grpc <<<"${targets[$i]}"
-            case $kind in
-                check) url="http://$adm/v1/check"; extra=(--mode check --path /api/v1/data) ;;
-                grpc) url="http://$grpc"; extra=(--mode grpc --domain edge --connections 1) ;;
-            esac
-            $LG run --url "$url" "${extra[@]}" --identity api-key "${loop[@]}" \
-                --duration "${warm}s" --seed $((i + 11)) "$@" --json >/dev/null &
-            gens+=($!)
-        done
-        for g in "${gens[@]}"; do wait "$g"; done
-        gens=()
-    fi
-    t0=$(ticks "$RPID"); s0=$(ticks "${servers[@]}"); c0=$(cmd_usec); k0=$(store_calls)
+# Runs the 4 generators (one per replica) for $3 seconds, seeds from $4,
+# with loadgen arguments after $5; saves each report as $2-<i>.json unless
+# $2 is empty. $1: kind (check|grpc).
+generators() {
+    local kind=$1 save=$2 secs=$3 seed=$4 i gens=() out=()
+    shift 4
     for i in 0 1 2 3; do
         read -r adm grpc <<<"${targets[$i]}"
         case $kind in
             check) url="http://$adm/v1/check"; extra=(--mode check --path /api/v1/data) ;;
             grpc) url="http://$grpc"; extra=(--mode grpc --domain edge --connections 1) ;;
         esac
+        out=()
+        [ -n "$save" ] && out=(--save "$save-$i.json")
         $LG run --url "$url" "${extra[@]}" --identity api-key "${loop[@]}" \
-            --duration "${SECS}s" --seed $((i + 1)) "$@" --json --save "$OUT/$label-$i.json" >/dev/null &
+            --duration "${secs}s" --seed $((i + seed)) "$@" --json "${out[@]}" >/dev/null &
         gens+=($!)
-        files+=("$OUT/$label-$i.json")
     done
     for g in "${gens[@]}"; do wait "$g"; done
+}
+
+# Measures one run of the generators (after `warm` seconds of the same
+# load, when set); prints a table row.
+measure() { # $1: label, $2: kind (check|grpc), then loadgen arguments
+    local label=$1 kind=$2 t0 s0 c0 t1 s1 c1 files loop=(--closed-loop "$STREAMS")
+    shift 2
+    [[ " $* " == *" --rate "* ]] && loop=()
+    [ "${warm:-0}" -gt 0 ] && generators "$kind" "" "$warm" 11 "$@"
+    t0=$(ticks "$RPID"); s0=$(ticks "${servers[@]}"); c0=$(cmd_usec); k0=$(store_calls)
+    generators "$kind" "$OUT/$label" "$SECS" 1 "$@"
     t1=$(ticks "$RPID"); s1=$(ticks "${servers[@]}"); c1=$(cmd_usec); k1=$(store_calls)
+    files=("$OUT/$label"-{0,1,2,3}.json)
     local n ok rps
     n=$(field "d['counts']['sent']" "${files[@]}")
     ok=$(field "d['counts']['ok_200']" "${files[@]}")
