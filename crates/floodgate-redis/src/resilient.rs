@@ -124,6 +124,19 @@ impl<S: Store> ResilientStore<S> {
         }
     }
 
+    /// Whether a call may go to the inner store now: `Some(false)` with
+    /// the breaker closed, `Some(true)` as the open breaker's probe,
+    /// `None` while it is open.
+    fn may_call(&self) -> Option<bool> {
+        if self.breaker.is_closed() {
+            Some(false)
+        } else {
+            self.breaker
+                .try_probe(self.settings().breaker.cooldown)
+                .then_some(true)
+        }
+    }
+
     /// Charges what was admitted locally during an outage, before the
     /// first call on the inner store is decided.
     async fn settle(&self, now: Timestamp) -> Result<(), StoreError> {
@@ -169,17 +182,12 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
         Box::pin(async move {
-            let mut probe = false;
-            if !self.breaker.is_closed() {
-                let settings = self.settings();
-                if !self.breaker.try_probe(settings.breaker.cooldown) {
-                    self.counters
-                        .short_circuited
-                        .fetch_add(1, Ordering::Relaxed);
-                    return Ok(self.degrade(checks, now, settings));
-                }
-                probe = true;
-            }
+            let Some(probe) = self.may_call() else {
+                self.counters
+                    .short_circuited
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(self.degrade(checks, now, self.settings()));
+            };
             let decided = match self.settle(now).await {
                 Ok(()) => self.inner.check(checks, now).await,
                 Err(e) => Err(e),
@@ -236,14 +244,9 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Taken>, StoreError>> {
         Box::pin(async move {
-            let mut probe = false;
-            if !self.breaker.is_closed() {
-                let settings = self.settings();
-                if !self.breaker.try_probe(settings.breaker.cooldown) {
-                    return Err(StoreError::transient("the store's circuit breaker is open"));
-                }
-                probe = true;
-            }
+            let Some(probe) = self.may_call() else {
+                return Err(StoreError::transient("the store's circuit breaker is open"));
+            };
             let r = match self.settle(now).await {
                 Ok(()) => self.inner.take(wants, now).await,
                 Err(e) => Err(e),
