@@ -65,6 +65,8 @@ pub mod limit;
 pub mod locate;
 pub mod overload;
 mod overrides;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod server;
 pub mod share;
 pub mod store;
@@ -84,7 +86,9 @@ pub use document::{
 pub use error::{ConfigError, Source};
 pub use file::{ConfigFile, FileDocument, LoadError};
 pub use server::{AdminSection, LogFormat, LogSection, ServerDocument};
-pub use store::{BreakerDocument, ScriptingName, StoreDocument, StoreKind, TimeSourceName};
+pub use store::{
+    BreakerDocument, ScriptingName, StoreDocument, StoreKind, TimeSourceName, TlsDocument,
+};
 
 impl PolicyDocument {
     /// Reads a policy document from YAML.

@@ -25,6 +25,8 @@ pub enum StoreKind {
     Redis,
     /// A Redis Cluster: `nodes`.
     RedisCluster,
+    /// The primary the Sentinels name: `master_name`, `sentinels`.
+    RedisSentinel,
 }
 
 /// Where a Redis script takes the time from.
@@ -59,6 +61,27 @@ pub struct BreakerDocument {
     /// How long an open breaker waits before one probe (default 1s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown: Option<DurationField>,
+}
+
+/// `store.tls:`: the files `rediss://` connections trust and present.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsDocument {
+    /// A PEM bundle of the CAs to trust (instead of the system's roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// A directory of `.pem`/`.crt` files of CAs to trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_dir: Option<String>,
+    /// The client certificate chain (PEM), for mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    /// The client certificate's private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    /// Accept any server certificate (tests only; logged loudly).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_verify: bool,
 }
 
 /// `store:` as written. Absent fields take the store's defaults.
@@ -126,6 +149,37 @@ pub struct StoreDocument {
     /// Calls a connection has out before further requests are gathered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gather_in_flight: Option<u64>,
+    /// The ACL user (Redis 6+), winning over the URL's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// A file holding the password (winning over the URL's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+    /// An environment variable holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// CA and client certificate files for `rediss://` URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsDocument>,
+    /// The name the Sentinels monitor the primary by (`kind:
+    /// redis_sentinel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_name: Option<String>,
+    /// The Sentinels' URLs (`kind: redis_sentinel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinels: Option<Vec<String>>,
+    /// The Sentinels' own ACL user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel_username: Option<String>,
+    /// A file holding the Sentinels' password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel_password_file: Option<String>,
+    /// An environment variable holding the Sentinels' password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel_password_env: Option<String>,
+    /// The database on the primary (`kind: redis_sentinel`; default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<u64>,
 }
 
 /// `store.breaker:` with the defaults for what it leaves out.
@@ -164,6 +218,9 @@ pub const MAX_COOLDOWN: Duration = Duration::from_secs(3_600);
 pub const MAX_CONNECTIONS: u64 = 64;
 /// The largest `gather_max` and `gather_in_flight`.
 pub const MAX_GATHER: u64 = 1_024;
+/// The largest `database` (Redis' default `databases` is 16; a server
+/// may have more).
+pub const MAX_DATABASE: u64 = 1 << 20;
 /// The largest `local_divisor` and `breaker.failures`.
 pub const MAX_COUNT: u64 = 1_000_000;
 
@@ -192,6 +249,142 @@ impl StoreDocument {
                 self.check_cluster(src)?;
                 self.check_redis_ranges(src)
             }
+            StoreKind::RedisSentinel => {
+                self.check_sentinel(src)?;
+                self.check_redis_ranges(src)
+            }
+        }?;
+        self.check_access(src)
+    }
+
+    /// The URLs connected to: `url`, `nodes` or `sentinels`.
+    fn urls(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self.url.as_deref().into_iter().collect();
+        all.extend(self.nodes.iter().flatten().map(String::as_str));
+        all.extend(self.sentinels.iter().flatten().map(String::as_str));
+        all
+    }
+
+    /// Credentials and TLS: one password source each, `tls` only for
+    /// `rediss://` URLs, every URL TLS or none.
+    fn check_access(&self, src: &Source) -> Result<(), ConfigError> {
+        for (file, env) in [
+            ("password_file", "password_env"),
+            ("sentinel_password_file", "sentinel_password_env"),
+        ] {
+            let given = |f: &str| match f {
+                "password_file" => self.password_file.is_some(),
+                "password_env" => self.password_env.is_some(),
+                "sentinel_password_file" => self.sentinel_password_file.is_some(),
+                _ => self.sentinel_password_env.is_some(),
+            };
+            if given(file) && given(env) {
+                return Err(src.error(&at(env), format!("give `{file}` or `{env}`, not both")));
+            }
+        }
+        for (f, v) in [
+            ("password_file", &self.password_file),
+            ("password_env", &self.password_env),
+            ("username", &self.username),
+            ("sentinel_password_file", &self.sentinel_password_file),
+            ("sentinel_password_env", &self.sentinel_password_env),
+            ("sentinel_username", &self.sentinel_username),
+        ] {
+            if v.as_deref() == Some("") {
+                return Err(src.error(&at(f), "must not be empty"));
+            }
+        }
+        let urls = self.urls();
+        let tls = urls.iter().filter(|u| u.starts_with("rediss://")).count();
+        if tls != 0 && tls != urls.len() {
+            let f = match self.kind {
+                StoreKind::RedisCluster => "nodes",
+                StoreKind::RedisSentinel => "sentinels",
+                _ => "url",
+            };
+            return Err(src.error(&at(f), "every URL is rediss:// (TLS) or none is"));
+        }
+        if let Some(t) = &self.tls {
+            if tls == 0 {
+                return Err(src.error(
+                    &at("tls"),
+                    "applies to rediss:// URLs (TLS); these are redis://",
+                ));
+            }
+            let tat = |f: &str| vec![Seg::from("store"), Seg::from("tls"), Seg::from(f)];
+            if t.cert_file.is_some() != t.key_file.is_some() {
+                let missing = if t.cert_file.is_some() {
+                    "key_file"
+                } else {
+                    "cert_file"
+                };
+                return Err(src.error(
+                    &tat(missing),
+                    "`cert_file` and `key_file` go together (mutual TLS)",
+                ));
+            }
+            for (f, v) in [
+                ("ca_file", &t.ca_file),
+                ("ca_dir", &t.ca_dir),
+                ("cert_file", &t.cert_file),
+                ("key_file", &t.key_file),
+            ] {
+                if v.as_deref() == Some("") {
+                    return Err(src.error(&tat(f), "must not be empty"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `kind: redis_sentinel`: `master_name` and `sentinels`, no `url`,
+    /// `nodes`.
+    fn check_sentinel(&self, src: &Source) -> Result<(), ConfigError> {
+        for (f, given) in [("url", self.url.is_some()), ("nodes", self.nodes.is_some())] {
+            if given {
+                return Err(src.error(
+                    &at(f),
+                    format!(
+                        "`{f}` is not for kind: redis_sentinel; use `sentinels` and `master_name`"
+                    ),
+                ));
+            }
+        }
+        match self.master_name.as_deref() {
+            None => return Err(src.error(&at("kind"), "kind: redis_sentinel needs `master_name`")),
+            Some("") => return Err(src.error(&at("master_name"), "must not be empty")),
+            Some(_) => {}
+        }
+        let sentinels = self.sentinels.as_deref().unwrap_or_default();
+        if sentinels.is_empty() {
+            return Err(src.error(&at("kind"), "kind: redis_sentinel needs `sentinels`"));
+        }
+        for (i, n) in sentinels.iter().enumerate() {
+            let here = vec![Seg::from("store"), Seg::from("sentinels"), Seg::from(i)];
+            check_url(n).map_err(|m| src.error(&here, m))?;
+        }
+        range(src, "database", self.database, 0, MAX_DATABASE)
+    }
+
+    /// Fields only `kind: redis_sentinel` takes are absent.
+    fn check_no_sentinel_fields(&self, src: &Source) -> Result<(), ConfigError> {
+        let sentinel_fields = [
+            ("master_name", self.master_name.is_some()),
+            ("sentinels", self.sentinels.is_some()),
+            ("sentinel_username", self.sentinel_username.is_some()),
+            (
+                "sentinel_password_file",
+                self.sentinel_password_file.is_some(),
+            ),
+            (
+                "sentinel_password_env",
+                self.sentinel_password_env.is_some(),
+            ),
+            ("database", self.database.is_some()),
+        ];
+        match sentinel_fields.iter().find(|(_, given)| *given) {
+            Some((f, _)) => Err(src.error(&at(f), format!("`{f}` applies to kind redis_sentinel"))),
+            None => Ok(()),
         }
     }
 
@@ -213,12 +406,17 @@ impl StoreDocument {
             ("scripting", self.scripting.is_some()),
             ("gather_max", self.gather_max.is_some()),
             ("gather_in_flight", self.gather_in_flight.is_some()),
+            ("username", self.username.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("password_env", self.password_env.is_some()),
+            ("tls", self.tls.is_some()),
         ];
+        self.check_no_sentinel_fields(src)?;
         if let Some((f, _)) = redis_fields.iter().find(|(_, given)| *given) {
             let kinds = match *f {
                 "url" => "redis",
                 "nodes" => "redis_cluster",
-                _ => "redis or redis_cluster",
+                _ => "redis, redis_cluster or redis_sentinel",
             };
             return Err(src.error(&at(f), format!("`{f}` applies to kind {kinds}, not memory")));
         }
@@ -233,6 +431,7 @@ impl StoreDocument {
                 "`nodes` is for kind: redis_cluster; use `url`",
             ));
         }
+        self.check_no_sentinel_fields(src)?;
         let Some(url) = &self.url else {
             return Err(src.error(&at("kind"), "kind: redis needs a `url`"));
         };
@@ -241,6 +440,7 @@ impl StoreDocument {
 
     /// `kind: redis_cluster`: `nodes`, no `url`, no `connections`.
     fn check_cluster(&self, src: &Source) -> Result<(), ConfigError> {
+        self.check_no_sentinel_fields(src)?;
         if self.url.is_some() {
             return Err(src.error(&at("url"), "`url` is for kind: redis; use `nodes`"));
         }

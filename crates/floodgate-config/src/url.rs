@@ -1,4 +1,7 @@
-//! The form of a Redis URL in `store:` (`url`, `nodes`).
+//! The form of a Redis URL in `store:` (`url`, `nodes`, `sentinels`).
+//! Errors show it with its password redacted.
+
+use floodgate_core::store::redacted_url;
 
 /// A Redis URL of the wrong form.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -33,13 +36,13 @@ pub(crate) fn check_url(url: &str) -> Result<(), UrlError> {
     let rest = url
         .strip_prefix("redis://")
         .or_else(|| url.strip_prefix("rediss://"))
-        .ok_or_else(|| UrlError::Scheme(url.to_string()))?;
+        .ok_or_else(|| UrlError::Scheme(redacted_url(url)))?;
     let authority = rest.split('/').next().unwrap_or_default();
     let host_port = authority.rsplit('@').next().unwrap_or_default();
     let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
-            .ok_or_else(|| UrlError::NoHost(url.to_string()))?;
+            .ok_or_else(|| UrlError::NoHost(redacted_url(url)))?;
         (h, after.strip_prefix(':'))
     } else {
         match host_port.rsplit_once(':') {
@@ -48,12 +51,12 @@ pub(crate) fn check_url(url: &str) -> Result<(), UrlError> {
         }
     };
     if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(UrlError::NoHost(url.to_string()));
+        return Err(UrlError::NoHost(redacted_url(url)));
     }
     if let Some(p) = port {
         if p.parse::<u16>().map_or(true, |p| p == 0) {
             return Err(UrlError::Port {
-                url: url.to_string(),
+                url: redacted_url(url),
                 port: p.to_string(),
             });
         }
@@ -61,7 +64,7 @@ pub(crate) fn check_url(url: &str) -> Result<(), UrlError> {
     if let Some(db) = rest.split_once('/').map(|(_, d)| d) {
         if !db.is_empty() && db.parse::<u32>().is_err() {
             return Err(UrlError::Database {
-                url: url.to_string(),
+                url: redacted_url(url),
                 db: db.to_string(),
             });
         }

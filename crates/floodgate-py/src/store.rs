@@ -15,16 +15,14 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use floodgate_config::{ScriptingName, StoreDocument, StoreKind, TimeSourceName};
+use floodgate_config::redis::redis_config;
+use floodgate_config::StoreDocument;
 use floodgate_core::store::BoxFuture;
 use floodgate_core::{
     Decision, LeaseOp, LeaseStatus, LimitCheck, MemoryStore, MemoryStoreConfig, Store, StoreError,
     Timestamp,
 };
-use floodgate_redis::{
-    BlockingPool, FailurePolicy, FailureSettings, LazyRedisStore, RedisConfig, ResilientStore,
-    Scripting, TimeSource,
-};
+use floodgate_redis::{BlockingPool, FailurePolicy, LazyRedisStore, RedisConfig, ResilientStore};
 
 /// Blocking connections a limiter keeps at most: as many synchronous
 /// callers decide on their own connection at once; more go through the
@@ -137,7 +135,7 @@ pub struct Built {
 /// Builds the store of `section` (not connecting yet: see
 /// [`LazyRedisStore::connect_now`]). Must run inside a tokio runtime.
 pub fn build(section: &StoreDocument, memory: MemoryStoreConfig) -> Built {
-    let Some(config) = redis_config(section) else {
+    let Some(config) = redis_config(section, RedisConfig::DEFAULT_CONNECTIONS) else {
         return Built {
             store: Arc::new(MemoryStore::new(memory)),
             redis: None,
@@ -152,58 +150,5 @@ pub fn build(section: &StoreDocument, memory: MemoryStoreConfig) -> Built {
     Built {
         store: Arc::new(ResilientStore::new(routed, policy)),
         redis: Some(redis),
-    }
-}
-
-/// The Redis store's settings from a checked `store:` section, absent
-/// fields taking the store's defaults (`connections`: 2).
-pub fn redis_config(s: &StoreDocument) -> Option<RedisConfig> {
-    let base = match s.kind {
-        StoreKind::Memory => return None,
-        StoreKind::Redis => RedisConfig::standalone(s.url.clone().unwrap_or_default()),
-        StoreKind::RedisCluster => RedisConfig::cluster(s.nodes.clone().unwrap_or_default()),
-    };
-    Some(RedisConfig {
-        key_prefix: s.key_prefix.clone().unwrap_or(base.key_prefix.clone()),
-        timeout: s.timeout.map_or(base.timeout, |d| d.0),
-        connect_timeout: s.connect_timeout.map_or(base.connect_timeout, |d| d.0),
-        connections: s.connections.map_or(base.connections, |n| n as usize),
-        time: match s.time {
-            None | Some(TimeSourceName::Redis) => TimeSource::Redis,
-            Some(TimeSourceName::Caller) => TimeSource::Caller,
-        },
-        failure: FailureSettings::from(s),
-        scripting: match s.scripting {
-            None | Some(ScriptingName::Auto) => Scripting::Auto,
-            Some(ScriptingName::Functions) => Scripting::Functions,
-            Some(ScriptingName::Eval) => Scripting::Eval,
-        },
-        gather_max: s.gather_max.map_or(base.gather_max, |n| n as usize),
-        gather_in_flight: s
-            .gather_in_flight
-            .map_or(base.gather_in_flight, |n| n as usize),
-        ..base
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use floodgate_core::FailureMode;
-
-    #[test]
-    fn absent_fields_take_the_stores_defaults() {
-        let s = StoreDocument {
-            kind: StoreKind::Redis,
-            url: Some("redis://127.0.0.1:6379".into()),
-            on_failure: Some(FailureMode::FailClosed),
-            ..StoreDocument::default()
-        };
-        let c = redis_config(&s).unwrap();
-        assert_eq!(c.key_prefix, RedisConfig::DEFAULT_KEY_PREFIX);
-        assert_eq!(c.timeout, RedisConfig::DEFAULT_TIMEOUT);
-        assert_eq!(c.connections, RedisConfig::DEFAULT_CONNECTIONS);
-        assert_eq!(c.failure.on_failure, FailureMode::FailClosed);
-        assert!(redis_config(&StoreDocument::default()).is_none());
     }
 }

@@ -7,13 +7,17 @@ use std::time::Duration;
 pub use floodgate_core::store::{BreakerConfig, FailureSettings};
 use floodgate_core::FailureMode;
 
-/// Standalone Redis or Redis Cluster.
+pub use crate::connect::{Credentials, Secret, SentinelSettings, TlsSettings};
+
+/// Standalone Redis, Redis Cluster, or a primary under Sentinel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RedisKind {
     /// One Redis server (or a proxy that looks like one): `url`.
     Redis,
     /// A Redis Cluster: `nodes`, seed nodes of the cluster.
     RedisCluster,
+    /// The primary the Sentinels name: `sentinel`.
+    RedisSentinel,
 }
 
 /// Where the time a script decides at comes from.
@@ -80,6 +84,13 @@ pub struct RedisConfig {
     /// wait and are gathered into its next call. Below it (low load) a
     /// request is sent at once, alone.
     pub gather_in_flight: usize,
+    /// The ACL user and password for the data servers (win over the
+    /// URLs').
+    pub credentials: Credentials,
+    /// CA and client certificate files for `rediss://` connections.
+    pub tls: TlsSettings,
+    /// The Sentinels and master name, for [`RedisKind::RedisSentinel`].
+    pub sentinel: SentinelSettings,
 }
 
 /// A config that cannot work.
@@ -130,6 +141,9 @@ impl RedisConfig {
             scripting: RedisConfig::DEFAULT_SCRIPTING,
             gather_max: RedisConfig::DEFAULT_GATHER_MAX,
             gather_in_flight: RedisConfig::DEFAULT_GATHER_IN_FLIGHT,
+            credentials: Credentials::default(),
+            tls: TlsSettings::default(),
+            sentinel: SentinelSettings::default(),
         }
     }
 
@@ -138,6 +152,33 @@ impl RedisConfig {
         RedisConfig {
             url: Some(url.into()),
             ..RedisConfig::with_defaults(RedisKind::Redis)
+        }
+    }
+
+    /// Defaults for the primary that the Sentinels at `sentinels` name
+    /// `master_name`.
+    pub fn sentinel(
+        master_name: impl Into<String>,
+        sentinels: impl IntoIterator<Item = impl Into<String>>,
+    ) -> RedisConfig {
+        RedisConfig {
+            sentinel: SentinelSettings {
+                master_name: master_name.into(),
+                sentinels: sentinels.into_iter().map(Into::into).collect(),
+                ..SentinelSettings::default()
+            },
+            ..RedisConfig::with_defaults(RedisKind::RedisSentinel)
+        }
+    }
+
+    /// The URLs this config connects to (the Sentinels' for Sentinel).
+    pub fn urls(&self) -> Vec<&str> {
+        match self.kind {
+            RedisKind::Redis => self.url.as_deref().into_iter().collect(),
+            RedisKind::RedisCluster => self.nodes.iter().map(String::as_str).collect(),
+            RedisKind::RedisSentinel => {
+                self.sentinel.sentinels.iter().map(String::as_str).collect()
+            }
         }
     }
 
@@ -163,7 +204,24 @@ impl RedisConfig {
             RedisKind::RedisCluster if self.url.is_some() => {
                 return err("`url` is for kind: redis; use `nodes`")
             }
+            RedisKind::RedisSentinel if self.url.is_some() || !self.nodes.is_empty() => {
+                return err("kind: redis_sentinel takes `sentinels`, not `url` or `nodes`")
+            }
+            RedisKind::RedisSentinel if self.sentinel.sentinels.is_empty() => {
+                return err("kind: redis_sentinel needs `sentinels`")
+            }
+            RedisKind::RedisSentinel if self.sentinel.master_name.is_empty() => {
+                return err("kind: redis_sentinel needs `master_name`")
+            }
             _ => {}
+        }
+        let urls = self.urls();
+        let tls = urls.iter().filter(|u| u.starts_with("rediss://")).count();
+        if tls != 0 && tls != urls.len() {
+            return err("every URL is rediss:// or none is");
+        }
+        if tls == 0 && (self.tls.has_files() || self.tls.insecure_skip_verify) {
+            return err("`tls` settings apply to rediss:// URLs; these are redis://");
         }
         if self.key_prefix.contains(['{', '}']) {
             return err("key_prefix must not contain braces (the identity is the hash tag)");

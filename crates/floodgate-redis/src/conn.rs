@@ -6,17 +6,22 @@
 //!   each).
 //! - Cluster: one cluster connection, which routes each command by its
 //!   keys' slot and refreshes its slot map and connections on its own.
+//! - Either is replaced as a whole when the TLS files change or Sentinel
+//!   names another primary (`connect/watch.rs`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use floodgate_core::StoreError;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, Script, ScriptInvocation};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Script, ScriptInvocation, Value};
 
 use crate::calls::Calls;
 use crate::config::{RedisConfig, RedisKind, Scripting};
+use crate::connect::{watch, Links, Opener};
 use crate::placement::Placement;
 
 /// Connecting failed.
@@ -31,22 +36,102 @@ pub enum ConnectError {
     /// No answer within `connect_timeout`.
     #[error("cannot connect to redis within {0:?}")]
     Timeout(Duration),
+    /// A password cannot be read.
+    #[error("redis credentials: {0}")]
+    Secret(#[from] crate::connect::SecretError),
+    /// A TLS file cannot be used.
+    #[error("redis tls: {0}")]
+    Tls(#[from] crate::connect::TlsError),
+    /// Sentinel gave no usable primary.
+    #[error("redis sentinel: {0}")]
+    Sentinel(String),
+    /// The ACL user may not run a command the store needs.
+    #[error("redis: {0}")]
+    Permission(String),
 }
 
-/// Standalone connections or a cluster connection.
-pub(crate) enum Conn {
-    Single {
-        pool: Vec<ConnectionManager>,
-        next: AtomicUsize,
-        placement: Option<Placement>,
-    },
+/// Connections to Redis, shared: standalone connections or a cluster
+/// connection, replaced as a whole when TLS files change or Sentinel
+/// names another primary (calls under way finish on the old ones).
+pub(crate) struct Conn {
+    shared: Arc<Shared>,
+}
+
+/// What a [`Conn`] and its watcher share.
+pub(crate) struct Shared {
+    pub(crate) links: ArcSwap<Links>,
+    next: AtomicUsize,
+    placement: Option<Placement>,
+    cluster: bool,
+    /// Sentinel: a call saw a sign that the primary moved (`READONLY`,
+    /// a connection error); the watcher asks Sentinel at once.
+    pub(crate) moved: tokio::sync::Notify,
+    sentinel: bool,
+}
+
+impl Shared {
+    /// Notes what failed call `e` says about where the primary is.
+    fn saw(&self, e: &redis::RedisError) {
+        if self.sentinel
+            && (is_readonly(e)
+                || e.is_io_error()
+                || e.is_connection_refusal()
+                || e.is_connection_dropped())
+        {
+            self.moved.notify_one();
+        }
+    }
+}
+
+/// The answer came from a replica.
+pub(crate) fn is_readonly(e: &redis::RedisError) -> bool {
+    matches!(
+        e.kind(),
+        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+    )
+}
+
+/// One connection of a [`Conn`], taken for one call.
+#[derive(Clone)]
+enum Link {
+    One(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Link::One(c) => c.req_packed_command(cmd),
+            Link::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Link::One(c) => c.req_packed_commands(cmd, offset, count),
+            Link::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Link::One(c) => c.get_db(),
+            Link::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 impl Conn {
     /// Connects as `config` says, with `connections` multiplexed
-    /// connections to a standalone server; on a cluster, a reply slower
-    /// than `response_timeout` fails.
+    /// connections to a standalone server (or Sentinel's primary); on a
+    /// cluster, a reply slower than `response_timeout` fails. With TLS
+    /// files or Sentinel, a watcher opens new connections when the files
+    /// change or the primary moves.
     pub(crate) async fn open(
         config: &RedisConfig,
         connections: usize,
@@ -54,78 +139,58 @@ impl Conn {
         placement: Option<&Placement>,
     ) -> Result<Conn, ConnectError> {
         config.validate()?;
-        let ct = config.connect_timeout;
-        Ok(match config.kind {
-            RedisKind::Redis => {
-                let url = config.url.as_deref().unwrap_or_default();
-                let client = redis::Client::open(url)?;
-                let mgr_config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(ct))
-                    .set_number_of_retries(2)
-                    .set_min_delay(Duration::from_millis(10))
-                    .set_max_delay(Duration::from_millis(500));
-                let mut pool = Vec::with_capacity(connections);
-                for i in 0..connections.max(1) {
-                    let opening =
-                        ConnectionManager::new_with_config(client.clone(), mgr_config.clone());
-                    let c = match placement {
-                        // Opened there, its driver runs there.
-                        Some(p) => {
-                            within(ct, async {
-                                p.runtime(i).spawn(opening).await.map_err(|e| {
-                                    redis::RedisError::from(std::io::Error::other(e.to_string()))
-                                })?
-                            })
-                            .await?
-                        }
-                        None => within(ct, Box::pin(opening)).await?,
-                    };
-                    pool.push(c);
-                }
-                Conn::Single {
-                    pool,
-                    next: AtomicUsize::new(0),
-                    placement: placement.cloned(),
-                }
-            }
-            RedisKind::RedisCluster => {
-                let client = redis::cluster::ClusterClientBuilder::new(config.nodes.clone())
-                    .connection_timeout(ct)
-                    .response_timeout(response_timeout)
-                    .retries(1)
-                    .build()?;
-                let c = within(
-                    ct,
-                    Box::pin(async move { client.get_async_connection().await }),
-                )
-                .await?;
-                Conn::Cluster(c)
-            }
-        })
+        let opener = Opener {
+            config: config.clone(),
+            connections: connections.max(1),
+            response_timeout,
+            placement: placement.cloned(),
+        };
+        let links = opener.open().await?;
+        let shared = Arc::new(Shared {
+            links: ArcSwap::from_pointee(links),
+            next: AtomicUsize::new(0),
+            placement: placement.cloned(),
+            cluster: config.kind == RedisKind::RedisCluster,
+            moved: tokio::sync::Notify::new(),
+            sentinel: config.kind == RedisKind::RedisSentinel,
+        });
+        if opener.needs_watch() {
+            watch::spawn(Arc::downgrade(&shared), opener);
+        }
+        Ok(Conn { shared })
+    }
+
+    /// The connection for lane `lane` (modulo their number; the cluster
+    /// connection on a cluster).
+    fn link(&self, lane: usize) -> Link {
+        match &**self.shared.links.load() {
+            Links::Single { pool, .. } => Link::One(pool[lane % pool.len()].clone()),
+            Links::Cluster { conn, .. } => Link::Cluster(conn.clone()),
+        }
+    }
+
+    /// Clients of the servers now (for pub/sub connections).
+    pub(crate) fn clients(&self) -> Vec<redis::Client> {
+        self.shared.links.load().clients()
     }
 
     /// Whether this is a cluster connection.
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Conn::Cluster(_))
+        self.shared.cluster
     }
 
     /// Loads `script` now, so the first call pays no `SCRIPT LOAD` (a
     /// later `NOSCRIPT`, after a restart or `SCRIPT FLUSH`, reloads it).
     pub(crate) async fn load(&self, script: &Script, ct: Duration) -> Result<(), ConnectError> {
-        match self {
-            Conn::Single { pool, .. } => {
-                within(ct, Box::pin(script.load_async(&mut pool[0].clone()))).await?;
-            }
-            Conn::Cluster(c) => {
-                within(ct, Box::pin(script.load_async(&mut c.clone()))).await?;
-            }
-        }
+        let mut c = self.link(0);
+        within(ct, Box::pin(script.load_async(&mut c))).await?;
         Ok(())
     }
 
     /// Loads the decision code as `scripting` says and answers the way to
     /// call it: with `Auto`, the Functions library, or the script when the
-    /// server refuses `FUNCTION LOAD` (before Redis 7).
+    /// server refuses `FUNCTION LOAD` (before Redis 7). A user without the
+    /// permission to load it is an error that says so.
     pub(crate) async fn load_calls(
         &self,
         scripting: Scripting,
@@ -135,6 +200,7 @@ impl Conn {
         match within(ct, self.run_cmd::<redis::Value>(&calls.load())).await {
             Ok(_) => Ok(calls),
             Err(ConnectError::Redis(e)) if calls.already_loaded(&e) => Ok(calls),
+            Err(ConnectError::Redis(e)) if is_no_permission(&e) => Err(no_permission(e)),
             Err(ConnectError::Redis(e))
                 if fallback
                     && matches!(
@@ -144,8 +210,10 @@ impl Conn {
             {
                 tracing::info!(error = %e, "redis: no FUNCTION LOAD here; deciding with EVALSHA");
                 let eval = Calls::eval();
-                within(ct, self.run_cmd::<redis::Value>(&eval.load())).await?;
-                Ok(eval)
+                match within(ct, self.run_cmd::<redis::Value>(&eval.load())).await {
+                    Err(ConnectError::Redis(e)) if is_no_permission(&e) => Err(no_permission(e)),
+                    r => r.map(|_| eval),
+                }
             }
             Err(e) => Err(e),
         }
@@ -176,34 +244,33 @@ impl Conn {
     /// The number of connections to a standalone server (1 on a cluster,
     /// whose one connection reaches every node).
     pub(crate) fn lanes(&self) -> usize {
-        match self {
-            Conn::Single { pool, .. } => pool.len(),
-            Conn::Cluster(_) => 1,
+        match &**self.shared.links.load() {
+            Links::Single { pool, .. } => pool.len(),
+            Links::Cluster { .. } => 1,
         }
     }
 
     /// The next connection to use: one of this thread's with a
     /// placement, else the next in turn.
     pub(crate) fn next_lane(&self) -> usize {
-        match self {
-            Conn::Single {
-                next,
-                placement: Some(p),
-                pool,
-            } => p
-                .lane(pool.len(), || next.fetch_add(1, Ordering::Relaxed))
-                .unwrap_or_else(|| next.fetch_add(1, Ordering::Relaxed)),
-            Conn::Single { next, .. } => next.fetch_add(1, Ordering::Relaxed),
-            Conn::Cluster(_) => 0,
+        let s = &self.shared;
+        if s.cluster {
+            return 0;
+        }
+        match &s.placement {
+            Some(p) => p
+                .lane(self.lanes(), || s.next.fetch_add(1, Ordering::Relaxed))
+                .unwrap_or_else(|| s.next.fetch_add(1, Ordering::Relaxed)),
+            None => s.next.fetch_add(1, Ordering::Relaxed),
         }
     }
 
     /// Where the connections run, if placed.
     pub(crate) fn placement(&self) -> Option<&Placement> {
-        match self {
-            Conn::Single { placement, .. } => placement.as_ref(),
-            Conn::Cluster(_) => None,
+        if self.shared.cluster {
+            return None;
         }
+        self.shared.placement.as_ref()
     }
 
     /// The deployment secret at `key`: `SET key candidate NX`, then
@@ -221,23 +288,17 @@ impl Conn {
         get.arg(key);
         // Deleted between the two commands (by hand): write it again.
         for _ in 0..3 {
-            let value: Option<Vec<u8>> = match self {
-                Conn::Single { pool, .. } => {
-                    let mut c = pool[0].clone();
-                    within(ct, async {
-                        let _: redis::Value = set.query_async(&mut c).await?;
-                        get.query_async(&mut c).await
-                    })
-                    .await?
+            let mut c = self.link(0);
+            let value: Option<Vec<u8>> = match within(ct, async {
+                let _: redis::Value = set.query_async(&mut c).await?;
+                get.query_async(&mut c).await
+            })
+            .await
+            {
+                Err(ConnectError::Redis(e)) if is_no_permission(&e) => {
+                    return Err(no_permission(e))
                 }
-                Conn::Cluster(c) => {
-                    let mut c = c.clone();
-                    within(ct, async {
-                        let _: redis::Value = set.query_async(&mut c).await?;
-                        get.query_async(&mut c).await
-                    })
-                    .await?
-                }
+                r => r?,
             };
             if let Some(v) = value.filter(|v| !v.is_empty()) {
                 return Ok(v);
@@ -254,18 +315,13 @@ impl Conn {
         &self,
         inv: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let r = match self {
-            Conn::Single { pool, next, .. } => {
-                let i = next.fetch_add(1, Ordering::Relaxed) % pool.len();
-                let mut c = pool[i].clone();
-                match inv.invoke_async(&mut c).await {
-                    Err(e) if never_sent(&e) => inv.invoke_async(&mut c).await,
-                    r => r,
-                }
-            }
-            Conn::Cluster(c) => inv.invoke_async(&mut c.clone()).await,
+        let lane = self.shared.next.fetch_add(1, Ordering::Relaxed);
+        let mut c = self.link(lane);
+        let r = match inv.invoke_async(&mut c).await {
+            Err(e) if !self.shared.cluster && never_sent(&e) => inv.invoke_async(&mut c).await,
+            r => r,
         };
-        r.map_err(to_store_error)
+        r.map_err(|e| self.failed(e))
     }
 
     /// Runs a pipeline on the next connection in turn (routed by its keys,
@@ -274,14 +330,8 @@ impl Conn {
         &self,
         pipe: &redis::Pipeline,
     ) -> Result<T, StoreError> {
-        let r = match self {
-            Conn::Single { pool, .. } => {
-                let mut c = pool[self.next_lane() % pool.len()].clone();
-                pipe.query_async(&mut c).await
-            }
-            Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
-        };
-        r.map_err(to_store_error)
+        let mut c = self.link(self.next_lane());
+        pipe.query_async(&mut c).await.map_err(|e| self.failed(e))
     }
 
     /// Runs one command (routed by its first key, on a cluster).
@@ -298,17 +348,35 @@ impl Conn {
     /// Runs one command on connection `lane` (modulo their number; routed
     /// by its keys, on a cluster).
     async fn run_on<T: FromRedisValue>(&self, lane: usize, cmd: &Cmd) -> redis::RedisResult<T> {
-        match self {
-            Conn::Single { pool, .. } => {
-                let mut c = pool[lane % pool.len()].clone();
-                match cmd.query_async(&mut c).await {
-                    Err(e) if never_sent(&e) => cmd.query_async(&mut c).await,
-                    r => r,
-                }
-            }
-            Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+        let mut c = self.link(lane);
+        let r = match cmd.query_async(&mut c).await {
+            Err(e) if !self.shared.cluster && never_sent(&e) => cmd.query_async(&mut c).await,
+            r => r,
+        };
+        if let Err(e) = &r {
+            self.shared.saw(e);
         }
+        r
     }
+
+    /// `e` as a store error, noted first (see [`Shared::saw`]).
+    fn failed(&self, e: redis::RedisError) -> StoreError {
+        self.shared.saw(&e);
+        to_store_error(e)
+    }
+}
+
+/// Redis refused a command to this ACL user.
+fn is_no_permission(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOPERM")
+}
+
+/// A refused command as an error that names what to grant.
+fn no_permission(e: redis::RedisError) -> ConnectError {
+    ConnectError::Permission(format!(
+        "the Redis user lacks a permission Floodgate needs: {}; grant what docs/redis.md (ACL users) lists",
+        e.detail().unwrap_or("NOPERM")
+    ))
 }
 
 /// The call failed because its connection could not be opened, so it was
@@ -362,6 +430,8 @@ pub(crate) fn to_store_error(e: redis::RedisError) -> StoreError {
                     | redis::ServerErrorKind::Moved
                     | redis::ServerErrorKind::Ask
                     | redis::ServerErrorKind::MasterDown
+                    // A replica answered: Sentinel is asked again.
+                    | redis::ServerErrorKind::ReadOnly
             )
         );
     let msg = format!("redis: {e}");

@@ -71,6 +71,7 @@ mod breaker;
 mod calls;
 pub mod config;
 mod conn;
+pub mod connect;
 pub mod fleet;
 mod gather;
 pub mod keys;
@@ -84,6 +85,9 @@ pub mod store;
 pub use breaker::BreakerState;
 pub use config::{
     BreakerConfig, ConfigError, FailureSettings, RedisConfig, RedisKind, Scripting, TimeSource,
+};
+pub use connect::{
+    redacted_url, Credentials, Secret, SecretError, SentinelSettings, TlsError, TlsSettings,
 };
 pub use fleet::{FleetMember, FleetRead, Published, RedisFleet};
 pub use lazy::LazyRedisStore;

@@ -31,9 +31,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use floodgate_core::StoreError;
-use redis::{IntoConnectionInfo, Script};
+use redis::Script;
 
-use crate::config::{RedisConfig, RedisKind};
+use crate::config::RedisConfig;
 use crate::conn::{bounded, Conn, ConnectError};
 use crate::keys::{
     policy_channel, policy_clients_history_key, policy_clients_key, policy_clients_log_key,
@@ -93,9 +93,6 @@ struct Inner {
     /// Bound on each operation.
     timeout: Duration,
     connect_timeout: Duration,
-    /// Where the watcher subscribes: the server, or the cluster's seed
-    /// nodes (tried in turn).
-    subscribe_to: Vec<redis::ConnectionInfo>,
 }
 
 impl RedisPolicyStore {
@@ -112,14 +109,6 @@ impl RedisPolicyStore {
         conn.load(&commit, config.connect_timeout).await?;
         let clients_change = Script::new(CLIENTS_CHANGE);
         conn.load(&clients_change, config.connect_timeout).await?;
-        let urls: Vec<&str> = match config.kind {
-            RedisKind::Redis => config.url.as_deref().into_iter().collect(),
-            RedisKind::RedisCluster => config.nodes.iter().map(String::as_str).collect(),
-        };
-        let subscribe_to = urls
-            .into_iter()
-            .map(IntoConnectionInfo::into_connection_info)
-            .collect::<Result<_, _>>()?;
         let p = &config.key_prefix;
         Ok(RedisPolicyStore {
             inner: Arc::new(Inner {
@@ -134,7 +123,6 @@ impl RedisPolicyStore {
                 channel: policy_channel(p),
                 timeout,
                 connect_timeout: config.connect_timeout,
-                subscribe_to,
             }),
         })
     }

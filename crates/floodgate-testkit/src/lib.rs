@@ -38,6 +38,7 @@ pub mod exec;
 pub mod failure;
 pub mod identities;
 pub mod inspect;
+pub mod pki;
 pub mod redis;
 pub mod suite;
 

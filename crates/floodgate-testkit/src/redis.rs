@@ -4,6 +4,14 @@
 //! Each server runs in its own temporary directory with persistence off
 //! and is killed when its handle is dropped. Fault helpers kill, restart
 //! (same port), pause (`SIGSTOP`) and resume (`SIGCONT`) it.
+//!
+//! A server may also listen for TLS ([`RedisServer::start_tls`]), beside
+//! its plain port (which `redis-cli` and the readiness check use). With
+//! `FLOODGATE_TEST_REDIS_TLS` set to a directory of test certificates
+//! (made by `floodgate-test-pki`; the CI exports `SSL_CERT_FILE` to its
+//! CA), every [`RedisServer::start`] listens for TLS and its
+//! [`url`](RedisServer::url) is `rediss://localhost:<tls port>`: the same
+//! tests then run over TLS.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,6 +19,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::pki::Pki;
+
+/// The variable that switches every [`RedisServer::start`] to TLS: a
+/// directory of test certificates.
+pub const TLS_SWITCH: &str = "FLOODGATE_TEST_REDIS_TLS";
 
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
@@ -59,12 +73,53 @@ pub struct RedisServer {
     dir: PathBuf,
     extra: Vec<String>,
     child: Option<Child>,
+    tls_port: Option<u16>,
 }
 
 impl RedisServer {
-    /// Starts a server on a free port and waits until it answers PING.
+    /// Starts a server on a free port and waits until it answers PING
+    /// (listening for TLS too when [`TLS_SWITCH`] is set).
     pub fn start() -> RedisServer {
-        RedisServer::start_with(free_port(false), &[])
+        match std::env::var_os(TLS_SWITCH) {
+            Some(dir) if !dir.is_empty() => {
+                RedisServer::start_tls(&Pki::existing(std::path::Path::new(&dir)), false)
+            }
+            _ => RedisServer::start_with(free_port(false), &[]),
+        }
+    }
+
+    /// Starts a server that also listens for TLS on a port of its own,
+    /// with `pki`'s server certificate; with `auth_clients`, a client must
+    /// present a certificate `pki`'s CA signed (mutual TLS).
+    pub fn start_tls(pki: &Pki, auth_clients: bool) -> RedisServer {
+        let tls_port = free_port(false);
+        let path = |p: PathBuf| p.to_string_lossy().into_owned();
+        let args = [
+            "--tls-port".to_string(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_string(),
+            path(pki.server_cert()),
+            "--tls-key-file".to_string(),
+            path(pki.server_key()),
+            "--tls-ca-cert-file".to_string(),
+            path(pki.ca()),
+            "--tls-auth-clients".to_string(),
+            if auth_clients { "yes" } else { "no" }.to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut s = RedisServer::start_with(free_port(false), &args);
+        s.tls_port = Some(tls_port);
+        s
+    }
+
+    /// The TLS port, when the server listens for TLS.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// `rediss://localhost:<tls port>`, when the server listens for TLS.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port.map(|p| format!("rediss://localhost:{p}"))
     }
 
     fn start_with(port: u16, extra: &[&str]) -> RedisServer {
@@ -80,6 +135,7 @@ impl RedisServer {
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
+            tls_port: None,
         };
         s.spawn();
         s
@@ -117,8 +173,17 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or the TLS URL when [`TLS_SWITCH`]
+    /// made this a TLS server.
     pub fn url(&self) -> String {
+        match self.tls_url() {
+            Some(u) if std::env::var_os(TLS_SWITCH).is_some_and(|d| !d.is_empty()) => u,
+            _ => self.plain_url(),
+        }
+    }
+
+    /// `redis://127.0.0.1:<port>`, the plain port, always.
+    pub fn plain_url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 

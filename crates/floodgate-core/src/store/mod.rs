@@ -6,6 +6,7 @@ mod lease;
 pub mod leased;
 pub mod memory;
 mod slices;
+mod url;
 mod wrapper;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ pub use lease::{BadLeaseId, LeaseId, LeaseOp, LeaseStatus};
 pub use leased::{LeasedStats, LeasedStore, LeasedStoreConfig};
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use slices::{GiveBack, SliceTerms, SliceWant, Taken};
+pub use url::redacted_url;
 pub use wrapper::StoreWrapper;
 
 /// One limit to decide for one request.

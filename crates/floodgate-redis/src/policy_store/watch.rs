@@ -129,8 +129,8 @@ impl RedisPolicyStore {
 
     /// A new subscription on the first node that takes it, or `None`.
     async fn subscribe(&self) -> Option<Subscription> {
-        for info in &self.inner.subscribe_to {
-            match self.subscribe_on(info).await {
+        for client in self.inner.conn.clients() {
+            match self.subscribe_on(&client).await {
                 Ok(s) => return Some(s),
                 Err(e) => tracing::debug!(error = %e, "cannot subscribe to policy announcements"),
             }
@@ -138,11 +138,13 @@ impl RedisPolicyStore {
         None
     }
 
-    async fn subscribe_on(&self, info: &redis::ConnectionInfo) -> redis::RedisResult<Subscription> {
+    async fn subscribe_on(&self, client: &redis::Client) -> redis::RedisResult<Subscription> {
+        let info = client.get_connection_info();
         let resp3 = info
             .redis_settings()
             .clone()
             .set_protocol(redis::ProtocolVersion::RESP3);
+        // The client's TLS settings are part of its address: kept.
         let client = redis::Client::open(info.clone().set_redis_settings(resp3))?;
         let (tx, pushes) = mpsc::unbounded_channel();
         let ct = self.inner.connect_timeout;

@@ -51,13 +51,15 @@ pub struct PooledConn<'a> {
 
 impl BlockingPool {
     /// A pool for `config`'s server, each connection opened and each read
-    /// and write on it bounded by `config.timeout`; `None` for a cluster.
+    /// and write on it bounded by `config.timeout` (as its user, over TLS
+    /// when `rediss://`, its files read now); `None` for a cluster or
+    /// Sentinel, whose primary can move.
     pub fn new(config: &RedisConfig, most: usize) -> Result<Option<BlockingPool>, StoreError> {
         if config.kind != RedisKind::Redis {
             return Ok(None);
         }
-        let url = config.url.as_deref().unwrap_or_default();
-        let client = redis::Client::open(url).map_err(to_store_error)?;
+        let client = crate::connect::standalone_client(config)
+            .map_err(|e| StoreError::permanent(e.to_string()))?;
         Ok(Some(BlockingPool {
             client,
             idle: Mutex::new(Vec::new()),

@@ -37,6 +37,20 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
             s.scripting,
             s.gather_max,
             s.gather_in_flight,
+            (
+                s.username.clone(),
+                s.password_file.clone(),
+                s.password_env.clone(),
+                s.tls.clone(),
+                s.master_name.clone(),
+                s.sentinels.clone(),
+                (
+                    s.sentinel_username.clone(),
+                    s.sentinel_password_file.clone(),
+                    s.sentinel_password_env.clone(),
+                    s.database,
+                ),
+            ),
         )
     };
     let changed = [

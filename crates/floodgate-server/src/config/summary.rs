@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use floodgate_core::policy::{Limit, Rule};
-use floodgate_redis::RedisKind;
+use floodgate_core::store::redacted_url;
+use floodgate_redis::{RedisConfig, RedisKind, Secret};
 
 use crate::config::Config;
 
@@ -63,14 +64,25 @@ impl Config {
                 let _ = writeln!(out, "store: memory, at most {} keys", self.memory.max_keys);
             }
             Some(r) => {
-                let target = r.url.clone().unwrap_or_else(|| r.nodes.join(", "));
+                let urls: Vec<String> = r.urls().into_iter().map(redacted_url).collect();
+                let target = match r.kind {
+                    RedisKind::RedisSentinel => format!(
+                        "primary `{}` named by Sentinels {}",
+                        r.sentinel.master_name,
+                        urls.join(", ")
+                    ),
+                    _ => urls.join(", "),
+                };
                 let connections = match r.kind {
-                    RedisKind::Redis => format!(", {} connections", r.connections),
+                    RedisKind::Redis | RedisKind::RedisSentinel => {
+                        format!(", {} connections", r.connections)
+                    }
                     RedisKind::RedisCluster => String::new(),
                 };
+                let access = access(r);
                 let _ = writeln!(
                 out,
-                "store: {:?} {target}{connections}, timeout {:?}, on failure {}; local fallback at most {} keys",
+                "store: {:?} {target}{connections}{access}, timeout {:?}, on failure {}; local fallback at most {} keys",
                 r.kind,
                 r.timeout,
                 r.failure.on_failure.as_str(),
@@ -152,6 +164,57 @@ impl Config {
 }
 
 /// One rule: what it matches, its key and limits, its tiers'.
+/// How the store authenticates and what TLS trusts, never a secret:
+/// `, user fg, password from file /run/secrets/redis, tls (CA file
+/// /etc/ca.pem, client certificate)`.
+fn access(r: &RedisConfig) -> String {
+    let mut parts = Vec::new();
+    if let Some(u) = &r.credentials.username {
+        parts.push(format!("user {u}"));
+    }
+    if let Some(p) = &r.credentials.password {
+        parts.push(format!("password {}", source(p)));
+    }
+    if r.kind == RedisKind::RedisSentinel {
+        if let Some(u) = &r.sentinel.credentials.username {
+            parts.push(format!("Sentinel user {u}"));
+        }
+        if let Some(p) = &r.sentinel.credentials.password {
+            parts.push(format!("Sentinel password {}", source(p)));
+        }
+    }
+    if r.urls().iter().any(|u| u.starts_with("rediss://")) {
+        let t = &r.tls;
+        let mut tls = Vec::new();
+        if let Some(f) = &t.ca_file {
+            tls.push(format!("CA file {}", f.display()));
+        }
+        if let Some(d) = &t.ca_dir {
+            tls.push(format!("CA directory {}", d.display()));
+        }
+        if tls.is_empty() {
+            tls.push("system CAs".to_string());
+        }
+        if t.cert_file.is_some() {
+            tls.push("client certificate".to_string());
+        }
+        if t.insecure_skip_verify {
+            tls = vec!["certificates NOT verified (insecure_skip_verify)".to_string()];
+        }
+        parts.push(format!("tls ({})", tls.join(", ")));
+    }
+    parts.iter().map(|p| format!(", {p}")).collect()
+}
+
+/// Where a password is read from, never what it is.
+fn source(s: &Secret) -> String {
+    match s {
+        Secret::Value(_) => "given".to_string(),
+        Secret::File(p) => format!("from file {}", p.display()),
+        Secret::Env(n) => format!("from ${n}"),
+    }
+}
+
 fn rule(out: &mut String, r: &Rule, shared: bool) {
     let _ = writeln!(
         out,
