@@ -48,6 +48,25 @@ pub enum ConnectError {
     /// The ACL user may not run a command the store needs.
     #[error("redis: {0}")]
     Permission(String),
+    /// Redis refused the user and password.
+    #[error("cannot connect to redis: {0}")]
+    Auth(String),
+}
+
+impl ConnectError {
+    /// A refused password said plainly, naming the user (never the
+    /// password).
+    fn explained(self, user: Option<&str>) -> ConnectError {
+        match self {
+            ConnectError::Redis(e) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
+                ConnectError::Auth(format!(
+                    "Redis refused the password of user `{}` (WRONGPASS: a wrong password, or an unknown or disabled user)",
+                    user.unwrap_or("default")
+                ))
+            }
+            e => e,
+        }
+    }
 }
 
 /// Connections to Redis, shared: standalone connections or a cluster
@@ -145,7 +164,10 @@ impl Conn {
             response_timeout,
             placement: placement.cloned(),
         };
-        let links = opener.open().await?;
+        let links = opener
+            .open()
+            .await
+            .map_err(|e| e.explained(opener.user().as_deref()))?;
         let shared = Arc::new(Shared {
             links: ArcSwap::from_pointee(links),
             next: AtomicUsize::new(0),
@@ -197,10 +219,10 @@ impl Conn {
         ct: Duration,
     ) -> Result<Calls, ConnectError> {
         let (calls, fallback) = Calls::preferred(scripting);
-        match within(ct, self.run_cmd::<redis::Value>(&calls.load())).await {
-            Ok(_) => Ok(calls),
-            Err(ConnectError::Redis(e)) if calls.already_loaded(&e) => Ok(calls),
-            Err(ConnectError::Redis(e)) if is_no_permission(&e) => Err(no_permission(e)),
+        let calls = match within(ct, self.run_cmd::<redis::Value>(&calls.load())).await {
+            Ok(_) => calls,
+            Err(ConnectError::Redis(e)) if calls.already_loaded(&e) => calls,
+            Err(ConnectError::Redis(e)) if is_no_permission(&e) => return Err(no_permission(e)),
             Err(ConnectError::Redis(e))
                 if fallback
                     && matches!(
@@ -211,11 +233,27 @@ impl Conn {
                 tracing::info!(error = %e, "redis: no FUNCTION LOAD here; deciding with EVALSHA");
                 let eval = Calls::eval();
                 match within(ct, self.run_cmd::<redis::Value>(&eval.load())).await {
-                    Err(ConnectError::Redis(e)) if is_no_permission(&e) => Err(no_permission(e)),
-                    r => r.map(|_| eval),
+                    Err(ConnectError::Redis(e)) if is_no_permission(&e) => {
+                        return Err(no_permission(e))
+                    }
+                    r => r.map(|_| eval)?,
                 }
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        self.probe(&calls, ct).await?;
+        Ok(calls)
+    }
+
+    /// Runs the decision code once, deciding nothing (a peek at no limit,
+    /// at Redis' time): a user that may load it but not call it, or not
+    /// run what it runs, is found at connect, not at the first request.
+    async fn probe(&self, calls: &Calls, ct: Duration) -> Result<(), ConnectError> {
+        let mut cmd = calls.head();
+        cmd.arg(0).arg("p").arg("");
+        match within(ct, self.run_cmd::<redis::Value>(&cmd)).await {
+            Err(ConnectError::Redis(e)) if is_no_permission(&e) => Err(no_permission(e)),
+            r => r.map(drop),
         }
     }
 
@@ -366,16 +404,19 @@ impl Conn {
     }
 }
 
-/// Redis refused a command to this ACL user.
+/// Redis refused a command (or a key) to this ACL user, directly or
+/// inside a script.
 fn is_no_permission(e: &redis::RedisError) -> bool {
     e.code() == Some("NOPERM")
+        || e.to_string()
+            .contains("The user executing the script can't")
 }
 
 /// A refused command as an error that names what to grant.
 fn no_permission(e: redis::RedisError) -> ConnectError {
     ConnectError::Permission(format!(
         "the Redis user lacks a permission Floodgate needs: {}; grant what docs/redis.md (ACL users) lists",
-        e.detail().unwrap_or("NOPERM")
+        e.detail().map_or_else(|| e.to_string(), str::to_string)
     ))
 }
 

@@ -76,6 +76,17 @@ impl Opener {
         self.config.kind == RedisKind::RedisSentinel || self.config.tls.has_files()
     }
 
+    /// The ACL user the data connections log in as (the config's, else
+    /// the URL's).
+    pub(crate) fn user(&self) -> Option<String> {
+        let c = &self.config;
+        c.credentials.username.clone().or_else(|| {
+            let url = c.urls().first().copied()?;
+            let info = redis::IntoConnectionInfo::into_connection_info(url).ok()?;
+            info.redis_settings().username().map(str::to_string)
+        })
+    }
+
     /// A new set of connections, as the config says now (files and
     /// secrets read again; Sentinel asked again).
     pub(crate) async fn open(&self) -> Result<Links, ConnectError> {
