@@ -40,6 +40,7 @@ pub mod identities;
 pub mod inspect;
 pub mod pki;
 pub mod redis;
+pub mod sentinel;
 pub mod suite;
 
 pub use case::{run_case, run_case_sync, run_case_with, Case, Step};
