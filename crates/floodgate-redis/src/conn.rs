@@ -54,6 +54,22 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
+    /// Whether Redis (or the config) refuses this configuration, so that
+    /// trying again cannot help: a wrong password, a missing permission,
+    /// an unusable TLS file or secret, an invalid config. Not for a
+    /// server that does not answer.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ConnectError::Auth(_)
+            | ConnectError::Permission(_)
+            | ConnectError::Secret(_)
+            | ConnectError::Tls(_)
+            | ConnectError::Config(_) => true,
+            ConnectError::Redis(e) => e.kind() == redis::ErrorKind::InvalidClientConfig,
+            ConnectError::Timeout(_) | ConnectError::Sentinel(_) => false,
+        }
+    }
+
     /// A refused password said plainly, naming the user (never the
     /// password).
     fn explained(self, user: Option<&str>) -> ConnectError {
@@ -211,8 +227,9 @@ impl Conn {
 
     /// Loads the decision code as `scripting` says and answers the way to
     /// call it: with `Auto`, the Functions library, or the script when the
-    /// server refuses `FUNCTION LOAD` (before Redis 7). A user without the
-    /// permission to load it is an error that says so.
+    /// server refuses `FUNCTION LOAD` (before Redis 7, or to this ACL
+    /// user). A user that may not load or run the code it falls to is an
+    /// error that says so.
     pub(crate) async fn load_calls(
         &self,
         scripting: Scripting,
@@ -222,7 +239,11 @@ impl Conn {
         let calls = match within(ct, self.run_cmd::<redis::Value>(&calls.load())).await {
             Ok(_) => calls,
             Err(ConnectError::Redis(e)) if calls.already_loaded(&e) => calls,
-            Err(ConnectError::Redis(e)) if is_no_permission(&e) => return Err(no_permission(e)),
+            // With `auto`, a user that may not load functions (some managed
+            // services refuse them) decides with the script.
+            Err(ConnectError::Redis(e)) if !fallback && is_no_permission(&e) => {
+                return Err(no_permission(e))
+            }
             Err(ConnectError::Redis(e))
                 if fallback
                     && matches!(

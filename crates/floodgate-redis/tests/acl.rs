@@ -27,6 +27,7 @@ const DOCUMENTED: &[&str] = &[
     "+@write",
     "+@scripting",
     "+@pubsub",
+    "+@transaction",
     "+@connection",
     "-@dangerous",
     "+role",
@@ -82,8 +83,12 @@ async fn the_documented_user_can_do_everything_the_store_needs() {
         .commit(0, 1, r#"{"rules":[]}"#, r#"{"version":1}"#, 10)
         .await
         .expect("commit as the ACL user");
-    let seen = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|v| *v == 1)).await;
-    assert!(matches!(seen, Ok(Ok(_))), "the announcement arrived");
+    // The borrow `wait_for` answers is dropped at once: held, it would
+    // block the watcher's next send.
+    let seen = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|v| *v == 1))
+        .await
+        .map(|r| r.is_ok());
+    assert_eq!(seen, Ok(true), "the announcement arrived");
 
     let fleet = RedisFleet::connect(&config).await.expect("fleet view");
     let p = fleet

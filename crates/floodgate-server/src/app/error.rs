@@ -32,6 +32,10 @@ pub enum ServerError {
     /// The server task panicked or was cancelled.
     #[error("the server task failed")]
     Task(#[from] tokio::task::JoinError),
+    /// Redis refused this configuration (a wrong password, a missing
+    /// permission, an unusable TLS file): starting cannot help.
+    #[error("the Redis store refuses this configuration: {0}")]
+    StoreRefused(#[source] floodgate_redis::ConnectError),
     /// The kept policy (state file or Redis) cannot be used.
     #[error(transparent)]
     Policy(#[from] floodgate_admin::live::LiveError),

@@ -51,7 +51,7 @@ impl Parts {
             store_latency.clone(),
             workers.placement(),
         )
-        .await;
+        .await?;
         let initial = Initial::load(
             config.document.policy.clone(),
             config.policy.clone(),

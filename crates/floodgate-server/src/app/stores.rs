@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use super::error::ServerError;
+
 use floodgate_core::store::{LeasedStore, LeasedStoreConfig};
 use floodgate_core::{MemoryStore, MonotonicClock, Store};
 use floodgate_redis::{FailurePolicy, LazyRedisStore, Placement, ResilientStore};
@@ -41,14 +43,16 @@ fn local_backend(config: &Config) -> Arc<dyn PolicyBackend> {
 
 /// Connects the configured store; the breaker and reconnects are paced
 /// by `clock`, and the Redis store's checks are timed into `latency`. A
-/// Redis store's connections are placed by `placement`.
+/// Redis store's connections are placed by `placement`. A Redis that
+/// answers but refuses the config (its password, a permission, a TLS
+/// file) is an error; one that does not answer is not.
 pub async fn build(
     config: &Config,
     clock: Arc<dyn MonotonicClock>,
     latency: Arc<Histogram>,
     placement: Option<Placement>,
-) -> Stores {
-    match &config.redis {
+) -> Result<Stores, ServerError> {
+    Ok(match &config.redis {
         None => Stores {
             store: Arc::new(MemoryStore::new(config.memory)),
             redis: None,
@@ -67,11 +71,13 @@ pub async fn build(
                 clock.clone(),
                 placement,
             );
-            if let Err(e) = redis.connect_now().await {
-                tracing::warn!(
+            match redis.connect_now().await {
+                Err(e) if e.is_refusal() => return Err(ServerError::StoreRefused(e)),
+                Err(e) => tracing::warn!(
                     error = %e,
                     "the Redis store is unreachable: starting anyway, deciding by the failure policy until it answers"
-                );
+                ),
+                Ok(()) => {}
             }
             let policy = FailurePolicy {
                 local: config.memory,
@@ -99,5 +105,5 @@ pub async fn build(
                 redis_policy: Some(policy),
             }
         }
-    }
+    })
 }
