@@ -28,6 +28,10 @@
 #                          the built-in demo endpoints answer)
 #   SMOKE_LIMIT            the shared limit the smoke test checks (default 30)
 #   DEADLINE               seconds to wait for anything to come up (default 30)
+#   REDIS_TOPOLOGY         `single` (default): one Redis; `sentinel`: a
+#                          primary, a replica and three Sentinels (quorum
+#                          2, master name floodgate), the replicas on
+#                          `kind: redis_sentinel`
 #   KEEP_DIR               set to 1 to keep the working directory (configs,
 #                          logs, Redis and Prometheus data) on exit
 set -euo pipefail
@@ -150,6 +154,41 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" \
 pids+=($!)
 wait_for "Redis on port $redis_port" redis-cli -p "$redis_port" ping
 
+store_lines="  kind: redis
+  url: redis://127.0.0.1:${redis_port}"
+topology="${REDIS_TOPOLOGY:-single}"
+case "$topology" in
+single) ;;
+sentinel)
+    # A replica of it, and three Sentinels watching the primary.
+    replica_port="$(free_port)"
+    mkdir -p "$work/replica"
+    redis-server --port "$replica_port" --bind 127.0.0.1 --dir "$work/replica" \
+        --replicaof 127.0.0.1 "$redis_port" --save "" \
+        >"$work/replica.log" 2>&1 &
+    pids+=($!)
+    wait_for "the replica on port $replica_port" redis-cli -p "$replica_port" ping
+    sentinel_urls=""
+    for s in 1 2 3; do
+        sp="$(free_port)"
+        mkdir -p "$work/sentinel-$s"
+        printf '%s\n' "port $sp" "bind 127.0.0.1" "dir $work/sentinel-$s" \
+            "sentinel monitor floodgate 127.0.0.1 $redis_port 2" \
+            "sentinel down-after-milliseconds floodgate 2000" \
+            "sentinel failover-timeout floodgate 10000" >"$work/sentinel-$s/sentinel.conf"
+        redis-server "$work/sentinel-$s/sentinel.conf" --sentinel >"$work/sentinel-$s.log" 2>&1 &
+        pids+=($!)
+        wait_for "Sentinel $s on port $sp" redis-cli -p "$sp" ping
+        sentinel_urls="${sentinel_urls:+$sentinel_urls, }redis://127.0.0.1:$sp"
+    done
+    store_lines="  kind: redis_sentinel
+  master_name: floodgate
+  sentinels: [${sentinel_urls}]"
+    say "Sentinel: primary on port $redis_port, replica on $replica_port, Sentinels ${sentinel_urls}"
+    ;;
+*) die "REDIS_TOPOLOGY is single or sentinel, not $topology" ;;
+esac
+
 # Three replicas on that Redis, one shared limit per client IP.
 upstream_line=""
 [ -n "${FLOODGATE_UPSTREAM:-}" ] && upstream_line="upstream: ${FLOODGATE_UPSTREAM}"
@@ -161,8 +200,7 @@ admin:
   dashboard: { replica: replica-$((i + 1)), publish_every: 500ms }
 ${upstream_line}
 store:
-  kind: redis
-  url: redis://127.0.0.1:${redis_port}
+${store_lines}
 rules:
   - name: per-ip
     match: { path: /api/v1/data }
