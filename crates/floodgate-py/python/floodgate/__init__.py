@@ -8,7 +8,7 @@ rate-limit headers and 429 body.
 - :class:`Limiter`: ``Limiter.from_file(path)`` or ``Limiter(policy, store=...)``;
   ``check(...)`` / ``await check_async(...)`` give a :class:`Decision`.
 - :mod:`floodgate.stores`: :class:`MemoryStore`, :class:`RedisStore`,
-  :class:`RedisClusterStore`.
+  :class:`RedisClusterStore`, :class:`RedisSentinelStore`.
 - :mod:`floodgate.asgi`: :class:`~floodgate.asgi.FloodgateMiddleware`
   for Starlette and FastAPI.
 - :mod:`floodgate.routes`: ``limiter.limit()``, a per-route dependency or
@@ -17,7 +17,7 @@ rate-limit headers and 429 body.
 
 from ._native import Decision, ManualClock, PolicyError, __version__
 from .limiter import Limiter
-from .stores import MemoryStore, RedisClusterStore, RedisStore
+from .stores import MemoryStore, RedisClusterStore, RedisSentinelStore, RedisStore
 
 __all__ = [
     "Decision",
@@ -26,6 +26,7 @@ __all__ = [
     "MemoryStore",
     "PolicyError",
     "RedisClusterStore",
+    "RedisSentinelStore",
     "RedisStore",
     "__version__",
 ]
