@@ -23,6 +23,7 @@ pub use floodgate_core::store::redacted_url;
 pub use secret::{Credentials, Secret, SecretError};
 pub use sentinel::SentinelSettings;
 pub use tls::{TlsError, TlsSettings};
+pub use watch::recheck_now;
 
 /// Open connections: a pool to one server, or a cluster connection.
 #[allow(clippy::large_enum_variant)] // one per store, swapped whole: its size is not copied around

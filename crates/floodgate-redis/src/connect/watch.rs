@@ -6,9 +6,10 @@
 //! at its next look and logs once per distinct error.
 //!
 //! It looks every second, at once when a call saw a sign that the
-//! primary moved (`READONLY`, a connection error), and when a Sentinel
+//! primary moved (`READONLY`, a connection error), when a Sentinel
 //! announces `+switch-master` (a subscription kept on the first Sentinel
-//! that takes it). It ends with the connection set.
+//! that takes it), and when [`recheck_now`] is called (the server does on
+//! SIGHUP). It ends with the connection set.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -21,6 +22,15 @@ use crate::conn::Shared;
 
 /// How often the watcher looks.
 pub(crate) const EVERY: Duration = Duration::from_secs(1);
+
+/// Wakes every watcher of this process.
+static RECHECK: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Makes every watcher of this process look now (TLS files, Sentinel's
+/// primary) instead of at its next second.
+pub fn recheck_now() {
+    RECHECK.notify_waiters();
+}
 
 /// Starts watching `shared`, reopened by `opener`.
 pub(crate) fn spawn(shared: Weak<Shared>, opener: Opener) {
@@ -44,6 +54,7 @@ async fn run(weak: Weak<Shared>, opener: Opener) {
         tokio::select! {
             _ = tick.tick() => {}
             _ = moved => {}
+            _ = RECHECK.notified() => {}
             _ = switched(&mut announcements) => {}
         }
         let Some(shared) = weak.upgrade() else { return };

@@ -17,13 +17,18 @@ use floodgate_config::units::parse_duration;
 use crate::config::Config;
 use crate::observe::logs;
 
-/// SIGHUP as a stream of reload requests.
+/// SIGHUP as a stream of reload requests. Each also makes the Redis
+/// store read its TLS files (and ask Sentinel) at once.
 struct Hangups(Signal);
 
 impl Stream for Hangups {
     type Item = ();
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<()>> {
-        self.0.poll_recv(cx)
+        let next = self.0.poll_recv(cx);
+        if let Poll::Ready(Some(())) = next {
+            floodgate_redis::connect::recheck_now();
+        }
+        next
     }
 }
 
