@@ -2,6 +2,7 @@
 //! rolling back), the slices it lacks taken in one call, the rest of the
 //! request on the store.
 
+use super::gate::Fetch;
 use super::stats::add;
 use super::table::{Key, Slice};
 use super::{is_leased, key_of, LeasedStore, Local, Reserved};
@@ -32,12 +33,18 @@ impl<S: Store> LeasedStore<S> {
         now: Timestamp,
     ) -> Result<Vec<Decision>, StoreError> {
         let t = now.as_micros();
-        for _ in 0..2 {
-            match self.local(checks, t) {
+        let mut waited = false;
+        for _ in 0..3 {
+            match self.local(checks, t, waited) {
                 Local::Decided(out, reserved, denied) => {
                     return self.finish(checks, now, out, reserved, denied).await;
                 }
                 Local::OnStore => break,
+                Local::Wait(gate) => {
+                    add(&self.counters.waited, 1);
+                    gate.wait().await;
+                    waited = true;
+                }
                 Local::Take(wants) => {
                     add(&self.counters.take_calls, 1);
                     // A request dropped while it waits (its client went
@@ -64,13 +71,15 @@ impl<S: Store> LeasedStore<S> {
     }
 
     /// Decides the leased checks from the slices, reserving what they
-    /// admit (see [`Local`]).
-    fn local(&self, checks: &[LimitCheck], t: u64) -> Local {
+    /// admit (see [`Local`]). A request that `waited` once for another's
+    /// take does not wait again.
+    fn local(&self, checks: &[LimitCheck], t: u64, waited: bool) -> Local {
         let mut out: Vec<Option<Decision>> = vec![None; checks.len()];
         let mut reserved: Vec<Reserved> = Vec::new();
         let mut wants: Vec<SliceWant> = Vec::new();
         let mut denied = false;
         let mut on_store = false;
+        let mut wait = None;
         for (i, c) in checks.iter().enumerate() {
             let Some(terms) = c.sync.filter(|_| is_leased(c)) else {
                 continue;
@@ -110,8 +119,12 @@ impl<S: Store> LeasedStore<S> {
                 });
                 continue;
             }
-            if slice.fetching {
-                on_store = true;
+            if let Some(f) = &slice.fetching {
+                if waited {
+                    on_store = true;
+                } else {
+                    wait = Some(f.gate());
+                }
                 break;
             }
             // What this request already reserved on the key counts too.
@@ -121,7 +134,7 @@ impl<S: Store> LeasedStore<S> {
                     .filter(|r| r.key == key)
                     .map(|r| r.cost)
                     .sum::<u64>();
-            slice.fetching = true;
+            slice.fetching = Some(Fetch::default());
             let mut check = c.clone();
             check.cost = need;
             wants.push(SliceWant {
@@ -130,12 +143,16 @@ impl<S: Store> LeasedStore<S> {
                 check,
             });
         }
-        if denied || on_store || !wants.is_empty() {
+        if denied || on_store || wait.is_some() || !wants.is_empty() {
             self.roll_back(&reserved);
         }
         if on_store {
             self.unfetch(&wants);
             return Local::OnStore;
+        }
+        if let Some(gate) = wait {
+            self.unfetch(&wants);
+            return Local::Wait(gate);
         }
         if denied {
             self.unfetch(&wants);
@@ -192,9 +209,12 @@ impl<S: Store> LeasedStore<S> {
     fn unfetch(&self, wants: &[SliceWant]) {
         for w in wants {
             let key = key_of(&w.check);
-            if let Some(s) = self.table.shard(&key).lock().get_mut(&key) {
-                s.fetching = false;
-            }
+            // The mark is dropped (its waiters woken) after the lock.
+            let mark = match self.table.shard(&key).lock().get_mut(&key) {
+                Some(s) => s.fetching.take(),
+                None => None,
+            };
+            drop(mark);
         }
     }
 

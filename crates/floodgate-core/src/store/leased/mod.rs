@@ -14,10 +14,12 @@
 //!   denial there gives the reservations back.
 //! - A denial the store gave for a key is kept until its retry time (at
 //!   most a lease): requests on a key over its limit cost no call.
-//! - While one request takes a key's slice, the others on that key are
-//!   decided on the store (exactly), as are requests whose keys find the
-//!   table full, and requests whose slice could not be taken (the store
-//!   failed: the wrapped store's failure policy decides).
+//! - While one request takes a key's slice, the others on that key wait
+//!   for it (single flight) and decide from the new slice; one that finds
+//!   the key being taken again after its wait is decided on the store
+//!   (exactly), as are requests whose keys find the table full, and
+//!   requests whose slice could not be taken (the store failed: the
+//!   wrapped store's failure policy decides).
 //! - [`LeasedStore::tick`] ends the leases that ran out and gives back
 //!   what is left of them, in one call; [`LeasedStore::give_back_all`]
 //!   does it for every slice (shutdown, a policy change).
@@ -26,6 +28,7 @@
 //! simulation in `sim.rs`.
 
 mod decide;
+mod gate;
 #[cfg(test)]
 mod sim;
 mod stats;
@@ -84,6 +87,8 @@ enum Local {
     Decided(Vec<Option<Decision>>, Vec<Reserved>, bool),
     /// These slices must be taken first.
     Take(Vec<SliceWant>),
+    /// Another request is taking a slice this one needs: wait for it.
+    Wait(std::sync::Arc<gate::Gate>),
     /// Decide the request on the store.
     OnStore,
 }

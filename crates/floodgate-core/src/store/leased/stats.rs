@@ -20,8 +20,8 @@ pub struct LeasedStats {
     /// kept denial.
     pub decided_locally: u64,
     /// Requests with leased checks decided on the store instead (a slice
-    /// being taken by another request, the table full, a store that
-    /// failed to hand one out).
+    /// being taken again after a wait for another request's take, the
+    /// table full, a store that failed to hand one out).
     pub decided_on_store: u64,
     /// Calls that took slices.
     pub take_calls: u64,
@@ -29,6 +29,9 @@ pub struct LeasedStats {
     pub give_back_calls: u64,
     /// Keys that found the table full.
     pub table_full: u64,
+    /// Requests that waited for another request's take of a slice they
+    /// needed (single flight), then decided again.
+    pub waited: u64,
 }
 
 #[derive(Default)]
@@ -42,6 +45,7 @@ pub(super) struct Counters {
     pub take_calls: AtomicU64,
     pub give_back_calls: AtomicU64,
     pub table_full: AtomicU64,
+    pub waited: AtomicU64,
 }
 
 pub(super) fn add(c: &AtomicU64, n: u64) {
@@ -63,6 +67,7 @@ impl Counters {
             take_calls: g(&self.take_calls),
             give_back_calls: g(&self.give_back_calls),
             table_full: g(&self.table_full),
+            waited: g(&self.waited),
         }
     }
 }

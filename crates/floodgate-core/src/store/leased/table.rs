@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::gate::Fetch;
 use crate::algorithm::slice;
 use crate::decision::{Decision, RetryAfter};
 use crate::quota::Quota;
@@ -59,8 +60,9 @@ pub(super) struct Slice {
     /// Local µs the key would be idle at, as the take's decision said.
     pub idle_at: u64,
     pub denial: Option<Denial>,
-    /// A request is taking the next slice: others decide on the store.
-    pub fetching: bool,
+    /// A request is taking the next slice: others wait for it (once),
+    /// then decide on the store.
+    pub fetching: Option<Fetch>,
     /// Changes each time a slice replaces another.
     pub gen: u64,
 }
@@ -83,7 +85,7 @@ impl Slice {
             store_remaining: 0,
             idle_at: t,
             denial: None,
-            fetching: false,
+            fetching: None,
             gen: 0,
         }
     }
@@ -172,7 +174,9 @@ impl Slice {
 
     /// Installs a slice the store handed out at local `t`.
     pub(super) fn install(&mut self, taken: &Taken, need: u64, t: u64) {
-        self.fetching = false;
+        // The requests waiting for it decide again once it is in place:
+        // the mark is dropped (they are woken) at the end of this call.
+        let _done = self.fetching.take();
         self.gen += 1;
         if taken.n == 0 {
             let wait = match taken.decision.retry_after {

@@ -192,3 +192,123 @@ fn a_request_dropped_while_it_takes_a_slice_leaves_no_mark() {
     assert_eq!(s.stats().take_calls, 2);
     assert_eq!(s.stats().decided_on_store, 0);
 }
+
+/// A memory store whose takes wait until the test opens `release`.
+struct Held {
+    inner: MemoryStore,
+    release: Arc<super::gate::Gate>,
+    checks: std::sync::atomic::AtomicU64,
+}
+
+impl crate::store::StoreWrapper for Held {
+    type Inner = MemoryStore;
+
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
+    }
+
+    fn check<'a>(
+        &'a self,
+        checks: &'a [LimitCheck],
+        now: Timestamp,
+    ) -> crate::store::BoxFuture<'a, Result<Vec<crate::Decision>, crate::StoreError>> {
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.check(checks, now)
+    }
+
+    fn take<'a>(
+        &'a self,
+        wants: &'a [crate::store::SliceWant],
+        now: Timestamp,
+    ) -> crate::store::BoxFuture<'a, Result<Vec<crate::store::Taken>, crate::StoreError>> {
+        let release = self.release.clone();
+        Box::pin(async move {
+            release.wait().await;
+            self.inner.take(wants, now).await
+        })
+    }
+}
+
+/// Single flight: while one request takes a key's slice, the others on
+/// that key wait for it and are then decided from the new slice, with no
+/// call of their own; dropping the taking request wakes them too.
+#[test]
+fn requests_wait_for_the_take_under_way() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let release = Arc::new(super::gate::Gate::default());
+    let s = LeasedStore::new(
+        Held {
+            inner: MemoryStore::default(),
+            release: release.clone(),
+            checks: Default::default(),
+        },
+        LeasedStoreConfig::default(),
+    );
+    let c = [leased(bucket(), "a", 1)];
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut first = Box::pin(s.check(&c, at(0)));
+    assert!(first.as_mut().poll(&mut cx).is_pending(), "taking");
+    let mut others: Vec<_> = (0..3).map(|_| Box::pin(s.check(&c, at(0)))).collect();
+    for o in &mut others {
+        assert!(
+            o.as_mut().poll(&mut cx).is_pending(),
+            "waiting, not on the store"
+        );
+    }
+    assert_eq!(s.inner.checks.load(std::sync::atomic::Ordering::Relaxed), 0);
+    release.open();
+    let Poll::Ready(d) = first.as_mut().poll(&mut cx) else {
+        panic!("the take came back");
+    };
+    assert!(d.unwrap()[0].allowed);
+    for o in &mut others {
+        let Poll::Ready(d) = o.as_mut().poll(&mut cx) else {
+            panic!("woken and decided");
+        };
+        assert!(d.unwrap()[0].allowed);
+    }
+    let st = s.stats();
+    assert_eq!(
+        (st.take_calls, st.waited, st.decided_on_store),
+        (1, 3, 0),
+        "{st:?}"
+    );
+    assert_eq!(st.decided_locally, 4, "{st:?}");
+    assert_eq!(s.inner.checks.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+/// A taking request dropped (its client went away) wakes the waiters; one
+/// of them takes the slice in its place.
+#[test]
+fn a_dropped_take_wakes_the_waiters() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let release = Arc::new(super::gate::Gate::default());
+    let s = LeasedStore::new(
+        Held {
+            inner: MemoryStore::default(),
+            release: release.clone(),
+            checks: Default::default(),
+        },
+        LeasedStoreConfig::default(),
+    );
+    let c = [leased(bucket(), "b", 1)];
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut first = Box::pin(s.check(&c, at(0)));
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    let mut waiter = Box::pin(s.check(&c, at(0)));
+    assert!(waiter.as_mut().poll(&mut cx).is_pending());
+    drop(first);
+    // Woken, it takes the slice itself (held until released).
+    assert!(waiter.as_mut().poll(&mut cx).is_pending());
+    release.open();
+    let Poll::Ready(d) = waiter.as_mut().poll(&mut cx) else {
+        panic!("decided");
+    };
+    assert!(d.unwrap()[0].allowed);
+    assert_eq!(s.stats().take_calls, 2);
+}

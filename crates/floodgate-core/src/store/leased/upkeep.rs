@@ -17,7 +17,7 @@ impl<S: Store> LeasedStore<S> {
             let mut map = shard.lock();
             let before = map.len();
             map.retain(|key, slice| {
-                if slice.fetching {
+                if slice.fetching.is_some() {
                     return true;
                 }
                 if slice.left > 0 && !slice.live(t) {
@@ -46,7 +46,7 @@ impl<S: Store> LeasedStore<S> {
                 self.retire(slice, key, t);
             }
             let before = map.len();
-            map.retain(|_, s| s.fetching);
+            map.retain(|_, s| s.fetching.is_some());
             self.table.removed(before - map.len());
         }
         self.flush(now).await;

@@ -35,7 +35,7 @@ pub fn render(out: &mut String, leased: &Leased) {
     header(
         out,
         "floodgate_leased_decisions_total",
-        "Requests with leased limits: decided here from slices (or a kept denial), or on Redis (a slice being taken, the table full, Redis failing).",
+        "Requests with leased limits: decided here from slices (or a kept denial), or on Redis (a slice being taken again after a wait, the table full, Redis failing).",
         "counter",
     );
     for (place, v) in [
@@ -58,6 +58,13 @@ pub fn render(out: &mut String, leased: &Leased) {
     for (call, v) in [("take", st.take_calls), ("give_back", st.give_back_calls)] {
         sample(out, "floodgate_leased_calls_total", &[("call", call)], v);
     }
+    single(
+        out,
+        "floodgate_leased_waits_total",
+        "Requests that waited for another request's take of a slice they needed (single flight), then decided again.",
+        "counter",
+        st.waited,
+    );
     single(
         out,
         "floodgate_leased_held_units",
