@@ -69,6 +69,7 @@ impl Breaker {
     }
 
     /// The state.
+    #[cfg(test)]
     pub(crate) fn state(&self) -> BreakerState {
         match self.state.load(Ordering::Acquire) {
             CLOSED => BreakerState::Closed,

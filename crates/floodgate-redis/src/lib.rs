@@ -33,6 +33,9 @@
 //!   document (opaque text) with compare-and-set commits
 //!   (`lua/policy_commit.lua`), a history, and a watcher of new versions
 //!   (`policy_store/watch.rs`).
+//! - `slot_map`: on a cluster, which shard holds each hash slot (the
+//!   store's failure domains, one breaker each in [`ResilientStore`]),
+//!   read with `CLUSTER SLOTS` and kept fresh in the background.
 //! - [`keys`]: key names (FNV-1a digests of limit ids, the policy store's
 //!   keys) and cluster hash slots.
 //!
@@ -79,6 +82,7 @@ pub mod placement;
 pub mod policy_store;
 pub mod resilient;
 mod script;
+mod slot_map;
 pub mod store;
 
 pub use breaker::BreakerState;

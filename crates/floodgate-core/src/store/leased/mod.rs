@@ -196,6 +196,14 @@ impl<S: Store> Store for LeasedStore<S> {
         self.inner.leases_expired()
     }
 
+    fn failure_domain(&self, check: &LimitCheck) -> usize {
+        self.inner.failure_domain(check)
+    }
+
+    fn domain_name(&self, domain: usize) -> Option<String> {
+        self.inner.domain_name(domain)
+    }
+
     fn take<'a>(
         &'a self,
         wants: &'a [SliceWant],
