@@ -12,7 +12,7 @@
 //!
 //! The map is read with `CLUSTER SLOTS` when the store connects, then
 //! every [`REFRESH_EVERY`] by a background task, and soon after a failed
-//! call (at most one read per [`MIN_SPACING`]). Until the first read
+//! call or a failed read (at most one read per [`MIN_SPACING`]). Until the first read
 //! succeeds every slot is in domain 0.
 //!
 //! [`Store::failure_domain`]: floodgate_core::Store::failure_domain
@@ -151,18 +151,26 @@ impl SlotMap {
         let map: Weak<SlotMap> = Arc::downgrade(map);
         let conn: Weak<Conn> = Arc::downgrade(conn);
         tokio::spawn(async move {
+            // After a failed read, the next one comes soon.
+            let mut failed = false;
             loop {
                 let Some(wake) = map.upgrade() else { return };
-                tokio::select! {
-                    _ = tokio::time::sleep(REFRESH_EVERY) => {}
-                    _ = wake.wake.notified() => {}
+                if !failed {
+                    tokio::select! {
+                        _ = tokio::time::sleep(REFRESH_EVERY) => {}
+                        _ = wake.wake.notified() => {}
+                    }
                 }
                 let (Some(m), Some(c)) = (map.upgrade(), conn.upgrade()) else {
                     return;
                 };
-                if let Err(e) = m.read(&c, limit).await {
-                    tracing::debug!(error = %e, "redis: cannot read the cluster's slot map now");
-                }
+                failed = match m.read(&c, limit).await {
+                    Ok(()) => false,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "redis: cannot read the cluster's slot map now");
+                        true
+                    }
+                };
                 drop((m, c, wake));
                 tokio::time::sleep(MIN_SPACING).await;
             }

@@ -1,5 +1,5 @@
 //! Real `redis-server` processes for tests: a standalone server on a free
-//! loopback port, and a 3-master Redis Cluster. No mocks.
+//! loopback port, and a 3-master Redis Cluster (with replicas: `cluster.rs`). No mocks.
 //!
 //! Each server runs in its own temporary directory with persistence off
 //! and is killed when its handle is dropped. Fault helpers kill, restart
@@ -27,7 +27,7 @@ pub fn redis_available() -> bool {
 
 /// A loopback port nobody listens on (and, when `with_bus`, whose cluster
 /// bus port, +10000, is free as well).
-fn free_port(with_bus: bool) -> u16 {
+pub(crate) fn free_port(with_bus: bool) -> u16 {
     for _ in 0..200 {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let port = l.local_addr().expect("local addr").port();
@@ -43,7 +43,7 @@ fn free_port(with_bus: bool) -> u16 {
 
 /// Sends one inline command and returns the raw reply (a sketch of RESP,
 /// enough for PING and CLUSTER INFO).
-fn raw_command(port: u16, cmd: &str) -> Option<String> {
+pub(crate) fn raw_command(port: u16, cmd: &str) -> Option<String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
     s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
@@ -67,7 +67,7 @@ impl RedisServer {
         RedisServer::start_with(free_port(false), &[])
     }
 
-    fn start_with(port: u16, extra: &[&str]) -> RedisServer {
+    pub(crate) fn start_with(port: u16, extra: &[&str]) -> RedisServer {
         let dir = std::env::temp_dir().join(format!(
             "floodgate-redis-{}-{}-{}",
             std::process::id(),

@@ -160,14 +160,14 @@ impl Domains {
         let back = mask & self.down.fetch_and(!mask, Ordering::AcqRel);
         for d in each(back) {
             let was = self.names()[d].take();
-            match (was, name(d)) {
-                (Some(was), Some(now)) if was != now => {
-                    tracing::info!(node = %now, was = %was, "redis node {was} back: its keys are on {now} now, deciding them on Redis again");
+            // Named as when it failed: after a failover its slots answer
+            // from its replica (`primary`, once the slot map has it).
+            match (was.or_else(|| name(d)), name(d)) {
+                (Some(node), primary) => {
+                    let primary = primary.unwrap_or_else(|| node.clone());
+                    tracing::info!(node = %node, primary = %primary, "redis node {node} back (its slots answer again): deciding its keys on Redis again");
                 }
-                (Some(node), _) | (None, Some(node)) => {
-                    tracing::info!(node = %node, "redis node {node} back: deciding its keys on it again");
-                }
-                (None, None) => tracing::info!("store is back: deciding on it again"),
+                (None, _) => tracing::info!("store is back: deciding on it again"),
             }
         }
     }
