@@ -41,6 +41,8 @@ use floodgate_core::{
 pub use crate::breaker::BreakerState;
 
 mod degrade;
+#[cfg(test)]
+mod domain_tests;
 mod domains;
 mod owed;
 mod policy;
