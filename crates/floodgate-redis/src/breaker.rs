@@ -101,6 +101,12 @@ impl Breaker {
                 .is_ok()
     }
 
+    /// Makes the next probe due now (the store's nodes changed: a probe
+    /// may find it back before the wait is over).
+    pub(crate) fn probe_now(&self) {
+        self.next_probe_us.store(self.now_us(), Ordering::Release);
+    }
+
     /// Whether a request may call the store: always when closed, else
     /// only as the cool-down's probe.
     #[cfg(test)]

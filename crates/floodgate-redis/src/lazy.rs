@@ -213,6 +213,10 @@ impl Store for LazyRedisStore {
         self.inner.store.get().and_then(|s| s.domain_name(domain))
     }
 
+    fn domains_epoch(&self) -> u64 {
+        self.inner.store.get().map_or(0, Store::domains_epoch)
+    }
+
     fn take<'a>(
         &'a self,
         wants: &'a [SliceWant],

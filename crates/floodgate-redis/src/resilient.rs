@@ -145,7 +145,8 @@ impl<S: Store> ResilientStore<S> {
     /// now: `Some(false)` with their breakers closed, `Some(true)` as the
     /// open breakers' probe, `None` while they are open.
     fn may_call(&self, mask: u64) -> Option<bool> {
-        self.domains.may_call(mask, || self.settings())
+        self.domains
+            .may_call(mask, || self.settings(), || self.inner.domains_epoch())
     }
 
     /// Charges what was admitted locally on the domains `mask` during an

@@ -12,12 +12,17 @@
 //!
 //! The map is read with `CLUSTER SLOTS` when the store connects, then
 //! every [`REFRESH_EVERY`] by a background task, and soon after a failed
-//! call or a failed read (at most one read per [`MIN_SPACING`]). Until the first read
-//! succeeds every slot is in domain 0.
+//! call or a failed read; for [`HURRY_FOR`] after a failed call, every
+//! [`MIN_SPACING`] (the least time between two reads), so that a replica
+//! promoted in a dead primary's place is seen within that. A shard's new
+//! primary moves the map's [`epoch`](SlotMap::epoch): a failure policy
+//! around the store then probes its open breakers at once. Until the
+//! first read succeeds every slot is in domain 0.
 //!
 //! [`Store::failure_domain`]: floodgate_core::Store::failure_domain
 
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use floodgate_core::store::MAX_FAILURE_DOMAINS;
@@ -35,6 +40,10 @@ pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 /// Reads are at least this far apart, however many calls fail.
 pub(crate) const MIN_SPACING: Duration = Duration::from_millis(500);
+
+/// After a failed call, the map is read every [`MIN_SPACING`] for this
+/// long (a failover takes a few times `cluster-node-timeout`).
+pub(crate) const HURRY_FOR: Duration = Duration::from_secs(30);
 
 /// One slot range and the primary serving it, as `CLUSTER SLOTS` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +73,10 @@ pub(crate) struct SlotMap {
     table: RwLock<Table>,
     /// Wakes the refresh task early (after a failed call).
     wake: Notify,
+    /// When a call last failed.
+    failed_at: Mutex<Option<tokio::time::Instant>>,
+    /// Moved each time a shard's primary changes.
+    epoch: AtomicU64,
 }
 
 impl SlotMap {
@@ -76,7 +89,20 @@ impl SlotMap {
                 names: Vec::new(),
             }),
             wake: Notify::new(),
+            failed_at: Mutex::new(None),
+            epoch: AtomicU64::new(0),
         }
+    }
+
+    /// Moved each time a read finds a shard with a new primary.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Whether a call failed less than [`HURRY_FOR`] ago.
+    fn hurried(&self) -> bool {
+        let at = *self.failed_at.lock().unwrap_or_else(|e| e.into_inner());
+        at.is_some_and(|at| at.elapsed() < HURRY_FOR)
     }
 
     /// The domain of `slot`.
@@ -91,8 +117,11 @@ impl SlotMap {
         t.names.get(domain).cloned()
     }
 
-    /// Asks for a read soon (a call failed: a failover may be under way).
+    /// Asks for a read soon, and frequent reads for a while (a call
+    /// failed: a failover may be under way).
     pub(crate) fn stale(&self) {
+        *self.failed_at.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(tokio::time::Instant::now());
         self.wake.notify_one();
     }
 
@@ -122,7 +151,10 @@ impl SlotMap {
                 }
                 None => usize::from(first) % MAX_FAILURE_DOMAINS,
             };
-            if t.firsts[domain] == first {
+            if t.firsts[domain] == first && t.names[domain] != r.primary {
+                if !t.names[domain].is_empty() {
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
+                }
                 t.names[domain].clone_from(&r.primary);
             }
             let end = usize::from(r.end).min(SLOTS - 1);
@@ -155,7 +187,7 @@ impl SlotMap {
             let mut failed = false;
             loop {
                 let Some(wake) = map.upgrade() else { return };
-                if !failed {
+                if !failed && !wake.hurried() {
                     tokio::select! {
                         _ = tokio::time::sleep(REFRESH_EVERY) => {}
                         _ = wake.wake.notified() => {}
@@ -268,6 +300,7 @@ mod tests {
             [0, 1, 2]
         );
         assert_eq!(map.name(1).as_deref(), Some("b:1"));
+        assert_eq!(map.epoch(), 0, "the first read moves nothing");
         // b's replica is promoted: same slots, a new primary.
         map.apply(&[
             range(10923, 16383, "c:1", "C"),
@@ -276,6 +309,7 @@ mod tests {
         ]);
         assert_eq!(map.domain(9000), 1, "same shard, same domain");
         assert_eq!(map.name(1).as_deref(), Some("e:1"));
+        assert_eq!(map.epoch(), 1, "one shard has a new primary");
         assert_eq!(map.domain(16383), 2);
     }
 

@@ -304,6 +304,11 @@ impl Store for RedisStore {
         self.slots.as_ref().and_then(|m| m.name(domain))
     }
 
+    /// On a cluster, moved by each shard's new primary (a failover).
+    fn domains_epoch(&self) -> u64 {
+        self.slots.as_ref().map_or(0, |m| m.epoch())
+    }
+
     fn take<'a>(
         &'a self,
         wants: &'a [SliceWant],

@@ -152,8 +152,13 @@ async fn a_dead_primary_sends_only_its_own_keys_to_the_failure_policy() {
     // that was not.
     let mut back_streak = 0u32;
     let deadline = Deadline::in_secs(30);
+    // When a live node first listed another primary for the dead slots.
+    let mut promoted: Option<Duration> = None;
     let mut next = tokio::time::Instant::now();
-    loop {
+    for n in 0u64.. {
+        if promoted.is_none() && n % 4 == 0 && cluster.primary_of(dead_slot) != Some(victim) {
+            promoted = Some(killed.elapsed());
+        }
         let mut set = round();
         while let Some(r) = set.join_next().await {
             let (i, on_redis) = r.unwrap();
@@ -189,8 +194,10 @@ async fn a_dead_primary_sends_only_its_own_keys_to_the_failure_policy() {
         .matches(&format!("redis node 127.0.0.1:{victim_port} back"))
         .count();
     println!(
-        "killed primary 127.0.0.1:{victim_port}: its keys on the failure policy for {:.1} s; \
+        "killed primary 127.0.0.1:{victim_port}: replica promoted (seen) after {:.1} s; \
+         its keys on the failure policy until {:.1} s; \
          healthy shards: {}/{} checks on Redis ({:.2} %); dead shard: {}/{} on Redis; {:?}",
+        promoted.unwrap_or_default().as_secs_f64(),
         away.as_secs_f64(),
         healthy.on_redis,
         healthy.total,
@@ -211,6 +218,12 @@ async fn a_dead_primary_sends_only_its_own_keys_to_the_failure_policy() {
         cluster.primary_of(dead_slot),
         Some(victim),
         "a replica serves the dead node's slots"
+    );
+    let promoted = promoted.expect("the promotion was seen");
+    assert!(
+        away <= promoted + Duration::from_millis(1_500),
+        "back on Redis within the cool-down (and a round) of the promotion: \
+         {away:?} vs {promoted:?}"
     );
     assert!(
         text.contains(&format!("redis node 127.0.0.1:{victim_port} failing")),

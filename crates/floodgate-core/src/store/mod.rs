@@ -230,6 +230,15 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// A count that moves when the store's failure domains move to other
+    /// nodes (a Redis Cluster replica promoted in a failed primary's
+    /// place), so that a failure-policy wrapper probes its open breakers
+    /// at once rather than at their next probe time. Cheap (an atomic
+    /// load). Default 0: it never moves.
+    fn domains_epoch(&self) -> u64 {
+        0
+    }
+
     /// Takes a slice of each key's quota at `now`, each on its own (not
     /// all or nothing): see [`algorithm::slice`](crate::algorithm::slice).
     /// One answer per slice asked for, in order.

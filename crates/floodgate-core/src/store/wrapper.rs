@@ -102,6 +102,11 @@ pub trait StoreWrapper: Send + Sync + 'static {
         self.inner().domain_name(domain)
     }
 
+    /// [`Store::domains_epoch`].
+    fn domains_epoch(&self) -> u64 {
+        self.inner().domains_epoch()
+    }
+
     /// [`Store::take`].
     fn take<'a>(
         &'a self,
@@ -165,6 +170,10 @@ impl<W: StoreWrapper> Store for W {
 
     fn domain_name(&self, domain: usize) -> Option<String> {
         StoreWrapper::domain_name(self, domain)
+    }
+
+    fn domains_epoch(&self) -> u64 {
+        StoreWrapper::domains_epoch(self)
     }
 
     fn take<'a>(

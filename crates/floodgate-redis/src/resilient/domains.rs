@@ -8,9 +8,12 @@
 //! closed, or as the probe of those that are open. Its success closes
 //! them all; its failure counts against each. The log says once per
 //! domain when it starts failing and once when it is back, naming the
-//! node when the store names its domains.
+//! node when the store names its domains. When the store says its
+//! domains moved to other nodes ([`Store::domains_epoch`]: a replica
+//! promoted), every open breaker's next probe is due at once.
 //!
 //! [`Store::failure_domain`]: floodgate_core::Store::failure_domain
+//! [`Store::domains_epoch`]: floodgate_core::Store::domains_epoch
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,6 +59,8 @@ pub(super) struct Domains {
     down: AtomicU64,
     /// What each failing domain was called when it went down.
     down_names: Mutex<Vec<Option<String>>>,
+    /// The store's domains epoch as last seen.
+    epoch: AtomicU64,
 }
 
 impl Domains {
@@ -67,6 +72,7 @@ impl Domains {
                 .collect(),
             down: AtomicU64::new(0),
             down_names: Mutex::new(vec![None; MAX_FAILURE_DOMAINS]),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -93,12 +99,13 @@ impl Domains {
 
     /// Whether a call on `mask` may go to the store now: `Some(false)`
     /// with its breakers closed, `Some(true)` as the probe of those open
-    /// (`settings` is read only then), `None` while any open one has no
-    /// probe due.
+    /// (`settings` and the store's `epoch` are read only then), `None`
+    /// while any open one has no probe due.
     pub(super) fn may_call(
         &self,
         mask: u64,
         settings: impl Fn() -> FailureSettings,
+        epoch: impl Fn() -> u64,
     ) -> Option<bool> {
         let mut probe = false;
         for d in each(mask) {
@@ -106,12 +113,31 @@ impl Domains {
             if b.is_closed() {
                 continue;
             }
-            if !b.try_probe(settings().breaker.cooldown) {
+            let cooldown = settings().breaker.cooldown;
+            if !b.try_probe(cooldown) && !(self.moved(epoch()) && b.try_probe(cooldown)) {
                 return None;
             }
             probe = true;
         }
         Some(probe)
+    }
+
+    /// Whether the store's domains moved since last seen (`epoch` is its
+    /// count now); if so, every open breaker's next probe is due now.
+    fn moved(&self, epoch: u64) -> bool {
+        let seen = self.epoch.load(Ordering::Acquire);
+        if epoch == seen
+            || self
+                .epoch
+                .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return false;
+        }
+        for b in self.breakers.iter().filter(|b| !b.is_closed()) {
+            b.probe_now();
+        }
+        true
     }
 
     /// A failed call on `mask` (`probe`: it was the open breakers'
@@ -202,12 +228,31 @@ mod tests {
         assert_eq!(opened, 1);
         assert_eq!(domains.open(), [1]);
         assert_eq!(domains.state(), BreakerState::Open);
-        assert_eq!(domains.may_call(0b01, || settings), Some(false));
-        assert_eq!(domains.may_call(0b10, || settings), None);
-        assert_eq!(domains.may_call(0b11, || settings), None, "spans it");
+        let epoch = || 0;
+        assert_eq!(domains.may_call(0b01, || settings, epoch), Some(false));
+        assert_eq!(domains.may_call(0b10, || settings, epoch), None);
+        assert_eq!(domains.may_call(0b11, || settings, epoch), None, "spans it");
         clock.advance(settings.breaker.cooldown);
-        assert_eq!(domains.may_call(0b10, || settings), Some(true), "probe");
+        let probe = domains.may_call(0b10, || settings, epoch);
+        assert_eq!(probe, Some(true), "the probe");
         domains.success(0b10, |_| None);
         assert_eq!(domains.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn nodes_that_moved_are_probed_at_once() {
+        let clock = ManualClock::new(Timestamp::from_micros(1_000_000));
+        let domains = Domains::new(Arc::new(clock.clone()));
+        let settings = FailureSettings::default();
+        let e = StoreError::transient("gone");
+        for _ in 0..settings.breaker.failures {
+            domains.failure(0b100, &e, &settings, false, |_| None);
+        }
+        assert_eq!(domains.may_call(0b100, || settings, || 0), None);
+        // A replica promoted: the store's epoch moves, a probe goes now,
+        // one only.
+        assert_eq!(domains.may_call(0b100, || settings, || 1), Some(true));
+        assert_eq!(domains.may_call(0b100, || settings, || 1), None);
+        assert_eq!(domains.may_call(0b001, || settings, || 1), Some(false));
     }
 }

@@ -204,6 +204,10 @@ impl<S: Store> Store for LeasedStore<S> {
         self.inner.domain_name(domain)
     }
 
+    fn domains_epoch(&self) -> u64 {
+        self.inner.domains_epoch()
+    }
+
     fn take<'a>(
         &'a self,
         wants: &'a [SliceWant],
