@@ -114,7 +114,9 @@ impl Domains {
                 continue;
             }
             let cooldown = settings().breaker.cooldown;
-            if !b.try_probe(cooldown) && !(self.moved(epoch()) && b.try_probe(cooldown)) {
+            // Due by its wait, or at once when the store's nodes moved.
+            let due = b.try_probe(cooldown) || (self.moved(epoch()) && b.try_probe(cooldown));
+            if !due {
                 return None;
             }
             probe = true;
