@@ -26,7 +26,9 @@
 //!   any store, by each check's `on_failure` or the store's default;
 //!   [`ResilientStore::reconfigure`] swaps its settings on reload. Its
 //!   policy, settings and counters are in `resilient/policy.rs`, the
-//!   decisions taken without the inner store in `resilient/degrade.rs`.
+//!   decisions taken without the inner store in `resilient/degrade.rs`,
+//!   its breakers, one per failure domain of the inner store (on a
+//!   cluster, per shard), in `resilient/domains.rs`.
 //! - `breaker`: the circuit breaker inside [`ResilientStore`]
 //!   ([`BreakerState`]).
 //! - [`policy_store`]: [`RedisPolicyStore`], the admin API's policy

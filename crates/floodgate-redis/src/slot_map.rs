@@ -11,9 +11,9 @@
 //! also keeps the address of its primary as last read, for the logs.
 //!
 //! The map is read with `CLUSTER SLOTS` when the store connects, then
-//! every [`REFRESH_EVERY`] by a background task, and soon after a failed
-//! call or a failed read; for [`HURRY_FOR`] after a failed call, every
-//! [`MIN_SPACING`] (the least time between two reads), so that a replica
+//! every [`REFRESH_EVERY`] by a background task; for [`HURRY_FOR`] after
+//! a failed call (or a failed first read), every [`MIN_SPACING`] (the
+//! least time between two reads), so that a replica
 //! promoted in a dead primary's place is seen within that. A shard's new
 //! primary moves the map's [`epoch`](SlotMap::epoch): a failure policy
 //! around the store then probes its open breakers at once. Until the
@@ -177,17 +177,15 @@ impl SlotMap {
     }
 
     /// Reads the map again every [`REFRESH_EVERY`], and soon after
-    /// [`stale`](SlotMap::stale), until the store (`map` or `conn`) is
-    /// dropped.
+    /// [`stale`](SlotMap::stale) (then every [`MIN_SPACING`] for
+    /// [`HURRY_FOR`]), until the store (`map` or `conn`) is dropped.
     pub(crate) fn keep_fresh(map: &Arc<SlotMap>, conn: &Arc<Conn>, limit: Duration) {
         let map: Weak<SlotMap> = Arc::downgrade(map);
         let conn: Weak<Conn> = Arc::downgrade(conn);
         tokio::spawn(async move {
-            // After a failed read, the next one comes soon.
-            let mut failed = false;
             loop {
                 let Some(wake) = map.upgrade() else { return };
-                if !failed && !wake.hurried() {
+                if !wake.hurried() {
                     tokio::select! {
                         _ = tokio::time::sleep(REFRESH_EVERY) => {}
                         _ = wake.wake.notified() => {}
@@ -196,13 +194,9 @@ impl SlotMap {
                 let (Some(m), Some(c)) = (map.upgrade(), conn.upgrade()) else {
                     return;
                 };
-                failed = match m.read(&c, limit).await {
-                    Ok(()) => false,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "redis: cannot read the cluster's slot map now");
-                        true
-                    }
-                };
+                if let Err(e) = m.read(&c, limit).await {
+                    tracing::debug!(error = %e, "redis: cannot read the cluster's slot map now");
+                }
                 drop((m, c, wake));
                 tokio::time::sleep(MIN_SPACING).await;
             }

@@ -96,6 +96,7 @@ impl RedisStore {
             let map = Arc::new(SlotMap::new());
             if let Err(e) = map.read(&conn, config.connect_timeout).await {
                 tracing::debug!(error = %e, "redis: no slot map yet; reading it again soon");
+                // Read again every 500 ms for a while.
                 map.stale();
             }
             SlotMap::keep_fresh(&map, &conn, config.connect_timeout);
