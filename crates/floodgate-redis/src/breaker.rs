@@ -69,6 +69,7 @@ impl Breaker {
     }
 
     /// The state.
+    #[cfg(test)]
     pub(crate) fn state(&self) -> BreakerState {
         match self.state.load(Ordering::Acquire) {
             CLOSED => BreakerState::Closed,
@@ -98,6 +99,12 @@ impl Breaker {
                     Ordering::Acquire,
                 )
                 .is_ok()
+    }
+
+    /// Makes the next probe due now (the store's nodes changed: a probe
+    /// may find it back before the wait is over).
+    pub(crate) fn probe_now(&self) {
+        self.next_probe_us.store(self.now_us(), Ordering::Release);
     }
 
     /// Whether a request may call the store: always when closed, else

@@ -202,6 +202,21 @@ impl Store for LazyRedisStore {
         self.inner.store.get().and_then(|s| s.leases_expired())
     }
 
+    fn failure_domain(&self, check: &LimitCheck) -> usize {
+        self.inner
+            .store
+            .get()
+            .map_or(0, |s| s.failure_domain(check))
+    }
+
+    fn domain_name(&self, domain: usize) -> Option<String> {
+        self.inner.store.get().and_then(|s| s.domain_name(domain))
+    }
+
+    fn domains_epoch(&self) -> u64 {
+        self.inner.store.get().map_or(0, Store::domains_epoch)
+    }
+
     fn take<'a>(
         &'a self,
         wants: &'a [SliceWant],

@@ -26,13 +26,18 @@
 //!   any store, by each check's `on_failure` or the store's default;
 //!   [`ResilientStore::reconfigure`] swaps its settings on reload. Its
 //!   policy, settings and counters are in `resilient/policy.rs`, the
-//!   decisions taken without the inner store in `resilient/degrade.rs`.
+//!   decisions taken without the inner store in `resilient/degrade.rs`,
+//!   its breakers, one per failure domain of the inner store (on a
+//!   cluster, per shard), in `resilient/domains.rs`.
 //! - `breaker`: the circuit breaker inside [`ResilientStore`]
 //!   ([`BreakerState`]).
 //! - [`policy_store`]: [`RedisPolicyStore`], the admin API's policy
 //!   document (opaque text) with compare-and-set commits
 //!   (`lua/policy_commit.lua`), a history, and a watcher of new versions
 //!   (`policy_store/watch.rs`).
+//! - `slot_map`: on a cluster, which shard holds each hash slot (the
+//!   store's failure domains, one breaker each in [`ResilientStore`]),
+//!   read with `CLUSTER SLOTS` and kept fresh in the background.
 //! - [`keys`]: key names (FNV-1a digests of limit ids, the policy store's
 //!   keys) and cluster hash slots.
 //!
@@ -80,6 +85,7 @@ pub mod placement;
 pub mod policy_store;
 pub mod resilient;
 mod script;
+mod slot_map;
 pub mod store;
 
 pub use breaker::BreakerState;

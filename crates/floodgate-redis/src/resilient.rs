@@ -18,14 +18,18 @@
 //! failures: requests then skip the inner store and go straight to the
 //! policy. Every `cooldown`, one request is let through as a probe; its
 //! success closes the breaker. The inner store reconnects on its own, so
-//! recovery needs no restart. The log says once when the store goes away
-//! and once when it is back.
+//! recovery needs no restart. There is one breaker per failure domain of
+//! the inner store ([`Store::failure_domain`]; on Redis Cluster, one per
+//! shard, in `resilient/domains.rs`): a request whose keys live on
+//! healthy nodes is decided on them while another node is down. The log
+//! says once when the store (or a node) goes away and once when it is
+//! back.
 //!
 //! The default mode, the divisor and the breaker's settings can be swapped
 //! together on a running store ([`ResilientStore::reconfigure`]); a request
 //! on a healthy store reads none of them.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use floodgate_core::store::{BoxFuture, FailureSettings, GiveBack, SliceWant, StoreWrapper, Taken};
@@ -34,15 +38,18 @@ use floodgate_core::{
     SystemMonotonic, Timestamp,
 };
 
-use crate::breaker::Breaker;
 pub use crate::breaker::BreakerState;
 
 mod degrade;
+#[cfg(test)]
+mod domain_tests;
+mod domains;
 mod owed;
 mod policy;
 #[cfg(test)]
 mod tests;
 
+use domains::{mask_of, Domains};
 use policy::Counters;
 pub use policy::{FailurePolicy, ResilienceStats};
 
@@ -53,10 +60,9 @@ pub struct ResilientStore<S> {
     /// Read only off the healthy path (a failure, an open breaker), so
     /// the lock is never contended by ordinary traffic.
     settings: RwLock<FailureSettings>,
-    breaker: Breaker,
+    /// One breaker per failure domain of the inner store.
+    domains: Domains,
     counters: Counters,
-    /// Whether the inner store is known to be failing (for logging once).
-    down: AtomicBool,
     /// What keys admitted locally while the inner store was away.
     owed: owed::Owed,
 }
@@ -75,9 +81,8 @@ impl<S: Store> ResilientStore<S> {
             local: MemoryStore::new(policy.local),
             owed: owed::Owed::new(policy.local.max_keys),
             settings: RwLock::new(at_least_one_divisor(policy.settings)),
-            breaker: Breaker::new(clock),
+            domains: Domains::new(clock),
             counters: Counters::default(),
-            down: AtomicBool::new(false),
         }
     }
 
@@ -101,9 +106,21 @@ impl<S: Store> ResilientStore<S> {
         &self.inner
     }
 
-    /// The breaker's state.
+    /// The breakers' state: open if any failure domain's breaker is open
+    /// (on Redis Cluster, any shard's).
     pub fn breaker_state(&self) -> BreakerState {
-        self.breaker.state()
+        self.domains.state()
+    }
+
+    /// The failure domains whose breaker is open, named as the inner
+    /// store names them (on Redis Cluster, the address of the shard's
+    /// primary; `"store"` for a store that is one domain).
+    pub fn open_domains(&self) -> Vec<String> {
+        self.domains
+            .open()
+            .into_iter()
+            .map(|d| self.inner.domain_name(d).unwrap_or_else(|| "store".into()))
+            .collect()
     }
 
     /// The counters.
@@ -124,48 +141,40 @@ impl<S: Store> ResilientStore<S> {
         }
     }
 
-    /// Whether a call may go to the inner store now: `Some(false)` with
-    /// the breaker closed, `Some(true)` as the open breaker's probe,
-    /// `None` while it is open.
-    fn may_call(&self) -> Option<bool> {
-        if self.breaker.is_closed() {
-            Some(false)
-        } else {
-            self.breaker
-                .try_probe(self.settings().breaker.cooldown)
-                .then_some(true)
-        }
+    /// Whether a call on the domains `mask` may go to the inner store
+    /// now: `Some(false)` with their breakers closed, `Some(true)` as the
+    /// open breakers' probe, `None` while they are open.
+    fn may_call(&self, mask: u64) -> Option<bool> {
+        self.domains
+            .may_call(mask, || self.settings(), || self.inner.domains_epoch())
     }
 
-    /// Charges what was admitted locally during an outage, before the
-    /// first call on the inner store is decided.
-    async fn settle(&self, now: Timestamp) -> Result<(), StoreError> {
-        if self.owed.any() {
-            self.owed.charge(&self.inner, now).await
+    /// Charges what was admitted locally on the domains `mask` during an
+    /// outage, before the first call on them is decided.
+    async fn settle(&self, now: Timestamp, mask: u64) -> Result<(), StoreError> {
+        if self.owed.any(mask) {
+            self.owed.charge(&self.inner, now, mask).await
         } else {
             Ok(())
         }
     }
 
-    /// A failed call; `probe` when it was the open breaker's probe.
-    fn on_failure(&self, e: &StoreError, settings: &FailureSettings, probe: bool) {
+    /// A failed call on the domains `mask`; `probe` when it was the open
+    /// breakers' probe.
+    fn on_failure(&self, mask: u64, e: &StoreError, settings: &FailureSettings, probe: bool) {
         self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
-        if !self.down.swap(true, Ordering::AcqRel) {
-            tracing::warn!(error = %e, transient = e.transient, "store unavailable: deciding by the failure policy until it is back");
-        }
-        if self.breaker.failure(&settings.breaker, probe) {
-            self.counters.breaker_opened.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!("circuit breaker open");
+        let opened = self
+            .domains
+            .failure(mask, e, settings, probe, |d| self.inner.domain_name(d));
+        if opened > 0 {
+            self.counters
+                .breaker_opened
+                .fetch_add(opened, Ordering::Relaxed);
         }
     }
 
-    fn on_success(&self) {
-        if self.breaker.success() {
-            tracing::debug!("circuit breaker closed");
-        }
-        if self.down.load(Ordering::Acquire) && self.down.swap(false, Ordering::AcqRel) {
-            tracing::info!("store is back: deciding on it again");
-        }
+    fn on_success(&self, mask: u64) {
+        self.domains.success(mask, |d| self.inner.domain_name(d));
     }
 }
 
@@ -182,24 +191,25 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Decision>, StoreError>> {
         Box::pin(async move {
-            let Some(probe) = self.may_call() else {
+            let mask = mask_of(&self.inner, checks.iter());
+            let Some(probe) = self.may_call(mask) else {
                 self.counters
                     .short_circuited
                     .fetch_add(1, Ordering::Relaxed);
                 return Ok(self.degrade(checks, now, self.settings()));
             };
-            let decided = match self.settle(now).await {
+            let decided = match self.settle(now, mask).await {
                 Ok(()) => self.inner.check(checks, now).await,
                 Err(e) => Err(e),
             };
             match decided {
                 Ok(d) => {
-                    self.on_success();
+                    self.on_success(mask);
                     Ok(d)
                 }
                 Err(e) => {
                     let settings = self.settings();
-                    self.on_failure(&e, &settings, probe);
+                    self.on_failure(mask, &e, &settings, probe);
                     Ok(self.degrade(checks, now, settings))
                 }
             }
@@ -234,8 +244,9 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
         Some(self.inner.leases_expired().unwrap_or(0) + local)
     }
 
-    /// On the inner store while the breaker lets calls through (a take may
-    /// be the open breaker's probe); an error, or an open breaker, goes
+    /// On the inner store while the breakers of the slices' domains let
+    /// calls through (a take may be an open breaker's probe); an error, or
+    /// an open breaker, goes
     /// back to the caller, which then decides its request by `check`, so
     /// by the failure policy.
     fn take<'a>(
@@ -244,28 +255,31 @@ impl<S: Store> StoreWrapper for ResilientStore<S> {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Taken>, StoreError>> {
         Box::pin(async move {
-            let Some(probe) = self.may_call() else {
+            let mask = mask_of(&self.inner, wants.iter().map(|w| &w.check));
+            let Some(probe) = self.may_call(mask) else {
                 return Err(StoreError::transient("the store's circuit breaker is open"));
             };
-            let r = match self.settle(now).await {
+            let r = match self.settle(now, mask).await {
                 Ok(()) => self.inner.take(wants, now).await,
                 Err(e) => Err(e),
             };
             match &r {
-                Ok(_) => self.on_success(),
-                Err(e) => self.on_failure(e, &self.settings(), probe),
+                Ok(_) => self.on_success(mask),
+                Err(e) => self.on_failure(mask, e, &self.settings(), probe),
             }
             r
         })
     }
 
-    /// On the inner store while its breaker is closed.
+    /// On the inner store while the breakers of the slices' domains are
+    /// closed.
     fn give_back<'a>(
         &'a self,
         slices: &'a [GiveBack],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        if !self.breaker.is_closed() {
+        let mask = mask_of(&self.inner, slices.iter().map(|g| &g.check));
+        if !self.domains.closed(mask) {
             return Box::pin(std::future::ready(Err(StoreError::transient(
                 "the store's circuit breaker is open",
             ))));

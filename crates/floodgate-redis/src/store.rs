@@ -33,9 +33,10 @@ use crate::config::{RedisConfig, TimeSource};
 pub use crate::conn::ConnectError;
 use crate::conn::{bounded, Conn};
 use crate::gather::Gather;
-use crate::keys::{secret_key, store_key};
+use crate::keys::{secret_key, slot, store_key};
 use crate::placement::Placement;
 use crate::script::{self, Mode, Request};
+use crate::slot_map::SlotMap;
 use floodgate_core::store::{BoxFuture, GiveBack, SliceWant, Taken};
 use floodgate_core::{Decision, LeaseOp, LeaseStatus, LimitCheck, Store, StoreError, Timestamp};
 
@@ -61,6 +62,8 @@ pub struct RedisStore {
     time: TimeSource,
     refund_failures: AtomicU64,
     leases_expired: AtomicU64,
+    /// On a cluster: which shard holds each slot (the failure domains).
+    slots: Option<Arc<SlotMap>>,
 }
 
 impl RedisStore {
@@ -89,6 +92,18 @@ impl RedisStore {
             .load_calls(config.scripting, config.connect_timeout)
             .await?;
         let conn = Arc::new(conn);
+        let slots = if conn.is_cluster() {
+            let map = Arc::new(SlotMap::new());
+            if let Err(e) = map.read(&conn, config.connect_timeout).await {
+                tracing::debug!(error = %e, "redis: no slot map yet; reading it again soon");
+                // Read again every 500 ms for a while.
+                map.stale();
+            }
+            SlotMap::keep_fresh(&map, &conn, config.connect_timeout);
+            Some(map)
+        } else {
+            None
+        };
         let min_ttl = min_ttl(config.time);
         let gather = Gather::start(
             Arc::clone(&conn),
@@ -106,6 +121,7 @@ impl RedisStore {
             time: config.time,
             refund_failures: AtomicU64::new(0),
             leases_expired: AtomicU64::new(0),
+            slots,
         })
     }
 
@@ -154,6 +170,15 @@ impl RedisStore {
     /// Refunds that failed (a cross-slot request stayed partly consumed).
     pub fn refund_failures(&self) -> u64 {
         self.refund_failures.load(Ordering::Relaxed)
+    }
+
+    /// A call failed: on a cluster, the slot map is read again soon (a
+    /// failover may have moved slots).
+    fn failed<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let (Err(_), Some(map)) = (&r, &self.slots) {
+            map.stale();
+        }
+        r
     }
 
     /// The per-call timeout.
@@ -223,7 +248,7 @@ impl Store for RedisStore {
             if checks.is_empty() {
                 return Ok(Vec::new());
             }
-            bounded(self.timeout, self.check_inner(checks, now)).await
+            self.failed(bounded(self.timeout, self.check_inner(checks, now)).await)
         })
     }
 
@@ -266,6 +291,25 @@ impl Store for RedisStore {
         Some(self.leases_expired.load(Ordering::Relaxed))
     }
 
+    /// On a cluster, the shard holding the check's slot (see
+    /// `slot_map.rs`); standalone, 0.
+    fn failure_domain(&self, check: &LimitCheck) -> usize {
+        match &self.slots {
+            Some(map) => map.domain(slot(&self.key(&check.identity, &check.limit_id))),
+            None => 0,
+        }
+    }
+
+    /// On a cluster, the address of the domain's primary.
+    fn domain_name(&self, domain: usize) -> Option<String> {
+        self.slots.as_ref().and_then(|m| m.name(domain))
+    }
+
+    /// On a cluster, moved by each shard's new primary (a failover).
+    fn domains_epoch(&self) -> u64 {
+        self.slots.as_ref().map_or(0, |m| m.epoch())
+    }
+
     fn take<'a>(
         &'a self,
         wants: &'a [SliceWant],
@@ -275,7 +319,7 @@ impl Store for RedisStore {
             if wants.is_empty() {
                 return Ok(Vec::new());
             }
-            bounded(self.timeout, self.take_inner(wants, now)).await
+            self.failed(bounded(self.timeout, self.take_inner(wants, now)).await)
         })
     }
 

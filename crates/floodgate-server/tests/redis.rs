@@ -108,6 +108,7 @@ async fn a_dead_redis_is_decided_by_policy_and_comes_back() {
     let m = get(&format!("http://{}/metrics", s.admin), &[]).await;
     let text = String::from_utf8_lossy(&m.body).to_string();
     assert!(text.contains("floodgate_store_breaker_open 1"), "{text}");
+    assert!(text.contains("floodgate_store_breakers_open 1"), "{text}");
     assert!(
         text.contains("floodgate_degraded_decisions_total{mode=\"fail_closed\"} 5"),
         "{text}"
@@ -131,7 +132,9 @@ async fn a_dead_redis_is_decided_by_policy_and_comes_back() {
     }
     assert!(back, "back on Redis without a restart");
     let m = get(&format!("http://{}/metrics", s.admin), &[]).await;
-    assert!(String::from_utf8_lossy(&m.body).contains("floodgate_store_breaker_open 0"));
+    let text = String::from_utf8_lossy(&m.body);
+    assert!(text.contains("floodgate_store_breaker_open 0"), "{text}");
+    assert!(text.contains("floodgate_store_breakers_open 0"), "{text}");
     s.running.shutdown().await.unwrap();
 }
 

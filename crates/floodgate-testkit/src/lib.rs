@@ -15,6 +15,9 @@
 //! - [`inspect`]: counter inspection and reset, as every store does them.
 //! - [`identities`]: two limits never share a counter, whatever their
 //!   names.
+//! - [`redis`]: real `redis-server` processes (a server, a 3-primary
+//!   cluster); [`cluster`]: 3 primaries with a replica each
+//!   ([`ReplicatedCluster`]), for failover tests.
 //!
 //! # Example
 //!
@@ -34,6 +37,7 @@
 pub mod case;
 pub mod cases;
 pub mod clock;
+pub mod cluster;
 pub mod exec;
 pub mod failure;
 pub mod identities;
@@ -46,6 +50,7 @@ pub mod suite;
 pub use case::{run_case, run_case_sync, run_case_with, Case, Step};
 pub use cases::cases;
 pub use clock::{at, base_clock, BASE, BASE_US};
+pub use cluster::ReplicatedCluster;
 pub use exec::block_on;
 pub use failure::Failure;
 pub use identities::{limits_stay_apart, LimitSpec};

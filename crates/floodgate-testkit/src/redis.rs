@@ -1,5 +1,5 @@
 //! Real `redis-server` processes for tests: a standalone server on a free
-//! loopback port, and a 3-master Redis Cluster. No mocks.
+//! loopback port, and a 3-master Redis Cluster (with replicas: `cluster.rs`). No mocks.
 //!
 //! Each server runs in its own temporary directory with persistence off
 //! and is killed when its handle is dropped. Fault helpers kill, restart

@@ -127,6 +127,10 @@ impl StoreError {
     }
 }
 
+/// Failure domains a store may have ([`Store::failure_domain`] answers
+/// below this).
+pub const MAX_FAILURE_DOMAINS: usize = 64;
+
 /// A boxed future, as returned by [`Store::check`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -208,6 +212,33 @@ pub trait Store: Send + Sync + 'static {
     /// them, found and freed since start, when the store counts them.
     fn leases_expired(&self) -> Option<u64> {
         None
+    }
+
+    /// The failure domain `check`'s key lives in: a small index (below
+    /// [`MAX_FAILURE_DOMAINS`]) naming the part of the store that fails on
+    /// its own, e.g. the Redis Cluster shard that holds the key's slot. A
+    /// failure-policy wrapper keeps one circuit breaker per domain, so one
+    /// node's outage sends only its own keys to the failure policy. Cheap
+    /// (no I/O). Default 0: the store is one domain.
+    fn failure_domain(&self, check: &LimitCheck) -> usize {
+        let _ = check;
+        0
+    }
+
+    /// What to call failure domain `domain` in logs (a node's address),
+    /// when the store has several; `None`: the store as a whole.
+    fn domain_name(&self, domain: usize) -> Option<String> {
+        let _ = domain;
+        None
+    }
+
+    /// A count that moves when the store's failure domains move to other
+    /// nodes (a Redis Cluster replica promoted in a failed primary's
+    /// place), so that a failure-policy wrapper probes its open breakers
+    /// at once rather than at their next probe time. Cheap (an atomic
+    /// load). Default 0: it never moves.
+    fn domains_epoch(&self) -> u64 {
+        0
     }
 
     /// Takes a slice of each key's quota at `now`, each on its own (not

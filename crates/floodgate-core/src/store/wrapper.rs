@@ -92,6 +92,21 @@ pub trait StoreWrapper: Send + Sync + 'static {
         self.inner().leases_expired()
     }
 
+    /// [`Store::failure_domain`].
+    fn failure_domain(&self, check: &LimitCheck) -> usize {
+        self.inner().failure_domain(check)
+    }
+
+    /// [`Store::domain_name`].
+    fn domain_name(&self, domain: usize) -> Option<String> {
+        self.inner().domain_name(domain)
+    }
+
+    /// [`Store::domains_epoch`].
+    fn domains_epoch(&self) -> u64 {
+        self.inner().domains_epoch()
+    }
+
     /// [`Store::take`].
     fn take<'a>(
         &'a self,
@@ -147,6 +162,18 @@ impl<W: StoreWrapper> Store for W {
 
     fn leases_expired(&self) -> Option<u64> {
         StoreWrapper::leases_expired(self)
+    }
+
+    fn failure_domain(&self, check: &LimitCheck) -> usize {
+        StoreWrapper::failure_domain(self, check)
+    }
+
+    fn domain_name(&self, domain: usize) -> Option<String> {
+        StoreWrapper::domain_name(self, domain)
+    }
+
+    fn domains_epoch(&self) -> u64 {
+        StoreWrapper::domains_epoch(self)
     }
 
     fn take<'a>(

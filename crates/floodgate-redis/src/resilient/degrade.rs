@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use floodgate_core::{Decision, FailureMode, LimitCheck, RetryAfter, Store, Timestamp};
 
-use super::ResilientStore;
+use super::{domains, ResilientStore};
 use floodgate_core::store::FailureSettings;
 
 impl<S: Store> ResilientStore<S> {
@@ -42,7 +42,7 @@ impl<S: Store> ResilientStore<S> {
                 .zip(&modes)
                 .filter(|(_, &m)| m == FailureMode::Local && !closed)
             {
-                self.owed.note(c);
+                self.owed.note(c, domains::bit_of(&self.inner, c));
             }
         }
         let mut local = local_decisions.into_iter();

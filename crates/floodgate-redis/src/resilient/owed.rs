@@ -9,6 +9,10 @@
 //! over-admission. Only rate limits are charged (concurrency slots held
 //! locally are released locally; a shaping queue delays, it does not
 //! count).
+//!
+//! Each debt remembers the failure domain of its key (a bit, see
+//! `domains.rs`): a call on some domains charges only their debts, so a
+//! node still down keeps its debts without failing calls on the others.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,11 +27,14 @@ const SAMPLE: usize = 16;
 
 type Key = (Arc<str>, Arc<str>);
 
+/// A key's debt: its check, the units owed, its domain's bit.
+type Debt = (LimitCheck, u64, u64);
+
 /// What keys owe, bounded.
 pub(super) struct Owed {
-    book: Mutex<HashMap<Key, (LimitCheck, u64)>>,
+    book: Mutex<HashMap<Key, Debt>>,
     max_keys: usize,
-    /// Quick check on the hot path: whether anything is owed.
+    /// Quick check on the hot path: the domains that may owe something.
     pending: AtomicU64,
     pub(super) charged: AtomicU64,
     pub(super) lost: AtomicU64,
@@ -46,16 +53,18 @@ impl Owed {
         }
     }
 
-    /// Notes that `check` (its full quota, not the divided one) was
-    /// admitted locally.
-    pub(super) fn note(&self, check: &LimitCheck) {
+    /// Notes that `check` (its full quota, not the divided one), of the
+    /// domain whose bit is `domain`, was admitted locally.
+    pub(super) fn note(&self, check: &LimitCheck, domain: u64) {
         if check.lease.is_some() || !leasable(&check.quota) || check.cost == 0 {
             return;
         }
         let key = (check.limit_id.clone(), check.identity.clone());
         let mut book = self.lock();
+        self.pending.fetch_or(domain, Ordering::AcqRel);
         if let Some(e) = book.get_mut(&key) {
             e.1 += check.cost;
+            e.2 = domain;
             if e.0.quota != check.quota {
                 e.0 = check.clone();
             }
@@ -73,18 +82,17 @@ impl Owed {
                 self.lost.fetch_add(units, Ordering::Relaxed);
             }
         }
-        book.insert(key, (check.clone(), check.cost));
-        self.pending.store(book.len() as u64, Ordering::Release);
+        book.insert(key, (check.clone(), check.cost, domain));
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Key, (LimitCheck, u64)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Debt>> {
         // Plain counts, never left half-written: ignore poison.
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether anything is owed.
-    pub(super) fn any(&self) -> bool {
-        self.pending.load(Ordering::Acquire) > 0
+    /// Whether anything may be owed on the domains `mask`.
+    pub(super) fn any(&self, mask: u64) -> bool {
+        self.pending.load(Ordering::Acquire) & mask != 0
     }
 
     /// Keys that owe.
@@ -92,24 +100,37 @@ impl Owed {
         self.lock().len()
     }
 
-    /// Charges everything owed to `store` in one batch (one call per hash
-    /// slot). On an error the debts are kept for the next try.
+    /// Charges everything owed on the domains `mask` to `store` in one
+    /// batch (one call per hash slot). On an error the debts are kept for
+    /// the next try.
     pub(super) async fn charge<S: Store>(
         &self,
         store: &S,
         now: Timestamp,
+        mask: u64,
     ) -> Result<(), StoreError> {
-        let taken: Vec<(LimitCheck, u64)> = {
+        let taken: Vec<Debt> = {
             let mut book = self.lock();
-            self.pending.store(0, Ordering::Release);
-            book.drain().map(|(_, v)| v).collect()
+            let mut taken = Vec::new();
+            let mut left = 0;
+            book.retain(|_, d| {
+                if d.2 & mask != 0 {
+                    taken.push(d.clone());
+                    false
+                } else {
+                    left |= d.2;
+                    true
+                }
+            });
+            self.pending.store(left, Ordering::Release);
+            taken
         };
         if taken.is_empty() {
             return Ok(());
         }
         let wants: Vec<SliceWant> = taken
             .iter()
-            .map(|(c, units)| {
+            .map(|(c, units, _)| {
                 let mut check = c.clone();
                 check.cost = 1;
                 check.sync = None;
@@ -136,9 +157,9 @@ impl Owed {
                 Ok(())
             }
             Err(e) => {
-                for (mut c, units) in taken {
+                for (mut c, units, domain) in taken {
                     c.cost = units;
-                    self.note(&c);
+                    self.note(&c, domain);
                 }
                 Err(e)
             }

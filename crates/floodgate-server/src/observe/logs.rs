@@ -1,30 +1,58 @@
 //! Logs through `tracing`, as text or JSON, and the rejection log: one line
 //! per denied request with rule, client IP, path and a fingerprint of the
 //! key (never the key), itself rate-limited, with a count of the lines it
-//! suppressed.
+//! suppressed. The `redis` crate's own floods are held back in
+//! `log_limit.rs`.
 
 use std::sync::Arc;
 
 use floodgate_core::gate::LogGate;
 use floodgate_core::policy::{DecisionView, RetryView};
-use floodgate_core::{Clock, Verdict};
+use floodgate_core::{Clock, SystemMonotonic, Verdict};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
+
+use super::log_limit::{LimitNoisy, NoisyTargets, PER_SECOND};
 use floodgate_tower::Seen;
 
 pub use floodgate_config::LogFormat;
 
-/// Installs the global subscriber (once; later calls are ignored).
+/// Installs the global subscriber (once; later calls are ignored). The
+/// `redis` crate's own lines are held back past a few a second per target
+/// and summarised every second (see [`log_limit`](super::log_limit)).
 pub fn init(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let noisy = Arc::new(NoisyTargets::new(
+        PER_SECOND,
+        Arc::new(SystemMonotonic::default()),
+    ));
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt.with_filter(LimitNoisy(Arc::clone(&noisy))))
+        .try_init();
+    if installed.is_ok() {
+        // The summaries: a thread of its own, as this runs before (and
+        // outside) the runtime.
+        let _ = std::thread::Builder::new()
+            .name("floodgate-log-summary".into())
+            .spawn(move || loop {
+                std::thread::sleep(SUMMARY_EVERY);
+                noisy.flush();
+            });
+    }
 }
+
+/// How often held-back `redis` lines are summarised.
+const SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The rejection log, itself limited (a [`LogGate`] from the core).
 pub struct RejectionLog {

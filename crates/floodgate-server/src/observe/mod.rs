@@ -5,6 +5,9 @@
 //!
 //! - [`metrics`]: Prometheus text exposition.
 //! - [`logs`]: tracing setup and the rejection log.
+//! - [`log_limit`]: the `redis` crate's log floods held back and
+//!   summarised.
 
+pub mod log_limit;
 pub mod logs;
 pub mod metrics;

@@ -201,6 +201,18 @@ impl<S: Store> Store for LeasedStore<S> {
         self.inner.leases_expired()
     }
 
+    fn failure_domain(&self, check: &LimitCheck) -> usize {
+        self.inner.failure_domain(check)
+    }
+
+    fn domain_name(&self, domain: usize) -> Option<String> {
+        self.inner.domain_name(domain)
+    }
+
+    fn domains_epoch(&self) -> u64 {
+        self.inner.domains_epoch()
+    }
+
     fn take<'a>(
         &'a self,
         wants: &'a [SliceWant],

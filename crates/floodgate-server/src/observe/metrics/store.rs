@@ -124,6 +124,13 @@ pub fn render_redis(out: &mut String, r: &Resilient, latency: &Histogram) {
         "gauge",
         u8::from(r.breaker_state() == BreakerState::Open),
     );
+    single(
+        out,
+        "floodgate_store_breakers_open",
+        "Redis nodes (cluster shards; 1 for a single server) whose circuit breaker is open.",
+        "gauge",
+        r.open_domains().len(),
+    );
     header(
         out,
         "floodgate_store_outage_units_total",
