@@ -87,6 +87,7 @@ fn tls(s: &StoreDocument) -> TlsSettings {
         cert_file: t.cert_file.as_ref().map(Into::into),
         key_file: t.key_file.as_ref().map(Into::into),
         insecure_skip_verify: t.insecure_skip_verify,
+        server_name: t.server_name.clone(),
     }
 }
 

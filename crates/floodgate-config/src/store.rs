@@ -82,6 +82,10 @@ pub struct TlsDocument {
     /// Accept any server certificate (tests only; logged loudly).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_verify: bool,
+    /// The name the server's certificate must hold, when it is not the
+    /// URL's host (`kind: redis` and `redis_sentinel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
 }
 
 /// `store:` as written. Absent fields take the store's defaults.
@@ -322,6 +326,17 @@ impl StoreDocument {
                     &tat(missing),
                     "`cert_file` and `key_file` go together (mutual TLS)",
                 ));
+            }
+            if t.server_name.is_some() && self.kind == StoreKind::RedisCluster {
+                return Err(src.error(
+                    &tat("server_name"),
+                    "applies to kind redis and redis_sentinel: a cluster's nodes are checked against the names they announce",
+                ));
+            }
+            if let Some(n) = &t.server_name {
+                if n.is_empty() || n.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
+                    return Err(src.error(&tat("server_name"), "must be a host name"));
+                }
             }
             for (f, v) in [
                 ("ca_file", &t.ca_file),

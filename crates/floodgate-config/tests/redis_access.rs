@@ -98,6 +98,18 @@ fn mistakes_are_located() {
             "must not be empty",
         ),
         (
+            "  kind: redis_cluster\n  nodes: [rediss://a:1]\n  tls: { server_name: redis.internal }\n",
+            3,
+            "store.tls.server_name",
+            "applies to kind redis and redis_sentinel",
+        ),
+        (
+            "  kind: redis\n  url: rediss://10.0.0.5:6380\n  tls: { server_name: \"a b\" }\n",
+            3,
+            "store.tls.server_name",
+            "must be a host name",
+        ),
+        (
             "  kind: redis\n  url: redis://h\n  tls: { ca_fil: /x }\n",
             3,
             "",

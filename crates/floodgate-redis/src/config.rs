@@ -220,7 +220,14 @@ impl RedisConfig {
         if tls != 0 && tls != urls.len() {
             return err("every URL is rediss:// or none is");
         }
-        if tls == 0 && (self.tls.has_files() || self.tls.insecure_skip_verify) {
+        if self.tls.server_name.is_some() && self.kind == RedisKind::RedisCluster {
+            return err("tls.server_name applies to kind redis and redis_sentinel");
+        }
+        if tls == 0
+            && (self.tls.has_files()
+                || self.tls.insecure_skip_verify
+                || self.tls.server_name.is_some())
+        {
             return err("`tls` settings apply to rediss:// URLs; these are redis://");
         }
         if self.key_prefix.contains(['{', '}']) {

@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use floodgate_core::StoreError;
-use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::aio::ConnectionLike;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Script, ScriptInvocation, Value};
 
 use crate::calls::Calls;
 use crate::config::{RedisConfig, RedisKind, Scripting};
-use crate::connect::{watch, Links, Opener};
+use crate::connect::{watch, Links, Opener, PoolConn};
 use crate::placement::Placement;
 
 /// Connecting failed.
@@ -129,7 +129,7 @@ pub(crate) fn is_readonly(e: &redis::RedisError) -> bool {
 /// One connection of a [`Conn`], taken for one call.
 #[derive(Clone)]
 enum Link {
-    One(ConnectionManager),
+    One(PoolConn),
     Cluster(ClusterConnection),
 }
 

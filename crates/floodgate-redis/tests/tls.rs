@@ -232,3 +232,53 @@ async fn rotated_certificates_are_used_without_a_restart() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A server reached by address whose certificate names another host:
+/// refused, unless `server_name` says which name to check; then it
+/// decides, and opens its connections again after they are cut.
+#[tokio::test]
+async fn the_name_checked_can_be_other_than_the_address() {
+    let pki = Pki::for_server("named", &["redis.test.internal"]);
+    let server = RedisServer::start_tls(&pki, false);
+    let by_address = format!("rediss://127.0.0.1:{}", server.tls_port().unwrap());
+    let config = |server_name: Option<&str>| RedisConfig {
+        tls: TlsSettings {
+            server_name: server_name.map(str::to_string),
+            ..trusting(&pki)
+        },
+        connect_timeout: Duration::from_secs(3),
+        ..caller_config(&by_address)
+    };
+    let e = RedisStore::connect(&config(None))
+        .await
+        .err()
+        .expect("the address is not the certificate's name")
+        .to_string();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    assert!(RedisStore::connect(&config(Some("other.test.internal")))
+        .await
+        .is_err());
+
+    let store = RedisStore::connect(&config(Some("redis.test.internal")))
+        .await
+        .expect("checked against the name given");
+    decides(&store, "named").await;
+    // Cut: the next calls open the connections again (one may fail).
+    server.cli(&["CLIENT", "KILL", "TYPE", "normal"]);
+    let c = [check(
+        "tls/hourly/0",
+        "named-after",
+        Quota::fixed_window(5, Duration::from_secs(3_600)).unwrap(),
+        1,
+    )];
+    let deadline = Deadline::in_secs(10);
+    loop {
+        match store.check(&c, NOW).await {
+            Ok(d) => {
+                assert!(d[0].allowed);
+                break;
+            }
+            Err(_) => deadline.poll("never reconnected").await,
+        }
+    }
+}

@@ -22,13 +22,18 @@ impl Pki {
     /// A new CA (named `name` in its subject) and its certificates, in a
     /// fresh temporary directory removed on drop.
     pub fn new(name: &str) -> Pki {
+        Pki::for_server(name, &["localhost", "127.0.0.1"])
+    }
+
+    /// [`Pki::new`], the server certificate holding `server_names` only.
+    pub fn for_server(name: &str, server_names: &[&str]) -> Pki {
         let dir = std::env::temp_dir().join(format!(
             "floodgate-pki-{}-{}-{name}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let pki = Pki { dir, owned: true };
-        pki.write(name);
+        pki.write_for(name, server_names);
         pki
     }
 
@@ -39,7 +44,7 @@ impl Pki {
             dir: dir.to_path_buf(),
             owned: false,
         };
-        pki.write(name);
+        pki.write_for(name, &["localhost", "127.0.0.1"]);
         pki
     }
 
@@ -51,7 +56,7 @@ impl Pki {
         }
     }
 
-    fn write(&self, name: &str) {
+    fn write_for(&self, name: &str, server_names: &[&str]) {
         std::fs::create_dir_all(&self.dir).expect("create the certificates' directory");
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
@@ -77,7 +82,7 @@ impl Pki {
             (cert.pem(), key.serialize_pem())
         };
         let (server, server_key) = leaf(
-            vec!["localhost".into(), "127.0.0.1".into()],
+            server_names.iter().map(|n| n.to_string()).collect(),
             ExtendedKeyUsagePurpose::ServerAuth,
             "localhost",
         );

@@ -34,6 +34,39 @@ pub(crate) fn is_tls(info: &ConnectionInfo) -> bool {
     matches!(info.addr(), ConnectionAddr::TcpTls { .. })
 }
 
+/// `info` to be verified against `tls.server_name` (when set, on a TLS
+/// address): its host becomes that name, and the resolver that sends the
+/// name to the original host is returned.
+pub(crate) fn named(
+    info: ConnectionInfo,
+    tls: &TlsSettings,
+) -> (ConnectionInfo, Option<super::direct::Pinned>) {
+    let Some(name) = &tls.server_name else {
+        return (info, None);
+    };
+    match info.addr().clone() {
+        ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure,
+            ..
+        } => {
+            let info = info.set_addr(ConnectionAddr::TcpTls {
+                host: name.clone(),
+                port,
+                insecure,
+                tls_params: None,
+            });
+            let pinned = super::direct::Pinned {
+                name: name.clone(),
+                host,
+            };
+            (info, Some(pinned))
+        }
+        _ => (info, None),
+    }
+}
+
 /// A client for `info`: over TLS when it says `rediss://`, trusting and
 /// presenting what `tls` names.
 pub(crate) fn client(

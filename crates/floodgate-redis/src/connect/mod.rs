@@ -7,13 +7,17 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+use direct::{Direct, DirectLink, Pinned};
 
 use crate::config::{RedisConfig, RedisKind};
 use crate::conn::{within, ConnectError};
 use crate::placement::Placement;
 
 mod client;
+mod direct;
 mod secret;
 mod sentinel;
 mod tls;
@@ -31,7 +35,7 @@ pub(crate) enum Links {
     /// Standalone (or Sentinel's primary): multiplexed connections used
     /// in turn.
     Single {
-        pool: Vec<ConnectionManager>,
+        pool: Vec<PoolConn>,
         /// The server's client, for connections of other kinds (pub/sub).
         client: redis::Client,
         /// `host:port`, for logs.
@@ -58,6 +62,43 @@ impl Links {
         match self {
             Links::Single { addr, .. } => Some(addr),
             Links::Cluster { .. } => None,
+        }
+    }
+}
+
+/// One connection of a standalone pool: redis-rs's `ConnectionManager`,
+/// or, when the certificate is checked against `tls.server_name`, a
+/// [`Direct`] connection (which can be told where that name is).
+#[derive(Clone)]
+pub(crate) enum PoolConn {
+    Managed(ConnectionManager),
+    Direct(DirectLink),
+}
+
+impl ConnectionLike for PoolConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            PoolConn::Managed(c) => c.req_packed_command(cmd),
+            PoolConn::Direct(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            PoolConn::Managed(c) => c.req_packed_commands(cmd, offset, count),
+            PoolConn::Direct(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            PoolConn::Managed(c) => c.get_db(),
+            PoolConn::Direct(c) => c.get_db(),
         }
     }
 }
@@ -103,8 +144,9 @@ impl Opener {
                 let url = c.url.as_deref().unwrap_or_default();
                 let info = client::info(url, &c.credentials)?;
                 let addr = addr_of(&info);
+                let (info, pinned) = client::named(info, &c.tls);
                 let client = client::client(info, &c.tls)?;
-                let pool = self.pool(&client).await?;
+                let pool = self.pool(&client, pinned).await?;
                 Ok(Links::Single { pool, client, addr })
             }
             RedisKind::RedisSentinel => {
@@ -112,8 +154,9 @@ impl Opener {
                 let (host, port) = sentinel::ask(s, &c.tls, ct).await?;
                 let info = sentinel::primary_info(s, &host, port, &c.credentials)?;
                 let addr = addr_of(&info);
+                let (info, pinned) = client::named(info, &c.tls);
                 let client = client::client(info, &c.tls)?;
-                let mut pool = self.pool(&client).await?;
+                let mut pool = self.pool(&client, pinned).await?;
                 if !sentinel::is_primary(&mut pool[0], ct).await? {
                     return Err(ConnectError::Sentinel(format!(
                         "{addr}, named primary of `{}` by Sentinel, says it is not a primary",
@@ -158,9 +201,27 @@ impl Opener {
     }
 
     /// `connections` multiplexed connections to `client`'s server, each
-    /// opened (and driven) on its thread when placed.
-    async fn pool(&self, client: &redis::Client) -> Result<Vec<ConnectionManager>, ConnectError> {
+    /// opened (and driven) on its thread when placed; [`Direct`] ones,
+    /// whose name resolves as `pinned` says, when the certificate's name
+    /// is not the address's.
+    async fn pool(
+        &self,
+        client: &redis::Client,
+        pinned: Option<Pinned>,
+    ) -> Result<Vec<PoolConn>, ConnectError> {
         let ct = self.config.connect_timeout;
+        if let Some(pinned) = pinned {
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(ct))
+                .set_dns_resolver(pinned);
+            let mut pool = Vec::with_capacity(self.connections);
+            for _ in 0..self.connections.max(1) {
+                let d = std::sync::Arc::new(Direct::new(client.clone(), config.clone()));
+                within(ct, d.open()).await?;
+                pool.push(PoolConn::Direct(DirectLink(d)));
+            }
+            return Ok(pool);
+        }
         let mgr_config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(ct))
             .set_number_of_retries(2)
@@ -181,7 +242,7 @@ impl Opener {
                 }
                 None => within(ct, Box::pin(opening)).await?,
             };
-            pool.push(c);
+            pool.push(PoolConn::Managed(c));
         }
         Ok(pool)
     }

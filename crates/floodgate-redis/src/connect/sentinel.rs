@@ -96,7 +96,7 @@ pub(crate) fn primary_info(
 
 /// Whether the server on `conn` says it is a primary (`ROLE`).
 pub(crate) async fn is_primary(
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut impl redis::aio::ConnectionLike,
     ct: Duration,
 ) -> Result<bool, ConnectError> {
     let role: Vec<redis::Value> = within(ct, redis::cmd("ROLE").query_async(conn)).await?;

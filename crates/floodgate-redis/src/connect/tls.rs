@@ -30,6 +30,10 @@ pub struct TlsSettings {
     /// Accept any server certificate: for tests only, logged loudly at
     /// every connect.
     pub insecure_skip_verify: bool,
+    /// The name the server's certificate must hold, when it is not the
+    /// URL's host (a server reached by address); standalone and Sentinel's
+    /// primary only.
+    pub server_name: Option<String>,
 }
 
 /// A TLS file that cannot be used. The message names the file.

@@ -198,6 +198,9 @@ fn access(r: &RedisConfig) -> String {
         if t.cert_file.is_some() {
             tls.push("client certificate".to_string());
         }
+        if let Some(n) = &t.server_name {
+            tls.push(format!("server name {n}"));
+        }
         if t.insecure_skip_verify {
             tls = vec!["certificates NOT verified (insecure_skip_verify)".to_string()];
         }
