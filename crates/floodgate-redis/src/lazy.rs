@@ -27,6 +27,9 @@ struct Inner {
     retry_every: Duration,
     attempts: AtomicU64,
     clock: Arc<dyn MonotonicClock>,
+    /// The last refusal logged (a wrong password, a missing permission):
+    /// each distinct one is logged once, as a warning.
+    refused: Mutex<String>,
 }
 
 /// [`RedisStore`] behind a background connection: until one succeeds,
@@ -75,6 +78,7 @@ impl LazyRedisStore {
                 next_attempt: Mutex::new(Duration::ZERO),
                 retry_every,
                 attempts: AtomicU64::new(0),
+                refused: Mutex::new(String::new()),
                 clock,
             }),
         }
@@ -142,6 +146,14 @@ impl LazyRedisStore {
                 Ok(store) => {
                     let _ = me.inner.store.set(store);
                     tracing::info!("connected to the Redis store");
+                }
+                Err(e) if e.is_refusal() => {
+                    let text = e.to_string();
+                    let mut last = me.inner.refused.lock().unwrap_or_else(|p| p.into_inner());
+                    if *last != text {
+                        tracing::warn!(error = %text, "the Redis store refuses this configuration: deciding by the failure policy until it accepts it");
+                        *last = text;
+                    }
                 }
                 Err(e) => tracing::debug!(error = %e, "Redis store still unreachable"),
             }

@@ -95,3 +95,61 @@ async fn outages_are_logged_once_each_way() {
     assert_eq!((down, up), (1, 1), "{text}");
     assert!(store.stats().store_errors >= 10);
 }
+
+/// A replica whose Redis refuses its password (met on a background
+/// attempt) says so once, as a warning, however many attempts follow;
+/// checks meanwhile fail as transient (the failure policy decides).
+#[tokio::test]
+async fn a_refused_password_is_logged_once() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = RedisServer::start();
+    let pw = ">right-password";
+    let acl = ["ACL", "SETUSER", "fg", "on", pw, "~*", "&*", "+@all"];
+    assert_eq!(server.cli(&acl).trim(), "OK");
+    let config = floodgate_redis::RedisConfig {
+        credentials: floodgate_redis::Credentials {
+            username: Some("fg".into()),
+            password: Some(floodgate_redis::Secret::Value("wrong-password".into())),
+        },
+        ..outage_config(&server, FailureMode::FailOpen)
+    };
+    let clock = ManualClock::new(Timestamp::from_micros(1_000_000));
+    let store =
+        floodgate_redis::LazyRedisStore::with_clock(config, COOLDOWN, Arc::new(clock.clone()));
+    let c = [check(
+        "logs/hourly/0",
+        "refused",
+        Quota::fixed_window(5, Duration::from_secs(3_600)).unwrap(),
+        1,
+    )];
+    let now = Timestamp::from_micros(1_700_006_400_000_000);
+    for _ in 0..3 {
+        let e = store.check(&c, now).await.unwrap_err();
+        assert!(e.transient, "{e}");
+        let deadline = Deadline::in_secs(10);
+        while store.is_connecting() {
+            deadline.poll("the attempt never ended").await;
+        }
+        clock.advance(COOLDOWN);
+    }
+    assert_eq!(store.attempts(), 3);
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        text.matches("refuses this configuration").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains("WARN") && text.contains("user `fg`"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-password"), "{text}");
+}
