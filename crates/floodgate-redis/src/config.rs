@@ -7,7 +7,10 @@ use std::time::Duration;
 pub use floodgate_core::store::{BreakerConfig, FailureSettings};
 use floodgate_core::FailureMode;
 
-pub use crate::connect::{Credentials, Secret, SentinelSettings, TlsSettings};
+pub use crate::config_error::ConfigError;
+pub use crate::connect::secret::{Credentials, Secret};
+pub use crate::connect::sentinel::SentinelSettings;
+pub use crate::connect::tls::TlsSettings;
 
 /// Standalone Redis, Redis Cluster, or a primary under Sentinel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,11 +95,6 @@ pub struct RedisConfig {
     /// The Sentinels and master name, for [`RedisKind::RedisSentinel`].
     pub sentinel: SentinelSettings,
 }
-
-/// A config that cannot work.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("redis store config: {0}")]
-pub struct ConfigError(pub String);
 
 impl RedisConfig {
     /// Default of `key_prefix`.

@@ -21,109 +21,17 @@ use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Script, ScriptInvocation
 
 use crate::calls::Calls;
 use crate::config::{RedisConfig, RedisKind, Scripting};
-use crate::connect::{watch, Links, Opener, PoolConn};
+pub(crate) use crate::connect::error::{within, ConnectError};
+use crate::connect::open::{Links, Opener, PoolConn};
+use crate::connect::shared::Shared;
+use crate::connect::watch;
 use crate::placement::Placement;
-
-/// Connecting failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The config does not validate.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// Redis refused or did not answer in time.
-    #[error("cannot connect to redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    /// No answer within `connect_timeout`.
-    #[error("cannot connect to redis within {0:?}")]
-    Timeout(Duration),
-    /// A password cannot be read.
-    #[error("redis credentials: {0}")]
-    Secret(#[from] crate::connect::SecretError),
-    /// A TLS file cannot be used.
-    #[error("redis tls: {0}")]
-    Tls(#[from] crate::connect::TlsError),
-    /// Sentinel gave no usable primary.
-    #[error("redis sentinel: {0}")]
-    Sentinel(String),
-    /// The ACL user may not run a command the store needs.
-    #[error("redis: {0}")]
-    Permission(String),
-    /// Redis refused the user and password.
-    #[error("cannot connect to redis: {0}")]
-    Auth(String),
-}
-
-impl ConnectError {
-    /// Whether Redis (or the config) refuses this configuration, so that
-    /// trying again cannot help: a wrong password, a missing permission,
-    /// an unusable TLS file or secret, an invalid config. Not for a
-    /// server that does not answer.
-    pub fn is_refusal(&self) -> bool {
-        match self {
-            ConnectError::Auth(_)
-            | ConnectError::Permission(_)
-            | ConnectError::Secret(_)
-            | ConnectError::Tls(_)
-            | ConnectError::Config(_) => true,
-            ConnectError::Redis(e) => e.kind() == redis::ErrorKind::InvalidClientConfig,
-            ConnectError::Timeout(_) | ConnectError::Sentinel(_) => false,
-        }
-    }
-
-    /// A refused password said plainly, naming the user (never the
-    /// password).
-    fn explained(self, user: Option<&str>) -> ConnectError {
-        match self {
-            ConnectError::Redis(e) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
-                ConnectError::Auth(format!(
-                    "Redis refused the password of user `{}` (WRONGPASS: a wrong password, or an unknown or disabled user)",
-                    user.unwrap_or("default")
-                ))
-            }
-            e => e,
-        }
-    }
-}
 
 /// Connections to Redis, shared: standalone connections or a cluster
 /// connection, replaced as a whole when TLS files change or Sentinel
 /// names another primary (calls under way finish on the old ones).
 pub(crate) struct Conn {
     shared: Arc<Shared>,
-}
-
-/// What a [`Conn`] and its watcher share.
-pub(crate) struct Shared {
-    pub(crate) links: ArcSwap<Links>,
-    next: AtomicUsize,
-    placement: Option<Placement>,
-    cluster: bool,
-    /// Sentinel: a call saw a sign that the primary moved (`READONLY`,
-    /// a connection error); the watcher asks Sentinel at once.
-    pub(crate) moved: tokio::sync::Notify,
-    sentinel: bool,
-}
-
-impl Shared {
-    /// Notes what failed call `e` says about where the primary is.
-    fn saw(&self, e: &redis::RedisError) {
-        if self.sentinel
-            && (is_readonly(e)
-                || e.is_io_error()
-                || e.is_connection_refusal()
-                || e.is_connection_dropped())
-        {
-            self.moved.notify_one();
-        }
-    }
-}
-
-/// The answer came from a replica.
-pub(crate) fn is_readonly(e: &redis::RedisError) -> bool {
-    matches!(
-        e.kind(),
-        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
-    )
 }
 
 /// One connection of a [`Conn`], taken for one call.
@@ -449,17 +357,6 @@ fn no_permission(e: redis::RedisError) -> ConnectError {
 /// after Redis is back.
 fn never_sent(e: &redis::RedisError) -> bool {
     e.is_connection_refusal()
-}
-
-/// `f`, failing with [`ConnectError::Timeout`] past `ct`.
-pub(crate) async fn within<T>(
-    ct: Duration,
-    f: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, ConnectError> {
-    tokio::time::timeout(ct, f)
-        .await
-        .map_err(|_| ConnectError::Timeout(ct))?
-        .map_err(ConnectError::Redis)
 }
 
 /// `f`, failing with a transient "no answer" error past `limit`.

@@ -75,6 +75,7 @@
 mod breaker;
 mod calls;
 pub mod config;
+mod config_error;
 mod conn;
 pub mod connect;
 pub mod fleet;

@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{RedisConfig, TimeSource};
-pub use crate::conn::ConnectError;
 use crate::conn::{bounded, Conn};
+pub use crate::connect::error::ConnectError;
 use crate::gather::Gather;
 use crate::keys::{secret_key, slot, store_key};
 use crate::placement::Placement;

@@ -3,9 +3,9 @@
 
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
+use super::error::ConnectError;
 use super::secret::Credentials;
 use super::tls::TlsSettings;
-use crate::conn::ConnectError;
 
 /// `url` as connection info, with `creds` applied (an ACL user or a
 /// password given in the config wins over the URL's).

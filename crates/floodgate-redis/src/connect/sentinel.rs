@@ -14,9 +14,9 @@ use redis::ConnectionInfo;
 use floodgate_core::store::redacted_url;
 
 use super::client::{client, info};
+use super::error::{within, ConnectError};
 use super::secret::Credentials;
 use super::tls::TlsSettings;
-use crate::conn::{within, ConnectError};
 
 /// Where the Sentinels are and what they call the primary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{client, Opener};
+use super::client;
+use super::open::Opener;
+use super::shared::Shared;
 use crate::config::RedisKind;
-use crate::conn::Shared;
 
 /// How often the watcher looks.
 pub(crate) const EVERY: Duration = Duration::from_secs(1);

@@ -58,7 +58,7 @@ impl BlockingPool {
         if config.kind != RedisKind::Redis {
             return Ok(None);
         }
-        let client = crate::connect::standalone_client(config)
+        let client = crate::connect::open::standalone_client(config)
             .map_err(|e| StoreError::permanent(e.to_string()))?;
         Ok(Some(BlockingPool {
             client,
