@@ -47,7 +47,11 @@ async fn back(store: &Replica, clock: &ManualClock) {
             .poll(format!("never came back: {:?}", store.stats()))
             .await;
         clock.advance(COOLDOWN);
-        admitted(store, "probe", 1).await;
+        // Failing open: a probe decided while Redis is still away leaves
+        // no debt of its own to be charged (only the clients' count).
+        let mut probe = check("outage/hourly/0", "probe", five_per_hour(), 1);
+        probe.on_failure = Some(FailureMode::FailOpen);
+        store.check(&[probe], NOW).await.unwrap();
     }
 }
 
