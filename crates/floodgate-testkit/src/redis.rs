@@ -92,24 +92,38 @@ impl RedisServer {
     /// with `pki`'s server certificate; with `auth_clients`, a client must
     /// present a certificate `pki`'s CA signed (mutual TLS).
     pub fn start_tls(pki: &Pki, auth_clients: bool) -> RedisServer {
-        let tls_port = free_port(false);
         let path = |p: PathBuf| p.to_string_lossy().into_owned();
-        let args = [
-            "--tls-port".to_string(),
-            tls_port.to_string(),
-            "--tls-cert-file".to_string(),
-            path(pki.server_cert()),
-            "--tls-key-file".to_string(),
-            path(pki.server_key()),
-            "--tls-ca-cert-file".to_string(),
-            path(pki.ca()),
-            "--tls-auth-clients".to_string(),
-            if auth_clients { "yes" } else { "no" }.to_string(),
-        ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut s = RedisServer::start_with(free_port(false), &args);
-        s.tls_port = Some(tls_port);
-        s
+        // Two free ports, picked apart: either may be taken by another
+        // test before the server binds it, so a server that exits at
+        // start is started again on new ones.
+        for _ in 0..5 {
+            let tls_port = free_port(false);
+            let port = loop {
+                let p = free_port(false);
+                if p != tls_port {
+                    break p;
+                }
+            };
+            let args = [
+                "--tls-port".to_string(),
+                tls_port.to_string(),
+                "--tls-cert-file".to_string(),
+                path(pki.server_cert()),
+                "--tls-key-file".to_string(),
+                path(pki.server_key()),
+                "--tls-ca-cert-file".to_string(),
+                path(pki.ca()),
+                "--tls-auth-clients".to_string(),
+                if auth_clients { "yes" } else { "no" }.to_string(),
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut s = RedisServer::unstarted(port, &args);
+            if s.try_spawn() {
+                s.tls_port = Some(tls_port);
+                return s;
+            }
+        }
+        panic!("no TLS redis-server could start (ports taken)");
     }
 
     /// The TLS port, when the server listens for TLS.
@@ -123,6 +137,21 @@ impl RedisServer {
     }
 
     pub(crate) fn start_with(port: u16, extra: &[&str]) -> RedisServer {
+        let mut s = RedisServer::unstarted(port, extra);
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        assert!(
+            self.try_spawn(),
+            "redis-server on port {} exited at start (its port taken?)",
+            self.port
+        );
+    }
+
+    /// A server's handle before its process runs.
+    fn unstarted(port: u16, extra: &[&str]) -> RedisServer {
         let dir = std::env::temp_dir().join(format!(
             "floodgate-redis-{}-{}-{}",
             std::process::id(),
@@ -130,19 +159,19 @@ impl RedisServer {
             NEXT_DIR.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("create the server's temp dir");
-        let mut s = RedisServer {
+        RedisServer {
             port,
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
             tls_port: None,
-        };
-        s.spawn();
-        s
+        }
     }
 
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+    /// Starts the process and waits until it answers PING: `false` when
+    /// it exited first (a port it was given is taken).
+    fn try_spawn(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -153,18 +182,18 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("run redis-server (is it installed?)");
-        self.child = Some(child);
-        self.wait_ready();
-    }
-
-    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if raw_command(self.port, "PING").is_some_and(|r| r.starts_with("+PONG")) {
-                return;
+                self.child = Some(child);
+                return true;
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                return false;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
         panic!("redis-server on port {} did not answer PING", self.port);
     }
 
