@@ -194,6 +194,7 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("redis-server on port {} did not answer PING", self.port);
     }
 
