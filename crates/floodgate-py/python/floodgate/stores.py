@@ -88,7 +88,7 @@ class RedisStore(_Store):
 
     ``rediss://`` is TLS; ``tls`` names the files it trusts and presents
     (``ca_file``, ``ca_dir``, ``cert_file``, ``key_file``,
-    ``insecure_skip_verify``). ``username`` is the ACL user, its password
+    ``server_name``, ``insecure_skip_verify``). ``username`` is the ACL user, its password
     read from ``password_file`` or the environment variable
     ``password_env`` (never passed in the clear)."""
 
