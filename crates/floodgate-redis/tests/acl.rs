@@ -15,33 +15,10 @@ use floodgate_redis::{Credentials, RedisConfig, RedisFleet, RedisPolicyStore, Re
 const NOW: Timestamp = Timestamp::from_micros(1_700_006_400_000_000);
 const PASSWORD: &str = "s3cret-Pa55";
 
-/// The ACL rules docs/redis.md ("ACL users") gives for the key prefix
-/// `fg:`.
-const DOCUMENTED: &[&str] = &[
-    "resetkeys",
-    "~fg:*",
-    "resetchannels",
-    "&fg:*",
-    "-@all",
-    "+@read",
-    "+@write",
-    "+@scripting",
-    "+@pubsub",
-    "+@transaction",
-    "+@connection",
-    "-@dangerous",
-    "+role",
-    "+time",
-    "+cluster|slots",
-    "+cluster|shards",
-    "+info",
-];
+const DOCUMENTED: &[&str] = floodgate_testkit::redis::DOCUMENTED_ACL;
 
 fn add_user(server: &RedisServer, name: &str, rules: &[&str]) {
-    let pw = format!(">{PASSWORD}");
-    let mut args = vec!["ACL", "SETUSER", name, "reset", "on", &pw];
-    args.extend_from_slice(rules);
-    assert_eq!(server.cli(&args).trim(), "OK", "ACL SETUSER {name}");
+    server.add_user(name, PASSWORD, rules);
 }
 
 fn as_user(server: &RedisServer, user: &str, password: Secret) -> RedisConfig {

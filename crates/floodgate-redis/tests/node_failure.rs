@@ -12,8 +12,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -40,20 +39,6 @@ const ROUND: Duration = Duration::from_millis(50);
 /// The dead shard is back after this many rounds (2 s) with each of its
 /// checks on Redis.
 const BACK_ROUNDS: u32 = 40;
-
-/// Collects everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Checks and how many were decided on Redis.
 #[derive(Debug, Default)]

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::*;
 use floodgate_testkit::pki::Pki;
-use floodgate_testkit::redis::RedisServer;
+use floodgate_testkit::redis::{RedisServer, DOCUMENTED_ACL};
 
 const PASSWORD: &str = "pw-Xy7-secret";
 
@@ -23,31 +23,7 @@ struct Setup {
 fn setup() -> Setup {
     let pki = Pki::new("server");
     let redis = RedisServer::start_tls(&pki, false);
-    let pw = format!(">{PASSWORD}");
-    let acl = [
-        "ACL",
-        "SETUSER",
-        "floodgate",
-        "reset",
-        "on",
-        &pw,
-        "~fg:*",
-        "&fg:*",
-        "-@all",
-        "+@read",
-        "+@write",
-        "+@scripting",
-        "+@pubsub",
-        "+@transaction",
-        "+@connection",
-        "-@dangerous",
-        "+role",
-        "+time",
-        "+cluster|slots",
-        "+cluster|shards",
-        "+info",
-    ];
-    assert_eq!(redis.cli(&acl).trim(), "OK");
+    redis.add_user("floodgate", PASSWORD, DOCUMENTED_ACL);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("redis-password"), format!("{PASSWORD}\n")).unwrap();
     Setup { redis, pki, dir }

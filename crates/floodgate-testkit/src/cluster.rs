@@ -10,10 +10,9 @@
 //! node is flagged failed until its replica is promoted). Helpers say which node
 //! serves a slot now (as `CLUSTER NODES` tells a live node) and kill one.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::redis::{cli, free_port, raw_command, RedisServer};
+use crate::redis::{cli, create_cluster, free_port, raw_command, RedisServer};
 
 /// The cluster's `cluster-node-timeout` (ms).
 pub const NODE_TIMEOUT_MS: u64 = 1_000;
@@ -87,22 +86,7 @@ impl ReplicatedCluster {
                 )
             })
             .collect();
-        let addrs: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port()))
-            .collect();
-        let mut args: Vec<&str> = vec!["--cluster", "create"];
-        args.extend(addrs.iter().map(String::as_str));
-        args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
-        let out = Command::new("redis-cli")
-            .args(&args)
-            .output()
-            .expect("run redis-cli --cluster create");
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster create failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        create_cluster(&nodes, 1);
         let cluster = ReplicatedCluster { nodes };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cluster.settled() {

@@ -272,6 +272,38 @@ impl Drop for RedisServer {
     }
 }
 
+/// The ACL rules docs/redis.md ("ACL users") gives a Floodgate user, for
+/// the key prefix `fg:`.
+pub const DOCUMENTED_ACL: &[&str] = &[
+    "resetkeys",
+    "~fg:*",
+    "resetchannels",
+    "&fg:*",
+    "-@all",
+    "+@read",
+    "+@write",
+    "+@scripting",
+    "+@pubsub",
+    "+@transaction",
+    "+@connection",
+    "-@dangerous",
+    "+role",
+    "+time",
+    "+cluster|slots",
+    "+cluster|shards",
+    "+info",
+];
+
+impl RedisServer {
+    /// Adds (or resets) ACL user `name` with `password` and `rules`.
+    pub fn add_user(&self, name: &str, password: &str, rules: &[&str]) {
+        let pw = format!(">{password}");
+        let mut args = vec!["ACL", "SETUSER", name, "reset", "on", &pw];
+        args.extend_from_slice(rules);
+        assert_eq!(self.cli(&args).trim(), "OK", "ACL SETUSER {name}");
+    }
+}
+
 /// `redis-cli -p <port> <args>`'s stdout.
 pub fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
@@ -280,6 +312,28 @@ pub fn cli(port: u16, args: &[&str]) -> String {
         .output()
         .expect("run redis-cli");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `redis-cli --cluster create` over `nodes`, with `replicas` replicas
+/// per primary.
+pub(crate) fn create_cluster(nodes: &[RedisServer], replicas: u8) {
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let replicas = replicas.to_string();
+    let mut args: Vec<&str> = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.extend(["--cluster-replicas", &replicas, "--cluster-yes"]);
+    let out = Command::new("redis-cli")
+        .args(&args)
+        .output()
+        .expect("run redis-cli --cluster create");
+    assert!(
+        out.status.success(),
+        "redis-cli --cluster create failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// A 3-master Redis Cluster on loopback, no replicas.
@@ -306,22 +360,7 @@ impl RedisCluster {
                 )
             })
             .collect();
-        let addrs: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
-        let mut args: Vec<&str> = vec!["--cluster", "create"];
-        args.extend(addrs.iter().map(String::as_str));
-        args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-        let out = Command::new("redis-cli")
-            .args(&args)
-            .output()
-            .expect("run redis-cli --cluster create");
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster create failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        create_cluster(&nodes, 0);
         let cluster = RedisCluster { nodes };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

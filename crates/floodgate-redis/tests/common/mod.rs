@@ -159,3 +159,17 @@ pub fn outage_config(server: &RedisServer, mode: FailureMode) -> RedisConfig {
         ..RedisConfig::standalone(server.url())
     }
 }
+
+/// Collects everything a tracing subscriber writes.
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -230,14 +230,8 @@ impl crate::store::StoreWrapper for Held {
     }
 }
 
-/// Single flight: while one request takes a key's slice, the others on
-/// that key wait for it and are then decided from the new slice, with no
-/// call of their own; dropping the taking request wakes them too.
-#[test]
-fn requests_wait_for_the_take_under_way() {
-    use std::future::Future;
-    use std::task::{Context, Poll, Waker};
-
+/// A leased store on a [`Held`] store, and the gate its takes wait on.
+fn held() -> (LeasedStore<Held>, Arc<super::gate::Gate>) {
     let release = Arc::new(super::gate::Gate::default());
     let s = LeasedStore::new(
         Held {
@@ -247,6 +241,18 @@ fn requests_wait_for_the_take_under_way() {
         },
         LeasedStoreConfig::default(),
     );
+    (s, release)
+}
+
+/// Single flight: while one request takes a key's slice, the others on
+/// that key wait for it and are then decided from the new slice, with no
+/// call of their own; dropping the taking request wakes them too.
+#[test]
+fn requests_wait_for_the_take_under_way() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let (s, release) = held();
     let c = [leased(bucket(), "a", 1)];
     let mut cx = Context::from_waker(Waker::noop());
     let mut first = Box::pin(s.check(&c, at(0)));
@@ -287,15 +293,7 @@ fn a_dropped_take_wakes_the_waiters() {
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
 
-    let release = Arc::new(super::gate::Gate::default());
-    let s = LeasedStore::new(
-        Held {
-            inner: MemoryStore::default(),
-            release: release.clone(),
-            checks: Default::default(),
-        },
-        LeasedStoreConfig::default(),
-    );
+    let (s, release) = held();
     let c = [leased(bucket(), "b", 1)];
     let mut cx = Context::from_waker(Waker::noop());
     let mut first = Box::pin(s.check(&c, at(0)));
