@@ -83,5 +83,9 @@ async fn a_bucket_keeps_its_level_on_the_memory_store() {
 #[tokio::test]
 async fn a_bucket_keeps_its_level_on_redis() {
     let redis = RedisServer::start();
-    a_bucket_keeps_its_level(&format!("store: {{ kind: redis, url: {} }}\n", redis.url())).await;
+    a_bucket_keeps_its_level(&format!(
+        "store: {{ kind: redis, url: {}, time: caller }}\n",
+        redis.url()
+    ))
+    .await;
 }
