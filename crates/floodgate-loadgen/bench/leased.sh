@@ -69,6 +69,22 @@ store_calls() {
     done
     echo "$t"
 }
+# The leased counters of every replica, summed, as JSON (floodgate only).
+leased_counts() {
+    local adm grpc
+    for x in "${targets[@]}"; do
+        read -r adm grpc <<<"$x"
+        curl -fs "http://$adm/metrics" 2>/dev/null || true
+    done | python3 -c '
+import json, re, sys
+c = {}
+for line in sys.stdin:
+    m = re.match(r"floodgate_leased_(calls_total|decisions_total|waits_total|slices_taken_total)(\{[^}]*\})? (\d+)", line)
+    if m:
+        k = m.group(1) + (m.group(2) or "")
+        c[k] = c.get(k, 0) + int(m.group(3))
+print(json.dumps(c))'
+}
 cmd_usec() { redis-cli -p "$RP" info commandstats | awk -F'usec=' '/^cmdstat_/ {split($2, a, ","); s += a[1]} END {print s + 0}'; }
 field() { python3 -c "import json,sys; print(sum(eval(sys.argv[1], {}, {'d': json.load(open(f))}) for f in sys.argv[2:]))" "$@"; }
 
@@ -203,9 +219,11 @@ measure() { # $1: label, $2: kind (check|grpc), then loadgen arguments
     shift 2
     [[ " $* " == *" --rate "* ]] && loop=()
     [ "${warm:-0}" -gt 0 ] && generators "$kind" "" "$warm" 11 "$@"
-    t0=$(ticks "$RPID"); s0=$(ticks "${servers[@]}"); c0=$(cmd_usec); k0=$(store_calls)
+    redis-cli -p "$RP" config resetstat >/dev/null
+    t0=$(ticks "$RPID"); s0=$(ticks "${servers[@]}"); c0=$(cmd_usec); k0=$(store_calls); l0=$(leased_counts)
     generators "$kind" "$OUT/$label" "$SECS" 1 "$@"
-    t1=$(ticks "$RPID"); s1=$(ticks "${servers[@]}"); c1=$(cmd_usec); k1=$(store_calls)
+    t1=$(ticks "$RPID"); s1=$(ticks "${servers[@]}"); c1=$(cmd_usec); k1=$(store_calls); l1=$(leased_counts)
+    redis-cli -p "$RP" info commandstats >"$OUT/$label-commandstats.txt"
     files=("$OUT/$label"-{0,1,2,3}.json)
     local n ok rps
     n=$(field "d['counts']['sent']" "${files[@]}")
@@ -217,6 +235,20 @@ label, n, ok, rps, rt, st, cu, hz, secs, calls = sys.argv[1], *map(float, sys.ar
 n = max(n, 1)
 per_call = f"{calls / n:.3f}" if calls > 0 else "–"
 print(f"| {label} | {rps:,.0f} | {rt / hz * 1e6 / n:.2f} | {cu / n:.2f} | {rt / hz / secs:.1%} | {per_call} | {st / hz * 1e6 / n:.1f} | {ok / n:.1%} | {ok:,.0f} |")
+PY
+    # Where a leased run's calls went, per 1,000 decisions.
+    python3 - "$n" "$l0" "$l1" <<'PY' | tee -a "$OUT/summary.md"
+import json, sys
+n, a, b = float(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+d = {k: b.get(k, 0) - a.get(k, 0) for k in b}
+g = lambda k: d.get(k, 0) * 1000 / max(n, 1)
+take, back = g('calls_total{call="take"}'), g('calls_total{call="give_back"}')
+renew = g('calls_total{call="renew"}')
+on_store = g('decisions_total{where="store"}')
+if any(d.values()):
+    print(f"|   per 1,000 decisions: {take:.1f} take calls, {renew:.1f} renew calls, {back:.1f} give-back calls, "
+          f"{g('slices_taken_total'):.1f} slices, {g('waits_total'):.1f} waits, "
+          f"{on_store:.1f} decided on Redis ||||||||")
 PY
 }
 

@@ -94,6 +94,7 @@ pub async fn build(
                 resilient.clone(),
                 LeasedStoreConfig {
                     max_keys: config.memory.max_keys,
+                    ..LeasedStoreConfig::default()
                 },
             ));
             let policy = Arc::new(RedisBackend::new(rc.clone()));

@@ -206,7 +206,7 @@ impl<S: Store> LeasedStore<S> {
     }
 
     /// Clears the `fetching` marks of slices that will not be taken now.
-    fn unfetch(&self, wants: &[SliceWant]) {
+    pub(super) fn unfetch(&self, wants: &[SliceWant]) {
         for w in wants {
             let key = key_of(&w.check);
             // The mark is dropped (its waiters woken) after the lock.
@@ -219,7 +219,7 @@ impl<S: Store> LeasedStore<S> {
     }
 
     /// Installs the slices the store handed out.
-    fn install(&self, wants: &[SliceWant], taken: &[Taken], t: u64) {
+    pub(super) fn install(&self, wants: &[SliceWant], taken: &[Taken], t: u64) {
         for (w, got) in wants.iter().zip(taken) {
             let key = key_of(&w.check);
             let mut shard = self.table.shard(&key).lock();

@@ -23,6 +23,10 @@
 //! - [`LeasedStore::tick`] ends the leases that ran out and gives back
 //!   what is left of them, in one call; [`LeasedStore::give_back_all`]
 //!   does it for every slice (shutdown, a policy change).
+//! - The tick also renews, in one call, the slices that were spent while
+//!   their lease still ran and the store had more left (a key in use):
+//!   their next requests find a slice in place instead of each taking one
+//!   on its own call ([`LeasedStoreConfig::renew`]).
 //!
 //! The bounds this keeps are in `docs/leased.md` and proved by the
 //! simulation in `sim.rs`.
@@ -54,13 +58,22 @@ pub struct LeasedStoreConfig {
     /// Most keys holding a slice (or a kept denial) at once; a request on
     /// a new key past it is decided on the store.
     pub max_keys: usize,
+    /// Whether [`LeasedStore::tick`] renews spent slices of keys in use
+    /// (at most [`RENEW_MAX`] a tick, in one call).
+    pub renew: bool,
 }
 
 impl Default for LeasedStoreConfig {
     fn default() -> Self {
-        LeasedStoreConfig { max_keys: 100_000 }
+        LeasedStoreConfig {
+            max_keys: 100_000,
+            renew: true,
+        }
     }
 }
+
+/// The most slices one tick renews.
+pub const RENEW_MAX: usize = 1_000;
 
 /// A store that decides leased limits from slices (see the module).
 pub struct LeasedStore<S> {

@@ -27,6 +27,10 @@ pub struct LeasedStats {
     pub take_calls: u64,
     /// Calls that gave slices back.
     pub give_back_calls: u64,
+    /// Calls the tick made to renew spent slices of keys in use.
+    pub renew_calls: u64,
+    /// Slices asked for in those calls.
+    pub renewed: u64,
     /// Keys that found the table full.
     pub table_full: u64,
     /// Requests that waited for another request's take of a slice they
@@ -44,6 +48,8 @@ pub(super) struct Counters {
     pub decided_on_store: AtomicU64,
     pub take_calls: AtomicU64,
     pub give_back_calls: AtomicU64,
+    pub renew_calls: AtomicU64,
+    pub renewed: AtomicU64,
     pub table_full: AtomicU64,
     pub waited: AtomicU64,
 }
@@ -66,6 +72,8 @@ impl Counters {
             decided_on_store: g(&self.decided_on_store),
             take_calls: g(&self.take_calls),
             give_back_calls: g(&self.give_back_calls),
+            renew_calls: g(&self.renew_calls),
+            renewed: g(&self.renewed),
             table_full: g(&self.table_full),
             waited: g(&self.waited),
         }

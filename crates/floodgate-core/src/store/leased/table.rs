@@ -13,7 +13,7 @@ use super::gate::Fetch;
 use crate::algorithm::slice;
 use crate::decision::{Decision, RetryAfter};
 use crate::quota::Quota;
-use crate::store::{GiveBack, LimitCheck, SliceTerms, Taken};
+use crate::store::{GiveBack, LimitCheck, SliceTerms, SliceWant, Taken};
 use crate::time::{duration_micros, Timestamp};
 
 /// A key: the limit and the identity.
@@ -170,6 +170,31 @@ impl Slice {
             taken_at: self.taken_at,
         };
         (Some(g), left - back)
+    }
+
+    /// Whether the tick should renew this slice at `t`: it was spent
+    /// while its lease runs, the store had more left when it was taken,
+    /// and no denial or take is under way.
+    pub(super) fn wants_renewal(&self, t: u64) -> bool {
+        self.taken > 0
+            && self.left == 0
+            && self.live(t)
+            && self.store_remaining > 0
+            && self.denial.is_none()
+            && self.fetching.is_none()
+    }
+
+    /// What a renewal of this slice asks the store for (see
+    /// [`Slice::wants_renewal`]): a slice sized by the demand, for a
+    /// request of one.
+    pub(super) fn renewal(&self, key: &Key, t: u64) -> SliceWant {
+        let mut check = LimitCheck::new(key.0.clone(), key.1.clone(), self.quota, 1);
+        check.sync = Some(self.terms);
+        SliceWant {
+            want: self.next_want(t),
+            share_ppm: self.terms.share_ppm,
+            check,
+        }
     }
 
     /// Installs a slice the store handed out at local `t`.

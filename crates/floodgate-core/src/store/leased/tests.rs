@@ -136,7 +136,13 @@ fn leases_end_and_idle_keys_hold_nothing() {
 #[test]
 fn the_table_is_bounded() {
     let shared = Arc::new(MemoryStore::default());
-    let s = LeasedStore::new(Arc::clone(&shared), LeasedStoreConfig { max_keys: 10 });
+    let s = LeasedStore::new(
+        Arc::clone(&shared),
+        LeasedStoreConfig {
+            max_keys: 10,
+            ..LeasedStoreConfig::default()
+        },
+    );
     for i in 0..50 {
         let c = [leased(bucket(), &format!("k{i}"), 1)];
         assert!(block_on(s.check(&c, at(i))).unwrap()[0].allowed);
@@ -309,4 +315,59 @@ fn a_dropped_take_wakes_the_waiters() {
     };
     assert!(d.unwrap()[0].allowed);
     assert_eq!(s.stats().take_calls, 2);
+}
+
+#[test]
+fn the_tick_renews_spent_slices_of_keys_in_use_in_one_call() {
+    let (_, s) = store();
+    let q = Quota::fixed_window(1_000, Duration::from_secs(10)).unwrap();
+    let (a, b) = ([leased(q, "a", 1)], [leased(q, "b", 1)]);
+    // The first slices: a tenth of 1,000 each; both spent in 100 ms.
+    for i in 0..100 {
+        assert!(block_on(s.check(&a, at(i))).unwrap()[0].allowed);
+        assert!(block_on(s.check(&b, at(i))).unwrap()[0].allowed);
+    }
+    assert_eq!(s.stats().take_calls, 2);
+    assert_eq!(s.held(at(100)), 0);
+    block_on(s.tick(at(100)));
+    let st = s.stats();
+    assert_eq!((st.renew_calls, st.renewed), (1, 2), "{st:?}");
+    assert!(s.held(at(100)) >= 2, "both renewed");
+    // Their next requests decide from the renewed slices: no call.
+    assert!(block_on(s.check(&a, at(101))).unwrap()[0].allowed);
+    assert!(block_on(s.check(&b, at(101))).unwrap()[0].allowed);
+    assert_eq!(s.stats().take_calls, 2);
+    // Nothing spent since: the next tick renews nothing.
+    block_on(s.tick(at(150)));
+    assert_eq!(s.stats().renew_calls, 1);
+}
+
+#[test]
+fn the_tick_renews_nothing_at_the_edge_past_the_lease_or_when_told_not_to() {
+    let q = Quota::fixed_window(1, Duration::from_secs(10)).unwrap();
+    let c = [leased(q, "a", 1)];
+    // The store had nothing left after the slice: the next request's
+    // take says so, not the tick's.
+    let (_, s) = store();
+    assert!(block_on(s.check(&c, at(0))).unwrap()[0].allowed);
+    block_on(s.tick(at(10)));
+    assert_eq!(s.stats().renew_calls, 0);
+
+    let big = Quota::fixed_window(1_000, Duration::from_secs(10)).unwrap();
+    let c = [leased(big, "a", 100)];
+    // Spent, but its lease is over: the key may be idle.
+    let (_, s) = store();
+    assert!(block_on(s.check(&c, at(0))).unwrap()[0].allowed);
+    block_on(s.tick(at(1_000)));
+    assert_eq!(s.stats().renew_calls, 0);
+
+    let shared = Arc::new(MemoryStore::default());
+    let config = LeasedStoreConfig {
+        renew: false,
+        ..LeasedStoreConfig::default()
+    };
+    let s = LeasedStore::new(shared, config);
+    assert!(block_on(s.check(&c, at(0))).unwrap()[0].allowed);
+    block_on(s.tick(at(10)));
+    assert_eq!(s.stats().renew_calls, 0);
 }

@@ -1,18 +1,21 @@
 //! Upkeep: leases that ended give back what is left of them, idle keys
-//! are forgotten, and everything goes back at a shutdown or a policy
-//! change.
+//! are forgotten, spent slices of keys in use are renewed, and everything
+//! goes back at a shutdown or a policy change.
 
+use super::gate::Fetch;
 use super::stats::add;
-use super::LeasedStore;
-use crate::store::Store;
+use super::{LeasedStore, RENEW_MAX};
+use crate::store::{SliceWant, Store};
 use crate::time::Timestamp;
 
 impl<S: Store> LeasedStore<S> {
     /// Ends the leases that ran out by `now` (and forgets keys idle for a
-    /// whole lease), then gives back what is left of ended slices, in one
-    /// call. Call it about every tenth of the shortest lease.
+    /// whole lease), renews the spent slices of keys in use (one call),
+    /// then gives back what is left of ended slices (one call). Call it
+    /// about every tenth of the shortest lease.
     pub async fn tick(&self, now: Timestamp) {
         let t = now.as_micros();
+        let mut renew: Vec<SliceWant> = Vec::new();
         for shard in self.table.shards() {
             let mut map = shard.lock();
             let before = map.len();
@@ -33,8 +36,35 @@ impl<S: Store> LeasedStore<S> {
                 !idle
             });
             self.table.removed(before - map.len());
+            if self.config.renew {
+                for (key, slice) in map.iter_mut() {
+                    if renew.len() >= RENEW_MAX {
+                        break;
+                    }
+                    if slice.wants_renewal(t) {
+                        // Requests on the key meanwhile wait for it.
+                        slice.fetching = Some(Fetch::default());
+                        renew.push(slice.renewal(key, t));
+                    }
+                }
+            }
+        }
+        if !renew.is_empty() {
+            self.renew(&renew, now).await;
         }
         self.flush(now).await;
+    }
+
+    /// Takes the slices of `wants` (marked as being taken) in one call and
+    /// installs them; a failed call clears the marks (the keys' next
+    /// requests take their own).
+    async fn renew(&self, wants: &[SliceWant], now: Timestamp) {
+        add(&self.counters.renew_calls, 1);
+        add(&self.counters.renewed, wants.len() as u64);
+        match self.inner.take(wants, now).await {
+            Ok(taken) => self.install(wants, &taken, now.as_micros()),
+            Err(_) => self.unfetch(wants),
+        }
     }
 
     /// Gives back what is left of every slice (shutdown, a policy change).

@@ -52,12 +52,23 @@ pub fn render(out: &mut String, leased: &Leased) {
     header(
         out,
         "floodgate_leased_calls_total",
-        "Calls that took or gave back slices.",
+        "Calls that took slices for a request (take), renewed spent slices of keys in use at the tick (renew), or gave slices back (give_back).",
         "counter",
     );
-    for (call, v) in [("take", st.take_calls), ("give_back", st.give_back_calls)] {
+    for (call, v) in [
+        ("take", st.take_calls),
+        ("renew", st.renew_calls),
+        ("give_back", st.give_back_calls),
+    ] {
         sample(out, "floodgate_leased_calls_total", &[("call", call)], v);
     }
+    single(
+        out,
+        "floodgate_leased_slices_renewed_total",
+        "Slices the tick asked to renew (spent while their lease ran, on keys in use).",
+        "counter",
+        st.renewed,
+    );
     single(
         out,
         "floodgate_leased_waits_total",
