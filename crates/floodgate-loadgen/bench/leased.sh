@@ -22,11 +22,13 @@
 #    exact maximum (40 per window the run touched).
 #
 # Each zipf run is measured after WARM seconds of the same load (keys and
-# slices warm, the steady state). Systems alternate within each round,
-# ROUNDS rounds.
+# slices warm), section A's after WARM_A seconds (most of its 60 s lease:
+# every replica has met most keys, the steady state; WARM_A=10 shows the
+# start, while replicas still take each key's first slice). Systems
+# alternate within each round, ROUNDS rounds.
 #
 #   crates/floodgate-loadgen/bench/leased.sh
-#   SKIP_BUILD=1 ROUNDS=2 SECS=8 LIMITADOR=/path/to/limitador-server \
+#   SKIP_BUILD=1 ROUNDS=2 SECS=8 WARM_A=45 LIMITADOR=/path/to/limitador-server \
 #       crates/floodgate-loadgen/bench/leased.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -37,6 +39,7 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
 OUT=${OUT:-target/bench-leased}
 SECS=${SECS:-8}
 WARM=${WARM:-8}             # the zipf load before each measured run
+WARM_A=${WARM_A:-45}        # the same, for section A's zipf runs
 ROUNDS=${ROUNDS:-2}
 STREAMS=${STREAMS:-16}
 LIMITADOR=${LIMITADOR:-}
@@ -267,10 +270,10 @@ hot=(--clients 1 --pick uniform)
 for r in $(seq "$ROUNDS"); do
     [[ $SECTIONS == *A* ]] || break
     start_floodgate exact < <(classic exact exact)
-    warm=$WARM measure "exact-$r" check "${zipf[@]}"
+    warm=$WARM_A measure "exact-$r" check "${zipf[@]}"
     stop_servers
     start_floodgate leased < <(classic "{ mode: leased, lease: 60s, max_share: 25% }" "{ mode: leased, lease: 100ms, max_share: 25% }")
-    warm=$WARM measure "leased-$r" check "${zipf[@]}"
+    warm=$WARM_A measure "leased-$r" check "${zipf[@]}"
     stop_servers
     # The global limit alone, served below it: open loop, GLOBAL_RATE
     # decisions/s in all (every request counts against it).

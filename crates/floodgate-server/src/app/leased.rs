@@ -1,5 +1,6 @@
 //! The upkeep of leased slices: every 50 ms the leases that ended give
-//! back what is left of them; a new limiter (a policy change) gives back
+//! back what is left of them and the spent slices of keys in use are
+//! renewed (`LeasedStore::tick`); a new limiter (a policy change) gives back
 //! every slice; the shutdown, once requests are drained, gives back the
 //! rest.
 

@@ -72,8 +72,10 @@ impl Default for LeasedStoreConfig {
     }
 }
 
-/// The most slices one tick renews.
-pub const RENEW_MAX: usize = 1_000;
+/// The most slices one tick renews (one call of this many takes keeps
+/// Redis busy for a few milliseconds at most); the rest wait for the next
+/// tick or take their own.
+pub const RENEW_MAX: usize = 256;
 
 /// A store that decides leased limits from slices (see the module).
 pub struct LeasedStore<S> {
