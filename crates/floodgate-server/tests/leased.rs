@@ -127,9 +127,9 @@ async fn leased_replicas_stay_within_the_bounds(store: String) {
     for _ in 0..4 {
         servers.push(start(&yaml).await);
     }
-    // Zipf over 3,000 users, 1,600 requests: the busiest users pass their
+    // Zipf over 12,000 users, 1,600 requests: the busiest users pass their
     // limit.
-    let mut z = Zipf::new(3_000, 7);
+    let mut z = Zipf::new(12_000, 7);
     let requests: Vec<String> = (0..1_600).map(|_| format!("u{}", z.next())).collect();
     let mut asked = std::collections::HashMap::new();
     for u in &requests {
