@@ -163,6 +163,24 @@ impl Clients {
                     .body(Full::new(Bytes::from(body.to_string())))
                     .expect("valid request")
             }
+            Mode::Limitador => {
+                let mut values = serde_json::Map::new();
+                values.insert(
+                    s.descriptor_key.clone(),
+                    serde_json::Value::String(self.descriptor_value(k)),
+                );
+                let body = serde_json::json!({
+                    "namespace": s.domain,
+                    "values": values,
+                    "delta": 1,
+                });
+                Request::builder()
+                    .method(http::Method::POST)
+                    .uri(s.url.clone())
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(Bytes::from(body.to_string())))
+                    .expect("valid request")
+            }
         }
     }
 
@@ -170,7 +188,7 @@ impl Clients {
     pub fn limited_path(&self) -> &str {
         match self.scenario.mode {
             Mode::Http => self.scenario.url.path(),
-            Mode::Check | Mode::Grpc => &self.scenario.path,
+            Mode::Check | Mode::Grpc | Mode::Limitador => &self.scenario.path,
         }
     }
 
@@ -224,6 +242,21 @@ mod tests {
         assert_eq!(v["attributes"]["path"], "/api/search");
         assert_eq!(v["attributes"]["method"], "POST");
         assert_eq!(v["cost"], 1);
+    }
+
+    #[test]
+    fn limitador_bodies_name_the_namespace_and_the_key() {
+        let c = Clients::new(&scenario(
+            "target: {mode: limitador, domain: ns1, descriptor_key: user}\nclients: {key_prefix: u}",
+        ));
+        let r = c.request(4);
+        assert_eq!(r.method(), http::Method::POST);
+        assert_eq!(r.uri().path(), "/check_and_report");
+        let v: serde_json::Value = serde_json::from_slice(&futures_body(r)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"namespace": "ns1", "values": {"user": "u4"}, "delta": 1})
+        );
     }
 
     fn futures_body(r: Request<Full<Bytes>>) -> Bytes {

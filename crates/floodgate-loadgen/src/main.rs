@@ -79,8 +79,9 @@ struct RunArgs {
     /// Target URL.
     #[arg(long)]
     url: Option<String>,
-    /// `http` (call the URL), `check` (POST decision API bodies to it) or
-    /// `grpc` (Envoy's ShouldRateLimit; the URL is the gRPC listener's).
+    /// `http` (call the URL), `check` (POST decision API bodies to it),
+    /// `grpc` (Envoy's ShouldRateLimit; the URL is the gRPC listener's) or
+    /// `limitador` (POST Limitador `check_and_report` bodies to it).
     #[arg(long, value_enum)]
     mode: Option<Mode>,
     /// HTTP method (http) or attributes.method (check).
@@ -89,10 +90,11 @@ struct RunArgs {
     /// attributes.path (check mode).
     #[arg(long)]
     path: Option<String>,
-    /// The request's domain (grpc mode; default `edge`).
+    /// The request's domain (grpc mode), or namespace (limitador mode);
+    /// default `edge`.
     #[arg(long)]
     domain: Option<String>,
-    /// The descriptor entry's key (grpc mode; default `api_key`, or
+    /// The descriptor entry's key (grpc and limitador modes; default `api_key`, or
     /// `remote_address` for ip and forwarded_for clients).
     #[arg(long)]
     descriptor_key: Option<String>,

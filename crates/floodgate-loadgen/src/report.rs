@@ -131,6 +131,7 @@ impl Report {
                 crate::scenario::Mode::Http => "http",
                 crate::scenario::Mode::Check => "check",
                 crate::scenario::Mode::Grpc => "grpc",
+                crate::scenario::Mode::Limitador => "limitador",
             }
             .into(),
             url: url.to_string(),

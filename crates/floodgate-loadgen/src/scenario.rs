@@ -31,6 +31,11 @@ pub enum Mode {
     /// listener, `http://host:port`): one descriptor per request,
     /// `[descriptor_key=<the client's key or address>]` in `domain`.
     Grpc,
+    /// `POST url` with Limitador's `check_and_report` body (`url` is
+    /// `http://host:port/check_and_report`): namespace `domain`, values
+    /// `{descriptor_key: <the client's key or address>}`, delta 1; for
+    /// benchmarks side by side with Limitador's HTTP API.
+    Limitador,
 }
 
 /// How the server tells clients apart.
@@ -295,6 +300,7 @@ impl ScenarioFile {
             Mode::Http => "http://127.0.0.1:8080/api/v1/data".into(),
             Mode::Check => "http://127.0.0.1:9090/v1/check".into(),
             Mode::Grpc => "http://127.0.0.1:8081".into(),
+            Mode::Limitador => "http://127.0.0.1:8080/check_and_report".into(),
         });
         let url: http::Uri = url_text
             .parse()

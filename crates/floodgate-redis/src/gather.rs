@@ -150,29 +150,44 @@ impl Gather {
                 None => groups.push((s, vec![i])),
             }
         }
+        // The slots' calls go side by side (on a cluster, a batch's keys
+        // are mostly in slots of their own).
+        let calls = groups
+            .iter()
+            .map(|(_, group)| self.slot_call(lane, requests, group));
+        let replies = futures_util::future::try_join_all(calls).await?;
         let mut out: Vec<Vec<i64>> = vec![Vec::new(); requests.len()];
-        for (_, group) in groups {
-            if let [i] = group[..] {
-                out[i] = alone(&self.shared, lane, &requests[i]).await?;
-                continue;
-            }
-            let mut cmd = self.shared.calls.head();
-            let batch: Vec<&Request> = group.iter().map(|&i| &requests[i]).collect();
-            script::push_gathered(&mut cmd, &batch, self.shared.min_ttl_ms);
-            self.shared.calls_sent.fetch_add(1, Ordering::Relaxed);
-            self.shared
-                .requests_sent
-                .fetch_add(group.len() as u64, Ordering::Relaxed);
-            let raw = self
-                .shared
-                .conn
-                .call::<Vec<i64>>(&self.shared.calls, &cmd, lane)
-                .await?;
-            for (&i, part) in group.iter().zip(script::split_gathered(&raw, group.len())?) {
+        for ((_, group), parts) in groups.iter().zip(replies) {
+            for (&i, part) in group.iter().zip(parts) {
                 out[i] = part;
             }
         }
         Ok(out)
+    }
+
+    /// The call of one slot's `group` of `requests`: each request's reply.
+    async fn slot_call(
+        &self,
+        lane: usize,
+        requests: &[Request],
+        group: &[usize],
+    ) -> Result<Vec<Vec<i64>>, StoreError> {
+        if let [i] = group[..] {
+            return Ok(vec![alone(&self.shared, lane, &requests[i]).await?]);
+        }
+        let mut cmd = self.shared.calls.head();
+        let batch: Vec<&Request> = group.iter().map(|&i| &requests[i]).collect();
+        script::push_gathered(&mut cmd, &batch, self.shared.min_ttl_ms);
+        self.shared.calls_sent.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .requests_sent
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        let raw = self
+            .shared
+            .conn
+            .call::<Vec<i64>>(&self.shared.calls, &cmd, lane)
+            .await?;
+        script::split_gathered(&raw, group.len())
     }
 }
 

@@ -2,6 +2,7 @@
 //! together: when one denies, none consumes.
 
 mod failure;
+mod join;
 mod lease;
 pub mod leased;
 pub mod memory;

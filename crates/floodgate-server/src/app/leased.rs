@@ -18,8 +18,13 @@ use crate::observe::metrics::store::Leased;
 /// How often ended leases are given back.
 pub const TICK: Duration = Duration::from_millis(50);
 
-/// Starts the upkeep of `leased`, until `stop`.
-pub fn spawn(leased: Arc<Leased>, handle: LimiterHandle, mut stop: watch::Receiver<bool>) {
+/// Starts the upkeep of `leased`, until `stop` (a tick under way ends
+/// first: the shutdown waits for the task before it gives back).
+pub fn spawn(
+    leased: Arc<Leased>,
+    handle: LimiterHandle,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let clock = handle.clock().clone();
         let mut limiter = handle.limiter();
@@ -27,8 +32,9 @@ pub fn spawn(leased: Arc<Leased>, handle: LimiterHandle, mut stop: watch::Receiv
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
+                biased;
                 _ = stop.changed() => return,
+                _ = tick.tick() => {}
             }
             let now = handle.limiter();
             if !Arc::ptr_eq(&now, &limiter) {
@@ -37,16 +43,19 @@ pub fn spawn(leased: Arc<Leased>, handle: LimiterHandle, mut stop: watch::Receiv
             }
             leased.tick(clock.now()).await;
         }
-    });
+    })
 }
 
-/// What the shutdown runs once requests are drained: every slice given
-/// back.
+/// What the shutdown runs once requests are drained: the upkeep's last
+/// tick ends (a renewal under way installs its slices), then every slice
+/// is given back.
 pub fn at_shutdown(
     leased: Arc<Leased>,
     clock: Arc<dyn Clock>,
+    upkeep: tokio::task::JoinHandle<()>,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
+        let _ = upkeep.await;
         leased.give_back_all(clock.now()).await;
         let st = leased.stats();
         tracing::info!(

@@ -162,14 +162,10 @@ pub async fn start(
     });
     let watch_file = opts.config_path.clone().zip(opts.watch_interval);
     background::spawn(&parts.stores, &control, &reloader, watch_file, &stop_rx);
-    if let Some(l) = &parts.stores.leased {
-        leased::spawn(l.clone(), parts.handle.clone(), stop_rx.clone());
-    }
-    let after_drain = parts
-        .stores
-        .leased
-        .clone()
-        .map(|l| leased::at_shutdown(l, parts.handle.clock().clone()));
+    let after_drain = parts.stores.leased.clone().map(|l| {
+        let upkeep = leased::spawn(l.clone(), parts.handle.clone(), stop_rx.clone());
+        leased::at_shutdown(l, parts.handle.clock().clone(), upkeep)
+    });
     let (shutdown_tx, begin) = oneshot::channel::<()>();
     let shutdown = Shutdown {
         begin,

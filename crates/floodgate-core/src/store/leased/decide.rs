@@ -10,12 +10,28 @@ use crate::decision::Decision;
 use crate::store::{GiveBack, LimitCheck, SliceWant, Store, StoreError, Taken};
 use crate::time::Timestamp;
 
-/// Clears the `fetching` marks of a take whose request was dropped before
-/// it came back.
-struct Fetching<'a, S: Store> {
+/// Clears the `fetching` marks of a take whose caller (a request, or a
+/// tick's renewal) was dropped before it came back.
+pub(super) struct Fetching<'a, S: Store> {
     store: &'a LeasedStore<S>,
     wants: &'a [SliceWant],
     armed: bool,
+}
+
+impl<'a, S: Store> Fetching<'a, S> {
+    /// Armed: dropped as is, it clears the marks of `wants`.
+    pub(super) fn new(store: &'a LeasedStore<S>, wants: &'a [SliceWant]) -> Self {
+        Fetching {
+            store,
+            wants,
+            armed: true,
+        }
+    }
+
+    /// The take came back: its outcome clears the marks.
+    pub(super) fn disarm(&mut self) {
+        self.armed = false;
+    }
 }
 
 impl<S: Store> Drop for Fetching<'_, S> {
@@ -49,13 +65,9 @@ impl<S: Store> LeasedStore<S> {
                     add(&self.counters.take_calls, 1);
                     // A request dropped while it waits (its client went
                     // away) must not leave its keys marked as being taken.
-                    let mut guard = Fetching {
-                        store: self,
-                        wants: &wants,
-                        armed: true,
-                    };
+                    let mut guard = Fetching::new(self, &wants);
                     let taken = self.inner.take(&wants, now).await;
-                    guard.armed = false;
+                    guard.disarm();
                     match taken {
                         Ok(taken) => self.install(&wants, &taken, t),
                         Err(_) => {
@@ -235,6 +247,10 @@ impl<S: Store> LeasedStore<S> {
                 self.retire(slice, &key, t);
             }
             slice.install(got, w.check.cost, t);
+        }
+        // A short answer leaves no key marked.
+        if taken.len() < wants.len() {
+            self.unfetch(&wants[taken.len()..]);
         }
     }
 

@@ -85,6 +85,8 @@ pub struct LeasedStore<S> {
     counters: Counters,
     /// What is left of ended slices, waiting for the next give-back.
     pending: parking_lot::Mutex<Vec<GiveBack>>,
+    /// Ticks so far (where the next tick's renewals start).
+    ticks: std::sync::atomic::AtomicUsize,
 }
 
 /// A reservation a request made on a slice.
@@ -125,6 +127,7 @@ impl<S: Store> LeasedStore<S> {
             config,
             counters: Counters::default(),
             pending: parking_lot::Mutex::new(Vec::new()),
+            ticks: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

@@ -276,6 +276,15 @@ impl Table {
         self.shards.iter()
     }
 
+    /// Every shard once, from the `start`-th (modulo their number).
+    pub(super) fn shards_from(
+        &self,
+        start: usize,
+    ) -> impl Iterator<Item = &Mutex<HashMap<Key, Slice>>> {
+        let n = self.shards.len();
+        self.shards.iter().cycle().skip(start % n).take(n)
+    }
+
     pub(super) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
     }

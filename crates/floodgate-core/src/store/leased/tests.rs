@@ -371,3 +371,87 @@ fn the_tick_renews_nothing_at_the_edge_past_the_lease_or_when_told_not_to() {
     block_on(s.tick(at(10)));
     assert_eq!(s.stats().renew_calls, 0);
 }
+
+/// A memory store whose takes never come back while `hang` is set.
+struct Hang {
+    inner: Arc<MemoryStore>,
+    hang: std::sync::atomic::AtomicBool,
+}
+
+impl crate::store::StoreWrapper for Hang {
+    type Inner = MemoryStore;
+
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
+    }
+
+    fn take<'a>(
+        &'a self,
+        wants: &'a [crate::store::SliceWant],
+        now: Timestamp,
+    ) -> crate::store::BoxFuture<'a, Result<Vec<crate::store::Taken>, crate::StoreError>> {
+        if self.hang.load(std::sync::atomic::Ordering::Relaxed) {
+            return Box::pin(std::future::pending());
+        }
+        Store::take(&*self.inner, wants, now)
+    }
+}
+
+/// A request on a key being renewed waits for the renewal; a tick
+/// dropped mid-renewal wakes it, and it takes the slice itself.
+#[test]
+fn a_request_waits_for_a_renewal_and_a_dropped_tick_leaves_no_mark() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    let shared = Arc::new(MemoryStore::default());
+    let s = LeasedStore::new(
+        Hang {
+            inner: shared,
+            hang: Default::default(),
+        },
+        LeasedStoreConfig::default(),
+    );
+    let q = Quota::fixed_window(1_000, Duration::from_secs(10)).unwrap();
+    let c = [leased(q, "a", 100)];
+    assert!(block_on(s.check(&c, at(0))).unwrap()[0].allowed, "spent");
+    s.inner
+        .hang
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut tick = Box::pin(s.tick(at(10)));
+    assert!(tick.as_mut().poll(&mut cx).is_pending(), "renewing");
+    let mut req = Box::pin(s.check(&c, at(11)));
+    assert!(req.as_mut().poll(&mut cx).is_pending());
+    let st = s.stats();
+    assert_eq!(
+        (st.take_calls, st.renew_calls, st.waited),
+        (1, 1, 1),
+        "{st:?}"
+    );
+    drop(tick);
+    // Woken, the request takes its own slice (which hangs too).
+    assert!(req.as_mut().poll(&mut cx).is_pending());
+    let st = s.stats();
+    assert_eq!((st.take_calls, st.decided_on_store), (2, 0), "{st:?}");
+}
+
+/// A renewal the store refuses (others spent the key meanwhile) keeps
+/// the store's denial: the key's next request is denied with no call.
+#[test]
+fn a_refused_renewal_keeps_the_denial() {
+    let (shared, s) = store();
+    let q = Quota::fixed_window(1_000, Duration::from_secs(10)).unwrap();
+    let c = [leased(q, "a", 100)];
+    assert!(block_on(s.check(&c, at(0))).unwrap()[0].allowed);
+    // Another replica (here, an exact check) spends the rest.
+    let mut rest = leased(q, "a", 900);
+    rest.sync = None;
+    assert!(shared.check_sync(&[rest], at(1))[0].allowed);
+    block_on(s.tick(at(10)));
+    assert_eq!(s.stats().renew_calls, 1);
+    let c1 = [leased(q, "a", 1)];
+    assert!(!block_on(s.check(&c1, at(11))).unwrap()[0].allowed);
+    let st = s.stats();
+    assert_eq!((st.take_calls, st.decided_locally), (1, 2), "{st:?}");
+}

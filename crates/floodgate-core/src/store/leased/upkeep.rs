@@ -2,9 +2,11 @@
 //! are forgotten, spent slices of keys in use are renewed, and everything
 //! goes back at a shutdown or a policy change.
 
+use super::decide::Fetching;
 use super::gate::Fetch;
 use super::stats::add;
 use super::{LeasedStore, RENEW_MAX};
+use crate::store::join::join_all;
 use crate::store::{SliceWant, Store};
 use crate::time::Timestamp;
 
@@ -16,7 +18,12 @@ impl<S: Store> LeasedStore<S> {
     pub async fn tick(&self, now: Timestamp) {
         let t = now.as_micros();
         let mut renew: Vec<SliceWant> = Vec::new();
-        for shard in self.table.shards() {
+        // Past RENEW_MAX, the shards first in line are renewed first:
+        // the line starts one shard later at each tick.
+        let start = self
+            .ticks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for shard in self.table.shards_from(start) {
             let mut map = shard.lock();
             let before = map.len();
             map.retain(|key, slice| {
@@ -50,18 +57,40 @@ impl<S: Store> LeasedStore<S> {
             }
         }
         if !renew.is_empty() {
-            self.renew(&renew, now).await;
+            self.renew(renew, now).await;
         }
         self.flush(now).await;
     }
 
-    /// Takes the slices of `wants` (marked as being taken) in one call and
-    /// installs them; a failed call clears the marks (the keys' next
-    /// requests take their own).
-    async fn renew(&self, wants: &[SliceWant], now: Timestamp) {
+    /// Takes the slices of `wants` (marked as being taken) and installs
+    /// them: one call per failure domain (a cluster shard), the domains
+    /// side by side, so that a failing shard fails its own renewals only.
+    async fn renew(&self, wants: Vec<SliceWant>, now: Timestamp) {
+        let mut groups: Vec<(usize, Vec<SliceWant>)> = Vec::new();
+        for w in wants {
+            let d = self.inner.failure_domain(&w.check);
+            match groups.iter_mut().find(|(g, _)| *g == d) {
+                Some((_, v)) => v.push(w),
+                None => groups.push((d, vec![w])),
+            }
+        }
+        let calls = groups
+            .iter()
+            .map(|(_, g)| self.renew_group(g, now))
+            .collect();
+        join_all(calls).await;
+    }
+
+    /// One call of [`LeasedStore::renew`]; a failed call, or a tick
+    /// dropped meanwhile, clears the marks (the keys' next requests take
+    /// their own).
+    async fn renew_group(&self, wants: &[SliceWant], now: Timestamp) {
         add(&self.counters.renew_calls, 1);
         add(&self.counters.renewed, wants.len() as u64);
-        match self.inner.take(wants, now).await {
+        let mut guard = Fetching::new(self, wants);
+        let taken = self.inner.take(wants, now).await;
+        guard.disarm();
+        match taken {
             Ok(taken) => self.install(wants, &taken, now.as_micros()),
             Err(_) => self.unfetch(wants),
         }
