@@ -246,7 +246,7 @@ impl<S: Store> LeasedStore<S> {
                 // A slice that could not serve the request ends here.
                 self.retire(slice, &key, t);
             }
-            slice.install(got, w.check.cost, t);
+            slice.install(got, w.check.cost, t, self.table.next_gen());
         }
         // A short answer leaves no key marked.
         if taken.len() < wants.len() {

@@ -34,6 +34,8 @@
 mod decide;
 mod gate;
 #[cfg(test)]
+mod in_flight_tests;
+#[cfg(test)]
 mod sim;
 mod stats;
 mod table;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -63,7 +63,9 @@ pub(super) struct Slice {
     /// A request is taking the next slice: others wait for it (once),
     /// then decide on the store.
     pub fetching: Option<Fetch>,
-    /// Changes each time a slice replaces another.
+    /// The slice's generation, unique in the table (0: nothing installed
+    /// yet): a reservation made on one slice is never returned to
+    /// another, even one installed after the key was dropped or replaced.
     pub gen: u64,
 }
 
@@ -197,12 +199,13 @@ impl Slice {
         }
     }
 
-    /// Installs a slice the store handed out at local `t`.
-    pub(super) fn install(&mut self, taken: &Taken, need: u64, t: u64) {
+    /// Installs a slice the store handed out at local `t`, as generation
+    /// `gen` (see [`Table::next_gen`]).
+    pub(super) fn install(&mut self, taken: &Taken, need: u64, t: u64, gen: u64) {
         // The requests waiting for it decide again once it is in place:
         // the mark is dropped (they are woken) at the end of this call.
         let _done = self.fetching.take();
-        self.gen += 1;
+        self.gen = gen;
         if taken.n == 0 {
             let wait = match taken.decision.retry_after {
                 Some(RetryAfter::After(w)) => duration_micros(w),
@@ -245,6 +248,8 @@ pub(super) struct Table {
     seed: foldhash::fast::FixedState,
     /// Keys held (kept beside the maps: counting them takes no lock).
     count: AtomicUsize,
+    /// The last generation handed out.
+    gens: AtomicU64,
 }
 
 impl Table {
@@ -253,7 +258,13 @@ impl Table {
             shards: (0..16).map(|_| Mutex::new(HashMap::new())).collect(),
             seed: foldhash::fast::FixedState::default(),
             count: AtomicUsize::new(0),
+            gens: AtomicU64::new(0),
         }
+    }
+
+    /// A generation no slice of this table had before.
+    pub(super) fn next_gen(&self) -> u64 {
+        self.gens.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     pub(super) fn count(&self) -> usize {
