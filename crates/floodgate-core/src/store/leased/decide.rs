@@ -104,7 +104,9 @@ impl<S: Store> LeasedStore<S> {
                     on_store = true;
                     break;
                 }
-                shard.insert(key.clone(), Slice::empty(c, terms, t));
+                let mut fresh = Slice::empty(c, terms, t);
+                fresh.born = self.table.last_gen();
+                shard.insert(key.clone(), fresh);
                 self.table.added(1);
             }
             let slice = shard.get_mut(&key).expect("just made sure");
@@ -201,6 +203,9 @@ impl<S: Store> LeasedStore<S> {
                     s.left += r.cost;
                     s.used -= r.cost;
                 }
+                // Taken before the key was dropped (a reset): nothing of
+                // it is owed to the store's state since.
+                Some(s) if r.gen <= s.born => {}
                 Some(s) => {
                     // The slice was replaced meanwhile: its successor does
                     // not hold this; the store takes it back.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::tests::{at, bucket, leased, store};
 use super::{LeasedStore, LeasedStoreConfig};
-use crate::quota::{Quota, Rate};
+use crate::quota::Quota;
 use crate::store::{LimitCheck, MemoryStore, Store};
 use crate::time::Timestamp;
 use floodgate_testkit::block_on;
@@ -313,75 +313,4 @@ fn a_refused_renewal_keeps_the_denial() {
     assert!(!block_on(s.check(&c1, at(11))).unwrap()[0].allowed);
     let st = s.stats();
     assert_eq!((st.take_calls, st.decided_locally), (1, 2), "{st:?}");
-}
-
-/// A memory store whose exact checks wait until the test opens `release`.
-struct SlowCheck {
-    inner: MemoryStore,
-    release: Arc<super::gate::Gate>,
-}
-
-impl crate::store::StoreWrapper for SlowCheck {
-    type Inner = MemoryStore;
-
-    fn inner(&self) -> &MemoryStore {
-        &self.inner
-    }
-
-    fn check<'a>(
-        &'a self,
-        checks: &'a [LimitCheck],
-        now: Timestamp,
-    ) -> crate::store::BoxFuture<'a, Result<Vec<crate::Decision>, crate::StoreError>> {
-        let release = self.release.clone();
-        Box::pin(async move {
-            release.wait().await;
-            self.inner.check(checks, now).await
-        })
-    }
-}
-
-/// A reservation rolled back after its key's slice was replaced (the
-/// limit changed meanwhile) goes back to the store, never into the new
-/// slice, even when the new slice is the key's first since.
-#[test]
-fn a_rolled_back_reservation_never_lands_in_a_later_slice() {
-    use std::future::Future;
-    use std::task::{Context, Waker};
-
-    let release = Arc::new(super::gate::Gate::default());
-    let s = LeasedStore::new(
-        SlowCheck {
-            inner: MemoryStore::default(),
-            release: release.clone(),
-        },
-        LeasedStoreConfig::default(),
-    );
-    let spent = LimitCheck::new(
-        Arc::from("r/x"),
-        Arc::from("a"),
-        Quota::fixed_window(1, Duration::from_secs(10)).unwrap(),
-        1,
-    );
-    block_on(s.inner.inner.check(std::slice::from_ref(&spent), at(0))).unwrap();
-    // Reserves one of its slice, then waits for the exact check (denied).
-    let c = [leased(bucket(), "a", 1), spent];
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut first = Box::pin(s.check(&c, at(1)));
-    assert!(first.as_mut().poll(&mut cx).is_pending());
-    // The limit changes: the key's slice is replaced (its first since).
-    let bigger =
-        Quota::token_bucket(2_000, Rate::new(100, Duration::from_secs(1)).unwrap()).unwrap();
-    let before = s.stats().units_taken;
-    assert!(block_on(s.check(&[leased(bigger, "a", 1)], at(2))).unwrap()[0].allowed);
-    let taken = s.stats().units_taken - before;
-    assert_eq!(s.held_units(), taken - 1);
-    release.open();
-    let d = match first.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(d) => d.unwrap(),
-        std::task::Poll::Pending => panic!("decided once released"),
-    };
-    assert!(!d[1].allowed);
-    // The new slice holds what it held: the old reservation went back.
-    assert_eq!(s.held_units(), taken - 1);
 }

@@ -36,6 +36,8 @@ mod gate;
 #[cfg(test)]
 mod in_flight_tests;
 #[cfg(test)]
+mod rollback_tests;
+#[cfg(test)]
 mod sim;
 mod stats;
 mod table;

@@ -67,6 +67,10 @@ pub(super) struct Slice {
     /// yet): a reservation made on one slice is never returned to
     /// another, even one installed after the key was dropped or replaced.
     pub gen: u64,
+    /// The table's last generation when this key entered the table: a
+    /// reservation of an older generation was made before the key was
+    /// dropped (a reset), and counts for nothing now.
+    pub born: u64,
 }
 
 impl Slice {
@@ -89,6 +93,7 @@ impl Slice {
             denial: None,
             fetching: None,
             gen: 0,
+            born: 0,
         }
     }
 
@@ -260,6 +265,11 @@ impl Table {
             count: AtomicUsize::new(0),
             gens: AtomicU64::new(0),
         }
+    }
+
+    /// The last generation handed out.
+    pub(super) fn last_gen(&self) -> u64 {
+        self.gens.load(Ordering::Relaxed)
     }
 
     /// A generation no slice of this table had before.
