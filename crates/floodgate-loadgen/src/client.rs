@@ -156,12 +156,7 @@ impl Clients {
                     },
                     "cost": 1,
                 });
-                Request::builder()
-                    .method(http::Method::POST)
-                    .uri(s.url.clone())
-                    .header(http::header::CONTENT_TYPE, "application/json")
-                    .body(Full::new(Bytes::from(body.to_string())))
-                    .expect("valid request")
+                post_json(&s.url, &body)
             }
             Mode::Limitador => {
                 let mut values = serde_json::Map::new();
@@ -174,12 +169,7 @@ impl Clients {
                     "values": values,
                     "delta": 1,
                 });
-                Request::builder()
-                    .method(http::Method::POST)
-                    .uri(s.url.clone())
-                    .header(http::header::CONTENT_TYPE, "application/json")
-                    .body(Full::new(Bytes::from(body.to_string())))
-                    .expect("valid request")
+                post_json(&s.url, &body)
             }
         }
     }
@@ -196,6 +186,16 @@ impl Clients {
     pub fn limited_method(&self) -> &str {
         self.scenario.method.as_str()
     }
+}
+
+/// `POST url` with `body` as JSON.
+fn post_json(url: &http::Uri, body: &serde_json::Value) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(http::Method::POST)
+        .uri(url.clone())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("valid request")
 }
 
 #[cfg(test)]

@@ -38,14 +38,14 @@ impl crate::store::StoreWrapper for SlowCheck {
     }
 }
 
-/// A reservation rolled back after its key's slice was replaced (the
-/// limit changed meanwhile) goes back to the store, never into the new
-/// slice, even when the new slice is the key's first since.
-#[test]
-fn a_rolled_back_reservation_never_lands_in_a_later_slice() {
-    use std::future::Future;
-    use std::task::{Context, Waker};
-
+/// A leased store on a [`SlowCheck`] store, its gate, and a request of a
+/// leased bucket and an exact limit already spent (its check waits for
+/// the gate, then denies).
+fn slow_store() -> (
+    LeasedStore<SlowCheck>,
+    Arc<super::gate::Gate>,
+    [LimitCheck; 2],
+) {
     let release = Arc::new(super::gate::Gate::default());
     let s = LeasedStore::new(
         SlowCheck {
@@ -61,8 +61,19 @@ fn a_rolled_back_reservation_never_lands_in_a_later_slice() {
         1,
     );
     block_on(s.inner.inner.check(std::slice::from_ref(&spent), at(0))).unwrap();
+    (s, release, [leased(bucket(), "a", 1), spent])
+}
+
+/// A reservation rolled back after its key's slice was replaced (the
+/// limit changed meanwhile) goes back to the store, never into the new
+/// slice, even when the new slice is the key's first since.
+#[test]
+fn a_rolled_back_reservation_never_lands_in_a_later_slice() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    let (s, release, c) = slow_store();
     // Reserves one of its slice, then waits for the exact check (denied).
-    let c = [leased(bucket(), "a", 1), spent];
     let mut cx = Context::from_waker(Waker::noop());
     let mut first = Box::pin(s.check(&c, at(1)));
     assert!(first.as_mut().poll(&mut cx).is_pending());
@@ -91,22 +102,7 @@ fn a_reservation_from_before_a_reset_is_dropped() {
     use std::future::Future;
     use std::task::{Context, Waker};
 
-    let release = Arc::new(super::gate::Gate::default());
-    let s = LeasedStore::new(
-        SlowCheck {
-            inner: MemoryStore::default(),
-            release: release.clone(),
-        },
-        LeasedStoreConfig::default(),
-    );
-    let spent = LimitCheck::new(
-        Arc::from("r/x"),
-        Arc::from("a"),
-        Quota::fixed_window(1, Duration::from_secs(10)).unwrap(),
-        1,
-    );
-    block_on(s.inner.inner.check(std::slice::from_ref(&spent), at(0))).unwrap();
-    let c = [leased(bucket(), "a", 1), spent];
+    let (s, release, c) = slow_store();
     let mut cx = Context::from_waker(Waker::noop());
     let mut first = Box::pin(s.check(&c, at(1)));
     assert!(first.as_mut().poll(&mut cx).is_pending());
