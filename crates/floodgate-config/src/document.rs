@@ -204,6 +204,11 @@ pub struct RuleDocument {
     /// unless a limit says: `exact` (default) or `leased`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<crate::sync::SyncField>,
+    /// Where its limits (and its tiers') are counted when replicas run in
+    /// several regions, unless a limit says: `region` (default),
+    /// `region_weighted` or `global` (see [`scope`](crate::scope)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::scope::ScopeField>,
     /// Descriptor rules only: matches, and limits nothing (the reference
     /// service's `unlimited`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -313,6 +318,10 @@ pub struct LimitDocument {
     /// [`sync`](crate::sync). Wins over its rule's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<crate::sync::SyncField>,
+    /// `region` (default), `region_weighted` or `global`: see
+    /// [`scope`](crate::scope). Wins over its rule's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::scope::ScopeField>,
 }
 
 /// Limits for one identity of one rule, instead of the rule's (and its

@@ -13,6 +13,7 @@ use crate::document::PolicyDocument;
 use crate::error::{ConfigError, Source};
 use crate::locate::Seg;
 use crate::server::ServerDocument;
+use crate::store::StoreDocument;
 
 /// Every top-level key of the file: the policy's, then the server's.
 pub const ALL_FIELDS: &[&str] = &[
@@ -25,6 +26,8 @@ pub const ALL_FIELDS: &[&str] = &[
     "overrides",
     "errors",
     "store",
+    "region",
+    "global_store",
     "listen",
     "admin",
     "upstream",
@@ -92,6 +95,10 @@ impl<'de> Visitor<'de> for FileVisitor {
                 "overrides" => p.overrides = map.next_value()?,
                 "errors" => p.errors = map.next_value()?,
                 "store" => s.store = map.next_value()?,
+                "region" => s.region = Some(map.next_value()?),
+                "global_store" => {
+                    s.global_store = Some(map.next_value::<StoreDocument>()?.under("global_store"))
+                }
                 "listen" => s.listen = map.next_value()?,
                 "admin" => s.admin = map.next_value()?,
                 "upstream" => s.upstream = map.next_value()?,
@@ -330,6 +337,8 @@ mod tests {
                 ..Default::default()
             },
             envoy_ratelimit: Some("ratelimit/".into()),
+            region: Some(crate::region::RegionSection::default()),
+            global_store: Some(StoreDocument::default()),
             ..ServerDocument::default()
         };
         assert_eq!(

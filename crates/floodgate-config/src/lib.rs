@@ -67,6 +67,8 @@ pub mod overload;
 mod overrides;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod region;
+pub mod scope;
 pub mod server;
 pub mod share;
 pub mod store;

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use floodgate_core::algorithm::slice::leasable;
 use floodgate_core::policy::{check_name, Limit};
 use floodgate_core::quota::{LeakMode, Quota, DEFAULT_LEASE};
 
@@ -195,6 +196,14 @@ pub(crate) enum Scope<'a> {
     Override,
 }
 
+/// What a rule's limits take from the rule unless they say: its `sync`
+/// (with the path it is written at) and its `scope`.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Inherit<'a> {
+    pub sync: Option<(&'a [Seg], &'a crate::sync::SyncField)>,
+    pub scope: Option<crate::scope::ScopeField>,
+}
+
 /// The limits of `rule` in `scope`, named `rule`, or `rule-0`, `rule-1`…
 /// when there are several, unless named.
 pub(crate) fn limits(
@@ -203,7 +212,7 @@ pub(crate) fn limits(
     rule: &str,
     scope: Scope<'_>,
     list: &[LimitDocument],
-    rule_sync: Option<(&[Seg], &crate::sync::SyncField)>,
+    inherit: Inherit<'_>,
 ) -> Result<Vec<Limit>, ConfigError> {
     let mut out = Vec::with_capacity(list.len());
     let mut names = HashSet::new();
@@ -239,14 +248,23 @@ pub(crate) fn limits(
             Scope::Override => Limit::for_override(rule, &name, quota),
         }
         .with_soft(l.soft.map(|s| s.0));
-        let sync = match (&l.sync, rule_sync) {
+        let scope = l
+            .scope
+            .or(inherit.scope)
+            .map(Into::into)
+            .unwrap_or_default();
+        let sync = match (&l.sync, inherit.sync) {
             (Some(own), _) => {
                 crate::sync::terms(src, &join(&here, &["sync".into()]), Some(own), &quota)?
             }
             (None, Some((rat, rule))) => crate::sync::terms(src, rat, Some(rule), &quota)?,
+            // A global limit is leased unless it says otherwise (and can be).
+            (None, None) if scope == floodgate_core::store::Scope::Global && leasable(&quota) => {
+                Some(floodgate_core::store::SliceTerms::default_terms())
+            }
             (None, None) => None,
         };
-        let limit = limit.with_sync(sync);
+        let limit = limit.with_sync(sync).with_scope(scope);
         if !names.insert(limit.name.clone()) {
             return Err(src.error(
                 &join(at, &[i.into(), "name".into()]),

@@ -60,7 +60,7 @@ fn one_override(
             &rule.name,
             Scope::Override,
             &o.limits,
-            None,
+            crate::limit::Inherit::default(),
         )?;
         let expires_at = match o.expires_at {
             Some(s) if s > MAX_EXPIRY_SECS => {

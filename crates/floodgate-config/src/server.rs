@@ -28,6 +28,14 @@ pub struct ServerDocument {
     /// `redis_cluster`.
     #[serde(default)]
     pub store: StoreDocument,
+    /// This replica's region, when it runs in one of several (see
+    /// [`region`](crate::region)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<crate::region::RegionSection>,
+    /// The store every region shares, for `global` limits: a Redis or a
+    /// Redis Cluster (the fields of `store:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_store: Option<StoreDocument>,
     /// Public listener address.
     #[serde(default = "default_listen")]
     pub listen: String,
@@ -75,6 +83,8 @@ impl Default for ServerDocument {
     fn default() -> Self {
         ServerDocument {
             store: StoreDocument::default(),
+            region: None,
+            global_store: None,
             listen: default_listen(),
             admin: AdminSection::default(),
             upstream: None,
@@ -202,6 +212,28 @@ impl ServerDocument {
                 "applies to the memory store; with Redis the live policy is kept in Redis",
             ));
         }
-        self.store.check(src)
+        self.store.check(src)?;
+        if let Some(g) = &self.global_store {
+            if self.region.is_none() {
+                return Err(src.error(
+                    &at(&["global_store"]),
+                    "applies with `region:` (the regions that share it)",
+                ));
+            }
+            if g.kind == crate::store::StoreKind::Memory {
+                return Err(src.error(
+                    &at(&["global_store", "kind"]),
+                    "the global store is shared by the regions: `redis`, `redis_cluster` or `redis_sentinel`",
+                ));
+            }
+            g.check(src)?;
+            if !g.rules.is_empty() {
+                return Err(src.error(
+                    &at(&["global_store", "rules"]),
+                    "set a rule's failure mode in `store.rules` or the rule's `on_store_failure`",
+                ));
+            }
+        }
+        Ok(())
     }
 }

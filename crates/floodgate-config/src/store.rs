@@ -92,6 +92,10 @@ pub struct TlsDocument {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreDocument {
+    /// The top-level key it is written under (`None`: `store`); not a
+    /// field of the file.
+    #[serde(skip)]
+    pub section: Option<&'static str>,
     /// `memory` (default), `redis` or `redis_cluster`.
     #[serde(default)]
     pub kind: StoreKind,
@@ -241,8 +245,8 @@ impl StoreDocument {
 
     /// Checks which fields apply to `kind`, and every range.
     pub fn check(&self, src: &Source) -> Result<(), ConfigError> {
-        range(src, "max_keys", self.max_keys, 1, MAX_KEYS)?;
-        range(src, "shards", self.shards, 1, MAX_SHARDS)?;
+        self.range(src, "max_keys", self.max_keys, 1, MAX_KEYS)?;
+        self.range(src, "shards", self.shards, 1, MAX_SHARDS)?;
         match self.kind {
             StoreKind::Memory => self.check_no_redis_fields(src),
             StoreKind::Redis => {
@@ -283,7 +287,7 @@ impl StoreDocument {
                 _ => self.sentinel_password_env.is_some(),
             };
             if given(file) && given(env) {
-                return Err(src.error(&at(env), format!("give `{file}` or `{env}`, not both")));
+                return Err(src.error(&self.at(env), format!("give `{file}` or `{env}`, not both")));
             }
         }
         for (f, v) in [
@@ -295,7 +299,7 @@ impl StoreDocument {
             ("sentinel_username", &self.sentinel_username),
         ] {
             if v.as_deref() == Some("") {
-                return Err(src.error(&at(f), "must not be empty"));
+                return Err(src.error(&self.at(f), "must not be empty"));
             }
         }
         let urls = self.urls();
@@ -306,16 +310,16 @@ impl StoreDocument {
                 StoreKind::RedisSentinel => "sentinels",
                 _ => "url",
             };
-            return Err(src.error(&at(f), "every URL is rediss:// (TLS) or none is"));
+            return Err(src.error(&self.at(f), "every URL is rediss:// (TLS) or none is"));
         }
         if let Some(t) = &self.tls {
             if tls == 0 {
                 return Err(src.error(
-                    &at("tls"),
+                    &self.at("tls"),
                     "applies to rediss:// URLs (TLS); these are redis://",
                 ));
             }
-            let tat = |f: &str| vec![Seg::from("store"), Seg::from("tls"), Seg::from(f)];
+            let tat = |f: &str| vec![Seg::from(self.section()), Seg::from("tls"), Seg::from(f)];
             if t.cert_file.is_some() != t.key_file.is_some() {
                 let missing = if t.cert_file.is_some() {
                     "key_file"
@@ -358,7 +362,7 @@ impl StoreDocument {
         for (f, given) in [("url", self.url.is_some()), ("nodes", self.nodes.is_some())] {
             if given {
                 return Err(src.error(
-                    &at(f),
+                    &self.at(f),
                     format!(
                         "`{f}` is not for kind: redis_sentinel; use `sentinels` and `master_name`"
                     ),
@@ -366,19 +370,25 @@ impl StoreDocument {
             }
         }
         match self.master_name.as_deref() {
-            None => return Err(src.error(&at("kind"), "kind: redis_sentinel needs `master_name`")),
-            Some("") => return Err(src.error(&at("master_name"), "must not be empty")),
+            None => {
+                return Err(src.error(&self.at("kind"), "kind: redis_sentinel needs `master_name`"))
+            }
+            Some("") => return Err(src.error(&self.at("master_name"), "must not be empty")),
             Some(_) => {}
         }
         let sentinels = self.sentinels.as_deref().unwrap_or_default();
         if sentinels.is_empty() {
-            return Err(src.error(&at("kind"), "kind: redis_sentinel needs `sentinels`"));
+            return Err(src.error(&self.at("kind"), "kind: redis_sentinel needs `sentinels`"));
         }
         for (i, n) in sentinels.iter().enumerate() {
-            let here = vec![Seg::from("store"), Seg::from("sentinels"), Seg::from(i)];
+            let here = vec![
+                Seg::from(self.section()),
+                Seg::from("sentinels"),
+                Seg::from(i),
+            ];
             check_url(n).map_err(|m| src.error(&here, m))?;
         }
-        range(src, "database", self.database, 0, MAX_DATABASE)
+        self.range(src, "database", self.database, 0, MAX_DATABASE)
     }
 
     /// Fields only `kind: redis_sentinel` takes are absent.
@@ -398,7 +408,9 @@ impl StoreDocument {
             ("database", self.database.is_some()),
         ];
         match sentinel_fields.iter().find(|(_, given)| *given) {
-            Some((f, _)) => Err(src.error(&at(f), format!("`{f}` applies to kind redis_sentinel"))),
+            Some((f, _)) => {
+                Err(src.error(&self.at(f), format!("`{f}` applies to kind redis_sentinel")))
+            }
             None => Ok(()),
         }
     }
@@ -433,7 +445,10 @@ impl StoreDocument {
                 "nodes" => "redis_cluster",
                 _ => "redis, redis_cluster or redis_sentinel",
             };
-            return Err(src.error(&at(f), format!("`{f}` applies to kind {kinds}, not memory")));
+            return Err(src.error(
+                &self.at(f),
+                format!("`{f}` applies to kind {kinds}, not memory"),
+            ));
         }
         Ok(())
     }
@@ -442,34 +457,34 @@ impl StoreDocument {
     fn check_standalone(&self, src: &Source) -> Result<(), ConfigError> {
         if self.nodes.is_some() {
             return Err(src.error(
-                &at("nodes"),
+                &self.at("nodes"),
                 "`nodes` is for kind: redis_cluster; use `url`",
             ));
         }
         self.check_no_sentinel_fields(src)?;
         let Some(url) = &self.url else {
-            return Err(src.error(&at("kind"), "kind: redis needs a `url`"));
+            return Err(src.error(&self.at("kind"), "kind: redis needs a `url`"));
         };
-        check_url(url).map_err(|m| src.error(&at("url"), m))
+        check_url(url).map_err(|m| src.error(&self.at("url"), m))
     }
 
     /// `kind: redis_cluster`: `nodes`, no `url`, no `connections`.
     fn check_cluster(&self, src: &Source) -> Result<(), ConfigError> {
         self.check_no_sentinel_fields(src)?;
         if self.url.is_some() {
-            return Err(src.error(&at("url"), "`url` is for kind: redis; use `nodes`"));
+            return Err(src.error(&self.at("url"), "`url` is for kind: redis; use `nodes`"));
         }
         let nodes = self.nodes.as_deref().unwrap_or_default();
         if nodes.is_empty() {
-            return Err(src.error(&at("kind"), "kind: redis_cluster needs `nodes`"));
+            return Err(src.error(&self.at("kind"), "kind: redis_cluster needs `nodes`"));
         }
         for (i, n) in nodes.iter().enumerate() {
-            let here = vec![Seg::from("store"), Seg::from("nodes"), Seg::from(i)];
+            let here = vec![Seg::from(self.section()), Seg::from("nodes"), Seg::from(i)];
             check_url(n).map_err(|m| src.error(&here, m))?;
         }
         if self.connections.is_some() {
             return Err(src.error(
-                &at("connections"),
+                &self.at("connections"),
                 "applies to kind redis (a cluster client manages its connections)",
             ));
         }
@@ -481,22 +496,22 @@ impl StoreDocument {
         if let Some(p) = &self.key_prefix {
             if p.contains(['{', '}']) || p.len() > 64 {
                 return Err(src.error(
-                    &at("key_prefix"),
+                    &self.at("key_prefix"),
                     "at most 64 bytes, no braces (the identity is the hash tag)",
                 ));
             }
         }
-        check_wait(src, &at("timeout"), self.timeout, MAX_REDIS_WAIT)?;
+        check_wait(src, &self.at("timeout"), self.timeout, MAX_REDIS_WAIT)?;
         check_wait(
             src,
-            &at("connect_timeout"),
+            &self.at("connect_timeout"),
             self.connect_timeout,
             MAX_REDIS_WAIT,
         )?;
-        range(src, "connections", self.connections, 1, MAX_CONNECTIONS)?;
-        range(src, "local_divisor", self.local_divisor, 1, MAX_COUNT)?;
-        range(src, "gather_max", self.gather_max, 1, MAX_GATHER)?;
-        range(
+        self.range(src, "connections", self.connections, 1, MAX_CONNECTIONS)?;
+        self.range(src, "local_divisor", self.local_divisor, 1, MAX_COUNT)?;
+        self.range(src, "gather_max", self.gather_max, 1, MAX_GATHER)?;
+        self.range(
             src,
             "gather_in_flight",
             self.gather_in_flight,
@@ -504,7 +519,13 @@ impl StoreDocument {
             MAX_GATHER,
         )?;
         if let Some(b) = &self.breaker {
-            let bat = |f: &str| vec![Seg::from("store"), Seg::from("breaker"), Seg::from(f)];
+            let bat = |f: &str| {
+                vec![
+                    Seg::from(self.section()),
+                    Seg::from("breaker"),
+                    Seg::from(f),
+                ]
+            };
             if let Some(n) = b.failures {
                 if n == 0 || u64::from(n) > MAX_COUNT {
                     return Err(src.error(
@@ -518,7 +539,7 @@ impl StoreDocument {
         if let Some(s) = self.fail_closed_status {
             if s != 429 && s != 503 {
                 return Err(src.error(
-                    &at("fail_closed_status"),
+                    &self.at("fail_closed_status"),
                     format!("must be 503 or 429, not {s}"),
                 ));
             }
@@ -527,18 +548,39 @@ impl StoreDocument {
     }
 }
 
-/// The path of `store.<f>`.
-fn at(f: &str) -> Vec<Seg> {
-    vec![Seg::from("store"), Seg::from(f)]
-}
+impl StoreDocument {
+    /// The top-level key this section is written under: `store`, or
+    /// `global_store` for the store every region shares.
+    pub fn section(&self) -> &'static str {
+        self.section.unwrap_or("store")
+    }
 
-/// Checks `store.<f>`, when given, lies in `[lo, hi]`.
-fn range(src: &Source, f: &str, v: Option<u64>, lo: u64, hi: u64) -> Result<(), ConfigError> {
-    match v {
-        Some(v) if v < lo || v > hi => {
-            Err(src.error(&at(f), format!("must be between {lo} and {hi}")))
+    /// The same section, written under `section`.
+    pub fn under(mut self, section: &'static str) -> StoreDocument {
+        self.section = Some(section);
+        self
+    }
+
+    /// The path of `<section>.<f>`.
+    fn at(&self, f: &str) -> Vec<Seg> {
+        vec![Seg::from(self.section()), Seg::from(f)]
+    }
+
+    /// Checks `<section>.<f>`, when given, lies in `[lo, hi]`.
+    fn range(
+        &self,
+        src: &Source,
+        f: &str,
+        v: Option<u64>,
+        lo: u64,
+        hi: u64,
+    ) -> Result<(), ConfigError> {
+        match v {
+            Some(v) if v < lo || v > hi => {
+                Err(src.error(&self.at(f), format!("must be between {lo} and {hi}")))
+            }
+            _ => Ok(()),
         }
-        _ => Ok(()),
     }
 }
 

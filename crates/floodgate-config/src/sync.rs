@@ -74,7 +74,7 @@ impl<'de> Deserialize<'de> for SyncField {
 }
 
 /// Parses `25%` or `12.5%` (0.1% to 100%) into millionths.
-fn parse_max_share(text: &str) -> Option<u32> {
+pub(crate) fn parse_percent(text: &str) -> Option<u32> {
     let number = text.trim().strip_suffix('%')?.trim();
     let (whole, tenth) = match number.split_once('.') {
         Some((w, t)) if t.len() == 1 => (w, t),
@@ -138,7 +138,7 @@ pub(crate) fn terms(
         terms.lease_us = lease.as_micros() as u64;
     }
     if let Some(s) = &doc.max_share {
-        terms.share_ppm = parse_max_share(s).ok_or_else(|| {
+        terms.share_ppm = parse_percent(s).ok_or_else(|| {
             src.error(
                 &here("max_share"),
                 format!("`{s}` is not a share: write a percentage from 0.1% to 100%, e.g. 10%"),
@@ -181,11 +181,11 @@ mod tests {
 
     #[test]
     fn shares_parse_from_a_tenth_of_a_percent_to_all() {
-        assert_eq!(parse_max_share("10%"), Some(100_000));
-        assert_eq!(parse_max_share("0.1%"), Some(1_000));
-        assert_eq!(parse_max_share("100%"), Some(1_000_000));
+        assert_eq!(parse_percent("10%"), Some(100_000));
+        assert_eq!(parse_percent("0.1%"), Some(1_000));
+        assert_eq!(parse_percent("100%"), Some(1_000_000));
         for bad in ["0%", "100.1%", "10", "1.25%", "-5%", "x%"] {
-            assert_eq!(parse_max_share(bad), None, "{bad}");
+            assert_eq!(parse_percent(bad), None, "{bad}");
         }
     }
 

@@ -15,7 +15,7 @@ use crate::document::{ClientDocument, KeyDocument, LimitDocument, PolicyDocument
 use crate::error::{join, ConfigError, Source};
 #[cfg(feature = "jwt")]
 use crate::jwt::jwt;
-use crate::limit::{limits, Scope};
+use crate::limit::{limits, Inherit, Scope};
 use crate::locate::Seg;
 use crate::overrides::overrides;
 pub use crate::overrides::MAX_IDENTITY_LEN;
@@ -107,7 +107,7 @@ impl PolicyDocument {
             "global",
             Scope::Rule,
             &self.global,
-            None,
+            Inherit::default(),
         )
         .unwrap_or_else(|e| {
             errors.push(e);
@@ -253,7 +253,10 @@ fn rule(
         return Err(src.error(&at, format!("rule `{}` has no limits", r.name)));
     }
     let sync_at = join(&at, &["sync".into()]);
-    let rule_sync = r.sync.as_ref().map(|s| (&sync_at[..], s));
+    let inherit = Inherit {
+        sync: r.sync.as_ref().map(|s| (&sync_at[..], s)),
+        scope: r.scope,
+    };
     let base = limits(
         src,
         &join(&at, &["limits".into()]),
@@ -264,7 +267,7 @@ fn rule(
             Scope::Rule
         },
         &r.limits,
-        rule_sync,
+        inherit,
     )?;
     if descriptor.is_some() {
         no_concurrency(src, &join(&at, &["limits".into()]), &r.limits)?;
@@ -276,7 +279,7 @@ fn rule(
         if descriptor.is_some() {
             no_concurrency(src, &tat, list)?;
         }
-        let l = limits(src, &tat, &r.name, Scope::Tier(t), list, rule_sync)?;
+        let l = limits(src, &tat, &r.name, Scope::Tier(t), list, inherit)?;
         by_tier.insert(tname, l);
     }
     Ok(Rule {

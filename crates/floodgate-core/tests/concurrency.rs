@@ -26,6 +26,7 @@ fn check(limit: &str, who: &str, quota: Quota, cost: u64) -> LimitCheck {
         on_failure: None,
         lease: None,
         sync: None,
+        scope: floodgate_core::store::Scope::Region,
     }
 }
 

@@ -280,6 +280,7 @@ proptest! {
             on_failure: None,
             lease: None,
             sync: None,
+            scope: floodgate_core::store::Scope::Region,
         };
         for (t, cost, d, _) in rows {
             let now = Timestamp::from_micros(t);

@@ -38,6 +38,7 @@ fn check_for(client: u64) -> LimitCheck {
         on_failure: None,
         lease: None,
         sync: None,
+        scope: floodgate_core::store::Scope::Region,
     }
 }
 

@@ -65,6 +65,9 @@ pub struct ResilientStore<S> {
     counters: Counters,
     /// What keys admitted locally while the inner store was away.
     owed: owed::Owed,
+    /// In `local` mode, the share of each (divided) limit decided here,
+    /// in millionths: a region's weight of a global limit.
+    local_share_ppm: u32,
 }
 
 impl<S: Store> ResilientStore<S> {
@@ -83,7 +86,16 @@ impl<S: Store> ResilientStore<S> {
             settings: RwLock::new(at_least_one_divisor(policy.settings)),
             domains: Domains::new(clock),
             counters: Counters::default(),
+            local_share_ppm: 1_000_000,
         }
+    }
+
+    /// The same store deciding, in `local` mode, `ppm` millionths of each
+    /// limit (after `local_divisor`): a region's static share of a global
+    /// limit while the global store is out of reach.
+    pub fn with_local_share(mut self, ppm: u32) -> Self {
+        self.local_share_ppm = ppm.clamp(1, 1_000_000);
+        self
     }
 
     /// Replaces the default failure mode, the local divisor (at least 1)

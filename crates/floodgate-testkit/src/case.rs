@@ -177,6 +177,7 @@ impl Case {
             on_failure: None,
             lease: None,
             sync: None,
+            scope: floodgate_core::store::Scope::Region,
         }
     }
 

@@ -44,6 +44,7 @@ pub async fn atomic_suite(store: &dyn Store, namespace: &str) -> Result<(), Fail
         on_failure: None,
         lease: None,
         sync: None,
+        scope: floodgate_core::store::Scope::Region,
     };
     let per_sec = floodgate_core::Rate::per_second(1).expect("valid rate");
     let bucket = Quota::token_bucket(5, per_sec).expect("valid quota");

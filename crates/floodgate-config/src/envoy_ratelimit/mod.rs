@@ -205,6 +205,7 @@ impl Imported {
             shadow: d.shadow_mode,
             on_store_failure: None,
             sync: None,
+            scope: None,
             unlimited: false,
             replaces: Vec::new(),
             error: None,

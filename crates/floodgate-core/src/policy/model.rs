@@ -142,6 +142,9 @@ pub struct Limit {
     /// leased`); `None`: every decision on the store. It changes no
     /// counter: exact and leased replicas share the key.
     pub sync: Option<crate::store::SliceTerms>,
+    /// Where it is counted when replicas run in several regions (`scope`
+    /// in the policy); it changes no counter's key.
+    pub scope: crate::store::Scope,
 }
 
 impl Limit {
@@ -169,6 +172,12 @@ impl Limit {
         self
     }
 
+    /// The same limit counted in `scope`.
+    pub fn with_scope(mut self, scope: crate::store::Scope) -> Limit {
+        self.scope = scope;
+        self
+    }
+
     /// The same limit with a soft share (thousandths of the limit).
     pub fn with_soft(mut self, soft: Option<u16>) -> Limit {
         self.soft = soft;
@@ -193,6 +202,7 @@ impl Limit {
             id: Arc::from(id),
             soft: None,
             sync: None,
+            scope: crate::store::Scope::Region,
         }
     }
 }

@@ -47,6 +47,7 @@ impl Group {
             on_failure,
             lease: None,
             sync: limit.sync,
+            scope: limit.scope,
         });
         self.owners
             .push((rule.clone(), limit.name.clone(), limit.soft));

@@ -145,13 +145,37 @@ impl Quota {
         if n <= 1 {
             return *self;
         }
-        let part = |size: u64| if size == 0 { 0 } else { (size / n).max(1) };
+        self.scaled(1, n)
+    }
+
+    /// This quota's share of `ppm` millionths: its size and rate times
+    /// `ppm / 1,000,000` (each at least 1, but a limit of 0 stays 0), for
+    /// a region's weight of a global figure. Unchanged at 1,000,000 or
+    /// more, at 0, or when the share would not validate.
+    pub fn share(&self, ppm: u32) -> Quota {
+        if ppm == 0 || ppm >= 1_000_000 {
+            return *self;
+        }
+        self.scaled(ppm as u64, 1_000_000)
+    }
+
+    /// Sizes times `num / den` (at least 1 unless 0), rates' periods
+    /// times `den / num`; `self` when the result would not validate.
+    fn scaled(&self, num: u64, den: u64) -> Quota {
+        let part = |size: u64| {
+            if size == 0 {
+                0
+            } else {
+                ((size as u128 * num as u128 / den as u128) as u64).max(1)
+            }
+        };
         let rate = |r: &Rate| {
-            r.period_us()
-                .checked_mul(n)
+            let p = r.period_us() as u128 * den as u128 / num as u128;
+            u64::try_from(p)
+                .ok()
                 .and_then(|p| Rate::new(r.amount(), Duration::from_micros(p)).ok())
         };
-        let divided = match *self {
+        let scaled = match *self {
             Quota::TokenBucket { capacity, refill } => {
                 rate(&refill).and_then(|r| Quota::token_bucket(part(capacity), r).ok())
             }
@@ -180,7 +204,7 @@ impl Quota {
                 lease_us,
             }),
         };
-        divided.unwrap_or(*self)
+        scaled.unwrap_or(*self)
     }
 }
 
@@ -198,6 +222,25 @@ mod tests {
         assert_eq!(q.divided(1), q);
         let w = Quota::fixed_window(3, Duration::from_secs(1)).unwrap();
         assert_eq!(w.divided(4).limit(), 1);
+    }
+
+    #[test]
+    fn shares_scale_size_and_rate() {
+        let q = Quota::token_bucket(100, Rate::per_second(100).unwrap()).unwrap();
+        let s = q.share(400_000);
+        assert_eq!(s.limit(), 40);
+        assert_eq!(
+            s,
+            Quota::token_bucket(
+                40,
+                Rate::new(100, Duration::from_micros(2_500_000)).unwrap()
+            )
+            .unwrap()
+        );
+        assert_eq!(q.share(1_000_000), q);
+        let w = Quota::fixed_window(1000, Duration::from_secs(60)).unwrap();
+        assert_eq!(w.share(200_000).limit(), 200);
+        assert_eq!(w.share(1).limit(), 1, "a share is at least one request");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod join;
 mod lease;
 pub mod leased;
 pub mod memory;
+mod scoped;
 mod slices;
 mod url;
 mod wrapper;
@@ -22,6 +23,7 @@ pub use failure::{BreakerConfig, FailureSettings};
 pub use lease::{BadLeaseId, LeaseId, LeaseOp, LeaseStatus};
 pub use leased::{LeasedStats, LeasedStore, LeasedStoreConfig};
 pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use scoped::{RegionShare, Scope, ScopedStore};
 pub use slices::{GiveBack, SliceTerms, SliceWant, Taken};
 pub use url::redacted_url;
 pub use wrapper::StoreWrapper;
@@ -52,6 +54,10 @@ pub struct LimitCheck {
     /// store (exact). Only [`LeasedStore`] reads it; other stores decide
     /// exactly whatever it says.
     pub sync: Option<SliceTerms>,
+    /// Where the limit is counted when replicas run in several regions:
+    /// the region's store, or the store all regions share. Only
+    /// [`ScopedStore`] reads it; other stores decide every check alike.
+    pub scope: Scope,
 }
 
 impl LimitCheck {
@@ -66,6 +72,7 @@ impl LimitCheck {
             on_failure: None,
             lease: None,
             sync: None,
+            scope: crate::store::Scope::Region,
         }
     }
 

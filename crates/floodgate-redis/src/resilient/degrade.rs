@@ -29,7 +29,10 @@ impl<S: Store> ResilientStore<S> {
                 .zip(&modes)
                 .filter(|(_, &m)| m == FailureMode::Local)
                 .map(|(c, _)| LimitCheck {
-                    quota: c.quota.divided(settings.local_divisor),
+                    quota: c
+                        .quota
+                        .divided(settings.local_divisor)
+                        .share(self.local_share_ppm),
                     ..c.clone()
                 })
                 .collect()

@@ -54,6 +54,7 @@ fn check(limit_id: &str, limit: u64, mode: Option<FailureMode>) -> LimitCheck {
         on_failure: mode,
         lease: None,
         sync: None,
+        scope: floodgate_core::store::Scope::Region,
         ..LimitCheck::new(
             limit_id.into(),
             "client".into(),

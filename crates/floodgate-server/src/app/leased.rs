@@ -65,3 +65,16 @@ pub fn at_shutdown(
         );
     })
 }
+
+/// The shutdown's give-backs of several leased stores (the region's and
+/// the global store's), side by side.
+pub fn all(
+    ends: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let tasks: Vec<_> = ends.into_iter().map(tokio::spawn).collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    })
+}

@@ -162,9 +162,23 @@ pub async fn start(
     });
     let watch_file = opts.config_path.clone().zip(opts.watch_interval);
     background::spawn(&parts.stores, &control, &reloader, watch_file, &stop_rx);
-    let after_drain = parts.stores.leased.clone().map(|l| {
-        let upkeep = leased::spawn(l.clone(), parts.handle.clone(), stop_rx.clone());
-        leased::at_shutdown(l, parts.handle.clock().clone(), upkeep)
+    let global = parts.stores.global.as_ref().map(|g| g.leased.clone());
+    let upkept: Vec<_> = parts
+        .stores
+        .leased
+        .clone()
+        .into_iter()
+        .chain(global)
+        .collect();
+    let after_drain = (!upkept.is_empty()).then(|| {
+        let ends: Vec<_> = upkept
+            .into_iter()
+            .map(|l| {
+                let upkeep = leased::spawn(l.clone(), parts.handle.clone(), stop_rx.clone());
+                leased::at_shutdown(l, parts.handle.clock().clone(), upkeep)
+            })
+            .collect();
+        leased::all(ends)
     });
     let (shutdown_tx, begin) = oneshot::channel::<()>();
     let shutdown = Shutdown {

@@ -52,6 +52,9 @@ impl Parts {
             workers.placement(),
         )
         .await?;
+        let stores =
+            stores::with_global(stores, config, opts.monotonic.clone(), workers.placement())
+                .await?;
         let initial = Initial::load(
             config.document.policy.clone(),
             config.policy.clone(),
@@ -71,6 +74,15 @@ impl Parts {
             store: stores.store.clone(),
             redis: stores.redis.clone(),
             leased: stores.leased.clone(),
+            global: stores
+                .global
+                .as_ref()
+                .map(|g| crate::observe::metrics::global::Source {
+                    share: g.share.clone(),
+                    redis: g.redis.clone(),
+                    leased: g.leased.clone(),
+                    latency: g.latency.clone(),
+                }),
             store_latency,
             overload: overload.clone().map(|o| o as Arc<dyn Exposition>),
             rejections: RejectionLog::new(config.log.rejections_per_second, opts.clock.clone()),

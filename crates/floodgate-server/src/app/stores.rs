@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use super::error::ServerError;
 
-use floodgate_core::store::{LeasedStore, LeasedStoreConfig};
+use floodgate_core::store::{LeasedStore, LeasedStoreConfig, RegionShare, ScopedStore};
 use floodgate_core::{MemoryStore, MonotonicClock, Store};
 use floodgate_redis::{FailurePolicy, LazyRedisStore, Placement, ResilientStore};
 
+use crate::observe::metrics::store::STORE_BUCKETS;
 use crate::observe::metrics::store::{Leased, Resilient, Timed};
 use crate::observe::metrics::Histogram;
 
@@ -32,6 +33,23 @@ pub struct Stores {
     pub policy_backend: Arc<dyn PolicyBackend>,
     /// The Redis backend, whose sync task the server starts.
     pub redis_policy: Option<Arc<RedisBackend>>,
+    /// The store every region shares, when this replica runs in a region
+    /// with `global_store:`.
+    pub global: Option<Global>,
+}
+
+/// The global store's stack: the Redis every region shares, in its
+/// failure policy (a partition decides on this region's static share),
+/// its leased slices, and the latency of its calls.
+pub struct Global {
+    /// This replica's region.
+    pub share: RegionShare,
+    /// The global Redis in its failure policy.
+    pub redis: Arc<Resilient>,
+    /// The slices of `global` limits leased from it.
+    pub leased: Arc<Leased>,
+    /// The latency of its calls.
+    pub latency: Arc<Histogram>,
 }
 
 fn local_backend(config: &Config) -> Arc<dyn PolicyBackend> {
@@ -59,6 +77,7 @@ pub async fn build(
             leased: None,
             policy_backend: local_backend(config),
             redis_policy: None,
+            global: None,
         },
         Some(rc) => {
             // Connect now when Redis is there; otherwise start anyway and
@@ -79,24 +98,7 @@ pub async fn build(
                 ),
                 Ok(()) => {}
             }
-            let policy = FailurePolicy {
-                local: config.memory,
-                ..FailurePolicy::from(rc)
-            };
-            let resilient = Arc::new(ResilientStore::with_clock(
-                Timed::new(redis, latency),
-                policy,
-                clock,
-            ));
-            // Limits with `sync: leased` are decided from slices; every
-            // other check goes straight through to the Redis wrapper.
-            let leased = Arc::new(LeasedStore::new(
-                resilient.clone(),
-                LeasedStoreConfig {
-                    max_keys: config.memory.max_keys,
-                    ..LeasedStoreConfig::default()
-                },
-            ));
+            let (resilient, leased) = redis_stack(config, rc, redis, latency, clock, 1_000_000);
             let policy = Arc::new(RedisBackend::new(rc.clone()));
             Stores {
                 store: leased.clone(),
@@ -104,7 +106,82 @@ pub async fn build(
                 leased: Some(leased),
                 policy_backend: policy.clone(),
                 redis_policy: Some(policy),
+                global: None,
             }
         }
     })
+}
+
+/// A Redis store in its failure policy (`local` mode deciding
+/// `local_share_ppm` of each limit after `local_divisor`), with leased
+/// slices around it: limits with `sync: leased` are decided from slices,
+/// every other check goes straight through to the failure policy.
+fn redis_stack(
+    config: &Config,
+    rc: &floodgate_redis::RedisConfig,
+    redis: LazyRedisStore,
+    latency: Arc<Histogram>,
+    clock: Arc<dyn MonotonicClock>,
+    local_share_ppm: u32,
+) -> (Arc<Resilient>, Arc<Leased>) {
+    let policy = FailurePolicy {
+        local: config.memory,
+        ..FailurePolicy::from(rc)
+    };
+    let resilient = Arc::new(
+        ResilientStore::with_clock(Timed::new(redis, latency), policy, clock)
+            .with_local_share(local_share_ppm),
+    );
+    let leased = Arc::new(LeasedStore::new(
+        resilient.clone(),
+        LeasedStoreConfig {
+            max_keys: config.memory.max_keys,
+            ..LeasedStoreConfig::default()
+        },
+    ));
+    (resilient, leased)
+}
+
+/// Adds the global store to `stores` when this replica runs in a region
+/// with `global_store:`: `global` limits go to it, the rest to the
+/// region's store.
+pub async fn with_global(
+    mut stores: Stores,
+    config: &Config,
+    clock: Arc<dyn MonotonicClock>,
+    placement: Option<Placement>,
+) -> Result<Stores, ServerError> {
+    let (Some(gc), Some(region)) = (&config.global_redis, &config.region) else {
+        return Ok(stores);
+    };
+    let redis = LazyRedisStore::placed(
+        gc.clone(),
+        gc.failure.breaker.cooldown,
+        clock.clone(),
+        placement,
+    );
+    match redis.connect_now().await {
+        Err(e) if e.is_refusal() => return Err(ServerError::StoreRefused(e)),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "the global store is unreachable: starting anyway, deciding global limits on this region's share until it answers"
+        ),
+        Ok(()) => {}
+    }
+    let latency = Arc::new(Histogram::new(STORE_BUCKETS));
+    let share = region.share.clone();
+    let (resilient, leased) =
+        redis_stack(config, gc, redis, latency.clone(), clock, share.weight_ppm);
+    stores.store = Arc::new(ScopedStore::new(
+        stores.store.clone(),
+        leased.clone(),
+        share.clone(),
+    ));
+    stores.global = Some(Global {
+        share,
+        redis: resilient,
+        leased,
+        latency,
+    });
+    Ok(stores)
 }

@@ -67,6 +67,8 @@ pub fn needs_restart(old: &ServerDocument, new: &ServerDocument) -> Vec<&'static
             a.kind == b.kind && store_connection(a) != store_connection(b),
         ),
         ("store.max_keys", a.max_keys != b.max_keys),
+        ("region", old.region != new.region),
+        ("global_store", old.global_store != new.global_store),
         ("store.shards", a.shards != b.shards),
         ("log.format", old.log.format != new.log.format),
         ("log.level", old.log.level != new.log.level),

@@ -50,6 +50,12 @@ pub struct Config {
     pub memory: MemoryStoreConfig,
     /// Redis settings, when state lives in Redis.
     pub redis: Option<RedisConfig>,
+    /// This replica's region, when it runs in one of several (`region:`,
+    /// `FLOODGATE_REGION`).
+    pub region: Option<floodgate_config::region::Region>,
+    /// The store every region shares (`global_store:`), for `global`
+    /// limits.
+    pub global_redis: Option<RedisConfig>,
     /// Public listener.
     pub listen: SocketAddr,
     /// Admin listener.
@@ -134,8 +140,19 @@ impl Config {
             // Within MAX_THREADS: checked at load.
             |n| usize::try_from(n).unwrap_or(1),
         );
+        let region = match &raw.region {
+            None => None,
+            Some(r) => Some(r.resolve(&src, region_env()?.as_deref())?),
+        };
         Ok(Config {
             redis: redis_config(&cf.document, threads),
+            region,
+            global_redis: raw.global_store.as_ref().and_then(|g| {
+                floodgate_config::redis::redis_config(
+                    g,
+                    threads.max(RedisConfig::DEFAULT_CONNECTIONS),
+                )
+            }),
             listen,
             admin_listen,
             grpc_listen,
@@ -191,6 +208,22 @@ impl Config {
             tracing::warn!(warning = %w, "accepted with a warning");
         }
         Ok(config)
+    }
+}
+
+/// `FLOODGATE_REGION`, when set.
+fn region_env() -> Result<Option<String>, ConfigError> {
+    use floodgate_config::region::REGION_ENV;
+    match std::env::var(REGION_ENV) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError {
+            file: REGION_ENV.into(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: "is not valid UTF-8".into(),
+        }),
     }
 }
 

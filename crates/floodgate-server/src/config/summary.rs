@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use floodgate_core::policy::{Limit, Rule};
-use floodgate_core::store::redacted_url;
+use floodgate_core::store::{redacted_url, Scope};
 use floodgate_redis::{RedisConfig, RedisKind, Secret};
 
 use crate::config::Config;
@@ -45,16 +45,73 @@ impl Config {
                 "note: `sync: leased` decides like `exact` on the memory store: every decision is already made in this process"
             );
         }
+        let ctx = Ctx {
+            shared,
+            region: self.region.as_ref(),
+            global: self.global_redis.is_some(),
+        };
+        self.region_lines(&mut out, p);
         for r in &p.rules {
-            rule(&mut out, r, shared);
+            rule(&mut out, r, &ctx);
         }
         for l in &p.global {
-            let _ = writeln!(out, "global {}", limit(l, shared));
+            let _ = writeln!(out, "global {}", limit(l, &ctx));
         }
         self.store_line(&mut out);
         self.listeners_lines(&mut out);
         self.upstream_lines(&mut out);
         out
+    }
+
+    /// This replica's region, the regions' weights, the global store; a
+    /// note when limits are scoped without regions.
+    fn region_lines(&self, out: &mut String, p: &floodgate_core::Policy) {
+        let scoped = all_limits(p).any(|l| l.scope != Scope::Region);
+        match (&self.region, &self.global_redis) {
+            (None, _) if scoped => {
+                let _ = writeln!(
+                    out,
+                    "note: without `region:` every scope is counted in `store` (one region: region_weighted limits as written)"
+                );
+            }
+            (None, _) => {}
+            (Some(r), g) => {
+                let weights: Vec<String> = r
+                    .all
+                    .iter()
+                    .map(|(n, w)| format!("{n} {}", percent(*w)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "region: {} (weight {}); regions: {}",
+                    r.share.name,
+                    percent(r.share.weight_ppm),
+                    weights.join(", ")
+                );
+                match g {
+                    Some(g) => {
+                        let urls: Vec<String> = g.urls().into_iter().map(redacted_url).collect();
+                        let _ = writeln!(
+                            out,
+                            "global store: {:?} {}, timeout {:?}, on failure {} (a partition decides global limits on {} of each, split over local_divisor {} replicas)",
+                            g.kind,
+                            urls.join(", "),
+                            g.timeout,
+                            g.failure.on_failure.as_str(),
+                            percent(r.share.weight_ppm),
+                            g.failure.local_divisor
+                        );
+                    }
+                    None if all_limits(p).any(|l| l.scope == Scope::Global) => {
+                        let _ = writeln!(
+                            out,
+                            "note: no `global_store:`: global limits are counted in this region's store"
+                        );
+                    }
+                    None => {}
+                }
+            }
+        }
     }
 
     /// The store, and its local fallback.
@@ -218,7 +275,32 @@ fn source(s: &Secret) -> String {
     }
 }
 
-fn rule(out: &mut String, r: &Rule, shared: bool) {
+/// What a limit's line says beyond its quota.
+struct Ctx<'a> {
+    shared: bool,
+    region: Option<&'a floodgate_config::region::Region>,
+    global: bool,
+}
+
+/// Every limit of a policy.
+fn all_limits(p: &floodgate_core::Policy) -> impl Iterator<Item = &Limit> {
+    p.rules
+        .iter()
+        .flat_map(|r| r.limits.iter().chain(r.tiers.values().flatten()))
+        .chain(&p.global)
+}
+
+/// Millionths as a percentage (`40%`, `33.3%`).
+fn percent(ppm: u32) -> String {
+    let tenths = (ppm as u64 + 500) / 1000;
+    if tenths % 10 == 0 {
+        format!("{}%", tenths / 10)
+    } else {
+        format!("{}.{}%", tenths / 10, tenths % 10)
+    }
+}
+
+fn rule(out: &mut String, r: &Rule, ctx: &Ctx) {
     let _ = writeln!(
         out,
         "rule {}{}: {} {} by {}",
@@ -240,7 +322,7 @@ fn rule(out: &mut String, r: &Rule, shared: bool) {
         let _ = writeln!(out, "  on store failure: {}", m.as_str());
     }
     for l in &r.limits {
-        let _ = writeln!(out, "  {}", limit(l, shared));
+        let _ = writeln!(out, "  {}", limit(l, ctx));
     }
     let mut tiers: Vec<_> = r.tiers.iter().collect();
     tiers.sort_by(|a, b| a.0.cmp(b.0));
@@ -249,20 +331,31 @@ fn rule(out: &mut String, r: &Rule, shared: bool) {
             let _ = writeln!(out, "  tier {t}: unlimited");
         }
         for l in ls {
-            let _ = writeln!(out, "  tier {t}: {}", limit(l, shared));
+            let _ = writeln!(out, "  tier {t}: {}", limit(l, ctx));
         }
     }
 }
 
-/// A limit: its name, quota and how its decisions are kept in step
-/// across replicas (on a shared store).
-fn limit(l: &Limit, shared: bool) -> String {
-    let sync = if shared {
+/// A limit: its name, quota, how its decisions are kept in step across
+/// replicas (on a shared store) and where it is counted.
+fn limit(l: &Limit, ctx: &Ctx) -> String {
+    let global = l.scope == Scope::Global && ctx.global;
+    let sync = if ctx.shared || global {
         floodgate_config::sync::describe(l.sync)
     } else {
         "local (memory store)".to_string()
     };
-    format!("{}: {}, sync {sync}", l.name, l.quota)
+    let scope = match (l.scope, ctx.region) {
+        (Scope::RegionWeighted, Some(r)) => format!(
+            "scope region_weighted ({} of it in {}: {})",
+            percent(r.share.weight_ppm),
+            r.share.name,
+            l.quota.share(r.share.weight_ppm)
+        ),
+        (Scope::Global, Some(_)) if ctx.global => "scope global (the global store)".to_string(),
+        (s, _) => format!("scope {}", s.as_str()),
+    };
+    format!("{}: {}, sync {sync}, {scope}", l.name, l.quota)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use store::Resilient;
 pub mod concurrency;
 pub mod connections;
 pub mod decisions;
+pub mod global;
 pub mod leased;
 pub mod policy;
 pub mod primitives;
@@ -55,6 +56,8 @@ pub struct Sources {
     pub redis: Option<Arc<Resilient>>,
     /// The leased slices around it.
     pub leased: Option<Arc<store::Leased>>,
+    /// The global store, for a replica in one region of several.
+    pub global: Option<global::Source>,
     /// The histogram the Redis store's [`store::Timed`] wrapper fills.
     pub store_latency: Arc<Histogram>,
     /// The gateway's load shedding, whose state is reported.
@@ -74,6 +77,7 @@ pub struct Metrics {
     store: Arc<dyn Store>,
     redis: Option<Arc<Resilient>>,
     leased: Option<Arc<store::Leased>>,
+    global: Option<global::Source>,
     store_latency: Arc<Histogram>,
     rejections: RejectionLog,
     connections: connections::Connections,
@@ -95,6 +99,7 @@ impl Metrics {
             store: sources.store,
             redis: sources.redis,
             leased: sources.leased,
+            global: sources.global,
             store_latency: sources.store_latency,
             rejections: sources.rejections,
             connections: connections::Connections::default(),
@@ -183,6 +188,9 @@ impl Metrics {
         }
         if let Some(l) = &self.leased {
             leased::render(&mut out, l);
+        }
+        if let Some(g) = &self.global {
+            global::render(&mut out, g);
         }
         let expired = self.store.leases_expired();
         self.concurrency.render(&mut out, expired);
