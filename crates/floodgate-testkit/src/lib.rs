@@ -18,6 +18,9 @@
 //! - [`redis`]: real `redis-server` processes (a server, a 3-primary
 //!   cluster); [`cluster`]: 3 primaries with a replica each
 //!   ([`ReplicatedCluster`]), for failover tests.
+//! - [`delay_proxy`]: [`DelayProxy`], a TCP proxy that adds latency in
+//!   each direction and can cut the network (binary
+//!   `floodgate-delay-proxy`), for the multi-region tests.
 //!
 //! # Example
 //!
@@ -38,6 +41,7 @@ pub mod case;
 pub mod cases;
 pub mod clock;
 pub mod cluster;
+pub mod delay_proxy;
 pub mod exec;
 pub mod failure;
 pub mod identities;
@@ -51,6 +55,7 @@ pub use case::{run_case, run_case_sync, run_case_with, Case, Step};
 pub use cases::cases;
 pub use clock::{at, base_clock, BASE, BASE_US};
 pub use cluster::ReplicatedCluster;
+pub use delay_proxy::DelayProxy;
 pub use exec::block_on;
 pub use failure::Failure;
 pub use identities::{limits_stay_apart, LimitSpec};
