@@ -10,4 +10,5 @@ mod config;
 mod fail_closed;
 mod kit;
 mod logs;
+mod regions;
 mod signals;
