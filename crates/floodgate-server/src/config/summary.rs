@@ -397,6 +397,31 @@ mod tests {
     }
 
     #[test]
+    fn each_limit_says_where_it_is_counted() {
+        let policy = "rules:\n  - name: api\n    scope: global\n    limits:\n      - { name: a, algorithm: fixed_window, limit: 10, window: 1m }\n      - { name: b, algorithm: fixed_window, limit: 100, window: 1m, scope: region_weighted }\n";
+        let regions = "region: { name: eu, regions: { us: 40%, eu: 40%, asia: 20% } }\nstore: { kind: redis, url: \"redis://127.0.0.1:6379\" }\n";
+        let global =
+            "global_store: { kind: redis, url: \"redis://127.0.0.1:6380\", local_divisor: 2 }\n";
+        let s = Config::parse("f.yaml", &format!("{regions}{global}{policy}"))
+            .unwrap()
+            .summary();
+        for want in [
+            "region: eu (weight 40%); regions: asia 20%, eu 40%, us 40%",
+            "global store: Redis redis://127.0.0.1:6380, timeout 50ms, on failure local (a partition decides global limits on 40% of each, split over local_divisor 2 replicas)",
+            "  a: fixed_window(limit=10, window=1m), sync leased (lease 1s, max share 10%), scope global (the global store)",
+            "  b: fixed_window(limit=100, window=1m), sync exact, scope region_weighted (40% of it in eu: fixed_window(limit=40, window=1m))",
+        ] {
+            assert!(s.contains(want), "{want}: {s}");
+        }
+        let s = Config::parse("f.yaml", &format!("{regions}{policy}"))
+            .unwrap()
+            .summary();
+        assert!(s.contains("note: no `global_store:`"), "{s}");
+        let s = Config::parse("f.yaml", policy).unwrap().summary();
+        assert!(s.contains("note: without `region:`"), "{s}");
+    }
+
+    #[test]
     fn a_redis_store_names_the_replica_of_the_fleet_view() {
         let redis = "store: { kind: redis, url: \"redis://127.0.0.1:6379\" }\n";
         let named =
