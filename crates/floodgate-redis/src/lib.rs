@@ -84,6 +84,7 @@ pub mod keys;
 pub mod lazy;
 pub mod placement;
 pub mod policy_store;
+pub mod region_pool;
 pub mod resilient;
 mod script;
 mod slot_map;
@@ -103,5 +104,6 @@ pub use policy_store::{
     Announced, ClientsChange, ClientsCommit, ClientsOp, Commit, RedisPolicyStore, StoredPolicy,
     HISTORY_BYTES,
 };
+pub use region_pool::{PoolStats, RegionPool};
 pub use resilient::{FailurePolicy, ResilienceStats, ResilientStore};
 pub use store::{BlockingPool, ConnectError, PooledConn, RedisStore};

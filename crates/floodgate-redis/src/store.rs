@@ -42,6 +42,8 @@ use floodgate_core::{Decision, LeaseOp, LeaseStatus, LimitCheck, Store, StoreErr
 
 mod blocking;
 mod ops;
+mod pool;
+pub use pool::{PoolDeposit, PoolTake};
 
 pub use blocking::{BlockingPool, PooledConn};
 

@@ -13,15 +13,18 @@ use floodgate_core::Clock;
 use floodgate_tower::LimiterHandle;
 use tokio::sync::watch;
 
-use crate::observe::metrics::store::Leased;
+use floodgate_core::store::LeasedStore;
+use floodgate_core::Store;
+
+use crate::observe::metrics::store::Pooled;
 
 /// How often ended leases are given back.
 pub const TICK: Duration = Duration::from_millis(50);
 
 /// Starts the upkeep of `leased`, until `stop` (a tick under way ends
 /// first: the shutdown waits for the task before it gives back).
-pub fn spawn(
-    leased: Arc<Leased>,
+pub fn spawn<S: Store>(
+    leased: Arc<LeasedStore<S>>,
     handle: LimiterHandle,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
@@ -49,8 +52,8 @@ pub fn spawn(
 /// What the shutdown runs once requests are drained: the upkeep's last
 /// tick ends (a renewal under way installs its slices), then every slice
 /// is given back.
-pub fn at_shutdown(
-    leased: Arc<Leased>,
+pub fn at_shutdown<S: Store>(
+    leased: Arc<LeasedStore<S>>,
     clock: Arc<dyn Clock>,
     upkeep: tokio::task::JoinHandle<()>,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
@@ -76,5 +79,43 @@ pub fn all(
         for t in tasks {
             let _ = t.await;
         }
+    })
+}
+
+/// Starts the upkeep of the region's pool: every tick, the pools this
+/// replica put whose lease ended give what is left back to the global
+/// store; until `stop`.
+pub fn spawn_pool(
+    pool: Arc<Pooled>,
+    clock: Arc<dyn Clock>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return,
+                _ = tick.tick() => {}
+            }
+            pool.tick(clock.now()).await;
+        }
+    })
+}
+
+/// The global store's shutdown: its slices go back (into the region's
+/// pool, while it lives), then the pools this replica put go back to the
+/// global store.
+pub fn pool_at_shutdown(
+    leased_end: Pin<Box<dyn Future<Output = ()> + Send>>,
+    pool: Arc<Pooled>,
+    clock: Arc<dyn Clock>,
+    upkeep: tokio::task::JoinHandle<()>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        leased_end.await;
+        let _ = upkeep.await;
+        pool.give_back_all(clock.now()).await;
     })
 }

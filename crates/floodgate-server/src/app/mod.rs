@@ -162,24 +162,7 @@ pub async fn start(
     });
     let watch_file = opts.config_path.clone().zip(opts.watch_interval);
     background::spawn(&parts.stores, &control, &reloader, watch_file, &stop_rx);
-    let global = parts.stores.global.as_ref().map(|g| g.leased.clone());
-    let upkept: Vec<_> = parts
-        .stores
-        .leased
-        .clone()
-        .into_iter()
-        .chain(global)
-        .collect();
-    let after_drain = (!upkept.is_empty()).then(|| {
-        let ends: Vec<_> = upkept
-            .into_iter()
-            .map(|l| {
-                let upkeep = leased::spawn(l.clone(), parts.handle.clone(), stop_rx.clone());
-                leased::at_shutdown(l, parts.handle.clock().clone(), upkeep)
-            })
-            .collect();
-        leased::all(ends)
-    });
+    let after_drain = upkeep(&parts, &stop_rx);
     let (shutdown_tx, begin) = oneshot::channel::<()>();
     let shutdown = Shutdown {
         begin,
@@ -203,4 +186,31 @@ pub async fn start(
         shutdown: Some(shutdown_tx),
         task,
     })
+}
+
+/// Starts the upkeep of the leased slices (the region's store's, and the
+/// global store's with the region's pool); returns what the shutdown runs
+/// once requests are drained.
+fn upkeep(
+    parts: &Parts,
+    stop_rx: &watch::Receiver<bool>,
+) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+    let clock = parts.handle.clock().clone();
+    let mut ends = Vec::new();
+    if let Some(l) = parts.stores.leased.clone() {
+        let upkeep = leased::spawn(l.clone(), parts.handle.clone(), stop_rx.clone());
+        ends.push(leased::at_shutdown(l, clock.clone(), upkeep));
+    }
+    if let Some(g) = &parts.stores.global {
+        let upkeep = leased::spawn(g.leased.clone(), parts.handle.clone(), stop_rx.clone());
+        let end = leased::at_shutdown(g.leased.clone(), clock.clone(), upkeep);
+        let pool_upkeep = leased::spawn_pool(g.pool.clone(), clock.clone(), stop_rx.clone());
+        ends.push(leased::pool_at_shutdown(
+            end,
+            g.pool.clone(),
+            clock.clone(),
+            pool_upkeep,
+        ));
+    }
+    (!ends.is_empty()).then(|| leased::all(ends))
 }

@@ -80,6 +80,7 @@ impl Parts {
                 .map(|g| crate::observe::metrics::global::Source {
                     share: g.share.clone(),
                     redis: g.redis.clone(),
+                    pool: g.pool.clone(),
                     leased: g.leased.clone(),
                     latency: g.latency.clone(),
                 }),

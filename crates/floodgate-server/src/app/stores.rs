@@ -8,10 +8,10 @@ use super::error::ServerError;
 
 use floodgate_core::store::{LeasedStore, LeasedStoreConfig, RegionShare, ScopedStore};
 use floodgate_core::{MemoryStore, MonotonicClock, Store};
-use floodgate_redis::{FailurePolicy, LazyRedisStore, Placement, ResilientStore};
+use floodgate_redis::{FailurePolicy, LazyRedisStore, Placement, RegionPool, ResilientStore};
 
 use crate::observe::metrics::store::STORE_BUCKETS;
-use crate::observe::metrics::store::{Leased, Resilient, Timed};
+use crate::observe::metrics::store::{GlobalLeased, Leased, Pooled, Resilient, Timed};
 use crate::observe::metrics::Histogram;
 
 use crate::config::Config;
@@ -33,6 +33,9 @@ pub struct Stores {
     pub policy_backend: Arc<dyn PolicyBackend>,
     /// The Redis backend, whose sync task the server starts.
     pub redis_policy: Option<Arc<RedisBackend>>,
+    /// The region's Redis store (where a region's pools of global slices
+    /// are kept).
+    pub region_redis: Option<LazyRedisStore>,
     /// The store every region shares, when this replica runs in a region
     /// with `global_store:`.
     pub global: Option<Global>,
@@ -46,8 +49,10 @@ pub struct Global {
     pub share: RegionShare,
     /// The global Redis in its failure policy.
     pub redis: Arc<Resilient>,
+    /// The global store, slices handed down through the region's pool.
+    pub pool: Arc<Pooled>,
     /// The slices of `global` limits leased from it.
-    pub leased: Arc<Leased>,
+    pub leased: Arc<GlobalLeased>,
     /// The latency of its calls.
     pub latency: Arc<Histogram>,
 }
@@ -77,6 +82,7 @@ pub async fn build(
             leased: None,
             policy_backend: local_backend(config),
             redis_policy: None,
+            region_redis: None,
             global: None,
         },
         Some(rc) => {
@@ -98,6 +104,7 @@ pub async fn build(
                 ),
                 Ok(()) => {}
             }
+            let region_redis = Some(redis.clone());
             let (resilient, leased) = redis_stack(config, rc, redis, latency, clock, 1_000_000);
             let policy = Arc::new(RedisBackend::new(rc.clone()));
             Stores {
@@ -106,6 +113,7 @@ pub async fn build(
                 leased: Some(leased),
                 policy_backend: policy.clone(),
                 redis_policy: Some(policy),
+                region_redis,
                 global: None,
             }
         }
@@ -170,8 +178,23 @@ pub async fn with_global(
     }
     let latency = Arc::new(Histogram::new(STORE_BUCKETS));
     let share = region.share.clone();
-    let (resilient, leased) =
-        redis_stack(config, gc, redis, latency.clone(), clock, share.weight_ppm);
+    let (resilient, _) = redis_stack(config, gc, redis, latency.clone(), clock, share.weight_ppm);
+    // Slices of global limits go from the global store to the region's
+    // pool (a take for the region: a replica's want times its replicas,
+    // `local_divisor`), then to its replicas.
+    let pool = Arc::new(RegionPool::new(
+        stores.region_redis.clone(),
+        resilient.clone(),
+        gc.failure.local_divisor,
+        config.memory.max_keys,
+    ));
+    let leased = Arc::new(LeasedStore::new(
+        pool.clone(),
+        LeasedStoreConfig {
+            max_keys: config.memory.max_keys,
+            ..LeasedStoreConfig::default()
+        },
+    ));
     stores.store = Arc::new(ScopedStore::new(
         stores.store.clone(),
         leased.clone(),
@@ -180,6 +203,7 @@ pub async fn with_global(
     stores.global = Some(Global {
         share,
         redis: resilient,
+        pool,
         leased,
         latency,
     });

@@ -148,10 +148,15 @@ impl Config {
             redis: redis_config(&cf.document, threads),
             region,
             global_redis: raw.global_store.as_ref().and_then(|g| {
-                floodgate_config::redis::redis_config(
+                let mut rc = floodgate_config::redis::redis_config(
                     g,
                     threads.max(RedisConfig::DEFAULT_CONNECTIONS),
-                )
+                )?;
+                // Far away: a call waits for a round trip across regions.
+                if g.timeout.is_none() {
+                    rc.timeout = GLOBAL_STORE_TIMEOUT;
+                }
+                Some(rc)
             }),
             listen,
             admin_listen,
@@ -210,6 +215,10 @@ impl Config {
         Ok(config)
     }
 }
+
+/// `global_store.timeout` when not written: a round trip across regions
+/// takes tens to hundreds of milliseconds.
+pub const GLOBAL_STORE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `FLOODGATE_REGION`, when set.
 fn region_env() -> Result<Option<String>, ConfigError> {

@@ -172,6 +172,13 @@ async fn three_regions_share_one_global_limit_and_ride_out_a_partition() {
     // limit there.
     let us: Vec<&Serving> = w.regions[0].replicas.iter().collect();
     assert_eq!(until_denied(&us, "/shared", "solo", 400).await, 60);
+    // Slices came down through the region's pool: the replica that took
+    // for the region left the surplus there for the other.
+    let mut pooled = 0.0;
+    for s in &us {
+        pooled += metric_of(s, "floodgate_region_pool_slices_total{from=\"pool\"}").await;
+    }
+    assert!(pooled > 0.0, "no slice came from the us pool");
 
     // A client active in all three at once: never more than the limit.
     let everywhere = until_denied(&all, "/shared", "everywhere", 600).await;

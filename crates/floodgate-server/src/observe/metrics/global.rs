@@ -9,7 +9,7 @@ use std::sync::Arc;
 use floodgate_core::store::RegionShare;
 
 use super::primitives::{header, label, sample, single};
-use super::store::{Leased, Resilient};
+use super::store::{GlobalLeased, Pooled, Resilient};
 use super::Histogram;
 
 /// What the global metrics read at scrape time.
@@ -18,8 +18,10 @@ pub struct Source {
     pub share: RegionShare,
     /// The global Redis in its failure policy.
     pub redis: Arc<Resilient>,
+    /// The region's pool in front of it.
+    pub pool: Arc<Pooled>,
     /// The slices leased from it.
-    pub leased: Arc<Leased>,
+    pub leased: Arc<GlobalLeased>,
     /// The latency of its calls.
     pub latency: Arc<Histogram>,
 }
@@ -122,6 +124,46 @@ pub fn render(out: &mut String, g: &Source) {
         "Units of global limits this replica holds in slices and has not admitted yet (this region's local share, with the other replicas of the region).",
         "gauge",
         g.leased.held_units(),
+    );
+    let p = g.pool.stats();
+    header(
+        out,
+        "floodgate_region_pool_slices_total",
+        "Slices of global limits this replica got from its region's pool (pool), or took from the global store for itself and the pool (global).",
+        "counter",
+    );
+    for (from, v) in [("pool", p.from_pool), ("global", p.from_global)] {
+        sample(
+            out,
+            "floodgate_region_pool_slices_total",
+            &[("from", from)],
+            v,
+        );
+    }
+    header(
+        out,
+        "floodgate_region_pool_units_total",
+        "Units this replica put in its region's pool (deposited), gave back into it (returned), and gave back to the global store when a pool it put ended (claimed).",
+        "counter",
+    );
+    for (outcome, v) in [
+        ("deposited", p.deposited),
+        ("returned", p.returned),
+        ("claimed", p.claimed),
+    ] {
+        sample(
+            out,
+            "floodgate_region_pool_units_total",
+            &[("outcome", outcome)],
+            v,
+        );
+    }
+    single(
+        out,
+        "floodgate_region_pools",
+        "Pools this replica put in its region's store and has not given back yet.",
+        "gauge",
+        g.pool.deposits() as u64,
     );
     single(
         out,

@@ -19,6 +19,15 @@ pub type Resilient = ResilientStore<Timed<LazyRedisStore>>;
 /// slices, the rest on [`Resilient`].
 pub type Leased = LeasedStore<Arc<Resilient>>;
 
+/// The global store (in one region of several), slices handed down
+/// through the region's pool.
+pub type Pooled = floodgate_redis::RegionPool<Arc<Resilient>>;
+
+/// The global store as the limiter sees it: `global` limits decided from
+/// slices handed down through the region's pool, the rest on the global
+/// store.
+pub type GlobalLeased = LeasedStore<Arc<Pooled>>;
+
 /// Histogram buckets (seconds) for store latency: 50µs to 1s.
 pub const STORE_BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -32,7 +41,7 @@ pub struct Timed<S> {
 }
 
 impl<S> Timed<S> {
-    /// Times `inner`'s checks into `latency`.
+    /// Times `inner`'s checks, takes and give-backs into `latency`.
     pub fn new(inner: S, latency: Arc<Histogram>) -> Timed<S> {
         Timed { inner, latency }
     }
@@ -43,7 +52,9 @@ impl<S> Timed<S> {
     }
 }
 
-/// Only `check` is timed; the rest goes to the inner store as it is.
+/// `check`, `take` and `give_back` (the calls on a request's path and
+/// the slices' upkeep) are timed; the rest goes to the inner store as it
+/// is.
 impl<S: Store> StoreWrapper for Timed<S> {
     type Inner = S;
 
@@ -63,6 +74,32 @@ impl<S: Store> StoreWrapper for Timed<S> {
             r
         })
     }
+
+    fn take<'a>(
+        &'a self,
+        wants: &'a [floodgate_core::store::SliceWant],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<floodgate_core::store::Taken>, StoreError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let r = Store::take(&self.inner, wants, now).await;
+            self.latency.observe(started.elapsed());
+            r
+        })
+    }
+
+    fn give_back<'a>(
+        &'a self,
+        slices: &'a [floodgate_core::store::GiveBack],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let r = Store::give_back(&self.inner, slices, now).await;
+            self.latency.observe(started.elapsed());
+            r
+        })
+    }
 }
 
 /// Writes the Redis store's families; `latency` is its [`Timed`]
@@ -72,7 +109,7 @@ pub fn render_redis(out: &mut String, r: &Resilient, latency: &Histogram) {
     latency.render(
         out,
         "floodgate_store_duration_seconds",
-        "Time of one limit check on Redis (one round trip), failed ones included.",
+        "Time of one call to Redis (one round trip): a limit check, or a take or give-back of leased slices; failed ones included.",
     );
     single(
         out,
