@@ -78,6 +78,7 @@ pub struct Fleet {
     started_ms: u64,
     view: Mutex<FleetView>,
     instances: Mutex<Instances>,
+    region: Option<String>,
 }
 
 fn ms(clock: &dyn Clock) -> u64 {
@@ -126,7 +127,15 @@ impl Fleet {
                 ..FleetView::default()
             }),
             instances: Mutex::new(Instances::default()),
+            region: None,
         }
+    }
+
+    /// The same fleet, this replica's reports naming its region (the
+    /// fleet view groups replicas by region).
+    pub fn in_region(mut self, region: Option<String>) -> Fleet {
+        self.region = region;
+        self
     }
 
     /// How long a silent replica is kept.
@@ -137,15 +146,18 @@ impl Fleet {
     /// This replica's report, now.
     fn report(&self, source: &dyn Reporter) -> Report {
         let (s, store, version) = source.report_parts(REPORT_SECS, TOP);
-        Report::new(
-            &self.replica,
-            &self.instance,
-            ms(self.clock.as_ref()),
-            self.started_ms,
-            version,
-            s,
-            store,
-        )
+        Report {
+            region: self.region.clone(),
+            ..Report::new(
+                &self.replica,
+                &self.instance,
+                ms(self.clock.as_ref()),
+                self.started_ms,
+                version,
+                s,
+                store,
+            )
+        }
     }
 
     /// Publishes this replica's report and reads the fleet back, once;

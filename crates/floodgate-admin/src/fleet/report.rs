@@ -51,6 +51,9 @@ pub struct Report {
     pub latency: Latency,
     /// Its view of the store (as the dashboard's `store`).
     pub store: Value,
+    /// Its region, when it runs in one of several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 fn sum(v: &[u64]) -> u64 {
@@ -99,6 +102,7 @@ impl Report {
             top_near_limit: s.top_near_limit,
             latency: s.latency,
             store,
+            region: None,
         }
     }
 }
@@ -123,6 +127,19 @@ pub struct ReplicaView {
     /// Its instance id keeps changing: two replicas publish under this
     /// name, and overwrite each other's report.
     pub name_conflict: bool,
+    /// Its region (from its report), when it runs in one of several.
+    pub region: Option<String>,
+}
+
+/// One region's replicas in the fleet view.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RegionView {
+    /// The region.
+    pub region: String,
+    /// Its replicas alive.
+    pub alive: usize,
+    /// Its replicas gone.
+    pub gone: usize,
 }
 
 /// The fleet as one replica sees it.
@@ -134,8 +151,12 @@ pub struct FleetView {
     pub alive: usize,
     /// Replicas gone (silent past the timeout, not yet forgotten).
     pub gone: usize,
-    /// Every replica, alive first, by name.
+    /// Every replica, by region (when replicas run in several), then
+    /// alive first, by name.
     pub replicas: Vec<ReplicaView>,
+    /// Each region's replicas alive and gone, by name (empty when no
+    /// replica names a region).
+    pub regions: Vec<RegionView>,
     /// The alive replicas' totals since each started.
     pub totals: Totals,
     /// The alive replicas' last minute.
@@ -225,7 +246,22 @@ impl FleetView {
             } else {
                 v.gone += 1;
             }
+            let region = report.as_ref().and_then(|r| r.region.clone());
+            if let Some(name) = &region {
+                match v.regions.iter_mut().find(|g| g.region == *name) {
+                    Some(g) => {
+                        g.alive += usize::from(alive);
+                        g.gone += usize::from(!alive);
+                    }
+                    None => v.regions.push(RegionView {
+                        region: name.clone(),
+                        alive: usize::from(alive),
+                        gone: usize::from(!alive),
+                    }),
+                }
+            }
             v.replicas.push(ReplicaView {
+                region,
                 this: replica == this,
                 replica,
                 alive,
@@ -236,8 +272,13 @@ impl FleetView {
                 name_conflict: false,
             });
         }
-        v.replicas
-            .sort_by(|a, b| b.alive.cmp(&a.alive).then(a.replica.cmp(&b.replica)));
+        v.replicas.sort_by(|a, b| {
+            a.region
+                .cmp(&b.region)
+                .then(b.alive.cmp(&a.alive))
+                .then(a.replica.cmp(&b.replica))
+        });
+        v.regions.sort_by(|a, b| a.region.cmp(&b.region));
         let alive_reports = || {
             v.replicas
                 .iter()

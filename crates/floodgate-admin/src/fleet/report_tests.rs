@@ -39,6 +39,7 @@ fn report(name: &str, allowed: u64, top: Vec<TopEntry>) -> Report {
         top_near_limit: Vec::new(),
         latency: Latency::default(),
         store: Value::Null,
+        region: None,
     }
 }
 
@@ -149,4 +150,47 @@ fn a_full_report_stays_under_32_kib() {
         len > 24 * 1024,
         "{len} bytes: the test builds a full report"
     );
+}
+
+#[test]
+fn replicas_are_grouped_by_region() {
+    let member = |name: &str, seen_ms: u64, region: &str| FleetMember {
+        replica: name.into(),
+        seen_ms,
+        report: Some(
+            serde_json::to_string(&Report {
+                region: Some(region.into()),
+                ..report(name, 1, Vec::new())
+            })
+            .unwrap(),
+        ),
+    };
+    let members = vec![
+        member("us-2", 10_000, "us"),
+        member("eu-1", 10_000, "eu"),
+        member("us-1", 1_000, "us"),
+        member("eu-2", 10_000, "eu"),
+    ];
+    let v = FleetView::new("eu-1", 10_000, 5_000, members, 10);
+    let order: Vec<(&str, Option<&str>)> = v
+        .replicas
+        .iter()
+        .map(|r| (r.replica.as_str(), r.region.as_deref()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("eu-1", Some("eu")),
+            ("eu-2", Some("eu")),
+            ("us-2", Some("us")),
+            ("us-1", Some("us")),
+        ],
+        "by region, alive first"
+    );
+    let regions: Vec<(&str, usize, usize)> = v
+        .regions
+        .iter()
+        .map(|g| (g.region.as_str(), g.alive, g.gone))
+        .collect();
+    assert_eq!(regions, [("eu", 2, 0), ("us", 1, 1)]);
 }

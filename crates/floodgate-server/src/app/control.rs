@@ -44,17 +44,23 @@ impl StoreView for Store {
 /// `admin_addr`.
 pub fn build(config: &Config, parts: &Parts, opts: &Options, admin_addr: SocketAddr) -> Control {
     let dashboard = &config.document.server.admin.dashboard;
-    let fleet = config.redis.clone().map(|rc| {
-        Arc::new(Fleet::new(
-            dashboard
-                .replica
-                .clone()
-                .unwrap_or_else(|| fleet::default_replica_name(admin_addr.port())),
-            dashboard.publish_every(),
-            dashboard.replica_timeout(),
-            rc,
-            opts.clock.clone(),
-        ))
+    // In one region of several, the fleet is kept on the global store:
+    // every region's replicas in one view, grouped by region.
+    let fleet_store = config.global_redis.clone().or_else(|| config.redis.clone());
+    let fleet = fleet_store.map(|rc| {
+        Arc::new(
+            Fleet::new(
+                dashboard
+                    .replica
+                    .clone()
+                    .unwrap_or_else(|| fleet::default_replica_name(admin_addr.port())),
+                dashboard.publish_every(),
+                dashboard.replica_timeout(),
+                rc,
+                opts.clock.clone(),
+            )
+            .in_region(config.region.as_ref().map(|r| r.share.name.to_string())),
+        )
     });
     let replica = match (&fleet, &dashboard.replica) {
         (Some(f), _) => f.replica.clone(),

@@ -22,7 +22,7 @@ const DELAY: Duration = Duration::from_millis(40);
 fn config(region_redis: &str, global: &str, upstream: std::net::SocketAddr) -> String {
     format!(
         "listen: 127.0.0.1:0
-admin: {{ listen: 127.0.0.1:0 }}
+admin: {{ listen: 127.0.0.1:0, dashboard: {{ publish_every: 200ms }} }}
 upstream: http://{upstream}
 log: {{ format: json }}
 region: {{ regions: {{ us: 50%, eu: 30%, asia: 20% }} }}
@@ -167,6 +167,24 @@ async fn three_regions_share_one_global_limit_and_ride_out_a_partition() {
         let got = until_denied(&ours, "/weighted", "weighted-client", 200).await;
         assert_eq!(got, weight, "region {name}: its weight of 100");
     }
+
+    // The fleet view, kept on the global store: every region's replicas,
+    // grouped by region.
+    let fleet_url = format!("http://{}/dashboard/data", w.regions[0].replicas[0].admin);
+    let grouped = wait_until(DEADLINE, || async {
+        let f = get(&fleet_url, &[]).await.json()["fleet"].clone();
+        f["regions"]
+            == serde_json::json!([
+                { "region": "asia", "alive": 2, "gone": 0 },
+                { "region": "eu", "alive": 2, "gone": 0 },
+                { "region": "us", "alive": 2, "gone": 0 }
+            ])
+    })
+    .await;
+    assert!(
+        grouped,
+        "the fleet view never showed three regions of two replicas"
+    );
 
     // A global limit of 60, a client active in one region only: the whole
     // limit there.

@@ -147,7 +147,29 @@ function renderFleet(f, us) {
   if (!f) return;
   $("fleet-error").textContent = f.error ? `The fleet cannot be read: ${f.error}` : "";
   $("fleet-summary").textContent = `(${f.alive} alive, ${f.gone} gone; gone after ${fmt(f.replica_timeout_ms / 1000)} s of silence${f.truncated ? "; more than 256 replicas: the longest silent are dropped" : ""})`;
-  fill("fleet", f.replicas, (tr, r) => {
+  // In several regions: each region's replicas under a row naming it.
+  const regions = f.regions || [];
+  const rows = [];
+  let at = undefined;
+  for (const r of f.replicas) {
+    if (regions.length && r.region !== at) {
+      at = r.region;
+      const g = regions.find((x) => x.region === at);
+      rows.push({ group: at === null || at === undefined ? "no region" : at, alive: g ? g.alive : 0, gone: g ? g.gone : 0 });
+    }
+    rows.push(r);
+  }
+  fill("fleet", rows, (tr, r) => {
+    if (r.group !== undefined) {
+      tr.className = "region";
+      tr.dataset.region = r.group;
+      const th = document.createElement("th");
+      th.colSpan = 10;
+      th.textContent = `Region ${r.group}: ${fmt(r.alive)} alive, ${fmt(r.gone)} gone`;
+      tr.appendChild(th);
+      return;
+    }
+    if (r.region) tr.dataset.region = r.region;
     const rep = r.report || {};
     const t = rep.totals || {}, m = rep.last_minute || {}, st = rep.store || {};
     tr.dataset.replica = r.replica;
