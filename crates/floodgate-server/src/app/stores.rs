@@ -200,6 +200,11 @@ pub async fn with_global(
         leased.clone(),
         share.clone(),
     ));
+    // One live policy (and one set of clients) for every region: kept on
+    // the global store, followed by every replica of every region.
+    let policy = Arc::new(RedisBackend::new(gc.clone()));
+    stores.policy_backend = policy.clone();
+    stores.redis_policy = Some(policy);
     stores.global = Some(Global {
         share,
         redis: resilient,

@@ -153,6 +153,12 @@ impl Config {
                     "namespace: key prefix {:?} (the counters, live policy, clients and fleet view of this deployment)",
                     r.key_prefix
                 );
+                if self.global_redis.is_some() {
+                    let _ = writeln!(
+                        out,
+                        "the live policy, clients and fleet view are kept on the global store (every region's replicas follow them)"
+                    );
+                }
             }
         }
     }

@@ -287,6 +287,31 @@ async fn three_regions_share_one_global_limit_and_ride_out_a_partition() {
         "{total} admitted for one client around a partition: the bound is the limit plus us's share"
     );
     assert_eq!(after, 0, "the partition's admissions were charged back");
+    // One live policy for every region: a change made on a US replica
+    // reaches the Asian ones.
+    let rule = serde_json::json!({
+        "match": { "path": "/exact" },
+        "key": "api_key",
+        "scope": "global",
+        "sync": "exact",
+        "limits": [{ "algorithm": "fixed_window", "limit": 5, "window": "24h" }]
+    });
+    let r = send(
+        "PUT",
+        &format!("http://{}/v1/rules/exact", us[0].admin),
+        &[],
+        rule.to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let version = r.json()["version"].clone();
+    let asia = &w.regions[2].replicas[1];
+    let followed = wait_until(DEADLINE, || async {
+        let p = get(&format!("http://{}/v1/policy", asia.admin), &[]).await;
+        p.header("etag") == Some(format!("\"{version}\"").as_str())
+    })
+    .await;
+    assert!(followed, "the Asian replica never ran version {version}");
     eprintln!(
         "regions: everywhere {everywhere}/60; p99 {far:.2} ms behind the proxy, {near:.2} ms without; exact global p50 {:.1} ms; partition: us {during}, elsewhere {elsewhere}, after {after}, charged back {charged}",
         exact[exact.len() / 2]
