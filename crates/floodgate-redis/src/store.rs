@@ -43,7 +43,7 @@ use floodgate_core::{Decision, LeaseOp, LeaseStatus, LimitCheck, Store, StoreErr
 mod blocking;
 mod ops;
 mod pool;
-pub use pool::{PoolDeposit, PoolTake};
+pub use pool::{PoolDeposit, PoolReplaced, PoolTake};
 
 pub use blocking::{BlockingPool, PooledConn};
 

@@ -130,3 +130,25 @@ async fn a_replica_gives_an_unused_slice_back_into_its_live_pool() {
     let d = g.inspect(std::slice::from_ref(&c), later).await.unwrap();
     assert_eq!(d[0].remaining, 998, "one spent, one more would leave 998");
 }
+
+/// A slice handed down from a pool ends with the window of the pool's
+/// take: taken from the pool just before a window ends, it admits
+/// nothing in the next one, which gets exactly its limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_slice_ends_with_its_window() {
+    let (region, global) = (RedisServer::start(), RedisServer::start());
+    let g = Arc::new(caller_store(&global).await);
+    let (_, a) = replica(&region, &g).await;
+    let (pb, b) = replica(&region, &g).await;
+    let c = leased_check("window-client", 1_000);
+    let end = BASE + 3_600_000_000;
+    assert!(allowed(&a, &c, end - 500_000).await);
+    assert!(allowed(&b, &c, end - 400_000).await);
+    assert_eq!(pb.stats().from_pool, 1, "B's slice came from A's pool");
+    let mut admitted = 0;
+    for i in 0..1_600u64 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        admitted += u64::from(allowed(s, &c, end + 10 + i * 100).await);
+    }
+    assert_eq!(admitted, 1_000, "the next window gets its limit, no more");
+}

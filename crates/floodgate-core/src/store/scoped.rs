@@ -215,8 +215,16 @@ impl Store for ScopedStore {
         Box::pin(async move {
             let (r, g) = self.split(checks);
             let (region, global) = (self.region_part(checks, &r), Self::global_part(checks, &g));
-            let rd = self.region.inspect(&region, now).await?;
-            let gd = self.global.inspect(&global, now).await?;
+            let rd = if region.is_empty() {
+                Vec::new()
+            } else {
+                self.region.inspect(&region, now).await?
+            };
+            let gd = if global.is_empty() {
+                Vec::new()
+            } else {
+                self.global.inspect(&global, now).await?
+            };
             Ok(merge(checks.len(), [(r, rd), (g, gd)]))
         })
     }
@@ -250,15 +258,17 @@ impl Store for ScopedStore {
         }
         Box::pin(async move {
             let (r, g) = self.split(checks);
+            // Both, whatever the other answers: a slot one store failed to
+            // release must not keep the other's held.
             let rs = self
                 .region
                 .leases(op, &self.region_part(checks, &r), now)
-                .await?;
+                .await;
             let gs = self
                 .global
                 .leases(op, &Self::global_part(checks, &g), now)
-                .await?;
-            Ok(merge(checks.len(), [(r, rs), (g, gs)]))
+                .await;
+            Ok(merge(checks.len(), [(r, rs?), (g, gs?)]))
         })
     }
 

@@ -62,6 +62,11 @@ pub struct Taken {
     /// The decision of one request of cost `n` (of the least asked for,
     /// denied, when `n` is 0).
     pub decision: Decision,
+    /// How long before the caller's `now` (in the caller's time, µs) the
+    /// slice was taken from the store: 0, but for a slice handed down
+    /// from a region's pool, whose lease and window count from the pool's
+    /// take.
+    pub age_us: u64,
 }
 
 /// What is left of a slice, going back to the store.

@@ -78,6 +78,7 @@ impl Store for Shards {
                         n: w.want,
                         at: now,
                         decision: up(&w.check),
+                        age_us: 0,
                     }
                 })
                 .collect())

@@ -46,6 +46,7 @@ pub(crate) fn decode_take(raw: &[i64], wants: &[&SliceWant]) -> Result<Vec<Taken
             n,
             at: now,
             decision,
+            age_us: 0,
         });
     }
     Ok(out)

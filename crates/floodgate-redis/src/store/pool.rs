@@ -13,33 +13,33 @@ use super::RedisStore;
 use crate::conn::bounded;
 
 /// Takes up to `want` (at least `least`, else nothing) from a live pool.
-/// Replies `{n, at, left, remaining, reset_at}` (strings), or `{0}`.
+/// Replies `{n, at, left, remaining, reset_at, born}` (strings), or `{0}`.
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local p = redis.call('HMGET', KEYS[1], 'n', 'at', 'ends', 'rem', 'reset')
+local p = redis.call('HMGET', KEYS[1], 'n', 'at', 'ends', 'rem', 'reset', 'born')
 if not p[1] then return {'0'} end
 local n, ends = tonumber(p[1]), tonumber(p[3])
 local now, want, least = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if ends <= now or n < least or n == 0 then return {'0'} end
 local t = math.min(want, n)
 redis.call('HSET', KEYS[1], 'n', n - t)
-return {tostring(t), p[2], tostring(n - t), p[4], p[5]}
+return {tostring(t), p[2], tostring(n - t), p[4], p[5], p[6] or p[3]}
 "#,
     )
 });
 
 /// Puts a slice's surplus in the pool unless a live one with units is
-/// there. Replies `{1, old n, old at}` (what an ended pool held, for the
-/// caller to give back) or `{0}`.
+/// there. Replies `{1, old n, old at, old ends}` (what an ended pool held,
+/// for the caller to give back) or `{0}`.
 static PUT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local p = redis.call('HMGET', KEYS[1], 'n', 'at', 'ends')
 if p[1] and tonumber(p[3]) > tonumber(ARGV[1]) and tonumber(p[1]) > 0 then return {'0'} end
-redis.call('HSET', KEYS[1], 'n', ARGV[2], 'at', ARGV[3], 'ends', ARGV[4], 'rem', ARGV[5], 'reset', ARGV[6])
+redis.call('HSET', KEYS[1], 'n', ARGV[2], 'at', ARGV[3], 'ends', ARGV[4], 'rem', ARGV[5], 'reset', ARGV[6], 'born', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
-return {'1', p[1] or '0', p[2] or '0'}
+return {'1', p[1] or '0', p[2] or '0', p[3] or '0'}
 "#,
     )
 });
@@ -85,6 +85,20 @@ pub struct PoolTake {
     pub remaining: u64,
     /// When the key's global state is back to idle (µs, local time).
     pub reset_at: u64,
+    /// When the pool was put (µs, the putting replica's local time): the
+    /// slice's lease and window count from then.
+    pub born: u64,
+}
+
+/// What an ended pool held when a new one replaced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolReplaced {
+    /// Units left in it.
+    pub n: u64,
+    /// Its generation (the global take's time, µs).
+    pub at: u64,
+    /// When it ended (µs, local time).
+    pub ends: u64,
 }
 
 /// A slice's surplus for the pool.
@@ -144,28 +158,29 @@ impl RedisStore {
             )
             .await?;
         Ok(match r.as_slice() {
-            [n, at, left, rem, reset] if num(n) > 0 => Some(PoolTake {
+            [n, at, left, rem, reset, born] if num(n) > 0 => Some(PoolTake {
                 n: num(n),
                 at: num(at),
                 left: num(left),
                 remaining: num(rem),
                 reset_at: num(reset),
+                born: num(born),
             }),
             _ => None,
         })
     }
 
     /// Puts `d` in `key`'s pool at `now` unless a live pool with units is
-    /// there; `Ok(Some((n, at)))` when it did (what an ended pool held
-    /// then, to give back), `Ok(None)` when it did not. The pool's key
-    /// expires `ttl_ms` later.
+    /// there; `Ok(Some(replaced))` when it did (`replaced`: what an ended
+    /// pool held then, to give back), `Ok(None)` when it did not. The
+    /// pool's key expires `ttl_ms` later.
     pub async fn pool_put(
         &self,
         key: &str,
         now: u64,
         d: PoolDeposit,
         ttl_ms: u64,
-    ) -> Result<Option<(u64, u64)>, StoreError> {
+    ) -> Result<Option<PoolReplaced>, StoreError> {
         let args = [
             now.to_string(),
             d.n.to_string(),
@@ -177,7 +192,11 @@ impl RedisStore {
         ];
         let r: Vec<String> = self.pool_call(&PUT, key, &args).await?;
         Ok(match r.as_slice() {
-            [ok, n, at] if ok == "1" => Some((num(n), num(at))),
+            [ok, n, at, ends] if ok == "1" => Some(PoolReplaced {
+                n: num(n),
+                at: num(at),
+                ends: num(ends),
+            }),
             _ => None,
         })
     }

@@ -81,6 +81,7 @@ impl Parts {
                     share: g.share.clone(),
                     redis: g.redis.clone(),
                     pool: g.pool.clone(),
+                    scoped: stores.scoped.clone().expect("a region's store is scoped"),
                     leased: g.leased.clone(),
                     latency: g.latency.clone(),
                 }),

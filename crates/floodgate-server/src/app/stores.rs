@@ -36,6 +36,9 @@ pub struct Stores {
     /// The region's Redis store (where a region's pools of global slices
     /// are kept).
     pub region_redis: Option<LazyRedisStore>,
+    /// The store deciding each limit where its scope counts it, when this
+    /// replica runs in a region.
+    pub scoped: Option<Arc<ScopedStore>>,
     /// The store every region shares, when this replica runs in a region
     /// with `global_store:`.
     pub global: Option<Global>,
@@ -83,6 +86,7 @@ pub async fn build(
             policy_backend: local_backend(config),
             redis_policy: None,
             region_redis: None,
+            scoped: None,
             global: None,
         },
         Some(rc) => {
@@ -114,6 +118,7 @@ pub async fn build(
                 policy_backend: policy.clone(),
                 redis_policy: Some(policy),
                 region_redis,
+                scoped: None,
                 global: None,
             }
         }
@@ -159,7 +164,19 @@ pub async fn with_global(
     clock: Arc<dyn MonotonicClock>,
     placement: Option<Placement>,
 ) -> Result<Stores, ServerError> {
-    let (Some(gc), Some(region)) = (&config.global_redis, &config.region) else {
+    let Some(region) = &config.region else {
+        return Ok(stores);
+    };
+    let Some(gc) = &config.global_redis else {
+        // One store for every scope, `region_weighted` limits this
+        // region's weight of theirs.
+        let scoped = Arc::new(ScopedStore::new(
+            stores.store.clone(),
+            stores.store.clone(),
+            region.share.clone(),
+        ));
+        stores.scoped = Some(scoped.clone());
+        stores.store = scoped;
         return Ok(stores);
     };
     let redis = LazyRedisStore::placed(
@@ -195,11 +212,13 @@ pub async fn with_global(
             ..LeasedStoreConfig::default()
         },
     ));
-    stores.store = Arc::new(ScopedStore::new(
+    let scoped = Arc::new(ScopedStore::new(
         stores.store.clone(),
         leased.clone(),
         share.clone(),
     ));
+    stores.scoped = Some(scoped.clone());
+    stores.store = scoped;
     // One live policy (and one set of clients) for every region: kept on
     // the global store, followed by every replica of every region.
     let policy = Arc::new(RedisBackend::new(gc.clone()));

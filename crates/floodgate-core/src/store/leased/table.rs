@@ -240,8 +240,13 @@ impl Slice {
         self.taken_at = taken.at;
         self.since = t;
         self.used = 0;
-        self.window_end = t.saturating_add(window_left);
-        self.ends = t.saturating_add(self.terms.lease_us).min(self.window_end);
+        // A slice handed down from a region's pool: its window and lease
+        // count from the pool's take, `age_us` ago.
+        let taken_t = t.saturating_sub(taken.age_us);
+        self.window_end = taken_t.saturating_add(window_left);
+        self.ends = taken_t
+            .saturating_add(self.terms.lease_us)
+            .min(self.window_end);
         self.store_remaining = taken.decision.remaining;
         self.idle_at = t.saturating_add(duration_micros(taken.decision.reset_after));
     }

@@ -34,6 +34,7 @@ impl MemoryStore {
                     n,
                     at: now,
                     decision,
+                    age_us: 0,
                 }
             })
             .collect()

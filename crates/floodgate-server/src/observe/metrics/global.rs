@@ -24,6 +24,8 @@ pub struct Source {
     pub leased: Arc<GlobalLeased>,
     /// The latency of its calls.
     pub latency: Arc<Histogram>,
+    /// The store deciding each limit where its scope counts it.
+    pub scoped: Arc<floodgate_core::store::ScopedStore>,
 }
 
 /// Writes the global store's families.
@@ -84,7 +86,7 @@ pub fn render(out: &mut String, g: &Source) {
     single(
         out,
         "floodgate_global_slices_taken_total",
-        "Slices of global limits taken from the global store.",
+        "Slices of global limits this replica took (from its region's pool, or from the global store).",
         "counter",
         st.slices_taken,
     );
@@ -108,7 +110,7 @@ pub fn render(out: &mut String, g: &Source) {
     header(
         out,
         "floodgate_global_calls_total",
-        "Calls to the global store for slices: taken for a request, renewed at the tick, given back.",
+        "Calls for slices of global limits (to the region's pool first, then the global store): taken for a request, renewed at the tick, given back.",
         "counter",
     );
     for (call, v) in [
@@ -121,7 +123,7 @@ pub fn render(out: &mut String, g: &Source) {
     single(
         out,
         "floodgate_global_held_units",
-        "Units of global limits this replica holds in slices and has not admitted yet (this region's local share, with the other replicas of the region).",
+        "Units of global limits this replica holds in slices and has not admitted yet.",
         "gauge",
         g.leased.held_units(),
     );
@@ -129,7 +131,7 @@ pub fn render(out: &mut String, g: &Source) {
     header(
         out,
         "floodgate_region_pool_slices_total",
-        "Slices of global limits this replica got from its region's pool (pool), or took from the global store for itself and the pool (global).",
+        "Slices of global limits this replica got from its region's pool (pool), or took (of at least one unit) from the global store for itself and the pool (global).",
         "counter",
     );
     for (from, v) in [("pool", p.from_pool), ("global", p.from_global)] {
@@ -143,13 +145,14 @@ pub fn render(out: &mut String, g: &Source) {
     header(
         out,
         "floodgate_region_pool_units_total",
-        "Units this replica put in its region's pool (deposited), gave back into it (returned), and gave back to the global store when a pool it put ended (claimed).",
+        "Units this replica put in its region's pool (deposited), gave back into it (returned), gave back to the global store from ended pools (claimed), and that may not have reached the pool when a call on the region's Redis failed (lost: never sent twice).",
         "counter",
     );
     for (outcome, v) in [
         ("deposited", p.deposited),
         ("returned", p.returned),
         ("claimed", p.claimed),
+        ("lost", p.lost),
     ] {
         sample(
             out,
@@ -164,6 +167,13 @@ pub fn render(out: &mut String, g: &Source) {
         "Pools this replica put in its region's store and has not given back yet.",
         "gauge",
         g.pool.deposits() as u64,
+    );
+    single(
+        out,
+        "floodgate_region_undo_failures_total",
+        "Requests a global limit denied whose region limits could not be given back (the region's store failed meanwhile): they stay consumed there.",
+        "counter",
+        g.scoped.undo_failures(),
     );
     single(
         out,
