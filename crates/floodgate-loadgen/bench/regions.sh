@@ -28,6 +28,8 @@
 #   crates/floodgate-loadgen/bench/regions.sh
 #   SKIP_BUILD=1 ROUNDS=3 SECS=10 LIMIT=60 KEYS=50 RATES="100 100 400" \
 #       GLOBAL_DELAY=40ms crates/floodgate-loadgen/bench/regions.sh
+#   GLOBAL_STORE_EXTRA="gather_in_flight: 16" SCENARIOS=all OPTIONS=exact ...
+#       (fields added to every replica's global_store)
 #
 # Needs redis-server, redis-cli, curl and python3. Reports (loadgen JSON,
 # one per generator and run), configs, logs and summary.md go to OUT
@@ -47,6 +49,7 @@ SCENARIOS=${SCENARIOS:-all asia}
 OPTIONS=${OPTIONS:-exact partitioned shared}
 GLOBAL_DELAY=${GLOBAL_DELAY:-40ms}
 GLOBAL_TIMEOUT=${GLOBAL_TIMEOUT:-1s}
+GLOBAL_STORE_EXTRA=${GLOBAL_STORE_EXTRA:-} # more global_store fields, e.g. "gather_max: 1"
 read -r -a rates <<<"$RATES"
 read -r -a options <<<"$OPTIONS"
 regions=(us eu asia)
@@ -71,7 +74,7 @@ wait_redis() {
     exit 1
 }
 
-p='' a='' GP='' UP='' # set by free_port
+port='' aport='' GP='' UP='' # set by free_port (not p: its local)
 # The global Redis, then per region its Redis and its proxy to the global one.
 free_port GP
 redis-server --port "$GP" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning \
@@ -81,18 +84,18 @@ wait_redis "$GP"
 rport=()
 pport=()
 for r in 0 1 2; do
-    free_port p
-    redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning \
+    free_port port
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning \
         >"$OUT/redis-${regions[$r]}.log" 2>&1 &
     pids+=($!)
-    wait_redis "$p"
-    rport+=("$p")
-    free_port p
-    $B/floodgate-delay-proxy --listen "127.0.0.1:$p" --target "127.0.0.1:$GP" \
+    wait_redis "$port"
+    rport+=("$port")
+    free_port port
+    $B/floodgate-delay-proxy --listen "127.0.0.1:$port" --target "127.0.0.1:$GP" \
         --delay "$GLOBAL_DELAY" >"$OUT/proxy-${regions[$r]}.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 50); do grep -q '^listening on' "$OUT/proxy-${regions[$r]}.log" && break; sleep 0.1; done
-    pport+=("$p")
+    pport+=("$port")
 done
 
 free_port UP
@@ -107,22 +110,19 @@ names=()
 for i in 0 1 2 3 4 5; do
     r=$((i / 2))
     name="${regions[$r]}-$((i % 2 + 1))"
-    free_port p
-    free_port a
+    free_port port
+    free_port aport
     cat >"$OUT/$name.yaml" <<YAML
-listen: 127.0.0.1:$p
-admin: { listen: 127.0.0.1:$a }
+listen: 127.0.0.1:$port
+admin: { listen: 127.0.0.1:$aport }
 log: { level: warn }
 threads: 1
 upstream: http://127.0.0.1:$UP
 overload: { enabled: false }
 region: { regions: { us: 40%, eu: 40%, asia: 20% } }
 store: { kind: redis, url: "redis://127.0.0.1:${rport[$r]}" }
-global_store:
-  kind: redis
-  url: "redis://127.0.0.1:${pport[$r]}"
-  timeout: $GLOBAL_TIMEOUT
-  local_divisor: 2
+global_store: { kind: redis, url: "redis://127.0.0.1:${pport[$r]}", timeout: $GLOBAL_TIMEOUT,
+  local_divisor: 2${GLOBAL_STORE_EXTRA:+, $GLOBAL_STORE_EXTRA} }
 rules:
   - name: exact
     match: { path: /exact }
@@ -145,8 +145,8 @@ YAML
     FLOODGATE_REGION=${regions[$r]} $B/floodgate serve --watch off --config "$OUT/$name.yaml" \
         >"$OUT/$name.log" 2>&1 &
     pids+=($!)
-    pub+=("$p")
-    adm+=("$a")
+    pub+=("$port")
+    adm+=("$aport")
     names+=("$name")
 done
 for a in "${adm[@]}"; do wait_up "http://127.0.0.1:$a/readyz"; done
@@ -154,7 +154,7 @@ for a in "${adm[@]}"; do wait_up "http://127.0.0.1:$a/readyz"; done
 # The global-store and region-pool counters of every replica, summed.
 counters() {
     for a in "${adm[@]}"; do curl -fs "http://127.0.0.1:$a/metrics" || true; done |
-        awk '/^floodgate_(global|region_pool)_[a-z_]*total/ {s[$1] += $2} END {for (k in s) print k, s[k]}' | sort
+        awk '/^floodgate_(global_[a-z_]*total|region_pool_[a-z_]*total|global_store_latency_seconds_(sum|count)|leased_waits_total)/ {s[$1] += $2} END {for (k in s) print k, s[k]}' | sort
 }
 
 {
@@ -164,7 +164,7 @@ counters() {
     echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "$KEYS keys, fixed window $LIMIT per ${SECS}s per key, global store $GLOBAL_DELAY each way,"
-    echo "rates us/eu/asia ${rates[*]} requests/s, $ROUNDS rounds"
+    echo "rates us/eu/asia ${rates[*]} requests/s, $ROUNDS rounds${GLOBAL_STORE_EXTRA:+, global_store: $GLOBAL_STORE_EXTRA}"
 } | tee "$OUT/summary.md"
 
 # One run: waits for a window boundary + 0.3 s, drives each replica of an
@@ -172,8 +172,8 @@ counters() {
 # minus 0.5 s, then prints a table row. $1: scenario, $2: option, $3: round.
 run() {
     local scen=$1 opt=$2 round=$3 label="$1-$2-$3" i rate gens=() from to
-    python3 -c "import time; w = $SECS; time.sleep(w - time.time() % w + 0.3)"
     counters >"$OUT/$label-counters-before.txt"
+    python3 -c "import time; w = $SECS; time.sleep(w - time.time() % w + 0.3)"
     from=$(date +%s.%N)
     for i in 0 1 2 3 4 5; do
         rate=$((${rates[$((i / 2))]} / 2))
@@ -182,7 +182,7 @@ run() {
         $LG run --url "http://127.0.0.1:${pub[$i]}/$opt" --identity api-key \
             --clients "$KEYS" --pick uniform --key-prefix "k$round$scen-" \
             --rate "$rate" --duration "$((2 * SECS * 1000 - 500))ms" --seed $((i + 10 * round)) \
-            --timeout 5s --json --save "$OUT/$label-${names[$i]}.json" >/dev/null &
+            --timeout 5s --json --save "$OUT/$label-${names[$i]}.json" >/dev/null 2>"$OUT/$label-${names[$i]}.log" &
         gens+=($!)
     done
     for g in "${gens[@]}"; do wait "$g"; done
@@ -209,9 +209,21 @@ before = dict(l.split() for l in open(f"{out}/{label}-counters-before.txt"))
 after = dict(l.split() for l in open(f"{out}/{label}-counters-after.txt"))
 delta = {k: float(v) - float(before.get(k, 0)) for k, v in after.items()}
 json.dump(delta, open(f"{out}/{label}-counters.json", "w"), indent=1)
+by = []
+for r in ("us", "eu", "asia"):
+    ds = [d["latency_from_schedule_ms"] for n, d in reps.items() if n.startswith(r + "-")]
+    if ds:
+        by.append(f"{r} {max(x['p50'] for x in ds):.1f} / {max(x['p99'] for x in ds):.1f}")
+g = lambda w: int(delta.get('floodgate_global_decisions_total{where="%s"}' % w, 0))
+n = delta.get("floodgate_global_store_latency_seconds_count", 0)
+note = f"by region p50 / p99 ms: {', '.join(by)}; global store calls {n:,.0f}"
+if n:
+    note += f", mean {delta['floodgate_global_store_latency_seconds_sum'] / n * 1000:.1f} ms (as the replicas time them)"
+if g("store") or g("local"):
+    note += f"; leased decisions from slices {g('local'):,}, on the store {g('store'):,}"
 bad = {k: v for k, v in delta.items() if v and ("error" in k or "fallback" in k)}
-if bad:
-    print(f"|   {label}: {', '.join(f'{k} {v:g}' for k, v in sorted(bad.items()))} |||||||||")
+note += "".join(f"; {k} {v:g}" for k, v in sorted(bad.items()))
+print(f"|   {note} |||||||||")
 PY
 }
 
