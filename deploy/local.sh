@@ -111,9 +111,11 @@ trap cleanup EXIT
 trap 'interrupted=1; exit 130' INT
 trap 'interrupted=1; exit 143' TERM
 
-# A port nothing listens on now (and not handed out before), below the
-# kernel's ephemeral range (32768 and up on Linux), where an outgoing
-# connection could take it between this check and the bind.
+# Sets $port to a port nothing listens on now (and not handed out
+# before), below the kernel's ephemeral range (32768 and up on Linux),
+# where an outgoing connection could take it between this check and the
+# bind. Called in this shell (not in `$(...)`), so that what it handed
+# out is remembered.
 free_port() {
     local p
     for _ in $(seq 1 200); do
@@ -121,11 +123,20 @@ free_port() {
         case "$taken" in *" $p "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             taken="$taken$p "
-            echo "$p"
+            port=$p
             return 0
         fi
     done
     die "no free port found"
+}
+
+# Sets $ports to $1 free ports, space-separated.
+free_ports() {
+    ports=""
+    for _ in $(seq 1 "$1"); do
+        free_port
+        ports="$ports${ports:+ }$port"
+    done
 }
 
 # Polls `$@` until it succeeds, for at most $deadline seconds.
@@ -139,10 +150,14 @@ wait_for() {
     done
 }
 
-redis_port="${REDIS_PORT:-$(free_port)}"
-prom_port="${PROMETHEUS_PORT:-$(free_port)}"
-read -r -a public_ports <<<"${FLOODGATE_PUBLIC_PORTS:-$(free_port) $(free_port) $(free_port)}"
-read -r -a admin_ports <<<"${FLOODGATE_ADMIN_PORTS:-$(free_port) $(free_port) $(free_port)}"
+free_port
+redis_port="${REDIS_PORT:-$port}"
+free_port
+prom_port="${PROMETHEUS_PORT:-$port}"
+free_ports 3
+read -r -a public_ports <<<"${FLOODGATE_PUBLIC_PORTS:-$ports}"
+free_ports 3
+read -r -a admin_ports <<<"${FLOODGATE_ADMIN_PORTS:-$ports}"
 ((${#public_ports[@]} == 3)) || die "FLOODGATE_PUBLIC_PORTS needs three ports"
 ((${#admin_ports[@]} == 3)) || die "FLOODGATE_ADMIN_PORTS needs three ports"
 
@@ -161,7 +176,8 @@ case "$topology" in
 single) ;;
 sentinel)
     # A replica of it, and three Sentinels watching the primary.
-    replica_port="$(free_port)"
+    free_port
+    replica_port=$port
     mkdir -p "$work/replica"
     redis-server --port "$replica_port" --bind 127.0.0.1 --dir "$work/replica" \
         --replicaof 127.0.0.1 "$redis_port" --save "" \
@@ -170,7 +186,8 @@ sentinel)
     wait_for "the replica on port $replica_port" redis-cli -p "$replica_port" ping
     sentinel_urls=""
     for s in 1 2 3; do
-        sp="$(free_port)"
+        free_port
+        sp=$port
         mkdir -p "$work/sentinel-$s"
         printf '%s\n' "port $sp" "bind 127.0.0.1" "dir $work/sentinel-$s" \
             "sentinel monitor floodgate 127.0.0.1 $redis_port 2" \
