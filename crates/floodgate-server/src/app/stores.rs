@@ -155,6 +155,11 @@ fn redis_stack(
     (resilient, leased)
 }
 
+/// How long before a slice of a global limit would run out (its lease
+/// ending, or its units at the key's rate) the tick renews it, for keys in
+/// use: a tick and a round trip across regions, with room to spare.
+pub const GLOBAL_RENEW_AHEAD: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Adds the global store to `stores` when this replica runs in a region
 /// with `global_store:`: `global` limits go to it, the rest to the
 /// region's store.
@@ -205,10 +210,13 @@ pub async fn with_global(
         gc.failure.local_divisor,
         config.memory.max_keys,
     ));
+    // A slice of a busy key is renewed before it runs out, so that its
+    // requests never wait for the round trip to the global store.
     let leased = Arc::new(LeasedStore::new(
         pool.clone(),
         LeasedStoreConfig {
             max_keys: config.memory.max_keys,
+            renew_ahead: GLOBAL_RENEW_AHEAD,
             ..LeasedStoreConfig::default()
         },
     ));

@@ -152,9 +152,14 @@ impl Config {
                     g,
                     threads.max(RedisConfig::DEFAULT_CONNECTIONS),
                 )?;
-                // Far away: a call waits for a round trip across regions.
+                // Far away: a call waits for a round trip across regions,
+                // and more calls are out at once before requests are
+                // gathered (each would otherwise wait a round trip more).
                 if g.timeout.is_none() {
                     rc.timeout = GLOBAL_STORE_TIMEOUT;
+                }
+                if g.gather_in_flight.is_none() {
+                    rc.gather_in_flight = GLOBAL_GATHER_IN_FLIGHT;
                 }
                 Some(rc)
             }),
@@ -219,6 +224,10 @@ impl Config {
 /// `global_store.timeout` when not written: a round trip across regions
 /// takes tens to hundreds of milliseconds.
 pub const GLOBAL_STORE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `global_store.gather_in_flight` when not written: calls out at once
+/// per connection before requests wait to be gathered.
+pub const GLOBAL_GATHER_IN_FLIGHT: usize = 16;
 
 /// `FLOODGATE_REGION`, when set.
 fn region_env() -> Result<Option<String>, ConfigError> {

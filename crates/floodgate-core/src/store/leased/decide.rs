@@ -69,7 +69,7 @@ impl<S: Store> LeasedStore<S> {
                     let taken = self.inner.take(&wants, now).await;
                     guard.disarm();
                     match taken {
-                        Ok(taken) => self.install(&wants, &taken, t),
+                        Ok(taken) => self.install(&wants, &taken, t, false),
                         Err(_) => {
                             self.unfetch(&wants);
                             break;
@@ -124,6 +124,7 @@ impl<S: Store> LeasedStore<S> {
             if slice.live(t) && slice.left >= c.cost {
                 slice.left -= c.cost;
                 slice.used += c.cost;
+                slice.last_used = t;
                 out[i] = Some(slice.allowed(t));
                 reserved.push(Reserved {
                     key,
@@ -235,8 +236,9 @@ impl<S: Store> LeasedStore<S> {
         }
     }
 
-    /// Installs the slices the store handed out.
-    pub(super) fn install(&self, wants: &[SliceWant], taken: &[Taken], t: u64) {
+    /// Installs the slices the store handed out (for the tick's renewals
+    /// when `renewal`).
+    pub(super) fn install(&self, wants: &[SliceWant], taken: &[Taken], t: u64, renewal: bool) {
         for (w, got) in wants.iter().zip(taken) {
             let key = key_of(&w.check);
             let mut shard = self.table.shard(&key).lock();
@@ -245,6 +247,13 @@ impl<S: Store> LeasedStore<S> {
                 self.give_back_later(w, got);
                 continue;
             };
+            if renewal && got.n == 0 && slice.left > 0 && slice.live(t) {
+                // A renewal ahead of time the store refused: the slice in
+                // hand serves on, and is not renewed again.
+                let _done = slice.fetching.take();
+                slice.store_remaining = 0;
+                continue;
+            }
             if got.n > 0 {
                 add(&self.counters.slices_taken, 1);
                 add(&self.counters.units_taken, got.n);

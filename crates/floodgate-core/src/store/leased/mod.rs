@@ -65,6 +65,13 @@ pub struct LeasedStoreConfig {
     /// Whether [`LeasedStore::tick`] renews spent slices of keys in use
     /// (at most [`RENEW_MAX`] a tick, in one call).
     pub renew: bool,
+    /// With `renew`, a slice of a key in use is also renewed this long
+    /// before it would run out (its lease ending, or its units at the
+    /// key's rate), at most half its lease: its requests then never wait
+    /// for a take while the key is busy. For a store far away (a global
+    /// store across regions): about a round trip and a tick. Zero (the
+    /// default): only spent slices are renewed.
+    pub renew_ahead: std::time::Duration,
 }
 
 impl Default for LeasedStoreConfig {
@@ -72,6 +79,7 @@ impl Default for LeasedStoreConfig {
         LeasedStoreConfig {
             max_keys: 100_000,
             renew: true,
+            renew_ahead: std::time::Duration::ZERO,
         }
     }
 }

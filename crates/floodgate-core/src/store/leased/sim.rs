@@ -71,11 +71,20 @@ fn check(q: Quota, key: usize, cost: u64, terms: Option<SliceTerms>) -> LimitChe
 }
 
 /// Runs `ops` on `n` replicas (whose ticks renew spent slices when
-/// `renew`); returns what was admitted: (µs, key, cost).
-fn run(q: Quota, terms: SliceTerms, n: usize, ops: &[Op], renew: bool) -> Vec<(u64, usize, u64)> {
+/// `renew`, and those about to run out `ahead_us` early); returns what
+/// was admitted: (µs, key, cost).
+fn run(
+    q: Quota,
+    terms: SliceTerms,
+    n: usize,
+    ops: &[Op],
+    renew: bool,
+    ahead_us: u64,
+) -> Vec<(u64, usize, u64)> {
     let shared = Arc::new(MemoryStore::default());
     let config = LeasedStoreConfig {
         renew,
+        renew_ahead: std::time::Duration::from_micros(ahead_us),
         ..LeasedStoreConfig::default()
     };
     let replicas: Vec<_> = (0..n)
@@ -202,6 +211,7 @@ proptest! {
         n in 1usize..5,
         lease_ms in prop_oneof![Just(50u64), Just(300), Just(1_000)],
         share in prop_oneof![Just(100_000u32), Just(500_000), Just(1_000_000)],
+        ahead_ms in prop_oneof![Just(0u64), Just(20), Just(200)],
         ops in ops(4),
     ) {
         let q = quota(qi);
@@ -211,7 +221,7 @@ proptest! {
             Op::Tick { replica } => Op::Tick { replica: replica % n },
             Op::GiveBackAll { replica } => Op::GiveBackAll { replica: replica % n },
         }).collect();
-        let admitted = run(q, terms, n, &ops, true);
+        let admitted = run(q, terms, n, &ops, true, ahead_ms * 1_000);
         assert_bounds(q, terms, &admitted);
     }
 
@@ -222,7 +232,7 @@ proptest! {
     fn one_replica_with_slices_of_one_is_exact(qi in 0usize..6, ops in ops(1)) {
         let q = quota(qi);
         let terms = SliceTerms { lease_us: 1_000_000, share_ppm: 1 };
-        let leased = run(q, terms, 1, &ops, false);
+        let leased = run(q, terms, 1, &ops, false, 0);
         let exact = MemoryStore::default();
         let mut t = BASE;
         let mut expected = Vec::new();

@@ -53,6 +53,8 @@ pub(super) struct Slice {
     pub window_end: u64,
     /// Admitted from this slice.
     pub used: u64,
+    /// When a request last reserved from it (local µs).
+    pub last_used: u64,
     /// The next slice's size.
     pub want: u64,
     /// What the store had left after the take.
@@ -85,6 +87,7 @@ impl Slice {
             ends: t,
             window_end: u64::MAX,
             used: 0,
+            last_used: 0,
             // Nothing known of the key's demand yet: as much as the share
             // allows (the store caps it); later slices follow the demand.
             want: u64::MAX,
@@ -182,13 +185,26 @@ impl Slice {
     /// Whether the tick should renew this slice at `t`: it was spent
     /// while its lease runs, the store had more left when it was taken,
     /// and no denial or take is under way.
-    pub(super) fn wants_renewal(&self, t: u64) -> bool {
-        self.taken > 0
-            && self.left == 0
+    pub(super) fn wants_renewal(&self, t: u64, ahead_us: u64) -> bool {
+        let renewable = self.taken > 0
             && self.live(t)
             && self.store_remaining > 0
             && self.denial.is_none()
-            && self.fetching.is_none()
+            && self.fetching.is_none();
+        renewable && (self.left == 0 || self.runs_out_within(t, ahead_us))
+    }
+
+    /// Whether a slice still holding units, of a key used over the last
+    /// `ahead_us` (at most half the lease), would run out within it: its
+    /// lease ending, or its units at the rate they were used at.
+    fn runs_out_within(&self, t: u64, ahead_us: u64) -> bool {
+        let ahead = ahead_us.min(self.terms.lease_us / 2);
+        if ahead == 0 || self.used == 0 || t.saturating_sub(self.last_used) > ahead {
+            return false;
+        }
+        let elapsed = t.saturating_sub(self.since).max(1);
+        let need = (self.used as u128 * ahead as u128).div_ceil(elapsed as u128);
+        self.ends <= t.saturating_add(ahead) || need >= self.left as u128
     }
 
     /// What a renewal of this slice asks the store for (see

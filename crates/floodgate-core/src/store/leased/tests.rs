@@ -151,3 +151,37 @@ fn the_table_is_bounded() {
     assert_eq!(s.stats().table_full, 40);
     assert_eq!(s.stats().decided_on_store, 40);
 }
+
+/// Requests on a busy key every 10 ms over 3 s, a tick every 50 ms:
+/// how many of them had to take a slice themselves (waiting for the
+/// store), with slices renewed `ahead_ms` before they run out.
+fn own_takes(ahead_ms: u64) -> (u64, u64) {
+    let shared = Arc::new(MemoryStore::default());
+    let s = LeasedStore::new(
+        shared,
+        LeasedStoreConfig {
+            renew_ahead: Duration::from_millis(ahead_ms),
+            ..LeasedStoreConfig::default()
+        },
+    );
+    let q = Quota::fixed_window(1_000_000, Duration::from_secs(3_600)).unwrap();
+    let c = [leased(q, "busy", 1)];
+    for ms in (0..3_000).step_by(10) {
+        assert!(block_on(s.check(&c, at(ms))).unwrap()[0].allowed);
+        if ms % 50 == 0 {
+            block_on(s.tick(at(ms + 1)));
+        }
+    }
+    let st = s.stats();
+    (st.take_calls, st.renew_calls)
+}
+
+#[test]
+fn a_busy_key_renewed_ahead_never_waits_for_a_take() {
+    let (takes, renews) = own_takes(200);
+    assert_eq!(takes, 1, "only the first request took its slice");
+    assert!(renews >= 2, "{renews} renewals");
+    // Without it, a request takes each time a lease ends.
+    let (takes, _) = own_takes(0);
+    assert!(takes >= 3, "{takes} takes without renewing ahead");
+}

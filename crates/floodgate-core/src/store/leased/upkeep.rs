@@ -12,7 +12,8 @@ use crate::time::Timestamp;
 
 impl<S: Store> LeasedStore<S> {
     /// Ends the leases that ran out by `now` (and forgets keys idle for a
-    /// whole lease), renews the spent slices of keys in use (one call),
+    /// whole lease), renews the spent slices of keys in use (and, with
+    /// `renew_ahead`, those about to run out; one call),
     /// then gives back what is left of ended slices (one call). Call it
     /// about every tenth of the shortest lease.
     pub async fn tick(&self, now: Timestamp) {
@@ -44,11 +45,12 @@ impl<S: Store> LeasedStore<S> {
             });
             self.table.removed(before - map.len());
             if self.config.renew {
+                let ahead = crate::time::duration_micros(self.config.renew_ahead);
                 for (key, slice) in map.iter_mut() {
                     if renew.len() >= RENEW_MAX {
                         break;
                     }
-                    if slice.wants_renewal(t) {
+                    if slice.wants_renewal(t, ahead) {
                         // Requests on the key meanwhile wait for it.
                         slice.fetching = Some(Fetch::default());
                         renew.push(slice.renewal(key, t));
@@ -91,7 +93,7 @@ impl<S: Store> LeasedStore<S> {
         let taken = self.inner.take(wants, now).await;
         guard.disarm();
         match taken {
-            Ok(taken) => self.install(wants, &taken, now.as_micros()),
+            Ok(taken) => self.install(wants, &taken, now.as_micros(), true),
             Err(_) => self.unfetch(wants),
         }
     }
