@@ -30,6 +30,9 @@
 #       GLOBAL_DELAY=40ms crates/floodgate-loadgen/bench/regions.sh
 #   GLOBAL_STORE_EXTRA="gather_in_flight: 16" SCENARIOS=all OPTIONS=exact ...
 #       (fields added to every replica's global_store)
+# Under each row: latency by region, the global store's calls, and any
+# store errors or fallback decisions (STORE_TIMEOUT, the region stores'
+# timeout, is the default 50ms: a stall past it decides on local memory).
 #
 # Needs redis-server, redis-cli, curl and python3. Reports (loadgen JSON,
 # one per generator and run), configs, logs and summary.md go to OUT
@@ -49,6 +52,7 @@ SCENARIOS=${SCENARIOS:-all asia}
 OPTIONS=${OPTIONS:-exact partitioned shared}
 GLOBAL_DELAY=${GLOBAL_DELAY:-40ms}
 GLOBAL_TIMEOUT=${GLOBAL_TIMEOUT:-1s}
+STORE_TIMEOUT=${STORE_TIMEOUT:-50ms}     # the region stores' (the default)
 GLOBAL_STORE_EXTRA=${GLOBAL_STORE_EXTRA:-} # more global_store fields, e.g. "gather_max: 1"
 read -r -a rates <<<"$RATES"
 read -r -a options <<<"$OPTIONS"
@@ -120,7 +124,7 @@ threads: 1
 upstream: http://127.0.0.1:$UP
 overload: { enabled: false }
 region: { regions: { us: 40%, eu: 40%, asia: 20% } }
-store: { kind: redis, url: "redis://127.0.0.1:${rport[$r]}" }
+store: { kind: redis, url: "redis://127.0.0.1:${rport[$r]}", timeout: $STORE_TIMEOUT }
 global_store: { kind: redis, url: "redis://127.0.0.1:${pport[$r]}", timeout: $GLOBAL_TIMEOUT,
   local_divisor: 2${GLOBAL_STORE_EXTRA:+, $GLOBAL_STORE_EXTRA} }
 rules:
@@ -151,19 +155,21 @@ YAML
 done
 for a in "${adm[@]}"; do wait_up "http://127.0.0.1:$a/readyz"; done
 
-# The global-store and region-pool counters of every replica, summed.
+# The global-store, region-pool and region-store failure counters of every
+# replica, summed.
 counters() {
     for a in "${adm[@]}"; do curl -fs "http://127.0.0.1:$a/metrics" || true; done |
-        awk '/^floodgate_(global_[a-z_]*total|region_pool_[a-z_]*total|global_store_latency_seconds_(sum|count)|leased_waits_total)/ {s[$1] += $2} END {for (k in s) print k, s[k]}' | sort
+        awk '/^floodgate_(global_[a-z_]*total|region_pool_[a-z_]*total|global_store_latency_seconds_(sum|count)|store_errors_total|degraded_decisions_total)/ {s[$1] += $2} END {for (k in s) print k, s[k]}' | sort
 }
 
 {
     echo "date: $(date -u +%FT%TZ)"
     echo "cpu: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
     echo "redis: $(redis-server --version | cut -d' ' -f3)"
-    echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?'), files changed since: $(git status --porcelain -uno 2>/dev/null | wc -l)"
+    echo "binaries built: $(date -u -r $B/floodgate +%FT%TZ)"
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "$KEYS keys, fixed window $LIMIT per ${SECS}s per key, global store $GLOBAL_DELAY each way,"
+    echo "$KEYS keys, fixed window $LIMIT per ${SECS}s per key, global store $GLOBAL_DELAY each way, region store timeout $STORE_TIMEOUT,"
     echo "rates us/eu/asia ${rates[*]} requests/s, $ROUNDS rounds${GLOBAL_STORE_EXTRA:+, global_store: $GLOBAL_STORE_EXTRA}"
 } | tee "$OUT/summary.md"
 
@@ -209,19 +215,21 @@ before = dict(l.split() for l in open(f"{out}/{label}-counters-before.txt"))
 after = dict(l.split() for l in open(f"{out}/{label}-counters-after.txt"))
 delta = {k: float(v) - float(before.get(k, 0)) for k, v in after.items()}
 json.dump(delta, open(f"{out}/{label}-counters.json", "w"), indent=1)
-by = []
+by, denied = [], []
 for r in ("us", "eu", "asia"):
-    ds = [d["latency_from_schedule_ms"] for n, d in reps.items() if n.startswith(r + "-")]
+    ds = [d for n, d in reps.items() if n.startswith(r + "-")]
+    hi = lambda q, k="latency_from_schedule_ms": max(d[k][q] for d in ds)
     if ds:
-        by.append(f"{r} {max(x['p50'] for x in ds):.1f} / {max(x['p99'] for x in ds):.1f}")
+        by.append(f"{r} {hi('p50'):.1f} / {hi('p90'):.1f} / {hi('p99'):.1f}")
+        denied.append(f"{r} {max(d['latency_by_status_ms'].get('429', {}).get('p50', 0) for d in ds):.1f}")
 g = lambda w: int(delta.get('floodgate_global_decisions_total{where="%s"}' % w, 0))
 n = delta.get("floodgate_global_store_latency_seconds_count", 0)
-note = f"by region p50 / p99 ms: {', '.join(by)}; global store calls {n:,.0f}"
+note = f"by region p50 / p90 / p99 ms: {', '.join(by)}; p50 of the 429s: {', '.join(denied)}; global store calls {n:,.0f}"
 if n:
     note += f", mean {delta['floodgate_global_store_latency_seconds_sum'] / n * 1000:.1f} ms (as the replicas time them)"
 if g("store") or g("local"):
     note += f"; leased decisions from slices {g('local'):,}, on the store {g('store'):,}"
-bad = {k: v for k, v in delta.items() if v and ("error" in k or "fallback" in k)}
+bad = {k: v for k, v in delta.items() if v and any(w in k for w in ("error", "fallback", "degraded"))}
 note += "".join(f"; {k} {v:g}" for k, v in sorted(bad.items()))
 print(f"|   {note} |||||||||")
 PY
