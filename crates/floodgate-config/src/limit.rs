@@ -196,6 +196,9 @@ pub(crate) enum Scope<'a> {
     Override,
 }
 
+/// A `global` limit's lease unless its `sync` names one (10 s).
+pub const GLOBAL_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a rule's limits take from the rule unless they say: its `sync`
 /// (with the path it is written at) and its `scope`.
 #[derive(Clone, Copy, Default)]
@@ -253,17 +256,27 @@ pub(crate) fn limits(
             .or(inherit.scope)
             .map(Into::into)
             .unwrap_or_default();
-        let sync = match (&l.sync, inherit.sync) {
+        let global = scope == floodgate_core::store::Scope::Global;
+        let written = l.sync.as_ref().or(inherit.sync.map(|(_, s)| s));
+        let mut sync = match (&l.sync, inherit.sync) {
             (Some(own), _) => {
                 crate::sync::terms(src, &join(&here, &["sync".into()]), Some(own), &quota)?
             }
             (None, Some((rat, rule))) => crate::sync::terms(src, rat, Some(rule), &quota)?,
             // A global limit is leased unless it says otherwise (and can be).
-            (None, None) if scope == floodgate_core::store::Scope::Global && leasable(&quota) => {
+            (None, None) if global && leasable(&quota) => {
                 Some(floodgate_core::store::SliceTerms::default_terms())
             }
             (None, None) => None,
         };
+        // Across regions a slice is held longer unless `lease` says: a
+        // take costs a round trip, and a key seen less than once a lease
+        // on a replica would cross for every request.
+        if let Some(t) = sync.as_mut() {
+            if global && written.is_none_or(|w| w.0.lease.is_none()) {
+                t.lease_us = GLOBAL_LEASE.as_micros() as u64;
+            }
+        }
         let limit = limit.with_sync(sync).with_scope(scope);
         if !names.insert(limit.name.clone()) {
             return Err(src.error(

@@ -414,7 +414,7 @@ mod tests {
         for want in [
             "region: eu (weight 40%); regions: asia 20%, eu 40%, us 40%",
             "global store: Redis redis://127.0.0.1:6380, timeout 1s, on failure local (a partition decides global limits on 40% of each, split over local_divisor 2 replicas)",
-            "  a: fixed_window(limit=10, window=1m), sync leased (lease 1s, max share 10%), scope global (the global store)",
+            "  a: fixed_window(limit=10, window=1m), sync leased (lease 10s, max share 10%), scope global (the global store)",
             "  b: fixed_window(limit=100, window=1m), sync exact, scope region_weighted (40% of it in eu: fixed_window(limit=40, window=1m))",
         ] {
             assert!(s.contains(want), "{want}: {s}");
