@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use floodgate_core::store::RegionShare;
 
-use super::primitives::{header, label, sample, single};
+use super::primitives::{header, label, sample, single, Histogram};
 use super::store::{GlobalLeased, Pooled, Resilient};
-use super::Histogram;
 
 /// What the global metrics read at scrape time.
 pub struct Source {
