@@ -1,7 +1,8 @@
 //! The fleet view in a real browser: two replicas on one real Redis; the
 //! first one's dashboard lists both as alive with their own counts and,
 //! once the second stops and the first's clock has moved past the
-//! replica timeout, shows it gone. No console errors.
+//! replica timeout, shows it gone; replicas in two regions listed under a
+//! row per region. No console errors.
 
 #[path = "common/browser.rs"]
 mod browser;
@@ -76,4 +77,67 @@ async fn the_fleet_table_shows_every_replica_and_who_is_gone() {
     assert!(errors.is_empty(), "console errors: {errors:?}");
     c.close().await.unwrap();
     a.running.shutdown().await.unwrap();
+}
+
+/// Replicas in two regions (each on its own Redis) share one fleet view on
+/// the global store: the table lists each region under a row naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_table_groups_replicas_by_region() {
+    let (us_redis, eu_redis, global) = (
+        RedisServer::start(),
+        RedisServer::start(),
+        RedisServer::start(),
+    );
+    let in_region = |name: &str, region: &str, redis: &str| {
+        format!(
+            "{}region: {{ name: {region}, regions: [eu, us] }}\nglobal_store: {{ kind: redis, url: {}, time: caller }}\n",
+            yaml(name, redis),
+            global.url()
+        )
+    };
+    let a = start(&in_region("edge-eu", "eu", &eu_redis.url())).await;
+    let b = start(&in_region("edge-us", "us", &us_redis.url())).await;
+
+    let driver = chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    c.goto(&format!("http://{}/dashboard", a.admin))
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("fleet")).await.unwrap();
+    wait_text(
+        &c,
+        "#fleet tbody tr.region[data-region=\"eu\"] th",
+        "Region eu: 1 alive, 0 gone",
+    )
+    .await;
+    wait_text(
+        &c,
+        "#fleet tbody tr.region[data-region=\"us\"] th",
+        "Region us: 1 alive, 0 gone",
+    )
+    .await;
+    // In order: eu's row, its replica, us's row, its replica.
+    let rows = c.find_all(Locator::Css("#fleet tbody tr")).await.unwrap();
+    let mut order = Vec::new();
+    for r in rows {
+        let region = r.attr("data-region").await.unwrap();
+        let replica = r.attr("data-replica").await.unwrap();
+        order.push((region, replica));
+    }
+    let s = |x: &str| Some(x.to_string());
+    assert_eq!(
+        order,
+        [
+            (s("eu"), None),
+            (s("eu"), s("edge-eu")),
+            (s("us"), None),
+            (s("us"), s("edge-us")),
+        ]
+    );
+    let errors = console_errors(&c, &driver).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    c.close().await.unwrap();
+    a.running.shutdown().await.unwrap();
+    b.running.shutdown().await.unwrap();
 }
