@@ -90,24 +90,8 @@ pub async fn build(
             global: None,
         },
         Some(rc) => {
-            // Connect now when Redis is there; otherwise start anyway and
-            // decide by the failure policy until a background attempt
-            // succeeds.
             // The store's connections run on the serving threads.
-            let redis = LazyRedisStore::placed(
-                rc.clone(),
-                rc.failure.breaker.cooldown,
-                clock.clone(),
-                placement,
-            );
-            match redis.connect_now().await {
-                Err(e) if e.is_refusal() => return Err(ServerError::StoreRefused(e)),
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "the Redis store is unreachable: starting anyway, deciding by the failure policy until it answers"
-                ),
-                Ok(()) => {}
-            }
+            let redis = connect(rc, &clock, placement, "the Redis store").await?;
             let region_redis = Some(redis.clone());
             let (resilient, leased) = redis_stack(config, rc, redis, latency, clock, 1_000_000);
             let policy = Arc::new(RedisBackend::new(rc.clone()));
@@ -123,6 +107,34 @@ pub async fn build(
             }
         }
     })
+}
+
+/// A Redis store for `rc`, connected now when it answers; otherwise the
+/// server starts anyway and decides by the failure policy until a
+/// background attempt succeeds. One that answers but refuses the config
+/// is an error. `what` names it in the log.
+async fn connect(
+    rc: &floodgate_redis::RedisConfig,
+    clock: &Arc<dyn MonotonicClock>,
+    placement: Option<Placement>,
+    what: &str,
+) -> Result<LazyRedisStore, ServerError> {
+    let redis = LazyRedisStore::placed(
+        rc.clone(),
+        rc.failure.breaker.cooldown,
+        clock.clone(),
+        placement,
+    );
+    match redis.connect_now().await {
+        Err(e) if e.is_refusal() => return Err(ServerError::StoreRefused(e)),
+        Err(e) => tracing::warn!(
+            error = %e,
+            store = what,
+            "a Redis store is unreachable: starting anyway, deciding by the failure policy until it answers"
+        ),
+        Ok(()) => {}
+    }
+    Ok(redis)
 }
 
 /// A Redis store in its failure policy (`local` mode deciding
@@ -184,20 +196,7 @@ pub async fn with_global(
         stores.store = scoped;
         return Ok(stores);
     };
-    let redis = LazyRedisStore::placed(
-        gc.clone(),
-        gc.failure.breaker.cooldown,
-        clock.clone(),
-        placement,
-    );
-    match redis.connect_now().await {
-        Err(e) if e.is_refusal() => return Err(ServerError::StoreRefused(e)),
-        Err(e) => tracing::warn!(
-            error = %e,
-            "the global store is unreachable: starting anyway, deciding global limits on this region's share until it answers"
-        ),
-        Ok(()) => {}
-    }
+    let redis = connect(gc, &clock, placement, "the global store").await?;
     let latency = Arc::new(Histogram::new(STORE_BUCKETS));
     let share = region.share.clone();
     let (resilient, _) = redis_stack(config, gc, redis, latency.clone(), clock, share.weight_ppm);
