@@ -129,7 +129,11 @@ impl Grpc {
     {
         loop {
             let mut progressed = false;
-            if *accepting {
+            // Every stream already read is accepted before any call runs:
+            // `poll_accept` writes out what the connection has queued, so
+            // accepting one stream per answered call would cost a write
+            // per call; this way the answers of a batch go out together.
+            while *accepting {
                 match conn.poll_accept(cx) {
                     Poll::Ready(Some(Ok((req, respond)))) => {
                         let call = self.clone().call(req, respond, requests(), stop.clone());
@@ -139,7 +143,7 @@ impl Grpc {
                     Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
                     // No more streams: the calls in flight finish.
                     Poll::Ready(None) => *accepting = false,
-                    Poll::Pending => {}
+                    Poll::Pending => break,
                 }
             }
             if !*accepting {
