@@ -63,7 +63,7 @@ end
 
 -- The limit whose five values start after argv[o]: its decision on its
 -- stored state. Appends allowed, present, n, f1..fn to out and returns
--- ok, alg, a, b, c, cost, s1, s2, s3.
+-- ok, alg, a, b, c, cost, s1, s2, s3, present (a boolean).
 local function decide_one(out, key, argv, o, t)
   local alg = ALG[argv[o + 1]]
   local a, b, c = tonumber(argv[o + 2]), tonumber(argv[o + 3]), tonumber(argv[o + 4])
@@ -83,13 +83,24 @@ local function decide_one(out, key, argv, o, t)
   else
     out[n + 3] = 0
   end
-  return ok, alg, a, b, c, cost, s1, s2, s3
+  return ok, alg, a, b, c, cost, s1, s2, s3, present == 1
+end
+
+-- The TTL to write a limit's new state (n1, n2, n3) with, over the state
+-- s1 its key held (present) before: nil (keep the key's TTL) when the
+-- algorithm says the state still ends when it did and no least TTL is
+-- asked (Redis time), else ttl_of.
+local function write_ttl(alg, present, t, min_ttl, s1, n1, n2, n3, a, b, c)
+  if present and min_ttl == 0 and alg.keeps_ttl and alg.keeps_ttl(s1, n1) then
+    return nil
+  end
+  return ttl_of(alg, t, min_ttl, n1, n2, n3, a, b, c)
 end
 
 -- Writes the state after a limit consumed.
-local function consume_one(key, t, min_ttl, alg, a, b, c, cost, s1, s2, s3)
-  s1, s2, s3 = alg.consume(s1, s2, s3, t, cost, a, b, c)
-  alg.store(key, ttl_of(alg, t, min_ttl, s1, s2, s3, a, b, c), s1, s2, s3)
+local function consume_one(key, t, min_ttl, alg, a, b, c, cost, s1, s2, s3, present)
+  local n1, n2, n3 = alg.consume(s1, s2, s3, t, cost, a, b, c)
+  alg.store(key, write_ttl(alg, present, t, min_ttl, s1, n1, n2, n3, a, b, c), n1, n2, n3)
 end
 
 -- A request's limits are keys[kb + i] and the five values after
@@ -98,19 +109,19 @@ end
 -- One limit, or two on distinct keys, in locals. `at` is out's slot for
 -- all_allowed.
 local function decide_fast(out, at, keys, kb, n, argv, ab, mode, t, min_ttl)
-  local ok1, alg1, a1, b1, c1, cost1, x1, y1, z1 = decide_one(out, keys[kb + 1], argv, ab, t)
+  local ok1, alg1, a1, b1, c1, cost1, x1, y1, z1, p1 = decide_one(out, keys[kb + 1], argv, ab, t)
   if n == 1 then
     if ok1 and mode == 'c' then
-      consume_one(keys[kb + 1], t, min_ttl, alg1, a1, b1, c1, cost1, x1, y1, z1)
+      consume_one(keys[kb + 1], t, min_ttl, alg1, a1, b1, c1, cost1, x1, y1, z1, p1)
     else
       out[at] = 0
     end
     return
   end
-  local ok2, alg2, a2, b2, c2, cost2, x2, y2, z2 = decide_one(out, keys[kb + 2], argv, ab + 5, t)
+  local ok2, alg2, a2, b2, c2, cost2, x2, y2, z2, p2 = decide_one(out, keys[kb + 2], argv, ab + 5, t)
   if ok1 and ok2 and mode == 'c' then
-    consume_one(keys[kb + 1], t, min_ttl, alg1, a1, b1, c1, cost1, x1, y1, z1)
-    consume_one(keys[kb + 2], t, min_ttl, alg2, a2, b2, c2, cost2, x2, y2, z2)
+    consume_one(keys[kb + 1], t, min_ttl, alg1, a1, b1, c1, cost1, x1, y1, z1, p1)
+    consume_one(keys[kb + 2], t, min_ttl, alg2, a2, b2, c2, cost2, x2, y2, z2, p2)
   else
     out[at] = 0
   end
@@ -200,7 +211,8 @@ local function decide_general(out, at, keys, kb, n, argv, ab, mode, t, min_ttl)
   for i = 1, #order do
     local c = order[i]
     local st = work[c.key]
-    local ttl = ttl_of(c.alg, t, min_ttl, st[1], st[2], st[3], c.a, c.b, c.c)
+    local was = loaded[c.key]
+    local ttl = write_ttl(c.alg, was ~= false, t, min_ttl, was and was[1], st[1], st[2], st[3], c.a, c.b, c.c)
     c.alg.store(c.key, ttl, st[1], st[2], st[3])
   end
 end
@@ -251,7 +263,7 @@ local function take_one(out, key, argv, o, t, min_ttl)
     out[at + 3] = 0
   end
   if n > 0 then
-    consume_one(key, t, min_ttl, alg, a, b, c, n, s1, s2, s3)
+    consume_one(key, t, min_ttl, alg, a, b, c, n, s1, s2, s3, present == 1)
   end
 end
 

@@ -27,6 +27,11 @@
 --                                            state from,
 --   refund(s1, s2, s3, t0, cost, a, b, c) -> the state with a consume at
 --                                            t0 undone,
+--   keeps_ttl(s1, n1)                     -> (optional) whether a state
+--                                            whose s1 goes from s1 to n1
+--                                            in a consume still ends when
+--                                            it did, so that its key's
+--                                            TTL can stay (KEEPTTL),
 --   store(key, ttl_ms, s1, s2, s3)        -> writes it (ttl_ms nil: keep
 --                                            the TTL),
 -- }
@@ -113,41 +118,95 @@ local function check_range(x)
   end
 end
 
--- s1, s2 (and s3 when n = 3) packed.
-local function pack_fields(n, s1, s2, s3)
+-- The struct formats of two fields of l1 and l2 bytes: PACK2[8·l1 + l2]
+-- with the header byte first, UNPACK2[8·l1 + l2] without it; a field of
+-- 0 bytes has no format (and no value). Built with nothing but `..`, at
+-- the top level.
+local PACK2, UNPACK2 = {}, {}
+do
+  local field = { [0] = '', 'I1', 'I2', 'I3', 'I4', 'I5', 'I6', 'I7' }
+  for l1 = 0, 7 do
+    for l2 = 0, 7 do
+      PACK2[8 * l1 + l2] = '>B' .. field[l1] .. field[l2]
+      UNPACK2[8 * l1 + l2] = '>' .. field[l1] .. field[l2]
+    end
+  end
+end
+
+-- s1, s2 packed, with one struct.pack.
+local function pack2(s1, s2)
   check_range(s1)
   check_range(s2)
   local l1, l2 = uint_len(s1), uint_len(s2)
-  if n == 2 then
-    return string.char(8 * l1 + l2) .. uint_put(s1, l1) .. uint_put(s2, l2)
+  local h = 8 * l1 + l2
+  if l1 > 0 then
+    if l2 > 0 then
+      return struct.pack(PACK2[h], h, s1, s2)
+    end
+    return struct.pack(PACK2[h], h, s1)
   end
+  if l2 > 0 then
+    return struct.pack(PACK2[h], h, s2)
+  end
+  return string.char(h)
+end
+
+-- The two fields of v, with one struct.unpack, or nil when v is not a
+-- packed state of two fields.
+local function unpack2(v)
+  local len = #v
+  if len < 1 then
+    return nil
+  end
+  local h = string.byte(v, 1)
+  local l1, l2 = math.floor(h / 8), h % 8
+  if l1 > 7 or 1 + l1 + l2 ~= len then
+    return nil
+  end
+  if l1 > 0 then
+    if l2 > 0 then
+      local s1, s2 = struct.unpack(UNPACK2[h], v, 2)
+      return s1, s2
+    end
+    return (struct.unpack(UNPACK2[h], v, 2)), 0
+  end
+  if l2 > 0 then
+    return 0, (struct.unpack(UNPACK2[h], v, 2))
+  end
+  return 0, 0
+end
+
+-- s1, s2 (and s3 when n = 3) packed.
+local function pack_fields(n, s1, s2, s3)
+  if n == 2 then
+    return pack2(s1, s2)
+  end
+  check_range(s1)
+  check_range(s2)
   check_range(s3)
-  local l3 = uint_len(s3)
+  local l1, l2, l3 = uint_len(s1), uint_len(s2), uint_len(s3)
   return string.char(8 * l1 + l2, 8 * l3) .. uint_put(s1, l1) .. uint_put(s2, l2) .. uint_put(s3, l3)
 end
 
 -- s1, s2 (, s3): the n fields of v, or nil when v is not a packed state
 -- of n fields.
 local function unpack_fields(v, n)
-  local header = math.floor((n + 1) / 2)
-  if #v < header then
+  if n == 2 then
+    return unpack2(v)
+  end
+  if #v < 2 then
     return nil
   end
   local h1 = string.byte(v, 1)
   local l1, l2 = math.floor(h1 / 8), h1 % 8
-  local l3 = 0
-  if n == 3 then
-    l3 = math.floor(string.byte(v, 2) / 8)
-  end
-  if l1 > 7 or l3 > 7 or header + l1 + l2 + l3 ~= #v then
+  local l3 = math.floor(string.byte(v, 2) / 8)
+  if l1 > 7 or l3 > 7 or 2 + l1 + l2 + l3 ~= #v then
     return nil
   end
-  local s1, pos = uint_get(v, header + 1, l1)
+  local s1, pos = uint_get(v, 3, l1)
   local s2, s3
   s2, pos = uint_get(v, pos, l2)
-  if n == 3 then
-    s3 = uint_get(v, pos, l3)
-  end
+  s3 = uint_get(v, pos, l3)
   return s1, s2, s3
 end
 
@@ -167,7 +226,9 @@ local function packed_fields(n, alg)
   alg.store = function(key, ttl_ms, s1, s2, s3)
     local v = pack_fields(n, s1, s2, s3)
     if ttl_ms then
-      redis.call('SET', key, v, 'PX', ttl_ms)
+      -- As an integer string: Redis formats a number argument with
+      -- '%.17g', which costs more than the SET itself.
+      redis.call('SET', key, v, 'PX', string.format('%d', ttl_ms))
     else
       redis.call('SET', key, v, 'KEEPTTL')
     end

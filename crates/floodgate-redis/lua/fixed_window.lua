@@ -31,6 +31,11 @@ ALG['fw'] = packed_fields(2, {
   idle = function(s1, s2, s3, t, a, b, c)
     return math.max(0, s1 + b - t)
   end,
+  -- A consume in the window the key already holds ends when it did:
+  -- its TTL, written by the first consume of the window, stays.
+  keeps_ttl = function(before, after)
+    return before == after
+  end,
   refund = function(s1, s2, s3, t0, cost, a, b, c)
     if s1 == t0 - t0 % b then
       return s1, math.max(0, s2 - cost)
