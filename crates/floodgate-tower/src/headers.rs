@@ -58,25 +58,33 @@ fn value(text: String) -> Option<HeaderValue> {
 
 /// Adds the headers of the limit that speaks (`outcome`), decided at `now`.
 pub fn apply(headers: &mut HeaderMap, outcome: &LimitOutcome, now: Timestamp) {
+    each(outcome, now, |name, value| {
+        headers.insert(name, value);
+    });
+}
+
+/// The headers [`apply`] adds, each given to `f` in turn (name, value),
+/// without a map in between.
+pub fn each(outcome: &LimitOutcome, now: Timestamp, mut f: impl FnMut(HeaderName, HeaderValue)) {
     let d = &outcome.decision;
     let reset_in = ceil_secs(d.reset_after);
     let reset_at = unix_secs_after(now, d.reset_after);
-    headers.insert(X_RATELIMIT_LIMIT, num(d.limit));
-    headers.insert(X_RATELIMIT_REMAINING, num(d.remaining));
-    headers.insert(X_RATELIMIT_RESET, num(reset_at));
+    f(X_RATELIMIT_LIMIT, num(d.limit));
+    f(X_RATELIMIT_REMAINING, num(d.remaining));
+    f(X_RATELIMIT_RESET, num(reset_at));
     let mut policy = String::with_capacity(outcome.limit.len() + 32);
     push_sf_string(&mut policy, &outcome.limit);
     let mut current = policy.clone();
     let _ = write!(policy, ";q={};w={}", d.limit, outcome.quota.window_secs());
     let _ = write!(current, ";r={};t={reset_in}", d.remaining);
     if let Some(v) = value(policy) {
-        headers.insert(RATELIMIT_POLICY, v);
+        f(RATELIMIT_POLICY, v);
     }
     if let Some(v) = value(current) {
-        headers.insert(RATELIMIT, v);
+        f(RATELIMIT, v);
     }
     if let Some(RetryAfter::After(r) | RetryAfter::Unavailable(r)) = d.retry_after {
-        headers.insert(RETRY_AFTER, num(ceil_secs(r)));
+        f(RETRY_AFTER, num(ceil_secs(r)));
     }
 }
 

@@ -84,20 +84,19 @@ pub fn response(v: &DescriptorVerdict, count: usize, now: Timestamp) -> RateLimi
             }
         })
         .collect();
-    let mut map = http::HeaderMap::new();
+    let mut response_headers_to_add = Vec::new();
     if let Some(o) = v.verdict.deciding() {
-        headers::apply(&mut map, o, now);
+        response_headers_to_add.reserve(6);
+        headers::each(o, now, |k, val| {
+            if let Ok(value) = val.to_str() {
+                response_headers_to_add.push(HeaderValue {
+                    key: header_case(k.as_str()),
+                    value: value.to_string(),
+                    ..HeaderValue::default()
+                });
+            }
+        });
     }
-    let response_headers_to_add = map
-        .iter()
-        .filter_map(|(k, val)| {
-            Some(HeaderValue {
-                key: header_case(k.as_str()),
-                value: val.to_str().ok()?.to_string(),
-                ..HeaderValue::default()
-            })
-        })
-        .collect();
     RateLimitResponse {
         overall_code: if v.verdict.allowed {
             Code::Ok
