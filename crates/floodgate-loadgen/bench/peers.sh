@@ -8,8 +8,9 @@
 #      against Limitador `POST /check_and_report`;
 #   2. Envoy's `ShouldRateLimit` (gRPC), memory store;
 #   3. `ShouldRateLimit` on a real Redis (a redis-server this script starts
-#      on a free port): Floodgate (exact) against Limitador `redis` and
-#      `redis_cached`;
+#      on a free port): Floodgate (exact; as configured by default, and
+#      with `gather_in_flight: 1`, rows `redis-if1`) against Limitador
+#      `redis` and `redis_cached`;
 #   4. a hot key on Redis: 2,000 requests at 64 at once against a limit of
 #      80 (a fresh key each trial, TRIALS trials): what each admitted.
 #
@@ -105,6 +106,8 @@ rules:
 YAML
     if [ "$1" = redis ]; then
         echo "store: { kind: redis, url: \"redis://127.0.0.1:$RP\" }"
+    elif [ "$1" = redis-if1 ]; then
+        echo "store: { kind: redis, url: \"redis://127.0.0.1:$RP\", gather_in_flight: 1 }"
     else
         echo "store: { kind: memory, max_keys: 2000000 }"
     fi
@@ -187,7 +190,10 @@ runs() {
     shift 3
     for sys in "$@"; do
         local st=$storage
-        case $sys in limitador-*) st=${sys#limitador-}; sys=limitador ;; esac
+        case $sys in
+            limitador-*) st=${sys#limitador-}; sys=limitador ;;
+            floodgate-if1) st=redis-if1; sys=floodgate ;;
+        esac
         start "$sys" "$st" 40 4s
         measure "$lane-$st-$sys-$r" "$lane" "$sys"
         stop
@@ -218,7 +224,7 @@ if [[ $SECTIONS == *3* ]]; then
     header "3. Envoy ShouldRateLimit (gRPC), Redis"
     for r in $(seq "$ROUNDS"); do
         # shellcheck disable=SC2046
-        runs "$r" grpc redis $(order "$r" floodgate limitador-redis limitador-redis_cached)
+        runs "$r" grpc redis $(order "$r" floodgate floodgate-if1 limitador-redis limitador-redis_cached)
     done
 fi
 

@@ -2,7 +2,9 @@
 //! futures of the connection's own task, not tasks of their own, so a
 //! call costs no spawn, and its answer is written by the task that
 //! finished it (hyper's HTTP/2 server spawns a task per stream, which
-//! then wakes the connection's task to write).
+//! then wakes the connection's task to write). Every stream already read
+//! is accepted before the calls run, so the answers of the calls that
+//! arrived together go out in one write, not one write each.
 //!
 //! The settings are hyper's defaults, which bounded the listener before:
 //! 200 concurrent streams, 1 MiB windows, 16 KiB frames, 400 KiB of send
