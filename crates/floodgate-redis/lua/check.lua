@@ -26,6 +26,7 @@
 -- rebuilds into floodgate-core's state to compute the full Decision, and
 -- present = 0 means the key did not exist (the state is fresh at t).
 --
+-- One fixed-window limit checked goes to fw_check (fixed_window.lua).
 -- The common request (one limit, or two on distinct keys, checked or
 -- peeked) takes a fast path that keeps everything in locals; any other
 -- (a key twice, three limits or more, a refund) takes the general path.
@@ -305,6 +306,10 @@ local function decide_request(out, keys, kb, n, argv, ab, mode, t, min_ttl)
   end
   local at = #out + 1
   out[at] = 1
+  if n == 1 and mode == 'c' and argv[ab + 1] == 'fw' then
+    fw_check(out, at, keys[kb + 1], tonumber(argv[ab + 2]), tonumber(argv[ab + 3]), tonumber(argv[ab + 5]), t, min_ttl)
+    return
+  end
   if n == 1 or (n == 2 and keys[kb + 1] ~= keys[kb + 2]) then
     decide_fast(out, at, keys, kb, n, argv, ab, mode, t, min_ttl)
   else
