@@ -8,12 +8,15 @@ its own, then sends gathered `FCALL`s as the store does under load: R
 requests per call, each one fixed-window check (40 per 4 s) on a key
 picked from 12,000, 50 calls per pipeline. Prints `FCALL` µs per decision
 (Redis' `commandstats`) and the redis-server process's CPU µs per decision
-(`/proc`), median of ROUNDS rounds.
+(`/proc`), median of ROUNDS rounds. `--packed` sends each request packed
+in one argument (a `G` call, as the store does unless a request takes
+slices); without it, as eight arguments (a `g` call).
 
 Needs `redis` (pip) and a redis-server to talk to:
 
     redis-server --port 16379 --save '' --daemonize yes
     python3 crates/floodgate-redis/bench/script_cost.py --port 16379
+    python3 crates/floodgate-redis/bench/script_cost.py --port 16379 --packed
     python3 crates/floodgate-redis/bench/script_cost.py --port 16379 --lua /tmp/old/lua
 
 It flushes the database it is given (`--db`, default 15).
@@ -44,6 +47,9 @@ def main():
     ap.add_argument("--per-call", type=int, default=11)
     ap.add_argument("--calls", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--packed", action="store_true",
+                    help="send each request packed in one argument (a 'G' call, as the store "
+                         "does), not as eight (a 'g' call)")
     args = ap.parse_args()
     r = redis.Redis(port=args.port, db=args.db)
     name = "script_cost_bench"
@@ -60,9 +66,13 @@ def main():
     batches = []
     for _ in range(2000):
         keys = [f"{{b}}k:{rnd.randrange(12000)}:fw" for _ in range(R)]
-        a = ["g", 0, R]
-        for _ in range(R):
-            a += ["c", "", 1, "fw", 40, 4_000_000, 0, 1]
+        if args.packed:
+            one = b"c\x01\x00fw" + b"".join(v.to_bytes(8, "big") for v in (40, 4_000_000, 0, 1))
+            a = ["G", 0, R] + [one] * R
+        else:
+            a = ["g", 0, R]
+            for _ in range(R):
+                a += ["c", "", 1, "fw", 40, 4_000_000, 0, 1]
         batches.append((keys, a))
     fcall, cpu = [], []
     for _ in range(args.rounds):
@@ -82,7 +92,8 @@ def main():
         cpu.append((t1 - t0) / hz * 1e6 / n)
     r.execute_command("FUNCTION", "DELETE", name)
     r.flushdb()
-    print(f"{os.path.normpath(args.lua)}: {R} decisions per FCALL: FCALL {statistics.median(fcall):.2f} µs "
+    how = "packed" if args.packed else "one argument per value"
+    print(f"{os.path.normpath(args.lua)} ({how}): {R} decisions per FCALL: FCALL {statistics.median(fcall):.2f} µs "
           f"per decision, redis-server CPU {statistics.median(cpu):.2f} µs per decision "
           f"(median of {args.rounds})")
 
