@@ -49,7 +49,7 @@ if [ ! -x "$LIMITADOR" ]; then
     fi
 fi
 mkdir -p "$OUT"
-rm -f "$OUT"/*.json "$OUT"/*.log "$OUT"/*.yaml "$OUT"/summary.md
+rm -f "$OUT"/*.json "$OUT"/*.log "$OUT"/*.yaml "$OUT"/summary.md "$OUT"/runs.tsv
 
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p floodgate-server -p floodgate-loadgen
 B=target/release
@@ -175,6 +175,9 @@ n = max(d["counts"]["sent"], 1)
 c = d["counts"]
 p99 = (d.get("latency_from_send_ms") or {}).get("p99", 0)
 print(f"| {label} | {d['throughput_rps']:,.0f} | {st / hz * 1e6 / n:.1f} | {rt / hz * 1e6 / n:.2f} | {p99:.2f} | {c['ok_200'] / n:.1%} | {c['errors']} |")
+# The figures again, for the ratios at the end.
+with open(path.rsplit("/", 1)[0] + "/runs.tsv", "a") as f:
+    f.write(f"{label}\t{d['throughput_rps']}\t{st / hz * 1e6 / n}\t{rt / hz * 1e6 / n}\t{p99}\n")
 PY
 }
 
@@ -250,4 +253,39 @@ if [[ $SECTIONS == *4* ]]; then
         stop
     done
 fi
+# Floodgate / Limitador within each round, against the targets.
+[ -f "$OUT/runs.tsv" ] && python3 - "$OUT/runs.tsv" <<'PY' | tee -a "$OUT/summary.md"
+import sys
+runs = {}
+for line in open(sys.argv[1]):
+    label, rps, cpu, rcpu, p99 = line.rstrip("\n").split("\t")
+    runs[label] = (float(rps), float(cpu), float(rcpu), float(p99))
+rounds = sorted({int(l.rsplit("-", 1)[1]) for l in runs})
+rows = [
+    # what, target, Floodgate's run, Limitador's run, (figure, as ratio or pair)
+    ("HTTP, memory: decisions/s", ">= 1.5x", "http-memory-floodgate", "http-memory-limitador", 0),
+    ("gRPC, memory: decisions/s", ">= 1.5x", "grpc-memory-floodgate", "grpc-memory-limitador", 0),
+    ("gRPC, memory: server CPU per decision", "<= 0.7x", "grpc-memory-floodgate", "grpc-memory-limitador", 1),
+    ("gRPC, memory: p99 ms", "no worse", "grpc-memory-floodgate", "grpc-memory-limitador", 3),
+    ("Redis CPU per exact decision vs `redis`", "<= 1x", "grpc-redis-floodgate", "grpc-redis-limitador", 2),
+    ("same, `gather_in_flight: 1`", "<= 1x", "grpc-redis-if1-floodgate", "grpc-redis-limitador", 2),
+]
+print()
+print("Floodgate / Limitador within each round")
+print()
+print("| | target | " + " | ".join(f"round {r}" for r in rounds) + " |")
+print("|---|---|" + "---:|" * len(rounds))
+for what, target, fg, lim, i in rows:
+    cells = []
+    for r in rounds:
+        a, b = runs.get(f"{fg}-{r}"), runs.get(f"{lim}-{r}")
+        if not a or not b:
+            cells.append("–")
+        elif i == 3:
+            cells.append(f"{a[i]:.2f} vs {b[i]:.2f}")
+        else:
+            cells.append(f"{a[i] / b[i]:.2f}x" if b[i] else "–")
+    if any(c != "–" for c in cells):
+        print(f"| {what} | {target} | " + " | ".join(cells) + " |")
+PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/summary.md"
