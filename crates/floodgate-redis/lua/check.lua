@@ -42,7 +42,8 @@
 --          number of limits n, and the 5·n values of its limits as above
 --
 -- (ARGV[1] = 'G' is the same call with each request packed in one
--- argument, see unpack_gathered.)
+-- argument, see unpack_gathered; one made only of fixed-window checks
+-- under Redis' time goes to decide_fw_checks.)
 --
 -- Returns { R, then per request: length L, then its reply (L values) as
 -- a call of its own would return it }. The requests are decided in turn,
@@ -362,6 +363,10 @@ local function decide_gathered(keys, argv)
   return out
 end
 
+-- The first bytes of a packed request that is one fixed-window limit
+-- checked with Redis' time: mode 'c', n = 1, time flag 0, code 'fw'.
+local FW_HEAD = 'c\1\0fw'
+
 -- A packed gathered call (ARGV[1] = 'G') in the layout of 'g' (above):
 -- each request is one argument, big-endian bytes: mode (1), the number
 -- of limits n (1), a time flag (1: 0 for Redis' TIME, 1 for the caller's
@@ -397,12 +402,48 @@ local function unpack_gathered(argv)
   return out
 end
 
+-- Whether every request of a packed gathered call is one fixed-window
+-- limit checked with Redis' time (mode 'c', n = 1, time flag 0, code
+-- 'fw': its first five bytes), the call the store sends most under load.
+local function all_fw_checks(argv, r)
+  for i = 1, r do
+    if string.sub(argv[3 + i], 1, 5) ~= FW_HEAD then
+      return false
+    end
+  end
+  return true
+end
+
+-- A packed gathered call of fixed-window checks only (all_fw_checks):
+-- each request unpacked in one struct call and decided by fw_check, with
+-- none of the general path's tables; the same decisions and reply as
+-- decide_gathered(keys, unpack_gathered(argv)).
+local function decide_fw_checks(keys, argv, r)
+  local min_ttl = tonumber(argv[2])
+  local t = redis_time()
+  local out = { r }
+  for i = 1, r do
+    local a, w, _, cost = struct.unpack('>I8I8I8I8', argv[3 + i], 6)
+    local len = #out + 1
+    out[len] = 0
+    out[len + 1] = t
+    out[len + 2] = 1
+    fw_check(out, len + 2, keys[i], a, w, cost, t, min_ttl)
+    out[len] = #out - len
+  end
+  return out
+end
+
 local function decide(keys, argv)
   local mode = argv[1]
   if mode == 'g' then
     return decide_gathered(keys, argv)
   end
   if mode == 'G' then
+    local r = tonumber(argv[3])
+    if all_fw_checks(argv, r) then
+      return decide_fw_checks(keys, argv, r)
+    end
     return decide_gathered(keys, unpack_gathered(argv))
   end
   local n = #keys

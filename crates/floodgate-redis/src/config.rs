@@ -104,7 +104,7 @@ impl RedisConfig {
     /// Default of `connect_timeout`.
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
     /// Default of `connections`.
-    pub const DEFAULT_CONNECTIONS: usize = 2;
+    pub const DEFAULT_CONNECTIONS: usize = 1;
     /// Default of `time`.
     pub const DEFAULT_TIME: TimeSource = TimeSource::Redis;
     /// Default of `on_failure`.
@@ -118,7 +118,7 @@ impl RedisConfig {
     /// Most `gather_max` allowed.
     pub const MAX_GATHER_MAX: usize = 1_024;
     /// Default of `gather_in_flight`.
-    pub const DEFAULT_GATHER_IN_FLIGHT: usize = 2;
+    pub const DEFAULT_GATHER_IN_FLIGHT: usize = 1;
     /// Most `gather_in_flight` allowed.
     pub const MAX_GATHER_IN_FLIGHT: usize = 1_024;
     /// Most `connections` allowed.
@@ -270,12 +270,12 @@ mod tests {
         assert_eq!(c.key_prefix, "fg:");
         assert_eq!(c.timeout, Duration::from_millis(50));
         assert_eq!(c.connect_timeout, Duration::from_secs(1));
-        assert_eq!(c.connections, 2);
+        assert_eq!(c.connections, 1);
         assert_eq!(c.time, TimeSource::Redis);
         assert_eq!(c.failure.on_failure, FailureMode::Local);
         assert_eq!(c.failure.local_divisor, 1);
         assert_eq!(c.scripting, Scripting::Auto);
-        assert_eq!((c.gather_max, c.gather_in_flight), (32, 2));
+        assert_eq!((c.gather_max, c.gather_in_flight), (32, 1));
         assert_eq!(
             c.failure.breaker,
             BreakerConfig {

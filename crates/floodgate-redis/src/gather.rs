@@ -193,6 +193,10 @@ impl Gather {
 
 /// A lane: takes a request, waits for a free place, takes whatever else
 /// waits (up to `max`) and sends them as one call, without waiting for it.
+/// A full call (`max` requests waiting) goes at once, place or not: the
+/// places bound the calls out while they are small, never the lane's
+/// throughput (with 1 place and a round trip of 1 ms, waiting for the
+/// place would cap a connection at `max` requests per millisecond).
 async fn run_lane(
     lane: usize,
     mut rx: mpsc::UnboundedReceiver<Job>,
@@ -201,16 +205,26 @@ async fn run_lane(
     places: Arc<Semaphore>,
 ) {
     while let Some(first) = rx.recv().await {
-        let Ok(place) = Arc::clone(&places).acquire_owned().await else {
-            return;
-        };
         let mut jobs = vec![first];
-        while jobs.len() < max {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+        let mut open = true;
+        let place = loop {
+            take_waiting(&mut rx, &mut jobs, max);
+            if jobs.len() >= max || !open {
+                break None;
             }
-        }
+            tokio::select! {
+                biased;
+                p = Arc::clone(&places).acquire_owned() => match p {
+                    Ok(p) => break Some(p),
+                    Err(_) => return,
+                },
+                job = rx.recv() => match job {
+                    Some(job) => jobs.push(job),
+                    None => open = false,
+                },
+            }
+        };
+        take_waiting(&mut rx, &mut jobs, max);
         // A caller that gave up (its store timeout passed while Redis was
         // slow) is not sent: its request would consume quota for nobody.
         jobs.retain(|j| !j.reply.is_closed());
@@ -222,6 +236,16 @@ async fn run_lane(
             send(&shared, lane, jobs).await;
             drop(place);
         });
+    }
+}
+
+/// Moves the requests already waiting into `jobs`, up to `max` in all.
+fn take_waiting(rx: &mut mpsc::UnboundedReceiver<Job>, jobs: &mut Vec<Job>, max: usize) {
+    while jobs.len() < max {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
     }
 }
 

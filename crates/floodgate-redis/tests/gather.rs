@@ -166,3 +166,107 @@ async fn gathering_off_sends_every_request_alone() {
     assert_eq!(allowed, 10);
     assert_eq!(store.gather_stats(), (32, 32));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_window_checks_gathered_under_redis_time_are_exact_and_each_sees_its_count() {
+    // Under Redis' time, a packed call of one-limit fixed-window checks
+    // takes the script's shortest path (`decide_fw_checks`): still
+    // exactly 80 allowed across four replicas, each allowed decision
+    // seeing a count of its own (remaining 79 down to 0).
+    let server = RedisServer::start();
+    for (scripting, prefix) in [(Scripting::Functions, "fa:"), (Scripting::Eval, "fb:")] {
+        let stores = replicas(RedisConfig {
+            scripting,
+            key_prefix: prefix.into(),
+            timeout: Duration::from_millis(2_000),
+            ..RedisConfig::standalone(server.url())
+        })
+        .await;
+        // A window of 30 days, epoch-aligned: no window ends during the test.
+        let quota = Quota::fixed_window(80, Duration::from_secs(30 * 86_400)).unwrap();
+        let c = check("fw/redis-time", "hot", quota, 1);
+        let before = gathered(&stores);
+        let mut tasks = Vec::new();
+        for store in &stores {
+            for _ in 0..TASKS_PER_REPLICA {
+                let store = Arc::clone(store);
+                let c = c.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    for _ in 0..32 {
+                        let d = store.check(std::slice::from_ref(&c), now()).await.unwrap();
+                        if d[0].allowed {
+                            seen.push(d[0].remaining);
+                        }
+                    }
+                    seen
+                }));
+            }
+        }
+        let mut remaining = Vec::new();
+        for t in tasks {
+            remaining.extend(t.await.unwrap());
+        }
+        remaining.sort_unstable();
+        assert_eq!(remaining, (0..80).collect::<Vec<u64>>(), "{scripting:?}");
+        let after = gathered(&stores);
+        let (calls, requests) = (after.0 - before.0, after.1 - before.1);
+        assert_eq!(requests, (REPLICAS * TASKS_PER_REPLICA * 32) as u64);
+        assert!(
+            calls < requests,
+            "{scripting:?}: {calls} calls for {requests} requests"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_call_goes_out_while_the_connections_place_is_taken() {
+    // One place per connection and two requests per call: with Redis
+    // stopped, the first request holds the place; the eight after it go
+    // out as four full calls at once instead of waiting for the place.
+    let server = RedisServer::start();
+    let store = Arc::new(
+        RedisStore::connect(&RedisConfig {
+            gather_max: 2,
+            gather_in_flight: 1,
+            timeout: Duration::from_secs(30),
+            ..caller_config(&server.url())
+        })
+        .await
+        .unwrap(),
+    );
+    let quota = Quota::fixed_window(10, Duration::from_secs(60)).unwrap();
+    let one = |who: usize| vec![check("full", &format!("c{who}"), quota, 1)];
+    store.check(&one(100), now()).await.unwrap();
+    let before = store.gather_stats();
+    let sent = |store: &RedisStore| {
+        let (c, r) = store.gather_stats();
+        (c - before.0, r - before.1)
+    };
+    server.pause();
+    let spawn = |who: usize| {
+        let store = Arc::clone(&store);
+        let checks = one(who);
+        tokio::spawn(async move { store.check(&checks, now()).await.unwrap()[0].allowed })
+    };
+    let mut tasks = vec![spawn(0)];
+    let deadline = Deadline::in_secs(10);
+    while sent(&store) != (1, 1) {
+        deadline.poll("the first request sent alone").await;
+    }
+    tasks.extend((1..9).map(spawn));
+    while sent(&store) != (5, 9) {
+        deadline
+            .poll(format!("four full calls sent, {:?} so far", sent(&store)))
+            .await;
+    }
+    assert!(
+        tasks.iter().all(|t| !t.is_finished()),
+        "Redis is stopped: no call has returned"
+    );
+    server.resume();
+    for t in tasks {
+        assert!(t.await.unwrap());
+    }
+    assert_eq!(sent(&store), (5, 9));
+}

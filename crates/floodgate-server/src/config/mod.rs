@@ -145,13 +145,11 @@ impl Config {
             Some(r) => Some(r.resolve(&src, region_env()?.as_deref())?),
         };
         Ok(Config {
-            redis: redis_config(&cf.document, threads),
+            redis: redis_config(&cf.document),
             region,
             global_redis: raw.global_store.as_ref().and_then(|g| {
-                let mut rc = floodgate_config::redis::redis_config(
-                    g,
-                    threads.max(RedisConfig::DEFAULT_CONNECTIONS),
-                )?;
+                let mut rc =
+                    floodgate_config::redis::redis_config(g, RedisConfig::DEFAULT_CONNECTIONS)?;
                 // Far away: a call waits for a round trip across regions,
                 // and more calls are out at once before requests are
                 // gathered (each would otherwise wait a round trip more).
@@ -347,14 +345,11 @@ mod tests {
     }
 
     #[test]
-    fn redis_connections_default_to_one_per_serving_thread_from_2_to_64() {
-        assert_eq!(connections("threads: 4\n", ""), 4);
-        assert_eq!(connections("threads: 1\n", ""), 2);
-        assert_eq!(connections("threads: 200\n", ""), 64);
-        assert_eq!(
-            connections("", ""),
-            crate::net::workers::default_threads().clamp(2, 64)
-        );
+    fn redis_connections_default_to_one_whatever_the_serving_threads() {
+        assert_eq!(connections("threads: 4\n", ""), 1);
+        assert_eq!(connections("threads: 1\n", ""), 1);
+        assert_eq!(connections("threads: 200\n", ""), 1);
+        assert_eq!(connections("", ""), 1);
         // Set, it is what it says.
         assert_eq!(connections("threads: 4\n", "  connections: 3\n"), 3);
     }

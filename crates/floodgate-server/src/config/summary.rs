@@ -132,7 +132,8 @@ impl Config {
                 };
                 let connections = match r.kind {
                     RedisKind::Redis | RedisKind::RedisSentinel => {
-                        format!(", {} connections", r.connections)
+                        let n = r.connections;
+                        format!(", {n} connection{}", if n == 1 { "" } else { "s" })
                     }
                     RedisKind::RedisCluster => String::new(),
                 };
