@@ -8,7 +8,6 @@
 
 use std::fmt::Write as _;
 
-use bytes::Bytes;
 use floodgate_core::decision::{ceil_secs, unix_secs_after};
 use floodgate_core::policy::LimitOutcome;
 use floodgate_core::{RetryAfter, Timestamp};
@@ -30,10 +29,6 @@ pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// client's own is always removed) and on its response.
 pub const FLOODGATE_DEGRADED: HeaderName = HeaderName::from_static("floodgate-degraded");
 
-fn num(n: u64) -> HeaderValue {
-    HeaderValue::from(n)
-}
-
 /// Writes `s` as a structured-field string: names are validated at
 /// config load, but escape anyway.
 fn push_sf_string(out: &mut String, s: &str) {
@@ -51,11 +46,6 @@ fn push_sf_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// A header value made of `text`, without copying it.
-fn value(text: String) -> Option<HeaderValue> {
-    HeaderValue::from_maybe_shared(Bytes::from(text)).ok()
-}
-
 /// Adds the headers of the limit that speaks (`outcome`), decided at `now`.
 pub fn apply(headers: &mut HeaderMap, outcome: &LimitOutcome, now: Timestamp) {
     each(outcome, now, |name, value| {
@@ -66,25 +56,41 @@ pub fn apply(headers: &mut HeaderMap, outcome: &LimitOutcome, now: Timestamp) {
 /// The headers [`apply`] adds, each given to `f` in turn (name, value),
 /// without a map in between.
 pub fn each(outcome: &LimitOutcome, now: Timestamp, mut f: impl FnMut(HeaderName, HeaderValue)) {
+    each_text(outcome, now, |name, text| {
+        // Visible ASCII (each_text): always a valid value.
+        if let Ok(v) = HeaderValue::from_str(text) {
+            f(name.clone(), v);
+        }
+    });
+}
+
+/// The headers [`each`] gives, as each one's name and text (visible
+/// ASCII), written in turn into one buffer: no header value is built (the
+/// gRPC answer writes them straight into its message).
+pub fn each_text(outcome: &LimitOutcome, now: Timestamp, mut f: impl FnMut(&HeaderName, &str)) {
     let d = &outcome.decision;
     let reset_in = ceil_secs(d.reset_after);
     let reset_at = unix_secs_after(now, d.reset_after);
-    f(X_RATELIMIT_LIMIT, num(d.limit));
-    f(X_RATELIMIT_REMAINING, num(d.remaining));
-    f(X_RATELIMIT_RESET, num(reset_at));
-    let mut policy = String::with_capacity(outcome.limit.len() + 32);
-    push_sf_string(&mut policy, &outcome.limit);
-    let mut current = policy.clone();
-    let _ = write!(policy, ";q={};w={}", d.limit, outcome.quota.window_secs());
-    let _ = write!(current, ";r={};t={reset_in}", d.remaining);
-    if let Some(v) = value(policy) {
-        f(RATELIMIT_POLICY, v);
-    }
-    if let Some(v) = value(current) {
-        f(RATELIMIT, v);
-    }
+    let mut text = String::with_capacity(outcome.limit.len() + 32);
+    let mut put = |name: &HeaderName, text: &mut String| {
+        f(name, text);
+        text.clear();
+    };
+    let _ = write!(text, "{}", d.limit);
+    put(&X_RATELIMIT_LIMIT, &mut text);
+    let _ = write!(text, "{}", d.remaining);
+    put(&X_RATELIMIT_REMAINING, &mut text);
+    let _ = write!(text, "{reset_at}");
+    put(&X_RATELIMIT_RESET, &mut text);
+    push_sf_string(&mut text, &outcome.limit);
+    let _ = write!(text, ";q={};w={}", d.limit, outcome.quota.window_secs());
+    put(&RATELIMIT_POLICY, &mut text);
+    push_sf_string(&mut text, &outcome.limit);
+    let _ = write!(text, ";r={};t={reset_in}", d.remaining);
+    put(&RATELIMIT, &mut text);
     if let Some(RetryAfter::After(r) | RetryAfter::Unavailable(r)) = d.retry_after {
-        f(RETRY_AFTER, num(ceil_secs(r)));
+        let _ = write!(text, "{}", ceil_secs(r));
+        put(&RETRY_AFTER, &mut text);
     }
 }
 

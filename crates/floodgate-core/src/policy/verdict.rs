@@ -60,25 +60,7 @@ impl Verdict {
     /// limit with the least remaining. `None` when no enforced limit
     /// applied.
     pub fn deciding(&self) -> Option<&LimitOutcome> {
-        let enforced = self.outcomes.iter().filter(|o| !o.shadow);
-        if self.allowed {
-            enforced.min_by_key(|o| {
-                (
-                    o.decision.remaining,
-                    std::cmp::Reverse(o.decision.reset_after),
-                )
-            })
-        } else {
-            enforced
-                .filter(|o| !o.decision.allowed)
-                .max_by_key(|o| match o.decision.retry_after {
-                    Some(RetryAfter::Never) => (2, Duration::MAX),
-                    // The store's absence, not a limit, is the reason.
-                    Some(RetryAfter::Unavailable(d)) => (1, d),
-                    Some(RetryAfter::After(d)) => (0, d),
-                    None => (0, Duration::ZERO),
-                })
-        }
+        deciding(self.allowed, self.outcomes.iter())
     }
 
     /// Whether this denial is the store's absence (a `fail_closed` limit
@@ -119,6 +101,33 @@ impl Verdict {
     }
 }
 
+/// The limit that speaks among `outcomes` for a request `allowed` or not
+/// (see [`Verdict::deciding`]).
+fn deciding<'a>(
+    allowed: bool,
+    outcomes: impl Iterator<Item = &'a LimitOutcome>,
+) -> Option<&'a LimitOutcome> {
+    let enforced = outcomes.filter(|o| !o.shadow);
+    if allowed {
+        enforced.min_by_key(|o| {
+            (
+                o.decision.remaining,
+                std::cmp::Reverse(o.decision.reset_after),
+            )
+        })
+    } else {
+        enforced
+            .filter(|o| !o.decision.allowed)
+            .max_by_key(|o| match o.decision.retry_after {
+                Some(RetryAfter::Never) => (2, Duration::MAX),
+                // The store's absence, not a limit, is the reason.
+                Some(RetryAfter::Unavailable(d)) => (1, d),
+                Some(RetryAfter::After(d)) => (0, d),
+                None => (0, Duration::ZERO),
+            })
+    }
+}
+
 /// The verdict on a descriptor request: the verdict over all its
 /// descriptors, and which descriptor each outcome belongs to.
 #[derive(Clone, Debug)]
@@ -134,19 +143,29 @@ impl DescriptorVerdict {
     /// one of its enforced limits denied. A descriptor no rule matched has
     /// no outcome.
     pub fn of(&self, i: usize) -> Verdict {
-        let outcomes: Vec<LimitOutcome> = self
-            .verdict
-            .outcomes
-            .iter()
-            .zip(&self.descriptor)
-            .filter(|(_, d)| **d == i)
-            .map(|(o, _)| o.clone())
-            .collect();
+        let outcomes: Vec<LimitOutcome> = self.own(i).cloned().collect();
         Verdict {
             allowed: outcomes.iter().all(|o| o.shadow || o.decision.allowed),
             tier: None,
             outcomes,
         }
+    }
+
+    /// What [`of`](Self::of)`(i)` says, borrowed: whether descriptor `i`
+    /// is allowed, and the limit that speaks for it.
+    pub fn status(&self, i: usize) -> (bool, Option<&LimitOutcome>) {
+        let allowed = self.own(i).all(|o| o.shadow || o.decision.allowed);
+        (allowed, deciding(allowed, self.own(i)))
+    }
+
+    /// The outcomes of descriptor `i`.
+    fn own(&self, i: usize) -> impl Iterator<Item = &LimitOutcome> + Clone {
+        self.verdict
+            .outcomes
+            .iter()
+            .zip(&self.descriptor)
+            .filter(move |(_, d)| **d == i)
+            .map(|(o, _)| o)
     }
 }
 

@@ -10,9 +10,12 @@
 //! - [`unary`]: `ShouldRateLimit`'s framing, bounds and answer.
 //! - [`service`]: `ShouldRateLimit`: the request checked and decided.
 //! - [`status`]: a verdict into the response: a status per descriptor,
-//!   the overall code and the rate-limit headers.
+//!   the overall code and the rate-limit headers, as prost's message.
+//! - [`encode`]: the same response written straight into its frame, as
+//!   the service answers it.
 
 pub mod conn;
+pub mod encode;
 pub mod service;
 pub mod status;
 pub mod unary;

@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
+use bytes::Bytes;
+use envoy_types::pb::envoy::service::ratelimit::v3::RateLimitRequest;
 use floodgate_core::policy::descriptor::{MAX_ENTRIES, MAX_ENTRY_LEN};
 use floodgate_core::policy::{Descriptor, DescriptorVerdict, MAX_COST};
 use floodgate_core::{CheckError, Request, Timestamp};
@@ -87,12 +88,13 @@ fn checked(req: &RateLimitRequest) -> Result<Vec<Descriptor<'_>>, String> {
 }
 
 impl RateLimits {
-    /// The answer to `req`, or the status that refuses it.
-    pub async fn decide(&self, req: RateLimitRequest) -> Result<RateLimitResponse, Status> {
+    /// The answer to `req`, framed (see [`encode`](super::encode)), or the
+    /// status that refuses it.
+    pub async fn decide(&self, req: RateLimitRequest) -> Result<Bytes, Status> {
         let descriptors = descriptors(&req).map_err(|e| Status::invalid_argument(e.0))?;
         let (result, now) = self.decide_descriptors(&req.domain, &descriptors).await;
         match result {
-            Ok(v) => Ok(super::status::response(&v, descriptors.len(), now)),
+            Ok(v) => Ok(super::encode::response_frame(&v, descriptors.len(), now)),
             // Envoy applies its `failure_mode_deny`.
             Err(CheckError::Store(_)) => Err(Status::unavailable(
                 "the rate limiter cannot decide right now",

@@ -90,7 +90,7 @@ pub fn response(v: &DescriptorVerdict, count: usize, now: Timestamp) -> RateLimi
         headers::each(o, now, |k, val| {
             if let Ok(value) = val.to_str() {
                 response_headers_to_add.push(HeaderValue {
-                    key: header_case(k.as_str()),
+                    key: header_case(k.as_str()).to_string(),
                     value: value.to_string(),
                     ..HeaderValue::default()
                 });
@@ -111,7 +111,7 @@ pub fn response(v: &DescriptorVerdict, count: usize, now: Timestamp) -> RateLimi
 
 /// `x-ratelimit-limit` as `X-RateLimit-Limit` (header names are
 /// case-insensitive; this is how the HTTP listener's read in logs).
-fn header_case(name: &str) -> String {
+pub(super) fn header_case(name: &str) -> &str {
     match name {
         "x-ratelimit-limit" => "X-RateLimit-Limit",
         "x-ratelimit-remaining" => "X-RateLimit-Remaining",
@@ -121,7 +121,6 @@ fn header_case(name: &str) -> String {
         "retry-after" => "Retry-After",
         other => other,
     }
-    .to_string()
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub async fn should_rate_limit(
         Err(status) => return Answer::Error(status),
     };
     match service.decide(req).await {
-        Ok(resp) => Answer::ok(&resp),
+        Ok(framed) => Answer::Message(framed),
         Err(status) => Answer::Error(status),
     }
 }
