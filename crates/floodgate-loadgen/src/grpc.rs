@@ -206,6 +206,9 @@ pub fn overall_code(mut b: &[u8]) -> Result<i32, CallError> {
     let mut code = 0;
     while !b.is_empty() {
         let (tag, wire) = decode_key(&mut b)?;
+        if tag == 1 && wire != WireType::Varint {
+            return Err(CallError::Malformed("overall_code is not a varint"));
+        }
         let skip = match wire {
             WireType::Varint => {
                 let v = decode_varint(&mut b)?;
@@ -294,6 +297,8 @@ mod tests {
                 assert!(overall_code(&bytes[..bytes.len() - 1]).is_err());
             }
         }
+        // Field 1 as a string is not an overall_code.
+        assert!(overall_code(&[0x0a, 0x01, 0x02]).is_err());
     }
 
     #[test]

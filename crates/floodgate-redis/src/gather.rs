@@ -9,7 +9,11 @@
 //! queue; its task takes the next place freed (waiters are served first)
 //! and sends everything waiting, up to `max`, as one call. So the
 //! gathering window is the time the lane's calls already out take: zero
-//! when the connection is idle, one round trip at most under load.
+//! when the connection is idle, one round trip at most under load. A full
+//! call (`max` requests waiting) does not wait for a place: it goes at
+//! once on one of [`SPARE_PLACES`] more, so that one place and a long
+//! round trip do not cap a connection's throughput, and calls out stay
+//! bounded (`in_flight` + [`SPARE_PLACES`]) when Redis stalls.
 //!
 //! A gathered call decides its requests in turn, each atomically, exactly
 //! as if they had come one call after the other (see `lua/check.lua`), so
@@ -26,6 +30,9 @@ use crate::calls::Calls;
 use crate::conn::Conn;
 use crate::keys::slot;
 use crate::script::{self, Request};
+
+/// Places a lane has, beyond `in_flight`, for full calls only.
+pub(crate) const SPARE_PLACES: usize = 8;
 
 /// What every lane shares.
 struct Shared {
@@ -47,6 +54,13 @@ struct Job {
 struct Lane {
     queue: mpsc::UnboundedSender<Job>,
     places: Arc<Semaphore>,
+}
+
+/// A lane's places: `in_flight` for any call, and the spare ones for
+/// full calls.
+struct Places {
+    any: Arc<Semaphore>,
+    spare: Arc<Semaphore>,
 }
 
 /// The lanes of a store's connections.
@@ -79,7 +93,11 @@ impl Gather {
                     let (queue, rx) = mpsc::unbounded_channel();
                     let places = Arc::new(Semaphore::new(in_flight));
                     let shared = Arc::clone(&shared);
-                    let run = run_lane(lane, rx, Arc::clone(&shared), max, Arc::clone(&places));
+                    let both = Places {
+                        any: Arc::clone(&places),
+                        spare: Arc::new(Semaphore::new(SPARE_PLACES)),
+                    };
+                    let run = run_lane(lane, rx, Arc::clone(&shared), max, both);
                     // A placed connection's lane runs on its thread.
                     match shared.conn.placement() {
                         Some(p) => drop(p.runtime(lane).spawn(run)),
@@ -193,32 +211,41 @@ impl Gather {
 
 /// A lane: takes a request, waits for a free place, takes whatever else
 /// waits (up to `max`) and sends them as one call, without waiting for it.
-/// A full call (`max` requests waiting) goes at once, place or not: the
-/// places bound the calls out while they are small, never the lane's
-/// throughput (with 1 place and a round trip of 1 ms, waiting for the
-/// place would cap a connection at `max` requests per millisecond).
+/// A full call (`max` requests waiting) takes a spare place if one is
+/// free instead of waiting (see the module's documentation).
 async fn run_lane(
     lane: usize,
     mut rx: mpsc::UnboundedReceiver<Job>,
     shared: Arc<Shared>,
     max: usize,
-    places: Arc<Semaphore>,
+    places: Places,
 ) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut open = true;
         let place = loop {
             take_waiting(&mut rx, &mut jobs, max);
-            if jobs.len() >= max || !open {
+            if !open {
+                // The store is gone: what is left goes out as it is.
                 break None;
+            }
+            let full = jobs.len() >= max;
+            if full {
+                if let Ok(p) = Arc::clone(&places.spare).try_acquire_owned() {
+                    break Some(p);
+                }
             }
             tokio::select! {
                 biased;
-                p = Arc::clone(&places).acquire_owned() => match p {
+                p = Arc::clone(&places.any).acquire_owned() => match p {
                     Ok(p) => break Some(p),
                     Err(_) => return,
                 },
-                job = rx.recv() => match job {
+                p = Arc::clone(&places.spare).acquire_owned(), if full => match p {
+                    Ok(p) => break Some(p),
+                    Err(_) => return,
+                },
+                job = rx.recv(), if !full => match job {
                     Some(job) => jobs.push(job),
                     None => open = false,
                 },

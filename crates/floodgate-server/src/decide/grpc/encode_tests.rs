@@ -185,6 +185,23 @@ fn the_frame_is_prosts_encoding_of_the_response() {
         1,
         "past u32, and a name to escape",
     );
+    // Names of 64 bytes each: `rule/limit` of 129 bytes, whose length
+    // and the status' take two bytes as varints.
+    let long = "n".repeat(64);
+    assert_same(
+        &verdict(vec![(
+            0,
+            outcome(
+                &long,
+                &long,
+                fw,
+                allowed(40, 1, Duration::from_millis(10)),
+                false,
+            ),
+        )]),
+        1,
+        "names whose lengths take two-byte varints",
+    );
     assert_same(&verdict(vec![]), 2, "no rule matched");
     assert_same(
         &verdict(vec![(
